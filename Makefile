@@ -1,0 +1,52 @@
+# creator-sync: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo stop test test-fast lint format bench lock sandbox clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(INSTALLED) ## create .venv and install exactly the locked package set
+
+demo: install ## start sandboxes + Airflow, load pools/connections, run one creator sync
+	scripts/demo.sh
+
+stop: ## stop everything `make demo` started
+	scripts/stop.sh
+
+test: install ## the whole test suite (unit + slow tests that start servers), two workers, one file each
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-fast: install ## unit tests only
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install ## benchmarks; QUICK=1 for the short run
+	$(BIN)/python -m include.bench $(if $(QUICK),--quick,)
+
+sandbox: install ## run the vendor sandboxes in the foreground
+	$(BIN)/python -m include.sandbox
+
+lock: ## re-resolve requirements.txt into requirements.lock
+	$(BIN)/uv pip compile requirements.txt --python-version 3.11 -o requirements.lock
+
+clean: stop
+	rm -rf .airflow .run

@@ -1,0 +1,178 @@
+"""Pure functions of the benchmark: the rate-limit lower bound, the flat result object, targets, the table.
+
+No I/O except ``write_results``; everything here is unit-tested in tests/bench/.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# The keys the result file must carry (in this order), whatever happened to the run.
+REQUIRED_KEYS: tuple[str, ...] = (
+    "fetch_utilisation",
+    "fetch_utilisation_split",
+    "fetch_over_limit_windows",
+    "fetch_429s",
+    "fetch_utilisation_baseline",
+    "fetch_429s_baseline",
+    "upsert_request_ratio",
+    "transform_rows_per_s",
+    "transform_peak_rss_mb_100k",
+    "transform_peak_rss_mb_1m",
+    "e2e_bound_ratio",
+    "e2e_airflow_overhead_s",
+    "insightiq_requests_per_creator",
+    "incremental_send_ratio",
+    "dag_parse_s_max",
+    "sandbox_start_s_100k",
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    label: str
+    check: Callable[[Mapping[str, Any]], bool | None]
+
+
+def _num(results: Mapping[str, Any], key: str) -> float | None:
+    value = results.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _cmp(key: str, op: str, bound: float) -> Callable[[Mapping[str, Any]], bool | None]:
+    def check(results: Mapping[str, Any]) -> bool | None:
+        value = _num(results, key)
+        if value is None:
+            return None
+        return value >= bound if op == ">=" else value <= bound if op == "<=" else value < bound
+
+    return check
+
+
+def _fetch_ok(results: Mapping[str, Any]) -> bool | None:
+    util, base = _num(results, "fetch_utilisation"), _num(results, "fetch_utilisation_baseline")
+    windows, n429 = _num(results, "fetch_over_limit_windows"), _num(results, "fetch_429s")
+    if util is None or windows is None or n429 is None:
+        return None
+    return util >= 0.95 and windows == 0 and n429 == 0 and (base is None or util > base)
+
+
+def _memory_flat(results: Mapping[str, Any]) -> bool | None:
+    small, big = _num(results, "transform_peak_rss_mb_100k"), _num(results, "transform_peak_rss_mb_1m")
+    if small is None or big is None or small <= 0:
+        return None
+    return big <= 1.5 * small
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("fetch_utilisation", ">= 0.95, 0 over-limit windows, 0 429s, > baseline", _fetch_ok),
+    Target("upsert_request_ratio", "<= 1.01", _cmp("upsert_request_ratio", "<=", 1.01)),
+    Target("transform_rows_per_s", ">= 200,000", _cmp("transform_rows_per_s", ">=", 200_000)),
+    Target("transform_peak_rss_mb_1m", "<= 1.5 x the 100k peak", _memory_flat),
+    Target("e2e_bound_ratio", "<= 1.2", _cmp("e2e_bound_ratio", "<=", 1.2)),
+    Target("incremental_send_ratio", "<= 0.02", _cmp("incremental_send_ratio", "<=", 0.02)),
+    Target("dag_parse_s_max", "< 0.3 s", _cmp("dag_parse_s_max", "<", 0.3)),
+)
+
+
+def rate_limit_bound_s(
+    insightiq_requests: int,
+    insightiq_rate_per_s: float,
+    upsert_requests: int,
+    upsert_limit: float,
+    upsert_window_s: float,
+) -> float:
+    """Fastest possible run given its requests: every request at exactly the vendor's limit, no overhead.
+
+    InsightIQ requests / InsightIQ rate (per second) + upsert requests / (upsert limit / upsert window).
+    """
+    if insightiq_rate_per_s <= 0 or upsert_limit <= 0 or upsert_window_s <= 0:
+        raise ValueError("rates must be positive")
+    return insightiq_requests / insightiq_rate_per_s + upsert_requests / (upsert_limit / upsert_window_s)
+
+
+def bound_ratio(wall_s: float, bound_s: float) -> float | None:
+    """wall / bound; None when the bound is 0 (a run that made no requests has no rate-limit bound)."""
+    return None if bound_s <= 0 else wall_s / bound_s
+
+
+def upsert_ratio(requests: int, users: int, per_request: int = 1000) -> float:
+    """Requests sent / the fewest possible (ceil(users / per_request))."""
+    if users <= 0:
+        raise ValueError("users must be positive")
+    return requests / math.ceil(users / per_request)
+
+
+def utilisation(accepted_requests: int, elapsed_s: float, limit_per_s: float) -> float:
+    """Accepted requests per second over the job, as a fraction of the vendor limit."""
+    if elapsed_s <= 0 or limit_per_s <= 0:
+        raise ValueError("elapsed and limit must be positive")
+    return accepted_requests / elapsed_s / limit_per_s
+
+
+def _flat_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else None
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)  # never nest: the file is one flat object
+
+
+def build_results(measured: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One flat object: every required key (None where not measured), then extras and context keys.
+
+    Nested values (dicts/lists) are stored as JSON strings so the object stays flat.
+    """
+    out: dict[str, Any] = {key: _flat_value(measured.get(key)) for key in REQUIRED_KEYS}
+    for key, value in measured.items():
+        if key not in out:
+            out[key] = _flat_value(value)
+    for key, value in (context or {}).items():
+        out[key] = _flat_value(value)
+    out["targets_met"] = _flat_value({t.key: t.check(out) for t in TARGETS})
+    return out
+
+
+def write_results(path: Path, results: Mapping[str, Any]) -> None:
+    missing = [k for k in REQUIRED_KEYS if k not in results]
+    if missing:
+        raise ValueError(f"results lack required keys: {missing}")
+    if any(isinstance(v, dict | list) for v in results.values()):
+        raise ValueError("results must be one flat JSON object")
+    path.write_text(json.dumps(dict(results), indent=2) + "\n")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3f}".rstrip("0").rstrip(".") if value else "0"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def render_table(results: Mapping[str, Any]) -> str:
+    """Markdown table: every required key, its value, and the target verdict where one applies."""
+    verdicts = {t.key: t for t in TARGETS}
+    rows = [("metric", "value", "target", "status"), ("---", "---:", "---", "---")]
+    for key in REQUIRED_KEYS:
+        target = verdicts.get(key)
+        if target is None:
+            rows.append((key, _fmt(results.get(key)), "", ""))
+            continue
+        ok = target.check(results)
+        status = "n/a" if ok is None else "met" if ok else "MISSED"
+        rows.append((key, _fmt(results.get(key)), target.label, status))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |" for row in rows
+    )

@@ -1,0 +1,58 @@
+"""Read the fetch step's Parquet files (docs/CONTRACTS.md): small resources whole, large ones in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+RESOURCES = ("accounts", "profiles", "users", "contents", "transactions", "audience")
+Inputs = Mapping[str, Iterable[str | Path]]
+
+
+def discover_inputs(root: str | Path) -> dict[str, list[Path]]:
+    """`root/<resource>/**/*.parquet` and `root/<resource>*.parquet` for every known resource."""
+    root = Path(root)
+    found: dict[str, list[Path]] = {}
+    for name in RESOURCES:
+        paths = sorted((root / name).rglob("*.parquet")) if (root / name).is_dir() else []
+        paths += sorted(root.glob(f"{name}*.parquet"))
+        found[name] = paths
+    return found
+
+
+def column(df: pd.DataFrame, name: str) -> pd.Series:
+    """A column, or all-missing when the fetch did not produce it (column sets may vary)."""
+    if name in df.columns:
+        return df[name]
+    return pd.Series(pd.NA, index=df.index, dtype="object")
+
+
+def read_resource(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Concatenate a small resource (users, accounts, profiles: O(creators) rows)."""
+    frames = [pd.read_parquet(p) for p in paths]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def count_rows(paths: Iterable[str | Path]) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def iter_chunks(paths: Iterable[str | Path], columns: list[str], chunk_rows: int) -> Iterator[pa.Table]:
+    """Stream a large resource (contents, transactions) as tables of at most `chunk_rows` rows.
+
+    Only `columns` are read; the ones a file lacks come back as null columns.
+    """
+    for path in paths:
+        pf = pq.ParquetFile(path)
+        present = [c for c in columns if c in pf.schema_arrow.names]
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=present):
+            table = pa.Table.from_batches([batch])
+            for name in columns:
+                if name not in present:
+                    table = table.append_column(name, pa.nulls(len(table), pa.string()))
+            yield table.select(columns)

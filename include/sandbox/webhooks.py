@@ -1,0 +1,71 @@
+"""InsightIQ webhook registry and delivery: body signed with header ``Webhook-Signatures`` = hex
+HMAC-SHA256(raw body, key=client secret); async delivery with a few retries."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+
+import httpx
+
+log = logging.getLogger(__name__)
+RETRY_DELAYS = (0.2, 0.5, 1.0)
+
+
+def sign(body: bytes, secret: str) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookHub:
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.hooks: dict[str, dict] = {}
+        self.created = 0
+        self._tasks: set[asyncio.Task] = set()
+        self._sem: asyncio.Semaphore | None = None
+        self.deliveries: Counter[str] = Counter()
+        self.recent: list[dict] = []
+
+    def reset(self) -> None:
+        self.hooks.clear()
+        self.deliveries.clear()
+        self.recent.clear()
+
+    def targets(self, event: str) -> list[dict]:
+        return [h for h in self.hooks.values() if h["is_active"] and event in h["events"]]
+
+    def dispatch(self, payload: dict) -> tuple[str, int]:
+        """Schedule delivery of ``payload`` (an ``id`` is added if absent) to every matching hook."""
+        payload = {"id": payload.get("id") or str(uuid.uuid4()), **payload}
+        targets = self.targets(str(payload.get("event")))
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        for hook in targets:
+            task = asyncio.get_running_loop().create_task(self._deliver(hook["url"], body, payload["id"]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return payload["id"], len(targets)
+
+    async def _deliver(self, url: str, body: bytes, event_id: str) -> None:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(16)
+        headers = {"Content-Type": "application/json", "Webhook-Signatures": sign(body, self.secret)}
+        outcome = "failed"
+        async with self._sem, httpx.AsyncClient(timeout=5.0) as client:
+            for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
+                await asyncio.sleep(delay)
+                try:
+                    response = await client.post(url, content=body, headers=headers)
+                    if response.status_code < 300:
+                        outcome = "delivered"
+                        break
+                except httpx.HTTPError as exc:
+                    log.debug("webhook %s attempt %d failed: %s", url, attempt, exc)
+        self.deliveries[outcome] += 1
+        self.recent.append({"id": event_id, "url": url, "outcome": outcome, "at": time.time()})
+        del self.recent[:-1000]

@@ -1,0 +1,1 @@
+"""Thin typed hooks over the HTTP core (creator_sync.http)."""

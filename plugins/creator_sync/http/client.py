@@ -1,0 +1,405 @@
+"""The one HTTP core: every hook sends through ``VendorClient.request``.
+
+It owns: base URL + auth headers, timeouts, one reused ``httpx.Client``, the request limiter(s),
+retries (tenacity: capped exponential backoff + jitter on 5xx/424, timeouts, dropped connections and
+malformed JSON; ``Retry-After`` on 429), fail-fast errors on other 4xx, secret scrubbing and counters.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import tenacity
+
+from creator_sync.http.errors import (
+    VendorAuthError,
+    VendorBadRequestError,
+    VendorError,
+    VendorNotFoundError,
+    VendorRateLimitError,
+    VendorResponseError,
+    VendorServerError,
+    VendorTransientError,
+    VendorTransportError,
+)
+from creator_sync.http.limiter import Limiter, UnlimitedLimiter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+REDACTED = "***"
+
+
+@dataclass
+class ClientStats:
+    """Counters a pipeline report can show."""
+
+    requests: int = 0  # attempts actually sent (including retries)
+    retries: int = 0
+    rate_limited_429: int = 0
+    server_errors: int = 0
+    transport_errors: int = 0
+    failures: int = 0  # calls that ended in an exception
+    waited_for_limiter_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    jitter: float = 0.5
+    max_retry_after: float = 120.0  # a longer Retry-After is not slept through: raise (Airflow retries)
+    default_retry_after: float = 1.0  # 429 without a usable Retry-After
+
+
+@dataclass
+class VendorResponse:
+    status: int
+    data: Any
+    headers: Mapping[str, str] = field(repr=False, default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+class _RetryableAttempt(Exception):
+    """Internal: an attempt failed in a way the client retries itself."""
+
+    def __init__(self, error: VendorTransientError, wait: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.wait = wait  # minimum wait (Retry-After), if any
+
+
+def _strip_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
+    return urlunsplit(parts)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None if absent/unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+class VendorClient:
+    """A vendor API client: ``request(method, path, ...)`` -> ``VendorResponse`` with parsed JSON."""
+
+    def __init__(
+        self,
+        *,
+        vendor: str,
+        base_url: str,
+        conn_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        secrets: Iterable[str | None] = (),
+        limiters: Mapping[str, Limiter] | Limiter | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetrySettings | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.vendor = vendor
+        self.base_url = _strip_userinfo(base_url.rstrip("/"))
+        self.conn_id = conn_id
+        if isinstance(limiters, Limiter):
+            limiters = {"default": limiters}
+        self.limiters: dict[str, Limiter] = dict(limiters or {"default": UnlimitedLimiter()})
+        self.default_limiter = next(iter(self.limiters))
+        self.retry = retry or RetrySettings()
+        self.stats = ClientStats()
+        self._secrets = [s for s in secrets if s and len(str(s)) >= 3]
+        self._sleep = sleep
+        self._stats_lock = threading.Lock()
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Accept": "application/json", **dict(headers or {})},
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"VendorClient(vendor={self.vendor!r}, base_url={self.base_url!r}, conn_id={self.conn_id!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> VendorClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def limiter(self, name: str | None = None) -> Limiter:
+        return self.limiters[name or self.default_limiter]
+
+    def scrub(self, text: str) -> str:
+        """Remove any credential of this client from ``text``."""
+        for secret in self._secrets:
+            text = text.replace(str(secret), REDACTED)
+        return text
+
+    def _count(self, **deltas: float) -> None:
+        with self._stats_lock:
+            for name, delta in deltas.items():
+                setattr(self.stats, name, getattr(self.stats, name) + delta)
+
+    def _vendor_message(self, response: httpx.Response) -> str:
+        text = ""
+        try:
+            body = response.json()
+        except ValueError:
+            text = response.text or ""
+        else:
+            if isinstance(body, dict):
+                for key in ("error", "message", "detail", "error_message", "errors", "fail"):
+                    value = body.get(key)
+                    if value:
+                        if isinstance(value, dict):
+                            value = value.get("message") or value.get("detail") or json.dumps(value)
+                        text = value if isinstance(value, str) else json.dumps(value)
+                        break
+                else:
+                    text = json.dumps(body)
+            else:
+                text = json.dumps(body)
+        text = " ".join(text.split())
+        if len(text) > 500:
+            text = text[:500] + "..."
+        return self.scrub(text) or response.reason_phrase or "no message"
+
+    def _error(self, cls: type[VendorError], method: str, path: str, status: int | None, msg: str, **kw):
+        where = f"{self.vendor} {method} {path}"
+        text = f"{where} failed: HTTP {status}: {msg}" if status is not None else f"{where} failed: {msg}"
+        if cls is VendorAuthError:
+            text += (
+                f". The credentials were rejected: fix the login/password of Airflow connection "
+                f"'{self.conn_id}'"
+            )
+        return cls(
+            self.scrub(text),
+            vendor=self.vendor,
+            method=method,
+            path=path,
+            status=status,
+            vendor_message=msg,
+            conn_id=self.conn_id,
+            **kw,
+        )
+
+    # -- the request --------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        limiter: str | None = None,
+        cost: float = 1.0,
+        actual_cost: Callable[[Any], float | None] | None = None,
+        idempotent: bool = True,
+        expect_json: bool = True,
+        error_map: Mapping[int, type[VendorError]] | None = None,
+    ) -> VendorResponse:
+        """Send one logical request (retrying transient failures) and return the parsed response.
+
+        ``cost``/``actual_cost``: units reserved from the limiter before each attempt; ``actual_cost``
+        extracts the real cost from the JSON body and corrects the reservation.
+        ``idempotent=False``: only failures where the vendor surely did not act are retried
+        (connect errors, 429, 503).
+        """
+        method = method.upper()
+        lim = self.limiter(limiter)
+        req_headers = dict(headers or {})
+        if json_body is not None and content is None:
+            content = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            req_headers.setdefault("Content-Type", "application/json")
+        elif content is not None:
+            req_headers.setdefault("Content-Type", "application/json")
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+
+        def attempt() -> VendorResponse:
+            waited_before = lim.stats.waited_seconds
+            reservation = lim.acquire(cost)
+            self._count(requests=1, waited_for_limiter_s=lim.stats.waited_seconds - waited_before)
+            started = time.monotonic()
+            try:
+                response = self._http.request(
+                    method, path, params=clean_params or None, content=content, headers=req_headers
+                )
+            except httpx.ConnectError as exc:
+                self._count(transport_errors=1)
+                raise _RetryableAttempt(
+                    self._error(VendorTransportError, method, path, None, f"connection failed ({exc})")
+                ) from None
+            except httpx.TimeoutException as exc:
+                self._count(transport_errors=1)
+                err = self._error(
+                    VendorTransportError, method, path, None, f"timed out ({type(exc).__name__})"
+                )
+                if not idempotent and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+                    raise err from None
+                raise _RetryableAttempt(err) from None
+            except httpx.TransportError as exc:  # dropped connection, protocol errors
+                self._count(transport_errors=1)
+                err = self._error(
+                    VendorTransportError, method, path, None, f"connection dropped ({type(exc).__name__})"
+                )
+                if not idempotent:
+                    raise err from None
+                raise _RetryableAttempt(err) from None
+            return self._handle(
+                response,
+                method,
+                path,
+                reservation,
+                lim,
+                actual_cost,
+                idempotent,
+                expect_json,
+                error_map,
+                time.monotonic() - started,
+            )
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            n = state.attempt_number
+            backoff = min(self.retry.backoff_max, self.retry.backoff_initial * (2 ** (n - 1)))
+            backoff += random.uniform(0, self.retry.jitter)
+            if isinstance(exc, _RetryableAttempt) and exc.wait is not None:
+                # wait at least Retry-After (plus a little jitter so clients do not return in lockstep)
+                return exc.wait + random.uniform(0.01, 0.1 + self.retry.jitter / 5)
+            return backoff
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            self._count(retries=1)
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "%s; retry %d/%d in %.2fs",
+                exc,
+                state.attempt_number,
+                self.retry.max_attempts - 1,
+                state.next_action.sleep if state.next_action else 0.0,
+            )
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_RetryableAttempt),
+            stop=tenacity.stop_after_attempt(self.retry.max_attempts),
+            wait=wait,
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except _RetryableAttempt as exc:
+            self._count(failures=1)
+            raise exc.error from None
+        except VendorError:
+            self._count(failures=1)
+            raise
+
+    def _handle(
+        self,
+        response: httpx.Response,
+        method: str,
+        path: str,
+        reservation,
+        lim: Limiter,
+        actual_cost,
+        idempotent: bool,
+        expect_json: bool,
+        error_map,
+        elapsed: float,
+    ) -> VendorResponse:
+        status = response.status_code
+        if status == 429:
+            self._count(rate_limited_429=1)
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            msg = self._vendor_message(response)
+            err = self._error(VendorRateLimitError, method, path, status, msg, retry_after=retry_after)
+            if retry_after is not None and retry_after > self.retry.max_retry_after:
+                raise err
+            wait = retry_after if retry_after is not None else self.retry.default_retry_after
+            raise _RetryableAttempt(err, wait=wait)
+        if status >= 500 or status == 424:
+            self._count(server_errors=1)
+            err = self._error(VendorServerError, method, path, status, self._vendor_message(response))
+            if not idempotent and status != 503:
+                raise err
+            raise _RetryableAttempt(err)
+        if status >= 400:
+            msg = self._vendor_message(response)
+            cls = (error_map or {}).get(status)
+            if cls is None:
+                cls = {401: VendorAuthError, 403: VendorAuthError, 404: VendorNotFoundError}.get(
+                    status, VendorBadRequestError
+                )
+            raise self._error(cls, method, path, status, msg)
+        data: Any = None
+        if status != 204 and response.content:
+            try:
+                data = response.json()
+            except ValueError:
+                if expect_json:
+                    raise _RetryableAttempt(
+                        self._error(
+                            VendorResponseError,
+                            method,
+                            path,
+                            status,
+                            f"malformed JSON body ({len(response.content)} bytes)",
+                        )
+                    ) from None
+                data = response.text
+        if actual_cost is not None:
+            try:
+                real = actual_cost(data)
+            except Exception:  # a body without quota info keeps the estimate
+                real = None
+            if real is not None:
+                lim.settle(reservation, float(real))
+        return VendorResponse(status=status, data=data, headers=response.headers, elapsed_s=elapsed)
+
+    # -- conveniences ---------------------------------------------------------------------------------------
+
+    def get(self, path: str, **kwargs) -> Any:
+        return self.request("GET", path, **kwargs).data
+
+    def post(self, path: str, json_body: Any = None, **kwargs) -> Any:
+        return self.request("POST", path, json_body=json_body, **kwargs).data

@@ -1,0 +1,109 @@
+"""Exceptions raised by the HTTP core. Messages never contain credentials.
+
+Two families decide what an Airflow retry can do:
+- ``VendorPermanentError``: a retry cannot fix it (auth, validation, not found, existing title, config).
+- ``VendorTransientError``: the client already retried and gave up (5xx, 429, timeouts, bad JSON);
+  an Airflow retry later may succeed.
+"""
+
+from __future__ import annotations
+
+
+class CreatorSyncError(Exception):
+    """Base class of everything raised by creator_sync."""
+
+
+class CreatorSyncConfigError(CreatorSyncError, ValueError):
+    """A local mistake in arguments or configuration (unknown resource, missing account_id, ...)."""
+
+
+class VendorError(CreatorSyncError):
+    """An error talking to a vendor API."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor: str,
+        method: str,
+        path: str,
+        status: int | None = None,
+        vendor_message: str | None = None,
+        conn_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.vendor = vendor
+        self.method = method
+        self.path = path
+        self.status = status
+        self.vendor_message = vendor_message
+        self.conn_id = conn_id
+
+    def __reduce__(self):  # keep keyword-only args picklable
+        return (
+            _rebuild,
+            (
+                type(self),
+                str(self),
+                {
+                    "vendor": self.vendor,
+                    "method": self.method,
+                    "path": self.path,
+                    "status": self.status,
+                    "vendor_message": self.vendor_message,
+                    "conn_id": self.conn_id,
+                },
+            ),
+        )
+
+
+def _rebuild(cls, message, kwargs):
+    return cls(message, **kwargs)
+
+
+class VendorPermanentError(VendorError):
+    """A retry cannot fix this (fail the task at once)."""
+
+
+class VendorTransientError(VendorError):
+    """Retrying later may succeed."""
+
+    retryable = True
+
+
+class VendorBadRequestError(VendorPermanentError):
+    """HTTP 400 / other 4xx: the request itself is wrong."""
+
+
+class VendorAuthError(VendorPermanentError):
+    """HTTP 401 / 403: credentials rejected; the message names the Airflow connection to fix."""
+
+
+class VendorNotFoundError(VendorPermanentError):
+    """HTTP 404."""
+
+
+class WebPushTitleExistsError(VendorBadRequestError):
+    """Insider Web Push answered 400 to a create: a campaign with this title already exists."""
+
+
+class VendorServerError(VendorTransientError):
+    """HTTP 5xx (or 424) after the client's own retries."""
+
+
+class VendorRateLimitError(VendorTransientError):
+    """HTTP 429 after the client's own bounded retries."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class VendorTransportError(VendorTransientError):
+    """Timeout, refused or dropped connection after the client's own retries."""
+
+
+class VendorResponseError(VendorTransientError):
+    """A success status with a body that is not the JSON the API documents."""

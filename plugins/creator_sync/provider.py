@@ -1,0 +1,115 @@
+"""Airflow provider metadata for creator-sync (entry point ``apache_airflow_provider``).
+
+Registered through ``[project.entry-points.apache_airflow_provider]`` in pyproject.toml, so ``pip install
+-e .`` (``make install``, the Docker image) makes Airflow list ``creator-sync`` as a provider and offer the
+three connection types in the UI with their own form.
+
+The connection forms are declarative (Airflow 3.2+ ``conn-fields`` / ``ui-field-behaviour`` in the provider
+info): the hooks do not implement the deprecated ``get_ui_field_behaviour`` / ``get_connection_form_widgets``,
+and the API server builds the forms without importing the hook classes.
+
+Field mapping (docs/CONTRACTS.md, "Connections"):
+
+* ``insightiq``: host = base URL (empty: derived from the ``environment`` extra), login = client id,
+  password = client secret, extra ``environment`` = ``sandbox`` | ``production``.
+* ``insider``: host = unification base URL, login = partner name, password = request token.
+* ``insider_web_push``: host = web push base URL, login = partner id, password = API key.
+
+Secrets always live in the standard ``password`` field: Airflow encrypts it with the Fernet key, renders it
+as a password input and masks it in logs. No secret is stored in a plain ``extra`` field.
+"""
+
+from __future__ import annotations
+
+PACKAGE_NAME = "creator-sync"
+VERSION = "0.1.0"  # keep equal to [project].version in pyproject.toml (tests/deploy/test_provider.py checks)
+
+INSIGHTIQ_DOCS = "https://docs.insightiq.ai/"
+INSIDER_DOCS = "https://academy.insiderone.com/"
+
+# Standard form fields the vendor APIs never use: the base URL carries scheme and port.
+_UNUSED_STANDARD_FIELDS = ["schema", "port"]
+
+
+def _behaviour(relabeling: dict[str, str], placeholders: dict[str, str]) -> dict:
+    return {
+        "hidden-fields": list(_UNUSED_STANDARD_FIELDS),
+        "relabeling": relabeling,
+        "placeholders": placeholders,
+    }
+
+
+CONNECTION_TYPES = [
+    {
+        "connection-type": "insightiq",
+        "hook-class-name": "creator_sync.hooks.insightiq.InsightIQHook",
+        "hook-name": "InsightIQ",
+        "ui-field-behaviour": _behaviour(
+            relabeling={"host": "Base URL", "login": "Client ID", "password": "Client secret"},
+            placeholders={
+                "host": "empty = from Environment (https://api.sandbox.insightiq.ai / https://api.insightiq.ai)",
+                "login": "InsightIQ client id",
+                "password": "InsightIQ client secret",
+            },
+        ),
+        "conn-fields": {
+            "environment": {
+                "label": "Environment",
+                "description": (
+                    "InsightIQ environment the client id and secret belong to. Used for the base URL when "
+                    "Base URL is empty: sandbox -> https://api.sandbox.insightiq.ai, "
+                    "production -> https://api.insightiq.ai."
+                ),
+                "schema": {"type": "string", "enum": ["sandbox", "production"], "default": "sandbox"},
+            },
+        },
+    },
+    {
+        "connection-type": "insider",
+        "hook-class-name": "creator_sync.hooks.insider.InsiderHook",
+        "hook-name": "Insider One",
+        "ui-field-behaviour": _behaviour(
+            relabeling={"host": "Base URL", "login": "Partner name", "password": "Request token"},
+            placeholders={
+                "host": "https://unification.useinsider.com",
+                "login": "partner name, lower case (X-PARTNER-NAME)",
+                "password": "API request token (X-REQUEST-TOKEN)",
+            },
+        ),
+    },
+    {
+        "connection-type": "insider_web_push",
+        "hook-class-name": "creator_sync.hooks.web_push.InsiderWebPushHook",
+        "hook-name": "Insider One Web Push",
+        "ui-field-behaviour": _behaviour(
+            relabeling={"host": "Base URL", "login": "Partner ID", "password": "API key"},
+            placeholders={
+                "host": "https://web-push.api.useinsider.com",
+                "login": "Insider partner id",
+                "password": "Web push API key (Bearer token)",
+            },
+        ),
+    },
+]
+
+
+def get_provider_info() -> dict:
+    """Provider info as Airflow's ProvidersManager expects it (airflow/provider_info.schema.json)."""
+    return {
+        "package-name": PACKAGE_NAME,
+        "name": "Creator Sync",
+        "description": "InsightIQ creator data into Insider One: connection types and hooks for both APIs.",
+        "versions": [VERSION],
+        "integrations": [
+            {"integration-name": "InsightIQ", "external-doc-url": INSIGHTIQ_DOCS, "tags": ["service"]},
+            {"integration-name": "Insider One", "external-doc-url": INSIDER_DOCS, "tags": ["service"]},
+        ],
+        "hooks": [
+            {"integration-name": "InsightIQ", "python-modules": ["creator_sync.hooks.insightiq"]},
+            {
+                "integration-name": "Insider One",
+                "python-modules": ["creator_sync.hooks.insider", "creator_sync.hooks.web_push"],
+            },
+        ],
+        "connection-types": [dict(conn) for conn in CONNECTION_TYPES],
+    }

@@ -1,0 +1,48 @@
+"""Airflow retry policy for vendor errors: fail at once on what a retry cannot fix.
+
+Put ``VENDOR_RETRY_POLICY`` in a DAG's ``default_args={"retry_policy": VENDOR_RETRY_POLICY}``; the
+creator-sync operators use it by default.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+from creator_sync.http.errors import (
+    CreatorSyncConfigError,
+    VendorPermanentError,
+    VendorRateLimitError,
+    VendorTransientError,
+)
+
+VENDOR_RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception=[VendorPermanentError, CreatorSyncConfigError],
+            action=RetryAction.FAIL,
+            reason="Not retryable: auth, validation, not found, existing title or bad configuration",
+        ),
+        RetryRule(
+            exception=VendorRateLimitError,
+            action=RetryAction.RETRY,
+            retry_delay=timedelta(minutes=1),
+            reason="Vendor rate limit persisted through the client's own retries; retry in a minute",
+        ),
+        RetryRule(
+            exception=VendorTransientError,
+            action=RetryAction.RETRY,
+            reason="Transient vendor error (5xx, timeout, dropped connection, malformed body)",
+        ),
+    ],
+    default=RetryAction.DEFAULT,
+)
+
+# Operator defaults for transient errors (Airflow retries with exponential backoff).
+DEFAULT_RETRY_ARGS = {
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The `airflow-init` service of docker-compose.yaml (runs once per `docker compose up`, before the other
+# Airflow services start). Safe to run again:
+#   1. airflow db migrate                                  (metadata DB on the postgres service)
+#   2. the project state DB (CREATOR_SYNC_STATE_URL)       created if it is PostgreSQL and missing
+#   3. the data directory (CREATOR_SYNC_DATA_URL)          created if it is file://
+#   4. the SimpleAuthManager password of the admin user    from AIRFLOW_ADMIN_PASSWORD, if set
+#   5. airflow pools import config/pools.json              the same file `make demo` imports; re-importing
+#                                                          updates the slots of existing pools
+#   6. airflow connections import config/connections.json  the same file `make demo` imports, with the
+#                                                          sandbox address 127.0.0.1 rewritten to the
+#                                                          compose service ($CREATOR_SYNC_SANDBOX_HOST,
+#                                                          default `sandbox`). Existing connections are kept
+#                                                          (no --overwrite) so real connections set in the UI
+#                                                          or CLI survive restarts; CREATOR_SYNC_CONNECTIONS_OVERWRITE=true
+#                                                          resets them to the file, CREATOR_SYNC_CONNECTIONS_FILE=""
+#                                                          skips the import.
+# Runs from the repository root ($CREATOR_SYNC_HOME, /opt/creator-sync in the image).
+set -euo pipefail
+cd "${CREATOR_SYNC_HOME:-$(cd "$(dirname "$0")/.." && pwd)}"
+
+for required in AIRFLOW__CORE__FERNET_KEY AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__API__SECRET_KEY; do
+  if [[ -z "${!required:-}" ]]; then
+    echo "init: $required is not set; copy .env.example to .env and fill it in" >&2
+    exit 1
+  fi
+done
+
+POOLS_FILE="${CREATOR_SYNC_POOLS_FILE:-config/pools.json}"
+CONNECTIONS_FILE="${CREATOR_SYNC_CONNECTIONS_FILE-config/connections.json}"
+SANDBOX_HOST="${CREATOR_SYNC_SANDBOX_HOST:-sandbox}"
+
+echo "init: airflow db migrate"
+airflow db migrate
+
+echo "init: project state DB and data directory"
+python - <<'PY'
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+state_url = os.environ.get("CREATOR_SYNC_STATE_URL", "")
+if state_url.startswith("postgresql"):
+    import psycopg2
+    from psycopg2 import sql
+    from sqlalchemy.engine import make_url
+
+    url = make_url(state_url)
+    admin = psycopg2.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname="postgres"
+    )
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
+        if cur.fetchone():
+            print(f"init: state DB {url.database!r} exists")
+        else:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database)))
+            print(f"init: created state DB {url.database!r}")
+    admin.close()
+elif state_url:
+    print(f"init: state DB {urlparse(state_url).scheme} URL left to the pipeline")
+
+data_url = os.environ.get("CREATOR_SYNC_DATA_URL", "")
+if data_url.startswith("file://"):
+    path = Path(urlparse(data_url).path)
+    path.mkdir(parents=True, exist_ok=True)
+    print(f"init: data directory {path}")
+
+password = os.environ.get("AIRFLOW_ADMIN_PASSWORD")
+passwords_file = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+if password and passwords_file:
+    users = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
+    admin_user = users.split(",")[0].split(":")[0].strip()
+    path = Path(passwords_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    current = json.loads(path.read_text() or "{}") if path.exists() else {}
+    current[admin_user] = password
+    path.write_text(json.dumps(current) + "\n")
+    path.chmod(0o600)
+    print(f"init: password of {admin_user!r} set in {path}")
+PY
+
+echo "init: pools from $POOLS_FILE"
+airflow pools import "$POOLS_FILE"
+
+if [[ -n "$CONNECTIONS_FILE" ]]; then
+  rewritten="$(mktemp --suffix=.json)"
+  trap 'rm -f "$rewritten"' EXIT
+  python - "$CONNECTIONS_FILE" "$rewritten" "$SANDBOX_HOST" <<'PY'
+import json
+import sys
+
+source, target, host = sys.argv[1:4]
+conns = json.load(open(source))
+for conn in conns.values():
+    if conn.get("host"):
+        conn["host"] = conn["host"].replace("//127.0.0.1:", f"//{host}:").replace("//localhost:", f"//{host}:")
+json.dump(conns, open(target, "w"), indent=2)
+PY
+  overwrite=()
+  if [[ "${CREATOR_SYNC_CONNECTIONS_OVERWRITE:-false}" == "true" ]]; then
+    overwrite=(--overwrite)
+  fi
+  echo "init: connections from $CONNECTIONS_FILE (sandbox host -> $SANDBOX_HOST${overwrite:+, overwrite})"
+  airflow connections import "${overwrite[@]}" "$rewritten"
+fi
+
+echo "init: done"

@@ -1,0 +1,40 @@
+# Sourced by the demo scripts: the embedded (SQLite, LocalExecutor) Airflow inside the repo.
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN_DIR="${CREATOR_SYNC_RUN_DIR:-$REPO/.run}"  # pids and logs of what `make demo` started
+export AIRFLOW_HOME="${CREATOR_SYNC_AIRFLOW_HOME:-$REPO/.airflow}"
+set -a
+# shellcheck disable=SC1091
+source "$REPO/config/airflow.env"
+set +a
+export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$REPO/plugins"
+export CREATOR_SYNC_DATA_URL="${CREATOR_SYNC_DATA_URL:-file://$AIRFLOW_HOME/data}"
+export CREATOR_SYNC_RATE_LIMIT_BACKEND="${CREATOR_SYNC_RATE_LIMIT_BACKEND:-file://$RUN_DIR/rate-limits}"
+export PATH="$REPO/.venv/bin:$PATH"
+mkdir -p "$RUN_DIR" "$AIRFLOW_HOME"
+
+# is_running NAME: true when .run/NAME.pid names a live process group leader.
+is_running() {
+  local pidfile="$RUN_DIR/$1.pid"
+  [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# start_background NAME COMMAND...: start COMMAND in its own session, record its pid.
+start_background() {
+  local name="$1"; shift
+  setsid "$@" >"$RUN_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+
+# wait_for_url URL SECONDS NAME
+wait_for_url() {
+  local url="$1" deadline=$((SECONDS + $2)) name="$3"
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if ((SECONDS > deadline)); then
+      echo "demo: $name did not answer at $url within $2 s; see $RUN_DIR/$name.log" >&2
+      tail -n 30 "$RUN_DIR/$name.log" >&2 || true
+      return 1
+    fi
+    sleep 1
+  done
+}

@@ -1,0 +1,191 @@
+"""The benchmark's pure parts: the rate-limit bound, ratios, the flat result file, the target verdicts."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from include.bench.e2e import raised_config_dir
+from include.bench.fetch import pages_for, sandbox_summary
+from include.bench.local import last_json_line
+from include.bench.results import (
+    REQUIRED_KEYS,
+    TARGETS,
+    bound_ratio,
+    build_results,
+    rate_limit_bound_s,
+    render_table,
+    upsert_ratio,
+    utilisation,
+    write_results,
+)
+
+SPEC_KEYS = {
+    "fetch_utilisation",
+    "fetch_utilisation_split",
+    "fetch_over_limit_windows",
+    "fetch_429s",
+    "fetch_utilisation_baseline",
+    "fetch_429s_baseline",
+    "upsert_request_ratio",
+    "transform_rows_per_s",
+    "transform_peak_rss_mb_100k",
+    "transform_peak_rss_mb_1m",
+    "e2e_bound_ratio",
+    "insightiq_requests_per_creator",
+    "incremental_send_ratio",
+    "dag_parse_s_max",
+    "sandbox_start_s_100k",
+}
+
+
+def test_required_keys_cover_the_spec():
+    assert set(REQUIRED_KEYS) >= SPEC_KEYS
+
+
+def test_bound_is_insightiq_over_rate_plus_upserts_over_rate_per_second():
+    # 1000 InsightIQ requests at 50/s = 20 s; 25 upserts at 25,000/60 s = 0.06 s
+    assert rate_limit_bound_s(1000, 50, 25, 25_000, 60) == pytest.approx(20 + 25 * 60 / 25_000)
+    assert rate_limit_bound_s(0, 10, 0, 25_000, 60) == 0
+    assert rate_limit_bound_s(10, 10, 0, 25_000, 60) == pytest.approx(1.0)
+
+
+def test_bound_rejects_non_positive_rates():
+    with pytest.raises(ValueError):
+        rate_limit_bound_s(1, 0, 1, 25_000, 60)
+    with pytest.raises(ValueError):
+        rate_limit_bound_s(1, 10, 1, 25_000, 0)
+
+
+def test_bound_ratio():
+    assert bound_ratio(30.0, 20.0) == pytest.approx(1.5)
+    assert bound_ratio(5.0, 0.0) is None
+
+
+def test_upsert_ratio_counts_against_ceil_users_over_1000():
+    assert upsert_ratio(25, 25_000) == 1.0
+    assert upsert_ratio(26, 25_001) == 1.0
+    assert upsert_ratio(50, 25_000) == 2.0
+    with pytest.raises(ValueError):
+        upsert_ratio(1, 0)
+
+
+def test_utilisation():
+    assert utilisation(970, 100.0, 10) == pytest.approx(0.97)
+    with pytest.raises(ValueError):
+        utilisation(1, 0, 10)
+
+
+def test_pages_for_needs_one_more_page_when_last_is_full():
+    assert pages_for(0) == 1
+    assert pages_for(99) == 1
+    assert pages_for(100) == 2
+    assert pages_for(8454) == 85
+
+
+def test_results_are_flat_with_every_required_key(tmp_path):
+    measured = {
+        "fetch_utilisation": 0.971,
+        "fetch_over_limit_windows": 0,
+        "fetch_429s": 0,
+        "fetch_utilisation_baseline": 0.8,
+        "upsert_request_ratio": 1.0,
+        "nested_detail": {"a": [1, 2]},
+        "nan_value": math.nan,
+    }
+    results = build_results(measured, {"machine": "2 cpu", "quick": True, "timestamp": "t"})
+    assert set(REQUIRED_KEYS) <= set(results)
+    assert results["transform_rows_per_s"] is None  # not measured -> null, never missing
+    assert results["nan_value"] is None
+    assert json.loads(results["nested_detail"]) == {"a": [1, 2]}
+    assert results["quick"] is True
+    path = tmp_path / "bench-results.json"
+    write_results(path, results)
+    loaded = json.loads(path.read_text())
+    assert isinstance(loaded, dict)
+    assert not any(isinstance(v, dict | list) for v in loaded.values())
+    assert json.loads(loaded["targets_met"])["fetch_utilisation"] is True
+
+
+def test_write_results_refuses_missing_keys_or_nesting(tmp_path):
+    with pytest.raises(ValueError):
+        write_results(tmp_path / "r.json", {"fetch_utilisation": 1.0})
+    nested = dict.fromkeys(REQUIRED_KEYS) | {"x": {"y": 1}}
+    with pytest.raises(ValueError):
+        write_results(tmp_path / "r.json", nested)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"fetch_utilisation": 0.96, "fetch_over_limit_windows": 0, "fetch_429s": 0}, True),
+        ({"fetch_utilisation": 0.96, "fetch_over_limit_windows": 1, "fetch_429s": 0}, False),
+        ({"fetch_utilisation": 0.96, "fetch_over_limit_windows": 0, "fetch_429s": 2}, False),
+        ({"fetch_utilisation": 0.90, "fetch_over_limit_windows": 0, "fetch_429s": 0}, False),
+        (
+            {
+                "fetch_utilisation": 0.96,
+                "fetch_over_limit_windows": 0,
+                "fetch_429s": 0,
+                "fetch_utilisation_baseline": 0.97,
+            },
+            False,
+        ),
+        ({}, None),
+    ],
+)
+def test_fetch_target(values, expected):
+    target = next(t for t in TARGETS if t.key == "fetch_utilisation")
+    assert target.check(values) is expected
+
+
+def test_other_targets():
+    check = {t.key: t.check for t in TARGETS}
+    assert check["upsert_request_ratio"]({"upsert_request_ratio": 1.0}) is True
+    assert check["upsert_request_ratio"]({"upsert_request_ratio": 1.04}) is False
+    assert check["transform_rows_per_s"]({"transform_rows_per_s": 150_000}) is False
+    flat = {"transform_peak_rss_mb_100k": 200, "transform_peak_rss_mb_1m": 290}
+    assert check["transform_peak_rss_mb_1m"](flat) is True
+    assert check["transform_peak_rss_mb_1m"](flat | {"transform_peak_rss_mb_1m": 400}) is False
+    assert check["e2e_bound_ratio"]({"e2e_bound_ratio": 1.2}) is True
+    assert check["incremental_send_ratio"]({"incremental_send_ratio": 0.05}) is False
+    assert check["dag_parse_s_max"]({"dag_parse_s_max": 0.3}) is False
+    assert check["dag_parse_s_max"]({"dag_parse_s_max": 0.01}) is True
+
+
+def test_table_lists_every_key_and_marks_targets():
+    results = build_results({"upsert_request_ratio": 1.0, "e2e_bound_ratio": 2.5})
+    table = render_table(results)
+    for key in REQUIRED_KEYS:
+        assert key in table
+    assert "| met" in table and "MISSED" in table and "n/a" in table
+
+
+def test_sandbox_summary_and_json_line_parsing():
+    stats = {
+        "requests_by_status": {"200": 85, "429": 8},
+        "windows_over_limit": 0,
+        "rate_limited_429s": 8,
+        "limits": {"requests": {"max_in_window": 10}},
+    }
+    assert sandbox_summary(stats) == {
+        "accepted": 85,
+        "by_status": {"200": 85, "429": 8},
+        "windows_over_limit": 0,
+        "rate_limited_429s": 8,
+        "max_in_window": 10,
+    }
+    assert last_json_line('noise\n{"rows": 5}\ntrailer\n') == {"rows": 5}
+    with pytest.raises(ValueError):
+        last_json_line("nothing here")
+
+
+def test_raised_config_dir_changes_only_the_insightiq_rate(tmp_path):
+    target = raised_config_dir(tmp_path / "config", 50)
+    pools = json.loads((target / "pools.json").read_text())
+    assert pools["insightiq_api"]["rate_limit"]["requests"] == 50
+    assert pools["insightiq_api"]["slots"] == 4
+    assert pools["insider_upsert"]["rate_limit"]["requests"] == 25000
+    assert (target / "connections.json").exists()

@@ -1,0 +1,61 @@
+"""Test-wide Airflow settings: a throw-away AIRFLOW_HOME and the project's shared config/airflow.env.
+
+Set before anything imports Airflow, so no test ever touches a developer's own Airflow home.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from include.airflow_stack import read_env_file
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _configure_airflow() -> None:
+    home = Path(tempfile.mkdtemp(prefix="creator-sync-airflow-home-"))
+    os.environ["AIRFLOW_HOME"] = str(home)
+    for key, value in read_env_file(REPO / "config" / "airflow.env").items():
+        os.environ.setdefault(key, value)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+    os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
+    os.environ.setdefault("CREATOR_SYNC_DATA_URL", f"file://{home / 'data'}")
+
+
+_configure_airflow()
+
+
+@pytest.fixture
+def conn_env(monkeypatch):
+    """Connections from config/connections.json as AIRFLOW_CONN_* env vars (hosts unused by MockTransport)."""
+    from creator_sync.testing import connection_envs
+
+    def apply(hosts=None, **overrides):
+        for key, value in connection_envs(hosts, **overrides).items():
+            monkeypatch.setenv(key, value)
+
+    apply()
+    return apply
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    """The vendor sandboxes on loopback (include.sandbox), one per test module."""
+    from include.sandbox.launcher import SandboxServers
+
+    with SandboxServers(creators=1000, seed=7) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sandbox_env(sandbox, conn_env):
+    """AIRFLOW_CONN_* from config/connections.json pointing at the sandbox; stats reset."""
+    from creator_sync.testing import sandbox_hosts
+
+    conn_env(sandbox_hosts(sandbox))
+    sandbox.reset()
+    return sandbox

@@ -1,0 +1,260 @@
+"""creator_sync under the real scheduler (airflow standalone, pools in force) against the sandboxes.
+
+One module-scoped stack; the tests run in file order and build on each other: the scheduled run, a clear
+and re-run of it, a run whose upsert task is killed mid-way and retried, then a three-day backfill.
+Daily intervals (CREATOR_SYNC_SCHEDULE) so each run carries ~100 events; upserts in batches of 100
+users (CREATOR_SYNC_UPSERT_MAX_USERS) so "mid-way" exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from include.airflow_stack import AirflowStack, sandbox_connections
+from include.run_context import run_dir_name
+from include.sandbox.launcher import SandboxServers
+
+pytestmark = pytest.mark.slow
+
+DAG = "creator_sync"
+REPO = Path(__file__).resolve().parents[2]
+POOLS = json.loads((REPO / "config" / "pools.json").read_text())
+
+
+class Env:
+    def __init__(self, sb: SandboxServers, stack: AirflowStack, home: Path):
+        self.sb, self.stack, self.home = sb, stack, home
+        self.api = stack.api
+
+    def stored_users(self) -> list[dict]:
+        users, offset = [], 0
+        while True:
+            page = httpx.get(f"{self.sb.insider_url}/_sandbox/users", params={"offset": offset, "limit": 500})
+            data = page.json()["data"]
+            users += data
+            if len(data) < 500:
+                return users
+            offset += 500
+
+    def events(self) -> list[dict]:
+        """Stored events, each with `epoch` parsed from its RFC 3339 timestamp."""
+        return [
+            {**e, "epoch": datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp()}
+            for u in self.stored_users()
+            for e in u.get("events", [])
+        ]
+
+    def report(self, run_id: str) -> dict:
+        return self.api.xcom(DAG, run_id, "report")
+
+    def transform_stats(self, run_id: str) -> dict:
+        run_dir = self.home / "data" / "runs" / run_dir_name(run_id)
+        return json.loads((run_dir / "transform" / "transform_stats.json").read_text())
+
+    def wait_for_runs(self, predicate, count: int, timeout: float = 600) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = [r for r in self.api.runs(DAG) if predicate(r)]
+            if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs):
+                return runs
+            time.sleep(3)
+        raise AssertionError(f"runs did not finish: {[(r['dag_run_id'], r['state']) for r in runs]}")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    sb = SandboxServers(creators=1000, seed=11).start()
+    home = tmp_path_factory.mktemp("airflow-e2e")
+    extra = {
+        **sandbox_connections(sb.insightiq_url, sb.insider_url, sb.web_push_url),
+        "CREATOR_SYNC_SCHEDULE": "0 0 * * *",
+        "CREATOR_SYNC_RETRY_DELAY_S": "2",
+        "CREATOR_SYNC_UPSERT_MAX_USERS": "100",
+        "CREATOR_SYNC_RATE_LIMIT_BACKEND": f"file://{home / 'rate-limits'}",
+        "CREATOR_SYNC_STATE_URL": f"sqlite:///{home / 'state.db'}",
+    }
+    stack = AirflowStack(home, extra_env=extra)
+    stack.env["CREATOR_SYNC_PUBLIC_BASE_URL"] = stack.url  # InsightIQ webhooks reach the API server plugin
+    stack.env["CREATOR_SYNC_WEBHOOK_DEBOUNCE_S"] = "1"
+    try:
+        stack.start()
+        yield Env(sb, stack, home)
+    finally:
+        stack.stop()
+        sb.stop()
+
+
+def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
+    edges = sorted(
+        [(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals], key=lambda x: (x[0], x[1])
+    )
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def assert_pools_respected(env: Env) -> None:
+    by_pool: dict[str, list] = defaultdict(list)
+    for run in env.api.runs(DAG):
+        for ti in env.api.task_instances(DAG, run["dag_run_id"]):
+            if ti["start_date"] and ti["end_date"]:
+                span = (datetime.fromisoformat(ti["start_date"]), datetime.fromisoformat(ti["end_date"]))
+                by_pool[ti["pool"]].append(span)
+    for pool, spans in by_pool.items():
+        if pool in POOLS:
+            assert max_overlap(spans) <= POOLS[pool]["slots"], f"pool {pool} ran more tasks than slots"
+
+
+def assert_limits_respected(env: Env) -> None:
+    for service in ("insightiq", "insider"):
+        stats = env.sb.stats(service)
+        assert stats["windows_over_limit"] == 0, stats
+    assert env.sb.stats("insightiq")["max_requests_in_window"]["requests"] <= 10
+
+
+def test_scheduled_run_sends_exactly_the_valid_creators(env):
+    env.api.wait_for_dag(DAG)
+    env.api.unpause(DAG)  # catchup=False: the scheduler creates the latest complete interval's run
+    (run,) = env.wait_for_runs(lambda r: r["run_type"] == "scheduled", 1)
+    assert run["state"] == "success", env.api.task_states(DAG, run["dag_run_id"])
+
+    truth = env.sb.stats("insightiq")
+    insider = env.sb.stats("insider")
+    assert insider["users_stored"] == truth["creators"] - truth["invalid_creators"]
+    assert insider["duplicate_events"] == 0
+
+    from include.pipeline.state import StateStore
+
+    letters = StateStore(env.stack.env["CREATOR_SYNC_STATE_URL"]).dead_letters(pending_only=False)
+    invalid = httpx.get(f"{env.sb.insightiq_url}/_sandbox/creators/invalid").json()["data"]
+    assert {(d.user_key, d.reason) for d in letters} == {(c["user_id"], c["reason"]) for c in invalid}
+
+    report = env.report(run["dag_run_id"])
+    assert report["reconciled"] and report["fetched_creators"] == truth["creators"]
+    assert report["sent"] == insider["users_stored"]
+
+    start = datetime.fromisoformat(run["data_interval_start"]).timestamp()
+    end = datetime.fromisoformat(run["data_interval_end"]).timestamp()
+    events = env.events()
+    assert events and all(not e["skip_hook"] and start <= e["epoch"] < end for e in events)
+    assert len(events) == env.transform_stats(run["dag_run_id"])["events_written"]
+    assert_pools_respected(env)
+    assert_limits_respected(env)
+
+
+def test_clearing_and_rerunning_sends_nothing_twice(env):
+    (run,) = [r for r in env.api.runs(DAG) if r["run_type"] == "scheduled"]
+    before = env.sb.stats("insider")
+    env.api.clear_run(DAG, run["dag_run_id"])
+    assert env.api.wait_for_run(DAG, run["dag_run_id"]) == "success"
+    after = env.sb.stats("insider")
+    assert after["duplicate_events"] == 0
+    assert after["events_stored"] == before["events_stored"]
+    assert after["users_stored"] == before["users_stored"]
+    report = env.report(run["dag_run_id"])
+    assert report["sent"] == 0 and report["unchanged"] == before["users_stored"] and report["reconciled"]
+
+
+def test_killed_upsert_is_retried_without_duplicates_or_losses(env):
+    httpx.post(f"{env.sb.insightiq_url}/_sandbox/mutate", json={"fraction": 1.0}).raise_for_status()
+    env.sb.configure("insider", {"fault_slow": 1.0, "slow_seconds": 1.5})
+    requests_before = env.sb.stats("insider")["upsert_requests"]
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    # a manual run's interval is the last whole day before its logical date: [day - 1, day); one second
+    # past midnight keeps the logical date distinct from the scheduled run that starts at `day`
+    run_id = env.api.trigger(DAG, logical_date=(day + timedelta(seconds=1)).isoformat())
+    deadline = time.monotonic() + 300
+    while env.sb.stats("insider")["upsert_requests"] < requests_before + 2:
+        assert time.monotonic() < deadline, env.api.task_states(DAG, run_id)
+        time.sleep(0.5)
+    ti = next(t for t in env.api.task_instances(DAG, run_id) if t["task_id"] == "upsert")
+    assert ti["state"] == "running" and ti["pid"], ti
+    os.kill(ti["pid"], signal.SIGKILL)
+    env.sb.configure("insider", {"fault_slow": 0.0})
+
+    assert env.api.wait_for_run(DAG, run_id) == "success", env.api.task_states(DAG, run_id)
+    ti = next(t for t in env.api.task_instances(DAG, run_id) if t["task_id"] == "upsert")
+    assert ti["try_number"] >= 2
+    insider = env.sb.stats("insider")
+    assert insider["duplicate_events"] == 0
+    report = env.report(run_id)
+    assert report["reconciled"]
+    run = next(r for r in env.api.runs(DAG) if r["dag_run_id"] == run_id)
+    start = datetime.fromisoformat(run["data_interval_start"]).timestamp()
+    end = datetime.fromisoformat(run["data_interval_end"]).timestamp()
+    in_interval = [e for e in env.events() if start <= e["epoch"] < end]
+    assert len(in_interval) == env.transform_stats(run_id)["events_written"] > 0  # nothing lost
+    assert_pools_respected(env)
+
+
+def test_backfill_sends_only_skip_hook_events_for_those_days(env):
+    env.api.wait_for_dag(DAG)
+    env.api.unpause(DAG)  # a no-op after the first test; lets this test run on its own too
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first, last = today - timedelta(days=5), today - timedelta(days=3)
+    created = env.stack.airflow(
+        "backfill",
+        "create",
+        "--dag-id",
+        DAG,
+        "--from-date",
+        first.isoformat(),
+        "--to-date",
+        last.isoformat(),
+        check=False,
+    )
+    assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-3000:]
+    runs = env.wait_for_runs(lambda r: r["run_type"] == "backfill", 3, timeout=900)
+    assert [r["state"] for r in runs] == ["success"] * 3
+    intervals = [
+        (datetime.fromisoformat(r["data_interval_start"]), datetime.fromisoformat(r["data_interval_end"]))
+        for r in runs
+    ]
+    low, high = min(s for s, _ in intervals).timestamp(), max(e for _, e in intervals).timestamp()
+    assert (low, high) == (first.timestamp(), (last + timedelta(days=1)).timestamp())
+
+    events = env.events()
+    historic = [e for e in events if e["skip_hook"]]
+    assert historic and all(low <= e["epoch"] < high for e in historic)
+    assert all(not e["skip_hook"] for e in events if not low <= e["epoch"] < high)
+    assert len(historic) == sum(env.transform_stats(r["dag_run_id"])["events_written"] for r in runs)
+    assert env.sb.stats("insider")["duplicate_events"] == 0
+    assert_pools_respected(env)
+    assert_limits_respected(env)
+
+
+def test_signed_webhook_delivery_leads_to_a_targeted_sync_of_that_creator(env):
+    env.api.wait_for_dag(DAG)
+    env.api.unpause(DAG)
+    env.wait_for_runs(lambda r: True, 1)  # the creators must be in Insider before one of them changes
+    env.api.unpause("insightiq_webhooks_setup")  # registers our receiver URL at the InsightIQ sandbox
+    deadline = time.monotonic() + 300
+    while not [r for r in env.api.runs("insightiq_webhooks_setup") if r["state"] == "success"]:
+        assert time.monotonic() < deadline, env.api.runs("insightiq_webhooks_setup")
+        time.sleep(3)
+    before = {u["identifiers"]["uuid"]: u for u in env.stored_users() if "uuid" in u.get("identifiers", {})}
+    creator = sorted(before)[0]
+
+    mutated = httpx.post(f"{env.sb.insightiq_url}/_sandbox/mutate", json={"user_ids": [creator]})
+    mutated.raise_for_status()  # the sandbox now delivers a signed PROFILES.UPDATED to our receiver
+    (run,) = env.wait_for_runs(lambda r: r["dag_run_id"].startswith("insightiq_webhook__"), 1, timeout=600)
+    assert run["state"] == "success", env.api.task_states(DAG, run["dag_run_id"])
+
+    report = env.report(run["dag_run_id"])
+    assert (report["fetched_creators"], report["sent"]) == (1, 1)
+    after = {u["identifiers"]["uuid"]: u for u in env.stored_users() if "uuid" in u.get("identifiers", {})}
+    assert after[creator]["attributes"] != before[creator]["attributes"]
+    others = [uuid for uuid in before if uuid != creator]
+    assert all(after[uuid]["attributes"] == before[uuid]["attributes"] for uuid in others)
+    assert env.sb.stats("insider")["duplicate_events"] == 0

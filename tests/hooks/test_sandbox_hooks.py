@@ -1,0 +1,235 @@
+"""Acceptance checks over real HTTP on loopback against the vendor sandboxes (slow)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import httpx
+import pytest
+
+from creator_sync.hooks.insider import MAX_REQUEST_BYTES, InsiderHook
+from creator_sync.hooks.insightiq import InsightIQHook
+from creator_sync.hooks.web_push import InsiderWebPushHook
+from creator_sync.http.errors import VendorAuthError, WebPushTitleExistsError
+from creator_sync.limits import rate_limit
+from creator_sync.retry import VENDOR_RETRY_POLICY
+
+pytestmark = pytest.mark.slow
+SLOTS = 4
+
+
+def fetch_all_contents_with_one_client_per_slot(sandbox) -> tuple[list[str], float, list[InsightIQHook]]:
+    """All pages of /v1/social/contents, sharded in page blocks over 4 concurrent hooks."""
+    total = sandbox.stats("insightiq")["items"]["contents"]
+    pages = math.ceil(total / 100) + (1 if total % 100 == 0 else 0)
+    per_client = math.ceil(pages / SLOTS)
+    hooks = [InsightIQHook() for _ in range(SLOTS)]
+    for h in hooks:
+        h.client  # noqa: B018 - build clients (and read the connection) before the clock starts
+    ids: list[list[str]] = [[] for _ in range(SLOTS)]
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            for record in hooks[k].iter_records(
+                "contents", start_offset=k * per_client * 100, max_pages=per_client
+            ):
+                ids[k].append(record["id"])
+        except BaseException as exc:  # pragma: no cover - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(SLOTS)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - start
+    assert not errors, errors
+    all_ids = [i for chunk in ids for i in chunk]
+    assert len(all_ids) == total and len(set(all_ids)) == total
+    return all_ids, elapsed, hooks
+
+
+def assert_vendor_limit_respected(stats: dict) -> None:
+    assert stats["rate_limited_429s"] == 0, stats
+    assert stats["windows_over_limit"] == 0, stats
+    assert stats["limits"]["requests"]["max_in_window"] <= 10, stats
+    assert set(stats["requests_by_status"]) == {"200"}, stats
+
+
+def test_four_split_limiters_fetch_all_contents_without_429(sandbox_env, monkeypatch, capsys):
+    """Default split limiter: each slot spends floor(10/4) = 2 per 1.03 s, no shared state.
+
+    4 x 2 = 8 per window is the most four independent clients can guarantee whatever their phases
+    (3 each could put 12 into one fixed window), so utilisation is measured against that budget.
+    """
+    monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", "local")
+    _, elapsed, hooks = fetch_all_contents_with_one_client_per_slot(sandbox_env)
+    stats = sandbox_env.stats("insightiq")
+    assert_vendor_limit_respected(stats)
+    requests = sum(h.stats["requests"] for h in hooks)
+    rate = requests / elapsed
+    spec = rate_limit("insightiq_api")
+    budget = SLOTS * spec.per_slot_limit / (spec.window * 1.03)
+    with capsys.disabled():
+        print(
+            f"\nsplit limiter: {requests} requests in {elapsed:.1f}s = {rate:.2f} req/s (budget {budget:.2f})"
+        )
+    assert rate >= 0.95 * budget
+    assert sum(h.stats["retries"] for h in hooks) == 0
+
+
+@pytest.mark.parametrize("backend", ["file", "redis"])
+def test_four_clients_on_a_shared_budget_reach_over_90_percent_without_429(
+    sandbox_env, monkeypatch, tmp_path, capsys, backend
+):
+    """Shared budget (file or Redis backend): the four clients together use >= 9 of the 10 req/s, 0 429s."""
+    if backend == "redis":
+        import redis
+
+        url = "redis://127.0.0.1:6379/15"
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        except Exception as exc:
+            pytest.skip(f"Redis at 127.0.0.1:6379 unreachable ({exc})")
+        redis.Redis.from_url(url).delete(
+            *[f"creator_sync:ratelimit:insightiq_api{s}" for s in ("", ":costs", ":total")]
+        )
+        monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", url)
+    else:
+        monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", f"file://{tmp_path}")
+    _, elapsed, hooks = fetch_all_contents_with_one_client_per_slot(sandbox_env)
+    stats = sandbox_env.stats("insightiq")
+    assert_vendor_limit_respected(stats)
+    requests = sum(h.stats["requests"] for h in hooks)
+    rate = requests / elapsed
+    with capsys.disabled():
+        print(f"\nshared limiter ({backend}): {requests} requests in {elapsed:.1f}s = {rate:.2f} req/s")
+    assert rate >= 9.0
+
+
+def test_429_with_retry_after_2_waits_then_succeeds(sandbox_env):
+    sandbox_env.configure("insightiq", {"limits": {"requests": {"rate": 1, "window": 2}}})
+    try:
+        hook = InsightIQHook()
+        hook.client  # noqa: B018
+        # spend the sandbox's budget early in a 2 s window so the next call gets Retry-After: 2
+        while time.time() % 2 > 0.3:
+            time.sleep(0.02)
+        httpx.get(
+            f"{sandbox_env.insightiq_url}/v1/work-platforms",
+            auth=("sandbox-client-id", "sandbox-client-secret"),
+        ).raise_for_status()
+        start = time.monotonic()
+        platforms = list(hook.list_work_platforms())
+        waited = time.monotonic() - start
+        assert platforms
+        assert hook.stats["rate_limited_429"] == 1 and hook.stats["retries"] == 1
+        assert waited >= 2.0  # the sandbox sent Retry-After: 2 (ceil of the >1.6 s left in its window)
+        assert sandbox_env.stats("insightiq")["requests_by_status"].get("429") == 1
+    finally:
+        sandbox_env.configure("insightiq", {"limits": {"requests": {"rate": 10, "window": 1}}})
+
+
+def test_401_fails_at_once_naming_the_connection(sandbox_env, conn_env):
+    from creator_sync.testing import sandbox_hosts
+
+    conn_env(sandbox_hosts(sandbox_env), insightiq_default={"password": "wrong-secret-value"})
+    hook = InsightIQHook()
+    start = time.monotonic()
+    with pytest.raises(VendorAuthError) as info:
+        list(hook.list_contents())
+    assert time.monotonic() - start < 1.0
+    text = str(info.value)
+    assert "InsightIQ GET /v1/social/contents failed: HTTP 401" in text
+    assert "Authentication failed" in text
+    assert "fix the login/password of Airflow connection 'insightiq_default'" in text
+    assert "wrong-secret-value" not in text
+    assert hook.stats["requests"] == 1
+    assert VENDOR_RETRY_POLICY.evaluate(info.value, 1, 4).action.value == "fail"
+    ok, message = hook.test_connection()
+    assert not ok and "'insightiq_default'" in message
+
+
+def test_upsert_2500_users_is_3_requests_and_an_oversized_user_is_rejected_locally(sandbox_env):
+    users = [
+        {"identifiers": {"uuid": f"creator-{i}"}, "attributes": {"name": f"Creator {i}", "email_optin": True}}
+        for i in range(2500)
+    ]
+    huge = {"identifiers": {"uuid": "huge"}, "attributes": {"custom": {"bio": "x" * MAX_REQUEST_BYTES}}}
+    users.insert(1234, huge)
+    hook = InsiderHook()
+    summary = hook.upsert_users(users, skip_hook=True)
+    assert summary.requests == 3
+    assert summary.accepted == 2500 and not summary.failed
+    assert len(summary.rejected_locally) == 1 and summary.rejected_locally[0].index == 1234
+    assert "over Insider's 5,000,000-byte request limit" in summary.rejected_locally[0].reasons[0]
+    stats = sandbox_env.stats("insider")
+    assert stats["upsert_requests"] == 3 and stats["users_stored"] == 2500
+    assert stats["requests_by_status"] == {"200": 3}
+
+
+def test_upsert_reports_per_user_validation_failures(sandbox_env):
+    users = [
+        {"identifiers": {"uuid": "ok-1"}},
+        {"identifiers": {"email": "not-an-email"}},
+        {"identifiers": {"phone_number": "12345"}},
+        {"identifiers": {"uuid": "ok-2"}},
+    ]
+    summary = InsiderHook().upsert_users(users)
+    assert summary.requests == 1 and summary.accepted == 2
+    assert [f.index for f in summary.failed] == [1, 2]
+    assert "email" in summary.failed[0].reasons[0]
+
+
+def test_profile_found_missing_and_quota(sandbox_env):
+    hook = InsiderHook()
+    hook.upsert_users([{"identifiers": {"uuid": "p-1"}, "attributes": {"name": "Pat"}}])
+    found = hook.get_profile(identifiers={"uuid": "p-1"}, attributes=["name"])
+    assert found.found and found.quota and found.quota["cost"] > 0
+    missing = hook.get_profile(identifiers={"uuid": "nobody"}, attributes=["name"])
+    assert not missing.found and "no such user" in missing.message
+    assert hook.test_connection()[0]
+
+
+def test_web_push_create_and_existing_title(sandbox_env):
+    hook = InsiderWebPushHook()
+    title = f"creator-sync test {time.time_ns()}"
+    assert isinstance(hook.create_single_push(title, "en_US"), int)
+    with pytest.raises(WebPushTitleExistsError, match="already exists"):
+        hook.create_single_push(title, "en_US")
+    assert sandbox_env.stats("web_push")["requests_by_status"] == {"201": 1, "400": 1}
+
+
+def test_transient_faults_are_absorbed_by_the_client(sandbox_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", f"file://{tmp_path}")
+    sandbox_env.configure("insightiq", {"fault_5xx": 0.2, "fault_drop": 0.1, "fault_malformed": 0.1})
+    try:
+        hook = InsightIQHook()
+        accounts = list(hook.list_accounts())
+        assert len(accounts) == sandbox_env.stats("insightiq")["accounts"]
+        assert hook.stats["retries"] > 0
+    finally:
+        sandbox_env.configure("insightiq", {"fault_5xx": 0, "fault_drop": 0, "fault_malformed": 0})
+
+
+def test_test_connection_for_every_hook(sandbox_env, conn_env):
+    from creator_sync.testing import sandbox_hosts
+
+    for hook_cls in (InsightIQHook, InsiderHook, InsiderWebPushHook):
+        ok, message = hook_cls().test_connection()
+        assert ok, message
+    conn_env(
+        sandbox_hosts(sandbox_env),
+        insider_default={"password": "bad-token-1"},
+        insider_web_push_default={"password": "bad-key-123"},
+    )
+    for hook_cls, conn_id, secret in (
+        (InsiderHook, "insider_default", "bad-token-1"),
+        (InsiderWebPushHook, "insider_web_push_default", "bad-key-123"),
+    ):
+        ok, message = hook_cls().test_connection()
+        assert not ok and f"'{conn_id}'" in message and secret not in message

@@ -1,0 +1,245 @@
+"""The HTTP core over httpx.MockTransport: retries, backoff, Retry-After, fail-fast errors, secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import httpx
+import pytest
+
+from creator_sync.http.client import RetrySettings, VendorClient, parse_retry_after
+from creator_sync.http.errors import (
+    VendorAuthError,
+    VendorBadRequestError,
+    VendorNotFoundError,
+    VendorPermanentError,
+    VendorRateLimitError,
+    VendorResponseError,
+    VendorServerError,
+    VendorTransientError,
+    VendorTransportError,
+)
+from creator_sync.http.limiter import SlidingWindowLimiter
+from creator_sync.http.paging import iter_offset
+
+SECRET = "sandbox-client-secret"
+TOKEN = "1a2b3c4e5d6f"
+
+
+class Script:
+    """A MockTransport handler answering from a list of responses/exceptions, recording requests."""
+
+    def __init__(self, *steps):
+        self.steps = list(steps)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+def make_client(script, *, sleeps=None, retry=None, **kw) -> VendorClient:
+    return VendorClient(
+        vendor="InsightIQ",
+        base_url="https://api.example.test",
+        conn_id="insightiq_default",
+        auth=httpx.BasicAuth("sandbox-client-id", SECRET),
+        headers={"X-REQUEST-TOKEN": TOKEN},
+        secrets=[SECRET, TOKEN],
+        transport=httpx.MockTransport(script),
+        retry=retry or RetrySettings(max_attempts=5, backoff_initial=0.5, backoff_max=4, jitter=0.25),
+        sleep=(sleeps.append if sleeps is not None else time.sleep),
+        **kw,
+    )
+
+
+def ok(body=None, status=200):
+    return httpx.Response(status, json=body if body is not None else {"ok": True})
+
+
+def test_5xx_then_200_retries_with_capped_exponential_backoff_and_jitter():
+    script = Script(*(httpx.Response(503, json={"error": "busy"}) for _ in range(4)), ok())
+    sleeps: list[float] = []
+    client = make_client(script, sleeps=sleeps)
+    assert client.get("/v1/work-platforms") == {"ok": True}
+    assert len(script.requests) == 5
+    # 0.5, 1, 2, 4 (capped at 4) each plus jitter in [0, 0.25]
+    for got, base in zip(sleeps, [0.5, 1.0, 2.0, 4.0], strict=True):
+        assert base <= got <= base + 0.25
+    assert client.stats.retries == 4 and client.stats.requests == 5 and client.stats.server_errors == 4
+
+
+def test_5xx_until_attempts_run_out_raises_a_transient_error():
+    script = Script(httpx.Response(502, text="bad gateway"))
+    client = make_client(script, sleeps=[])
+    with pytest.raises(VendorServerError) as info:
+        client.get("/v1/users")
+    assert isinstance(info.value, VendorTransientError)
+    assert len(script.requests) == 5
+    assert "InsightIQ GET /v1/users failed: HTTP 502" in str(info.value)
+    assert client.stats.failures == 1
+
+
+def test_429_retry_after_is_waited_at_least_then_succeeds():
+    script = Script(httpx.Response(429, headers={"Retry-After": "2"}, json={"error": "rate"}), ok())
+    sleeps: list[float] = []
+    client = make_client(script, sleeps=sleeps)
+    assert client.get("/v1/accounts") == {"ok": True}
+    assert len(sleeps) == 1 and 2.0 <= sleeps[0] <= 2.5
+    assert client.stats.rate_limited_429 == 1 and client.stats.retries == 1
+
+
+def test_429_retry_after_really_waits_two_seconds():
+    script = Script(httpx.Response(429, headers={"Retry-After": "2"}), ok())
+    client = make_client(script)
+    start = time.monotonic()
+    assert client.get("/v1/accounts") == {"ok": True}
+    assert time.monotonic() - start >= 2.0
+
+
+def test_persistent_429_is_bounded_and_a_too_long_retry_after_is_not_slept():
+    script = Script(httpx.Response(429, headers={"Retry-After": "1"}))
+    client = make_client(script, sleeps=[], retry=RetrySettings(max_attempts=3))
+    with pytest.raises(VendorRateLimitError):
+        client.get("/v1/accounts")
+    assert len(script.requests) == 3
+    script = Script(httpx.Response(429, headers={"Retry-After": "3600"}))
+    sleeps: list[float] = []
+    client = make_client(script, sleeps=sleeps)
+    with pytest.raises(VendorRateLimitError) as info:
+        client.get("/v1/accounts")
+    assert sleeps == [] and info.value.retry_after == 3600
+
+
+def test_401_fails_at_once_naming_vendor_method_path_status_message_and_connection():
+    script = Script(httpx.Response(401, json={"error": "Invalid client credentials"}))
+    client = make_client(script, sleeps=[])
+    with pytest.raises(VendorAuthError) as info:
+        client.get("/v1/social/contents", params={"account_id": "acc-1"})
+    text = str(info.value)
+    assert len(script.requests) == 1
+    assert "InsightIQ GET /v1/social/contents failed: HTTP 401: Invalid client credentials" in text
+    assert "Airflow connection 'insightiq_default'" in text
+    assert SECRET not in text and TOKEN not in text and "Basic" not in text and "acc-1" not in text
+    assert isinstance(info.value, VendorPermanentError) and not info.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, VendorBadRequestError),
+        (403, VendorAuthError),
+        (404, VendorNotFoundError),
+        (422, VendorBadRequestError),
+    ],
+)
+def test_other_4xx_fail_fast(status, cls):
+    script = Script(httpx.Response(status, json={"message": "nope"}))
+    client = make_client(script, sleeps=[])
+    with pytest.raises(cls, match=f"HTTP {status}: nope"):
+        client.post("/v1/users", {"name": "x"})
+    assert len(script.requests) == 1
+
+
+def test_secrets_never_reach_exception_text_repr_or_logs(caplog):
+    echo = f"token {TOKEN} and secret {SECRET} are wrong"
+    script = Script(httpx.Response(500, json={"error": echo}), httpx.Response(403, json={"error": echo}))
+    client = make_client(script, sleeps=[])
+    with caplog.at_level(logging.DEBUG), pytest.raises(VendorAuthError) as info:
+        client.get("/v1/users")
+    for text in (str(info.value), repr(info.value), repr(client), caplog.text, info.value.vendor_message):
+        assert SECRET not in text and TOKEN not in text
+    assert "***" in str(info.value)
+
+
+def test_dropped_connection_then_200_is_retried():
+    script = Script(httpx.RemoteProtocolError("Server disconnected without sending a response."), ok())
+    client = make_client(script, sleeps=[])
+    assert client.get("/v1/users") == {"ok": True}
+    assert client.stats.transport_errors == 1 and client.stats.retries == 1
+
+
+def test_timeouts_and_refused_connections_are_retried_then_raised():
+    script = Script(httpx.ReadTimeout("read timed out"))
+    client = make_client(script, sleeps=[], retry=RetrySettings(max_attempts=3))
+    with pytest.raises(VendorTransportError, match="timed out"):
+        client.get("/v1/users")
+    assert len(script.requests) == 3
+    script = Script(httpx.ConnectError("refused"), ok())
+    assert make_client(script, sleeps=[]).get("/v1/users") == {"ok": True}
+
+
+def test_non_idempotent_requests_are_not_retried_after_a_read_timeout():
+    script = Script(httpx.ReadTimeout("read timed out"), ok())
+    client = make_client(script, sleeps=[])
+    with pytest.raises(VendorTransportError):
+        client.post("/v1/single", {"title": "t"}, idempotent=False)
+    assert len(script.requests) == 1
+
+
+def test_malformed_json_then_200_is_retried():
+    script = Script(httpx.Response(200, content=b'{"data": [1, 2'), ok())
+    client = make_client(script, sleeps=[])
+    assert client.get("/v1/users") == {"ok": True}
+    assert len(script.requests) == 2
+    script = Script(httpx.Response(200, content=b"<html>"))
+    with pytest.raises(VendorResponseError, match="malformed JSON"):
+        make_client(script, sleeps=[], retry=RetrySettings(max_attempts=2)).get("/v1/users")
+
+
+def test_every_attempt_passes_the_limiter_and_actual_cost_settles_it():
+    limiter = SlidingWindowLimiter(100, 60, pace=False)
+    script = Script(httpx.Response(500), ok({"quota": {"cost": 2.5}}))
+    client = make_client(script, sleeps=[], limiters={"insider_profile": limiter})
+    client.request("POST", "/p", json_body={}, cost=10, actual_cost=lambda d: d["quota"]["cost"])
+    assert limiter.stats.acquired == 2
+    assert limiter.sends_in_window() == pytest.approx(12.5)  # failed attempt's estimate + actual cost
+
+
+def test_json_body_is_sent_compact_with_content_type():
+    script = Script(ok())
+    make_client(script, sleeps=[]).post("/v1/users", {"name": "Ä"})
+    req = script.requests[0]
+    assert req.headers["content-type"] == "application/json"
+    assert json.loads(req.content) == {"name": "Ä"}
+
+
+def test_paging_stops_on_a_short_page():
+    def handler(request):
+        offset = int(request.url.params["offset"])
+        assert request.url.params["limit"] == "100"
+        n = 100 if offset < 300 else 5
+        return ok({"data": [{"i": offset + i} for i in range(n)], "metadata": {"offset": offset}})
+
+    script = Script()
+    script.steps = []
+    client = make_client(handler, sleeps=[])
+    records = list(iter_offset(client, "/v1/social/contents", {"account_id": "a"}))
+    assert [r["i"] for r in records] == list(range(305))
+
+
+def test_paging_exact_multiple_ends_on_an_empty_page():
+    calls = []
+
+    def handler(request):
+        offset = int(request.url.params["offset"])
+        calls.append(offset)
+        return ok({"data": [{"i": 1}] * (100 if offset < 200 else 0)})
+
+    assert len(list(iter_offset(make_client(handler, sleeps=[]), "/x"))) == 200
+    assert calls == [0, 100, 200]
+
+
+def test_parse_retry_after_accepts_seconds_and_http_dates():
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert (
+        9
+        <= parse_retry_after(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 10)))
+        <= 10.5
+    )

@@ -1,0 +1,104 @@
+"""Fixtures for the pipeline tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .factories import content, profile, transaction, write_resource
+
+
+@pytest.fixture
+def fetched(tmp_path: Path):
+    """A small fetch: 4 creators (one with two accounts), contents inside and outside the interval."""
+
+    def make(profiles=None, users=None, contents=None, transactions=None) -> dict[str, list[Path]]:
+        root = tmp_path / "fetch"
+        users = users or [
+            {"id": "u1", "name": "one", "external_id": "ext-1"},
+            {"id": "u2", "name": "two", "external_id": "ext-2"},
+            {"id": "u3", "name": "three", "external_id": None},
+            {"id": "u4", "name": "four", "external_id": "ext-4"},
+        ]
+        profiles = profiles or [
+            profile(
+                "u1",
+                "a1",
+                "Instagram",
+                "2024-04-01T00:00:00Z",
+                first_name="Old",
+                last_name="Name",
+                country="GB",
+                language="en",
+                emails=[{"type": "WORK", "email_id": "old@example.com"}],
+            ),
+            profile(
+                "u1",
+                "a2",
+                "YouTube",
+                "2024-04-20T00:00:00Z",
+                full_name="Ada Lovelace King",
+                country="GB",
+                language="EN",
+                emails=[{"type": "PERSONAL", "email_id": " Ada@Example.com "}],
+                phone_numbers=[{"type": "MOBILE", "phone_number": "020 7946 0018"}],
+                reputation={
+                    "follower_count": 2000,
+                    "following_count": 1,
+                    "content_count": 40,
+                    "subscriber_count": 2000,
+                },
+            ),
+            profile(
+                "u2",
+                "a3",
+                "Instagram",
+                "2024-04-01T00:00:00Z",
+                first_name="Bo",
+                country="US",
+                phone_numbers=[{"type": "MOBILE", "phone_number": "12345"}],
+            ),
+            profile(
+                "u3",
+                "a4",
+                "TikTok",
+                "2024-04-01T00:00:00Z",
+                first_name="Cy",
+                country="DE",
+                emails=[{"type": "WORK", "email_id": "not-an-email"}],
+            ),
+            profile("u4", "a5", "Instagram", "2024-04-01T00:00:00Z", first_name="Di", country="FR"),
+        ]
+        contents = (
+            contents
+            if contents is not None
+            else [
+                content("c1", "u1", "2024-05-01T10:00:00Z"),
+                content("c2", "u1", "2024-05-01T23:59:59.500Z", platform="YouTube"),
+                content("c3", "u1", "2024-04-30T23:59:59Z"),  # before the interval
+                content("c4", "u1", "2024-05-02T00:00:00Z"),  # end is exclusive
+                content("c5", "u2", "2024-05-01T12:00:00Z"),
+                content("c6", "u9", "2024-05-01T12:00:00Z"),  # user not fetched: orphan
+            ]
+        )
+        transactions = (
+            transactions
+            if transactions is not None
+            else [
+                transaction("t1", "u1", "2024-05-01T08:00:00+02:00"),
+                transaction("t2", "u1", "2024-04-15T08:00:00Z"),
+            ]
+        )
+        out = {
+            "users": [write_resource(root / "users" / "part-0.parquet", users)],
+            "profiles": [write_resource(root / "profiles" / "part-0.parquet", profiles)],
+            "accounts": [],
+        }
+        out["contents"] = [write_resource(root / "contents" / "part-0.parquet", contents)] if contents else []
+        out["transactions"] = (
+            [write_resource(root / "transactions" / "part-0.parquet", transactions)] if transactions else []
+        )
+        return out
+
+    return make

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import threading
+
+from include.pipeline import state as state_mod
+from include.pipeline.state import StateStore
+
+
+def test_default_url_uses_the_data_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("CREATOR_SYNC_STATE_URL", raising=False)
+    monkeypatch.setenv("CREATOR_SYNC_DATA_URL", f"file://{tmp_path}/data")
+    assert state_mod.state_url() == f"sqlite:///{tmp_path}/data/state.db"
+    monkeypatch.setenv("CREATOR_SYNC_STATE_URL", "postgresql+psycopg2://x/y")
+    assert state_mod.state_url() == "postgresql+psycopg2://x/y"
+
+
+def test_writes_are_idempotent(tmp_path):
+    store = StateStore(f"sqlite:///{tmp_path / 's.db'}")
+    for attempt in range(2):
+        store.record_batch(
+            run_id="r",
+            batch_key=f"b{attempt}",
+            events=[("k1", "u1"), ("k2", "u1")],
+            hashes=[("u1", f"h{attempt}")],
+            failures=[{"user_key": "u2", "reason": "vendor_rejected", "detail": "x", "payload": {"a": 1}}],
+        )
+    assert store.acknowledged(["k1", "k2", "k3"]) == {"k1", "k2"}
+    assert store.attribute_hashes(["u1"])["u1"][0] == "h1"  # last acknowledged wins
+    assert store.count_dead_letters() == {"vendor_rejected": 1}
+    letter = store.dead_letters()[0]
+    store.mark_replayed([letter.id])
+    assert store.dead_letters() == [] and len(store.dead_letters(pending_only=False)) == 1
+
+
+def test_four_parallel_writers_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    StateStore(url)
+    errors = []
+
+    def writer(n: int) -> None:
+        store = StateStore(url)  # own engine, like a separate task process
+        try:
+            for batch in range(25):
+                keys = [(f"k{batch}-{i}", f"u{i}") for i in range(40)]  # every writer writes the same keys
+                store.record_batch(run_id=f"r{n}", batch_key=f"{n}-{batch}", events=keys,
+                                   hashes=[(f"u{n}", f"h{batch}")], failures=[])  # fmt: skip
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    store = StateStore(url)
+    assert len(store.acknowledged(f"k{b}-{i}" for b in range(25) for i in range(40))) == 1000
+    assert {k: v[0] for k, v in store.attribute_hashes([f"u{n}" for n in range(4)]).items()} == {
+        f"u{n}": "h24" for n in range(4)
+    }

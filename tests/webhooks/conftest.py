@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from webhook_support import INSIDER_TOKEN, SECRET, FakeDeadLetters, FakeTrigger
+
+from creator_sync.webhooks.app import Receiver, create_app
+from creator_sync.webhooks.store import WebhookStore, make_engine
+
+
+@pytest.fixture
+def store(tmp_path):
+    return WebhookStore(make_engine(f"sqlite:///{tmp_path / 'state.db'}"))
+
+
+@pytest.fixture
+def trigger():
+    return FakeTrigger()
+
+
+@pytest.fixture
+def dead_letters():
+    return FakeDeadLetters()
+
+
+@pytest.fixture
+def receiver(store, trigger, dead_letters):
+    return Receiver(
+        store=store,
+        trigger=trigger,
+        insightiq_secret=lambda: SECRET,
+        insider_token=lambda: INSIDER_TOKEN,
+        dead_letter_sink=dead_letters,
+        debounce_s=30,
+        background=False,
+    )
+
+
+@pytest.fixture
+def client(receiver):
+    with TestClient(create_app(receiver)) as c:
+        yield c
