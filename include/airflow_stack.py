@@ -21,6 +21,14 @@ from include.airflow_api import AirflowAPI
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+# Embedded Airflow shares one SQLite file between the scheduler, the api-server and CLI calls such as
+# `airflow backfill create`; SQLite's default 5 s busy timeout lets a loaded 2-core machine fail a write
+# with "database is locked". Airflow reads this dict through [database] sql_alchemy_connect_args.
+SQLITE_CONNECT_ARGS = {"timeout": 60}
+SQLITE_CONNECT_ARGS_SETTING = {
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.SQLITE_CONNECT_ARGS",
+}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -58,6 +66,7 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
             "CREATOR_SYNC_DATA_URL": f"file://{self.home / 'data'}",
+            **SQLITE_CONNECT_ARGS_SETTING,
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
             **(extra_env or {}),
         }

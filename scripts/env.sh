@@ -8,6 +8,8 @@ source "$REPO/config/airflow.env"
 set +a
 export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$REPO/plugins"
+# SQLite busy timeout for the embedded stack (see include/airflow_stack.py:SQLITE_CONNECT_ARGS).
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="include.airflow_stack.SQLITE_CONNECT_ARGS"
 export CREATOR_SYNC_DATA_URL="${CREATOR_SYNC_DATA_URL:-file://$AIRFLOW_HOME/data}"
 export CREATOR_SYNC_RATE_LIMIT_BACKEND="${CREATOR_SYNC_RATE_LIMIT_BACKEND:-file://$RUN_DIR/rate-limits}"
 export PATH="$REPO/.venv/bin:$PATH"

@@ -1,0 +1,43 @@
+"""The embedded Airflow (`make demo`, e2e tests, benchmarks) shares one SQLite file between the scheduler,
+the api-server and CLI calls. A CLI write that meets a busy database must wait, not fail."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from include.airflow_stack import AirflowStack
+
+pytestmark = pytest.mark.slow
+
+
+def test_cli_write_waits_for_a_lock_longer_than_sqlites_default_busy_timeout(tmp_path):
+    stack = AirflowStack(tmp_path / "airflow")
+    stack.home.mkdir(parents=True)
+    stack.airflow("db", "migrate")
+
+    locked, released = threading.Event(), threading.Event()
+
+    def hold_write_lock(seconds: float) -> None:
+        db = sqlite3.connect(stack.home / "airflow.db", isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")  # the write lock a busy scheduler transaction holds
+        locked.set()
+        time.sleep(seconds)
+        db.execute("COMMIT")
+        db.close()
+        released.set()
+
+    holder = threading.Thread(target=hold_write_lock, args=(20.0,))  # CLI start-up ~5 s + over 5 s
+    holder.start()
+    assert locked.wait(10)
+    started = time.monotonic()
+    result = stack.airflow("pools", "set", "lock_probe", "1", "waits for the lock", check=False)
+    waited = time.monotonic() - started
+    holder.join()
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert released.is_set() and waited >= 12
+    assert "lock_probe" in stack.airflow("pools", "list").stdout
