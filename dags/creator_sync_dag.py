@@ -1,8 +1,9 @@
 """
 ### creator_sync — InsightIQ creators into Insider One, one run per data interval
 
-1. **fetch**: accounts, users and profiles (list endpoints), the interval's contents (one date-filtered list),
-   and per account shard (mapped, one per `insightiq_api` slot) income transactions and daily audience.
+1. **fetch**, three branches at once: users and profiles (list endpoints); the interval's contents (one
+   date-filtered list); per account shard (mapped, one per `insightiq_api` slot) its pages of the accounts
+   list, their income transactions and, in targeted syncs, audience.
    Files land as Parquet under the run's data directory; XCom carries paths and counts only.
 2. **transform**: one Insider user per InsightIQ user (config/insider_mapping.yaml), validated with
    Insider's rules; rejects go to the dead-letter store with their reason and never cost a request.
@@ -119,7 +120,6 @@ def creator_sync():
 
     creators = fetch_creators()
     shards = fetch_account_shard.expand(shard=account_shards())
-    creators >> shards
     contents = fetch_contents()
     transformed = transform(creators, contents, shards)
     sent = upsert(transformed)

@@ -1,10 +1,12 @@
 """The sync's InsightIQ reads, planned to spend as few requests as the API allows.
 
-- accounts, users, profiles: the global list endpoints (100 per request), or per account for a targeted sync;
+- users, profiles: the global list endpoints (100 per request), or per account for a targeted sync;
 - contents: ONE date-filtered list over all accounts (account_id is optional on /v1/social/contents);
-- income transactions: per account (account_id is required), only where income is synced;
+- accounts: split into shards, one per `insightiq_api` pool slot, run as mapped tasks: shard i of n reads
+  every n-th page of the accounts list from page i (or every n-th account of a targeted sync), so the shards
+  start at once, in parallel with users/profiles/contents, and no page is read twice;
+- income transactions: per account (account_id is required), only where income is synced, in its shard;
 - audience: per account, only where audience is synced, and only in targeted syncs (see wants_audience).
-Per-account work is split into shards, one per `insightiq_api` pool slot, run as mapped tasks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from creator_sync.files import write_records_parquet
 from creator_sync.hooks.insightiq import InsightIQHook
+from creator_sync.http.paging import DEFAULT_PAGE_LIMIT
 from include.run_context import SyncRun
 
 INCOME_SYNCED = {"SYNCED", "PARTIAL_SYNCED"}
@@ -33,17 +36,17 @@ def _write(records, directory: Path, name: str) -> dict[str, Any]:
 
 
 def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
-    """Accounts, users and profiles of every creator in scope (all, or the run's account filter)."""
+    """Users and profiles of every creator in scope (all, or the run's account filter). The accounts
+    themselves are written by the shards (fetch_account_shard)."""
     out = run.dir / "fetch"
     if run.account_ids:
-        accounts = [hook.get_account(account_id) for account_id in run.account_ids]
-        user_ids = sorted({a["user"]["id"] for a in accounts})
+        # the account's owner: one extra GET per filtered account (its shard reads it again to write it)
+        user_ids = sorted({hook.get_account(account_id)["user"]["id"] for account_id in run.account_ids})
         users = [hook.get_user(user_id) for user_id in user_ids]
         profiles = [p for account_id in run.account_ids for p in hook.list_profiles(account_id=account_id)]
     else:
-        accounts, users, profiles = hook.list_accounts(), hook.list_users(), hook.list_profiles()
+        users, profiles = hook.list_users(), hook.list_profiles()
     return {
-        "accounts": _write(accounts, out / "accounts", "accounts"),
         "users": _write(users, out / "users", "users"),
         "profiles": _write(profiles, out / "profiles", "profiles"),
         "requests": hook.stats,
@@ -63,16 +66,20 @@ def fetch_contents(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
     return {**_write(records, run.dir / "fetch" / "contents", "contents"), "requests": hook.stats}
 
 
-def _shard_accounts(run: SyncRun, shard: int, of: int) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
+def shard_accounts(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> list[dict[str, Any]]:
+    """Shard `shard` of `of`: every `of`-th page of the accounts list from page `shard`, or every
+    `of`-th account of the run's account filter."""
+    if run.account_ids:
+        return [hook.get_account(account_id) for account_id in run.account_ids[shard::of]]
+    return list(hook.iter_records("accounts", start_offset=shard * DEFAULT_PAGE_LIMIT, page_stride=of))
 
-    table = pq.read_table(run.dir / "fetch" / "accounts" / "accounts.parquet")
-    rows = table.to_pylist()
-    return [row for i, row in enumerate(sorted(rows, key=lambda r: r["id"])) if i % of == shard]
 
-
-def _status(row: dict[str, Any], *path: str) -> str | None:
-    return row.get(".".join(["data", *path, "status"]))
+def _status(account: dict[str, Any], *product: str) -> str | None:
+    """`data.<product...>.status` of an account (the per-product sync status)."""
+    node: Any = account.get("data")
+    for key in product:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node.get("status") if isinstance(node, dict) else None
 
 
 def wants_audience(run: SyncRun) -> bool:
@@ -82,8 +89,8 @@ def wants_audience(run: SyncRun) -> bool:
 
 
 def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> dict[str, Any]:
-    """Income transactions and (daily) audience for this shard's accounts."""
-    accounts = _shard_accounts(run, shard, of)
+    """This shard's accounts, their income transactions and (targeted syncs) audience."""
+    accounts = shard_accounts(hook, run, shard, of)
     from_date, to_date = _day_range(run)
     income = [a["id"] for a in accounts if _status(a, "income") in INCOME_SYNCED]
     audience = []
@@ -99,7 +106,7 @@ def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) 
     out = run.dir / "fetch"
     result = {
         "shard": shard,
-        "accounts": len(accounts),
+        "accounts": _write(accounts, out / "accounts", f"shard-{shard}"),
         "transactions": _write(transactions, out / "transactions", f"shard-{shard}"),
         "audience": _write(
             (hook.get_audience(account_id) for account_id in audience), out / "audience", f"shard-{shard}"

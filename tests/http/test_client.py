@@ -243,3 +243,19 @@ def test_parse_retry_after_accepts_seconds_and_http_dates():
         <= parse_retry_after(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 10)))
         <= 10.5
     )
+
+
+def test_paging_with_a_stride_splits_one_list_between_readers_without_a_request_in_common():
+    calls = []
+
+    def handler(request):
+        offset = int(request.url.params["offset"])
+        calls.append(offset)
+        n = max(0, min(100, 1030 - offset))  # 1,030 records: ten full pages and a short one
+        return ok({"data": [{"i": offset + i} for i in range(n)]})
+
+    client = make_client(handler, sleeps=[])
+    readers = [list(iter_offset(client, "/v1/accounts", offset=k * 100, page_stride=4)) for k in range(4)]
+    assert sorted(r["i"] for reader in readers for r in reader) == list(range(1030))
+    assert len(calls) == len(set(calls))  # no page read twice
+    assert len(calls) <= 11 + 3  # the 11 pages, plus at most one empty page per other reader

@@ -148,11 +148,13 @@ class InsightIQHook(VendorHook):
         page_limit: int = DEFAULT_PAGE_LIMIT,
         start_offset: int = 0,
         max_pages: int | None = None,
+        page_stride: int = 1,
         **filters: Any,
     ) -> Iterator[dict[str, Any]]:
         """Every record of list ``resource`` (see ``RESOURCES``), paged with limit/offset.
 
-        ``start_offset``/``max_pages`` select a block of pages (e.g. to shard one list over pool slots).
+        ``start_offset``/``max_pages`` select a block of pages; ``page_stride`` n reads every n-th page, so
+        n tasks starting at pages 0..n-1 share one list (the creator_sync account shards do).
         """
         spec = _resource(resource)
         params: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
@@ -164,7 +166,13 @@ class InsightIQHook(VendorHook):
             params[spec.from_param] = format_date(from_date)
             params[spec.to_param] = format_date(to_date)
         return iter_offset(
-            self.client, spec.path, params, limit=page_limit, offset=start_offset, max_pages=max_pages
+            self.client,
+            spec.path,
+            params,
+            limit=page_limit,
+            offset=start_offset,
+            max_pages=max_pages,
+            page_stride=page_stride,
         )
 
     def get_record(self, resource: str, record_id: str) -> dict[str, Any]:

@@ -14,8 +14,15 @@ def iter_offset_pages(
     limit: int = DEFAULT_PAGE_LIMIT,
     offset: int = 0,
     max_pages: int | None = None,
+    page_stride: int = 1,
 ) -> Iterator[list[Any]]:
-    """Yield pages from ``fetch(offset, limit)`` until a short (or empty) page."""
+    """Yield pages from ``fetch(offset, limit)`` until a short (or empty) page.
+
+    ``page_stride`` n > 1 reads every n-th page only (offsets offset, offset + n*limit, ...): n readers
+    starting at pages 0..n-1 split one list between them without a request in common.
+    """
+    if page_stride < 1:
+        raise ValueError("page_stride must be >= 1")
     pages = 0
     while True:
         page = fetch(offset, limit)
@@ -24,7 +31,7 @@ def iter_offset_pages(
         pages += 1
         if len(page) < limit or (max_pages is not None and pages >= max_pages):
             return
-        offset += len(page)
+        offset += limit * page_stride
 
 
 def iter_offset(
@@ -35,6 +42,7 @@ def iter_offset(
     limit: int = DEFAULT_PAGE_LIMIT,
     offset: int = 0,
     max_pages: int | None = None,
+    page_stride: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """Every record of a limit/offset list endpoint, page by page (``client`` is a VendorClient)."""
     base = dict(params or {})
@@ -56,5 +64,6 @@ def iter_offset(
             )
         return data
 
-    for page in iter_offset_pages(fetch, limit=limit, offset=offset, max_pages=max_pages):
+    pages = iter_offset_pages(fetch, limit=limit, offset=offset, max_pages=max_pages, page_stride=page_stride)
+    for page in pages:
         yield from page
