@@ -132,6 +132,9 @@ class Dataset:
         self._by_platform: dict[int, np.ndarray] = {}
         self.mutations: dict[int, tuple[int, int]] = {}  # creator -> (generation, updated epoch)
         self.account_overrides: dict[int, dict] = {}  # account -> {"status":..., "monitoring": {...}}
+        # items that appeared after the data set was generated (InsightIQ synced them late), per collection:
+        # (account, time relative to base, epoch it appeared); item index = len(collection) + position
+        self.late: dict[str, list[tuple[int, int, int]]] = {}
 
     # -- lookups -----------------------------------------------------------------------------------
     @property
@@ -156,17 +159,66 @@ class Dataset:
         col = self.collections[name]
         lo, hi = self.time_bounds(t_from, t_to)
         if account is None:
-            i = int(np.searchsorted(col.sorted_times, lo, "left"))
-            j = int(np.searchsorted(col.sorted_times, hi, "left"))
-            return [int(x) for x in col.order[i + offset : min(j, i + offset + limit)]]
-        s, e = int(col.offsets[account]), int(col.offsets[account + 1])
-        times = col.times[s:e]
-        i = s + int(np.searchsorted(times, lo, "left"))
-        j = s + int(np.searchsorted(times, hi, "left"))
-        return list(range(i + offset, min(j, i + offset + limit)))
+            first, times = 0, col.sorted_times
+        else:
+            first = int(col.offsets[account])
+            times = col.times[first : int(col.offsets[account + 1])]
+        i, j = (int(np.searchsorted(times, bound, "left")) for bound in (lo, hi))
+
+        def generated(k: int) -> int:  # the k-th generated item inside the window
+            return int(col.order[i + k]) if account is None else first + i + k
+
+        late = self._late_in(name, account, lo, hi)
+        if not late:
+            return [generated(k) for k in range(offset, min(j - i, offset + limit))]
+        # merged list = generated and late items by time; at equal times generated items first (ties go
+        # by index, and late items have the highest indices)
+        at = {
+            int(np.searchsorted(times, rel, "right")) - i + rank: item
+            for rank, (rel, item) in enumerate(late)
+        }
+        out = []
+        for position in range(offset, min(offset + limit, j - i + len(late))):
+            if position in at:
+                out.append(at[position])
+            else:
+                out.append(generated(position - sum(1 for p in at if p < position)))
+        return out
+
+    def _late_in(self, name: str, account: int | None, lo: int, hi: int) -> list[tuple[int, int]]:
+        """(relative time, item index) of the late items of `name` in [lo, hi) (of `account`), by time."""
+        size = len(self.collections[name])
+        return sorted(
+            (rel, size + k)
+            for k, (owner, rel, _) in enumerate(self.late.get(name, ()))
+            if (account is None or owner == account) and lo <= rel < hi
+        )
+
+    def size(self, name: str) -> int:
+        """Items of a collection, late ones included."""
+        return len(self.collections[name]) + len(self.late.get(name, ()))
+
+    def _late(self, name: str, item: int) -> tuple[int, int, int] | None:
+        k = item - len(self.collections[name])
+        return self.late[name][k] if k >= 0 else None
+
+    def owner(self, name: str, item: int) -> int:
+        late = self._late(name, item)
+        return int(self.collections[name].owner[item]) if late is None else late[0]
 
     def epoch(self, name: str, item: int) -> int:
-        return self.base + int(self.collections[name].times[item])
+        late = self._late(name, item)
+        return self.base + int(self.collections[name].times[item] if late is None else late[1])
+
+    def appeared(self, name: str, item: int) -> int | None:
+        """When a late item appeared in the sandbox (epoch), None for generated items."""
+        late = self._late(name, item)
+        return None if late is None else late[2]
+
+    def add_late(self, name: str, account: int, epoch: int, appeared: int) -> int:
+        """A new item of `account` dated `epoch` that shows up only now; returns its index."""
+        self.late.setdefault(name, []).append((int(account), int(epoch) - self.base, int(appeared)))
+        return self.size(name) - 1
 
     # -- invalid-data truth -------------------------------------------------------------------------
     def invalid_by_reason(self) -> dict[str, int]:

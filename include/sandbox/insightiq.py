@@ -41,6 +41,7 @@ class InsightIQService(Service):
         self.external_ids: dict[str, str] = {}
         self.ds.mutations.clear()
         self.ds.account_overrides.clear()
+        self.ds.late.clear()
         self.hub.reset()
         self.mutation_rounds = 0
 
@@ -89,7 +90,8 @@ class InsightIQService(Service):
             "invalid_creators": int((self.ds.reason > 0).sum()),
             "invalid_by_reason": self.ds.invalid_by_reason(),
             "accounts": self.ds.accounts,
-            "items": {name: len(col) for name, col in self.ds.collections.items()},
+            "items": {name: self.ds.size(name) for name in self.ds.collections},
+            "late_items": {name: len(items) for name, items in self.ds.late.items() if items},
             "created_users": len(self.created_users),
             "mutated_creators": len(self.ds.mutations),
             "webhooks": len(self.hub.hooks),

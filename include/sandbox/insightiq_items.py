@@ -10,6 +10,7 @@ from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from include.sandbox import ids
+from include.sandbox.data import PLATFORMS
 from include.sandbox.insightiq import InsightIQService, add_core_routes
 from include.sandbox.inspection import inspection_router
 from include.sandbox.iq_common import ApiError, envelope, error_response, not_found, paging, parse_date
@@ -76,11 +77,11 @@ def add_collection_routes(app: FastAPI, svc: InsightIQService, path: str, spec: 
             raise ApiError(400, "missing_parameter", "body field 'ids' is required (non-empty list)")
         if len(wanted) > MAX_SEARCH_IDS:
             raise ApiError(400, "invalid_parameter", f"at most {MAX_SEARCH_IDS} ids per request")
-        found = [svc.index(col.kind, str(v), len(col)) for v in wanted]
+        found = [svc.index(col.kind, str(v), ds.size(name)) for v in wanted]
         return {"data": [render.item(name, i) for i in found if i is not None]}
 
     def get_item(item_id: str):
-        i = svc.index(col.kind, item_id, len(col))
+        i = svc.index(col.kind, item_id, ds.size(name))
         if i is None:
             raise not_found(label, item_id)
         return render.item(name, i)
@@ -201,6 +202,27 @@ def add_sandbox_routes(app: FastAPI, svc: InsightIQService) -> None:
                     }
                 )
         return {"user_ids": [ds.codec.make(ids.USER, c) for c in creators], "profile_ids": profile_ids}
+
+    @app.post("/_sandbox/late-content")
+    def late_content(body: dict = Body(...)):  # noqa: B008
+        """A content item that InsightIQ synced late: dated `published_at` (in the past), listed from now on
+        by /v1/social/contents (date filters and paging respected), by id and by search."""
+        account = svc.account(str(body.get("account_id") or ""))
+        if account is None:
+            return JSONResponse({"error": "body field 'account_id' must name an existing account"}, 400)
+        if not PLATFORMS[int(ds.acc_platform[account])][2]:
+            return JSONResponse({"error": "this account's platform has no contents (commerce)"}, 400)
+        try:
+            published = parse_date("published_at", str(body.get("published_at") or ""), end=False)
+        except ApiError as exc:
+            return JSONResponse({"error": exc.message}, 400)
+        now = max(int(time.time()), ds.now)
+        if published is None or published > now:
+            return JSONResponse(
+                {"error": "body field 'published_at' must be an ISO timestamp in the past"}, 400
+            )
+        item = ds.add_late("contents", account, published, now)
+        return svc.render.item("contents", item)
 
     @app.get("/_sandbox/webhooks/deliveries")
     def deliveries():

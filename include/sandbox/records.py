@@ -199,17 +199,19 @@ class Renderer:
     def item(self, name: str, i: int) -> dict:
         ds = self.ds
         col = ds.collections[name]
-        a = int(col.owner[i])
+        a = ds.owner(name, i)
         c = int(ds.acc_creator[a])
         rng = self.rng(name, i)
         when = ds.epoch(name, i)
+        appeared = ds.appeared(name, i)  # a late item: created in InsightIQ when it showed up
+        created = min(when + 600, ds.now) if appeared is None else appeared
         common = {
             "id": self.codec.make(col.kind, i),
             "user": self.user_ref(c),
             "account": self.account_ref(a),
             "work_platform": platform_ref(int(ds.acc_platform[a])),
-            "created_at": iso(min(when + 600, ds.now)),
-            "updated_at": iso(max(min(when + 600, ds.now), ds.now - rng.randrange(DAY))),
+            "created_at": iso(created),
+            "updated_at": iso(max(created, ds.now - rng.randrange(DAY))),
             "external_id": str(rng.randrange(10**15, 10**16)),
         }
         return {**common, **getattr(self, "_" + name)(rng, i, when, a)}

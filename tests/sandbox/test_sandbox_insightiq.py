@@ -240,3 +240,52 @@ def test_webhooks_crud_send_signature_and_mutate(sandbox, iq, receiver):
     assert iq.get(f"/v1/webhooks/{hook['id']}").status_code == 404
     fraction = httpx.post(f"{sandbox.insightiq_url}/_sandbox/mutate", json={"fraction": 0.1}).json()
     assert len(fraction["user_ids"]) == 30
+
+
+def test_late_content_appears_in_date_filtered_lists_from_then_on(sandbox, iq):
+    account = first_account_with(iq, "/v1/social/contents")
+    day = {"from_date": "2026-01-10", "to_date": "2026-01-10", "limit": 100}
+
+    def listed(**params):
+        out = []
+        for offset in range(0, 100_000, 100):
+            page = iq.get("/v1/social/contents", params={**day, **params, "offset": offset}).json()["data"]
+            out += page
+            if len(page) < 100:
+                return out
+        raise AssertionError("too many pages")
+
+    before_all, before_account = listed(), listed(account_id=account["id"])
+    try:
+        late = httpx.post(
+            f"{sandbox.insightiq_url}/_sandbox/late-content",
+            json={"account_id": account["id"], "published_at": "2026-01-10T10:30:00"},
+        )
+        assert late.status_code == 200, late.text
+        item = late.json()
+        assert item["published_at"] == "2026-01-10T10:30:00.000000"
+        assert item["account"]["id"] == account["id"] and item["user"] == account["user"]
+        for params, before in (({}, before_all), ({"account_id": account["id"]}, before_account)):
+            after = listed(**params)
+            assert [c for c in after if c["id"] != item["id"]] == before  # nothing else moved
+            assert [c["id"] for c in after].count(item["id"]) == 1
+            stamps = [c["published_at"] for c in after]
+            assert stamps == sorted(stamps)
+        other_day = iq.get(
+            "/v1/social/contents", params={**day, "from_date": "2026-01-11", "to_date": "2026-01-11"}
+        )
+        assert item["id"] not in {c["id"] for c in other_day.json()["data"]}
+        assert iq.get(f"/v1/social/contents/{item['id']}").json() == item
+        assert sandbox.stats("insightiq")["late_items"] == {"contents": 1}
+
+        for body, message in (
+            ({"account_id": "nope", "published_at": "2026-01-10T10:30:00"}, "account_id"),
+            ({"account_id": account["id"], "published_at": "yesterday"}, "published_at"),
+            ({"account_id": account["id"], "published_at": "2999-01-01T00:00:00"}, "in the past"),
+            ({"account_id": account["id"]}, "published_at"),
+        ):
+            bad = httpx.post(f"{sandbox.insightiq_url}/_sandbox/late-content", json=body)
+            assert bad.status_code == 400 and message in bad.json()["error"], bad.text
+    finally:
+        sandbox.reset("insightiq")  # late items are sandbox state: other tests see the generated data only
+    assert item["id"] not in {c["id"] for c in listed()}

@@ -121,6 +121,45 @@ def test_contents_spread_over_400_days_and_hour_windows(dataset):
     assert 0 < len(hour) < 60
 
 
+def test_late_items_merge_into_dated_lists_by_time_and_page_consistently():
+    ds = Dataset(seed=11, creators=200, now=NOW)  # its own data set: late items are state
+    render = Renderer(ds)
+    day = (NOW - 30 * 86400, NOW - 86400 - 1)  # inclusive bounds, as parse_date gives them
+
+    def listed(account, window, limit=7):
+        out, offset = [], 0
+        while page := ds.list_items("contents", account, *window, offset, limit):
+            out += page
+            offset += limit
+        return out
+
+    owners = [ds.owner("contents", i) for i in listed(None, day)]
+    account = max(set(owners), key=owners.count)  # an account with several items in the window
+    before_all, before_account = listed(None, day), listed(account, day)
+    tie = ds.epoch("contents", before_account[1])  # same second as a generated item: listed after it
+    late = [
+        ds.add_late("contents", account, tie, NOW),
+        ds.add_late("contents", account, day[0] + 10, NOW),
+        ds.add_late("contents", account, NOW - 40 * 86400, NOW),  # outside the window
+    ]
+    assert (
+        late == [len(ds.collections["contents"]) + k for k in range(3)]
+        and ds.size("contents") == late[-1] + 1
+    )
+
+    for account_filter, before in ((None, before_all), (account, before_account)):
+        after = listed(account_filter, day)
+        assert sorted(after) == sorted(before + late[:2])  # each once, whatever the page size
+        times = [(ds.epoch("contents", i), i) for i in after]
+        assert times == sorted(times)  # by time; at equal times by index (generated first)
+        assert listed(account_filter, day, limit=100) == after
+    item = render.item("contents", late[0])
+    assert item["account"]["id"] == ds.codec.make(ids.ACCOUNT, account)
+    assert item["published_at"] == render.item("contents", before_account[1])["published_at"]
+    assert item["created_at"] == "2026-01-15T12:00:00.000000"  # when it appeared
+    assert ds.list_items("contents", account, NOW - 40 * 86400, NOW - 40 * 86400, 0, 10) == [late[2]]
+
+
 def test_parse_date_to_date_includes_whole_day():
     assert parse_date("to_date", "2026-01-15", end=True) == NOW + 12 * 3600 - 1
     assert parse_date("from_date", "2026-01-15", end=False) == NOW - 12 * 3600
