@@ -13,7 +13,9 @@
    audit listens to.
 
 Backfills (`airflow backfill create`) send `skip_hook: true`, so history does not fire Architect journeys.
-Params: `dry_run` (files and report, nothing sent), `account_ids` (targeted sync), `skip_hook` override.
+Params: `dry_run` (files and report, nothing sent), `account_ids` (targeted sync), `skip_hook` override,
+`lookback_hours` (late-arriving data: also send events of the N hours before the interval that InsightIQ
+synced late; empty = env `CREATOR_SYNC_LOOKBACK_HOURS`, default 0; acknowledged events are never re-sent).
 """
 
 from __future__ import annotations
@@ -66,6 +68,17 @@ default_args = {
             "auto",
             enum=["auto", "true", "false"],
             description="auto: true for backfills, false otherwise (Architect journeys fire on new data).",
+        ),
+        "lookback_hours": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            description=(
+                "Late-arriving data: also fetch and send content/income events from this many hours before "
+                "the data interval (InsightIQ may sync them after the earlier run finished). Events already "
+                "acknowledged are never sent twice. Empty: env CREATOR_SYNC_LOOKBACK_HOURS (default 0 = "
+                "exactly the interval)."
+            ),
         ),
     },
 )

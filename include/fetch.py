@@ -1,11 +1,13 @@
 """The sync's InsightIQ reads, planned to spend as few requests as the API allows.
 
 - users, profiles: the global list endpoints (100 per request), or per account for a targeted sync;
-- contents: ONE date-filtered list over all accounts (account_id is optional on /v1/social/contents);
+- contents: ONE date-filtered list over all accounts (account_id is optional on /v1/social/contents), over
+  the days of the run's event window (its interval plus the look-back, see run_context.LOOKBACK_ENV);
 - accounts: split into shards, one per `insightiq_api` pool slot, run as mapped tasks: shard i of n reads
   every n-th page of the accounts list from page i (or every n-th account of a targeted sync), so the shards
   start at once, in parallel with users/profiles/contents, and no page is read twice;
-- income transactions: per account (account_id is required), only where income is synced, in its shard;
+- income transactions: per account (account_id is required), only where income is synced, in its shard,
+  over the same days as contents;
 - audience: per account, only where audience is synced, and only in targeted syncs (see wants_audience).
 """
 
@@ -25,8 +27,10 @@ INCOME_SYNCED = {"SYNCED", "PARTIAL_SYNCED"}
 
 
 def _day_range(run: SyncRun) -> tuple[str, str]:
-    """InsightIQ filters by whole days; the transform keeps only timestamps inside [start, end)."""
-    return run.start.date().isoformat(), (run.end - timedelta(microseconds=1)).date().isoformat()
+    """The days of the run's event window [events_from, end) (= [start, end) without a look-back).
+
+    InsightIQ filters by whole days; the transform keeps only timestamps inside the window."""
+    return run.events_from.date().isoformat(), (run.end - timedelta(microseconds=1)).date().isoformat()
 
 
 def _write(records, directory: Path, name: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Where a creator_sync run keeps its files, and what a run means (interval, skip_hook, filters).
+"""Where a creator_sync run keeps its files, and what a run means (interval, look-back, skip_hook, filters).
 
 The data directory is an `ObjectStoragePath` base (`CREATOR_SYNC_DATA_URL`, default `file://<AIRFLOW_HOME>/data`)
 so a deployment can point it at shared storage; the transform reads Parquet with pyarrow and needs a
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
@@ -18,6 +18,52 @@ from airflow.sdk import ObjectStoragePath
 # The creator_sync schedule (a cron expression, UTC). Read by the DAG file and by manual runs that carry no
 # data interval, so both agree on what "one interval" is.
 SCHEDULE = os.environ.get("CREATOR_SYNC_SCHEDULE", "0 * * * *")
+
+# Late-arriving data: how many hours before its interval a run also looks for events (content items,
+# income transactions) that InsightIQ synced after the earlier run had finished. The event ledger keeps
+# events already acknowledged from being sent twice. 0 = exactly the run's own interval.
+LOOKBACK_ENV = "CREATOR_SYNC_LOOKBACK_HOURS"
+LOOKBACK_PARAM = "lookback_hours"
+
+
+def _hours(value: object) -> int | None:
+    """A whole, non-negative number of hours, or None when `value` is not one."""
+    if isinstance(value, bool):  # True is an int to Python, not an hour count to a person
+        return None
+    if isinstance(value, int):
+        hours = value
+    elif isinstance(value, float) and value.is_integer():
+        hours = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        hours = int(value.strip())
+    else:
+        return None
+    return hours if hours >= 0 else None
+
+
+def lookback_hours(param: object = None, environ: dict[str, str] | None = None) -> int:
+    """The run's look-back in hours: the `lookback_hours` Param when set, else `CREATOR_SYNC_LOOKBACK_HOURS`,
+    else 0. A value that is not a whole number >= 0 raises ValueError naming where it came from."""
+    if param is not None and not (isinstance(param, str) and not param.strip()):
+        hours = _hours(param)
+        if hours is None:
+            raise ValueError(
+                f"Param {LOOKBACK_PARAM}={param!r} is invalid: it must be a whole number of hours >= 0 "
+                f"(e.g. 3; 0 = only the run's own data interval). Fix it in the trigger form / run conf, or "
+                f"leave it empty (null) to use the environment variable {LOOKBACK_ENV}."
+            )
+        return hours
+    raw = (os.environ if environ is None else environ).get(LOOKBACK_ENV, "")
+    if not raw.strip():
+        return 0
+    hours = _hours(raw)
+    if hours is None:
+        raise ValueError(
+            f"environment variable {LOOKBACK_ENV}={raw!r} is invalid: it must be a whole number of hours "
+            f">= 0 (e.g. {LOOKBACK_ENV}=3; 0 or unset = only the run's own data interval). Fix or unset it "
+            f"where Airflow's workers get their environment (config/airflow.env, docker-compose.yaml)."
+        )
+    return hours
 
 
 def last_complete_interval(run_after: datetime) -> tuple[datetime, datetime]:
@@ -65,6 +111,18 @@ class SyncRun:
     skip_hook: bool
     dry_run: bool
     account_ids: tuple[str, ...]
+    lookback_hours: int = 0  # events (not attributes) are read from `events_from`, see LOOKBACK_ENV
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lookback_hours, bool) or not isinstance(self.lookback_hours, int):
+            raise TypeError(f"lookback_hours must be an int, got {self.lookback_hours!r}")
+        if self.lookback_hours < 0:
+            raise ValueError(f"lookback_hours must be >= 0, got {self.lookback_hours}")
+
+    @property
+    def events_from(self) -> datetime:
+        """Start of the event window [events_from, end): the interval's start minus the look-back."""
+        return self.start - timedelta(hours=self.lookback_hours)
 
     @classmethod
     def from_context(cls, context) -> SyncRun:
@@ -81,7 +139,15 @@ class SyncRun:
         accounts = params.get("account_ids") or []
         if isinstance(accounts, str):
             accounts = [a.strip() for a in accounts.split(",") if a.strip()]
-        return cls(dag_run.run_id, start, end, skip_hook, bool(params.get("dry_run")), tuple(accounts))
+        return cls(
+            dag_run.run_id,
+            start,
+            end,
+            skip_hook,
+            bool(params.get("dry_run")),
+            tuple(accounts),
+            lookback_hours(params.get(LOOKBACK_PARAM)),
+        )
 
     @property
     def dir(self) -> Path:

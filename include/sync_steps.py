@@ -19,7 +19,13 @@ CLIENT_COUNTERS = ("requests", "retries", "rate_limited_429")
 def transform_step(run: SyncRun) -> dict[str, Any]:
     from include.pipeline.transform import transform_run
 
-    result = transform_run(run.dir / "fetch", start=run.start, end=run.end, out_dir=run.dir / "transform")
+    result = transform_run(
+        run.dir / "fetch",
+        start=run.start,
+        end=run.end,
+        events_from=run.events_from,
+        out_dir=run.dir / "transform",
+    )
     log.info("transform: %s", result.stats)
     return {
         "users_path": str(result.users_path),
@@ -79,9 +85,13 @@ def report_step(run: SyncRun, creators, contents, shards, transformed, sent, con
         {"retries": totals["retries"], "rate_limited_429": totals["rate_limited_429"]},
     )
     text = summary.render()
+    lookback = ""
+    if run.lookback_hours:
+        lookback = f", look-back {run.lookback_hours} h: events from {run.events_from:%Y-%m-%d %H:%M}"
     header = (
         f"creator_sync {run.start:%Y-%m-%d %H:%M} .. {run.end:%Y-%m-%d %H:%M} UTC"
         f" (skip_hook={str(run.skip_hook).lower()}{', DRY RUN' if run.dry_run else ''}"
+        f"{lookback}"
         f"{', accounts ' + ','.join(run.account_ids) if run.account_ids else ''})"
     )
     requests = f"InsightIQ requests: {insightiq['requests']}, Insider requests: {insider['requests']}"
@@ -100,6 +110,7 @@ def report_step(run: SyncRun, creators, contents, shards, transformed, sent, con
         "insider_requests": insider["requests"],
         "skip_hook": run.skip_hook,
         "dry_run": run.dry_run,
+        "lookback_hours": run.lookback_hours,
         "text": text,
     }
 

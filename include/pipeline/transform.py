@@ -2,8 +2,10 @@
 
 Two passes:
 1. contents and transactions are streamed chunk by chunk (`ParquetFile.iter_batches`); rows inside the run's
-   data interval become event JSON (column-wise) and are spooled to one of N bucket files by user hash;
-   content engagement is summed per (creator, platform) on the way (O(creators) state).
+   event window [events_from, end) (its data interval, plus a look-back for late-arriving data) become event
+   JSON (column-wise) and are spooled to one of N bucket files by user hash; content engagement of the rows
+   inside the data interval [start, end) itself is summed per (creator, platform) on the way (O(creators)
+   state), so an attribute never depends on the look-back.
 2. per bucket: its creators (held in memory, O(creators)) get their events (deduplicated, sorted), are
    validated and written as lines of `users.jsonl`; rejected ones go to `rejected.jsonl` with reason+payload.
 
@@ -56,7 +58,8 @@ class TransformStats:
     events_written: int = 0
     events_by_name: dict[str, int] = field(default_factory=dict)
     rows_read: dict[str, int] = field(default_factory=dict)
-    rows_outside_interval: int = 0
+    rows_outside_interval: int = 0  # outside the event window [events_from, end)
+    rows_in_lookback: int = 0  # kept as events from [events_from, start): late-arriving data
     orphan_events: int = 0
     duplicate_events: int = 0
     chunks: int = 0
@@ -207,9 +210,10 @@ class _Spool:
 
 
 def _spool_events(
-    inputs: dict, m: Mapping, start, end, chunk_rows, spool, stats, background: _Background
+    inputs: dict, m: Mapping, window, start, chunk_rows, spool, stats, background: _Background
 ) -> pd.DataFrame:
-    """Pass 1. Returns per-platform content metrics (uuid index, `{platform}_{metric}` columns).
+    """Pass 1. Events of the window (events_from, end); returns per-platform content metrics of the rows at
+    or after `start` (uuid index, `{platform}_{metric}` columns).
 
     Reading the next chunk and spooling the previous one's events run in threads beside the event build."""
     partial_metrics = []
@@ -221,12 +225,15 @@ def _spool_events(
             for chunk in chunks:
                 stats.chunks += 1
                 stats.rows_read[spec.source] = stats.rows_read.get(spec.source, 0) + len(chunk)
-                kept, ts = ev.in_interval(chunk, spec, start, end)
+                kept, ts = ev.in_interval(chunk, spec, *window)
                 stats.rows_outside_interval += len(chunk) - len(kept)
                 if len(kept):
                     events = ev.build_events(kept, ts, spec)
                     background.submit(lambda events=events: spool.write(events))
-                    partial_metrics.append(ev.metric_sums(kept, spec, metrics))
+                    early = np.asarray(ts < start, dtype=bool)
+                    stats.rows_in_lookback += int(early.sum())
+                    own = kept.filter(pa.array(~early)) if early.any() else kept
+                    partial_metrics.append(ev.metric_sums(own, spec, metrics))
                 if len(partial_metrics) > 64:  # keep the partial sums O(creators)
                     partial_metrics = [_sum_partials(partial_metrics, m)]
     background.submit(spool.close)
@@ -375,16 +382,22 @@ def transform_run(
     start: datetime,
     end: datetime,
     out_dir: str | Path,
+    events_from: datetime | None = None,
     mapping: Mapping | None = None,
     chunk_rows: int = 100_000,
     buckets: int | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
-    Events are kept only when their timestamp is in [start, end) (timezone-aware datetimes).
+    Events are kept only when their timestamp is in [events_from, end) (timezone-aware datetimes;
+    `events_from` defaults to `start`, an earlier one is the run's look-back for late-arriving data). Content
+    metric attributes always sum the data interval [start, end) only.
     """
     m = mapping or load_mapping()
     start, end = utc(start), utc(end)
+    events_from = start if events_from is None else utc(events_from)
+    if events_from > start:
+        raise ValueError(f"events_from ({events_from}) must not be after the interval start ({start})")
     inputs = discover_inputs(inputs) if isinstance(inputs, str | Path) else dict(inputs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -401,7 +414,8 @@ def transform_run(
     spool = _Spool(out / "_spool", stats.buckets)
     background = _Background()
     try:
-        metrics = _spool_events(inputs, m, start, end, chunk_rows, spool, stats, background)
+        window = (events_from, end)
+        metrics = _spool_events(inputs, m, window, start, chunk_rows, spool, stats, background)
         creators = _with_reasons(add_metrics(creators, metrics), m)
         creator_bucket = bucket_of(creators.index, stats.buckets)
         hashes: list[tuple[str, str, int]] = []

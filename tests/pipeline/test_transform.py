@@ -3,6 +3,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from datetime import timedelta
+
+import pytest
 
 from include.pipeline.mapping import load_mapping
 from include.pipeline.transform import transform_run
@@ -126,6 +129,27 @@ def test_events_only_inside_the_interval_with_rfc3339_utc_timestamps(fetched, tm
     assert first["event_params"]["custom"]["like_count"] == 10
     assert result.stats.orphan_events == 1  # c6 belongs to a user the fetch did not return
     assert result.stats.rows_outside_interval == 3  # c3, c4, t2
+
+
+def test_lookback_widens_the_event_window_but_not_the_engagement_attributes(fetched, tmp_path):
+    exact = run(fetched(), tmp_path, "exact")
+    wide = run(fetched(), tmp_path, "wide", chunk_rows=2, events_from=START - timedelta(days=20))
+    events = by_uuid(wide.users_path)["u1"]["events"]
+    assert [(e["event_name"], e["timestamp"]) for e in events] == [
+        ("income_received", "2024-04-15T08:00:00Z"),  # t2: in [events_from, start)
+        ("content_published", "2024-04-30T23:59:59Z"),  # c3: in [events_from, start)
+        ("income_received", "2024-05-01T06:00:00Z"),
+        ("content_published", "2024-05-01T10:00:00Z"),
+        ("content_published", "2024-05-01T23:59:59Z"),
+    ]  # c4 (== end) is still out
+    assert (wide.stats.rows_in_lookback, wide.stats.rows_outside_interval) == (2, 1)
+    assert (exact.stats.rows_in_lookback, exact.stats.events_written + 2) == (0, wide.stats.events_written)
+    # attributes (content engagement of the interval itself) do not depend on the look-back
+    for result in (exact, wide):
+        assert by_uuid(result.users_path)["u1"]["attributes"] == by_uuid(exact.users_path)["u1"]["attributes"]
+    assert by_uuid(exact.users_path)["u1"]["attributes"]["custom"]["instagram_engagement_count"] == 13
+    with pytest.raises(ValueError, match="events_from"):
+        run(fetched(), tmp_path, "bad", events_from=END)
 
 
 def test_chunked_processing_gives_the_same_output_as_one_chunk(fetched, tmp_path):

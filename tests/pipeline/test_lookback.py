@@ -1,0 +1,227 @@
+"""Late-arriving data: a content item InsightIQ syncs after its interval's run finished.
+
+The sync steps (include.fetch, include.sync_steps) run against the sandboxes without Airflow's scheduler:
+interval H, then a late content item published inside H appears, then interval H+1. Without a look-back
+the item is never sent (the gap); with one it is sent exactly once and H's events are not sent again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from creator_sync.hooks.insider import InsiderHook
+from creator_sync.hooks.insightiq import InsightIQHook
+from include import fetch
+from include.pipeline.transform import load_stats
+from include.run_context import LOOKBACK_ENV, SyncRun, lookback_hours
+from include.sync_steps import report_step, send_step, transform_step
+
+NOW = "2026-01-15T12:00:00Z"  # the sandbox's data anchor: generated items are dated before it
+HOUR = timedelta(hours=1)
+
+
+# -- the setting: Param / environment variable ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("param", "env", "expected"),
+    [
+        (None, None, 0),  # nothing set: today's exact-interval behaviour
+        (None, "", 0),
+        (None, "6", 6),
+        (None, " 2 ", 2),
+        (3, "6", 3),  # the Param wins over the environment
+        (0, "6", 0),  # an explicit 0 too
+        ("", "6", 6),  # an empty form field = not set
+        (2.0, None, 2),  # JSON numbers (run conf) that are whole
+    ],
+)
+def test_lookback_hours_param_wins_over_env_default_zero(param, env, expected):
+    environ = {} if env is None else {LOOKBACK_ENV: env}
+    assert lookback_hours(param, environ) == expected
+
+
+@pytest.mark.parametrize("bad", ["-1", "abc", "1.5", "3h", "٣"])
+def test_bad_env_value_names_the_variable_and_how_to_fix_it(bad):
+    with pytest.raises(ValueError) as error:
+        lookback_hours(None, {LOOKBACK_ENV: bad})
+    message = str(error.value)
+    assert f"{LOOKBACK_ENV}={bad!r}" in message
+    assert "whole number of hours >= 0" in message and "unset" in message
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "x", True, [2]])
+def test_bad_param_value_names_the_param_and_how_to_fix_it(bad):
+    with pytest.raises(ValueError) as error:
+        lookback_hours(bad, {LOOKBACK_ENV: "2"})  # a valid env default does not hide a bad Param
+    message = str(error.value)
+    assert f"Param lookback_hours={bad!r}" in message
+    assert "whole number of hours >= 0" in message and LOOKBACK_ENV in message
+
+
+def _context(params: dict, run_type: str = "scheduled") -> dict:
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    dag_run = SimpleNamespace(run_id=f"{run_type}__x", run_after=start + HOUR, run_type=run_type)
+    return {
+        "params": params,
+        "dag_run": dag_run,
+        "data_interval_start": start,
+        "data_interval_end": start + HOUR,
+    }
+
+
+def test_sync_run_from_context_sets_the_event_window(monkeypatch):
+    monkeypatch.delenv(LOOKBACK_ENV, raising=False)
+    run = SyncRun.from_context(_context({}))
+    assert (run.lookback_hours, run.events_from) == (0, run.start)  # default: exactly the interval
+
+    monkeypatch.setenv(LOOKBACK_ENV, "4")
+    run = SyncRun.from_context(_context({"lookback_hours": None}))
+    assert run.lookback_hours == 4 and run.events_from == run.start - 4 * HOUR
+    assert run.end == run.start + HOUR  # the data interval itself does not move
+    assert SyncRun.from_context(_context({"lookback_hours": 1}, "backfill")).events_from == run.start - HOUR
+
+    monkeypatch.setenv(LOOKBACK_ENV, "-4")
+    with pytest.raises(ValueError, match=LOOKBACK_ENV):
+        SyncRun.from_context(_context({}))
+
+
+def test_sync_run_rejects_a_negative_lookback():
+    start = datetime(2026, 1, 15, tzinfo=UTC)
+    with pytest.raises(ValueError, match="lookback_hours"):
+        SyncRun("r", start, start + HOUR, False, False, (), -1)
+
+
+def test_day_range_covers_the_lookback_days():
+    start = datetime(2026, 1, 15, 1, tzinfo=UTC)
+    assert fetch._day_range(SyncRun("r", start, start + HOUR, False, False, ())) == ("2026-01-15",) * 2
+    with_lookback = SyncRun("r", start, start + HOUR, False, False, (), 2)
+    assert fetch._day_range(with_lookback) == ("2026-01-14", "2026-01-15")  # one extra whole day
+
+
+# -- against the sandboxes -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sandbox():
+    """150 creators keep the per-account income requests few at 10/s; a fixed anchor keeps the data fixed."""
+    from include.sandbox.launcher import SandboxServers
+
+    with SandboxServers(creators=150, seed=7, extra_args=["--now", NOW]) as sb:
+        yield sb
+
+
+@pytest.fixture
+def synced(sandbox_env, monkeypatch, tmp_path):
+    """Fresh ledger and run directories; one shared rate budget so each hook gets the whole 10/s."""
+    monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", f"file://{tmp_path / 'rate-limits'}")
+    monkeypatch.setenv("CREATOR_SYNC_DATA_URL", f"file://{tmp_path / 'data'}")
+    monkeypatch.setenv("CREATOR_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    return sandbox_env
+
+
+def sync(run: SyncRun) -> dict:
+    """One creator_sync run's steps, in the DAG's order."""
+    creators = fetch.fetch_directory(InsightIQHook(), run)
+    contents = fetch.fetch_contents(InsightIQHook(), run)
+    shards = [fetch.fetch_account_shard(InsightIQHook(), run, shard, 2) for shard in range(2)]
+    transformed = transform_step(run)
+    sent = send_step(InsiderHook(), run, transformed)
+    context = {"outlets": ["asset"], "outlet_events": {"asset": SimpleNamespace(extra=None)}}
+    report = report_step(run, creators, contents, shards, transformed, sent, context)
+    return {"contents": contents, "transformed": transformed, "sent": sent["send"], "report": report}
+
+
+def busiest_hour(sandbox) -> datetime:
+    """The hour (of the day before the anchor) with the most content items: H has events to re-read."""
+    day = {"from_date": "2026-01-14", "to_date": "2026-01-14", "limit": 100}
+    with httpx.Client(
+        base_url=sandbox.insightiq_url, auth=("sandbox-client-id", "sandbox-client-secret")
+    ) as iq:
+        items = iq.get("/v1/social/contents", params=day).json()["data"]
+    hours = Counter(i["published_at"][:13] for i in items)
+    return datetime.fromisoformat(max(sorted(hours), key=hours.__getitem__)).replace(tzinfo=UTC)
+
+
+def valid_account(sandbox) -> str:
+    """An engagement account of a creator the transform accepts (the late event must be sendable)."""
+    invalid = {
+        r["user_id"] for r in httpx.get(f"{sandbox.insightiq_url}/_sandbox/creators/invalid").json()["data"]
+    }
+    for account in InsightIQHook().list_accounts():
+        if (
+            account["user"]["id"] not in invalid
+            and account["data"]["engagement"]["status"] != "NOT_SUPPORTED"
+        ):
+            return account["id"]
+    raise AssertionError("no valid account with contents")
+
+
+def insider_events(sandbox) -> Counter:
+    """(event name, content or transaction id, timestamp) -> how many times Insider stored that event."""
+    users = httpx.get(f"{sandbox.insider_url}/_sandbox/users", params={"limit": 100_000}).json()["data"]
+    return Counter(
+        (e["event_name"], e["params"]["custom"].get("content_id") or e["params"]["custom"]["transaction_id"],
+         e["timestamp"])
+        for u in users
+        for e in u["events"]
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lookback", [0, 1, 3])
+def test_a_late_content_item_is_sent_once_with_a_lookback_and_lost_without(synced, lookback):
+    h_start = busiest_hour(synced)
+    h1_start = h_start + HOUR
+    first = sync(
+        SyncRun(f"scheduled__{h_start:%H}-lb{lookback}", h_start, h1_start, False, False, (), lookback)
+    )
+    assert first["report"]["reconciled"], first["report"]["text"]
+    sent_before = insider_events(synced)  # H's run (with the same look-back before it)
+    assert sent_before.total() == first["sent"]["events_sent"] > 0
+    assert any(h_start <= datetime.fromisoformat(e[2]) < h1_start for e in sent_before)
+
+    late = (
+        httpx.post(
+            f"{synced.insightiq_url}/_sandbox/late-content",
+            json={
+                "account_id": valid_account(synced),
+                "published_at": (h_start + timedelta(minutes=30)).isoformat(),
+            },
+        )
+        .raise_for_status()
+        .json()
+    )
+    late_event = ("content_published", late["id"], f"{h_start:%Y-%m-%dT%H}:30:00Z")
+
+    run = SyncRun(
+        f"scheduled__{h1_start:%H}-lb{lookback}", h1_start, h1_start + HOUR, False, False, (), lookback
+    )
+    second = sync(run)
+    stored = insider_events(synced)
+    stats = load_stats(second["transformed"]["stats_path"])
+    assert second["report"]["reconciled"], second["report"]["text"]  # fetched = sent + rejected + unchanged
+    assert synced.stats("insider")["duplicate_events"] == 0
+    assert max(stored.values()) == 1  # no event stored twice, late or not
+    new = stored - sent_before
+    assert new.total() == second["sent"]["events_sent"]
+    in_h1 = {e for e in new if run.start <= datetime.fromisoformat(e[2]) < run.end}
+    # the earlier run's events inside this run's window were read again and skipped by the ledger
+    overlap = [e for e in sent_before if datetime.fromisoformat(e[2]) >= run.events_from]
+    assert second["sent"]["events_already_acknowledged"] == len(overlap)
+
+    if lookback == 0:
+        assert stored[late_event] == 0  # the gap: published inside H, synced after H's run, never sent
+        assert set(new) == in_h1 and not overlap and stats.rows_in_lookback == 0
+        return
+    assert stored[late_event] == 1  # the late item arrived, once
+    assert set(new) - in_h1 == {late_event}  # the only event from before H+1 that was sent now
+    assert len(overlap) > 0 and stats.rows_in_lookback >= len(overlap) + 1
+    assert f"look-back {lookback} h" in second["report"]["text"]
+
+    # a retry of H+1's transform and upsert (same fetched files) sends nothing again
+    again = send_step(InsiderHook(), run, transform_step(run))["send"]
+    assert again["events_sent"] == 0 and again["users_sent"] == 0
+    assert again["events_already_acknowledged"] == len(overlap) + len(new)
+    assert insider_events(synced) == stored and synced.stats("insider")["duplicate_events"] == 0
