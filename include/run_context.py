@@ -15,6 +15,8 @@ from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
+from creator_sync.http.errors import CreatorSyncConfigError
+
 # The creator_sync schedule (a cron expression, UTC). Read by the DAG file and by manual runs that carry no
 # data interval, so both agree on what "one interval" is.
 SCHEDULE = os.environ.get("CREATOR_SYNC_SCHEDULE", "0 * * * *")
@@ -43,11 +45,12 @@ def _hours(value: object) -> int | None:
 
 def lookback_hours(param: object = None, environ: dict[str, str] | None = None) -> int:
     """The run's look-back in hours: the `lookback_hours` Param when set, else `CREATOR_SYNC_LOOKBACK_HOURS`,
-    else 0. A value that is not a whole number >= 0 raises ValueError naming where it came from."""
+    else 0. A value that is not a whole number >= 0 raises CreatorSyncConfigError (a ValueError; the DAG's
+    retry policy fails the task at once instead of retrying) naming where it came from and how to fix it."""
     if param is not None and not (isinstance(param, str) and not param.strip()):
         hours = _hours(param)
         if hours is None:
-            raise ValueError(
+            raise CreatorSyncConfigError(
                 f"Param {LOOKBACK_PARAM}={param!r} is invalid: it must be a whole number of hours >= 0 "
                 f"(e.g. 3; 0 = only the run's own data interval). Fix it in the trigger form / run conf, or "
                 f"leave it empty (null) to use the environment variable {LOOKBACK_ENV}."
@@ -58,7 +61,7 @@ def lookback_hours(param: object = None, environ: dict[str, str] | None = None) 
         return 0
     hours = _hours(raw)
     if hours is None:
-        raise ValueError(
+        raise CreatorSyncConfigError(
             f"environment variable {LOOKBACK_ENV}={raw!r} is invalid: it must be a whole number of hours "
             f">= 0 (e.g. {LOOKBACK_ENV}=3; 0 or unset = only the run's own data interval). Fix or unset it "
             f"where Airflow's workers get their environment (config/airflow.env, docker-compose.yaml)."

@@ -212,7 +212,7 @@ class _Spool:
 def _spool_events(
     inputs: dict, m: Mapping, window, start, chunk_rows, spool, stats, background: _Background
 ) -> pd.DataFrame:
-    """Pass 1. Events of the window (events_from, end); returns per-platform content metrics of the rows at
+    """Pass 1. Events of the window [events_from, end); returns per-platform content metrics of the rows at
     or after `start` (uuid index, `{platform}_{metric}` columns).
 
     Reading the next chunk and spooling the previous one's events run in threads beside the event build."""

@@ -16,6 +16,7 @@ import pytest
 
 from creator_sync.hooks.insider import InsiderHook
 from creator_sync.hooks.insightiq import InsightIQHook
+from creator_sync.http.errors import CreatorSyncConfigError
 from include import fetch
 from include.pipeline.transform import load_stats
 from include.run_context import LOOKBACK_ENV, SyncRun, lookback_hours
@@ -46,7 +47,7 @@ def test_lookback_hours_param_wins_over_env_default_zero(param, env, expected):
 
 @pytest.mark.parametrize("bad", ["-1", "abc", "1.5", "3h", "٣"])
 def test_bad_env_value_names_the_variable_and_how_to_fix_it(bad):
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(CreatorSyncConfigError) as error:  # the retry policy fails it at once
         lookback_hours(None, {LOOKBACK_ENV: bad})
     message = str(error.value)
     assert f"{LOOKBACK_ENV}={bad!r}" in message
@@ -55,7 +56,7 @@ def test_bad_env_value_names_the_variable_and_how_to_fix_it(bad):
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "x", True, [2]])
 def test_bad_param_value_names_the_param_and_how_to_fix_it(bad):
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(CreatorSyncConfigError) as error:
         lookback_hours(bad, {LOOKBACK_ENV: "2"})  # a valid env default does not hide a bad Param
     message = str(error.value)
     assert f"Param lookback_hours={bad!r}" in message
