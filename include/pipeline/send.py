@@ -138,16 +138,26 @@ def _batch_key(run_id: str, pending: list[_Pending]) -> str:
     return f"{run_id}:{digest}"
 
 
-def _probe_event(users: list[dict]) -> dict | None:
-    """One event of the batch that identifies it at Insider (its user's identifiers + name + time)."""
-    for user in users:
-        for ev in user.get("events") or []:
-            return {
-                "identifiers": user["identifiers"],
-                "event_name": ev["event_name"],
-                "timestamp": ev["timestamp"],
-            }
-    return None
+PROBES_PER_BATCH = 3  # Profile API lookups when resolving one unanswered batch (rare: a crash mid-request)
+
+
+def _probe_events(pending: list[_Pending], users: list[dict]) -> list[dict]:
+    """The first event of up to PROBES_PER_BATCH users of the batch (identifiers + name + time each): Insider
+    may reject single users of a request that arrived, so one probe alone could miss a stored batch."""
+    probes = []
+    for p, user in zip(pending, users, strict=True):
+        for ev in (user.get("events") or [])[:1]:
+            probes.append(
+                {
+                    "user_key": p.user_key,
+                    "identifiers": user["identifiers"],
+                    "event_name": ev["event_name"],
+                    "timestamp": ev["timestamp"],
+                }
+            )
+        if len(probes) == PROBES_PER_BATCH:
+            break
+    return probes
 
 
 def _event_landed(hook: InsiderHook, probe: dict) -> bool:
@@ -159,14 +169,17 @@ def _event_landed(hook: InsiderHook, probe: dict) -> bool:
 
 
 def resolve_in_flight(state: StateStore, hook: InsiderHook, report: SendReport) -> None:
-    """Batches sent by an earlier attempt without a recorded answer: ask Insider (Profile API, one user
-    per batch) whether the batch arrived. Arrived -> acknowledge it as sent; not -> forget it, and its
-    events stay unacknowledged, so the planner sends them again. Insider stores a request's valid users
-    together, so one probe event answers for its batch."""
+    """Batches sent by an earlier attempt without a recorded answer: ask Insider (Profile API, one lookup per
+    probe user) whether the batch arrived. Insider stores a request's valid users together, so any probe
+    found means it arrived: its events and hashes are acknowledged, except those of probe users Insider does
+    not hold (it rejected them; they are planned again and their rejection reaches the dead letters). No
+    probe found: the batch is forgotten and its events stay unacknowledged, the planner sends them again."""
     for batch_key, run_id, record in state.in_flight():
-        if _event_landed(hook, record["probe"]):
-            events = [tuple(e) for e in record["events"]]
-            hashes = [tuple(h) for h in record["hashes"]]
+        probes = record.get("probes") or [record["probe"]]  # "probe": records of earlier versions
+        missing = {p.get("user_key") for p in probes if not _event_landed(hook, p)}
+        if len(missing) < len(probes):
+            events = [tuple(e) for e in record["events"] if e[1] not in missing]
+            hashes = [tuple(h) for h in record["hashes"] if h[0] not in missing]
             state.record_batch(run_id=run_id, batch_key=batch_key, events=events, hashes=hashes, failures=[])
             report.in_flight_confirmed += 1
         else:
@@ -213,12 +226,12 @@ def send_users(
             report.reject(USER_TOO_LARGE, len(failures))
             continue
         batch_key = _batch_key(run_id, pending)
-        probe = _probe_event(batch.users)
-        if probe is not None:  # events append at Insider: an unanswered request must be checked, not resent
+        probes = _probe_events(pending, batch.users)
+        if probes:  # events append at Insider: an unanswered request must be checked, not resent
             record = {
                 "events": [(key, p.user_key) for p in pending for key in p.event_keys],
                 "hashes": [(p.user_key, p.attr_hash) for p in pending],
-                "probe": probe,
+                "probes": probes,
             }
             state.mark_in_flight(run_id, batch_key, record)
         result = hook.upsert_batch(batch, **kwargs)

@@ -87,11 +87,31 @@ def test_unanswered_batch_is_checked_at_insider_not_blindly_resent(fetched, tmp_
     retry = FakeInsiderHook(per_batch=2)
     retry.stored_by_others = crashing.sent_users()  # what Insider holds from the first attempt
     report = send(result, state, retry)
-    assert retry.profile_calls == 1 and state.in_flight() == []
+    assert retry.profile_calls == 2 and state.in_flight() == []  # one probe per user of the 2-user batch
     assert (report.in_flight_confirmed, report.in_flight_resent) == ((1, 0) if lost_answer else (0, 1))
     delivered = crashing.sent_events() + retry.sent_events()
     assert len(delivered) == 18
     assert max(Counter(delivered).values()) == 1  # no event twice, none lost
+
+
+def test_an_arrived_batch_whose_first_user_insider_rejected_is_not_resent(fetched, tmp_path, state):
+    users, profiles = creators(6)
+    contents = [content(f"c{i}", f"u{i % 6}", "2024-05-01T10:00:00Z") for i in range(18)]
+    result = transform(fetched, tmp_path, "t", users=users, profiles=profiles, contents=contents)
+    ok = FakeInsiderHook(per_batch=3, crash_after=1, lost_answer=True)
+    with pytest.raises(ConnectionError):
+        send(result, state, ok)
+    lost_batch = ok.requests[1]
+    rejected_uuid = lost_batch[0]["identifiers"]["uuid"]  # Insider refused this user, stored the other two
+
+    retry = FakeInsiderHook(per_batch=3)
+    retry.stored_by_others = [u for u in ok.sent_users() if u["identifiers"]["uuid"] != rejected_uuid]
+    report = send(result, state, retry)
+
+    assert (report.in_flight_confirmed, report.in_flight_resent) == (1, 0)
+    assert [u["identifiers"]["uuid"] for u in retry.sent_users()] == [rejected_uuid]  # only it is retried
+    stored = [e for e in ok.sent_events() if e[0] != rejected_uuid] + retry.sent_events()
+    assert len(stored) == 18 and max(Counter(stored).values()) == 1  # none twice, none lost
 
 
 def test_partial_failure_in_a_200_goes_to_dead_letters(fetched, tmp_path, state):
