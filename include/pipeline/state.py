@@ -73,11 +73,17 @@ def now() -> datetime:
 
 
 def default_data_dir() -> Path:
-    """`CREATOR_SYNC_DATA_URL` (file://...) if set, else `$AIRFLOW_HOME/data`."""
+    """`CREATOR_SYNC_DATA_URL` (file://...) if set, else `$AIRFLOW_HOME/data`: the same directory as
+    include.run_context.data_base, which this Airflow-free module cannot import."""
     url = os.environ.get(DATA_URL_ENV, "")
-    if url.startswith("file://"):
-        return Path(urlparse(url).path)
-    return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "data"
+    if not url:
+        return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "data"
+    if not url.startswith("file://"):
+        raise ValueError(
+            f"{DATA_URL_ENV}={url} is not a file:// URL, so the default SQLite state DB has no place: use a "
+            f"file:// data directory, or set {STATE_URL_ENV} (e.g. postgresql://...) for the state store"
+        )
+    return Path(urlparse(url).path)
 
 
 def state_url() -> str:

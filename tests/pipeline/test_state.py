@@ -14,6 +14,22 @@ def test_default_url_uses_the_data_dir(monkeypatch, tmp_path):
     assert state_mod.state_url() == "postgresql+psycopg2://x/y"
 
 
+def test_default_url_agrees_with_the_run_files_and_refuses_a_non_file_data_url(monkeypatch, tmp_path):
+    import pytest
+
+    from include.run_context import data_base, local_dir
+
+    monkeypatch.delenv("CREATOR_SYNC_STATE_URL", raising=False)
+    monkeypatch.delenv("CREATOR_SYNC_DATA_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
+    assert state_mod.default_data_dir() == local_dir(data_base()) == tmp_path / "home" / "data"
+    monkeypatch.setenv("CREATOR_SYNC_DATA_URL", "s3://bucket/creator-sync")
+    with pytest.raises(ValueError, match="CREATOR_SYNC_STATE_URL"):
+        state_mod.state_url()
+    monkeypatch.setenv("CREATOR_SYNC_STATE_URL", "postgresql+psycopg2://x/y")
+    assert state_mod.state_url() == "postgresql+psycopg2://x/y"  # the state store does not need the data dir
+
+
 def test_writes_are_idempotent(tmp_path):
     store = StateStore(f"sqlite:///{tmp_path / 's.db'}")
     for attempt in range(2):
