@@ -32,6 +32,12 @@ def transform(fetched, tmp_path, name, **kw):
     return transform_run(fetched(**kw), start=START, end=END, out_dir=tmp_path / name)
 
 
+def six_creators_with_three_events_each(fetched, tmp_path):
+    users, profiles = creators(6)
+    contents = [content(f"c{i}", f"u{i % 6}", "2024-05-01T10:00:00Z") for i in range(18)]
+    return transform(fetched, tmp_path, "t", users=users, profiles=profiles, contents=contents)
+
+
 def send(result, state, hook, run_id="run-1", **kw):
     return send_file(
         result.users_path, rejected_path=result.rejected_path, state=state, hook=hook, run_id=run_id, **kw
@@ -56,9 +62,7 @@ def test_second_run_of_the_same_interval_sends_nothing(fetched, tmp_path, state)
 
 
 def test_crash_between_batches_resumes_without_sending_an_event_twice(fetched, tmp_path, state):
-    users, profiles = creators(6)
-    contents = [content(f"c{i}", f"u{i % 6}", "2024-05-01T10:00:00Z") for i in range(18)]
-    result = transform(fetched, tmp_path, "t", users=users, profiles=profiles, contents=contents)
+    result = six_creators_with_three_events_each(fetched, tmp_path)
 
     crashing = FakeInsiderHook(per_batch=2, crash_after=2)
     with pytest.raises(ConnectionError):
@@ -75,9 +79,7 @@ def test_crash_between_batches_resumes_without_sending_an_event_twice(fetched, t
 
 @pytest.mark.parametrize("lost_answer", [True, False], ids=["request-arrived", "request-lost"])
 def test_unanswered_batch_is_checked_at_insider_not_blindly_resent(fetched, tmp_path, state, lost_answer):
-    users, profiles = creators(6)
-    contents = [content(f"c{i}", f"u{i % 6}", "2024-05-01T10:00:00Z") for i in range(18)]
-    result = transform(fetched, tmp_path, "t", users=users, profiles=profiles, contents=contents)
+    result = six_creators_with_three_events_each(fetched, tmp_path)
 
     crashing = FakeInsiderHook(per_batch=2, crash_after=1, lost_answer=lost_answer)
     with pytest.raises(ConnectionError):
@@ -95,9 +97,7 @@ def test_unanswered_batch_is_checked_at_insider_not_blindly_resent(fetched, tmp_
 
 
 def test_an_arrived_batch_whose_first_user_insider_rejected_is_not_resent(fetched, tmp_path, state):
-    users, profiles = creators(6)
-    contents = [content(f"c{i}", f"u{i % 6}", "2024-05-01T10:00:00Z") for i in range(18)]
-    result = transform(fetched, tmp_path, "t", users=users, profiles=profiles, contents=contents)
+    result = six_creators_with_three_events_each(fetched, tmp_path)
     ok = FakeInsiderHook(per_batch=3, crash_after=1, lost_answer=True)
     with pytest.raises(ConnectionError):
         send(result, state, ok)
