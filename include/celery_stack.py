@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -213,14 +214,20 @@ def compose_common_environment(path: Path = COMPOSE_FILE) -> dict[str, str]:
     return {k: str(v) for k, v in doc["x-airflow-common"]["environment"].items()}
 
 
+PLAIN_DEFAULT = re.compile(r"^\$\{(?P<name>\w+):-(?P<default>[^}$]*)\}$")
+
+
 def compose_environment(local_overrides: dict[str, str], path: Path = COMPOSE_FILE) -> dict[str, str]:
     """config/airflow.env (compose's env_file) + compose's environment, with local values for every key
-    that names a compose host/volume or a ``${SECRET}``. Unknown interpolated keys raise."""
+    that names a compose host/volume or a ``${SECRET}``; a plain setting ``${NAME:-default}`` gets its
+    default. Any other interpolated key raises."""
     env = read_env_file(REPO / "config" / "airflow.env")
     unknown = []
     for key, value in compose_common_environment(path).items():
         if key in local_overrides:
             env[key] = local_overrides[key]
+        elif (plain := PLAIN_DEFAULT.match(value)) and plain["name"] == key:
+            env[key] = plain["default"]
         elif "${" in value or "$" in value:
             unknown.append(key)
         else:
