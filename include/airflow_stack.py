@@ -78,6 +78,19 @@ class AirflowStack:
             [str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, check=check
         )
 
+    def airflow_write(self, *args: str, attempts: int = 5) -> subprocess.CompletedProcess:
+        """A CLI write while the scheduler runs: retried when SQLite answers "database is locked" at once
+        (a read transaction that must become a write while the scheduler writes: SQLite refuses instead
+        of waiting, so the busy timeout cannot help). `airflow backfill create` removes its partial
+        backfill on that error for exactly this retry (airflow.models.backfill._cleanup_partial_backfill)."""
+        result = self.airflow(*args, check=False)
+        for attempt in range(1, attempts):
+            if result.returncode == 0 or "database is locked" not in result.stdout + result.stderr:
+                break
+            time.sleep(2 * attempt)
+            result = self.airflow(*args, check=False)
+        return result
+
     def start(self, timeout: float = 180) -> AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")

@@ -28,8 +28,8 @@ fi
 wait_for_url "$UI_URL/api/v2/monitor/health" 240 airflow
 
 echo "demo: loading pools and connections from config/"
-airflow pools import config/pools.json >/dev/null
-airflow connections import --overwrite config/connections.json >/dev/null
+retry_locked airflow pools import config/pools.json >/dev/null
+retry_locked airflow connections import --overwrite config/connections.json >/dev/null
 # The sync's report task writes the run note through the REST API with this connection (demo admin login).
 python - "$AIRFLOW_HOME" "$UI_URL" "$RUN_DIR/api-connection.json" <<'PY'
 import json, sys
@@ -38,7 +38,7 @@ passwords = json.load(open(f"{home}/simple_auth_manager_passwords.json.generated
 conn = {"conn_type": "http", "host": url, "login": "admin", "password": passwords["admin"]}
 json.dump({"creator_sync_airflow_api": conn}, open(out, "w"))
 PY
-airflow connections import --overwrite "$RUN_DIR/api-connection.json" >/dev/null
+retry_locked airflow connections import --overwrite "$RUN_DIR/api-connection.json" >/dev/null
 rm -f "$RUN_DIR/api-connection.json"
 airflow pools list
 airflow connections list --output table | cut -c1-120

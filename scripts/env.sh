@@ -40,3 +40,16 @@ wait_for_url() {
     sleep 1
   done
 }
+
+# retry_locked COMMAND...: run an Airflow CLI write while the scheduler runs; SQLite may refuse it at once with
+# "database is locked" (see include/airflow_stack.py:AirflowStack.airflow_write), so retry that error only.
+retry_locked() {
+  local out attempt
+  for attempt in 1 2 3 4 5; do
+    if out=$("$@" 2>&1); then printf '%s\n' "$out"; return 0; fi
+    grep -q "database is locked" <<<"$out" || break
+    sleep $((2 * attempt))
+  done
+  printf '%s\n' "$out" >&2
+  return 1
+}

@@ -1,11 +1,14 @@
 """The embedded Airflow (`make demo`, e2e tests, benchmarks) shares one SQLite file between the scheduler,
-the api-server and CLI calls. A CLI write that meets a busy database must wait, not fail."""
+the api-server and CLI calls. A CLI write that meets a busy database must wait, not fail; one that SQLite
+refuses at once ("database is locked" on a read-to-write upgrade) is retried."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +44,22 @@ def test_cli_write_waits_for_a_lock_longer_than_sqlites_default_busy_timeout(tmp
     assert result.returncode == 0, result.stderr[-2000:]
     assert released.is_set() and waited >= 12
     assert "lock_probe" in stack.airflow("pools", "list").stdout
+
+
+def test_cli_writes_are_retried_only_while_sqlite_says_locked(monkeypatch):
+    stack = AirflowStack(Path("/nonexistent"))
+    answers = [(1, "sqlite3.OperationalError: database is locked"), (1, "database is locked"), (0, "created")]
+    calls = []
+
+    def fake_airflow(*args, check=True):
+        calls.append(args)
+        code, err = answers[len(calls) - 1]
+        return subprocess.CompletedProcess(args, code, "", err)
+
+    monkeypatch.setattr(stack, "airflow", fake_airflow)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    assert stack.airflow_write("backfill", "create").returncode == 0 and len(calls) == 3
+
+    calls.clear()
+    answers[:] = [(1, "DagNotFound: no such dag"), (0, "never reached")]
+    assert stack.airflow_write("backfill", "create").returncode == 1 and len(calls) == 1  # other errors: once

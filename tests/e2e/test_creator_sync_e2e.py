@@ -203,16 +203,8 @@ def test_backfill_sends_only_skip_hook_events_for_those_days(env):
     env.api.unpause(DAG)  # a no-op after the first test; lets this test run on its own too
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     first, last = today - timedelta(days=5), today - timedelta(days=3)
-    created = env.stack.airflow(
-        "backfill",
-        "create",
-        "--dag-id",
-        DAG,
-        "--from-date",
-        first.isoformat(),
-        "--to-date",
-        last.isoformat(),
-        check=False,
+    created = env.stack.airflow_write(
+        "backfill", "create", "--dag-id", DAG, "--from-date", first.isoformat(), "--to-date", last.isoformat()
     )
     assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-3000:]
     runs = env.wait_for_runs(lambda r: r["run_type"] == "backfill", 3, timeout=900)
