@@ -1,7 +1,9 @@
-"""Test helpers: Airflow connections as ``AIRFLOW_CONN_<ID>`` JSON env vars from config/connections.json."""
+"""Test helpers: Airflow connections as ``AIRFLOW_CONN_<ID>`` JSON env vars from config/connections.json, and
+DAG Params validated as the trigger form would."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -50,3 +52,12 @@ def sandbox_hosts(sandbox) -> dict[str, str]:
         "insider_default": sandbox.insider_url,
         "insider_web_push_default": sandbox.web_push_url,
     }
+
+
+def validated_params(dag: Any, **values: Any) -> dict[str, Any]:
+    """The DAG's Params with ``values`` filled in, validated against each Param's JSON schema (raises like
+    the trigger form refuses)."""
+    params = copy.deepcopy(dag.params)
+    for key, value in values.items():
+        params[key] = value
+    return params.validate()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
+
+from creator_sync.testing import validated_params as assign
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "creator_sync_dag.py"
 
@@ -17,13 +18,6 @@ def creator_sync():
     bag = DagBag(dag_folder=str(DAG_FILE), safe_mode=False)
     assert bag.import_errors == {}, bag.import_errors
     return bag.dags["creator_sync"]
-
-
-def assign(dag, **values):
-    params = copy.deepcopy(dag.params)
-    for key, value in values.items():
-        params[key] = value  # validates against the Param's JSON schema
-    return params.validate()
 
 
 def test_lookback_defaults_to_the_environment_and_is_documented(creator_sync):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from creator_sync.testing import validated_params as assign
+
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 MY_DAG_FILES = (
     "insider_web_push.py",
@@ -28,13 +30,6 @@ def dags():
         assert bag.import_errors == {}, bag.import_errors
         found.update(bag.dags)
     return found
-
-
-def assign(dag, **values):
-    params = copy.deepcopy(dag.params)
-    for key, value in values.items():
-        params[key] = value  # validates against the Param's JSON schema
-    return params.validate()
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,23 @@ from pathlib import Path
 
 import pytest
 
-from .factories import content, profile, transaction, write_resource
+from .factories import SANDBOX_NOW, content, profile, transaction, write_resource
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    """150 creators (~3 pages of accounts) keep the per-account income requests few at 10/s; a fixed data
+    anchor keeps the data fixed. Overrides tests/conftest.py's 1,000-creator sandbox in this directory."""
+    from include.sandbox.launcher import SandboxServers
+
+    with SandboxServers(creators=150, seed=7, extra_args=["--now", SANDBOX_NOW]) as sb:
+        yield sb
+
+
+@pytest.fixture
+def shared_rate_budget(monkeypatch, tmp_path):
+    """One shared rate budget: hooks running one after another each get the whole 10/s, as in the DAG."""
+    monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", f"file://{tmp_path / 'rate-limits'}")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pandas as pd
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 END = datetime(2024, 5, 2, tzinfo=UTC)
+SANDBOX_NOW = "2026-01-15T12:00:00Z"  # the small sandbox's data anchor: generated items are dated before it
 
 
 def write_resource(path: Path, records: list[dict]) -> Path:

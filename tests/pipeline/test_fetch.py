@@ -13,22 +13,7 @@ from include import fetch
 from include.pipeline.sources import discover_inputs
 from include.run_context import SyncRun
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    """150 creators (~3 pages of accounts) keep the per-account income requests few at 10/s."""
-    from include.sandbox.launcher import SandboxServers
-
-    with SandboxServers(creators=150, seed=7) as sb:
-        yield sb
-
-
-@pytest.fixture(autouse=True)
-def _one_shared_budget(monkeypatch, tmp_path):
-    """The hooks here run one after another: give each the whole 10/s, as the DAG's shared budget does."""
-    monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", f"file://{tmp_path / 'rate-limits'}")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_rate_budget")]
 
 
 def make_run(run_id: str, account_ids: tuple[str, ...] = ()) -> SyncRun:

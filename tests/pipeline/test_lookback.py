@@ -22,7 +22,6 @@ from include.pipeline.transform import load_stats
 from include.run_context import LOOKBACK_ENV, SyncRun, lookback_hours
 from include.sync_steps import report_step, send_step, transform_step
 
-NOW = "2026-01-15T12:00:00Z"  # the sandbox's data anchor: generated items are dated before it
 HOUR = timedelta(hours=1)
 
 
@@ -104,19 +103,9 @@ def test_day_range_covers_the_lookback_days():
 
 
 # -- against the sandboxes -------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def sandbox():
-    """150 creators keep the per-account income requests few at 10/s; a fixed anchor keeps the data fixed."""
-    from include.sandbox.launcher import SandboxServers
-
-    with SandboxServers(creators=150, seed=7, extra_args=["--now", NOW]) as sb:
-        yield sb
-
-
 @pytest.fixture
-def synced(sandbox_env, monkeypatch, tmp_path):
+def synced(sandbox_env, shared_rate_budget, monkeypatch, tmp_path):
     """Fresh ledger and run directories; one shared rate budget so each hook gets the whole 10/s."""
-    monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", f"file://{tmp_path / 'rate-limits'}")
     monkeypatch.setenv("CREATOR_SYNC_DATA_URL", f"file://{tmp_path / 'data'}")
     monkeypatch.setenv("CREATOR_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
     return sandbox_env
