@@ -40,10 +40,10 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install ## benchmarks; QUICK=1 for the short run
-	$(BIN)/python -m include.bench $(if $(QUICK),--quick,)
+	$(BIN)/python -m devtools.bench $(if $(QUICK),--quick,)
 
 sandbox: install ## run the vendor sandboxes in the foreground
-	$(BIN)/python -m include.sandbox
+	$(BIN)/python -m devtools.sandbox
 
 lock: ## re-resolve requirements.txt into requirements.lock
 	$(BIN)/uv pip compile requirements.txt --python-version 3.11 -o requirements.lock

@@ -5,7 +5,7 @@
    date-filtered list); per account shard (mapped, one per `insightiq_api` slot) its pages of the accounts
    list, their income transactions and, in targeted syncs, audience.
    Files land as Parquet under the run's data directory; XCom carries paths and counts only.
-2. **transform**: one Insider user per InsightIQ user (config/insider_mapping.yaml), validated with
+2. **transform**: one Insider user per InsightIQ user (the package's insider_mapping.yaml), validated with
    Insider's rules; rejects go to the dead-letter store with their reason and never cost a request.
 3. **upsert**: batches of <= 1,000 users / 5 MB; a ledger of acknowledged events makes retries and re-runs
    send every event exactly once; unchanged creators are not re-sent.
@@ -27,11 +27,11 @@ import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
 from creator_sync.retry import VENDOR_RETRY_POLICY
-from include.run_context import SCHEDULE
+from creator_sync.sync.run_context import SCHEDULE
 
 
 def account_shards() -> list[dict]:
-    """One shard of accounts per `insightiq_api` pool slot (config/pools.json)."""
+    """One shard of accounts per `insightiq_api` pool slot (src/creator_sync/resources/pools.json)."""
     from creator_sync.limits import pool_slots
 
     slots = pool_slots("insightiq_api")
@@ -86,47 +86,47 @@ def creator_sync():
     @task(pool="insightiq_api")
     def fetch_creators(**context) -> dict:
         from creator_sync.hooks.insightiq import InsightIQHook
-        from include.fetch import fetch_directory
-        from include.run_context import SyncRun
+        from creator_sync.sync.fetch import fetch_directory
+        from creator_sync.sync.run_context import SyncRun
 
         return fetch_directory(InsightIQHook(), SyncRun.from_context(context))
 
     @task(pool="insightiq_api")
     def fetch_contents(**context) -> dict:
         from creator_sync.hooks.insightiq import InsightIQHook
-        from include import fetch
-        from include.run_context import SyncRun
+        from creator_sync.sync import fetch
+        from creator_sync.sync.run_context import SyncRun
 
         return fetch.fetch_contents(InsightIQHook(), SyncRun.from_context(context))
 
     @task(pool="insightiq_api", map_index_template="{{ task.op_kwargs['shard']['shard'] }}")
     def fetch_account_shard(shard: dict, **context) -> dict:
         from creator_sync.hooks.insightiq import InsightIQHook
-        from include.fetch import fetch_account_shard
-        from include.run_context import SyncRun
+        from creator_sync.sync.fetch import fetch_account_shard
+        from creator_sync.sync.run_context import SyncRun
 
         run = SyncRun.from_context(context)
         return fetch_account_shard(InsightIQHook(), run, shard["shard"], shard["of"])
 
     @task
     def transform(creators: dict, contents: dict, shards: list[dict], **context) -> dict:
-        from include.run_context import SyncRun
-        from include.sync_steps import transform_step
+        from creator_sync.sync.run_context import SyncRun
+        from creator_sync.sync.steps import transform_step
 
         return transform_step(SyncRun.from_context(context))
 
     @task(pool="insider_upsert")
     def upsert(transformed: dict, **context) -> dict:
         from creator_sync.hooks.insider import InsiderHook
-        from include.run_context import SyncRun
-        from include.sync_steps import send_step
+        from creator_sync.sync.run_context import SyncRun
+        from creator_sync.sync.steps import send_step
 
         return send_step(InsiderHook(), SyncRun.from_context(context), transformed)
 
     @task(outlets=[INSIDER_USERS])
     def report(creators: dict, contents: dict, shards: list[dict], transformed: dict, sent: dict, **context):
-        from include.run_context import SyncRun
-        from include.sync_steps import report_step
+        from creator_sync.sync.run_context import SyncRun
+        from creator_sync.sync.steps import report_step
 
         run = SyncRun.from_context(context)
         return report_step(run, creators, contents, shards, transformed, sent, context)

@@ -63,8 +63,8 @@ def creator_sync_replay():
         from dataclasses import asdict
 
         from creator_sync.hooks.insider import InsiderHook
-        from include.pipeline.replay import replay_dead_letters
-        from include.pipeline.state import StateStore
+        from creator_sync.pipeline.replay import replay_dead_letters
+        from creator_sync.pipeline.state import StateStore
 
         report = replay_dead_letters(
             StateStore(),

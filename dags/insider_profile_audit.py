@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, Param, dag, task
 
-from include.audit.defaults import (
+from creator_sync.audit.defaults import (
     CREATOR_SYNC_USERS_ASSET_NAME,
     CREATOR_SYNC_USERS_ASSET_URI,
     DEFAULT_ARGS,
@@ -46,9 +46,9 @@ USERS_ASSET = Asset(name=CREATOR_SYNC_USERS_ASSET_NAME, uri=CREATOR_SYNC_USERS_A
 def insider_profile_audit():
     @task(pool=INSIDER_PROFILE_POOL)
     def audit_profiles(params=None, triggering_asset_events=None, run_id=None) -> dict:
+        from creator_sync.audit.errors import fail_fast
+        from creator_sync.audit.profile_audit import audit_run
         from creator_sync.hooks.insider import InsiderHook
-        from include.audit.errors import fail_fast
-        from include.audit.profile_audit import audit_run
 
         with fail_fast():
             return audit_run(InsiderHook(), dict(params), triggering_asset_events, run_id)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from include.audit.defaults import DEFAULT_ARGS, INSIDER_WEB_PUSH_POOL, START_DATE
-from include.audit.manual import LANGUAGE_PATTERN, MAX_TITLE
+from creator_sync.audit.defaults import DEFAULT_ARGS, INSIDER_WEB_PUSH_POOL, START_DATE
+from creator_sync.audit.manual import LANGUAGE_PATTERN, MAX_TITLE
 
 
 @dag(
@@ -40,9 +40,9 @@ def insider_web_push():
     def create_web_push_campaign(params=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from creator_sync.audit.errors import fail_fast
+        from creator_sync.audit.manual import WebPushTitleExists, create_web_push
         from creator_sync.hooks.web_push import InsiderWebPushHook
-        from include.audit.errors import fail_fast
-        from include.audit.manual import WebPushTitleExists, create_web_push
 
         try:
             with fail_fast():

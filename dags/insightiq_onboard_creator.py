@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from include.audit.defaults import DEFAULT_ARGS, INSIGHTIQ_POOL, START_DATE
-from include.audit.manual import PRODUCTS
+from creator_sync.audit.defaults import DEFAULT_ARGS, INSIGHTIQ_POOL, START_DATE
+from creator_sync.audit.manual import PRODUCTS
 
 
 @dag(
@@ -38,9 +38,9 @@ from include.audit.manual import PRODUCTS
 def insightiq_onboard_creator():
     @task(pool=INSIGHTIQ_POOL)
     def onboard_creator(params=None) -> dict:
+        from creator_sync.audit.errors import fail_fast
+        from creator_sync.audit.manual import onboard_creator
         from creator_sync.hooks.insightiq import InsightIQHook
-        from include.audit.errors import fail_fast
-        from include.audit.manual import onboard_creator
 
         with fail_fast():
             return onboard_creator(InsightIQHook(), params["name"], params["external_id"], params["products"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from include.audit.defaults import DEFAULT_ARGS, INSIGHTIQ_POOL, START_DATE
+from creator_sync.audit.defaults import DEFAULT_ARGS, INSIGHTIQ_POOL, START_DATE
 
 
 @dag(
@@ -24,9 +24,9 @@ from include.audit.defaults import DEFAULT_ARGS, INSIGHTIQ_POOL, START_DATE
 def insightiq_webhooks_setup():
     @task(pool=INSIGHTIQ_POOL)
     def register_insightiq_webhook() -> dict:
+        from creator_sync.audit.errors import fail_fast
         from creator_sync.hooks.insightiq import InsightIQHook
         from creator_sync.webhooks.registration import ensure_webhook
-        from include.audit.errors import fail_fast
 
         with fail_fast():
             result = ensure_webhook(InsightIQHook())

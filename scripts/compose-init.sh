@@ -5,7 +5,7 @@
 #   2. the project state DB (CREATOR_SYNC_STATE_URL)       created if it is PostgreSQL and missing
 #   3. the data directory (CREATOR_SYNC_DATA_URL)          created if it is file://
 #   4. the SimpleAuthManager password of the admin user    from AIRFLOW_ADMIN_PASSWORD, if set
-#   5. airflow pools import config/pools.json              the same file `make demo` imports; re-importing
+#   5. airflow pools import src/creator_sync/resources/pools.json              the same file `make demo` imports; re-importing
 #                                                          updates the slots of existing pools
 #   6. airflow connections import config/connections.json  the same file `make demo` imports, with the
 #                                                          sandbox address 127.0.0.1 rewritten to the
@@ -26,7 +26,7 @@ for required in AIRFLOW__CORE__FERNET_KEY AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW_
   fi
 done
 
-POOLS_FILE="${CREATOR_SYNC_POOLS_FILE:-config/pools.json}"
+POOLS_FILE="${CREATOR_SYNC_POOLS_FILE:-src/creator_sync/resources/pools.json}"
 CONNECTIONS_FILE="${CREATOR_SYNC_CONNECTIONS_FILE-config/connections.json}"
 SANDBOX_HOST="${CREATOR_SYNC_SANDBOX_HOST:-sandbox}"
 

@@ -12,7 +12,7 @@ if is_running sandbox; then
   echo "demo: sandboxes already running (pid $(cat "$RUN_DIR/sandbox.pid"))"
 else
   echo "demo: starting vendor sandboxes ($CREATORS creators)"
-  start_background sandbox python -m include.sandbox --creators "$CREATORS"
+  start_background sandbox python -m devtools.sandbox --creators "$CREATORS"
 fi
 wait_for_url http://127.0.0.1:8901/_sandbox/stats 60 sandbox
 wait_for_url http://127.0.0.1:8902/_sandbox/stats 10 sandbox
@@ -28,7 +28,7 @@ fi
 wait_for_url "$UI_URL/api/v2/monitor/health" 240 airflow
 
 echo "demo: loading pools and connections from config/"
-retry_locked airflow pools import config/pools.json >/dev/null
+retry_locked airflow pools import src/creator_sync/resources/pools.json >/dev/null
 retry_locked airflow connections import --overwrite config/connections.json >/dev/null
 # The sync's report task writes the run note through the REST API with this connection (demo admin login).
 python - "$AIRFLOW_HOME" "$UI_URL" "$RUN_DIR/api-connection.json" <<'PY'
@@ -44,7 +44,7 @@ airflow pools list
 airflow connections list --output table | cut -c1-120
 
 if [[ -f dags/creator_sync_dag.py ]]; then
-  python -m include.demo_run --dag-id creator_sync
+  python -m devtools.demo_run --dag-id creator_sync
 else
   echo "demo: the creator_sync DAG is not in dags/ yet; start-up only."
 fi

@@ -8,8 +8,10 @@ source "$REPO/config/airflow.env"
 set +a
 export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$REPO/plugins"
-# SQLite busy timeout for the embedded stack (see include/airflow_stack.py:SQLITE_CONNECT_ARGS).
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="include.airflow_stack.SQLITE_CONNECT_ARGS"
+# SQLite busy timeout for the embedded stack (see devtools/airflow_stack.py:SQLITE_CONNECT_ARGS).
+# devtools/ is not installed: the Airflow processes import that setting from the checkout.
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="devtools.airflow_stack.SQLITE_CONNECT_ARGS"
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export CREATOR_SYNC_DATA_URL="${CREATOR_SYNC_DATA_URL:-file://$AIRFLOW_HOME/data}"
 export CREATOR_SYNC_RATE_LIMIT_BACKEND="${CREATOR_SYNC_RATE_LIMIT_BACKEND:-file://$RUN_DIR/rate-limits}"
 export PATH="$REPO/.venv/bin:$PATH"
@@ -42,7 +44,7 @@ wait_for_url() {
 }
 
 # retry_locked COMMAND...: run an Airflow CLI write while the scheduler runs; SQLite may refuse it at once with
-# "database is locked" (see include/airflow_stack.py:AirflowStack.airflow_write), so retry that error only.
+# "database is locked" (see devtools/airflow_stack.py:AirflowStack.airflow_write), so retry that error only.
 retry_locked() {
   local out attempt
   for attempt in 1 2 3 4 5; do

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from include.airflow_stack import read_env_file
+from devtools.airflow_stack import read_env_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ _configure_airflow()
 @pytest.fixture
 def conn_env(monkeypatch):
     """Connections from config/connections.json as AIRFLOW_CONN_* env vars (hosts unused by MockTransport)."""
-    from creator_sync.testing import connection_envs
+    from devtools.connections import connection_envs
 
     def apply(hosts=None, **overrides):
         for key, value in connection_envs(hosts, **overrides).items():
@@ -44,8 +44,8 @@ def conn_env(monkeypatch):
 
 @pytest.fixture(scope="module")
 def sandbox():
-    """The vendor sandboxes on loopback (include.sandbox), one per test module."""
-    from include.sandbox.launcher import SandboxServers
+    """The vendor sandboxes on loopback (devtools.sandbox), one per test module."""
+    from devtools.sandbox.launcher import SandboxServers
 
     with SandboxServers(creators=1000, seed=7) as sb:
         yield sb
@@ -54,7 +54,7 @@ def sandbox():
 @pytest.fixture
 def sandbox_env(sandbox, conn_env):
     """AIRFLOW_CONN_* from config/connections.json pointing at the sandbox; stats reset."""
-    from creator_sync.testing import sandbox_hosts
+    from devtools.connections import sandbox_hosts
 
     conn_env(sandbox_hosts(sandbox))
     sandbox.reset()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from include.airflow_stack import AirflowStack
+from devtools.airflow_stack import AirflowStack
 
 pytestmark = pytest.mark.slow
 

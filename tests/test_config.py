@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from creator_sync.settings import pools_file
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_pools_file_has_the_four_vendor_pools_with_their_limits():
-    pools = json.loads((REPO / "config" / "pools.json").read_text())
+    pools = json.loads(pools_file().read_text())
     assert set(pools) == {"insightiq_api", "insider_upsert", "insider_profile", "insider_web_push"}
     for name, pool in pools.items():
         assert isinstance(pool["slots"], int) and pool["slots"] >= 1, name

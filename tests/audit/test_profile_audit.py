@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from include.audit.profile_audit import audit_run, audit_users, compare, profile_request, sample_users
+from creator_sync.audit.profile_audit import audit_run, audit_users, compare, profile_request, sample_users
 
 EVENT_TS = "2025-03-01T10:00:00Z"
 
@@ -63,7 +63,7 @@ def test_sample_is_reproducible_and_bounded(tmp_path):
 
 @pytest.fixture(scope="module")
 def sandbox():
-    from include.sandbox.launcher import SandboxServers
+    from devtools.sandbox.launcher import SandboxServers
 
     with SandboxServers(creators=20, seed=5) as sb:
         yield sb
@@ -72,7 +72,7 @@ def sandbox():
 @pytest.fixture
 def insider(sandbox, monkeypatch):
     from creator_sync.hooks.insider import InsiderHook
-    from creator_sync.testing import connection_envs, sandbox_hosts
+    from devtools.connections import connection_envs, sandbox_hosts
 
     sandbox.reset()
     sandbox.configure("insider", {"drop_attributes": []})

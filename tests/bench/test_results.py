@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from include.bench.e2e import raised_config_dir
-from include.bench.fetch import pages_for, sandbox_summary
-from include.bench.local import last_json_line
-from include.bench.results import (
+from devtools.bench.e2e import raised_config_dir
+from devtools.bench.fetch import pages_for, sandbox_summary
+from devtools.bench.local import last_json_line
+from devtools.bench.results import (
     REQUIRED_KEYS,
     TARGETS,
     bound_ratio,
@@ -188,4 +188,4 @@ def test_raised_config_dir_changes_only_the_insightiq_rate(tmp_path):
     assert pools["insightiq_api"]["rate_limit"]["requests"] == 50
     assert pools["insightiq_api"]["slots"] == 4
     assert pools["insider_upsert"]["rate_limit"]["requests"] == 25000
-    assert (target / "connections.json").exists()
+    assert (target / "insider_mapping.yaml").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from creator_sync.testing import validated_params as assign
+from devtools.connections import validated_params as assign
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "creator_sync_dag.py"
 

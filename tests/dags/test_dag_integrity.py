@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from creator_sync.settings import pools_file
+
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
-POOLS = json.loads((REPO / "config" / "pools.json").read_text())
+POOLS = json.loads(pools_file().read_text())
 
 # What a task's code mentions -> the pool it must run in. The hooks are the only way to a vendor API.
 VENDOR_CALLS = {
@@ -25,7 +27,7 @@ VENDOR_CALLS = {
     "Profile": "insider_profile",
     "WebPush": "insider_web_push",
 }
-HEAVY_MODULES = ("pandas", "pyarrow", "httpx", "phonenumbers", "include.pipeline")
+HEAVY_MODULES = ("pandas", "pyarrow", "httpx", "phonenumbers", "creator_sync.pipeline")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def test_tasks_that_call_a_vendor_api_name_its_pool(dagbag):
                 continue
             checked += 1
             assert task.pool in wanted, f"{dag_id}.{task.task_id} calls {wanted} but runs in pool {task.pool}"
-            assert task.pool in POOLS, f"{task.pool} is not in config/pools.json"
+            assert task.pool in POOLS, f"{task.pool} is not in src/creator_sync/resources/pools.json"
     assert checked, "no task calls a vendor API: the pool check would be vacuous"
 
 

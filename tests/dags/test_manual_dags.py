@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from creator_sync.testing import validated_params as assign
+from devtools.connections import validated_params as assign
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 MY_DAG_FILES = (
@@ -92,7 +92,7 @@ def test_audit_runs_on_the_creator_sync_users_asset(dags):
 
 @pytest.fixture(scope="module")
 def sandbox():
-    from include.sandbox.launcher import SandboxServers
+    from devtools.sandbox.launcher import SandboxServers
 
     with SandboxServers(creators=20, seed=3) as sb:
         yield sb
@@ -100,7 +100,7 @@ def sandbox():
 
 @pytest.fixture
 def sb(sandbox, monkeypatch):
-    from creator_sync.testing import connection_envs, sandbox_hosts
+    from devtools.connections import connection_envs, sandbox_hosts
 
     sandbox.reset()
     for key, value in connection_envs(sandbox_hosts(sandbox)).items():
@@ -124,7 +124,7 @@ def test_web_push_existing_title_fails_without_retry(dags, sb):
 
 @pytest.mark.slow
 def test_onboarding_masks_the_token_and_keeps_it_out_of_xcom(dags, sb, monkeypatch):
-    import include.audit.manual as manual
+    import creator_sync.audit.manual as manual
 
     masked: list[str] = []
     monkeypatch.setattr(manual, "_default_mask", masked.append)
@@ -151,7 +151,7 @@ def test_onboarding_masks_the_token_and_keeps_it_out_of_xcom(dags, sb, monkeypat
 def test_onboarding_registers_the_token_with_the_secrets_masker():
     from airflow.sdk._shared.secrets_masker import redact
 
-    import include.audit.manual as manual
+    import creator_sync.audit.manual as manual
 
     class Hook:
         def get_user_by_external_id(self, external_id):

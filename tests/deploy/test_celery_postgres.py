@@ -1,5 +1,5 @@
 """The docker-compose deployment path, proven without Docker: CeleryExecutor with the metadata DB and Celery
-results on PostgreSQL, the broker and the shared rate-limit budget on Redis (include/celery_stack.py runs
+results on PostgreSQL, the broker and the shared rate-limit budget on Redis (devtools/celery_stack.py runs
 scripts/compose-init.sh, then scheduler, dag-processor, api-server and `airflow celery worker` as
 subprocesses with the compose file's environment), one `creator_sync` run against the sandboxes, and the
 same outcomes as the embedded run. Skips, naming what is missing, without PostgreSQL or Redis."""
@@ -11,15 +11,15 @@ import time
 
 import pytest
 
-from include.airflow_stack import sandbox_connections
-from include.celery_stack import (
+from devtools.airflow_stack import sandbox_connections
+from devtools.celery_stack import (
     CeleryStack,
     max_pool_overlap,
     missing_services,
     pool_slots,
     task_instance_tries,
 )
-from include.sandbox.launcher import SandboxServers
+from devtools.sandbox.launcher import SandboxServers
 
 pytestmark = pytest.mark.slow
 

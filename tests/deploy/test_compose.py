@@ -200,7 +200,7 @@ def test_sandbox_is_profile_gated(compose):
     services = compose["services"]
     sandbox = services["sandbox"]
     assert sandbox["profiles"] == ["sandbox"]
-    assert command_words(sandbox) == ["python", "-m", "include.sandbox", "--host", "0.0.0.0"]
+    assert command_words(sandbox) == ["python", "-m", "devtools.sandbox", "--host", "0.0.0.0"]
     for name, service in services.items():
         if name != "sandbox":
             assert not service.get("profiles"), f"{name} must run without a profile"
@@ -284,7 +284,7 @@ def test_init_runs_the_script_that_imports_the_demo_files(compose):
     assert INIT_SCRIPT.exists() and INIT_SCRIPT.stat().st_mode & 0o111
     script = INIT_SCRIPT.read_text()
     demo = (REPO / "scripts" / "demo.sh").read_text()
-    for path in ("config/pools.json", "config/connections.json"):
+    for path in ("src/creator_sync/resources/pools.json", "config/connections.json"):
         assert path in script and path in demo, path
     assert {"db migrate", "pools import", "connections import"} <= _airflow_invocations(script)
 
@@ -323,13 +323,18 @@ def test_sandbox_command_exists(compose):
     words = command_words(compose["services"]["sandbox"])
     result = run([str(VENV_BIN / words[0]), *words[1:3], "--help"], timeout=60)
     assert result.returncode == 0, (
-        f"`{' '.join(words[:3])} --help` fails: the sandbox entry point (include/sandbox) is missing or "
+        f"`{' '.join(words[:3])} --help` fails: the sandbox entry point (devtools/sandbox) is missing or "
         f"broken, so the compose `sandbox` service cannot start:\n{result.stderr[-1500:]}"
     )
     assert "--host" in result.stdout, "the sandbox CLI must accept --host (compose binds it to 0.0.0.0)"
 
 
 def test_compose_paths_exist_in_the_repository():
-    for path in ("Dockerfile", "config/airflow.env", "config/pools.json", "config/connections.json"):
+    for path in (
+        "Dockerfile",
+        "config/airflow.env",
+        "src/creator_sync/resources/pools.json",
+        "config/connections.json",
+    ):
         assert (REPO / path).is_file(), path
     assert Path(REPO / "dags").is_dir()

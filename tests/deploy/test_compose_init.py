@@ -15,6 +15,8 @@ import pytest
 from cryptography.fernet import Fernet
 from deploy_support import INIT_SCRIPT, REPO, airflow_env
 
+from creator_sync.settings import pools_file
+
 psycopg2 = pytest.importorskip("psycopg2")
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": os.environ.get("PGUSER", "postgres")}
@@ -92,9 +94,9 @@ def test_init_migrates_creates_state_db_and_loads_the_demo_pools_and_connections
 
     run_init(env)
 
-    pools_file = json.loads((REPO / "config" / "pools.json").read_text())
+    pools_doc = json.loads(pools_file().read_text())
     pools = dict(query(meta, "SELECT pool, slots FROM slot_pool"))
-    assert {name: pools[name] for name in pools_file} == {name: p["slots"] for name, p in pools_file.items()}
+    assert {name: pools[name] for name in pools_doc} == {name: p["slots"] for name, p in pools_doc.items()}
     conns_file = json.loads((REPO / "config" / "connections.json").read_text())
     conns = {row[0]: row[1:] for row in query(meta, "SELECT conn_id, conn_type, host, login FROM connection")}
     for conn_id, conn in conns_file.items():
@@ -107,7 +109,7 @@ def test_init_migrates_creates_state_db_and_loads_the_demo_pools_and_connections
 
     # Second run (every `docker compose up`): a vendor raised a limit in pools.json -> slots follow;
     # connections already there (maybe real ones set in the UI) are kept.
-    raised = {**pools_file, "insider_web_push": {**pools_file["insider_web_push"], "slots": 3}}
+    raised = {**pools_doc, "insider_web_push": {**pools_doc["insider_web_push"], "slots": 3}}
     (tmp_path / "pools.json").write_text(json.dumps(raised))
     env.update(
         {"CREATOR_SYNC_POOLS_FILE": str(tmp_path / "pools.json"), "CREATOR_SYNC_SANDBOX_HOST": "elsewhere"}

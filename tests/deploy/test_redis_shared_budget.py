@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from creator_sync.limits import rate_limit
-from creator_sync.testing import connection_envs, sandbox_hosts
-from include.celery_stack import RedisDbClaim, redis_unavailable
-from include.sandbox.launcher import SandboxServers
+from devtools.celery_stack import RedisDbClaim, redis_unavailable
+from devtools.connections import connection_envs, sandbox_hosts
+from devtools.sandbox.launcher import SandboxServers
 
 pytestmark = pytest.mark.slow
 

@@ -19,15 +19,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from include.airflow_stack import AirflowStack, sandbox_connections
-from include.run_context import run_dir_name
-from include.sandbox.launcher import SandboxServers
+from creator_sync.settings import pools_file
+from creator_sync.sync.run_context import run_dir_name
+from devtools.airflow_stack import AirflowStack, sandbox_connections
+from devtools.sandbox.launcher import SandboxServers
 
 pytestmark = pytest.mark.slow
 
 DAG = "creator_sync"
 REPO = Path(__file__).resolve().parents[2]
-POOLS = json.loads((REPO / "config" / "pools.json").read_text())
+POOLS = json.loads(pools_file().read_text())
 
 
 class Env:
@@ -134,7 +135,7 @@ def test_scheduled_run_sends_exactly_the_valid_creators(env):
     assert insider["users_stored"] == truth["creators"] - truth["invalid_creators"]
     assert insider["duplicate_events"] == 0
 
-    from include.pipeline.state import StateStore
+    from creator_sync.pipeline.state import StateStore
 
     letters = StateStore(env.stack.env["CREATOR_SYNC_STATE_URL"]).dead_letters(pending_only=False)
     invalid = httpx.get(f"{env.sb.insightiq_url}/_sandbox/creators/invalid").json()["data"]

@@ -135,7 +135,7 @@ def test_429_with_retry_after_2_waits_then_succeeds(sandbox_env):
 
 
 def test_401_fails_at_once_naming_the_connection(sandbox_env, conn_env):
-    from creator_sync.testing import sandbox_hosts
+    from devtools.connections import sandbox_hosts
 
     conn_env(sandbox_hosts(sandbox_env), insightiq_default={"password": "wrong-secret-value"})
     hook = InsightIQHook()
@@ -217,7 +217,7 @@ def test_transient_faults_are_absorbed_by_the_client(sandbox_env, monkeypatch, t
 
 
 def test_test_connection_for_every_hook(sandbox_env, conn_env):
-    from creator_sync.testing import sandbox_hosts
+    from devtools.connections import sandbox_hosts
 
     for hook_cls in (InsightIQHook, InsiderHook, InsiderWebPushHook):
         ok, message = hook_cls().test_connection()

@@ -54,7 +54,7 @@ def test_upsert_operator_sends_and_writes_rejected_rows(sandbox_env, tmp_path):
 
 
 def test_operator_auth_error_fails_without_retry(sandbox_env, conn_env, tmp_path):
-    from creator_sync.testing import sandbox_hosts
+    from devtools.connections import sandbox_hosts
 
     conn_env(sandbox_hosts(sandbox_env), insider_web_push_default={"password": "not-the-key"})
     op = InsiderWebPushOperator(task_id="push", title="hello", language="en_US")

@@ -13,7 +13,7 @@ from .factories import SANDBOX_NOW, content, profile, transaction, write_resourc
 def sandbox():
     """150 creators (~3 pages of accounts) keep the per-account income requests few at 10/s; a fixed data
     anchor keeps the data fixed. Overrides tests/conftest.py's 1,000-creator sandbox in this directory."""
-    from include.sandbox.launcher import SandboxServers
+    from devtools.sandbox.launcher import SandboxServers
 
     with SandboxServers(creators=150, seed=7, extra_args=["--now", SANDBOX_NOW]) as sb:
         yield sb

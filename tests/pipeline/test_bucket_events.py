@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from include.pipeline.events import SPOOL_SCHEMA
-from include.pipeline.transform import TransformStats, _bucket_events, _lines
+from creator_sync.pipeline.events import SPOOL_SCHEMA
+from creator_sync.pipeline.transform import TransformStats, _bucket_events, _lines
 
 
 def reference(events: pa.Table, creators: pd.Index) -> tuple[dict, TransformStats]:
@@ -58,7 +58,7 @@ def spool(rng: random.Random, n: int) -> pa.Table:
 @pytest.mark.parametrize("combined_key", [True, False])
 def test_bucket_events_matches_group_by_reference(seed, combined_key, monkeypatch):
     if not combined_key:
-        monkeypatch.setattr("include.pipeline.transform._MAX_SORT_KEY", 0)  # the np.lexsort path
+        monkeypatch.setattr("creator_sync.pipeline.transform._MAX_SORT_KEY", 0)  # the np.lexsort path
     rng = random.Random(seed)
     events = spool(rng, rng.choice([0, 1, 5, 40, 300]))
     creators = pd.Index([*sorted(f"u{i}" for i in range(14)), "ü-1"], dtype="str")

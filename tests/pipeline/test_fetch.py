@@ -1,4 +1,4 @@
-"""include.fetch against the InsightIQ sandbox: the account shards split the accounts list between them."""
+"""creator_sync.sync.fetch against the InsightIQ sandbox: the account shards split the accounts list."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from creator_sync.hooks.insightiq import InsightIQHook
-from include import fetch
-from include.pipeline.sources import discover_inputs
-from include.run_context import SyncRun
+from creator_sync.pipeline.sources import discover_inputs
+from creator_sync.sync import fetch
+from creator_sync.sync.run_context import SyncRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_rate_budget")]
 

@@ -9,7 +9,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from include.pipeline.jsonfrag import Obj, Text, escaped, json_object, number_literal, render, string_literal
+from creator_sync.pipeline.jsonfrag import (
+    Obj,
+    Text,
+    escaped,
+    json_object,
+    number_literal,
+    render,
+    string_literal,
+)
 
 NASTY = [
     'say "hi"',
@@ -173,8 +181,8 @@ def test_chunked_members_render():
     [[0, 1, None, -5, 2**53, -(2**53)], [None, None], []],
 )
 def test_integer_columns_render_like_number_literal(values):
-    from include.pipeline.events import _fragment, param_values
-    from include.pipeline.mapping import Param
+    from creator_sync.pipeline.events import _fragment, param_values
+    from creator_sync.pipeline.mapping import Param
 
     param = Param(name="like_count", column="n", type="integer")
     table = pa.table({"n": pa.array(values, pa.int64())})

@@ -1,6 +1,7 @@
 """Late-arriving data: a content item InsightIQ syncs after its interval's run finished.
 
-The sync steps (include.fetch, include.sync_steps) run against the sandboxes without Airflow's scheduler:
+The sync steps (creator_sync.sync.fetch, creator_sync.sync.steps) run against the sandboxes without
+Airflow's scheduler:
 interval H, then a late content item published inside H appears, then interval H+1. Without a look-back
 the item is never sent (the gap); with one it is sent exactly once and H's events are not sent again.
 """
@@ -17,10 +18,10 @@ import pytest
 from creator_sync.hooks.insider import InsiderHook
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.http.errors import CreatorSyncConfigError
-from include import fetch
-from include.pipeline.transform import load_stats
-from include.run_context import LOOKBACK_ENV, SyncRun, lookback_hours
-from include.sync_steps import report_step, send_step, transform_step
+from creator_sync.pipeline.transform import load_stats
+from creator_sync.sync import fetch
+from creator_sync.sync.run_context import LOOKBACK_ENV, SyncRun, lookback_hours
+from creator_sync.sync.steps import report_step, send_step, transform_step
 
 HOUR = timedelta(hours=1)
 

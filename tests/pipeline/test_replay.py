@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from include.pipeline.mapping import load_mapping
-from include.pipeline.replay import replay_dead_letters
-from include.pipeline.send import send_file
-from include.pipeline.state import StateStore
-from include.pipeline.transform import transform_run
+from creator_sync.pipeline.mapping import load_mapping
+from creator_sync.pipeline.replay import replay_dead_letters
+from creator_sync.pipeline.send import send_file
+from creator_sync.pipeline.state import StateStore
+from creator_sync.pipeline.transform import transform_run
 
 from .factories import END, START, FakeInsiderHook
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from include.pipeline.report import build_summary
-from include.pipeline.send import SendReport
-from include.pipeline.transform import TransformStats
+from creator_sync.pipeline.report import build_summary
+from creator_sync.pipeline.send import SendReport
+from creator_sync.pipeline.transform import TransformStats
 
 
 def test_reconciliation_holds_and_renders():

@@ -4,10 +4,10 @@ from collections import Counter
 
 import pytest
 
-from include.pipeline.report import build_summary
-from include.pipeline.send import send_file
-from include.pipeline.state import StateStore
-from include.pipeline.transform import transform_run
+from creator_sync.pipeline.report import build_summary
+from creator_sync.pipeline.send import send_file
+from creator_sync.pipeline.state import StateStore
+from creator_sync.pipeline.transform import transform_run
 
 from .factories import END, START, FakeInsiderHook, content, profile
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import threading
 
-from include.pipeline import state as state_mod
-from include.pipeline.state import StateStore
+from creator_sync.pipeline import state as state_mod
+from creator_sync.pipeline.state import StateStore
 
 
 def test_default_url_uses_the_data_dir(monkeypatch, tmp_path):
@@ -17,7 +17,7 @@ def test_default_url_uses_the_data_dir(monkeypatch, tmp_path):
 def test_default_url_agrees_with_the_run_files_and_refuses_a_non_file_data_url(monkeypatch, tmp_path):
     import pytest
 
-    from include.run_context import data_base, local_dir
+    from creator_sync.sync.run_context import data_base, local_dir
 
     monkeypatch.delenv("CREATOR_SYNC_STATE_URL", raising=False)
     monkeypatch.delenv("CREATOR_SYNC_DATA_URL", raising=False)

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from include.pipeline.mapping import load_mapping
-from include.pipeline.transform import transform_run
-from include.pipeline.validate import RFC3339_RE
+from creator_sync.pipeline.mapping import load_mapping
+from creator_sync.pipeline.transform import transform_run
+from creator_sync.pipeline.validate import RFC3339_RE
 
 from .factories import END, START, content, profile, write_resource
 

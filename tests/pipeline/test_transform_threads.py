@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from include.pipeline import transform
-from include.pipeline.transform import _Background, _prefetch
+from creator_sync.pipeline import transform
+from creator_sync.pipeline.transform import _Background, _prefetch
 
 
 def test_background_runs_jobs_in_order_and_reraises_the_first_error():

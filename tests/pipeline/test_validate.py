@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from include.pipeline.identity import to_e164
-from include.pipeline.validate import event_reasons, identifier_reasons
+from creator_sync.pipeline.identity import to_e164
+from creator_sync.pipeline.validate import event_reasons, identifier_reasons
 
 
 def test_identifier_reasons_in_priority_order():

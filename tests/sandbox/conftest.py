@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sandbox_samples import INSIDER_HEADERS, IQ_AUTH, NOW, PUSH_HEADERS
 
-from include.sandbox.launcher import SandboxServers
+from devtools.sandbox.launcher import SandboxServers
 
 
 @pytest.fixture(scope="session")

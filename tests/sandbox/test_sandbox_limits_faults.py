@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sandbox_samples import INSIDER_HEADERS, IQ_AUTH
 
-from include.sandbox.launcher import SandboxServers
+from devtools.sandbox.launcher import SandboxServers
 
 pytestmark = pytest.mark.slow
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import phonenumbers
 import pytest
 
-from include.sandbox import ids
-from include.sandbox.data import Dataset
-from include.sandbox.faults import FaultInjector
-from include.sandbox.insider_validate import validate_user
-from include.sandbox.iq_common import ApiError, parse_date
-from include.sandbox.limits import FixedWindowLimiter
-from include.sandbox.people import EMAIL_AND_PHONE, PHONE_ONLY
-from include.sandbox.records import Renderer
+from devtools.sandbox import ids
+from devtools.sandbox.data import Dataset
+from devtools.sandbox.faults import FaultInjector
+from devtools.sandbox.insider_validate import validate_user
+from devtools.sandbox.iq_common import ApiError, parse_date
+from devtools.sandbox.limits import FixedWindowLimiter
+from devtools.sandbox.people import EMAIL_AND_PHONE, PHONE_ONLY
+from devtools.sandbox.records import Renderer
 
 NOW = 1_768_478_400  # 2026-01-15T12:00:00Z
 

@@ -52,7 +52,7 @@ print("RESULT " + json.dumps(out))
 
 @pytest.mark.slow
 def test_signed_event_queues_a_targeted_creator_sync_run(tmp_path):
-    from creator_sync.testing import connection_envs
+    from devtools.connections import connection_envs
 
     env = {
         **os.environ,

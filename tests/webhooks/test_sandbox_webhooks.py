@@ -11,17 +11,17 @@ import pytest
 from fastapi.testclient import TestClient
 from webhook_support import SECRET, AppServer, Capture, FakeTrigger
 
-from creator_sync.testing import connection_envs, sandbox_hosts
 from creator_sync.webhooks.app import Receiver, create_app
 from creator_sync.webhooks.callback import error_callback_endpoint
 from creator_sync.webhooks.registration import ensure_webhook
+from devtools.connections import connection_envs, sandbox_hosts
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def sandbox():
-    from include.sandbox.launcher import SandboxServers
+    from devtools.sandbox.launcher import SandboxServers
 
     # a higher InsightIQ rate so the 100-event burst test sends quickly (the hook's own limiter is bypassed)
     with SandboxServers(creators=50, seed=11, extra_args=["--insightiq-rate", "500"]) as sb:
@@ -137,8 +137,8 @@ def test_webhook_setup_creates_then_does_nothing_then_updates(iq_hook):
 
 def test_insider_unification_error_callback_lands_in_dead_letters(sb, tmp_path, monkeypatch):
     from creator_sync.hooks.insider import InsiderHook
+    from creator_sync.pipeline.state import StateStore
     from creator_sync.webhooks.dead_letters import record_unification_errors
-    from include.pipeline.state import StateStore
 
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     token = "1a2b3c4e5d6f"

@@ -1,0 +1,98 @@
+"""Benchmarks that need no Airflow: the transform (subprocess per size), DAG file parse time (Airflow's
+own DagBag, one file at a time, in a warm subprocess) and the InsightIQ sandbox's start at 100k creators."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def last_json_line(text: str) -> dict[str, Any]:
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            return json.loads(line)
+    raise ValueError(f"no JSON line in output: {text[-500:]!r}")
+
+
+def _run_module(args: list[str], timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return last_json_line(proc.stdout)
+
+
+def run_transform(rows: int, timeout: float = 900) -> dict[str, Any]:
+    """`devtools.bench.transform_data --rows N` in a fresh process (its peak RSS is that process's)."""
+    return _run_module(["devtools.bench.transform_data", "--rows", str(rows)], timeout)
+
+
+def run_sandbox_start(creators: int = 100_000, timeout: float = 600) -> dict[str, Any]:
+    """`devtools.sandbox.bench_start`: seconds from launch to the first /v1/social/contents page."""
+    return _run_module(["devtools.sandbox.bench_start", "--creators", str(creators)], timeout)
+
+
+# Runs in a subprocess: imports Airflow once, parses each file once to warm imports (creator_sync,
+# airflow.sdk, pendulum...), then times `repeats` more DagBag parses per file and reports the median.
+_PARSE_SCRIPT = r"""
+import json, statistics, sys, time, glob, os
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:
+    from airflow.models.dagbag import DagBag
+repeats = int(sys.argv[2])
+out = {}
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.py"))):
+    t = time.perf_counter()
+    bag = DagBag(dag_folder=path, safe_mode=False)
+    cold = time.perf_counter() - t
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        bag = DagBag(dag_folder=path, safe_mode=False)
+        times.append(time.perf_counter() - t)
+    out[os.path.basename(path)] = {
+        "median_s": statistics.median(times),
+        "first_s": cold,
+        "max_s": max(times),
+        "dags": len(bag.dags),
+        "errors": len(bag.import_errors),
+        "stats_s": [s.duration.total_seconds() if hasattr(s.duration, "total_seconds") else s.duration
+                    for s in bag.dagbag_stats],
+    }
+print(json.dumps(out))
+"""
+
+
+def run_dag_parse(repeats: int = 5, timeout: float = 300) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PARSE_SCRIPT, str(REPO / "dags"), str(repeats)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={
+            **os.environ,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        },
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"DAG parse benchmark failed: {proc.stderr[-2000:]}")
+    files = last_json_line(proc.stdout)
+    slowest = max(files, key=lambda f: files[f]["median_s"])
+    return {"files": files, "slowest_file": slowest, "max_s": files[slowest]["median_s"]}

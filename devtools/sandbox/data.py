@@ -1,0 +1,228 @@
+"""Deterministic InsightIQ data set held as compact numpy columns.
+
+Everything derives from (seed, creators, now). Bulk arrays hold only what listing needs (owners, times,
+statuses); records are rendered on demand by ``records.py`` from per-item RNGs, so 100,000 creators
+(~5M content items) fit in a few hundred MB and start in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from devtools.sandbox import ids
+
+DAY = 86_400
+SPAN = 400 * DAY  # dated items are spread uniformly over the 400 days before --now
+
+# (id, name, has_engagement, has_income, has_commerce, weight)
+PLATFORMS = [
+    ("9bb8913b-ddd9-430b-a66a-d74d846e6c66", "Instagram", True, False, False, 30),
+    ("14d9ddf5-51c6-415e-bde6-f8ed36ad7054", "YouTube", True, True, False, 20),
+    ("de55aeec-0dc8-4119-bf90-16b3d1f0c987", "TikTok", True, False, False, 20),
+    ("7645460a-96e0-4192-a3ce-a1fc30641f72", "Twitter", True, False, False, 8),
+    ("e4de6c01-5b78-4fc0-a651-24f44134457b", "Twitch", True, True, False, 7),
+    ("ad2fec62-2987-40a0-89fb-23485972598c", "Facebook", True, False, False, 7),
+    ("3e9a1fd6-6a4c-4b8e-9a3b-6c2f1b0c7a11", "Patreon", True, True, False, 5),
+    ("5b1c0e2a-8d7f-4e3a-b2c1-9f8e7d6c5b4a", "Shopify", False, False, True, 3),
+]
+ACCOUNT_STATUSES = ["CONNECTED", "NOT_CONNECTED", "SESSION_EXPIRED"]
+SYNC_STATUSES = ["SYNCED", "IN_PROGRESS", "NOT_SUPPORTED", "NOT_SYNCED", "PARTIAL_SYNCED"]
+SYNCED, IN_PROGRESS, NOT_SUPPORTED, NOT_SYNCED, PARTIAL_SYNCED = range(5)
+
+
+@dataclass
+class Collection:
+    """Items owned by accounts: contiguous per account, time-sorted inside each account."""
+
+    name: str
+    kind: int
+    offsets: np.ndarray  # int64, len accounts + 1
+    owner: np.ndarray  # int32 account index per item
+    times: np.ndarray  # int32 seconds before --now... stored as epoch offset from base (see Dataset)
+    order: np.ndarray | None = None  # global time order (only for lists without account_id)
+    sorted_times: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+
+def _build_collection(rng, name, kind, counts, span, with_global) -> Collection:
+    counts = counts.astype(np.int64)
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    total = int(offsets[-1])
+    owner = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+    rel = rng.integers(0, span, size=total, dtype=np.int64)  # seconds after (now - SPAN)
+    rel = np.sort(owner.astype(np.int64) * (1 << 32) + rel) & ((1 << 32) - 1)
+    times = rel.astype(np.int32)
+    col = Collection(name, kind, offsets, owner, times)
+    if with_global:
+        col.order = np.argsort(times, kind="stable").astype(np.int32)
+        col.sorted_times = times[col.order]
+    return col
+
+
+class Dataset:
+    def __init__(self, seed: int, creators: int, now: int) -> None:
+        self.seed, self.n, self.now = seed, creators, int(now)
+        self.base = self.now - SPAN  # collection times are seconds after base
+        self.codec = ids.IdCodec(seed)
+        rng = np.random.default_rng(seed)
+        n = creators
+        # creators: invalid-data truth (exactly round(3%) each), contact kinds, phone format
+        self.reason = np.zeros(n, dtype=np.int8)
+        k = round(n * 0.03)
+        perm = rng.permutation(n)
+        for r in range(3):
+            self.reason[perm[r * k : (r + 1) * k]] = r + 1
+        self.contact = rng.choice(3, size=n, p=[0.6, 0.2, 0.2]).astype(np.int8)
+        self.national_phone = rng.random(n) < 0.2
+        self.user_created = (self.now - rng.integers(400 * DAY, 1200 * DAY, size=n)).astype(np.int64)
+        # accounts: 1-3 per creator on distinct platforms
+        per = rng.choice([1, 2, 3], size=n, p=[0.5, 0.35, 0.15])
+        self.creator_acc = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(per, out=self.creator_acc[1:])
+        a = int(self.creator_acc[-1])
+        self.acc_creator = np.repeat(np.arange(n, dtype=np.int32), per)
+        weights = np.array([p[5] for p in PLATFORMS], dtype=float)
+        keys = rng.random((n, len(PLATFORMS))) ** (1.0 / weights)  # weighted sampling w/o replacement
+        ranked = np.argsort(-keys, axis=1)
+        slot = np.arange(a) - self.creator_acc[self.acc_creator]
+        self.acc_platform = ranked[self.acc_creator, slot].astype(np.int8)
+        self.acc_status = rng.choice(3, size=a, p=[0.9, 0.05, 0.05]).astype(np.int8)
+        sync_p = [0.85, 0.05, 0.0, 0.05, 0.05]
+        self.identity_status = rng.choice(5, size=a, p=sync_p).astype(np.int8)
+        self.engagement_status = rng.choice(5, size=a, p=sync_p).astype(np.int8)
+        self.income_status = rng.choice(5, size=a, p=[0.85, 0.1, 0.0, 0.05, 0.0]).astype(np.int8)
+        engagement = np.array([p[2] for p in PLATFORMS])[self.acc_platform]
+        income = np.array([p[3] for p in PLATFORMS])[self.acc_platform]
+        commerce = np.array([p[4] for p in PLATFORMS])[self.acc_platform]
+        self.engagement_status[~engagement] = NOT_SUPPORTED
+        self.income_status[~income] = NOT_SUPPORTED
+        has_income = income & (self.income_status == SYNCED)
+
+        def counts(lo, hi, mask):
+            return np.where(mask, rng.integers(lo, hi + 1, size=a), 0)
+
+        col = _build_collection
+        self.collections = {
+            "contents": col(rng, "contents", ids.CONTENT, counts(15, 40, engagement), SPAN, True),
+            "content_groups": col(
+                rng, "content_groups", ids.CONTENT_GROUP, counts(0, 3, engagement), SPAN, True
+            ),
+            "comments": col(rng, "comments", ids.COMMENT, counts(5, 30, engagement), SPAN, False),
+            "social_transactions": col(
+                rng, "social_transactions", ids.SOCIAL_TX, counts(5, 20, has_income), SPAN, False
+            ),
+            "social_payouts": col(
+                rng, "social_payouts", ids.SOCIAL_PAYOUT, counts(1, 6, has_income), SPAN, False
+            ),
+            "commerce_transactions": col(
+                rng, "commerce_transactions", ids.COMMERCE_TX, counts(5, 20, commerce), SPAN, False
+            ),
+            "commerce_payouts": col(
+                rng, "commerce_payouts", ids.COMMERCE_PAYOUT, counts(1, 4, commerce), SPAN, False
+            ),
+            "commerce_balances": col(
+                rng, "commerce_balances", ids.COMMERCE_BALANCE, counts(1, 4, commerce), SPAN, False
+            ),
+        }
+        self._by_platform: dict[int, np.ndarray] = {}
+        self.mutations: dict[int, tuple[int, int]] = {}  # creator -> (generation, updated epoch)
+        self.account_overrides: dict[int, dict] = {}  # account -> {"status":..., "monitoring": {...}}
+        # items that appeared after the data set was generated (InsightIQ synced them late), per collection:
+        # (account, time relative to base, epoch it appeared); item index = len(collection) + position
+        self.late: dict[str, list[tuple[int, int, int]]] = {}
+
+    # -- lookups -----------------------------------------------------------------------------------
+    @property
+    def accounts(self) -> int:
+        return len(self.acc_creator)
+
+    def accounts_of(self, creator: int) -> range:
+        return range(int(self.creator_acc[creator]), int(self.creator_acc[creator + 1]))
+
+    def accounts_on_platform(self, platform: int) -> np.ndarray:
+        if platform not in self._by_platform:
+            self._by_platform[platform] = np.flatnonzero(self.acc_platform == platform)
+        return self._by_platform[platform]
+
+    def time_bounds(self, t_from: int | None, t_to: int | None) -> tuple[int, int]:
+        """Epoch bounds (inclusive) -> collection-relative half-open bounds [lo, hi)."""
+        lo = -(2**40) if t_from is None else t_from - self.base
+        hi = 2**40 if t_to is None else t_to - self.base + 1
+        return lo, hi
+
+    def list_items(self, name, account, t_from, t_to, offset, limit) -> list[int]:
+        col = self.collections[name]
+        lo, hi = self.time_bounds(t_from, t_to)
+        if account is None:
+            first, times = 0, col.sorted_times
+        else:
+            first = int(col.offsets[account])
+            times = col.times[first : int(col.offsets[account + 1])]
+        i, j = (int(np.searchsorted(times, bound, "left")) for bound in (lo, hi))
+
+        def generated(k: int) -> int:  # the k-th generated item inside the window
+            return int(col.order[i + k]) if account is None else first + i + k
+
+        late = self._late_in(name, account, lo, hi)
+        if not late:
+            return [generated(k) for k in range(offset, min(j - i, offset + limit))]
+        # merged list = generated and late items by time; at equal times generated items first (ties go
+        # by index, and late items have the highest indices)
+        at = {
+            int(np.searchsorted(times, rel, "right")) - i + rank: item
+            for rank, (rel, item) in enumerate(late)
+        }
+        out = []
+        for position in range(offset, min(offset + limit, j - i + len(late))):
+            if position in at:
+                out.append(at[position])
+            else:
+                out.append(generated(position - sum(1 for p in at if p < position)))
+        return out
+
+    def _late_in(self, name: str, account: int | None, lo: int, hi: int) -> list[tuple[int, int]]:
+        """(relative time, item index) of the late items of `name` in [lo, hi) (of `account`), by time."""
+        size = len(self.collections[name])
+        return sorted(
+            (rel, size + k)
+            for k, (owner, rel, _) in enumerate(self.late.get(name, ()))
+            if (account is None or owner == account) and lo <= rel < hi
+        )
+
+    def size(self, name: str) -> int:
+        """Items of a collection, late ones included."""
+        return len(self.collections[name]) + len(self.late.get(name, ()))
+
+    def _late(self, name: str, item: int) -> tuple[int, int, int] | None:
+        k = item - len(self.collections[name])
+        return self.late[name][k] if k >= 0 else None
+
+    def owner(self, name: str, item: int) -> int:
+        late = self._late(name, item)
+        return int(self.collections[name].owner[item]) if late is None else late[0]
+
+    def epoch(self, name: str, item: int) -> int:
+        late = self._late(name, item)
+        return self.base + int(self.collections[name].times[item] if late is None else late[1])
+
+    def appeared(self, name: str, item: int) -> int | None:
+        """When a late item appeared in the sandbox (epoch), None for generated items."""
+        late = self._late(name, item)
+        return None if late is None else late[2]
+
+    def add_late(self, name: str, account: int, epoch: int, appeared: int) -> int:
+        """A new item of `account` dated `epoch` that shows up only now; returns its index."""
+        self.late.setdefault(name, []).append((int(account), int(epoch) - self.base, int(appeared)))
+        return self.size(name) - 1
+
+    # -- invalid-data truth -------------------------------------------------------------------------
+    def invalid_by_reason(self) -> dict[str, int]:
+        from devtools.sandbox.people import REASONS
+
+        counts = np.bincount(self.reason, minlength=4)
+        return {reason: int(counts[i + 1]) for i, reason in enumerate(REASONS)}

@@ -1,0 +1,73 @@
+"""One pure-ASGI middleware for all sandboxes: counts statuses and concurrency, runs the service's gate
+(auth + limits, at request arrival) and then fault injection, before the endpoint does any work.
+/_sandbox/* bypasses all of it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, Response
+
+from devtools.sandbox.service import Service
+
+log = logging.getLogger(__name__)
+MALFORMED_BODY = b'{"data": [{"id": "truncated'
+
+
+class SandboxMiddleware:
+    def __init__(self, app, service: Service) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)
+            return
+        svc = self.service
+
+        async def counting_send(message) -> None:
+            if message["type"] == "http.response.start":
+                svc.requests_by_status[str(message["status"])] += 1
+            await send(message)
+
+        rejection, release = svc.gate(scope, Headers(scope=scope))
+        if rejection is not None:
+            await rejection(scope, receive, counting_send)
+            return
+        svc.inflight += 1
+        svc.max_concurrent = max(svc.max_concurrent, svc.inflight)
+        try:
+            fault = svc.faults.draw()
+            if fault == "slow":
+                await asyncio.sleep(svc.faults.slow_seconds)
+            elif fault is not None:
+                await self._fault(fault, scope, receive, send, counting_send)
+                return
+            await self.app(scope, receive, counting_send)
+        finally:
+            svc.inflight -= 1
+            release()
+
+    async def _fault(self, fault: str, scope, receive, send, counting_send) -> None:
+        svc = self.service
+        if fault == "5xx":
+            status = svc.faults.status_5xx()
+            body = svc.error_body(status, f"sandbox injected fault: HTTP {status}")
+            response: Response = JSONResponse(body, status_code=status)
+        elif fault == "429":
+            body = svc.error_body(429, "rejected: too many requests")
+            response = JSONResponse(body, status_code=429, headers={"Retry-After": "1"})
+        elif fault == "malformed":
+            response = Response(MALFORMED_BODY, status_code=200, media_type="application/json")
+        else:  # drop: close the connection without any response
+            svc.requests_by_status["dropped"] += 1
+            cycle = getattr(send, "__self__", None)
+            transport = getattr(cycle, "transport", None)
+            if transport is None:
+                raise ConnectionAbortedError("sandbox injected fault: drop")
+            transport.abort()
+            cycle.disconnected = True
+            return
+        await response(scope, receive, counting_send)

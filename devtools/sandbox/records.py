@@ -1,0 +1,301 @@
+"""Render InsightIQ JSON records (users, accounts, profiles, contents, income...) from a Dataset index."""
+
+from __future__ import annotations
+
+import functools
+import random
+from datetime import UTC, datetime
+
+from devtools.sandbox import ids
+from devtools.sandbox.data import (
+    ACCOUNT_STATUSES,
+    DAY,
+    PLATFORMS,
+    SYNC_STATUSES,
+    Dataset,
+)
+from devtools.sandbox.people import person
+
+TOPICS = ["travel", "food", "tech", "fitness"]
+CURRENCIES = ["USD", "EUR", "GBP", "INR", "BRL", "TRY"]
+FORMATS = {
+    "VIDEO": ["VIDEO", "REELS", "STORY"],
+    "IMAGE": ["POST", "STORY"],
+    "TEXT": ["POST", "TWEET"],
+    "COLLECTION": ["POST"],
+}
+
+
+def iso(epoch: float) -> str:
+    """InsightIQ-style timestamp: UTC, no offset, microseconds (e.g. 2021-11-10T12:59:51.874364)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def platform_ref(p: int) -> dict:
+    pid, name = PLATFORMS[p][0], PLATFORMS[p][1]
+    return {
+        "id": pid,
+        "name": name,
+        "logo_url": f"https://cdn.insightiq.ai/platforms/logo/logos/{name.lower()}.png",
+    }
+
+
+class Renderer:
+    def __init__(self, ds: Dataset) -> None:
+        self.ds = ds
+        self.codec = ds.codec
+        self.person = functools.lru_cache(maxsize=65_536)(self._person)  # several renders per record
+
+    def rng(self, *parts) -> random.Random:
+        return random.Random(":".join(str(p) for p in (self.ds.seed, *parts)))
+
+    # -- users ---------------------------------------------------------------------------------------
+    def _person(self, c: int) -> dict:
+        ds = self.ds
+        return person(ds.seed, c, int(ds.reason[c]), int(ds.contact[c]), bool(ds.national_phone[c]))
+
+    def user_ref(self, c: int) -> dict:
+        return {"id": self.codec.make(ids.USER, c), "name": self.person(c)["full_name"]}
+
+    def user(self, c: int) -> dict:
+        created = int(self.ds.user_created[c])
+        return {
+            **self.user_ref(c),
+            "external_id": f"cs-{c:07d}",
+            "created_at": iso(created),
+            "updated_at": iso(created + DAY),
+        }
+
+    # -- accounts ------------------------------------------------------------------------------------
+    def username(self, a: int) -> str:
+        p = self.person(int(self.ds.acc_creator[a]))
+        return f"{p['first_name']}{p['last_name']}_{a}".lower()
+
+    def account_ref(self, a: int) -> dict:
+        return {"id": self.codec.make(ids.ACCOUNT, a), "platform_username": self.username(a)}
+
+    def _updated(self, a: int, base: int) -> int:
+        return max(base, self.ds.mutations.get(int(self.ds.acc_creator[a]), (0, 0))[1])
+
+    def account(self, a: int) -> dict:
+        ds, rng = self.ds, self.rng("account", a)
+        c = int(ds.acc_creator[a])
+        over = ds.account_overrides.get(a, {})
+        created = int(ds.user_created[c]) + rng.randrange(DAY, 30 * DAY)
+        last_sync = ds.now - rng.randrange(0, 2 * DAY)
+        mon = over.get("monitoring", {})
+
+        def product(key, status, audience=None):
+            out = {
+                "status": SYNC_STATUSES[status],
+                "monitoring_type": mon.get(key, "STANDARD"),
+                "last_sync_at": iso(last_sync) if status != 2 else None,
+            }
+            if audience is not None:
+                out["audience"] = {
+                    "status": audience,
+                    "monitoring_type": mon.get(f"{key}.audience", "STANDARD"),
+                    "last_sync_at": iso(last_sync) if audience == "SYNCED" else None,
+                }
+            return out
+
+        aud = rng.choices(["SYNCED", "IN_PROGRESS", "NOT_SYNCED"], [85, 10, 5])[0]
+        eng = int(ds.engagement_status[a])
+        return {
+            "id": self.codec.make(ids.ACCOUNT, a),
+            "created_at": iso(created),
+            "updated_at": iso(self._updated(a, last_sync)),
+            "user": self.user_ref(c),
+            "work_platform": platform_ref(int(ds.acc_platform[a])),
+            "platform_username": self.username(a),
+            "platform_profile_name": self.person(c)["full_name"],
+            "platform_profile_id": str(rng.randrange(10**9, 10**10)),
+            "profile_pic_url": f"https://images.example.com/avatars/{a}.jpg",
+            "status": over.get("status", ACCOUNT_STATUSES[int(ds.acc_status[a])]),
+            "data": {
+                "identity": product("identity", int(ds.identity_status[a]), aud),
+                "engagement": product("engagement", eng, aud if eng != 2 else "NOT_SUPPORTED"),
+                "income": product("income", int(ds.income_status[a])),
+            },
+            "last_sync_end_at": iso(last_sync),
+        }
+
+    # -- profiles ------------------------------------------------------------------------------------
+    def reputation(self, a: int) -> dict:
+        ds, rng = self.ds, self.rng("reputation", a)
+        gen = ds.mutations.get(int(ds.acc_creator[a]), (0, 0))[0]
+        followers = int(10 ** rng.uniform(2, 7))
+        p = PLATFORMS[int(ds.acc_platform[a])][1]
+        subs = int(followers * rng.uniform(0.05, 0.5)) if p in ("YouTube", "Twitch", "Patreon") else None
+        contents, groups = ds.collections["contents"], ds.collections["content_groups"]
+        return {
+            "follower_count": followers + gen * max(1, followers // 100),
+            "following_count": rng.randrange(0, 3000) + gen,
+            "subscriber_count": None if subs is None else subs + gen,
+            "content_count": int(contents.offsets[a + 1] - contents.offsets[a]),
+            "content_group_count": int(groups.offsets[a + 1] - groups.offsets[a]),
+            "watch_time_in_hours": round(rng.uniform(10, 1e5), 1) if p == "YouTube" else None,
+        }
+
+    def profile(self, a: int) -> dict:
+        ds, rng = self.ds, self.rng("profile", a)
+        c = int(ds.acc_creator[a])
+        per = self.person(c)
+        created = int(ds.user_created[c]) + DAY
+        updated = self._updated(a, ds.now - rng.randrange(0, 30 * DAY))
+        username = self.username(a)
+        platform = platform_ref(int(ds.acc_platform[a]))
+        return {
+            "id": self.codec.make(ids.PROFILE, a),
+            "user": self.user_ref(c),
+            "account": self.account_ref(a),
+            "work_platform": platform,
+            "username": username,
+            "full_name": per["full_name"],
+            "first_name": per["first_name"],
+            "last_name": per["last_name"],
+            "nick_name": None,
+            "url": f"https://www.{platform['name'].lower()}.com/{username}",
+            "image_url": f"https://images.example.com/avatars/{a}.jpg",
+            "introduction": f"{per['first_name']} creates {rng.choice(TOPICS)} content.",
+            "country": per["country"],
+            "gender": per["gender"],
+            "language": per["language"],
+            "date_of_birth": None,
+            "reputation": self.reputation(a),
+            "emails": [{"type": "WORK", "email_id": per["email"]}] if per["email"] else [],
+            "phone_numbers": [{"type": "PERSONAL", "phone_number": per["phone"]}] if per["phone"] else [],
+            "addresses": [],
+            "is_verified": rng.random() < 0.2,
+            "is_business": rng.random() < 0.3,
+            "created_at": iso(created),
+            "updated_at": iso(updated),
+        }
+
+    def audience(self, a: int) -> dict:
+        rng = self.rng("audience", a)
+        countries = rng.sample(["US", "GB", "IN", "BR", "DE", "TR", "FR", "ES"], 4)
+        shares = sorted((rng.uniform(5, 40) for _ in countries), reverse=True)
+        return {
+            "id": self.codec.make(ids.AUDIENCE, a),
+            "account": self.account_ref(a),
+            "user": self.user_ref(int(self.ds.acc_creator[a])),
+            "work_platform": platform_ref(int(self.ds.acc_platform[a])),
+            "countries": [{"code": c, "value": round(v, 2)} for c, v in zip(countries, shares, strict=True)],
+            "cities": [
+                {"name": n, "value": round(rng.uniform(1, 10), 2)}
+                for n in rng.sample(["New York", "London", "Mumbai", "Istanbul", "Berlin", "Paris"], 3)
+            ],
+            "gender_age_distribution": [
+                {"gender": g, "age_range": r, "value": round(rng.uniform(1, 20), 2)}
+                for g in ("FEMALE", "MALE")
+                for r in ("18-24", "25-34", "35-44")
+            ],
+            "created_at": iso(self.ds.now - 30 * DAY),
+            "updated_at": iso(self.ds.now - DAY),
+        }
+
+    # -- dated items -----------------------------------------------------------------------------------
+    def item(self, name: str, i: int) -> dict:
+        ds = self.ds
+        col = ds.collections[name]
+        a = ds.owner(name, i)
+        c = int(ds.acc_creator[a])
+        rng = self.rng(name, i)
+        when = ds.epoch(name, i)
+        appeared = ds.appeared(name, i)  # a late item: created in InsightIQ when it showed up
+        created = min(when + 600, ds.now) if appeared is None else appeared
+        common = {
+            "id": self.codec.make(col.kind, i),
+            "user": self.user_ref(c),
+            "account": self.account_ref(a),
+            "work_platform": platform_ref(int(ds.acc_platform[a])),
+            "created_at": iso(created),
+            "updated_at": iso(max(created, ds.now - rng.randrange(DAY))),
+            "external_id": str(rng.randrange(10**15, 10**16)),
+        }
+        return {**common, **getattr(self, "_" + name)(rng, i, when, a)}
+
+    def _contents(self, rng, i, when, a):
+        fmt = rng.choice(list(FORMATS))
+        views = rng.randrange(100, 10**6)
+        return {
+            "title": f"Post #{i}",
+            "format": fmt,
+            "type": rng.choice(FORMATS[fmt]),
+            "url": f"https://www.example.com/p/{i}",
+            "media_url": None,
+            "duration": None,
+            "description": f"Content item {i} #creator",
+            "visibility": "PUBLIC",
+            "thumbnail_url": None,
+            "published_at": iso(when),
+            "engagement": {
+                "like_count": rng.randrange(views // 5 + 1),
+                "dislike_count": None,
+                "comment_count": rng.randrange(500),
+                "impression_organic_count": None,
+                "reach_organic_count": None,
+                "save_count": rng.randrange(200),
+                "view_count": views,
+                "replay_count": None,
+                "watch_time_in_hours": None,
+                "share_count": rng.randrange(300),
+            },
+        }
+
+    def _content_groups(self, rng, i, when, a):
+        return {
+            "title": f"Playlist #{i}",
+            "format": "COLLECTION",
+            "type": "PLAYLIST",
+            "url": f"https://www.example.com/playlist/{i}",
+            "description": None,
+            "visibility": "PUBLIC",
+            "published_at": iso(when),
+            "item_count": rng.randrange(2, 30),
+            "engagement": {"like_count": rng.randrange(1000), "view_count": rng.randrange(10**5)},
+        }
+
+    def _comments(self, rng, i, when, a):
+        return {
+            "text": rng.choice(["Love this!", "Great post", "Where is this?", "🔥🔥"]),
+            "commenter_username": f"fan{rng.randrange(10**6)}",
+            "like_count": rng.randrange(50),
+            "reply_count": rng.randrange(5),
+            "published_at": iso(when),
+        }
+
+    def _money(self, rng):
+        return {"amount": round(rng.uniform(1, 2000), 2), "currency": rng.choice(CURRENCIES)}
+
+    def _social_transactions(self, rng, i, when, a):
+        return {
+            **self._money(rng),
+            "type": rng.choice(["AD_REVENUE", "SPONSORSHIP", "TIPS", "SUBSCRIPTION"]),
+            "transaction_at": iso(when),
+            "status": "COMPLETED",
+        }
+
+    def _social_payouts(self, rng, i, when, a):
+        return {
+            **self._money(rng),
+            "status": rng.choice(["PAID", "PENDING"]),
+            "payout_at": iso(when),
+            "bank_details": None,
+        }
+
+    def _commerce_transactions(self, rng, i, when, a):
+        return {
+            **self._money(rng),
+            "type": rng.choice(["SALE", "REFUND", "FEE"]),
+            "transaction_at": iso(when),
+            "status": "COMPLETED",
+            "fee": round(rng.uniform(0, 5), 2),
+        }
+
+    def _commerce_payouts(self, rng, i, when, a):
+        return {**self._money(rng), "status": "PAID", "payout_at": iso(when), "payout_interval": "WEEKLY"}
+
+    def _commerce_balances(self, rng, i, when, a):
+        return {**self._money(rng), "type": "AVAILABLE", "balance_at": iso(when)}

@@ -1,0 +1,100 @@
+"""What every sandbox shares: limiters, fault injector, request counters and runtime configuration.
+
+A concrete service (InsightIQ, Insider, web push) subclasses ``Service`` and implements ``gate`` (auth +
+request-level limits, run by the middleware at request arrival) plus its own stats/reset/config extras.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, Response
+
+from devtools.sandbox.faults import FaultInjector
+from devtools.sandbox.limits import FixedWindowLimiter
+
+Release = Callable[[], None]
+
+
+def _noop() -> None:
+    return None
+
+
+class Service:
+    name = "service"
+
+    def __init__(self, seed: int, faults: dict[str, float] | None = None, slow_seconds: float = 5.0) -> None:
+        self.seed = seed
+        self.limiters: dict[str, FixedWindowLimiter] = {}
+        self.faults = FaultInjector(seed, self.name, faults, slow_seconds)
+        self.reset_counters()
+
+    # -- request accounting (called by the middleware; keep cheap) ---------------------------------
+    def reset_counters(self) -> None:
+        self.requests_by_status: Counter[str] = Counter()
+        self.inflight = 0
+        self.max_concurrent = 0
+        self.extra_429s = 0
+        for limiter in self.limiters.values():
+            limiter.reset()
+        self.faults.reset()
+
+    def gate(self, scope: dict, headers: Headers) -> tuple[Response | None, Release]:
+        """Auth and request-level limits; a Response rejects the request before any work is done."""
+        return None, _noop
+
+    def error_body(self, status: int, message: str) -> dict:
+        """This vendor's error body shape (used for injected faults)."""
+        return {"error": message}
+
+    def rate_limited(self, body: dict, retry_after: int) -> Response:
+        return JSONResponse(body, status_code=429, headers={"Retry-After": str(int(retry_after))})
+
+    # -- inspection ---------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        return {
+            "service": self.name,
+            "requests_by_status": dict(self.requests_by_status),
+            "max_requests_in_window": {n: lim.stats()["max_in_window"] for n, lim in self.limiters.items()},
+            "windows_over_limit": sum(lim.windows_over_limit for lim in self.limiters.values()),
+            "rate_limited_429s": sum(lim.rejected for lim in self.limiters.values()) + self.extra_429s,
+            "max_concurrent_requests": self.max_concurrent,
+            "limits": {n: lim.stats() for n, lim in self.limiters.items()},
+            "faults_injected": dict(self.faults.injected),
+            **self.extra_stats(),
+        }
+
+    def extra_stats(self) -> dict:
+        return {}
+
+    def reset(self) -> None:
+        self.reset_counters()
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        return None
+
+    def config(self) -> dict:
+        return {
+            **self.faults.config(),
+            "limits": {n: {"rate": lim.rate, "window": lim.window} for n, lim in self.limiters.items()},
+            **self.extra_config(),
+        }
+
+    def extra_config(self) -> dict:
+        return {}
+
+    def configure(self, values: dict) -> None:
+        self.faults.configure(values)
+        for name, spec in (values.get("limits") or {}).items():
+            if name not in self.limiters:
+                raise ValueError(f"unknown limit {name!r}; known: {sorted(self.limiters)}")
+            limiter = self.limiters[name]
+            limiter.rate = float(spec.get("rate", limiter.rate))
+            limiter.window = float(spec.get("window", limiter.window))
+        self.configure_extra(values)
+
+    def configure_extra(self, values: dict) -> None:
+        return None

@@ -1,5 +1,0 @@
-import sys
-
-from include.bench.cli import main
-
-sys.exit(main())

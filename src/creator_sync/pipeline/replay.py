@@ -1,0 +1,138 @@
+"""Dead-letter replay: rebuild users from stored payloads, re-validate with today's rules, send again.
+
+Letters are grouped per user: the newest payload gives identifiers/attributes, events of all the user's
+letters are merged (the sender's ledger drops those already acknowledged). When Insider acknowledged newer
+attributes for the user after the letter was written, only identifiers + events are replayed, so an old
+payload never overwrites newer data. Letters still invalid stay pending; all others are marked replayed
+once the sender returns (users failing again are dead-lettered anew under the replay's run id).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from creator_sync.pipeline.identity import to_e164
+from creator_sync.pipeline.mapping import Mapping, load_mapping
+from creator_sync.pipeline.send import SendReport, send_users
+from creator_sync.pipeline.state import DeadLetter, StateStore
+from creator_sync.pipeline.validate import USER_TOO_LARGE, event_reasons, identifier_reasons
+
+
+@dataclass
+class ReplayReport:
+    selected: int = 0  # pending letters matching the reasons
+    users: int = 0  # distinct users rebuilt
+    still_invalid: dict[str, int] = field(default_factory=dict)  # reason -> users left pending
+    superseded: int = 0  # newer attributes acknowledged since: replayed events only
+    marked_replayed: int = 0
+    send: SendReport = field(default_factory=SendReport)
+
+
+def rebuild(payload: dict[str, Any]) -> dict[str, Any]:
+    """Normalise a stored payload like the transform would (email case, phone -> E.164)."""
+    user = json.loads(json.dumps(payload))  # deep copy
+    ids = user.setdefault("identifiers", {})
+    if isinstance(ids.get("email"), str):
+        ids["email"] = ids["email"].strip().lower()
+    phone = ids.get("phone_number")
+    if isinstance(phone, str):
+        region = (user.get("attributes") or {}).get("country")
+        ids["phone_number"] = to_e164(phone, region) or phone
+    return user
+
+
+def problems(users: list[dict[str, Any]], m: Mapping) -> pd.Series:
+    """Current validation rules for rebuilt users (same checks as the transform)."""
+    index = pd.RangeIndex(len(users))
+    frame = pd.DataFrame(
+        {
+            "uuid": pd.Series([u["identifiers"].get("uuid") for u in users], index=index, dtype=object),
+            "email": pd.Series([u["identifiers"].get("email") for u in users], index=index, dtype="str"),
+            "phone_number": pd.Series(
+                [u["identifiers"].get("phone_number") for u in users], index=index, dtype="str"
+            ),
+            "other_identifier": [bool(u["identifiers"].get("custom")) for u in users],
+        }
+    )
+    reason = identifier_reasons(frame, require_contact=m.require_contact_identifier)
+    events = [(i, e) for i, u in enumerate(users) for e in u.get("events") or []]
+    if events:
+        owners = pd.Series([i for i, _ in events])
+        params = pd.DataFrame([e.get("event_params") or {} for _, e in events])
+        ev_reason = event_reasons(
+            pd.Series([e.get("event_name") for _, e in events]),
+            pd.Series([e.get("timestamp") for _, e in events], dtype="str"),
+            params,
+        )
+        first = ev_reason.groupby(owners).first()
+        reason = reason.fillna(first.reindex(index))
+    size = pd.Series([len(json.dumps(u, separators=(",", ":")).encode()) for u in users], index=index)
+    return reason.mask(reason.isna() & (size > m.max_user_bytes), USER_TOO_LARGE)
+
+
+def _merge(letters: list[DeadLetter]) -> dict[str, Any]:
+    newest = rebuild(letters[-1].payload)
+    events = {json.dumps(e, sort_keys=True): e for dl in letters for e in dl.payload.get("events") or []}
+    if events:
+        newest["events"] = list(events.values())
+    return newest
+
+
+def replay_dead_letters(
+    state: StateStore,
+    hook: Any,
+    *,
+    run_id: str,
+    reasons: list[str] | None = None,
+    mapping: Mapping | None = None,
+    limit: int | None = None,
+    skip_hook: bool = True,
+    error_callback_endpoint: str | None = None,
+) -> ReplayReport:
+    """Replay pending dead letters with the given reasons (all reasons when None). `skip_hook` defaults to
+    True: replayed data is historical and should not enter journeys."""
+    m = mapping or load_mapping()
+    report = ReplayReport()
+    letters = state.dead_letters(reasons=reasons, pending_only=True, limit=limit)
+    report.selected = len(letters)
+    by_user: dict[str, list[DeadLetter]] = {}
+    for dl in letters:
+        by_user.setdefault(dl.user_key, []).append(dl)
+    report.users = len(by_user)
+    if not by_user:
+        return report
+    keys = list(by_user)
+    users = [_merge(by_user[k]) for k in keys]
+    verdict = problems(users, m)
+    report.still_invalid = dict(Counter(verdict.dropna()))
+    acked = state.attribute_hashes(keys)
+    ready, handed = [], []
+    for i, key in enumerate(keys):
+        if pd.notna(verdict.iloc[i]):
+            continue
+        user = users[i]
+        if key in acked and acked[key][1] > by_user[key][-1].created_at:
+            report.superseded += 1
+            user = {k: v for k, v in user.items() if k in ("identifiers", "events")}
+            if "events" not in user:  # nothing left that is newer than what Insider has
+                handed.extend(by_user[key])
+                continue
+        ready.append(user)
+        handed.extend(by_user[key])
+    report.send = send_users(
+        ready,
+        state=state,
+        hook=hook,
+        run_id=run_id,
+        mapping=m,
+        skip_hook=skip_hook,
+        error_callback_endpoint=error_callback_endpoint,
+    )
+    state.mark_replayed(dl.id for dl in handed)
+    report.marked_replayed = len(handed)
+    return report

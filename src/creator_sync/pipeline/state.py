@@ -1,0 +1,301 @@
+"""State store (SQLAlchemy Core): event ledger, acknowledged attribute hashes, dead letters.
+
+SQLite by default (`sqlite:///<data dir>/state.db`), PostgreSQL via `CREATOR_SYNC_STATE_URL`. On SQLite:
+WAL, a busy timeout and `BEGIN IMMEDIATE` for write transactions, so several parallel writers queue
+instead of failing. Writes are idempotent (insert-or-ignore, upsert for hashes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+STATE_URL_ENV = "CREATOR_SYNC_STATE_URL"
+DATA_URL_ENV = "CREATOR_SYNC_DATA_URL"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+IN_CHUNK = 500  # bound parameters per IN (...) query
+
+metadata = sa.MetaData()
+acknowledged_events = sa.Table(
+    "acknowledged_events",
+    metadata,
+    sa.Column("event_key", sa.String(64), primary_key=True),
+    sa.Column("user_key", sa.String(255), nullable=False),
+    sa.Column("run_id", sa.String(255), nullable=False),
+    sa.Column("batch_key", sa.String(255), nullable=False),
+    sa.Column("acked_at", sa.DateTime(timezone=True), nullable=False),
+)
+user_attribute_hashes = sa.Table(
+    "user_attribute_hashes",
+    metadata,
+    sa.Column("user_key", sa.String(255), primary_key=True),
+    sa.Column("attr_hash", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(255), nullable=False),
+    sa.Column("acked_at", sa.DateTime(timezone=True), nullable=False),
+)
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # sha256(run_id, user_key, reason): idempotent
+    sa.Column("run_id", sa.String(255), nullable=False),
+    sa.Column("user_key", sa.String(255), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False, index=True),
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("replayed_at", sa.DateTime(timezone=True), nullable=True),
+)
+# A batch whose request went out but whose answer never came back (timeout, killed task): Insider may or
+# may not have stored it. The record says how to find out (a probe event) and what to acknowledge if so.
+in_flight_batches = sa.Table(
+    "in_flight_batches",
+    metadata,
+    sa.Column("batch_key", sa.String(255), primary_key=True),
+    sa.Column("run_id", sa.String(255), nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_data_dir() -> Path:
+    """`CREATOR_SYNC_DATA_URL` (file://...) if set, else `$AIRFLOW_HOME/data`: the same directory as
+    creator_sync.sync.run_context.data_base, which this Airflow-free module cannot import."""
+    url = os.environ.get(DATA_URL_ENV, "")
+    if not url:
+        return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "data"
+    if not url.startswith("file://"):
+        raise ValueError(
+            f"{DATA_URL_ENV}={url} is not a file:// URL, so the default SQLite state DB has no place: use a "
+            f"file:// data directory, or set {STATE_URL_ENV} (e.g. postgresql://...) for the state store"
+        )
+    return Path(urlparse(url).path)
+
+
+def state_url() -> str:
+    return os.environ.get(STATE_URL_ENV) or f"sqlite:///{default_data_dir() / 'state.db'}"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    run_id: str
+    user_key: str
+    reason: str
+    detail: str
+    payload: dict
+    created_at: datetime
+    replayed_at: datetime | None
+
+
+def dead_letter_id(run_id: str, user_key: str, reason: str) -> str:
+    return hashlib.sha256(json.dumps([run_id, user_key, reason]).encode()).hexdigest()
+
+
+def _chunks(items: list, size: int = IN_CHUNK) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class StateStore:
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None):
+        self.url = url or state_url()
+        self.engine = engine or self._engine(self.url)
+        metadata.create_all(self.engine, checkfirst=True)
+
+    @staticmethod
+    def _engine(url: str) -> Engine:
+        if not url.startswith("sqlite"):
+            return sa.create_engine(url, pool_pre_ping=True)
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _begin)
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            immediate = conn.get_execution_options().get("creator_sync_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite: writers queue on the busy timeout)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(creator_sync_write=True)
+            with conn.begin():
+                yield conn
+
+    def _insert(self, table: sa.Table):
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise NotImplementedError(dialect)
+        return insert(table)
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def acknowledged(self, event_keys: Iterable[str]) -> set[str]:
+        keys, found = list(dict.fromkeys(event_keys)), set()
+        col = acknowledged_events.c.event_key
+        with self.engine.connect() as conn:
+            for part in _chunks(keys):
+                found.update(conn.execute(sa.select(col).where(col.in_(part))).scalars())
+        return found
+
+    def attribute_hashes(self, user_keys: Iterable[str]) -> dict[str, tuple[str, datetime]]:
+        keys, found = list(dict.fromkeys(user_keys)), {}
+        t = user_attribute_hashes
+        with self.engine.connect() as conn:
+            for part in _chunks(keys):
+                rows = conn.execute(
+                    sa.select(t.c.user_key, t.c.attr_hash, t.c.acked_at).where(t.c.user_key.in_(part))
+                )
+                found.update({r.user_key: (r.attr_hash, _aware(r.acked_at)) for r in rows})
+        return found
+
+    def dead_letters(
+        self, *, reasons: Iterable[str] | None = None, pending_only: bool = True, limit: int | None = None
+    ) -> list[DeadLetter]:
+        t = dead_letters
+        query = sa.select(t).order_by(t.c.created_at, t.c.id)
+        if reasons is not None:
+            query = query.where(t.c.reason.in_(list(reasons)))
+        if pending_only:
+            query = query.where(t.c.replayed_at.is_(None))
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            DeadLetter(
+                id=row["id"],
+                run_id=row["run_id"],
+                user_key=row["user_key"],
+                reason=row["reason"],
+                detail=row["detail"],
+                payload=json.loads(row["payload"]),
+                created_at=_aware(row["created_at"]),
+                replayed_at=_aware(row["replayed_at"]),
+            )
+            for row in rows
+        ]
+
+    def count_dead_letters(self, run_id: str | None = None) -> dict[str, int]:
+        t = dead_letters
+        query = sa.select(t.c.reason, sa.func.count()).group_by(t.c.reason)
+        if run_id is not None:
+            query = query.where(t.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return {reason: n for reason, n in conn.execute(query)}
+
+    # -- writes --------------------------------------------------------------------------------------
+    def record_batch(
+        self,
+        *,
+        run_id: str,
+        batch_key: str,
+        events: list[tuple[str, str]],
+        hashes: list[tuple[str, str]],
+        failures: list[dict],
+    ) -> None:
+        """After one 200 response, in ONE transaction: acknowledged events (event_key, user_key),
+        attribute hashes of accepted users (user_key, attr_hash), dead letters of failed users."""
+        at = now()
+        with self.write() as conn:
+            self._ack_events(conn, run_id, batch_key, events, at)
+            self._ack_hashes(conn, run_id, hashes, at)
+            self._dead_letters(conn, run_id, failures, at)
+            conn.execute(in_flight_batches.delete().where(in_flight_batches.c.batch_key == batch_key))
+
+    def mark_in_flight(self, run_id: str, batch_key: str, record: dict) -> None:
+        row = {"batch_key": batch_key, "run_id": run_id, "record": json.dumps(record), "created_at": now()}
+        with self.write() as conn:
+            conn.execute(self._insert(in_flight_batches).on_conflict_do_nothing(), [row])
+
+    def in_flight(self) -> list[tuple[str, str, dict]]:
+        """(batch_key, run_id, record) of every batch sent without a recorded answer."""
+        t = in_flight_batches
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.batch_key, t.c.run_id, t.c.record).order_by(t.c.created_at))
+            return [(key, run_id, json.loads(record)) for key, run_id, record in rows]
+
+    def forget_in_flight(self, batch_key: str) -> None:
+        with self.write() as conn:
+            conn.execute(in_flight_batches.delete().where(in_flight_batches.c.batch_key == batch_key))
+
+    def add_dead_letters(self, run_id: str, failures: list[dict]) -> None:
+        """failures: dicts with user_key, reason, detail, payload (dict or JSON text)."""
+        with self.write() as conn:
+            self._dead_letters(conn, run_id, failures, now())
+
+    def mark_replayed(self, ids: Iterable[str]) -> None:
+        ids, at = list(ids), now()
+        with self.write() as conn:
+            for part in _chunks(ids):
+                conn.execute(dead_letters.update().where(dead_letters.c.id.in_(part)).values(replayed_at=at))
+
+    def _ack_events(self, conn, run_id, batch_key, events, at) -> None:
+        rows = [
+            {"event_key": k, "user_key": u, "run_id": run_id, "batch_key": batch_key, "acked_at": at}
+            for k, u in events
+        ]
+        for part in _chunks(rows):
+            conn.execute(self._insert(acknowledged_events).on_conflict_do_nothing(), part)
+
+    def _ack_hashes(self, conn, run_id, hashes, at) -> None:
+        rows = [{"user_key": u, "attr_hash": h, "run_id": run_id, "acked_at": at} for u, h in hashes]
+        for part in _chunks(rows):
+            stmt = self._insert(user_attribute_hashes)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[user_attribute_hashes.c.user_key],
+                set_={"attr_hash": stmt.excluded.attr_hash, "run_id": stmt.excluded.run_id, "acked_at": at},
+            )
+            conn.execute(stmt, part)
+
+    def _dead_letters(self, conn, run_id, failures, at) -> None:
+        rows = [
+            {
+                "id": dead_letter_id(run_id, f["user_key"], f["reason"]),
+                "run_id": run_id,
+                "user_key": f["user_key"],
+                "reason": f["reason"],
+                "detail": f.get("detail") or "",
+                "payload": f["payload"] if isinstance(f["payload"], str) else json.dumps(f["payload"]),
+                "created_at": at,
+                "replayed_at": None,
+            }
+            for f in failures
+        ]
+        for part in _chunks(rows):
+            conn.execute(self._insert(dead_letters).on_conflict_do_nothing(), part)

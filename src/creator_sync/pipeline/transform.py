@@ -1,0 +1,465 @@
+"""InsightIQ Parquet -> Insider users JSON Lines, with memory flat in the number of content/income rows.
+
+Two passes:
+1. contents and transactions are streamed chunk by chunk (`ParquetFile.iter_batches`); rows inside the run's
+   event window [events_from, end) (its data interval, plus a look-back for late-arriving data) become event
+   JSON (column-wise) and are spooled to one of N bucket files by user hash; content engagement of the rows
+   inside the data interval [start, end) itself is summed per (creator, platform) on the way (O(creators)
+   state), so an attribute never depends on the look-back.
+2. per bucket: its creators (held in memory, O(creators)) get their events (deduplicated, sorted), are
+   validated and written as lines of `users.jsonl`; rejected ones go to `rejected.jsonl` with reason+payload.
+
+Outputs in `out_dir`: users.jsonl, rejected.jsonl, user_hashes.parquet (uuid, attr_hash, events),
+transform_stats.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import queue
+import shutil
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from creator_sync.pipeline import events as ev
+from creator_sync.pipeline.creators import add_metrics, build_creators, head_json, per_platform
+from creator_sync.pipeline.keys import attribute_hash
+from creator_sync.pipeline.mapping import Mapping, load_mapping
+from creator_sync.pipeline.sources import Inputs, count_rows, discover_inputs, iter_chunks, read_resource
+from creator_sync.pipeline.validate import (
+    MALFORMED_EMAIL,
+    NO_USABLE_IDENTIFIER,
+    NON_E164_PHONE,
+    first_reason,
+    identifier_reasons,
+    size_reasons,
+)
+
+ROWS_PER_BUCKET = 100_000  # bounds pass-2 memory: a bucket holds about this many events
+_MAX_SORT_KEY = 2**62  # pass 2 sorts on one combined int64 key below this, else np.lexsort
+
+
+@dataclass
+class TransformStats:
+    fetched_creators: int = 0
+    users_written: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    events_written: int = 0
+    events_by_name: dict[str, int] = field(default_factory=dict)
+    rows_read: dict[str, int] = field(default_factory=dict)
+    rows_outside_interval: int = 0  # outside the event window [events_from, end)
+    rows_in_lookback: int = 0  # kept as events from [events_from, start): late-arriving data
+    orphan_events: int = 0
+    duplicate_events: int = 0
+    chunks: int = 0
+    buckets: int = 0
+
+
+@dataclass
+class TransformResult:
+    users_path: Path
+    rejected_path: Path
+    hashes_path: Path
+    stats_path: Path
+    stats: TransformStats
+
+
+def bucket_of(uuids: pa.Array | pa.ChunkedArray | pd.Index, buckets: int) -> np.ndarray:
+    """Stable bucket per user id (same for creators and their events, across processes).
+
+    Hashes each distinct id once (dictionary encoding), not every row."""
+    encoded = pc.dictionary_encode(
+        pa.array(np.asarray(uuids, dtype=object), pa.string()) if isinstance(uuids, pd.Index) else uuids
+    )
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    distinct = pd.util.hash_array(np.asarray(encoded.dictionary.to_pylist(), dtype=object))
+    per_value = (distinct % np.uint64(buckets)).astype(np.int64)
+    return per_value[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+class _Background:
+    """One worker thread running jobs in submission order (file writes, spooling) while the caller goes on
+    computing: Arrow and file writes release the GIL. At most `depth` jobs wait, so memory stays bounded.
+    After a job fails the later ones are skipped; the error is raised (once) by `submit` or `close`."""
+
+    def __init__(self, depth: int = 2):
+        self.jobs: queue.Queue[Callable[[], object] | None] = queue.Queue(maxsize=depth)
+        self.failed = False
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="transform-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            if not self.failed:
+                try:
+                    job()
+                except BaseException as exc:  # re-raised in the caller's thread
+                    self.error, self.failed = exc, True
+
+    def submit(self, job: Callable[[], object]) -> None:
+        self._raise()
+        self.jobs.put(job)
+
+    def close(self) -> None:
+        """Wait for the queued jobs to finish."""
+        if self.thread.is_alive():
+            self.jobs.put(None)
+            self.thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+class _AsyncFile:
+    """`write` queued on a `_Background` (the data must not be modified afterwards)."""
+
+    def __init__(self, background: _Background, file):
+        self.background, self.file = background, file
+
+    def write(self, data) -> None:
+        self.background.submit(lambda: self.file.write(data))
+
+
+def _prefetch(items: Iterable, depth: int = 1) -> Iterator:
+    """Produce `items` in a thread, `depth` ahead (Parquet decoding overlaps the caller's work)."""
+    done = object()
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                ready.put((item, None))
+            ready.put((done, None))
+        except BaseException as exc:  # re-raised in the consumer
+            ready.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="transform-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.1)
+        thread.join()
+
+
+class _Spool:
+    """One Arrow IPC stream per bucket, opened on first use."""
+
+    def __init__(self, root: Path, buckets: int):
+        self.root, self.buckets, self.writers = root, buckets, {}
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, bucket: int) -> Path:
+        return self.root / f"bucket-{bucket:04d}.arrow"
+
+    def write(self, table: pa.Table) -> None:
+        buckets = bucket_of(table["uuid"], self.buckets)
+        order = np.argsort(buckets, kind="stable")
+        table, counts = table.take(pa.array(order)), np.bincount(buckets, minlength=self.buckets)
+        offset = 0
+        for bucket in np.flatnonzero(counts):
+            part = table.slice(offset, counts[bucket])
+            offset += counts[bucket]
+            if bucket not in self.writers:
+                self.writers[bucket] = pa.ipc.new_stream(self.path(bucket), ev.SPOOL_SCHEMA)
+            self.writers[bucket].write_table(part)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+    def read(self, bucket: int) -> pa.Table:
+        if not self.path(bucket).exists():
+            return ev.SPOOL_SCHEMA.empty_table()
+        with pa.ipc.open_stream(self.path(bucket)) as reader:
+            return reader.read_all()
+
+    def pop(self, bucket: int) -> pa.Table:
+        """Read a bucket and delete its file (its disk space is not needed any more)."""
+        table = self.read(bucket)
+        self.path(bucket).unlink(missing_ok=True)
+        return table
+
+
+def _spool_events(
+    inputs: dict, m: Mapping, window, start, chunk_rows, spool, stats, background: _Background
+) -> pd.DataFrame:
+    """Pass 1. Events of the window [events_from, end); returns per-platform content metrics of the rows at
+    or after `start` (uuid index, `{platform}_{metric}` columns).
+
+    Reading the next chunk and spooling the previous one's events run in threads beside the event build."""
+    partial_metrics = []
+    for spec in m.events.values():
+        paths = inputs.get(spec.source) or []
+        metrics = m.content_metrics if spec.source == "contents" else {}
+        columns = list(dict.fromkeys(spec.columns + [c for cols in metrics.values() for c in cols]))
+        with contextlib.closing(_prefetch(iter_chunks(paths, columns, chunk_rows))) as chunks:
+            for chunk in chunks:
+                stats.chunks += 1
+                stats.rows_read[spec.source] = stats.rows_read.get(spec.source, 0) + len(chunk)
+                kept, ts = ev.in_interval(chunk, spec, *window)
+                stats.rows_outside_interval += len(chunk) - len(kept)
+                if len(kept):
+                    events = ev.build_events(kept, ts, spec)
+                    background.submit(lambda events=events: spool.write(events))
+                    early = np.asarray(ts < start, dtype=bool)
+                    stats.rows_in_lookback += int(early.sum())
+                    own = kept.filter(pa.array(~early)) if early.any() else kept
+                    partial_metrics.append(ev.metric_sums(own, spec, metrics))
+                if len(partial_metrics) > 64:  # keep the partial sums O(creators)
+                    partial_metrics = [_sum_partials(partial_metrics, m)]
+    background.submit(spool.close)
+    partial_metrics = [p for p in partial_metrics if len(p)]
+    if not partial_metrics:
+        return pd.DataFrame()
+    return per_platform(_sum_partials(partial_metrics, m), list(m.content_metrics))
+
+
+def _sum_partials(parts: list[pd.DataFrame], m: Mapping) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts).groupby(["uuid", "platform"], as_index=False)[list(m.content_metrics)].sum()
+
+
+@dataclass
+class _PerUser:
+    """A bucket's events per user (users in uuid order): events JSON comma-joined, count, first problem."""
+
+    uuid: pa.Array
+    events_json: pa.Array
+    events: np.ndarray
+    reason: pa.Array
+
+
+def _ranks(values: pa.Array) -> tuple[np.ndarray, int]:
+    """Per row: the rank of its value among the distinct values (Arrow's sort order), and how many."""
+    encoded = pc.dictionary_encode(values)
+    rank = pc.rank(encoded.dictionary, sort_keys="ascending").to_numpy() - 1
+    return rank[encoded.indices.to_numpy(zero_copy_only=False)], len(encoded.dictionary)
+
+
+def _bucket_events(events: pa.Table, creators: pd.Index, stats: TransformStats) -> _PerUser:
+    """Orphans (users not in this fetch) and duplicates (same item fetched twice: the later row wins) are
+    dropped; events are ordered by (uuid, ts, event_name, item_id). Keys are ranked once (hashing the
+    distinct values), then deduplicated and sorted as integers."""
+    known = pc.is_in(events["uuid"], value_set=pa.array(creators.astype(object), pa.string()))
+    kept = events.filter(known).combine_chunks()
+    stats.orphan_events += len(events) - len(kept)
+    if not kept.num_rows:
+        empty = pa.array([], pa.string())
+        return _PerUser(empty, empty, np.array([], np.int64), empty)
+    column = {name: kept[name].chunk(0) for name in kept.column_names}
+    uuid, _ = _ranks(column["uuid"])
+    name, n_name = _ranks(column["event_name"])
+    item, n_item = _ranks(column["item_id"])
+    key = (uuid * n_name + name) * n_item + item
+    _, last = np.unique(key[::-1], return_index=True)  # first in reverse = the last row of each key
+    last = len(key) - 1 - last
+    stats.duplicate_events += len(kept) - len(last)
+    ts = column["ts"].cast(pa.int64()).to_numpy()[last]
+    ts_values, ts = np.unique(ts, return_inverse=True)
+    if len(ts_values) * (int(uuid.max()) + 1) * n_name * n_item < _MAX_SORT_KEY:  # one int64 sort key
+        order = last[
+            np.argsort(((uuid[last] * len(ts_values) + ts) * n_name + name[last]) * n_item + item[last])
+        ]
+    else:
+        order = last[np.lexsort((item[last], name[last], ts, uuid[last]))]
+    kept = kept.take(pa.array(order)).combine_chunks()
+    for value, count in zip(*pc.value_counts(kept["event_name"]).flatten(), strict=True):
+        stats.events_by_name[value.as_py()] = stats.events_by_name.get(value.as_py(), 0) + count.as_py()
+    # the users' runs of rows, in uuid order
+    sorted_uuid = uuid[order]
+    starts = np.flatnonzero(np.diff(sorted_uuid, prepend=-1))
+    offsets = np.append(starts, len(order)).astype(np.int32)
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), kept["event_json"].chunk(0)), ",")
+    reason = pa.nulls(len(starts), pa.string())
+    if kept["reason"].null_count < len(kept):  # first non-null reason per user
+        has = np.flatnonzero(np.asarray(pc.is_valid(kept["reason"])))
+        user_of = np.searchsorted(starts, has, side="right") - 1
+        first = np.unique(user_of, return_index=True)
+        mask = np.zeros(len(starts), dtype=bool)
+        mask[first[0]] = True
+        reason = pc.replace_with_mask(reason, pa.array(mask), kept["reason"].chunk(0).take(has[first[1]]))
+    user_ids = kept["uuid"].chunk(0).take(pa.array(starts))
+    return _PerUser(user_ids, joined, np.diff(offsets).astype(np.int64), reason)
+
+
+def _lines(heads: pa.Array, uuids: pa.Array, per_user: _PerUser) -> tuple[pa.Array, np.ndarray, pa.Array]:
+    """Per creator (in `uuids` order): its JSON line followed by "\n", event count, first event problem."""
+    at = pc.index_in(uuids, value_set=per_user.uuid)
+    events = per_user.events_json.take(at)
+    with_events = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(heads, 0, -1), ',"events":[', events, "]}\n", ""
+    )
+    lines = pc.coalesce(with_events, pc.binary_join_element_wise(heads, "\n", ""))
+    position = np.asarray(pc.fill_null(at, -1))
+    counts = np.append(per_user.events, 0)[position]  # -1 (no events) -> the appended 0
+    return lines, counts, per_user.reason.take(at)
+
+
+def _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats) -> None:
+    per_user = _bucket_events(events, creators.index, stats)
+    heads = head_json(creators)
+    uuids = pa.array(creators.index.astype(object), pa.string())
+    lines, counts, event_reason = _lines(pa.array(heads, pa.string()), uuids, per_user)
+    size = pd.Series(pc.subtract(pc.binary_length(lines), 1).to_numpy(), index=creators.index)
+    reason = creators["reason"].fillna(pd.Series(event_reason.to_pandas().values, index=creators.index))
+    reason = reason.fillna(size_reasons(size, m.max_user_bytes))
+    ok = reason.isna().to_numpy()
+    if ok.any():
+        _write_data(users_out, lines if ok.all() else lines.filter(pa.array(ok)))
+    rejected = reason.dropna()
+    for uuid, why in rejected.items():
+        detail = creators.at[uuid, "detail"] if pd.notna(creators.at[uuid, "reason"]) else why
+        record = {"user_key": uuid, "reason": why, "detail": detail}
+        line = lines[creators.index.get_loc(uuid)].as_py()[:-1]
+        rejected_out.write(json.dumps(record)[:-1] + ', "payload": ' + line + "}\n")
+        stats.rejected[why] = stats.rejected.get(why, 0) + 1
+    stats.users_written += int(ok.sum())
+    stats.events_written += int(counts[ok].sum())
+    for uuid, head, count in zip(creators.index[ok], heads[ok], counts[ok], strict=True):
+        hashes.append((uuid, attribute_hash(json.loads(head)), int(count)))
+
+
+def _write_data(out, lines: pa.Array) -> None:
+    """Write a string array's values back to back (no copy into Python strings)."""
+    offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
+    out.write(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])
+
+
+def _with_reasons(creators: pd.DataFrame, m: Mapping) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "uuid": creators.index.to_series(),
+            "email": creators["email"],
+            "phone_number": creators["phone_number"],
+        }
+    )
+    reason = identifier_reasons(frame, require_contact=m.require_contact_identifier)
+    detail = first_reason(
+        [
+            (reason == MALFORMED_EMAIL, creators["email"].map(lambda v: f"not a valid email address: {v}")),
+            (reason == NON_E164_PHONE, creators["phone_number"].map(lambda v: f"not an E.164 phone: {v}")),
+        ],
+        creators.index,
+    )
+    detail = detail.fillna(reason.replace(NO_USABLE_IDENTIFIER, "no valid email and no E.164 phone"))
+    return creators.assign(reason=reason, detail=detail)
+
+
+def transform_run(
+    inputs: Inputs | str | Path,
+    *,
+    start: datetime,
+    end: datetime,
+    out_dir: str | Path,
+    events_from: datetime | None = None,
+    mapping: Mapping | None = None,
+    chunk_rows: int = 100_000,
+    buckets: int | None = None,
+) -> TransformResult:
+    """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
+
+    Events are kept only when their timestamp is in [events_from, end) (timezone-aware datetimes;
+    `events_from` defaults to `start`, an earlier one is the run's look-back for late-arriving data). Content
+    metric attributes always sum the data interval [start, end) only.
+    """
+    m = mapping or load_mapping()
+    start, end = utc(start), utc(end)
+    events_from = start if events_from is None else utc(events_from)
+    if events_from > start:
+        raise ValueError(f"events_from ({events_from}) must not be after the interval start ({start})")
+    inputs = discover_inputs(inputs) if isinstance(inputs, str | Path) else dict(inputs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stats = TransformStats()
+
+    users = read_resource(inputs.get("users") or [])
+    profiles = read_resource(inputs.get("profiles") or [])
+    accounts = read_resource(inputs.get("accounts") or [])
+    creators = build_creators(users, profiles, accounts, m)
+    stats.fetched_creators = len(creators)
+
+    event_rows = sum(count_rows(inputs.get(s.source) or []) for s in m.events.values())
+    stats.buckets = buckets or max(1, min(256, math.ceil(event_rows / ROWS_PER_BUCKET)))
+    spool = _Spool(out / "_spool", stats.buckets)
+    background = _Background()
+    try:
+        window = (events_from, end)
+        metrics = _spool_events(inputs, m, window, start, chunk_rows, spool, stats, background)
+        creators = _with_reasons(add_metrics(creators, metrics), m)
+        creator_bucket = bucket_of(creators.index, stats.buckets)
+        hashes: list[tuple[str, str, int]] = []
+        paths = out / "users.jsonl", out / "rejected.jsonl"
+        # users.jsonl gets Arrow's UTF-8 bytes as they are; rejected.jsonl is written line by line
+        with paths[0].open("wb") as users_file, paths[1].open("w", encoding="utf-8") as rejected_out:
+            background.close()  # the spool is written and closed
+            background = _Background()
+            users_out = _AsyncFile(background, users_file)  # writes overlap the next bucket's work
+            for bucket in range(stats.buckets):
+                chunk = creators[creator_bucket == bucket]
+                events = spool.pop(bucket)
+                if len(chunk):
+                    _write_bucket(chunk, events, m, users_out, rejected_out, hashes, stats)
+                del events
+            background.close()
+    finally:
+        try:
+            background.close()
+        finally:
+            spool.close()
+            shutil.rmtree(spool.root, ignore_errors=True)
+
+    hashes_path = out / "user_hashes.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "uuid": pa.array([h[0] for h in hashes], pa.string()),
+                "attr_hash": pa.array([h[1] for h in hashes], pa.string()),
+                "events": pa.array([h[2] for h in hashes], pa.int64()),
+            }
+        ),
+        hashes_path,
+    )
+    stats_path = out / "transform_stats.json"
+    stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
+    return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats)
+
+
+def utc(moment: datetime) -> pd.Timestamp:
+    """Interval bounds as UTC timestamps (naive values are taken as UTC)."""
+    ts = pd.Timestamp(moment)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def load_stats(path: str | Path) -> TransformStats:
+    return TransformStats(**json.loads(Path(path).read_text()))

@@ -1,0 +1,120 @@
+"""The sync's InsightIQ reads, planned to spend as few requests as the API allows.
+
+- users, profiles: the global list endpoints (100 per request), or per account for a targeted sync;
+- contents: ONE date-filtered list over all accounts (account_id is optional on /v1/social/contents), over
+  the days of the run's event window (its interval plus the look-back, see run_context.LOOKBACK_ENV);
+- accounts: split into shards, one per `insightiq_api` pool slot, run as mapped tasks: shard i of n reads
+  every n-th page of the accounts list from page i (or every n-th account of a targeted sync), so the shards
+  start at once, in parallel with users/profiles/contents, and no page is read twice;
+- income transactions: per account (account_id is required), only where income is synced, in its shard,
+  over the same days as contents;
+- audience: per account, only where audience is synced, and only in targeted syncs (see wants_audience).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from creator_sync.files import write_records_parquet
+from creator_sync.hooks.insightiq import InsightIQHook
+from creator_sync.http.paging import DEFAULT_PAGE_LIMIT
+from creator_sync.sync.run_context import SyncRun
+
+INCOME_SYNCED = {"SYNCED", "PARTIAL_SYNCED"}
+
+
+def _day_range(run: SyncRun) -> tuple[str, str]:
+    """The days of the run's event window [events_from, end) (= [start, end) without a look-back).
+
+    InsightIQ filters by whole days; the transform keeps only timestamps inside the window."""
+    return run.events_from.date().isoformat(), (run.end - timedelta(microseconds=1)).date().isoformat()
+
+
+def _write(records, directory: Path, name: str) -> dict[str, Any]:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.parquet"
+    return {"path": str(path), "count": write_records_parquet(records, path)}
+
+
+def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
+    """Users and profiles of every creator in scope (all, or the run's account filter). The accounts
+    themselves are written by the shards (fetch_account_shard)."""
+    out = run.dir / "fetch"
+    if run.account_ids:
+        # the account's owner: one extra GET per filtered account (its shard reads it again to write it)
+        user_ids = sorted({hook.get_account(account_id)["user"]["id"] for account_id in run.account_ids})
+        users = [hook.get_user(user_id) for user_id in user_ids]
+        profiles = [p for account_id in run.account_ids for p in hook.list_profiles(account_id=account_id)]
+    else:
+        users, profiles = hook.list_users(), hook.list_profiles()
+    return {
+        "users": _write(users, out / "users", "users"),
+        "profiles": _write(profiles, out / "profiles", "profiles"),
+        "requests": hook.stats,
+    }
+
+
+def fetch_contents(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
+    from_date, to_date = _day_range(run)
+    if run.account_ids:
+        records = (
+            c
+            for account_id in run.account_ids
+            for c in hook.list_contents(from_date=from_date, to_date=to_date, account_id=account_id)
+        )
+    else:
+        records = hook.list_contents(from_date=from_date, to_date=to_date)
+    return {**_write(records, run.dir / "fetch" / "contents", "contents"), "requests": hook.stats}
+
+
+def shard_accounts(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> list[dict[str, Any]]:
+    """Shard `shard` of `of`: every `of`-th page of the accounts list from page `shard`, or every
+    `of`-th account of the run's account filter."""
+    if run.account_ids:
+        return [hook.get_account(account_id) for account_id in run.account_ids[shard::of]]
+    return list(hook.iter_records("accounts", start_offset=shard * DEFAULT_PAGE_LIMIT, page_stride=of))
+
+
+def _status(account: dict[str, Any], *product: str) -> str | None:
+    """`data.<product...>.status` of an account (the per-product sync status)."""
+    node: Any = account.get("data")
+    for key in product:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node.get("status") if isinstance(node, dict) else None
+
+
+def wants_audience(run: SyncRun) -> bool:
+    """Audience is fetched in targeted syncs (a webhook said the account changed): one request per
+    account, and demographics move slowly, so scheduled runs do not spend the 10/s budget on it."""
+    return bool(run.account_ids)
+
+
+def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> dict[str, Any]:
+    """This shard's accounts, their income transactions and (targeted syncs) audience."""
+    accounts = shard_accounts(hook, run, shard, of)
+    from_date, to_date = _day_range(run)
+    income = [a["id"] for a in accounts if _status(a, "income") in INCOME_SYNCED]
+    audience = []
+    if wants_audience(run):
+        audience = [a["id"] for a in accounts if _status(a, "identity", "audience") == "SYNCED"]
+    transactions = (
+        t
+        for account_id in income
+        for t in hook.iter_records(
+            "social_transactions", from_date=from_date, to_date=to_date, account_id=account_id
+        )
+    )
+    out = run.dir / "fetch"
+    result = {
+        "shard": shard,
+        "accounts": _write(accounts, out / "accounts", f"shard-{shard}"),
+        "transactions": _write(transactions, out / "transactions", f"shard-{shard}"),
+        "audience": _write(
+            (hook.get_audience(account_id) for account_id in audience), out / "audience", f"shard-{shard}"
+        ),
+        "requests": hook.stats,
+    }
+    return json.loads(json.dumps(result, default=str))

@@ -1,0 +1,203 @@
+"""The webhook receiver: a FastAPI app the Airflow API server mounts at ``/creator-sync``
+(``src/creator_sync_webhooks_plugin.py``).
+
+* ``POST /webhooks/insightiq``  InsightIQ events -> a coalesced, targeted ``creator_sync`` run.
+  413 when the body exceeds 1 MB, 401 when no ``Webhook-Signatures`` entry is the HMAC of the raw body,
+  400 when the signed body is not a webhook payload - in all three cases nothing is written. 200 for an
+  accepted event, and 200 (``duplicate``) for a replay, which does nothing.
+* ``POST /webhooks/insider-errors?token=...``  Insider One's unification-error callback -> every user of the
+  payload into the dead-letter store with reason ``unification_error``.
+* ``GET /health``  liveness, no state touched.
+
+No Airflow authentication applies here (plugin apps are mounted outside ``/api``): the HMAC signature and
+the callback token are the authentication.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from creator_sync.webhooks import callback, signature
+from creator_sync.webhooks.events import MalformedEvent, parse_event
+
+log = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BYTES = 1024 * 1024  # InsightIQ events are a few hundred bytes
+MAX_CALLBACK_BYTES = 6 * 1024 * 1024  # an Upsert payload is at most 5 MB
+DEBOUNCE_ENV = "CREATOR_SYNC_WEBHOOK_DEBOUNCE_S"
+INSIGHTIQ_CONN_ID = "insightiq_default"
+INSIDER_CONN_ID = "insider_default"
+UNIFICATION_ERROR = "unification_error"
+
+
+def connection_password(conn_id: str) -> str | None:
+    """The password of an Airflow connection, read the API server's way (secrets backends, then the DB)."""
+    from airflow.models.connection import Connection
+
+    try:
+        return Connection.get_connection_from_secrets(conn_id).password
+    except Exception:  # missing connection: reported as 503 by the caller
+        log.exception("Cannot read connection %s", conn_id)
+        return None
+
+
+class _Cached:
+    """A value re-read at most every ``ttl`` seconds (so a rotated secret is picked up)."""
+
+    def __init__(self, load: Callable[[], str | None], ttl: float = 60.0):
+        self.load, self.ttl = load, ttl
+        self._value: str | None = None
+        self._at = float("-inf")
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str | None:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._at > self.ttl:
+                self._value, self._at = self.load(), time.monotonic()
+            return self._value
+
+
+def default_dead_letter_sink(users: list[dict], reason: str, raw: bytes) -> int:
+    from creator_sync.webhooks.dead_letters import record_unification_errors
+
+    return record_unification_errors(users, reason=reason, raw=raw)
+
+
+class Receiver:
+    """Wires the app to its state; everything is created lazily (the module is imported by every Airflow
+    component that loads plugins, only the API server serves requests)."""
+
+    def __init__(
+        self,
+        store=None,
+        trigger=None,
+        insightiq_secret: Callable[[], str | None] | None = None,
+        insider_token: Callable[[], str | None] | None = None,
+        dead_letter_sink: Callable[[list[dict], str, bytes], int] | None = None,
+        debounce_s: float | None = None,
+        background: bool = True,
+    ):
+        self._store = store
+        self._trigger = trigger
+        self.insightiq_secret = insightiq_secret or _Cached(lambda: connection_password(INSIGHTIQ_CONN_ID))
+        self.insider_token = insider_token or _Cached(lambda: connection_password(INSIDER_CONN_ID))
+        self.dead_letter_sink = dead_letter_sink or default_dead_letter_sink
+        self.debounce_s = float(os.environ.get(DEBOUNCE_ENV, "30")) if debounce_s is None else debounce_s
+        self.background = background
+        self._coalescer = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self):
+        with self._lock:
+            if self._store is None:
+                from creator_sync.webhooks.store import WebhookStore, make_engine
+
+                self._store = WebhookStore(make_engine())
+            return self._store
+
+    @property
+    def coalescer(self):
+        store = self.store
+        with self._lock:
+            if self._coalescer is None:
+                from creator_sync.webhooks.coalesce import Coalescer
+                from creator_sync.webhooks.trigger import AirflowSyncTrigger
+
+                self._coalescer = Coalescer(
+                    store, self._trigger or AirflowSyncTrigger(), self.debounce_s, background=self.background
+                )
+            return self._coalescer
+
+    def accept_event(self, body: bytes) -> dict:
+        event = parse_event(body)
+        recorded = self.store.record_delivery(
+            event.event_id, event.event, event.account_id, event.body_sha256, queue_account=event.starts_sync
+        )
+        if not recorded:
+            return {"status": "duplicate", "id": event.event_id}
+        if event.starts_sync:
+            self.coalescer.poke()
+            return {"status": "queued", "id": event.event_id, "account_id": event.account_id}
+        return {"status": "ignored", "id": event.event_id, "event": event.event}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (413) anything over ``limit`` without reading all of it."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise HTTPException(413, f"body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+def users_of(payload: object) -> list[dict]:
+    """The users of an Insider callback: the Upsert body (``{"users": [...]}``), a list, or one user."""
+    if isinstance(payload, dict) and "users" in payload:
+        payload = payload["users"]
+    elif isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list) or not payload or not all(isinstance(u, dict) for u in payload):
+        raise ValueError("expected an Upsert payload with a non-empty users[] of objects")
+    return payload
+
+
+def create_app(receiver: Receiver | None = None) -> FastAPI:
+    receiver = receiver or Receiver()
+    app = FastAPI(
+        title="creator-sync webhooks",
+        description="InsightIQ webhooks and Insider One error callbacks for creator-sync.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.receiver = receiver
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @app.post("/webhooks/insightiq")
+    async def insightiq_webhook(request: Request) -> dict:
+        body = await read_body(request, MAX_WEBHOOK_BYTES)
+        header = request.headers.get(signature.SIGNATURE_HEADER)
+        if not signature.parse_header(header):
+            raise HTTPException(401, f"missing {signature.SIGNATURE_HEADER}")
+        secret = await run_in_threadpool(receiver.insightiq_secret)
+        if not secret:
+            raise HTTPException(503, "InsightIQ client secret is not configured")
+        if not signature.is_valid(body, header, [secret]):
+            log.warning("Rejected an InsightIQ webhook with a bad signature (%d bytes)", len(body))
+            raise HTTPException(401, "invalid signature")
+        try:
+            return await run_in_threadpool(receiver.accept_event, body)
+        except MalformedEvent as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    @app.post("/webhooks/insider-errors")
+    async def insider_errors(request: Request, token: str | None = None) -> dict:
+        body = await read_body(request, MAX_CALLBACK_BYTES)
+        insider_token = await run_in_threadpool(receiver.insider_token)
+        if not callback.token_matches(token, insider_token):
+            raise HTTPException(401, "invalid callback token")
+        try:
+            users = users_of(json.loads(body))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise HTTPException(400, f"malformed callback: {exc}") from None
+        count = await run_in_threadpool(receiver.dead_letter_sink, users, UNIFICATION_ERROR, body)
+        log.warning("Insider One reported %d user(s) failing unification", len(users))
+        return {"status": "dead_lettered", "users": count}
+
+    return app
