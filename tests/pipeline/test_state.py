@@ -74,3 +74,21 @@ def test_four_parallel_writers_on_sqlite(tmp_path):
     assert {k: v[0] for k, v in store.attribute_hashes([f"u{n}" for n in range(4)]).items()} == {
         f"u{n}": "h24" for n in range(4)
     }
+
+
+def test_run_reports_are_replaced_by_a_retried_report_and_listed_newest_first(tmp_path):
+    from creator_sync.pipeline.state import StateStore
+
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    state.save_run_report("creator_sync", "run-1", {"sent": 1}, "first attempt", ok=False)
+    state.save_run_report("creator_sync", "run-1", {"sent": 2}, "second attempt", ok=True)
+    state.save_run_report("creator_sync_replay", "run-2", {"sent": 3}, "replay", ok=True)
+    reports = state.run_reports()
+    assert [(r["dag_id"], r["run_id"]) for r in reports] == [
+        ("creator_sync_replay", "run-2"),
+        ("creator_sync", "run-1"),
+    ]
+    assert (
+        reports[1]["figures"] == {"sent": 2} and reports[1]["text"] == "second attempt" and reports[1]["ok"]
+    )
+    assert [r["run_id"] for r in state.run_reports(dag_id="creator_sync")] == ["run-1"]

@@ -68,6 +68,20 @@ in_flight_batches = sa.Table(
 )
 
 
+# One row per run and report-producing DAG (creator_sync, replay, offboarding): the run's figures as JSON and
+# the human-readable report text. Written by the report step, read by the UI view and the retention DAG.
+run_reports = sa.Table(
+    "run_reports",
+    metadata,
+    sa.Column("dag_id", sa.String(250), primary_key=True),
+    sa.Column("run_id", sa.String(255), primary_key=True),
+    sa.Column("figures", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False, default=""),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -237,6 +251,30 @@ class StateStore:
             self._ack_hashes(conn, run_id, hashes, at)
             self._dead_letters(conn, run_id, failures, at)
             conn.execute(in_flight_batches.delete().where(in_flight_batches.c.batch_key == batch_key))
+
+    def save_run_report(self, dag_id: str, run_id: str, figures: dict, text: str, ok: bool) -> None:
+        """Store (or replace, on a retried report task) the report of one run."""
+        row = {"figures": json.dumps(figures, default=str), "text": text, "ok": ok, "created_at": now()}
+        with self.write() as conn:
+            done = conn.execute(
+                run_reports.update()
+                .where(run_reports.c.dag_id == dag_id, run_reports.c.run_id == run_id)
+                .values(**row)
+            )
+            if not done.rowcount:
+                conn.execute(run_reports.insert().values(dag_id=dag_id, run_id=run_id, **row))
+
+    def run_reports(self, dag_id: str | None = None, limit: int = 50) -> list[dict]:
+        """The newest run reports first: ``{"dag_id", "run_id", "figures", "text", "ok", "created_at"}``."""
+        query = sa.select(run_reports).order_by(run_reports.c.created_at.desc()).limit(limit)
+        if dag_id:
+            query = query.where(run_reports.c.dag_id == dag_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            {**row, "figures": json.loads(row["figures"]), "created_at": _aware(row["created_at"])}
+            for row in rows
+        ]
 
     def mark_in_flight(self, run_id: str, batch_key: str, record: dict) -> None:
         row = {"batch_key": batch_key, "run_id": run_id, "record": json.dumps(record), "created_at": now()}
