@@ -5,8 +5,18 @@ identifiers+attributes hash equals the last acknowledged one and who has no new 
 (`unchanged`); one whose attributes are unchanged but who has new events is sent with identifiers+events
 only. After each 200 response, one transaction records the accepted users' events and attribute hashes and
 dead-letters the failed users with Insider's messages. A retried task or a re-run of the same interval
-therefore resumes from the ledger. The one window left is a crash after Insider answered and before the
-commit: that batch is sent again (Insider has no idempotency key to prevent it).
+therefore resumes from the ledger. A request whose answer never came back (timeout, dropped connection,
+killed task) is never re-sent blindly: an in-flight marker written before the request lets the next attempt
+ask Insider (Profile API probes) whether the batch arrived (resolve_in_flight).
+
+Concurrent runs: before planning a chunk of users, the run claims their user keys in the state store (one
+transaction, StateStore.claim). Users held by another live run are skipped and counted as
+`claimed_elsewhere`; a claim whose lease (CLAIM_LEASE_ENV, default 600 s, renewed after every batch) has
+passed belongs to a dead run and is taken over. Claims are released when the sender finishes.
+
+Dry run: the same planning against the ledger (reads only), batches planned but not sent; the report's
+`users_sent` / `events_sent` / `requests` are what WOULD be sent. Nothing is written: no claims, no ledger,
+no in-flight markers, no dead letters, no per-run outcomes.
 
 The hook is creator_sync.hooks.insider.InsiderHook (or a fake with the same two methods):
 `plan_batches(users, skip_hook=, error_callback_endpoint=)` yields batches with `.users`, `.indices`
@@ -18,8 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -27,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from creator_sync.pipeline.keys import attribute_hash, event_key, user_key
 from creator_sync.pipeline.mapping import Mapping, load_mapping
-from creator_sync.pipeline.state import StateStore
+from creator_sync.pipeline.state import OUTCOME_CLAIMED_ELSEWHERE, OUTCOME_SENT, OUTCOME_UNCHANGED, StateStore
 from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
 
 if TYPE_CHECKING:  # type hints only: no Airflow import at runtime
@@ -45,6 +56,8 @@ class SendReport:
     unattributed_errors: int = 0  # error keys in a 200 body that name no user
     in_flight_confirmed: int = 0  # unanswered batches of an earlier attempt that Insider had stored
     in_flight_resent: int = 0  # unanswered batches that had not arrived: planned again
+    claimed_elsewhere: int = 0  # users skipped because another live run holds their claim
+    dry_run: bool = False  # users_sent / events_sent / requests are what WOULD be sent
 
     def reject(self, reason: str, n: int = 1) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + n
@@ -60,6 +73,8 @@ class SendReport:
             "unattributed_errors": self.unattributed_errors,
             "in_flight_confirmed": self.in_flight_confirmed,
             "in_flight_resent": self.in_flight_resent,
+            "claimed_elsewhere": self.claimed_elsewhere,
+            "dry_run": self.dry_run,
         }
 
 
@@ -77,38 +92,77 @@ def iter_jsonl(path: str | Path) -> Iterator[dict]:
                 yield json.loads(line)
 
 
+CLAIM_LEASE_ENV = "CREATOR_SYNC_CLAIM_LEASE_S"
+DEFAULT_CLAIM_LEASE_S = 600.0
+
+
+def claim_lease_s() -> float:
+    """How long a run's claims stay live without renewal (the sender renews after every batch)."""
+    raw = os.environ.get(CLAIM_LEASE_ENV, "").strip()
+    try:
+        lease = float(raw) if raw else DEFAULT_CLAIM_LEASE_S
+    except ValueError:
+        lease = -1.0
+    if lease <= 0:
+        from creator_sync.http.errors import CreatorSyncConfigError
+
+        raise CreatorSyncConfigError(
+            f"{CLAIM_LEASE_ENV}={raw!r} is invalid: give the claim lease in seconds (> 0, default "
+            f"{DEFAULT_CLAIM_LEASE_S:.0f}); it must exceed the longest single upsert request with its retries."
+        )
+    return lease
+
+
 def record_rejections(
-    rejected_path: str | Path, *, state: StateStore, run_id: str, chunk: int = 1000
+    rejected_path: str | Path, *, state: StateStore | None, run_id: str, chunk: int = 1000
 ) -> Counter:
-    """Dead-letter the transform's rejected users (idempotent); returns users per reason."""
+    """Dead-letter the transform's rejected records (idempotent); returns records per reason.
+    `state=None` (dry run) only counts them."""
     counts: Counter = Counter()
     rows = iter_jsonl(rejected_path)
     while part := list(islice(rows, chunk)):
-        state.add_dead_letters(run_id, part)
+        if state is not None:
+            state.add_dead_letters(run_id, part)
         counts.update(r["reason"] for r in part)
     return counts
 
 
 class _Planner:
-    """Turns the users stream into what is left to send, remembering per stream index what to record."""
+    """Turns the users stream into what is left to send, remembering per stream index what to record.
 
-    def __init__(self, state: StateStore, mapping: Mapping, report: SendReport, chunk: int):
-        self.state, self.mapping, self.report, self.chunk = state, mapping, report, chunk
+    Per chunk of `chunk` users: claim them (unless dry run), then read the ledger for the claimed ones, so a
+    user is never planned from a ledger read that another run's in-progress send could still change."""
+
+    def __init__(self, ctx: _Send, chunk: int):
+        self.ctx, self.chunk = ctx, chunk
+        self.state, self.report = ctx.state, ctx.report
         self.pending: dict[int, _Pending] = {}
         self.index = 0
 
     def _keys(self, uuid: str, user: dict) -> list[str]:
-        return [
-            event_key(uuid, e, self.mapping.key_params(e.get("event_name"))) for e in user.get("events") or []
-        ]
+        m = self.ctx.mapping
+        return [event_key(uuid, e, m.key_params(e.get("event_name"))) for e in user.get("events") or []]
+
+    def _claimed(self, prepared: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+        if self.ctx.dry_run or not self.ctx.claims:
+            return prepared
+        held = self.state.claim(self.ctx.run_id, (k for k, _ in prepared), self.ctx.lease_s)
+        skipped = [k for k, _ in prepared if k not in held]
+        if skipped:
+            self.report.claimed_elsewhere += len(skipped)
+            self.ctx.outcomes(
+                [(k, OUTCOME_CLAIMED_ELSEWHERE, 0) for k in skipped],
+            )
+        return [(k, u) for k, u in prepared if k in held]
 
     def __call__(self, users: Iterable[dict]) -> Iterator[dict]:
         users = iter(users)
         while part := list(islice(users, self.chunk)):
-            prepared = [(user_key(u), u) for u in part]
+            prepared = self._claimed([(user_key(u), u) for u in part])
             prepared = [(k, u, attribute_hash(u), self._keys(k, u)) for k, u in prepared]
             acked = self.state.acknowledged(key for *_, keys in prepared for key in keys)
             known = self.state.attribute_hashes(k for k, *_ in prepared)
+            unchanged = []
             for uuid, user, attr_hash, keys in prepared:
                 new_events, new_keys = [], []
                 for ev, key in zip(user.get("events") or [], keys, strict=True):
@@ -120,6 +174,7 @@ class _Planner:
                 same = uuid in known and known[uuid][0] == attr_hash
                 if same and not new_events:
                     self.report.unchanged += 1
+                    unchanged.append((uuid, OUTCOME_UNCHANGED, 0))
                     continue
                 out = (
                     {"identifiers": user["identifiers"]}
@@ -131,6 +186,7 @@ class _Planner:
                 self.pending[self.index] = _Pending(uuid, attr_hash, new_keys)
                 self.index += 1
                 yield out
+            self.ctx.outcomes(unchanged)
 
 
 def _batch_key(run_id: str, pending: list[_Pending]) -> str:
@@ -168,19 +224,27 @@ def _event_landed(hook: InsiderHook, probe: dict) -> bool:
     return result.found and bool(result.events.get(probe["event_name"]))
 
 
-def resolve_in_flight(state: StateStore, hook: InsiderHook, report: SendReport) -> None:
-    """Batches sent by an earlier attempt without a recorded answer: ask Insider (Profile API, one lookup per
-    probe user) whether the batch arrived. Insider stores a request's valid users together, so any probe
-    found means it arrived: its events and hashes are acknowledged, except those of probe users Insider does
-    not hold (it rejected them; they are planned again and their rejection reaches the dead letters). No
-    probe found: the batch is forgotten and its events stay unacknowledged, the planner sends them again."""
-    for batch_key, run_id, record in state.in_flight():
+def resolve_in_flight(state: StateStore, hook: InsiderHook, report: SendReport, run_id: str) -> None:
+    """Batches sent without a recorded answer, by this run's earlier attempts or by a dead run (no live
+    claim: a live run resolves its own): ask Insider (Profile API, one lookup per probe user) whether the
+    batch arrived. Insider stores a request's valid users together, so any probe found means it arrived: its
+    events and hashes are acknowledged, except those of probe users Insider does not hold (it rejected them;
+    they are planned again and their rejection reaches the dead letters). No probe found: the batch is
+    forgotten and its events stay unacknowledged, the planner sends them again."""
+    live = state.live_claim_runs() - {run_id}
+    for batch_key, owner, record in state.in_flight():
+        if owner in live:
+            continue
         probes = record.get("probes") or [record["probe"]]  # "probe": records of earlier versions
         missing = {p.get("user_key") for p in probes if not _event_landed(hook, p)}
         if len(missing) < len(probes):
             events = [tuple(e) for e in record["events"] if e[1] not in missing]
             hashes = [tuple(h) for h in record["hashes"] if h[0] not in missing]
-            state.record_batch(run_id=run_id, batch_key=batch_key, events=events, hashes=hashes, failures=[])
+            per_user = Counter(u for _, u in events)
+            outcomes = [(u, OUTCOME_SENT, per_user.get(u, 0)) for u, _ in hashes]
+            state.record_batch(
+                run_id=owner, batch_key=batch_key, events=events, hashes=hashes, failures=[], outcomes=outcomes
+            )
             report.in_flight_confirmed += 1
         else:
             state.forget_in_flight(batch_key)
@@ -191,6 +255,26 @@ def epoch_seconds(value: str) -> int:
     from datetime import datetime
 
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+
+
+@dataclass
+class _Send:
+    """One send: where it records, what it sends with, and its running report."""
+
+    state: StateStore
+    hook: InsiderHook
+    run_id: str
+    mapping: Mapping
+    report: SendReport
+    skip_hook: bool
+    error_callback_endpoint: str | None
+    dry_run: bool
+    claims: bool
+    lease_s: float
+
+    def outcomes(self, rows: list[tuple[str, str, int]]) -> None:
+        if rows and not self.dry_run:
+            self.state.record_outcomes(self.run_id, rows)
 
 
 def send_users(
@@ -205,15 +289,44 @@ def send_users(
     read_chunk: int = 1000,
     report: SendReport | None = None,
     max_users: int | None = None,
+    dry_run: bool = False,
+    claims: bool = True,
+    on_batch: Callable[[SendReport], None] | None = None,
 ) -> SendReport:
-    """Send validated users (dicts = users[] elements) exactly once; see the module docstring.
+    """Send validated users (dicts = users[] elements) exactly once; see the module docstring. THE send loop
+    of the code base: the Insider upsert operator (creator_sync) and the dead-letter replay use it.
 
     `max_users` lowers the users per request below Insider's 1,000 (smaller batches = less to re-send
-    when a request fails); None keeps the hook's documented maximum."""
+    when a request fails); None keeps the hook's documented maximum. `claims=False` turns the concurrent-run
+    claims off (one writer only). `on_batch(report)` is called after every answered batch (progress,
+    persisting client counters)."""
     report = report or SendReport()
-    resolve_in_flight(state, hook, report)
-    planner = _Planner(state, mapping or load_mapping(), report, read_chunk)
-    kwargs = {"skip_hook": skip_hook, "error_callback_endpoint": error_callback_endpoint}
+    report.dry_run = dry_run
+    ctx = _Send(
+        state=state,
+        hook=hook,
+        run_id=run_id,
+        mapping=mapping or load_mapping(),
+        report=report,
+        skip_hook=skip_hook,
+        error_callback_endpoint=error_callback_endpoint,
+        dry_run=dry_run,
+        claims=claims,
+        lease_s=claim_lease_s() if claims and not dry_run else 0.0,
+    )
+    if not dry_run:
+        resolve_in_flight(state, hook, report, run_id)
+    try:
+        _send_batches(ctx, _Planner(ctx, read_chunk), users, max_users, on_batch)
+    finally:
+        if claims and not dry_run:
+            state.release_claims(run_id)
+    return report
+
+
+def _send_batches(ctx: _Send, planner: _Planner, users, max_users, on_batch) -> None:
+    state, hook, report, run_id = ctx.state, ctx.hook, ctx.report, ctx.run_id
+    kwargs = {"skip_hook": ctx.skip_hook, "error_callback_endpoint": ctx.error_callback_endpoint}
     sizing = {"max_users": max_users} if max_users else {}
     for batch in hook.plan_batches(planner(users), **kwargs, **sizing):
         pending = [planner.pending.pop(i) for i in batch.indices]
@@ -222,8 +335,15 @@ def send_users(
                 {"user_key": p.user_key, "reason": USER_TOO_LARGE, "detail": batch.reason or "", "payload": u}
                 for p, u in zip(pending, batch.users, strict=True)
             ]
-            state.add_dead_letters(run_id, failures)
+            if not ctx.dry_run:
+                state.add_dead_letters(run_id, failures)
+                ctx.outcomes([(p.user_key, USER_TOO_LARGE, 0) for p in pending])
             report.reject(USER_TOO_LARGE, len(failures))
+            continue
+        if ctx.dry_run:  # what would go out: counted, not sent
+            report.requests += 1
+            report.users_sent += len(pending)
+            report.events_sent += sum(len(p.event_keys) for p in pending)
             continue
         batch_key = _batch_key(run_id, pending)
         probes = _probe_events(pending, batch.users)
@@ -248,18 +368,24 @@ def send_users(
             }
             for i, messages in sorted(failed.items())
         ]
+        outcomes = [(p.user_key, OUTCOME_SENT, len(p.event_keys)) for p in accepted]
+        outcomes += [(f["user_key"], VENDOR_REJECTED, 0) for f in failures]
         state.record_batch(
             run_id=run_id,
             batch_key=batch_key,
             events=[(key, p.user_key) for p in accepted for key in p.event_keys],
             hashes=[(p.user_key, p.attr_hash) for p in accepted],
             failures=failures,
+            outcomes=outcomes,
         )
         report.users_sent += len(accepted)
         report.events_sent += sum(len(p.event_keys) for p in accepted)
         if failures:
             report.reject(VENDOR_REJECTED, len(failures))
-    return report
+        if ctx.claims:
+            state.renew_claims(run_id, ctx.lease_s)
+        if on_batch is not None:
+            on_batch(report)
 
 
 def send_file(
@@ -269,16 +395,24 @@ def send_file(
     hook: InsiderHook,
     run_id: str,
     rejected_path: str | Path | None = None,
+    malformed_path: str | Path | None = None,
     mapping: Mapping | None = None,
     skip_hook: bool = False,
     error_callback_endpoint: str | None = None,
     max_users: int | None = None,
+    dry_run: bool = False,
+    claims: bool = True,
+    on_batch: Callable[[SendReport], None] | None = None,
 ) -> SendReport:
-    """DAG entry point: dead-letter the transform's rejected users, then send users.jsonl (streamed)."""
+    """Dead-letter the transform's rejected users (and malformed source records that are not users), then
+    send users.jsonl (streamed). In a dry run the rejections are counted, not written."""
     report = SendReport()
     if rejected_path and Path(rejected_path).exists():
-        for reason, n in record_rejections(rejected_path, state=state, run_id=run_id).items():
+        counts = record_rejections(rejected_path, state=None if dry_run else state, run_id=run_id)
+        for reason, n in counts.items():
             report.reject(reason, n)
+    if malformed_path and Path(malformed_path).exists() and not dry_run:
+        record_rejections(malformed_path, state=state, run_id=run_id)  # counted by the transform's stats
     return send_users(
         iter_jsonl(users_path),
         state=state,
@@ -289,4 +423,7 @@ def send_file(
         error_callback_endpoint=error_callback_endpoint,
         report=report,
         max_users=max_users,
+        dry_run=dry_run,
+        claims=claims,
+        on_batch=on_batch,
     )

@@ -1,4 +1,5 @@
-"""State store (SQLAlchemy Core): event ledger, acknowledged attribute hashes, dead letters.
+"""State store (SQLAlchemy Core): event ledger, acknowledged attribute hashes, dead letters, what each run
+did per user (run_users), per-attempt client counters (run_client_stats), send claims and run reports.
 
 SQLite by default (`sqlite:///<data dir>/state.db`), PostgreSQL via `CREATOR_SYNC_STATE_URL`. On SQLite:
 WAL, a busy timeout and `BEGIN IMMEDIATE` for write transactions, so several parallel writers queue
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,6 +68,45 @@ in_flight_batches = sa.Table(
     sa.Column("record", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+# What one run did with each user it planned (the run's figures, summed over task attempts):
+# sent / vendor_rejected / user_too_large / unchanged / claimed_elsewhere. A later attempt of the same run
+# may change an outcome, except "sent" (its events are in the ledger): see StateStore.record_outcomes.
+run_users = sa.Table(
+    "run_users",
+    metadata,
+    sa.Column("run_id", sa.String(255), primary_key=True),
+    sa.Column("user_key", sa.String(255), primary_key=True),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("events", sa.Integer, nullable=False, default=0),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+# Per task attempt and vendor: the HTTP client's counters (requests, retries, 429s, ...), so a retried task
+# adds its attempts up instead of reporting its last one. Written while the attempt runs.
+run_client_stats = sa.Table(
+    "run_client_stats",
+    metadata,
+    sa.Column("run_id", sa.String(255), primary_key=True),
+    sa.Column("task_key", sa.String(255), primary_key=True),  # task_id[map_index]
+    sa.Column("try_number", sa.Integer, primary_key=True),
+    sa.Column("vendor", sa.String(32), primary_key=True),
+    sa.Column("counters", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+# Users a run is about to send. A claim is live while its lease (epoch seconds) has not passed; the sender
+# renews its run's leases after every batch and releases them when it is done. See StateStore.claim.
+send_claims = sa.Table(
+    "send_claims",
+    metadata,
+    sa.Column("user_key", sa.String(255), primary_key=True),
+    sa.Column("run_id", sa.String(255), nullable=False, index=True),
+    sa.Column("lease_until", sa.Float, nullable=False),
+)
+
+OUTCOME_SENT = "sent"
+OUTCOME_UNCHANGED = "unchanged"
+OUTCOME_CLAIMED_ELSEWHERE = "claimed_elsewhere"
 
 
 # One row per run and report-producing DAG (creator_sync, replay, offboarding): the run's figures as JSON and
@@ -242,14 +283,17 @@ class StateStore:
         events: list[tuple[str, str]],
         hashes: list[tuple[str, str]],
         failures: list[dict],
+        outcomes: list[tuple[str, str, int]] | None = None,
     ) -> None:
         """After one 200 response, in ONE transaction: acknowledged events (event_key, user_key),
-        attribute hashes of accepted users (user_key, attr_hash), dead letters of failed users."""
+        attribute hashes of accepted users (user_key, attr_hash), dead letters of failed users, and the
+        run's per-user outcomes (user_key, outcome, events)."""
         at = now()
         with self.write() as conn:
             self._ack_events(conn, run_id, batch_key, events, at)
             self._ack_hashes(conn, run_id, hashes, at)
             self._dead_letters(conn, run_id, failures, at)
+            self.record_outcomes(run_id, outcomes or [], conn=conn)
             conn.execute(in_flight_batches.delete().where(in_flight_batches.c.batch_key == batch_key))
 
     def save_run_report(self, dag_id: str, run_id: str, figures: dict, text: str, ok: bool) -> None:
@@ -275,6 +319,126 @@ class StateStore:
             {**row, "figures": json.loads(row["figures"]), "created_at": _aware(row["created_at"])}
             for row in rows
         ]
+
+    # -- per-run figures -----------------------------------------------------------------------------
+    def record_outcomes(self, run_id: str, rows: list[tuple[str, str, int]], conn=None) -> None:
+        """(user_key, outcome, events) of this run; an existing "sent" is kept (its events are acknowledged)."""
+        if not rows:
+            return
+        at = now()
+        values = [
+            {"run_id": run_id, "user_key": k, "outcome": o, "events": int(n), "updated_at": at} for k, o, n in rows
+        ]
+        t = run_users
+        with self._maybe_write(conn) as c:
+            for part in _chunks(values):
+                stmt = self._insert(t)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[t.c.run_id, t.c.user_key],
+                    set_={"outcome": stmt.excluded.outcome, "events": stmt.excluded.events, "updated_at": at},
+                    where=t.c.outcome != OUTCOME_SENT,
+                )
+                c.execute(stmt, part)
+
+    def run_outcomes(self, run_id: str) -> dict[str, dict[str, int]]:
+        """``{outcome: {"users": n, "events": n}}`` of one run, over all its task attempts."""
+        t = run_users
+        query = (
+            sa.select(t.c.outcome, sa.func.count(), sa.func.coalesce(sa.func.sum(t.c.events), 0))
+            .where(t.c.run_id == run_id)
+            .group_by(t.c.outcome)
+        )
+        with self.engine.connect() as conn:
+            return {o: {"users": int(n), "events": int(e)} for o, n, e in conn.execute(query)}
+
+    def save_client_stats(
+        self, run_id: str, task_key: str, try_number: int, vendor: str, counters: dict
+    ) -> None:
+        """Store (replace) one task attempt's client counters for a vendor."""
+        t = run_client_stats
+        row = {
+            "run_id": run_id,
+            "task_key": task_key,
+            "try_number": int(try_number),
+            "vendor": vendor,
+            "counters": json.dumps({k: v for k, v in counters.items() if isinstance(v, int | float)}),
+            "updated_at": now(),
+        }
+        with self.write() as conn:
+            stmt = self._insert(t)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.c.run_id, t.c.task_key, t.c.try_number, t.c.vendor],
+                set_={"counters": stmt.excluded.counters, "updated_at": stmt.excluded.updated_at},
+            )
+            conn.execute(stmt, [row])
+
+    def run_client_totals(self, run_id: str) -> dict[str, dict[str, float]]:
+        """``{vendor: {counter: sum over every task attempt of the run}}``."""
+        t = run_client_stats
+        totals: dict[str, dict[str, float]] = {}
+        with self.engine.connect() as conn:
+            for vendor, counters in conn.execute(sa.select(t.c.vendor, t.c.counters).where(t.c.run_id == run_id)):
+                into = totals.setdefault(vendor, {})
+                for key, value in json.loads(counters).items():
+                    into[key] = into.get(key, 0) + value
+        return totals
+
+    # -- claims ---------------------------------------------------------------------------------------
+    def claim(self, run_id: str, user_keys: Iterable[str], lease_s: float) -> set[str]:
+        """Claim users for `run_id` in ONE transaction; returns the keys this run now holds.
+
+        A key is taken when it is unclaimed, already this run's (a retried task of the same run), or held by
+        a dead run: one whose lease has passed (a live sender renews it after every batch). Keys held by a
+        live run are not returned; the caller skips them."""
+        keys = list(dict.fromkeys(user_keys))
+        if not keys:
+            return set()
+        at = time.time()
+        until = at + lease_s
+        t = send_claims
+        held: set[str] = set()
+        with self.write() as conn:
+            for part in _chunks(keys):
+                rows = [{"user_key": k, "run_id": run_id, "lease_until": until} for k in part]
+                conn.execute(self._insert(t).on_conflict_do_nothing(), rows)
+                conn.execute(
+                    t.update()
+                    .where(t.c.user_key.in_(part), sa.or_(t.c.run_id == run_id, t.c.lease_until < at))
+                    .values(run_id=run_id, lease_until=until)
+                )
+                held.update(
+                    conn.execute(
+                        sa.select(t.c.user_key).where(t.c.user_key.in_(part), t.c.run_id == run_id)
+                    ).scalars()
+                )
+        return held
+
+    def renew_claims(self, run_id: str, lease_s: float) -> None:
+        with self.write() as conn:
+            conn.execute(
+                send_claims.update()
+                .where(send_claims.c.run_id == run_id)
+                .values(lease_until=time.time() + lease_s)
+            )
+
+    def release_claims(self, run_id: str) -> None:
+        with self.write() as conn:
+            conn.execute(send_claims.delete().where(send_claims.c.run_id == run_id))
+
+    def live_claim_runs(self) -> set[str]:
+        """Runs that hold at least one claim whose lease has not passed."""
+        t = send_claims
+        with self.engine.connect() as conn:
+            query = sa.select(t.c.run_id).where(t.c.lease_until >= time.time()).distinct()
+            return set(conn.execute(query).scalars())
+
+    @contextmanager
+    def _maybe_write(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.write() as c:
+                yield c
 
     def mark_in_flight(self, run_id: str, batch_key: str, record: dict) -> None:
         row = {"batch_key": batch_key, "run_id": run_id, "record": json.dumps(record), "created_at": now()}
