@@ -1,4 +1,10 @@
-"""Run summary: counts, the reconciliation `fetched creators == sent + rejected + unchanged`, and text."""
+"""Run summary: counts, the reconciliation `fetched creators == sent + rejected + unchanged (+ claimed by
+another run)`, per-vendor request figures, and the markdown text.
+
+The figures describe the RUN, not the last task attempt: `run_send_totals` reads what every attempt of the
+run recorded in the state store (per-user outcomes, per-attempt client counters). A dry run records
+nothing, so its figures come from the one (re-computed) planning pass: what WOULD be sent.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from creator_sync.pipeline.send import SendReport
+from creator_sync.pipeline.state import (
+    OUTCOME_CLAIMED_ELSEWHERE,
+    OUTCOME_SENT,
+    OUTCOME_UNCHANGED,
+    StateStore,
+)
 from creator_sync.pipeline.transform import TransformStats
+from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
+
+VENDORS = ("InsightIQ", "Insider")
+VENDOR_COUNTERS = ("requests", "retries", "rate_limited_429")
+SENDER_VENDOR = "Insider"  # the upsert attempts also store their send counters under this vendor
+
+
+class ReconciliationError(RuntimeError):
+    """The run's figures do not add up: some creator was neither sent, rejected, unchanged nor skipped."""
 
 
 @dataclass
@@ -15,16 +36,20 @@ class RunSummary:
     run_id: str
     fetched_creators: int
     transformed: int  # users written for sending (valid)
-    sent: int
+    sent: int  # dry run: would be sent
     rejected: dict[str, int] = field(default_factory=dict)
     unchanged: int = 0
+    claimed_elsewhere: int = 0  # held by another live run's claim: that run sends them
     events_sent: int = 0
     events_already_acknowledged: int = 0
-    requests: int = 0
-    retried_requests: int = 0
-    rate_limited_429: int = 0
+    requests: int = 0  # upsert requests answered (dry run: planned)
+    retried_requests: int = 0  # all vendors
+    rate_limited_429: int = 0  # all vendors
+    vendors: dict[str, dict[str, int]] = field(default_factory=dict)  # vendor -> VENDOR_COUNTERS
     orphan_events: int = 0
     unattributed_errors: int = 0
+    malformed_records: dict[str, int] = field(default_factory=dict)  # resource -> records without their id
+    dry_run: bool = False
 
     @property
     def rejected_total(self) -> int:
@@ -32,7 +57,7 @@ class RunSummary:
 
     @property
     def accounted(self) -> int:
-        return self.sent + self.rejected_total + self.unchanged
+        return self.sent + self.rejected_total + self.unchanged + self.claimed_elsewhere
 
     @property
     def reconciled(self) -> bool:
@@ -42,9 +67,11 @@ class RunSummary:
         return {**asdict(self), "rejected_total": self.rejected_total, "reconciled": self.reconciled}
 
     def reconciliation_line(self) -> str:
+        verb = "would send" if self.dry_run else "sent"
+        claimed = f" + {self.claimed_elsewhere} claimed by another run" if self.claimed_elsewhere else ""
         equation = (
-            f"{self.fetched_creators} fetched creators vs {self.sent} sent + {self.rejected_total} rejected"
-            f" + {self.unchanged} unchanged = {self.accounted}"
+            f"{self.fetched_creators} fetched creators vs {self.sent} {verb} + {self.rejected_total} rejected"
+            f" + {self.unchanged} unchanged{claimed} = {self.accounted}"
         )
         if self.reconciled:
             return f"Reconciliation holds: {equation}."
@@ -54,26 +81,49 @@ class RunSummary:
             f"{'unaccounted for' if gap > 0 else 'counted twice'}."
         )
 
+    def dry_run_line(self) -> str:
+        return (
+            f"DRY RUN: would send {self.sent} users, {self.events_sent} events in {self.requests} requests; "
+            f"unchanged {self.unchanged}; rejected {self.rejected_total}. Nothing was sent or recorded."
+        )
+
     def render(self) -> str:
-        """Short markdown for the task log and the DAG run note."""
+        """Short markdown for the task log, report.md and the DAG run note."""
         rejected = ", ".join(f"{r}: {n}" for r, n in sorted(self.rejected.items())) or "none"
-        lines = [
+        would = "would be " if self.dry_run else ""
+        lines = [f"**{self.dry_run_line()}**", ""] if self.dry_run else []
+        lines += [
             f"### creator-sync run `{self.run_id}`",
             "",
-            "| | |",
+            "| figure | count |",
             "|---|---|",
             f"| fetched creators | {self.fetched_creators} |",
             f"| transformed (valid users) | {self.transformed} |",
-            f"| sent (accepted by Insider) | {self.sent} |",
+            f"| {'would send' if self.dry_run else 'sent (accepted by Insider)'} | {self.sent} |",
             f"| rejected | {self.rejected_total} ({rejected}) |",
             f"| unchanged, skipped | {self.unchanged} |",
-            f"| events sent | {self.events_sent} (already acknowledged, skipped: "
-            f"{self.events_already_acknowledged}) |",
-            f"| upsert requests | {self.requests} (retried: {self.retried_requests}, "
-            f"429s: {self.rate_limited_429}) |",
-            "",
-            self.reconciliation_line(),
         ]
+        if self.claimed_elsewhere:
+            lines.append(f"| claimed by another live run, skipped | {self.claimed_elsewhere} |")
+        lines += [
+            f"| events {would}sent | {self.events_sent} |",
+            f"| events already acknowledged, skipped | {self.events_already_acknowledged} |",
+            f"| upsert requests{' (planned)' if self.dry_run else ''} | {self.requests} |",
+            "",
+            "| vendor | requests | retries | 429s |",
+            "|---|---|---|---|",
+        ]
+        for vendor in VENDORS:
+            v = self.vendors.get(vendor) or {}
+            lines.append(
+                f"| {vendor} | {v.get('requests', 0)} | {v.get('retries', 0)} | {v.get('rate_limited_429', 0)} |"
+            )
+        lines += ["", self.reconciliation_line()]
+        if self.malformed_records:
+            parts = ", ".join(f"{r}: {n}" for r, n in sorted(self.malformed_records.items()))
+            lines.append(
+                f"Source records without their id (dead letters, reason malformed_source_record): {parts}."
+            )
         if self.orphan_events:
             lines.append(
                 f"{self.orphan_events} event(s) belonged to creators not in this fetch and were skipped."
@@ -83,14 +133,26 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def _vendor_figures(vendors: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, int]]:
+    return {
+        name: {key: int((vendors or {}).get(name, {}).get(key, 0)) for key in VENDOR_COUNTERS}
+        for name in VENDORS
+    }
+
+
 def build_summary(
     run_id: str,
     transform: TransformStats,
     send: SendReport,
     client_stats: Mapping[str, Any] | None = None,
+    *,
+    vendors: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunSummary:
-    """`client_stats` = the Insider hook's `stats` (retries, rate_limited_429)."""
-    stats = client_stats or {}
+    """`vendors` = {vendor: {requests, retries, rate_limited_429}}; `client_stats` (the Insider hook's
+    `stats`) is the single-vendor shorthand for callers without a run (tests, replay)."""
+    if vendors is None and client_stats is not None:
+        vendors = {SENDER_VENDOR: client_stats}
+    figures = _vendor_figures(vendors)
     return RunSummary(
         run_id=run_id,
         fetched_creators=transform.fetched_creators,
@@ -98,11 +160,44 @@ def build_summary(
         sent=send.users_sent,
         rejected=dict(send.rejected),
         unchanged=send.unchanged,
+        claimed_elsewhere=send.claimed_elsewhere,
         events_sent=send.events_sent,
         events_already_acknowledged=send.events_already_acknowledged,
         requests=send.requests,
-        retried_requests=int(stats.get("retries", 0)),
-        rate_limited_429=int(stats.get("rate_limited_429", 0)),
+        retried_requests=sum(v["retries"] for v in figures.values()),
+        rate_limited_429=sum(v["rate_limited_429"] for v in figures.values()),
+        vendors=figures,
         orphan_events=transform.orphan_events,
         unattributed_errors=send.unattributed_errors,
+        malformed_records=dict(getattr(transform, "malformed_records", None) or {}),
+        dry_run=send.dry_run,
     )
+
+
+def run_send_totals(state: StateStore, run_id: str, transform: TransformStats) -> SendReport:
+    """The run's send figures over ALL its task attempts, from the state store: per-user outcomes (sent,
+    unchanged, claimed elsewhere, rejected at send time), the transform's rejections, and the attempts'
+    send counters (upsert requests, unattributed errors; events already acknowledged of the last attempt)."""
+    outcomes = state.run_outcomes(run_id)
+
+    def users(outcome: str) -> int:
+        return outcomes.get(outcome, {}).get("users", 0)
+
+    report = SendReport(
+        users_sent=users(OUTCOME_SENT),
+        events_sent=outcomes.get(OUTCOME_SENT, {}).get("events", 0),
+        rejected=dict(transform.rejected),
+        unchanged=users(OUTCOME_UNCHANGED),
+        claimed_elsewhere=users(OUTCOME_CLAIMED_ELSEWHERE),
+    )
+    for reason in (VENDOR_REJECTED, USER_TOO_LARGE):
+        if users(reason):
+            report.reject(reason, users(reason))
+    sender = state.run_client_totals(run_id).get(SENDER_VENDOR, {})
+    report.requests = int(sender.get("upserts", 0))
+    report.unattributed_errors = int(sender.get("unattributed_errors", 0))
+    report.in_flight_confirmed = int(sender.get("in_flight_confirmed", 0))
+    report.in_flight_resent = int(sender.get("in_flight_resent", 0))
+    latest = state.latest_client_stats(run_id, SENDER_VENDOR)
+    report.events_already_acknowledged = int(latest.get("events_already_acknowledged", 0))
+    return report

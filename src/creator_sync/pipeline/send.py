@@ -160,14 +160,16 @@ class _Planner:
         while part := list(islice(users, self.chunk)):
             prepared = self._claimed([(user_key(u), u) for u in part])
             prepared = [(k, u, attribute_hash(u), self._keys(k, u)) for k, u in prepared]
-            acked = self.state.acknowledged(key for *_, keys in prepared for key in keys)
+            acked = self.state.acknowledged_by(key for *_, keys in prepared for key in keys)
             known = self.state.attribute_hashes(k for k, *_ in prepared)
             unchanged = []
             for uuid, user, attr_hash, keys in prepared:
                 new_events, new_keys = [], []
                 for ev, key in zip(user.get("events") or [], keys, strict=True):
                     if key in acked or key in new_keys:
-                        self.report.events_already_acknowledged += 1
+                        # acknowledged by an earlier attempt of this run: counted as sent by the run
+                        if acked.get(key) != self.ctx.run_id:
+                            self.report.events_already_acknowledged += 1
                     else:
                         new_events.append(ev)
                         new_keys.append(key)

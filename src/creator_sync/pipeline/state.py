@@ -221,11 +221,16 @@ class StateStore:
 
     # -- reads ---------------------------------------------------------------------------------------
     def acknowledged(self, event_keys: Iterable[str]) -> set[str]:
-        keys, found = list(dict.fromkeys(event_keys)), set()
-        col = acknowledged_events.c.event_key
+        return set(self.acknowledged_by(event_keys))
+
+    def acknowledged_by(self, event_keys: Iterable[str]) -> dict[str, str]:
+        """Acknowledged event keys among `event_keys` -> the run that sent them."""
+        keys, found = list(dict.fromkeys(event_keys)), {}
+        t = acknowledged_events
         with self.engine.connect() as conn:
             for part in _chunks(keys):
-                found.update(conn.execute(sa.select(col).where(col.in_(part))).scalars())
+                rows = conn.execute(sa.select(t.c.event_key, t.c.run_id).where(t.c.event_key.in_(part)))
+                found.update({key: run_id for key, run_id in rows})
         return found
 
     def attribute_hashes(self, user_keys: Iterable[str]) -> dict[str, tuple[str, datetime]]:
@@ -382,6 +387,19 @@ class StateStore:
                 for key, value in json.loads(counters).items():
                     into[key] = into.get(key, 0) + value
         return totals
+
+    def latest_client_stats(self, run_id: str, vendor: str) -> dict:
+        """The counters of the run's latest task attempt for `vendor` (figures that are a view per attempt)."""
+        t = run_client_stats
+        query = (
+            sa.select(t.c.counters)
+            .where(t.c.run_id == run_id, t.c.vendor == vendor)
+            .order_by(t.c.try_number.desc(), t.c.updated_at.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).scalar()
+        return json.loads(row) if row else {}
 
     # -- claims ---------------------------------------------------------------------------------------
     def claim(self, run_id: str, user_keys: Iterable[str], lease_s: float) -> set[str]:

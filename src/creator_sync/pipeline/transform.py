@@ -9,8 +9,12 @@ Two passes:
 2. per bucket: its creators (held in memory, O(creators)) get their events (deduplicated, sorted), are
    validated and written as lines of `users.jsonl`; rejected ones go to `rejected.jsonl` with reason+payload.
 
-Outputs in `out_dir`: users.jsonl, rejected.jsonl, user_hashes.parquet (uuid, attr_hash, events),
-transform_stats.json.
+Records without the id they are joined on (creator_sync.pipeline.malformed) are set aside first: user records
+go to rejected.jsonl (reason malformed_source_record, counted as fetched creators), profile / account /
+event records to malformed.jsonl.
+
+Outputs in `out_dir`: users.jsonl, rejected.jsonl, malformed.jsonl, user_hashes.parquet (uuid, attr_hash,
+events), transform_stats.json.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from creator_sync.pipeline import events as ev
+from creator_sync.pipeline import malformed as bad
 from creator_sync.pipeline.creators import add_metrics, build_creators, head_json, per_platform
 from creator_sync.pipeline.keys import attribute_hash
 from creator_sync.pipeline.mapping import Mapping, load_mapping
@@ -64,6 +69,7 @@ class TransformStats:
     duplicate_events: int = 0
     chunks: int = 0
     buckets: int = 0
+    malformed_records: dict[str, int] = field(default_factory=dict)  # resource -> records without their id
 
 
 @dataclass
@@ -73,6 +79,7 @@ class TransformResult:
     hashes_path: Path
     stats_path: Path
     stats: TransformStats
+    malformed_path: Path | None = None
 
 
 def bucket_of(uuids: pa.Array | pa.ChunkedArray | pd.Index, buckets: int) -> np.ndarray:
@@ -209,8 +216,24 @@ class _Spool:
         return table
 
 
+class _MalformedOut:
+    """malformed.jsonl: dead-letter rows of records that are not creators, counted per resource."""
+
+    def __init__(self, path: Path, stats: TransformStats):
+        self.path, self.stats = path, stats
+        self.file = path.open("w", encoding="utf-8")
+
+    def write(self, resource: str, letters: list[dict]) -> None:
+        if letters:
+            self.stats.malformed_records[resource] = self.stats.malformed_records.get(resource, 0) + len(letters)
+            self.file.writelines(json.dumps(letter) + "\n" for letter in letters)
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def _spool_events(
-    inputs: dict, m: Mapping, window, start, chunk_rows, spool, stats, background: _Background
+    inputs: dict, m: Mapping, window, start, chunk_rows, spool, stats, background: _Background, malformed=None
 ) -> pd.DataFrame:
     """Pass 1. Events of the window [events_from, end); returns per-platform content metrics of the rows at
     or after `start` (uuid index, `{platform}_{metric}` columns).
@@ -225,6 +248,9 @@ def _spool_events(
             for chunk in chunks:
                 stats.chunks += 1
                 stats.rows_read[spec.source] = stats.rows_read.get(spec.source, 0) + len(chunk)
+                if malformed is not None:
+                    chunk, letters = bad.split_table(spec.source, chunk, spec.user)
+                    malformed.write(spec.source, letters)
                 kept, ts = ev.in_interval(chunk, spec, *window)
                 stats.rows_outside_interval += len(chunk) - len(kept)
                 if len(kept):
@@ -403,11 +429,17 @@ def transform_run(
     out.mkdir(parents=True, exist_ok=True)
     stats = TransformStats()
 
-    users = read_resource(inputs.get("users") or [])
-    profiles = read_resource(inputs.get("profiles") or [])
-    accounts = read_resource(inputs.get("accounts") or [])
+    malformed = _MalformedOut(out / "malformed.jsonl", stats)
+    users, bad_users = bad.split_frame("users", read_resource(inputs.get("users") or []))
+    profiles, bad_profiles = bad.split_frame("profiles", read_resource(inputs.get("profiles") or []))
+    accounts, bad_accounts = bad.split_frame("accounts", read_resource(inputs.get("accounts") or []))
+    malformed.write("profiles", bad_profiles)
+    malformed.write("accounts", bad_accounts)
     creators = build_creators(users, profiles, accounts, m)
-    stats.fetched_creators = len(creators)
+    # a user record without its id is a fetched creator that cannot be sent: rejected, with its reason
+    stats.fetched_creators = len(creators) + len(bad_users)
+    if bad_users:
+        stats.malformed_records["users"] = len(bad_users)
 
     event_rows = sum(count_rows(inputs.get(s.source) or []) for s in m.events.values())
     stats.buckets = buckets or max(1, min(256, math.ceil(event_rows / ROWS_PER_BUCKET)))
@@ -415,7 +447,7 @@ def transform_run(
     background = _Background()
     try:
         window = (events_from, end)
-        metrics = _spool_events(inputs, m, window, start, chunk_rows, spool, stats, background)
+        metrics = _spool_events(inputs, m, window, start, chunk_rows, spool, stats, background, malformed)
         creators = _with_reasons(add_metrics(creators, metrics), m)
         creator_bucket = bucket_of(creators.index, stats.buckets)
         hashes: list[tuple[str, str, int]] = []
@@ -425,6 +457,9 @@ def transform_run(
             background.close()  # the spool is written and closed
             background = _Background()
             users_out = _AsyncFile(background, users_file)  # writes overlap the next bucket's work
+            for letter in bad_users:
+                rejected_out.write(json.dumps(letter) + "\n")
+                stats.rejected[letter["reason"]] = stats.rejected.get(letter["reason"], 0) + 1
             for bucket in range(stats.buckets):
                 chunk = creators[creator_bucket == bucket]
                 events = spool.pop(bucket)
@@ -436,6 +471,7 @@ def transform_run(
         try:
             background.close()
         finally:
+            malformed.close()
             spool.close()
             shutil.rmtree(spool.root, ignore_errors=True)
 
@@ -452,7 +488,7 @@ def transform_run(
     )
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
-    return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats)
+    return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path)
 
 
 def utc(moment: datetime) -> pd.Timestamp:

@@ -21,6 +21,8 @@ INVALID_EVENT_TIMESTAMP = "invalid_event_timestamp"  # not RFC 3339
 PURCHASE_MISSING_PARAMS = "purchase_missing_params"  # purchase event without its required params
 USER_TOO_LARGE = "user_too_large"  # one user's JSON over the request size limit
 VENDOR_REJECTED = "vendor_rejected"  # Insider answered 200 but listed the user under fail
+UNIFICATION_ERROR = "unification_error"  # Insider called the error callback for the user
+MALFORMED_SOURCE_RECORD = "malformed_source_record"  # an InsightIQ record without its id / user id
 REASONS = (
     MISSING_IDENTIFIER,
     INVALID_UUID,
@@ -31,6 +33,8 @@ REASONS = (
     PURCHASE_MISSING_PARAMS,
     USER_TOO_LARGE,
     VENDOR_REJECTED,
+    UNIFICATION_ERROR,
+    MALFORMED_SOURCE_RECORD,
 )
 
 RFC3339_RE = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
