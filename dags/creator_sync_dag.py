@@ -1,53 +1,46 @@
 """
 ### creator_sync — InsightIQ creators into Insider One, one run per data interval
 
-1. **fetch**, three branches at once: users and profiles (list endpoints); the interval's contents (one
-   date-filtered list); per account shard (mapped, one per `insightiq_api` slot) its pages of the accounts
-   list, their income transactions and, in targeted syncs, audience.
-   Files land as Parquet under the run's data directory; XCom carries paths and counts only.
-2. **transform**: one Insider user per InsightIQ user (the package's insider_mapping.yaml), validated with
-   Insider's rules; rejects go to the dead-letter store with their reason and never cost a request.
-3. **upsert**: batches of <= 1,000 users / 5 MB; a ledger of acknowledged events makes retries and re-runs
-   send every event exactly once; unchanged creators are not re-sent.
-4. **report**: fetched = sent + rejected + unchanged, plus retries and 429s; emits the Asset the profile
-   audit listens to.
+1. **fetch** (InsightIQ fetch operators), three branches at once: users and profiles
+   (`fetch_creators`); the interval's contents (`fetch_contents`, one date-filtered list); per account
+   shard (`fetch_account_shard`, mapped, one per `insightiq_api` slot) its pages of the accounts list,
+   their income transactions and, in targeted syncs, audience. Parquet lands under the run's data
+   directory; XCom carries paths and counts only.
+2. **transform** (TaskFlow, pure pandas): one Insider user per InsightIQ user (the package's
+   insider_mapping.yaml), validated with Insider's rules; rejects and records without their id go to the
+   dead letters with their reason and never cost a request.
+3. **upsert** (`InsiderUpsertOperator`, the one exactly-once sender): claims its users, drops events
+   already acknowledged (ledger), skips unchanged creators, sends batches of <= 1,000 users / 5 MB, and
+   checks an unanswered batch with the Profile API instead of re-sending it.
+4. **report**: the run's totals over every task attempt: fetched = sent + rejected + unchanged (+ claimed
+   by another run), events, requests / retries / 429s per vendor; stored in the state store
+   (run_reports), report.md and the run note. A reconciliation gap fails this task.
+5. **publish**: emits the Asset the profile audit listens to; skipped on a dry run.
 
 Backfills (`airflow backfill create`) send `skip_hook: true`, so history does not fire Architect journeys.
-Params: `dry_run` (files and report, nothing sent), `account_ids` (targeted sync), `skip_hook` override,
-`lookback_hours` (late-arriving data: also send events of the N hours before the interval that InsightIQ
-synced late; empty = env `CREATOR_SYNC_LOOKBACK_HOURS`, default 0; acknowledged events are never re-sent).
+Params: `dry_run` (files and a report of what would be sent; nothing sent or recorded, no Asset event),
+`account_ids` (targeted sync), `skip_hook` override, `lookback_hours` (late-arriving data: also send
+events of the N hours before the interval that InsightIQ synced late; empty = env
+`CREATOR_SYNC_LOOKBACK_HOURS`, default 0; acknowledged events are never re-sent).
 """
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from creator_sync.retry import VENDOR_RETRY_POLICY
+from creator_sync.assets import INSIDER_USERS
+from creator_sync.limits import INSIGHTIQ_POOL, pool_slots
+from creator_sync.operators import (
+    InsiderUpsertOperator,
+    InsightIQAccountShardFetchOperator,
+    InsightIQContentsFetchOperator,
+    InsightIQCreatorsFetchOperator,
+)
+from creator_sync.retry import dag_default_args
 from creator_sync.sync.run_context import SCHEDULE
 
-
-def account_shards() -> list[dict]:
-    """One shard of accounts per `insightiq_api` pool slot (src/creator_sync/resources/pools.json)."""
-    from creator_sync.limits import pool_slots
-
-    slots = pool_slots("insightiq_api")
-    return [{"shard": i, "of": slots} for i in range(slots)]
-
-
-INSIDER_USERS = Asset(name="creator_sync_insider_users", uri="creator-sync://insider/users")
-
-default_args = {
-    "owner": "creator-sync",
-    "retries": 3,
-    "retry_delay": timedelta(seconds=float(os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", "30"))),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=10),
-    "retry_policy": VENDOR_RETRY_POLICY,
-}
+ACCOUNT_SHARDS = pool_slots(INSIGHTIQ_POOL)  # one mapped fetch per insightiq_api pool slot
 
 
 @dag(
@@ -56,13 +49,18 @@ default_args = {
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
+    default_args=dag_default_args(retries=3),
     tags=["creator-sync", "insightiq", "insider"],
     doc_md=__doc__,
     params={
-        "dry_run": Param(False, type="boolean", description="Produce files and the report; send nothing."),
+        "dry_run": Param(
+            False, type="boolean", description="Produce files and a report of what would be sent; send nothing."
+        ),
         "account_ids": Param(
-            [], type="array", items={"type": "string"}, description="Sync only these InsightIQ accounts."
+            [],
+            type=["array", "string"],
+            items={"type": "string"},
+            description="Sync only these InsightIQ accounts (a list, or one comma-separated string).",
         ),
         "skip_hook": Param(
             "auto",
@@ -83,60 +81,56 @@ default_args = {
     },
 )
 def creator_sync():
-    @task(pool="insightiq_api")
-    def fetch_creators(**context) -> dict:
-        from creator_sync.hooks.insightiq import InsightIQHook
-        from creator_sync.sync.fetch import fetch_directory
-        from creator_sync.sync.run_context import SyncRun
+    creators = InsightIQCreatorsFetchOperator(task_id="fetch_creators")
+    contents = InsightIQContentsFetchOperator(task_id="fetch_contents")
+    shards = InsightIQAccountShardFetchOperator.partial(
+        task_id="fetch_account_shard",
+        pool=INSIGHTIQ_POOL,  # a mapped task's pool is fixed at partial(); the operator default applies later
+        of=ACCOUNT_SHARDS,
+        map_index_template="{{ task.shard }}",
+    ).expand(shard=list(range(ACCOUNT_SHARDS)))
 
-        return fetch_directory(InsightIQHook(), SyncRun.from_context(context))
-
-    @task(pool="insightiq_api")
-    def fetch_contents(**context) -> dict:
-        from creator_sync.hooks.insightiq import InsightIQHook
-        from creator_sync.sync import fetch
-        from creator_sync.sync.run_context import SyncRun
-
-        return fetch.fetch_contents(InsightIQHook(), SyncRun.from_context(context))
-
-    @task(pool="insightiq_api", map_index_template="{{ task.op_kwargs['shard']['shard'] }}")
-    def fetch_account_shard(shard: dict, **context) -> dict:
-        from creator_sync.hooks.insightiq import InsightIQHook
-        from creator_sync.sync.fetch import fetch_account_shard
-        from creator_sync.sync.run_context import SyncRun
-
-        run = SyncRun.from_context(context)
-        return fetch_account_shard(InsightIQHook(), run, shard["shard"], shard["of"])
-
-    @task
-    def transform(creators: dict, contents: dict, shards: list[dict], **context) -> dict:
+    @task(multiple_outputs=True)
+    def transform(**context) -> dict:
         from creator_sync.sync.run_context import SyncRun
         from creator_sync.sync.steps import transform_step
 
         return transform_step(SyncRun.from_context(context))
 
-    @task(pool="insider_upsert")
-    def upsert(transformed: dict, **context) -> dict:
-        from creator_sync.hooks.insider import InsiderHook
-        from creator_sync.sync.run_context import SyncRun
-        from creator_sync.sync.steps import send_step
+    transformed = transform()
+    [creators, contents, shards] >> transformed
 
-        return send_step(InsiderHook(), SyncRun.from_context(context), transformed)
+    upsert = InsiderUpsertOperator(
+        task_id="upsert",
+        users_path=transformed["users_path"],
+        rejected_path=transformed["rejected_path"],
+        malformed_path=transformed["malformed_path"],
+        skip_hook=transformed["skip_hook"],
+        dry_run=transformed["dry_run"],
+    )
 
-    @task(outlets=[INSIDER_USERS])
-    def report(creators: dict, contents: dict, shards: list[dict], transformed: dict, sent: dict, **context):
+    @task
+    def report(transformed: dict, sent: dict, **context) -> dict:
         from creator_sync.sync.run_context import SyncRun
         from creator_sync.sync.steps import report_step
 
-        run = SyncRun.from_context(context)
-        return report_step(run, creators, contents, shards, transformed, sent, context)
+        return report_step(SyncRun.from_context(context), transformed, sent)
 
-    creators = fetch_creators()
-    shards = fetch_account_shard.expand(shard=account_shards())
-    contents = fetch_contents()
-    transformed = transform(creators, contents, shards)
-    sent = upsert(transformed)
-    report(creators, contents, shards, transformed, sent)
+    @task(outlets=[INSIDER_USERS])
+    def publish(summary: dict, **context) -> None:
+        """The profile audit's trigger: only after users were really sent (never on a dry run)."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if summary["dry_run"]:
+            raise AirflowSkipException("dry run: nothing was sent, no Asset event")
+        context["outlet_events"][INSIDER_USERS].extra = {
+            "run_id": summary["run_id"],
+            "users_path": summary["users_path"],
+            "sent": summary["sent"],
+        }
+
+    summary = report(transformed, upsert.output)
+    publish(summary)
 
 
 creator_sync()

@@ -5,11 +5,19 @@ from creator_sync.operators.insider import (
     InsiderUpsertOperator,
     InsiderWebPushOperator,
 )
-from creator_sync.operators.insightiq import InsightIQFetchOperator
+from creator_sync.operators.insightiq import (
+    InsightIQAccountShardFetchOperator,
+    InsightIQContentsFetchOperator,
+    InsightIQCreatorsFetchOperator,
+    InsightIQFetchOperator,
+)
 
 __all__ = [
     "InsiderProfileOperator",
     "InsiderUpsertOperator",
     "InsiderWebPushOperator",
+    "InsightIQAccountShardFetchOperator",
+    "InsightIQContentsFetchOperator",
+    "InsightIQCreatorsFetchOperator",
     "InsightIQFetchOperator",
 ]

@@ -1,123 +1,151 @@
-"""Insider One operators: upsert users from JSON Lines, read a profile, create a web push campaign."""
+"""Insider One operators: the exactly-once upsert of users from JSON Lines, read a profile, create a web push
+campaign."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from creator_sync.files import JsonlWriter, iter_jsonl
+from creator_sync.hooks.base import mask
 from creator_sync.hooks.insider import InsiderHook
 from creator_sync.hooks.web_push import InsiderWebPushHook
 from creator_sync.limits import INSIDER_PROFILE_POOL, INSIDER_UPSERT_POOL, INSIDER_WEB_PUSH_POOL
-from creator_sync.operators._common import as_bool, vendor_defaults
+from creator_sync.operators._common import as_bool, attempt_key, vendor_defaults
 
 
 class InsiderUpsertOperator(BaseOperator):
-    """Upsert the users of a JSON Lines file (one ``users[]`` element per line) in planned batches.
+    """Send the users of a JSON Lines file (one ``users[]`` element per line) to Insider exactly once.
 
-    Every user is accounted for: accepted, failed at Insider (per-user ``fail.errors``) or rejected
-    locally (too large, not JSON, not an object). Failures and rejections go to ``rejected_path`` as
-    JSON Lines ``{"line", "stage", "reasons", "user"}``. Returns counts (never the data).
+    The one sender of creator-sync (creator_sync.pipeline.send.send_file): events already acknowledged are
+    dropped (ledger), unchanged users skipped, batches of <= ``max_users`` users / 5 MB are upserted, and
+    after every answered batch one state-store transaction records its events, attribute hashes and dead
+    letters. An unanswered batch (timeout, dropped connection, killed task) is checked with Profile API
+    probes by the next attempt instead of being re-sent blindly. Before planning, the run claims the users
+    it will send, so a concurrent run never sends the same users at the same time.
+
+    The transform's rejected users (``rejected_path``) and malformed source records (``malformed_path``)
+    become dead letters. With ``dry_run`` nothing is sent or written: XCom says what WOULD be sent.
+    Insider's error callbacks go to the token-bearing URL of creator_sync.webhooks.callback (when
+    ``CREATOR_SYNC_PUBLIC_BASE_URL`` is set). The client's counters of every attempt are stored per run
+    (StateStore.save_client_stats) so the run's report adds retried attempts up.
+
+    :param users_path: templated path of users.jsonl (the transform's output).
+    :param rejected_path: / :param malformed_path: templated, optional: the transform's rejects.
+    :param skip_hook: templated boolean: Insider's ``skip_hook`` (keep the data out of Architect journeys).
+    :param dry_run: templated boolean: plan only.
+    :param max_users: users per request below Insider's 1,000 (less to re-check when a request fails);
+        default env ``CREATOR_SYNC_UPSERT_MAX_USERS`` or 1,000.
+    :param run_id: templated, the run the ledger, dead letters and claims are recorded under.
+    :param state_url: the state store URL (default: ``CREATOR_SYNC_STATE_URL`` or SQLite in the data dir).
+    :return: ``{"send": SendReport.as_dict(), "client": request counters, "dry_run": bool}``.
     """
 
-    template_fields: Sequence[str] = ("input_path", "rejected_path", "skip_hook", "error_callback_endpoint")
+    template_fields: Sequence[str] = (
+        "users_path",
+        "rejected_path",
+        "malformed_path",
+        "skip_hook",
+        "dry_run",
+        "run_id",
+    )
     ui_color = "#fde68a"
+    ui_fgcolor = "#000000"
 
     def __init__(
         self,
         *,
-        input_path: Any,
-        rejected_path: Any,
+        users_path: Any,
+        rejected_path: Any = None,
+        malformed_path: Any = None,
         skip_hook: bool | str = False,
-        error_callback_endpoint: str | None = None,
+        dry_run: bool | str = False,
+        max_users: int | None = None,
+        run_id: str = "{{ run_id }}",
+        state_url: str | None = None,
         conn_id: str = InsiderHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**vendor_defaults(kwargs, INSIDER_UPSERT_POOL))
-        self.input_path = input_path
+        self.users_path = users_path
         self.rejected_path = rejected_path
+        self.malformed_path = malformed_path
         self.skip_hook = skip_hook
-        self.error_callback_endpoint = error_callback_endpoint
+        self.dry_run = dry_run
+        self.max_users = max_users
+        self.run_id = run_id
+        self.state_url = state_url
         self.conn_id = conn_id
 
+    def _max_users(self) -> int | None:
+        if self.max_users:
+            return int(self.max_users)
+        return int(os.environ.get("CREATOR_SYNC_UPSERT_MAX_USERS", "0")) or None
+
     def execute(self, context) -> dict[str, Any]:
-        skip_hook = as_bool(self.skip_hook, "skip_hook")
-        callback = self.error_callback_endpoint or None
+        from creator_sync.pipeline.send import SendReport, send_file
+        from creator_sync.pipeline.state import StateStore
+        from creator_sync.webhooks.callback import error_callback_endpoint
+
+        skip_hook, dry_run = as_bool(self.skip_hook, "skip_hook"), as_bool(self.dry_run, "dry_run")
+        state = StateStore(self.state_url or None)
         hook = InsiderHook(self.conn_id)
-        counts = {"users": 0, "requests": 0, "sent": 0, "accepted": 0, "failed": 0, "rejected_locally": 0}
-        line_of: dict[int, int] = {}  # stream index -> file line, for the current batch only
+        callback = error_callback_endpoint(hook.get_connection(self.conn_id).password)
+        mask(callback)
+        attempt = attempt_key(context)
+        progress = SendReport()
+
+        def save(report: SendReport) -> None:
+            nonlocal progress
+            progress = report
+            counters = {
+                **hook.stats,
+                "upserts": 0 if report.dry_run else report.requests,
+                "unattributed_errors": report.unattributed_errors,
+                "in_flight_confirmed": report.in_flight_confirmed,
+                "in_flight_resent": report.in_flight_resent,
+                "events_already_acknowledged": report.events_already_acknowledged,
+            }
+            state.save_client_stats(self.run_id, attempt.task_key, attempt.try_number, hook.vendor, counters)
+
         try:
-            with JsonlWriter(self.rejected_path) as rejected:
-
-                def users() -> Iterator[dict[str, Any]]:
-                    index = 0
-                    for line, value, error in iter_jsonl(self.input_path):
-                        counts["users"] += 1
-                        if error is None and not isinstance(value, dict):
-                            error = f"line {line} is a JSON {type(value).__name__}, not a user object"
-                        if error is not None:
-                            counts["rejected_locally"] += 1
-                            rejected.write(
-                                {"line": line, "stage": "local", "reasons": [error], "user": value}
-                            )
-                            continue
-                        line_of[index] = line
-                        index += 1
-                        yield value
-
-                for batch in hook.plan_batches(users(), error_callback_endpoint=callback):
-                    if batch.rejected:
-                        counts["rejected_locally"] += 1
-                        rejected.write(
-                            {
-                                "line": line_of.pop(batch.indices[0]),
-                                "stage": "local",
-                                "reasons": [batch.reason],
-                                "user": batch.users[0],
-                            }
-                        )
-                        continue
-                    result = hook.upsert_batch(batch, skip_hook=skip_hook, error_callback_endpoint=callback)
-                    counts["requests"] += 1
-                    counts["sent"] += result.sent
-                    counts["accepted"] += result.accepted
-                    counts["failed"] += len(result.failed)
-                    for local, reasons in sorted(result.failed.items()):
-                        rejected.write(
-                            {
-                                "line": line_of.get(batch.indices[local]),
-                                "stage": "insider",
-                                "reasons": reasons,
-                                "user": batch.users[local],
-                            }
-                        )
-                    if result.unattributed_errors:
-                        lines = [line_of.get(i) for i in batch.indices]
-                        self.log.warning(
-                            "Insider reported errors not tied to a user for lines %s..%s: %s",
-                            lines[0],
-                            lines[-1],
-                            result.unattributed_errors,
-                        )
-                        rejected.write(
-                            {
-                                "line": None,
-                                "lines": [lines[0], lines[-1]],
-                                "stage": "insider-batch",
-                                "reasons": [f"{k}: {v}" for k, v in result.unattributed_errors.items()],
-                                "user": None,
-                            }
-                        )
-                    for i in batch.indices:
-                        line_of.pop(i, None)
-            counts["http"] = hook.stats
+            report = send_file(
+                self.users_path,
+                state=state,
+                hook=hook,
+                run_id=self.run_id,
+                rejected_path=self.rejected_path or None,
+                malformed_path=self.malformed_path or None,
+                skip_hook=skip_hook,
+                error_callback_endpoint=callback,
+                max_users=self._max_users(),
+                dry_run=dry_run,
+                on_batch=save,
+            )
+            save(report)
+        except BaseException:
+            save(progress)  # a failed attempt's requests and retries still count for the run
+            raise
         finally:
             hook.close()
-        counts["rejected_path"] = str(self.rejected_path)
-        self.log.info("Upsert finished: %s", counts)
-        return counts
+        verb = "would send" if dry_run else "sent"
+        self.log.info(
+            "%s%s %d users, %d events in %d requests; unchanged %d; rejected %s; claimed by another run %d "
+            "(skip_hook=%s); client %s",
+            "DRY RUN: " if dry_run else "",
+            verb,
+            report.users_sent,
+            report.events_sent,
+            report.requests,
+            report.unchanged,
+            report.rejected,
+            report.claimed_elsewhere,
+            skip_hook,
+            hook.stats,
+        )
+        return {"send": report.as_dict(), "client": hook.stats, "dry_run": dry_run}
 
 
 class InsiderProfileOperator(BaseOperator):

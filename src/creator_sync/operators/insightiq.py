@@ -1,4 +1,13 @@
-"""InsightIQ -> Parquet fetch operator."""
+"""InsightIQ -> Parquet fetch operators.
+
+- ``InsightIQFetchOperator``: one list resource into one Parquet file (general purpose).
+- The creator_sync fetch family (``InsightIQCreatorsFetchOperator``, ``InsightIQContentsFetchOperator``,
+  ``InsightIQAccountShardFetchOperator``): the reads of one creator_sync run, planned to spend as few
+  requests as the API allows (creator_sync.sync.fetch). The run (data interval, look-back, account filter)
+  comes from the task's context and Params (creator_sync.sync.run_context.SyncRun); files land under the
+  run directory, XCom gets paths, counts and the request counters. Each attempt's request counters are also
+  stored per run (StateStore.save_client_stats) so the run's report adds retried attempts up.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +19,7 @@ from airflow.sdk import BaseOperator
 from creator_sync.files import DEFAULT_CHUNK_ROWS, write_records_parquet
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.limits import INSIGHTIQ_POOL
-from creator_sync.operators._common import vendor_defaults
+from creator_sync.operators._common import attempt_key, vendor_defaults
 
 
 class InsightIQFetchOperator(BaseOperator):
@@ -61,3 +70,81 @@ class InsightIQFetchOperator(BaseOperator):
             hook.close()
         self.log.info("Wrote %d %s records to %s (http: %s)", count, self.resource, self.output_path, stats)
         return {"path": str(self.output_path), "count": count, "http": stats}
+
+
+class _SyncFetchOperator(BaseOperator):
+    """Base of the creator_sync fetch family: `fetch(hook, run)` returns paths and counts."""
+
+    template_fields: Sequence[str] = ("run_id", "state_url")
+    ui_color = "#dbeafe"
+    ui_fgcolor = "#000000"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str = InsightIQHook.default_conn_name,
+        run_id: str = "{{ run_id }}",
+        state_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**vendor_defaults(kwargs, INSIGHTIQ_POOL))
+        self.conn_id = conn_id
+        self.run_id = run_id
+        self.state_url = state_url
+
+    def fetch(self, hook: InsightIQHook, run) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def execute(self, context) -> dict[str, Any]:
+        from creator_sync.pipeline.state import StateStore
+        from creator_sync.sync.run_context import SyncRun
+
+        run = SyncRun.from_context(context)
+        hook = InsightIQHook(self.conn_id)
+        attempt = attempt_key(context)
+        try:
+            result = self.fetch(hook, run)
+        finally:
+            stats = hook.stats
+            StateStore(self.state_url or None).save_client_stats(
+                self.run_id, attempt.task_key, attempt.try_number, hook.vendor, stats
+            )
+            hook.close()
+        self.log.info("%s: %s", type(self).__name__, {k: v for k, v in result.items() if k != "requests"})
+        return result
+
+
+class InsightIQCreatorsFetchOperator(_SyncFetchOperator):
+    """Users and profiles of every creator in the run's scope (all, or its ``account_ids``) -> Parquet."""
+
+    def fetch(self, hook: InsightIQHook, run) -> dict[str, Any]:
+        from creator_sync.sync.fetch import fetch_directory
+
+        return fetch_directory(hook, run)
+
+
+class InsightIQContentsFetchOperator(_SyncFetchOperator):
+    """The content items of the run's event window (one date-filtered list over all accounts) -> Parquet."""
+
+    def fetch(self, hook: InsightIQHook, run) -> dict[str, Any]:
+        from creator_sync.sync.fetch import fetch_contents
+
+        return fetch_contents(hook, run)
+
+
+class InsightIQAccountShardFetchOperator(_SyncFetchOperator):
+    """Shard ``shard`` of ``of`` of the accounts, their income transactions and (targeted syncs) audience.
+
+    Mapped one task per ``insightiq_api`` pool slot: ``.partial(of=n).expand(shard=range(n))``."""
+
+    template_fields: Sequence[str] = (*_SyncFetchOperator.template_fields, "shard", "of")
+
+    def __init__(self, *, shard: int, of: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shard = shard
+        self.of = of
+
+    def fetch(self, hook: InsightIQHook, run) -> dict[str, Any]:
+        from creator_sync.sync.fetch import fetch_account_shard
+
+        return fetch_account_shard(hook, run, int(self.shard), int(self.of))
