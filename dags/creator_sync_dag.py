@@ -54,7 +54,9 @@ ACCOUNT_SHARDS = pool_slots(INSIGHTIQ_POOL)  # one mapped fetch per insightiq_ap
     doc_md=__doc__,
     params={
         "dry_run": Param(
-            False, type="boolean", description="Produce files and a report of what would be sent; send nothing."
+            False,
+            type="boolean",
+            description="Produce files and a report of what would be sent; send nothing.",
         ),
         "account_ids": Param(
             [],

@@ -1,33 +1,50 @@
 """
 ### creator_sync_replay — re-send dead letters once they are fixed upstream
 
-Manual trigger. Picks pending dead letters by reason (Param `reasons`), rebuilds each user from the stored
-payload, re-validates it with today's rules (still-invalid rows stay pending), and sends the rest through
-the same exactly-once sender as `creator_sync` (the ledger drops events Insider already acknowledged).
+Manual trigger.
+
+1. **prepare**: picks pending dead letters by reason (Param `reasons`), rebuilds each user from the stored
+   payload and re-validates it with today's rules (still-invalid rows stay pending); writes the users to
+   send under the run's data directory.
+2. **upsert** (`InsiderUpsertOperator`): the same exactly-once sender as `creator_sync` (claims, ledger,
+   lost-answer check, dead letters); users Insider rejects again are dead-lettered under this run.
+3. **finish**: marks the letters replayed and stores the run's report.
+
 Replayed data is historical, so `skip_hook` defaults to true.
 """
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from creator_sync.retry import VENDOR_RETRY_POLICY
+from creator_sync.operators import InsiderUpsertOperator
+from creator_sync.pipeline.validate import (
+    INVALID_EVENT_TIMESTAMP,
+    INVALID_UUID,
+    MALFORMED_EMAIL,
+    MISSING_IDENTIFIER,
+    NO_USABLE_IDENTIFIER,
+    NON_E164_PHONE,
+    PURCHASE_MISSING_PARAMS,
+    UNIFICATION_ERROR,
+    USER_TOO_LARGE,
+    VENDOR_REJECTED,
+)
+from creator_sync.retry import dag_default_args
 
+# reasons whose letters hold a user payload that can be sent again (malformed_source_record ones do not)
 REASONS = [
-    "vendor_rejected",
-    "unification_error",
-    "malformed_email",
-    "non_e164_phone",
-    "no_usable_identifier",
-    "missing_identifier",
-    "invalid_uuid",
-    "invalid_event_timestamp",
-    "purchase_missing_params",
-    "user_too_large",
+    VENDOR_REJECTED,
+    UNIFICATION_ERROR,
+    MALFORMED_EMAIL,
+    NON_E164_PHONE,
+    NO_USABLE_IDENTIFIER,
+    MISSING_IDENTIFIER,
+    INVALID_UUID,
+    INVALID_EVENT_TIMESTAMP,
+    PURCHASE_MISSING_PARAMS,
+    USER_TOO_LARGE,
 ]
 
 
@@ -36,18 +53,12 @@ REASONS = [
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "creator-sync",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=float(os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", "30"))),
-        "retry_exponential_backoff": 2.0,
-        "retry_policy": VENDOR_RETRY_POLICY,
-    },
+    default_args=dag_default_args(retries=2),
     tags=["creator-sync", "insider", "dead-letters"],
     doc_md=__doc__,
     params={
         "reasons": Param(
-            ["vendor_rejected", "unification_error"],
+            [VENDOR_REJECTED, UNIFICATION_ERROR],
             type="array",
             items={"type": "string", "enum": REASONS},
             minItems=1,
@@ -58,25 +69,45 @@ REASONS = [
     },
 )
 def creator_sync_replay():
-    @task(pool="insider_upsert")
-    def replay_dead_letters(params: dict, run_id: str) -> dict:
-        from dataclasses import asdict
-
-        from creator_sync.hooks.insider import InsiderHook
-        from creator_sync.pipeline.replay import replay_dead_letters
+    @task(multiple_outputs=True)
+    def prepare(params: dict, run_id: str) -> dict:
+        from creator_sync.pipeline.replay import prepare_replay
         from creator_sync.pipeline.state import StateStore
+        from creator_sync.sync.run_context import run_dir
 
-        report = replay_dead_letters(
+        plan = prepare_replay(
             StateStore(),
-            InsiderHook(),
-            run_id=run_id,
+            run_dir(run_id) / "replay",
             reasons=list(params["reasons"]),
             limit=params.get("limit"),
-            skip_hook=bool(params["skip_hook"]),
         )
-        return asdict(report)
+        return {**plan.as_dict(), "skip_hook": bool(params["skip_hook"])}
 
-    replay_dead_letters()
+    plan = prepare()
+    upsert = InsiderUpsertOperator(
+        task_id="upsert", users_path=plan["users_path"], skip_hook=plan["skip_hook"]
+    )
+
+    @task
+    def finish(plan: dict, sent: dict, dag_run=None) -> dict:
+        from creator_sync.pipeline.replay import finish_replay
+        from creator_sync.pipeline.state import StateStore
+
+        state = StateStore()
+        marked = finish_replay(state, plan["letter_ids"])
+        figures = {k: v for k, v in plan.items() if k not in ("letter_ids",)}
+        figures.update(marked_replayed=marked, send=sent["send"])
+        text = (
+            f"creator_sync_replay: {plan['selected']} letters selected ({plan['users']} users); "
+            f"still invalid {plan['still_invalid'] or 'none'}; superseded {plan['superseded']}; "
+            f"sent {sent['send']['users_sent']} users, {sent['send']['events_sent']} events in "
+            f"{sent['send']['requests']} requests; rejected again {sent['send']['rejected'] or 'none'}; "
+            f"marked replayed {marked}."
+        )
+        state.save_run_report("creator_sync_replay", dag_run.run_id, figures, text, True)
+        return {**figures, "text": text}
+
+    finish(plan, upsert.output)
 
 
 creator_sync_replay()

@@ -1,4 +1,4 @@
-"""The Assets creator-sync produces (one definition, imported by every DAG that emits or schedules on them)."""
+"""The Assets creator-sync produces (one definition for every DAG that emits or waits for them)."""
 
 from __future__ import annotations
 

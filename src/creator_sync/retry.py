@@ -57,7 +57,9 @@ def dag_default_args(**overrides) -> dict:
         "owner": "creator-sync",
         **DEFAULT_RETRY_ARGS,
         "retry_delay": timedelta(
-            seconds=float(os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", DEFAULT_RETRY_ARGS["retry_delay"].seconds))
+            seconds=float(
+                os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", DEFAULT_RETRY_ARGS["retry_delay"].seconds)
+            )
         ),
         "retry_policy": VENDOR_RETRY_POLICY,
     }

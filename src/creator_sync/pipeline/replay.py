@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from creator_sync.pipeline.identity import to_e164
 from creator_sync.pipeline.mapping import Mapping, load_mapping
-from creator_sync.pipeline.send import SendReport, send_users
+from creator_sync.pipeline.send import SendReport, send_file
 from creator_sync.pipeline.state import DeadLetter, StateStore
 from creator_sync.pipeline.validate import USER_TOO_LARGE, event_reasons, identifier_reasons
 
@@ -83,6 +84,78 @@ def _merge(letters: list[DeadLetter]) -> dict[str, Any]:
     return newest
 
 
+@dataclass
+class ReplayPlan:
+    """What a replay will send (users.jsonl) and which letters it settles once the send succeeded."""
+
+    users_path: Path
+    letter_ids: list[str]
+    report: ReplayReport
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "users_path": str(self.users_path),
+            "letter_ids": list(self.letter_ids),
+            "selected": self.report.selected,
+            "users": self.report.users,
+            "still_invalid": dict(self.report.still_invalid),
+            "superseded": self.report.superseded,
+        }
+
+
+def prepare_replay(
+    state: StateStore,
+    out_dir: str | Path,
+    *,
+    reasons: list[str] | None = None,
+    mapping: Mapping | None = None,
+    limit: int | None = None,
+) -> ReplayPlan:
+    """Pick pending letters (by reason), rebuild and re-validate their users, write those to send as
+    `out_dir/users.jsonl`. The letters are marked replayed only after the send (finish_replay)."""
+    m = mapping or load_mapping()
+    report = ReplayReport()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    users_path = out / "users.jsonl"
+    letters = state.dead_letters(reasons=reasons, pending_only=True, limit=limit)
+    report.selected = len(letters)
+    by_user: dict[str, list[DeadLetter]] = {}
+    for dl in letters:
+        by_user.setdefault(dl.user_key, []).append(dl)
+    report.users = len(by_user)
+    ready, handed = [], []
+    if by_user:
+        keys = list(by_user)
+        users = [_merge(by_user[k]) for k in keys]
+        verdict = problems(users, m)
+        report.still_invalid = dict(Counter(verdict.dropna()))
+        acked = state.attribute_hashes(keys)
+        for i, key in enumerate(keys):
+            if pd.notna(verdict.iloc[i]):
+                continue
+            user = users[i]
+            if key in acked and acked[key][1] > by_user[key][-1].created_at:
+                report.superseded += 1
+                user = {k: v for k, v in user.items() if k in ("identifiers", "events")}
+                if "events" not in user:  # nothing left that is newer than what Insider has
+                    handed.extend(by_user[key])
+                    continue
+            ready.append(user)
+            handed.extend(by_user[key])
+    with users_path.open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(u) + "\n" for u in ready)
+    return ReplayPlan(users_path, [dl.id for dl in handed], report)
+
+
+def finish_replay(state: StateStore, plan_or_ids: ReplayPlan | list[str]) -> int:
+    """Mark the plan's letters replayed (after its users were sent; users failing again were dead-lettered
+    anew under the replay's run id). Returns how many."""
+    ids = plan_or_ids.letter_ids if isinstance(plan_or_ids, ReplayPlan) else list(plan_or_ids)
+    state.mark_replayed(ids)
+    return len(ids)
+
+
 def replay_dead_letters(
     state: StateStore,
     hook: Any,
@@ -93,46 +166,26 @@ def replay_dead_letters(
     limit: int | None = None,
     skip_hook: bool = True,
     error_callback_endpoint: str | None = None,
+    out_dir: str | Path | None = None,
 ) -> ReplayReport:
-    """Replay pending dead letters with the given reasons (all reasons when None). `skip_hook` defaults to
-    True: replayed data is historical and should not enter journeys."""
+    """prepare_replay -> the sender (send_file) -> finish_replay, in one call (the DAG runs the three as
+    tasks, the send through InsiderUpsertOperator). `skip_hook` defaults to True: replayed data is
+    historical and should not enter journeys."""
+    import tempfile
+
     m = mapping or load_mapping()
-    report = ReplayReport()
-    letters = state.dead_letters(reasons=reasons, pending_only=True, limit=limit)
-    report.selected = len(letters)
-    by_user: dict[str, list[DeadLetter]] = {}
-    for dl in letters:
-        by_user.setdefault(dl.user_key, []).append(dl)
-    report.users = len(by_user)
-    if not by_user:
-        return report
-    keys = list(by_user)
-    users = [_merge(by_user[k]) for k in keys]
-    verdict = problems(users, m)
-    report.still_invalid = dict(Counter(verdict.dropna()))
-    acked = state.attribute_hashes(keys)
-    ready, handed = [], []
-    for i, key in enumerate(keys):
-        if pd.notna(verdict.iloc[i]):
-            continue
-        user = users[i]
-        if key in acked and acked[key][1] > by_user[key][-1].created_at:
-            report.superseded += 1
-            user = {k: v for k, v in user.items() if k in ("identifiers", "events")}
-            if "events" not in user:  # nothing left that is newer than what Insider has
-                handed.extend(by_user[key])
-                continue
-        ready.append(user)
-        handed.extend(by_user[key])
-    report.send = send_users(
-        ready,
-        state=state,
-        hook=hook,
-        run_id=run_id,
-        mapping=m,
-        skip_hook=skip_hook,
-        error_callback_endpoint=error_callback_endpoint,
-    )
-    state.mark_replayed(dl.id for dl in handed)
-    report.marked_replayed = len(handed)
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = prepare_replay(state, out_dir or tmp, reasons=reasons, mapping=m, limit=limit)
+        report = plan.report
+        if plan.letter_ids:
+            report.send = send_file(
+                plan.users_path,
+                state=state,
+                hook=hook,
+                run_id=run_id,
+                mapping=m,
+                skip_hook=skip_hook,
+                error_callback_endpoint=error_callback_endpoint,
+            )
+            report.marked_replayed = finish_replay(state, plan)
     return report

@@ -116,7 +116,8 @@ class RunSummary:
         for vendor in VENDORS:
             v = self.vendors.get(vendor) or {}
             lines.append(
-                f"| {vendor} | {v.get('requests', 0)} | {v.get('retries', 0)} | {v.get('rate_limited_429', 0)} |"
+                f"| {vendor} | {v.get('requests', 0)} | {v.get('retries', 0)} "
+                f"| {v.get('rate_limited_429', 0)} |"
             )
         lines += ["", self.reconciliation_line()]
         if self.malformed_records:

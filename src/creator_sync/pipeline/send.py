@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from creator_sync.pipeline.keys import attribute_hash, event_key, user_key
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.state import OUTCOME_CLAIMED_ELSEWHERE, OUTCOME_SENT, OUTCOME_UNCHANGED, StateStore
-from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
+from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, USER_TOO_LARGE, VENDOR_REJECTED
 
 if TYPE_CHECKING:  # type hints only: no Airflow import at runtime
     from creator_sync.hooks.insider import InsiderHook
@@ -92,6 +92,34 @@ def iter_jsonl(path: str | Path) -> Iterator[dict]:
                 yield json.loads(line)
 
 
+def iter_users(path: str | Path, bad_lines: list[dict]) -> Iterator[dict]:
+    """The user objects of a users.jsonl; a line that is not a JSON object is appended to `bad_lines` as a
+    dead-letter row (reason malformed_source_record) instead of stopping the send."""
+    with Path(path).open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+                problem = (
+                    None if isinstance(value, dict) else f"a JSON {type(value).__name__}, not a user object"
+                )
+            except ValueError as exc:
+                value, problem = line.rstrip("\n")[:10_000], f"not valid JSON ({exc.msg})"
+            if problem is None:
+                yield value
+                continue
+            digest = hashlib.sha256(line.encode()).hexdigest()[:16]
+            bad_lines.append(
+                {
+                    "user_key": f"malformed:users.jsonl:{digest}",
+                    "reason": MALFORMED_SOURCE_RECORD,
+                    "detail": f"{Path(path).name} line {number} is {problem}",
+                    "payload": {"line": number, "value": value},
+                }
+            )
+
+
 CLAIM_LEASE_ENV = "CREATOR_SYNC_CLAIM_LEASE_S"
 DEFAULT_CLAIM_LEASE_S = 600.0
 
@@ -108,7 +136,8 @@ def claim_lease_s() -> float:
 
         raise CreatorSyncConfigError(
             f"{CLAIM_LEASE_ENV}={raw!r} is invalid: give the claim lease in seconds (> 0, default "
-            f"{DEFAULT_CLAIM_LEASE_S:.0f}); it must exceed the longest single upsert request with its retries."
+            f"{DEFAULT_CLAIM_LEASE_S:.0f}); it must exceed the longest single upsert request with its "
+            "retries."
         )
     return lease
 
@@ -245,7 +274,12 @@ def resolve_in_flight(state: StateStore, hook: InsiderHook, report: SendReport, 
             per_user = Counter(u for _, u in events)
             outcomes = [(u, OUTCOME_SENT, per_user.get(u, 0)) for u, _ in hashes]
             state.record_batch(
-                run_id=owner, batch_key=batch_key, events=events, hashes=hashes, failures=[], outcomes=outcomes
+                run_id=owner,
+                batch_key=batch_key,
+                events=events,
+                hashes=hashes,
+                failures=[],
+                outcomes=outcomes,
             )
             report.in_flight_confirmed += 1
         else:
@@ -415,8 +449,9 @@ def send_file(
             report.reject(reason, n)
     if malformed_path and Path(malformed_path).exists() and not dry_run:
         record_rejections(malformed_path, state=state, run_id=run_id)  # counted by the transform's stats
-    return send_users(
-        iter_jsonl(users_path),
+    bad_lines: list[dict] = []
+    report = send_users(
+        iter_users(users_path, bad_lines),
         state=state,
         hook=hook,
         run_id=run_id,
@@ -429,3 +464,8 @@ def send_file(
         claims=claims,
         on_batch=on_batch,
     )
+    if bad_lines:
+        if not dry_run:
+            state.add_dead_letters(run_id, bad_lines)
+        report.reject(MALFORMED_SOURCE_RECORD, len(bad_lines))
+    return report

@@ -327,12 +327,13 @@ class StateStore:
 
     # -- per-run figures -----------------------------------------------------------------------------
     def record_outcomes(self, run_id: str, rows: list[tuple[str, str, int]], conn=None) -> None:
-        """(user_key, outcome, events) of this run; an existing "sent" is kept (its events are acknowledged)."""
+        """(user_key, outcome, events) of this run; an existing "sent" stays (its events are acknowledged)."""
         if not rows:
             return
         at = now()
         values = [
-            {"run_id": run_id, "user_key": k, "outcome": o, "events": int(n), "updated_at": at} for k, o, n in rows
+            {"run_id": run_id, "user_key": k, "outcome": o, "events": int(n), "updated_at": at}
+            for k, o, n in rows
         ]
         t = run_users
         with self._maybe_write(conn) as c:
@@ -382,14 +383,16 @@ class StateStore:
         t = run_client_stats
         totals: dict[str, dict[str, float]] = {}
         with self.engine.connect() as conn:
-            for vendor, counters in conn.execute(sa.select(t.c.vendor, t.c.counters).where(t.c.run_id == run_id)):
+            for vendor, counters in conn.execute(
+                sa.select(t.c.vendor, t.c.counters).where(t.c.run_id == run_id)
+            ):
                 into = totals.setdefault(vendor, {})
                 for key, value in json.loads(counters).items():
                     into[key] = into.get(key, 0) + value
         return totals
 
     def latest_client_stats(self, run_id: str, vendor: str) -> dict:
-        """The counters of the run's latest task attempt for `vendor` (figures that are a view per attempt)."""
+        """The counters of the run's latest task attempt for `vendor` (per-attempt views of a figure)."""
         t = run_client_stats
         query = (
             sa.select(t.c.counters)

@@ -225,7 +225,9 @@ class _MalformedOut:
 
     def write(self, resource: str, letters: list[dict]) -> None:
         if letters:
-            self.stats.malformed_records[resource] = self.stats.malformed_records.get(resource, 0) + len(letters)
+            self.stats.malformed_records[resource] = self.stats.malformed_records.get(resource, 0) + len(
+                letters
+            )
             self.file.writelines(json.dumps(letter) + "\n" for letter in letters)
 
     def close(self) -> None:

@@ -23,7 +23,9 @@ def set_run_note(dag_id: str, run_id: str, text: str, *, timeout: float = 30.0) 
     try:
         conn = BaseHook.get_connection(NOTE_CONN_ID)
     except Exception:
-        log.info("no %s connection: the report is in this log, report.md and XCom, not the run note", NOTE_CONN_ID)
+        log.info(
+            "no %s connection: the report is in this log, report.md and XCom, not the run note", NOTE_CONN_ID
+        )
         return False
     base = (conn.host or "").rstrip("/")
     try:

@@ -66,7 +66,9 @@ def run_summary(run: SyncRun, transformed: dict[str, Any], sent: dict[str, Any],
     return build_summary(run.run_id, stats, send, vendors=state.run_client_totals(run.run_id))
 
 
-def report_step(run: SyncRun, transformed: dict[str, Any], sent: dict[str, Any], state=None) -> dict[str, Any]:
+def report_step(
+    run: SyncRun, transformed: dict[str, Any], sent: dict[str, Any], state=None
+) -> dict[str, Any]:
     """Log, report.md, run note and StateStore.save_run_report; a reconciliation gap fails the task
     (after the report is stored, so the gap is visible)."""
     from airflow.sdk.exceptions import AirflowFailException
