@@ -94,7 +94,10 @@ def test_fetch_operator_defaults_and_templates():
     assert {"resource", "from_date", "to_date", "filters", "output_path"} <= set(op.template_fields)
     op.render_template_fields({"ds": "2024-05-06"})
     assert op.from_date == "2024-05-06" and op.output_path == "/data/2024-05-06.parquet"
-    assert InsiderUpsertOperator(task_id="u", input_path="i", rejected_path="r").pool == "insider_upsert"
+    upsert = InsiderUpsertOperator(task_id="u", users_path="{{ ds }}/users.jsonl")
+    assert upsert.pool == "insider_upsert" and upsert.retry_policy is VENDOR_RETRY_POLICY
+    assert {"users_path", "skip_hook", "dry_run", "run_id"} <= set(upsert.template_fields)
+    assert upsert.ui_color and upsert.__doc__
     assert InsiderProfileOperator(task_id="p", identifiers={"uuid": "x"}).pool == "insider_profile"
     assert InsiderWebPushOperator(task_id="w", title="t", language="en_US").pool == "insider_web_push"
 
@@ -129,7 +132,24 @@ def test_parquet_writer_unifies_columns_and_types_across_chunks(tmp_path):
     assert pq.read_table(tmp_path / "empty.parquet").num_rows == 0
 
 
-def test_upsert_operator_writes_rejected_rows_with_reasons(conn_env, transport, tmp_path):
+class _TI:
+    def __init__(self, try_number: int = 1):
+        self.task_id, self.map_index, self.try_number = "upsert", -1, try_number
+
+
+def _upsert_op(tmp_path, users_path, **kw):
+    return InsiderUpsertOperator(
+        task_id="upsert",
+        users_path=str(users_path),
+        run_id="run-1",
+        state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        **kw,
+    )
+
+
+def test_upsert_operator_sends_once_and_dead_letters_with_reasons(conn_env, transport, tmp_path):
+    from creator_sync.pipeline.state import StateStore
+
     fail = {
         "data": {
             "successful": {},
@@ -143,38 +163,77 @@ def test_upsert_operator_writes_rejected_rows_with_reasons(conn_env, transport, 
     src = tmp_path / "users.jsonl"
     lines = [
         json.dumps({"identifiers": {"uuid": "a"}}),
-        json.dumps({"identifiers": {"email": "bad"}}),
+        json.dumps({"identifiers": {"uuid": "b", "email": "bad"}}),
         "{not json",
         json.dumps({"identifiers": {"uuid": "huge"}, "attributes": {"custom": {"x": "y" * 5_000_000}}}),
         "",
         json.dumps({"identifiers": {"uuid": "c"}}),
     ]
     src.write_text("\n".join(lines) + "\n")
-    rejected = tmp_path / "out" / "rejected.jsonl"
-    op = InsiderUpsertOperator(
-        task_id="upsert", input_path=str(src), rejected_path=str(rejected), skip_hook="{{ params.skip }}"
-    )
+    op = _upsert_op(tmp_path, src, skip_hook="{{ params.skip }}")
     op.render_template_fields({"params": {"skip": True}})
-    result = op.execute(context={})
-    assert {
-        k: result[k] for k in ("users", "requests", "sent", "accepted", "failed", "rejected_locally")
-    } == {
-        "users": 5,
-        "requests": 1,
-        "sent": 3,
-        "accepted": 2,
-        "failed": 1,
-        "rejected_locally": 2,
-    }
+    result = op.execute(context={"ti": _TI()})
+    send = result["send"]
+    assert (send["users_sent"], send["requests"]) == (2, 1)
+    assert send["rejected"] == {"vendor_rejected": 1, "user_too_large": 1, "malformed_source_record": 1}
     body = json.loads(transport["requests"][0].content)
     assert body["skip_hook"] is True and len(body["users"]) == 3
-    rows = [json.loads(line) for line in rejected.read_text().splitlines()]
-    by_line = {r["line"]: r for r in rows}
-    assert set(by_line) == {2, 3, 4}
-    assert by_line[2]["stage"] == "insider" and "not a valid email" in by_line[2]["reasons"][0]
-    assert by_line[2]["user"] == {"identifiers": {"email": "bad"}}
-    assert by_line[3]["stage"] == "local" and "not valid JSON" in by_line[3]["reasons"][0]
-    assert by_line[4]["stage"] == "local" and "5,000,000-byte" in by_line[4]["reasons"][0]
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    assert state.count_dead_letters("run-1") == {
+        "vendor_rejected": 1,
+        "user_too_large": 1,
+        "malformed_source_record": 1,
+    }
+    letter = state.dead_letters(reasons=["vendor_rejected"])[0]
+    assert letter.user_key == "b" and "not a valid email" in letter.detail
+    assert state.run_client_totals("run-1")["Insider"]["requests"] == 1  # the attempt's counters, stored
+
+    # a retried attempt sends nothing again (ledger), the run's figures stay the run's
+    again = op.execute(context={"ti": _TI(try_number=2)})
+    assert again["send"]["requests"] == 1 and again["send"]["unchanged"] == 2  # only b is tried again
+    # (this time the answer names users.1 of a 1-user request: no user, so b counts as accepted)
+    assert state.run_outcomes("run-1")["sent"] == {"users": 3, "events": 0}
+    assert state.run_client_totals("run-1")["Insider"]["requests"] == 2  # both attempts
+
+
+def test_upsert_operator_dry_run_sends_nothing(conn_env, transport, tmp_path):
+    transport["handler"] = lambda req: pytest.fail("a dry run must not call Insider")
+    src = tmp_path / "users.jsonl"
+    src.write_text(json.dumps({"identifiers": {"uuid": "a"}}) + "\n")
+    op = _upsert_op(tmp_path, src, dry_run="{{ params.dry_run }}")
+    op.render_template_fields({"params": {"dry_run": True}})
+    result = op.execute(context={"ti": _TI()})
+    assert result["dry_run"] is True and result["send"]["users_sent"] == 1 and transport["requests"] == []
+
+
+def test_the_callback_url_the_sync_sends_is_accepted_by_the_receiver(conn_env, transport, tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from creator_sync.webhooks.app import Receiver, create_app
+
+    monkeypatch.setenv("CREATOR_SYNC_PUBLIC_BASE_URL", "https://airflow.example.com/")
+    monkeypatch.delenv("CREATOR_SYNC_INSIDER_CALLBACK_TOKEN", raising=False)
+    transport["handler"] = lambda req: httpx.Response(200, json={"data": {"successful": {"count": 1}}})
+    src = tmp_path / "users.jsonl"
+    src.write_text(json.dumps({"identifiers": {"uuid": "a"}}) + "\n")
+    _upsert_op(tmp_path, src).execute(context={"ti": _TI()})
+    url = httpx.URL(json.loads(transport["requests"][0].content)["error_callback_endpoint"])
+    assert (url.host, url.path) == ("airflow.example.com", "/creator-sync/webhooks/insider-errors")
+    assert url.params.get("token")
+
+    from airflow.sdk import BaseHook
+
+    request_token = BaseHook.get_connection("insider_default").password  # what the API server reads
+    sunk = []
+    receiver = Receiver(
+        insider_token=lambda: request_token, dead_letter_sink=lambda users, reason, raw: sunk.append(reason) or 1
+    )
+    client = TestClient(create_app(receiver))
+    path = url.path.removeprefix("/creator-sync")  # the plugin mounts the app under /creator-sync
+    payload = {"users": [{"identifiers": {"uuid": "a"}}]}
+    accepted = client.post(path, params={"token": url.params["token"]}, json=payload)
+    assert accepted.status_code == 200 and sunk == ["unification_error"]
+    assert client.post(path, params={"token": "guessed"}, json=payload).status_code == 401
 
 
 def test_auth_error_fails_the_task_without_retry(conn_env, transport, tmp_path):

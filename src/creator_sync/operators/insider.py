@@ -129,6 +129,7 @@ class InsiderUpsertOperator(BaseOperator):
             save(progress)  # a failed attempt's requests and retries still count for the run
             raise
         finally:
+            client_stats = hook.stats
             hook.close()
         verb = "would send" if dry_run else "sent"
         self.log.info(
@@ -143,9 +144,9 @@ class InsiderUpsertOperator(BaseOperator):
             report.rejected,
             report.claimed_elsewhere,
             skip_hook,
-            hook.stats,
+            client_stats,
         )
-        return {"send": report.as_dict(), "client": hook.stats, "dry_run": dry_run}
+        return {"send": report.as_dict(), "client": client_stats, "dry_run": dry_run}
 
 
 class InsiderProfileOperator(BaseOperator):
