@@ -19,32 +19,22 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from creator_sync.operators import InsiderUpsertOperator
-from creator_sync.pipeline.validate import (
-    INVALID_EVENT_TIMESTAMP,
-    INVALID_UUID,
-    MALFORMED_EMAIL,
-    MISSING_IDENTIFIER,
-    NO_USABLE_IDENTIFIER,
-    NON_E164_PHONE,
-    PURCHASE_MISSING_PARAMS,
-    UNIFICATION_ERROR,
-    USER_TOO_LARGE,
-    VENDOR_REJECTED,
-)
 from creator_sync.retry import dag_default_args
 
-# reasons whose letters hold a user payload that can be sent again (malformed_source_record ones do not)
+# Reasons whose letters hold a user payload that can be sent again (creator_sync.pipeline.validate names them;
+# malformed_source_record letters hold no user). Literal here: the pipeline package is too heavy to import
+# at parse time.
 REASONS = [
-    VENDOR_REJECTED,
-    UNIFICATION_ERROR,
-    MALFORMED_EMAIL,
-    NON_E164_PHONE,
-    NO_USABLE_IDENTIFIER,
-    MISSING_IDENTIFIER,
-    INVALID_UUID,
-    INVALID_EVENT_TIMESTAMP,
-    PURCHASE_MISSING_PARAMS,
-    USER_TOO_LARGE,
+    "vendor_rejected",
+    "unification_error",
+    "malformed_email",
+    "non_e164_phone",
+    "no_usable_identifier",
+    "missing_identifier",
+    "invalid_uuid",
+    "invalid_event_timestamp",
+    "purchase_missing_params",
+    "user_too_large",
 ]
 
 
@@ -58,7 +48,7 @@ REASONS = [
     doc_md=__doc__,
     params={
         "reasons": Param(
-            [VENDOR_REJECTED, UNIFICATION_ERROR],
+            ["vendor_rejected", "unification_error"],
             type="array",
             items={"type": "string", "enum": REASONS},
             minItems=1,

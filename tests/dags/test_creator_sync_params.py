@@ -38,3 +38,152 @@ def test_lookback_rejects_anything_else(creator_sync, bad):
 
     with pytest.raises(ParamValidationError, match="lookback_hours"):
         assign(creator_sync, lookback_hours=bad)
+
+
+# -- dry_run, skip_hook override, account_ids forms -------------------------------------------------------
+
+import json  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+START, END = datetime(2026, 1, 1, 10, tzinfo=UTC), datetime(2026, 1, 1, 11, tzinfo=UTC)
+
+
+def context(run_type="scheduled", **params):
+    from creator_sync.sync.run_context import SyncRun  # noqa: F401  (import check)
+
+    base = {"dry_run": False, "account_ids": [], "skip_hook": "auto", "lookback_hours": None}
+    dag_run = SimpleNamespace(run_id=f"{run_type}__x", run_type=run_type, run_after=END)
+    return {
+        "params": {**base, **params},
+        "dag_run": dag_run,
+        "data_interval_start": START,
+        "data_interval_end": END,
+    }
+
+
+@pytest.mark.parametrize(
+    ("run_type", "override", "expected"),
+    [
+        ("scheduled", "auto", False),
+        ("backfill", "auto", True),
+        ("manual", "auto", False),
+        ("backfill", "false", False),  # the override wins over the backfill default
+        ("scheduled", "true", True),
+    ],
+)
+def test_skip_hook_auto_follows_the_run_type_and_the_override_wins(run_type, override, expected):
+    from creator_sync.sync.run_context import SyncRun
+
+    assert SyncRun.from_context(context(run_type, skip_hook=override)).skip_hook is expected
+
+
+@pytest.mark.parametrize(
+    "form", [["a1", "a2"], "a1, a2", " a1,a2 ,"], ids=["list", "string", "ragged-string"]
+)
+def test_account_ids_as_a_list_or_a_comma_separated_string(creator_sync, form):
+    from creator_sync.sync.run_context import SyncRun
+
+    assert assign(creator_sync, account_ids=form)["account_ids"] == form  # the trigger form accepts both
+    assert SyncRun.from_context(context(account_ids=form)).account_ids == ("a1", "a2")
+
+
+def test_dry_run_param_is_a_boolean(creator_sync):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from creator_sync.sync.run_context import SyncRun
+
+    assert assign(creator_sync, dry_run=True)["dry_run"] is True
+    with pytest.raises(ParamValidationError, match="dry_run"):
+        assign(creator_sync, dry_run="yes")
+    assert SyncRun.from_context(context(dry_run=True)).dry_run is True
+
+
+def test_the_dag_tells_the_pipeline_story_with_the_projects_operators(creator_sync):
+    from creator_sync.assets import INSIDER_USERS
+    from creator_sync.operators import InsiderUpsertOperator
+
+    tasks = {t.task_id: t for t in creator_sync.tasks}
+    assert list(tasks) == [
+        "fetch_creators", "fetch_contents", "fetch_account_shard", "transform", "upsert", "report", "publish"
+    ]  # fmt: skip
+    assert isinstance(tasks["upsert"], InsiderUpsertOperator) and tasks["upsert"].pool == "insider_upsert"
+    assert {tasks[t].pool for t in ("fetch_creators", "fetch_contents", "fetch_account_shard")} == {
+        "insightiq_api"
+    }
+    assert tasks["publish"].outlets == [INSIDER_USERS] and tasks["report"].outlets == []
+    assert all(t.retry_policy is not None for t in tasks.values())
+
+
+def _run(tmp_path, *, dry_run):
+    from creator_sync.sync.run_context import SyncRun
+
+    class Run(SyncRun):
+        @property
+        def dir(self):
+            return tmp_path
+
+    return Run("manual__1", START, END, False, dry_run, ())
+
+
+def _transformed(tmp_path, fetched, rejected=None):
+    from creator_sync.pipeline.transform import TransformStats
+
+    stats = TransformStats(fetched_creators=fetched, users_written=fetched, rejected=rejected or {})
+    (tmp_path / "transform_stats.json").write_text(json.dumps(stats.__dict__))
+    return {"stats_path": str(tmp_path / "transform_stats.json"), "users_path": str(tmp_path / "users.jsonl")}
+
+
+def test_dry_run_report_says_so_first_reconciles_and_is_stored(tmp_path):
+    from creator_sync.pipeline.send import SendReport
+    from creator_sync.pipeline.state import StateStore
+    from creator_sync.sync.steps import report_step
+
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    sent = {"send": SendReport(users_sent=3, events_sent=5, requests=1, dry_run=True).as_dict()}
+    result = report_step(_run(tmp_path, dry_run=True), _transformed(tmp_path, 3), sent, state=state)
+    first, second = result["text"].splitlines()[:2]
+    assert first.startswith("DRY RUN") and second.startswith("creator_sync 2026-01-01 10:00")
+    assert "would send 3 users, 5 events in 1 requests; unchanged 0; rejected 0" in result["text"]
+    assert result["reconciled"] and (tmp_path / "report.md").read_text().startswith("DRY RUN")
+    [stored] = state.run_reports("creator_sync")
+    assert stored["ok"] and stored["figures"]["dry_run"] is True and stored["text"] == result["text"]
+
+
+def test_a_reconciliation_gap_fails_the_report_task_after_storing_the_report(tmp_path):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from creator_sync.pipeline.state import StateStore
+    from creator_sync.sync.steps import report_step
+
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    state.record_outcomes("manual__1", [("u1", "sent", 2)])  # 1 of 3 fetched creators accounted for
+    with pytest.raises(AirflowFailException, match=r"RECONCILIATION DOES NOT HOLD.*2 creator"):
+        report_step(_run(tmp_path, dry_run=False), _transformed(tmp_path, 3), {"send": {}}, state=state)
+    [stored] = state.run_reports("creator_sync")
+    assert stored["ok"] is False and "RECONCILIATION DOES NOT HOLD" in stored["text"]
+
+
+def test_publish_emits_no_asset_event_on_a_dry_run(creator_sync):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    publish = creator_sync.get_task("publish").python_callable
+    with pytest.raises(AirflowSkipException, match="dry run"):
+        publish({"dry_run": True}, outlet_events={})
+    events = {}
+
+    class Accessor(dict):
+        def __getitem__(self, asset):
+            return events.setdefault(asset.name, SimpleNamespace(extra=None))
+
+    publish({"dry_run": False, "run_id": "r", "users_path": "/u", "sent": 3}, outlet_events=Accessor())
+    assert events["creator_sync_insider_users"].extra == {"run_id": "r", "users_path": "/u", "sent": 3}
+
+
+def test_replay_reasons_are_the_pipelines_reason_codes():
+    import runpy
+
+    from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, REASONS
+
+    replay = runpy.run_path(str(DAG_FILE.parent / "creator_sync_replay.py"))
+    assert set(replay["REASONS"]) == set(REASONS) - {MALFORMED_SOURCE_RECORD}

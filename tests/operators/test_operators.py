@@ -206,7 +206,9 @@ def test_upsert_operator_dry_run_sends_nothing(conn_env, transport, tmp_path):
     assert result["dry_run"] is True and result["send"]["users_sent"] == 1 and transport["requests"] == []
 
 
-def test_the_callback_url_the_sync_sends_is_accepted_by_the_receiver(conn_env, transport, tmp_path, monkeypatch):
+def test_the_callback_url_the_sync_sends_is_accepted_by_the_receiver(
+    conn_env, transport, tmp_path, monkeypatch
+):
     from fastapi.testclient import TestClient
 
     from creator_sync.webhooks.app import Receiver, create_app
@@ -226,7 +228,8 @@ def test_the_callback_url_the_sync_sends_is_accepted_by_the_receiver(conn_env, t
     request_token = BaseHook.get_connection("insider_default").password  # what the API server reads
     sunk = []
     receiver = Receiver(
-        insider_token=lambda: request_token, dead_letter_sink=lambda users, reason, raw: sunk.append(reason) or 1
+        insider_token=lambda: request_token,
+        dead_letter_sink=lambda users, reason, raw: sunk.append(reason) or 1,
     )
     client = TestClient(create_app(receiver))
     path = url.path.removeprefix("/creator-sync")  # the plugin mounts the app under /creator-sync

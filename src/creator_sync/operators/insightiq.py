@@ -16,7 +16,6 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from creator_sync.files import DEFAULT_CHUNK_ROWS, write_records_parquet
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.limits import INSIGHTIQ_POOL
 from creator_sync.operators._common import attempt_key, vendor_defaults
@@ -43,7 +42,7 @@ class InsightIQFetchOperator(BaseOperator):
         to_date: str | None = None,
         filters: dict[str, Any] | None = None,
         conn_id: str = InsightIQHook.default_conn_name,
-        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        chunk_rows: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**vendor_defaults(kwargs, INSIGHTIQ_POOL))
@@ -56,6 +55,8 @@ class InsightIQFetchOperator(BaseOperator):
         self.chunk_rows = chunk_rows
 
     def execute(self, context) -> dict[str, Any]:
+        from creator_sync.files import DEFAULT_CHUNK_ROWS, write_records_parquet  # pandas: not at parse time
+
         hook = InsightIQHook(self.conn_id)
         try:
             records = hook.iter_records(
@@ -64,7 +65,8 @@ class InsightIQFetchOperator(BaseOperator):
                 to_date=self.to_date or None,
                 **(self.filters or {}),
             )
-            count = write_records_parquet(records, self.output_path, chunk_rows=self.chunk_rows)
+            chunk_rows = self.chunk_rows or DEFAULT_CHUNK_ROWS
+            count = write_records_parquet(records, self.output_path, chunk_rows=chunk_rows)
             stats = hook.stats
         finally:
             hook.close()
