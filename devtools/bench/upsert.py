@@ -1,5 +1,5 @@
-"""Insider upsert batching: synthetic valid users through InsiderHook.upsert_users, requests counted by the
-sandbox (its `upsert_requests`), against the fewest possible, ceil(users / 1000)."""
+"""Insider upsert batching: synthetic valid users through the sender (devtools.insider_load), requests
+counted by the sandbox (its `upsert_requests`), against the fewest possible, ceil(users / 1000)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ def run_upsert(sandbox, users: int) -> dict[str, Any]:
     sandbox.reset("insider")
     hook = InsiderHook()
     began = time.perf_counter()
-    summary = hook.upsert_users(synthetic_users(users))
+    from devtools.insider_load import upsert_all
+
+    summary, _ = upsert_all(hook, synthetic_users(users))
     elapsed = time.perf_counter() - began
     stats = sandbox.stats("insider")
     hook.close()
@@ -47,8 +49,8 @@ def run_upsert(sandbox, users: int) -> dict[str, Any]:
         "users": users,
         "requests": requests,
         "client_requests": summary.requests,
-        "accepted": summary.accepted,
-        "failed": len(summary.failed),
+        "accepted": summary.users_sent,
+        "failed": summary.rejected.get("vendor_rejected", 0),
         "users_stored": int(stats.get("users_stored") or 0),
         "seconds": elapsed,
         "ratio": upsert_ratio(requests, users),

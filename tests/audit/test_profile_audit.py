@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from creator_sync.audit.profile_audit import audit_run, audit_users, compare, profile_request, sample_users
+from devtools.insider_load import upsert_all
 
 EVENT_TS = "2025-03-01T10:00:00Z"
 
@@ -88,7 +89,7 @@ def insider(sandbox, monkeypatch):
 @pytest.mark.slow
 def test_matching_data_gives_zero_mismatches(insider, tmp_path):
     sent = users()
-    assert insider.upsert_users(sent).accepted == len(sent)
+    assert upsert_all(insider, sent)[0].users_sent == len(sent)
     extra = {"run_id": "sync-1", "users_path": write_jsonl(tmp_path / "users.jsonl", sent), "sent": len(sent)}
     events = {"creator_sync_insider_users": [SimpleNamespace(extra=extra)]}
     params = {"identifier": None, "sample_size": 10, "max_quota_units": 500}
@@ -102,7 +103,7 @@ def test_matching_data_gives_zero_mismatches(insider, tmp_path):
 def test_dropped_attribute_is_reported_exactly(insider, sandbox):
     sandbox.configure("insider", {"drop_attributes": ["name"]})
     sent = users(1)
-    insider.upsert_users(sent)
+    upsert_all(insider, sent)
     report = audit_users(insider, sent)
     assert report["mismatches"] == [
         {
@@ -115,7 +116,7 @@ def test_dropped_attribute_is_reported_exactly(insider, sandbox):
 @pytest.mark.slow
 def test_quota_budget_stops_the_audit(insider):
     sent = users(4)
-    insider.upsert_users(sent)
+    upsert_all(insider, sent)
     report = audit_users(insider, sent, max_quota_units=3.0)
     assert report["checked"] < 4
     assert report["skipped_for_quota"] == 4 - report["checked"]
@@ -124,7 +125,7 @@ def test_quota_budget_stops_the_audit(insider):
 
 @pytest.mark.slow
 def test_manual_lookup_prints_one_profile(insider, caplog):
-    insider.upsert_users(users(1))
+    upsert_all(insider, users(1))
     params = {"identifier": "cs-audit-0", "identifier_type": "uuid", "attributes": ["name", "surname"]}
     with caplog.at_level("INFO"):
         result = audit_run(insider, params)

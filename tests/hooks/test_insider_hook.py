@@ -19,6 +19,7 @@ from creator_sync.http.client import RetrySettings
 from creator_sync.http.errors import CreatorSyncConfigError, VendorAuthError, WebPushTitleExistsError
 from creator_sync.http.limiter import SlidingWindowLimiter, UnlimitedLimiter
 from creator_sync.retry import VENDOR_RETRY_POLICY
+from devtools.insider_load import upsert_all
 
 FAIL_BODY = {
     "data": {
@@ -79,9 +80,9 @@ def test_2500_users_plan_into_three_requests_and_go_out_as_three(conn_env):
     h = insider(rec)
     batches = list(h.plan_batches(users(2500)))
     assert [len(b) for b in batches] == [1000, 1000, 500]
-    summary = h.upsert_users(users(2500))
-    assert summary.requests == 3 and len(rec.requests) == 3
-    assert summary.accepted == 2500 and not summary.failed and not summary.rejected_locally
+    report, letters = upsert_all(h, users(2500))
+    assert report.requests == 3 and len(rec.requests) == 3
+    assert report.users_sent == 2500 and not letters
     assert [len(json.loads(r.content)["users"]) for r in rec.requests] == [1000, 1000, 500]
 
 
@@ -104,13 +105,13 @@ def test_a_user_over_5mb_alone_is_rejected_locally_and_the_rest_are_sent(conn_en
     rec = Recorder()
     h = insider(rec)
     huge = {"identifiers": {"uuid": "huge"}, "attributes": {"custom": {"blob": "x" * MAX_REQUEST_BYTES}}}
-    summary = h.upsert_users([*users(10), huge, *users(5, start=10)])
-    assert len(summary.rejected_locally) == 1
-    rej = summary.rejected_locally[0]
+    report, letters = upsert_all(h, [*users(10), huge, *users(5, start=10)])
+    [rej] = letters
+    assert (rej.user_key, rej.reason) == ("huge", "user_too_large")
     assert (
-        rej.index == 10 and "5,000,000-byte request limit" in rej.reasons[0] and "Not sent" in rej.reasons[0]
+        "user #10" in rej.detail and "5,000,000-byte request limit" in rej.detail and "Not sent" in rej.detail
     )
-    assert summary.requests == 1 and summary.accepted == 15
+    assert report.requests == 1 and report.users_sent == 15
     sent = json.loads(rec.requests[0].content)["users"]
     assert [u["identifiers"]["uuid"] for u in sent] == [f"u-{i}" for i in range(15)]
 
@@ -126,10 +127,11 @@ def test_per_user_failures_are_parsed_from_the_200_body(conn_env):
 
 def test_failures_map_back_to_input_positions_across_batches(conn_env):
     rec = Recorder(lambda req: httpx.Response(200, json=FAIL_BODY))
-    summary = insider(rec).upsert_users(users(1500))
-    assert [f.index for f in summary.failed] == [3, 7, 1003, 1007]
-    assert summary.failed[2].user["identifiers"]["uuid"] == "u-1003"
-    assert summary.accepted == 1496
+    report, letters = upsert_all(insider(rec), users(1500))
+    assert sorted(d.user_key for d in letters) == ["u-1003", "u-1007", "u-3", "u-7"]
+    assert {d.reason for d in letters} == {"vendor_rejected"}
+    assert next(d for d in letters if d.user_key == "u-1003").payload["identifiers"]["uuid"] == "u-1003"
+    assert report.users_sent == 1496
 
 
 def test_unattributed_errors_are_kept():

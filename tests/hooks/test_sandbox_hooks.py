@@ -15,6 +15,7 @@ from creator_sync.hooks.web_push import InsiderWebPushHook
 from creator_sync.http.errors import VendorAuthError, WebPushTitleExistsError
 from creator_sync.limits import rate_limit
 from creator_sync.retry import VENDOR_RETRY_POLICY
+from devtools.insider_load import upsert_all
 
 pytestmark = pytest.mark.slow
 SLOTS = 4
@@ -162,11 +163,13 @@ def test_upsert_2500_users_is_3_requests_and_an_oversized_user_is_rejected_local
     huge = {"identifiers": {"uuid": "huge"}, "attributes": {"custom": {"bio": "x" * MAX_REQUEST_BYTES}}}
     users.insert(1234, huge)
     hook = InsiderHook()
-    summary = hook.upsert_users(users, skip_hook=True)
-    assert summary.requests == 3
-    assert summary.accepted == 2500 and not summary.failed
-    assert len(summary.rejected_locally) == 1 and summary.rejected_locally[0].index == 1234
-    assert "over Insider's 5,000,000-byte request limit" in summary.rejected_locally[0].reasons[0]
+    report, letters = upsert_all(hook, users, skip_hook=True)
+    assert report.requests == 3 and report.users_sent == 2500
+    [rejected] = letters
+    assert (rejected.user_key, rejected.reason) == ("huge", "user_too_large")
+    assert (
+        "user #1234" in rejected.detail and "over Insider's 5,000,000-byte request limit" in rejected.detail
+    )
     stats = sandbox_env.stats("insider")
     assert stats["upsert_requests"] == 3 and stats["users_stored"] == 2500
     assert stats["requests_by_status"] == {"200": 3}
@@ -179,15 +182,16 @@ def test_upsert_reports_per_user_validation_failures(sandbox_env):
         {"identifiers": {"phone_number": "12345"}},
         {"identifiers": {"uuid": "ok-2"}},
     ]
-    summary = InsiderHook().upsert_users(users)
-    assert summary.requests == 1 and summary.accepted == 2
-    assert [f.index for f in summary.failed] == [1, 2]
-    assert "email" in summary.failed[0].reasons[0]
+    report, letters = upsert_all(InsiderHook(), users)
+    assert report.requests == 1 and report.users_sent == 2
+    by_user = {d.user_key: d for d in letters}
+    assert set(by_user) == {"not-an-email", "12345"} and {d.reason for d in letters} == {"vendor_rejected"}
+    assert "email" in by_user["not-an-email"].detail
 
 
 def test_profile_found_missing_and_quota(sandbox_env):
     hook = InsiderHook()
-    hook.upsert_users([{"identifiers": {"uuid": "p-1"}, "attributes": {"name": "Pat"}}])
+    upsert_all(hook, [{"identifiers": {"uuid": "p-1"}, "attributes": {"name": "Pat"}}])
     found = hook.get_profile(identifiers={"uuid": "p-1"}, attributes=["name"])
     assert found.found and found.quota and found.quota["cost"] > 0
     missing = hook.get_profile(identifiers={"uuid": "nobody"}, attributes=["name"])

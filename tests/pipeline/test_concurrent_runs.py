@@ -71,7 +71,7 @@ def state_url(request, tmp_path):
         admin.dispose()
 
 
-def test_two_processes_sending_overlapping_users_store_each_event_once(sandbox, conn_env, tmp_path, state_url):
+def test_two_processes_sending_overlapping_users_store_each_event_once(sandbox, tmp_path, state_url):
     from devtools.connections import connection_envs, sandbox_hosts
 
     sandbox.reset()

@@ -15,6 +15,7 @@ from creator_sync.webhooks.app import Receiver, create_app
 from creator_sync.webhooks.callback import error_callback_endpoint
 from creator_sync.webhooks.registration import ensure_webhook
 from devtools.connections import connection_envs, sandbox_hosts
+from devtools.insider_load import upsert_all
 
 pytestmark = pytest.mark.slow
 
@@ -162,10 +163,10 @@ def test_insider_unification_error_callback_lands_in_dead_letters(sb, tmp_path, 
         endpoint = endpoint.replace("/creator-sync/", "/")
         a = {"identifiers": {"uuid": "cs-a", "email": "a@example.com"}, "attributes": {"name": "A"}}
         b = {"identifiers": {"uuid": "cs-b", "email": "b@example.com"}, "attributes": {"name": "B"}}
-        hook.upsert_users([a, b])
+        upsert_all(hook, [a, b])
         clash = {"identifiers": {"uuid": "cs-a", "email": "b@example.com"}, "attributes": {"name": "AB"}}
-        summary = hook.upsert_users([clash], error_callback_endpoint=endpoint)
-        assert len(summary.failed) == 1
+        report, _ = upsert_all(hook, [clash], error_callback_endpoint=endpoint)
+        assert report.rejected == {"vendor_rejected": 1}
         deadline = time.monotonic() + 15
         while not state.dead_letters() and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -49,13 +49,6 @@ class UpsertBatch:
 
 
 @dataclass
-class UserFailure:
-    index: int  # position in the input stream
-    user: dict[str, Any] = field(repr=False)
-    reasons: list[str]
-
-
-@dataclass
 class BatchResult:
     """Per-user outcome of one Upsert request (parsed from the 200 body)."""
 
@@ -72,26 +65,6 @@ class BatchResult:
     @property
     def accepted_indices(self) -> list[int]:
         return [i for i in range(self.sent) if i not in self.failed]
-
-
-@dataclass
-class UpsertSummary:
-    requests: int = 0
-    sent: int = 0
-    accepted: int = 0
-    failed: list[UserFailure] = field(default_factory=list)
-    rejected_locally: list[UserFailure] = field(default_factory=list)
-    unattributed_errors: list[dict[str, list[str]]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "sent": self.sent,
-            "accepted": self.accepted,
-            "failed": len(self.failed),
-            "rejected_locally": len(self.rejected_locally),
-            "unattributed_errors": len(self.unattributed_errors),
-        }
 
 
 @dataclass
@@ -274,41 +247,12 @@ class InsiderHook(VendorHook):
                 f"upsert body is {len(body):,} bytes; the limit is {MAX_REQUEST_BYTES:,} (use plan_batches)"
             )
         # Events append at Insider: a request that may have arrived (timeout, dropped connection, 5xx) is
-        # not resent blindly; the caller checks what arrived
-        # (creator_sync/pipeline/send.py, in-flight batches).
+        # not resent blindly; the one sender (creator_sync.pipeline.send, used by InsiderUpsertOperator)
+        # checks what arrived (in-flight batches).
         response = self.client.request(
             "POST", UPSERT_PATH, content=body, limiter=INSIDER_UPSERT_POOL, idempotent=False
         )
         return parse_upsert_errors(response.data, len(encoded))
-
-    def upsert_users(
-        self,
-        users: Iterable[Mapping[str, Any]],
-        *,
-        skip_hook: bool = False,
-        error_callback_endpoint: str | None = None,
-    ) -> UpsertSummary:
-        """plan_batches + upsert_batch over all users; every user ends up accepted, failed or rejected."""
-        summary = UpsertSummary()
-        for batch in self.plan_batches(
-            users, skip_hook=skip_hook, error_callback_endpoint=error_callback_endpoint
-        ):
-            if batch.rejected:
-                summary.rejected_locally.append(
-                    UserFailure(batch.indices[0], batch.users[0], [batch.reason or ""])
-                )
-                continue
-            result = self.upsert_batch(
-                batch, skip_hook=skip_hook, error_callback_endpoint=error_callback_endpoint
-            )
-            summary.requests += 1
-            summary.sent += result.sent
-            summary.accepted += result.accepted
-            for local, reasons in sorted(result.failed.items()):
-                summary.failed.append(UserFailure(batch.indices[local], batch.users[local], reasons))
-            if result.unattributed_errors:
-                summary.unattributed_errors.append(result.unattributed_errors)
-        return summary
 
     # -- delete attributes (shares the upsert budget) ------------------------------------------------------
 
