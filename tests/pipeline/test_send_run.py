@@ -188,3 +188,16 @@ def test_a_dry_run_of_new_events_counts_them_without_acknowledging(fetched, tmp_
     send(result, state, FakeInsiderHook())
     again = send(result, state, FakeInsiderHook(), run_id="run-2", dry_run=True)
     assert (again.users_sent, again.unchanged, again.events_already_acknowledged) == (0, 2, 1)
+
+
+def test_unification_errors_reported_by_callback_count_for_the_run_that_sent_the_user(state):
+    from creator_sync.pipeline.transform import TransformStats
+    from creator_sync.webhooks.dead_letters import record_unification_errors
+
+    state.record_outcomes("run-1", [("u1", "sent", 1), ("u2", "sent", 0), ("u3", "unchanged", 0)])
+    users = [{"identifiers": {"uuid": u}} for u in ("u1", "u3", "elsewhere")]
+    record_unification_errors(users, reason="unification_error", store=state)  # Insider's callback
+    stats = TransformStats(fetched_creators=3, users_written=3)
+    summary = build_summary("run-1", stats, run_send_totals(state, "run-1", stats))
+    assert summary.unification_errors == 1 and summary.reconciled  # u1 only: u3 was not sent by the run
+    assert "Insider reported 1 sent user(s) failing unification" in summary.render()

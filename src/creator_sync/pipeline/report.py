@@ -49,6 +49,7 @@ class RunSummary:
     orphan_events: int = 0
     unattributed_errors: int = 0
     malformed_records: dict[str, int] = field(default_factory=dict)  # resource -> records without their id
+    unification_errors: int = 0  # sent users Insider reported through the error callback (so far)
     dry_run: bool = False
 
     @property
@@ -125,6 +126,11 @@ class RunSummary:
             lines.append(
                 f"Source records without their id (dead letters, reason malformed_source_record): {parts}."
             )
+        if self.unification_errors:
+            lines.append(
+                f"Insider reported {self.unification_errors} sent user(s) failing unification through the "
+                "error callback so far (dead letters, reason unification_error)."
+            )
         if self.orphan_events:
             lines.append(
                 f"{self.orphan_events} event(s) belonged to creators not in this fetch and were skipped."
@@ -171,6 +177,7 @@ def build_summary(
         orphan_events=transform.orphan_events,
         unattributed_errors=send.unattributed_errors,
         malformed_records=dict(getattr(transform, "malformed_records", None) or {}),
+        unification_errors=send.unification_errors,
         dry_run=send.dry_run,
     )
 
@@ -201,4 +208,5 @@ def run_send_totals(state: StateStore, run_id: str, transform: TransformStats) -
     report.in_flight_resent = int(sender.get("in_flight_resent", 0))
     latest = state.latest_client_stats(run_id, SENDER_VENDOR)
     report.events_already_acknowledged = int(latest.get("events_already_acknowledged", 0))
+    report.unification_errors = state.callback_errors(run_id)
     return report

@@ -57,6 +57,7 @@ class SendReport:
     in_flight_confirmed: int = 0  # unanswered batches of an earlier attempt that Insider had stored
     in_flight_resent: int = 0  # unanswered batches that had not arrived: planned again
     claimed_elsewhere: int = 0  # users skipped because another live run holds their claim
+    unification_errors: int = 0  # sent users Insider later reported through the error callback
     dry_run: bool = False  # users_sent / events_sent / requests are what WOULD be sent
 
     def reject(self, reason: str, n: int = 1) -> None:
@@ -74,6 +75,7 @@ class SendReport:
             "in_flight_confirmed": self.in_flight_confirmed,
             "in_flight_resent": self.in_flight_resent,
             "claimed_elsewhere": self.claimed_elsewhere,
+            "unification_errors": self.unification_errors,
             "dry_run": self.dry_run,
         }
 

@@ -357,6 +357,23 @@ class StateStore:
         with self.engine.connect() as conn:
             return {o: {"users": int(n), "events": int(e)} for o, n, e in conn.execute(query)}
 
+    def callback_errors(self, run_id: str, reason: str = "unification_error") -> int:
+        """Users this run sent that Insider later reported through the error callback (dead letters with
+        `reason` written after the run recorded the user as sent)."""
+        u, d = run_users, dead_letters
+        query = (
+            sa.select(sa.func.count(sa.distinct(d.c.user_key)))
+            .select_from(d.join(u, d.c.user_key == u.c.user_key))
+            .where(
+                u.c.run_id == run_id,
+                u.c.outcome == OUTCOME_SENT,
+                d.c.reason == reason,
+                d.c.created_at >= u.c.updated_at,
+            )
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def save_client_stats(
         self, run_id: str, task_key: str, try_number: int, vendor: str, counters: dict
     ) -> None:
