@@ -34,23 +34,31 @@ def test_fetch_operator_writes_the_contract_parquet(sandbox_env, tmp_path, monke
     assert isinstance(json.loads(emails), list)  # list leaves stored as JSON text
 
 
-def test_upsert_operator_sends_and_writes_rejected_rows(sandbox_env, tmp_path):
+def test_upsert_operator_sends_once_and_dead_letters_insider_rejections(sandbox_env, tmp_path):
+    from types import SimpleNamespace
+
+    from creator_sync.pipeline.state import StateStore
+
     src = tmp_path / "users.jsonl"
     users = [{"identifiers": {"uuid": f"c-{i}"}, "attributes": {"name": f"C{i}"}} for i in range(1200)]
     users[5] = {"identifiers": {"email": "broken"}}
     users[1100] = {"identifiers": {"phone_number": "12345"}}
     src.write_text("".join(json.dumps(u) + "\n" for u in users))
-    rejected = tmp_path / "rejected.jsonl"
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
     op = InsiderUpsertOperator(
-        task_id="upsert", input_path=str(src), rejected_path=str(rejected), skip_hook="True"
+        task_id="upsert", users_path=str(src), skip_hook="True", run_id="run-1", state_url=state_url
     )
-    result = op.execute(context={})
-    assert (result["requests"], result["sent"], result["accepted"], result["failed"]) == (2, 1200, 1198, 2)
-    rows = [json.loads(line) for line in rejected.read_text().splitlines()]
-    assert [r["line"] for r in rows] == [6, 1101]
-    assert all(r["stage"] == "insider" and r["reasons"] for r in rows)
+    result = op.execute(context={"ti": SimpleNamespace(task_id="upsert", map_index=-1, try_number=1)})
+    assert (result["send"]["requests"], result["send"]["users_sent"]) == (2, 1198)
+    assert result["send"]["rejected"] == {"vendor_rejected": 2}
+    letters = StateStore(state_url).dead_letters(reasons=["vendor_rejected"])
+    assert sorted(dl.user_key for dl in letters) == ["12345", "broken"] and all(dl.detail for dl in letters)
     stats = sandbox_env.stats("insider")
     assert stats["upsert_requests"] == 2 and stats["events_by_skip_hook"]["true"] == 0
+
+    again = op.execute(context={"ti": SimpleNamespace(task_id="upsert", map_index=-1, try_number=2)})
+    assert again["send"]["unchanged"] == 1198  # the rejected two are tried again, nothing else
+    assert sandbox_env.stats("insider")["upsert_requests"] == 3
 
 
 def test_operator_auth_error_fails_without_retry(sandbox_env, conn_env, tmp_path):
