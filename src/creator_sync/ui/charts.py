@@ -20,9 +20,7 @@ def _nice_max(value: float) -> float:
 
 
 def _fmt(value: float) -> str:
-    if value >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:g}" if value >= 10 or value == int(value) else f"{value:.2f}"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def line_chart(

@@ -99,7 +99,7 @@ def run_row(report: dict[str, Any], airflow_run: dict[str, Any] | None = None) -
     by_reason = {str(k): int(v) for k, v in rejected.items()} if isinstance(rejected, dict) else {}
     rejected_total = _int(figures.get("rejected_total"))
     if rejected_total is None:
-        rejected_total = sum(by_reason.values()) if by_reason else _int(rejected)
+        rejected_total = sum(by_reason.values()) if isinstance(rejected, dict) else _int(rejected)
     reconciled = figures.get("reconciled")
     return RunRow(
         dag_id=report["dag_id"],
