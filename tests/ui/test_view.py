@@ -24,8 +24,8 @@ def figures(fetched, sent, rejected, unchanged, *, iq=(120, 2, 1), ins=(7, 1, 0)
         "unchanged": unchanged,
         "reconciled": reconciled,
         "vendors": {
-            "insightiq": dict(zip(("requests", "retries", "rate_limited_429"), iq, strict=True)),
-            "insider": dict(zip(("requests", "retries", "rate_limited_429"), ins, strict=True)),
+            "InsightIQ": dict(zip(("requests", "retries", "rate_limited_429"), iq, strict=True)),
+            "Insider": dict(zip(("requests", "retries", "rate_limited_429"), ins, strict=True)),
         },
     }
 

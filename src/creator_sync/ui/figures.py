@@ -1,7 +1,8 @@
 """What the view shows of one stored run report (``StateStore.run_reports()``), read tolerantly.
 
 The report step stores the run's figures as JSON. Per-vendor request counters are read from
-``figures["vendors"][<vendor>]`` (``requests``, ``retries``, ``rate_limited_429``, optional ``seconds``);
+``figures["vendors"][<vendor>]`` (vendor name in any case: ``InsightIQ``, ``Insider``; counters
+``requests``, ``retries``, ``rate_limited_429``, optional ``seconds``);
 reports that only carry the flat keys (``insightiq_requests``, ``insider_requests``, ``retried_requests``,
 ``rate_limited_429``) are shown with those, a counter the report does not have is shown as unknown.
 """
@@ -77,7 +78,7 @@ def _vendors(figures: dict[str, Any]) -> dict[str, VendorFigures]:
         for key, values in nested.items():
             values = values if isinstance(values, dict) else {}
             seconds = values.get("seconds")
-            out[key] = VendorFigures(
+            out[str(key).lower()] = VendorFigures(
                 *(_int(values.get(c)) for c in COUNTERS),
                 seconds=float(seconds) if isinstance(seconds, int | float) else None,
             )
