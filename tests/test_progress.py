@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from creator_sync.progress import INTERVAL_ENV, Progress
+from creator_sync.progress import INTERVAL_ENV, Progress, track
 
 
 class Clock:
@@ -37,14 +37,34 @@ def test_at_most_one_line_per_interval(caplog):
     assert len(lines(caplog)) == 1  # 1 s after the last line
 
 
-def test_unknown_total_has_no_eta_and_done_always_logs(caplog):
+def test_unknown_total_has_no_eta_and_a_short_loop_stays_quiet(caplog):
     caplog.set_level(logging.INFO, "creator_sync.progress")
     clock = Clock()
     progress = Progress("transform", unit="rows", interval=60, clock=clock)
     clock.t += 2
     progress.advance(5000, chunks=1)
     progress.done()
+    assert lines(caplog) == []  # 2 s < the interval: nothing to report
+    progress.done(always=True)
     assert lines(caplog) == ["transform: 5000 rows, chunks 1, 2,500 rows/s; finished in 2 s"]
+
+
+def test_track_yields_every_item_and_reads_gauges_when_it_logs(caplog):
+    caplog.set_level(logging.INFO, "creator_sync.progress")
+    clock, sent = Clock(), {"users": 0}
+
+    def batches():
+        for i in range(3):
+            clock.t += 4
+            sent["users"] += 100
+            yield i
+
+    got = list(track(batches(), "upsert", unit="batches", interval=5, clock=clock, gauges=lambda: dict(sent)))
+    assert got == [0, 1, 2]
+    assert lines(caplog) == [
+        "upsert: 2 batches, users 200 (25.0/s), 0.2 batches/s",
+        "upsert: 3 batches, users 300 (25.0/s), 0.2 batches/s; finished in 12 s",
+    ]
 
 
 def test_eta_counts_down_and_disappears_when_complete():

@@ -6,10 +6,15 @@
         progress.advance(1, records=len(page))
     progress.done()
 
+or, for a loop whose body should stay untouched, ``for batch in track(batches, "upsert", unit="batches",
+gauges=lambda: {"users": report.users_sent})``.
+
 A line reads ``fetch accounts: 40/120 pages (33%), records 4000, 2.1 pages/s, ETA 38 s``: the rate is
-measured since the start, the ETA is shown only when the total is known. Only the label, the counts and
-the names of the extra counters given by the caller appear, so no URL, header or payload can leak into a
-line. The clock is injectable for tests.
+measured since the start, the ETA is shown only when the total is known; ``gauges`` are read when a line
+is written (e.g. a client's request counter). Only the label, the counts and the names the caller gives
+appear, so no URL query, header or payload can leak into a line. A loop that ends before the first
+interval logs nothing (many short lists stay quiet); a longer one ends with a "finished" line. The clock
+is injectable for tests.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
 
 INTERVAL_ENV = "CREATOR_SYNC_PROGRESS_INTERVAL_S"
 DEFAULT_INTERVAL_S = 10.0
@@ -60,9 +68,10 @@ class Progress:
         unit: str = "items",
         interval: float | None = None,
         log: logging.Logger | None = None,
+        gauges: Callable[[], dict[str, float]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.label, self.total, self.unit = label, total, unit
+        self.label, self.total, self.unit, self.gauges = label, total, unit, gauges
         self.interval = default_interval() if interval is None else interval
         self.log = log or _log
         self.clock = clock
@@ -70,6 +79,7 @@ class Progress:
         self.counters: dict[str, int] = {}
         self.started = clock()
         self._last_line = self.started
+        self.lines = 0
 
     def advance(self, n: int = 1, **counters: int) -> None:
         """``n`` more units done; ``counters`` are added to named totals shown on the line."""
@@ -79,6 +89,7 @@ class Progress:
         now = self.clock()
         if now - self._last_line >= self.interval:
             self._last_line = now
+            self.lines += 1
             self.log.info("%s", self.line(now))
 
     def line(self, now: float | None = None) -> str:
@@ -90,13 +101,37 @@ class Progress:
         else:
             parts = [f"{self.done_count} {self.unit}"]
         parts += [f"{name} {value}" for name, value in self.counters.items()]
+        for name, value in (self.gauges() if self.gauges else {}).items():
+            parts.append(f"{name} {value} ({_rate(value / elapsed)}/s)")
         parts.append(f"{_rate(rate)} {self.unit}/s")
         if self.total and rate > 0 and self.done_count < self.total:
             parts.append(f"ETA {_duration((self.total - self.done_count) / rate)}")
         return f"{self.label}: " + ", ".join(parts)
 
-    def done(self) -> None:
-        """The closing line (always logged): totals, average rate and the time taken."""
+    def done(self, *, always: bool = False) -> None:
+        """The closing line (totals, average rate, time taken), when the loop lasted an interval or more."""
         now = self.clock()
         elapsed = now - self.started
-        self.log.info("%s; finished in %s", self.line(now), _duration(elapsed))
+        if always or self.lines or elapsed >= self.interval:
+            self.log.info("%s; finished in %s", self.line(now), _duration(elapsed))
+
+
+def client_requests(client) -> Callable[[], dict[str, float]] | None:
+    """A gauge of the requests sent by a VendorClient (``stats.requests``) or hook (``stats["requests"]``)."""
+    if not hasattr(client, "stats"):
+        return None
+
+    def gauge() -> dict[str, float]:
+        stats = client.stats
+        return {"requests": int(stats.get("requests", 0) if isinstance(stats, dict) else stats.requests)}
+
+    return gauge
+
+
+def track(items: Iterable[T], label: str, **kwargs) -> Iterator[T]:
+    """Yield ``items`` unchanged, one ``Progress`` unit each (``kwargs`` as for ``Progress``)."""
+    progress = Progress(label, **kwargs)
+    for item in items:
+        yield item
+        progress.advance(1)
+    progress.done()

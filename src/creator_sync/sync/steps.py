@@ -116,40 +116,22 @@ def report_step(run: SyncRun, creators, contents, shards, transformed, sent, con
 
 
 def _set_run_note(run: SyncRun, text: str) -> None:
-    """Point the task log at the report in the Airflow UI, and write it as the run note where allowed.
-
-    Airflow 3.3 gives a task no sanctioned way to set its own DAG run's note (the Task SDK's execution
-    API can set a note only when it triggers a new run). The report is therefore shown by the project's
-    UI plugin: the "Sync report" tab of this run's page and the "Creator sync" view; this log names the
-    link. A deployment that also wants the note creates the `creator_sync_airflow_api` connection (host =
-    API server URL, login/password of an Airflow user allowed to edit DAG runs; `make demo` does): the
-    note is then written through the public REST API.
-    """
-    from urllib.parse import quote
-
+    """Write the report as the DAG run's note through Airflow's REST API when a connection for it exists
+    (`creator_sync_airflow_api`: host = API server URL, login/password); tasks never touch the metadata DB."""
     from airflow.sdk import BaseHook
-    from airflow.sdk.configuration import conf
 
-    base = conf.get("api", "base_url", fallback="http://localhost:8080/").rstrip("/")
-    log.info(
-        "run report in the Airflow UI: %s/creator-sync-ui/runs/creator_sync/%s (the run's Sync report tab)",
-        base,
-        quote(run.run_id, safe=""),
-    )
     try:
         conn = BaseHook.get_connection("creator_sync_airflow_api")
     except Exception:
+        log.info(
+            "no creator_sync_airflow_api connection: the report is in this log and XCom, not the run note"
+        )
         return
-    import httpx
+    from devtools.airflow_api import AirflowAPI
 
-    api = conn.host.rstrip("/")
     try:
-        token = httpx.post(f"{api}/auth/token", json={"username": conn.login, "password": conn.password})
-        token.raise_for_status()
-        httpx.patch(
-            f"{api}/api/v2/dags/creator_sync/dagRuns/{quote(run.run_id, safe='')}",
-            json={"note": text[:1000]},
-            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-        ).raise_for_status()
-    except Exception as exc:  # the note is a convenience; the report is in the view, this log and XCom
+        AirflowAPI(conn.host.rstrip("/"), conn.login, conn.password).set_note(
+            "creator_sync", run.run_id, text
+        )
+    except Exception as exc:  # the note is a convenience; the report is already in the log and XCom
         log.warning("could not set the run note: %s", type(exc).__name__)
