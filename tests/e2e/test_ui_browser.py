@@ -188,7 +188,7 @@ def test_trigger_a_dry_run_from_the_form_and_read_its_report(env, page, shots):
     row = frame.locator("table.runs tr", has_text=run_id)
     row.wait_for()
     assert "(dry run)" in row.inner_text()
-    fetched = int(row.locator("td").nth(3).inner_text().replace(",", ""))
+    fetched = int(row.locator("td[data-figure='fetched']").inner_text().replace(",", ""))
     assert fetched == 200  # every sandbox creator
     assert frame.locator("svg.chart").count() >= 3
     page.screenshot(path=str(shots / "view.png"), full_page=True)

@@ -117,8 +117,8 @@ def test_overview_shows_runs_per_vendor_reconciliation_charts_and_dead_letters(s
     scheduled = re.search(r"<tr>(?:(?!</tr>).)*scheduled__2026-11-29(?:(?!</tr>).)*</tr>", page).group(0)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", scheduled)
     # fetched, sent, rejected, unchanged, then InsightIQ and Insider requests/retries/429s
-    assert cells[3:13] == ["1,000", "900", "50", "50", "120", "2", "1", "7", "1", "0"]
-    assert "holds" in cells[13] and "GAP" in page
+    assert cells[2:12] == ["1,000", "900", "50", "50", "120", "2", "1", "7", "1", "0"]
+    assert "holds" in cells[12] and "GAP" in page
     # links to the Airflow run pages, at the Airflow base under which the view is mounted
     assert 'href="/dags/creator_sync/runs/scheduled__2026-11-29T00%3A00%3A00%2B00%3A00" target="_top"' in page
     assert page.count("<svg") == 4  # creators, requests, one rate-vs-limit chart per vendor
@@ -223,4 +223,4 @@ def test_a_report_without_per_vendor_figures_still_shows(tmp_path, calls):
     page = client_for(store, calls).get("/").text
     row = re.search(r"<tr>(?:(?!</tr>).)*>r1<(?:(?!</tr>).)*</tr>", page).group(0)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
-    assert cells[3:7] == ["5", "5", "0", "0"] and cells[7] == "9" and cells[10] == "1"
+    assert cells[2:6] == ["5", "5", "0", "0"] and cells[6] == "9" and cells[9] == "1"

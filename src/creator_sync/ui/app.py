@@ -33,7 +33,7 @@ from creator_sync.ui.figures import RunRow, run_row
 
 log = logging.getLogger(__name__)
 
-URL_PREFIX = "/creator-sync-ui"
+URL_PREFIX = pages.URL_PREFIX
 SYNC_DAG = "creator_sync"
 REPLAY_DAG = "creator_sync_replay"
 RUNS_SHOWN = 30

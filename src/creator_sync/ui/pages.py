@@ -10,6 +10,7 @@ from creator_sync.pipeline.state import DeadLetter
 from creator_sync.ui.charts import line_chart
 from creator_sync.ui.figures import RunRow, vendor_limit, vendor_name
 
+URL_PREFIX = "/creator-sync-ui"  # where the plugin mounts the view, under the Airflow base path
 PREVIEW_CHARS = 400
 
 CSS = """
@@ -30,8 +31,9 @@ pre{background:#f6f8fa;border:1px solid #d1d9e0;border-radius:6px;padding:8px;wh
 .msg{padding:8px 12px;border-radius:6px;margin:8px 0;max-width:980px}
 .msg.info{background:#ddf4ff;border:1px solid #54aeff}.msg.error{background:#ffebe9;border:1px solid #ff8182}
 button{background:#017cee;color:#fff;border:0;border-radius:4px;padding:4px 10px;cursor:pointer}
-form{display:inline;margin:0}a{color:#0969da}
-td code{white-space:normal;word-break:break-all;display:block;max-width:560px;font-size:12px}
+form{display:inline;margin:0}a{color:#0969da}.scroll{overflow-x:auto}th.group{text-align:center}
+table.letters td{white-space:normal;vertical-align:top}table.letters td.detail{max-width:260px}
+td code{display:block;min-width:420px;max-width:680px;word-break:break-word;font-size:12px}
 """
 
 
@@ -55,11 +57,16 @@ def run_link(airflow_base: str, row: RunRow) -> str:
 
 
 def _runs_table(rows: list[RunRow], airflow_base: str, vendors: list[str]) -> str:
+    show_dag = len({r.dag_id for r in rows}) > 1
+    fixed = ["run", *(["DAG"] if show_dag else []), "state"]
     head = (
-        '<tr><th class="l">run</th><th class="l">DAG</th><th class="l">state</th>'
-        "<th>fetched</th><th>sent</th><th>rejected</th><th>unchanged</th>"
-        + "".join(f"<th>{escape(vendor_name(v))} requests</th><th>retries</th><th>429s</th>" for v in vendors)
-        + '<th class="l">reconciliation</th><th class="l">report</th></tr>'
+        "<tr>"
+        + "".join(f'<th class="l" rowspan="2">{name}</th>' for name in fixed)
+        + "".join(f'<th rowspan="2">{name}</th>' for name in ("fetched", "sent", "rejected", "unchanged"))
+        + "".join(f'<th colspan="3" class="group">{escape(vendor_name(v))}</th>' for v in vendors)
+        + '<th class="l" rowspan="2">reconciliation</th><th class="l" rowspan="2"></th></tr><tr>'
+        + "<th>requests</th><th>retries</th><th>429s</th>" * len(vendors)
+        + "</tr>"
     )
     body = []
     for row in rows:
@@ -67,21 +74,27 @@ def _runs_table(rows: list[RunRow], airflow_base: str, vendors: list[str]) -> st
         state = escape(row.state or ("ok" if row.ok else "failed"))
         if row.dry_run:
             state += ' <span class="muted">(dry run)</span>'
-        cells = [
-            f'<td class="l">{run_link(airflow_base, row)}</td>',
-            f'<td class="l">{escape(row.dag_id)}</td>',
-            f'<td class="l">{state}</td>',
-            *(f"<td>{_n(v)}</td>" for v in (row.fetched, row.sent, row.rejected, row.unchanged)),
-        ]
+        cells = [f'<td class="l">{run_link(airflow_base, row)}</td>']
+        if show_dag:
+            cells.append(f'<td class="l">{escape(row.dag_id)}</td>')
+        cells.append(f'<td class="l">{state}</td>')
+        counts = {
+            "fetched": row.fetched,
+            "sent": row.sent,
+            "rejected": row.rejected,
+            "unchanged": row.unchanged,
+        }
+        cells += [f'<td data-figure="{name}">{_n(v)}</td>' for name, v in counts.items()]
         for vendor in vendors:
             figures = row.vendors.get(vendor)
             for counter in ("requests", "retries", "rate_limited_429"):
-                cells.append(f"<td>{_n(getattr(figures, counter) if figures else None)}</td>")
+                value = getattr(figures, counter) if figures else None
+                cells.append(f'<td data-figure="{escape(vendor)}-{counter}">{_n(value)}</td>')
         cells.append(f'<td class="l {recon_class}">{escape(row.reconciliation)}</td>')
-        detail = f"runs/{quote(row.dag_id, safe='')}/{quote(row.run_id, safe='')}"
+        detail = f"{airflow_base}{URL_PREFIX}/runs/{quote(row.dag_id, safe='')}/{quote(row.run_id, safe='')}"
         cells.append(f'<td class="l"><a href="{escape(detail)}">report</a></td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="runs">{head}{"".join(body)}</table>'
+    return f'<div class="scroll"><table class="runs">{head}{"".join(body)}</table></div>'
 
 
 def _charts(rows: list[RunRow], vendors: list[str]) -> str:
@@ -130,15 +143,18 @@ def _charts(rows: list[RunRow], vendors: list[str]) -> str:
     return '<div class="charts">' + "".join(charts) + "</div>"
 
 
-def _dead_letter_table(counts: dict[str, tuple[int, int]], replay_allowed_reasons: set[str]) -> str:
+def _dead_letter_table(
+    counts: dict[str, tuple[int, int]], replay_allowed_reasons: set[str], airflow_base: str
+) -> str:
     if not counts:
         return '<p class="muted">No dead letters.</p>'
+    view = f"{escape(airflow_base)}{URL_PREFIX}"
     rows = []
     for reason, (pending, total) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0])):
         button = '<span class="muted">not replayable</span>'
         if reason in replay_allowed_reasons and pending:
             button = (
-                '<form method="post" action="replay">'
+                f'<form method="post" action="{view}/replay">'
                 f'<input type="hidden" name="reason" value="{escape(reason)}">'
                 f'<button type="submit">Replay {escape(reason)}</button>'
                 "</form>"
@@ -146,7 +162,8 @@ def _dead_letter_table(counts: dict[str, tuple[int, int]], replay_allowed_reason
         elif reason in replay_allowed_reasons:
             button = '<span class="muted">nothing pending</span>'
         rows.append(
-            f'<tr><td class="l"><a href="dead-letters?reason={quote(reason)}">{escape(reason)}</a></td>'
+            f'<tr><td class="l"><a href="{view}/dead-letters?reason={quote(reason)}">'
+            f"{escape(reason)}</a></td>"
             f'<td>{pending:,}</td><td>{total:,}</td><td class="l">{button}</td></tr>'
         )
     head = (
@@ -179,7 +196,7 @@ def overview(
     if rows:
         parts.append("<h2>Over time</h2>" + _charts(rows, vendors))
     parts.append("<h2>Dead letters by reason</h2>")
-    parts.append(_dead_letter_table(dead_letter_counts, replayable))
+    parts.append(_dead_letter_table(dead_letter_counts, replayable, airflow_base))
     return page("Creator sync", "".join(parts))
 
 
@@ -194,7 +211,7 @@ def run_report(row: RunRow | None, *, airflow_base: str, dag_id: str, run_id: st
     body = (
         f"<h1>Run report: {run_link(airflow_base, row)}</h1>"
         f'<p class="sub">{escape(row.dag_id)}, stored {row.created_at:%Y-%m-%d %H:%M:%S} UTC. '
-        '<a href="../../">All runs</a></p>'
+        f'<a href="{escape(airflow_base)}{URL_PREFIX}/">All runs</a></p>'
         + _runs_table([row], airflow_base, vendors)
         + (f"<pre>{escape(row.text)}</pre>" if row.text else "")
     )
@@ -202,7 +219,8 @@ def run_report(row: RunRow | None, *, airflow_base: str, dag_id: str, run_id: st
 
 
 def preview(payload: dict) -> str:
-    text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    first = {k: payload[k] for k in ("identifiers", "events") if k in payload}  # who first
+    text = json.dumps({**first, **payload}, ensure_ascii=False)
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + " …"
 
 
@@ -213,7 +231,7 @@ def dead_letters(
         f'<tr><td class="l">{escape(d.user_key)}</td>'
         f'<td class="l"><a href="{escape(airflow_base)}/dags/creator_sync/runs/{quote(d.run_id, safe="")}" '
         f'target="_top">{escape(d.run_id)}</a></td>'
-        f'<td class="l">{d.created_at:%Y-%m-%d %H:%M}</td><td class="l">{escape(d.detail)}</td>'
+        f'<td class="l">{d.created_at:%Y-%m-%d %H:%M}</td><td class="l detail">{escape(d.detail)}</td>'
         f'<td class="l"><code>{escape(preview(d.payload))}</code></td></tr>'
         for d in letters
     )
@@ -223,7 +241,8 @@ def dead_letters(
     )
     body = (
         f"<h1>Dead letters: {escape(reason)}</h1>"
-        f'<p class="sub">{pending:,} pending; the oldest {shown:,} shown. <a href="./">Back</a></p>'
+        f'<p class="sub">{pending:,} pending; the oldest {shown:,} shown. '
+        f'<a href="{escape(airflow_base)}{URL_PREFIX}/">Back</a></p>'
         + (
             f'<table class="letters">{head}{rows}</table>'
             if letters
