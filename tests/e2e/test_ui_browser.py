@@ -169,12 +169,11 @@ def test_trigger_a_dry_run_from_the_form_and_read_its_report(env, page, shots):
     page.get_by_role("button", name=re.compile("^Trigger", re.I)).first.click()
     dialog = page.get_by_role("dialog")
     dialog.wait_for()
-    dialog.get_by_text("dry_run", exact=False).first.scroll_into_view_if_needed()
+    switch = dialog.locator("label:has(input[name='element_dry_run'])")  # the dry_run Param's switch
+    switch.scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "trigger-form.png"))
-    switch = dialog.locator("label", has_text="dry_run").locator("input[type='checkbox']")
-    if not switch.count():
-        switch = dialog.locator("[id*='dry_run'] input[type='checkbox'], input[name='dry_run']")
-    switch.first.check(force=True)
+    switch.click()
+    assert dialog.locator("input[name='element_dry_run']").is_checked()
     page.screenshot(path=str(shots / "trigger-form-dry-run.png"))
     dialog.get_by_role("button", name=re.compile("^Trigger", re.I)).last.click()
 
