@@ -120,6 +120,10 @@ def _set_run_note(run: SyncRun, text: str) -> None:
     (`creator_sync_airflow_api`: host = API server URL, login/password); tasks never touch the metadata DB."""
     from airflow.sdk import BaseHook
 
+    from creator_sync.ui.links import log_report_link
+
+    log_report_link("creator_sync", run.run_id)  # the report is in the UI plugin's view in every deployment
+
     try:
         conn = BaseHook.get_connection("creator_sync_airflow_api")
     except Exception:

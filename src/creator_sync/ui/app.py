@@ -28,12 +28,11 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from creator_sync.ui import pages
+from creator_sync.ui import URL_PREFIX, pages
 from creator_sync.ui.figures import RunRow, run_row
 
 log = logging.getLogger(__name__)
 
-URL_PREFIX = pages.URL_PREFIX
 SYNC_DAG = "creator_sync"
 REPLAY_DAG = "creator_sync_replay"
 RUNS_SHOWN = 30

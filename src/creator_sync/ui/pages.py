@@ -7,10 +7,10 @@ from html import escape
 from urllib.parse import quote
 
 from creator_sync.pipeline.state import DeadLetter
+from creator_sync.ui import URL_PREFIX
 from creator_sync.ui.charts import line_chart
 from creator_sync.ui.figures import RunRow, vendor_limit, vendor_name
 
-URL_PREFIX = "/creator-sync-ui"  # where the plugin mounts the view, under the Airflow base path
 PREVIEW_CHARS = 400
 
 CSS = """
