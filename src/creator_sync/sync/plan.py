@@ -123,13 +123,13 @@ def sweep_slice(
     resource: str, size: int, hour: int, hours: int, page: int = DEFAULT_PAGE_LIMIT
 ) -> Read | None:
     """Slice `hour % hours` of a list: a contiguous run of its pages (None when the slice is empty). The
-    slice holding the list's last page, and the last slice of the period, read on to the end, so a list
-    that grew since the snapshot is still covered."""
+    slice holding the list's last page reads on to the end, so a list that grew since the snapshot is
+    still covered within the period."""
     total = pages(size, page)
     per = math.ceil(total / hours)
     k = hour % hours
     first = k * per
-    if k == hours - 1 or (first < total <= first + per):
+    if first < total <= first + per:
         return Read("list", resource, "sweep", offset=first * page, estimate=max(1, total - first))
     if first >= total:
         return None
