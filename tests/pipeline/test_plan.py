@@ -186,3 +186,19 @@ def test_run_plan_pages_until_a_short_page_or_max_pages():
 def test_sweep_periods_must_be_positive():
     with pytest.raises(ValueError, match="at least 1 hour"):
         plan.plan_hourly(snapshot(10), plan.Changes(), START, END, 0, directory_sweep_hours=0)
+
+
+def test_snapshot_from_a_directory_read_keeps_the_income_synced_accounts():
+    from creator_sync.sync.incremental import snapshot_from
+
+    accounts = [
+        {"id": "b", "data": {"income": {"status": "SYNCED"}}},
+        {"id": "a", "data": {"income": {"status": "PARTIAL_SYNCED"}}},
+        {"id": "c", "data": {"income": {"status": "NOT_SUPPORTED"}}},
+        {"id": "d", "data": None},
+        {"id": "e"},
+    ]
+    snap = snapshot_from([{"id": "u1"}, {"id": "u2"}], accounts)
+    assert list(snap.income_accounts) == ["a", "b"]
+    assert (snap.users, snap.accounts, snap.profiles) == (2, 5, 5)
+    assert "u1" in snap.known_users and "u3" not in snap.known_users
