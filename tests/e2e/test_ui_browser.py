@@ -3,8 +3,8 @@
 One module-scoped stack; the tests run in file order: the view refuses anonymous requests on the API
 server's port, then a browser logs in, triggers creator_sync from its trigger form with dry_run, finds the
 run's report in the view, in the run's "Sync report" tab and in the note, and opens the dead letters that
-the scheduled run left. Screenshots go to the test's output directory; two of them are copied to docs/img
-for the README (CREATOR_SYNC_UPDATE_SCREENSHOTS=0 keeps docs/img untouched).
+the scheduled run left. Screenshots go to the test's output directory; with CREATOR_SYNC_UPDATE_SCREENSHOTS=1
+two of them are copied to docs/img for the README and docs/ui.md (a plain test run leaves the tree clean).
 
 Chromium is the OS package (/usr/bin/chromium, installed by .ci/run), driven by Playwright's Python package.
 """
@@ -65,6 +65,7 @@ def env(tmp_path_factory):
         "CREATOR_SYNC_RATE_LIMIT_BACKEND": f"file://{home / 'rate-limits'}",
         "CREATOR_SYNC_STATE_URL": f"sqlite:///{home / 'state.db'}",
         "CREATOR_SYNC_PROGRESS_INTERVAL_S": "2",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
     }
     stack = AirflowStack(home, extra_env=extra)
     try:
@@ -121,6 +122,19 @@ def test_anonymous_requests_are_refused_on_the_api_server(env, cookie):
     assert runs == []  # the refused replay started nothing
 
 
+def test_a_viewer_reads_the_view_but_cannot_start_a_replay(env):
+    """Airflow's auth manager decides: the viewer role may read creator_sync runs, not trigger DAGs."""
+    password = json.loads((env.home / "simple_auth_manager_passwords.json.generated").read_text())["viewer"]
+    token = httpx.post(f"{env.stack.url}/auth/token", json={"username": "viewer", "password": password})
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    with httpx.Client(base_url=env.stack.url, headers=headers, follow_redirects=False, timeout=60) as client:
+        page = client.get(f"{VIEW}/")
+        assert page.status_code == 200 and "Dead letters by reason" in page.text
+        refused = client.post(f"{VIEW}/replay", data={"reason": "malformed_email"})
+    assert refused.status_code == 403
+    assert env.api._call("GET", "/dags/creator_sync_replay/dagRuns")["dag_runs"] == []
+
+
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
@@ -151,7 +165,7 @@ def page(env, browser):
 def shots(tmp_path_factory):
     out = tmp_path_factory.mktemp("screenshots")
     yield out
-    if os.environ.get("CREATOR_SYNC_UPDATE_SCREENSHOTS", "1") != "0":
+    if os.environ.get("CREATOR_SYNC_UPDATE_SCREENSHOTS") == "1":
         for name, doc_name in DOC_SHOTS.items():
             if (out / name).exists():
                 shutil.copyfile(out / name, REPO / "docs" / "img" / doc_name)
