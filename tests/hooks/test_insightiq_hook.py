@@ -112,7 +112,7 @@ def test_iter_records_pages_until_a_short_page(conn_env):
         return httpx.Response(200, json={"data": [{"id": off + i} for i in range(100 if off < 200 else 42)]})
 
     rec = Recorder(respond)
-    assert len(list(hook(rec).list_contents(from_date="2024-01-01", to_date="2024-02-01"))) == 242
+    assert len(list(hook(rec).iter_records("contents", from_date="2024-01-01", to_date="2024-02-01"))) == 242
     assert [r.url.params["offset"] for r in rec.requests] == ["0", "100", "200"]
 
 
