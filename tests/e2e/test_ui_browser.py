@@ -4,7 +4,7 @@ One module-scoped stack; the tests run in file order: the view refuses anonymous
 server's port, then a browser logs in, triggers creator_sync from its trigger form with dry_run, finds the
 run's report in the view, in the run's "Sync report" tab and in the note, and opens the dead letters that
 the scheduled run left. Screenshots go to the test's output directory; with CREATOR_SYNC_UPDATE_SCREENSHOTS=1
-two of them are copied to docs/img for the README and docs/ui.md (a plain test run leaves the tree clean).
+three of them are copied to docs/img for the README and docs/ui.md (a plain test run leaves the tree clean).
 
 Chromium is the OS package (/usr/bin/chromium, installed by .ci/run), driven by Playwright's Python package.
 """
@@ -29,7 +29,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 DAG = "creator_sync"
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CREATOR_SYNC_CHROMIUM", "/usr/bin/chromium")
-DOC_SHOTS = {"view.png": "ui-creator-sync-view.png", "dead-letters.png": "ui-dead-letters.png"}
+DOC_SHOTS = {
+    "view.png": "creator-sync-view.png",
+    "run-sync-report-tab.png": "run-report-tab.png",
+    "dead-letters.png": "dead-letters.png",
+}
 VIEW = "/creator-sync-ui"
 
 
