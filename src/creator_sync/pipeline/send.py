@@ -40,6 +40,7 @@ from creator_sync.pipeline.keys import attribute_hash, event_key, user_key
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.state import OUTCOME_CLAIMED_ELSEWHERE, OUTCOME_SENT, OUTCOME_UNCHANGED, StateStore
 from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, USER_TOO_LARGE, VENDOR_REJECTED
+from creator_sync.progress import track
 
 if TYPE_CHECKING:  # type hints only: no Airflow import at runtime
     from creator_sync.hooks.insider import InsiderHook
@@ -366,7 +367,16 @@ def _send_batches(ctx: _Send, planner: _Planner, users, max_users, on_batch) -> 
     state, hook, report, run_id = ctx.state, ctx.hook, ctx.report, ctx.run_id
     kwargs = {"skip_hook": ctx.skip_hook, "error_callback_endpoint": ctx.error_callback_endpoint}
     sizing = {"max_users": max_users} if max_users else {}
-    for batch in hook.plan_batches(planner(users), **kwargs, **sizing):
+    for batch in track(
+        hook.plan_batches(planner(users), **kwargs, **sizing),
+        "upsert",
+        unit="batches",
+        gauges=lambda: {
+            "users": report.users_sent,
+            "events": report.events_sent,
+            "requests": report.requests,
+        },
+    ):
         pending = [planner.pending.pop(i) for i in batch.indices]
         if batch.rejected:
             failures = [

@@ -50,6 +50,7 @@ from creator_sync.pipeline.validate import (
     identifier_reasons,
     size_reasons,
 )
+from creator_sync.progress import track
 
 ROWS_PER_BUCKET = 100_000  # bounds pass-2 memory: a bucket holds about this many events
 _MAX_SORT_KEY = 2**62  # pass 2 sorts on one combined int64 key below this, else np.lexsort
@@ -247,7 +248,9 @@ def _spool_events(
         metrics = m.content_metrics if spec.source == "contents" else {}
         columns = list(dict.fromkeys(spec.columns + [c for cols in metrics.values() for c in cols]))
         with contextlib.closing(_prefetch(iter_chunks(paths, columns, chunk_rows))) as chunks:
-            for chunk in chunks:
+            for chunk in track(
+                chunks, f"transform {spec.source}", unit="chunks", gauges=lambda: stats.rows_read
+            ):
                 stats.chunks += 1
                 stats.rows_read[spec.source] = stats.rows_read.get(spec.source, 0) + len(chunk)
                 if malformed is not None:
