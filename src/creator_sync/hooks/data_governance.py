@@ -132,7 +132,8 @@ class InsiderDataGovernanceHook(InsiderHook):
     ) -> ErasureResult:
         """Remove one user's PII; returns erased / already_gone / failed (never raises a VendorError).
 
-        ``identifiers`` (e.g. ``{"uuid": ...}``) uses the identifier endpoint, ``insider_id`` the profile-id one.
+        ``identifiers`` (e.g. ``{"uuid": ...}``) uses the identifier endpoint, ``insider_id`` the profile-id
+        one.
         """
         if bool(identifiers) == bool(insider_id):
             raise CreatorSyncConfigError("anonymize needs exactly one of identifiers or insider_id")
@@ -205,4 +206,3 @@ class InsiderDataGovernanceHook(InsiderHook):
             return result
         result.detail = f"answer lost and PII still present ({', '.join(check.pii_left)}): sent again"
         return None
-
