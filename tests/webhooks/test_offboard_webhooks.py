@@ -19,7 +19,7 @@ def post(client, name, event_id, user_id="user-1", account_id="acc-1", when="202
     return client.post(URL, content=body, headers=headers)
 
 
-def test_disconnect_queues_a_check_and_triggers_creator_offboard(client, offboarding, offboard_trigger, store):
+def test_disconnect_queues_a_check_and_triggers_offboard(client, offboarding, offboard_trigger, store):
     response = post(client, "ACCOUNTS.DISCONNECTED", "e1")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -66,7 +66,8 @@ def test_connect_drops_a_pending_request_and_re_enables(client, offboarding, sto
 def test_connect_older_than_the_disconnect_does_not_re_enable(client, offboarding):
     from creator_sync.offboard.webhook import event_time
 
-    offboarding.state.mark_offboarded("user-1", "all_accounts_disconnected", event_time("2026-11-10T12:00:00"))
+    left = event_time("2026-11-10T12:00:00")
+    offboarding.state.mark_offboarded("user-1", "all_accounts_disconnected", left)
     late = post(client, "ACCOUNTS.CONNECTED", "e-old", when="2026-11-10T11:00:00")
     assert late.json()["offboarding"] == "nothing to re-enable"
     assert offboarding.state.is_offboarded("user-1")
