@@ -41,7 +41,7 @@ def env(tmp_path_factory):
     stack.env["CREATOR_SYNC_PUBLIC_BASE_URL"] = stack.url  # InsightIQ webhooks reach the API server plugin
     stack.env["CREATOR_SYNC_WEBHOOK_DEBOUNCE_S"] = "1"
     try:
-        stack.start()
+        stack.start(timeout=600)  # a loaded machine starts the stack slowly; no timing is asserted
         yield sb, stack, home
     finally:
         stack.stop()
