@@ -9,9 +9,7 @@ them again. A small sandbox (40 creators) keeps the wall time modest.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -138,11 +136,12 @@ def test_disconnect_offboards_the_creator_and_reconnect_brings_them_back(env):
 
     # ACCOUNTS.CONNECTED re-enables them; the receiver's targeted sync sends them again
     httpx.post(f"{sb.insightiq_url}/_sandbox/creators/{creator}/connect").raise_for_status()
-    (back,) = wait_runs(api, SYNC, lambda r: r["dag_run_id"].startswith("insightiq_webhook__"))
-    assert back["state"] == "success", api.task_states(SYNC, back["dag_run_id"])
-    again = api.xcom(SYNC, back["dag_run_id"], "report")
-    assert (again["offboarded"], again["sent"]) == (0, 1)
+    wait_runs(api, SYNC, lambda r: r["dag_run_id"].startswith("insightiq_webhook__"))
+    idle(api, SYNC)  # one ACCOUNTS.CONNECTED per account: the debounce may still split them over two runs
+    back = [r for r in api.runs(SYNC) if r["dag_run_id"].startswith("insightiq_webhook__")]
+    assert all(r["state"] == "success" for r in back), [api.task_states(SYNC, r["dag_run_id"]) for r in back]
+    reports = [api.xcom(SYNC, r["dag_run_id"], "report") for r in back]
+    assert sum(r["sent"] for r in reports) == 1 and not any(r["offboarded"] for r in reports)
     assert stored(sb)[creator]["identifiers"].get("email") == email
     assert not state.is_offboarded(creator)
-    assert json.loads(json.dumps(state.erasure_log()[0]["purged"])) == {}  # the re-enable entry
-    assert Path(home / "data").exists()
+    assert state.erasure_log()[0]["outcome"] == "reenabled"
