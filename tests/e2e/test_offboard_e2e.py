@@ -40,6 +40,7 @@ def env(tmp_path_factory):
     stack.env["CREATOR_SYNC_WEBHOOK_DEBOUNCE_S"] = "1"
     try:
         stack.start(timeout=600)  # a loaded machine starts the stack slowly; no timing is asserted
+        stack.api.timeout = 120.0  # and answers slowly (set before the API client is first built)
         yield sb, stack, home
     finally:
         stack.stop()
