@@ -8,12 +8,14 @@
   identifiers (email, phone number) go, except that the last remaining identifier is kept.
 * ``POST /api/user/v1/delete``: the whole user goes; 200 ``{}`` (10,000 requests/min, limit ``delete``).
 
-Auth and injected faults come from the Insider service's gate and the shared middleware.
+Auth and injected faults (all refused before processing) come from the Insider service's gate and the shared
+middleware. ``POST /_sandbox/governance {"lose_answers": N}`` makes the next N anonymize requests that find
+their user take effect and then answer 502: the "processed, answer lost" outcome.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from devtools.sandbox.insider_store import UserStore, identifier_keys
@@ -52,7 +54,7 @@ def add_data_governance_routes(app: FastAPI, svc) -> None:
 
     svc.limiters.setdefault("governance", FixedWindowLimiter("governance", 500, 60))
     svc.limiters.setdefault("delete", FixedWindowLimiter("delete", 10_000, 60))
-    svc.governance = {"anonymized": 0, "deleted": 0, "not_found": 0}
+    svc.governance = {"anonymized": 0, "deleted": 0, "not_found": 0, "answers_lost": 0, "lose_answers": 0}
     store: UserStore = svc.store
 
     def limited(name: str) -> JSONResponse | None:
@@ -91,6 +93,11 @@ def add_data_governance_routes(app: FastAPI, svc) -> None:
             return iid
         anonymize(store, iid)
         svc.governance["anonymized"] += 1
+        if svc.governance["lose_answers"] > 0:
+            svc.governance["lose_answers"] -= 1
+            svc.governance["answers_lost"] += 1
+            message = "sandbox: processed, then the answer was lost"
+            return JSONResponse({"success": False, "message": message}, status_code=502)
         return Response(status_code=200)  # no body is documented
 
     @app.post("/api/user/v1/anonymize")
@@ -119,4 +126,9 @@ def add_data_governance_routes(app: FastAPI, svc) -> None:
 
     @app.get("/_sandbox/governance")
     def governance_stats():
+        return dict(svc.governance)
+
+    @app.post("/_sandbox/governance")
+    def governance_config(body: dict = Body(...)):  # noqa: B008
+        svc.governance["lose_answers"] = int(body.get("lose_answers", 0))
         return dict(svc.governance)

@@ -67,6 +67,22 @@ def test_anonymize_removes_pii_keeps_uuid_events_and_custom(hooks, sandbox_env):
     assert governance.check_pii({"uuid": "c-1"}).pii_left == []
 
 
+def test_lost_answer_after_processing_is_verified_and_not_sent_again(hooks, sandbox_env):
+    insider, governance = hooks
+    _creator(insider, "c-lost")
+    url = sandbox_env.insider_url
+    before = httpx.get(f"{url}/_sandbox/governance").json()
+    httpx.post(f"{url}/_sandbox/governance", json={"lose_answers": 1}).raise_for_status()
+    result = governance.anonymize(identifiers={"uuid": "c-lost"})
+    after = httpx.get(f"{url}/_sandbox/governance").json()
+    assert (result.outcome, result.verified, result.lost_answers, result.requests) == (ERASED, True, 1, 1)
+    assert (
+        after["anonymized"] - before["anonymized"] == 1
+        and after["answers_lost"] - before["answers_lost"] == 1
+    )
+    assert governance.check_pii({"uuid": "c-lost"}).pii_left == []
+
+
 def test_unknown_user_is_404_with_the_documented_body(hooks, sandbox_env):
     _, governance = hooks
     raw = httpx.post(
