@@ -71,7 +71,11 @@ def creator_offboard():
         from creator_sync.pipeline.state import StateStore
 
         run = steps.OffboardRun.from_params(context["run_id"], context["params"])
-        return steps.collect(InsightIQHook(), run, StateStore(), steps.work_dir(run.run_id))
+        hook = InsightIQHook()
+        try:
+            return steps.collect(hook, run, StateStore(), steps.work_dir(run.run_id))
+        finally:
+            hook.close()
 
     @task(trigger_rule="all_done")
     def purge(**context) -> dict:

@@ -133,8 +133,10 @@ def test_disconnect_offboards_the_creator(env, offboarded):
     state = OffboardingState(store)
     log = [e for e in state.erasure_log() if e["user_hash"] == creator_hash(creator)]
     assert log and log[-1]["outcome"] == "erased" and log[-1]["reason"] == "all_accounts_disconnected"
-    report = store.run_reports(OFFBOARD)[0]
-    assert report["ok"] and report["figures"]["erased"] >= 1
+    # one ACCOUNTS.DISCONNECTED per account: one or more runs; together they erased the creator once
+    reports = [r for r in store.run_reports(OFFBOARD) if r["run_id"].startswith("insightiq_offboard__")]
+    assert reports and all(r["ok"] for r in reports)
+    assert sum(r["figures"]["erased"] for r in reports) >= 1
     offboarded.update(creator=creator, email=email, user=user, account_ids=out["account_ids"])
 
 
