@@ -8,7 +8,7 @@ The connection forms are declarative (Airflow 3.2+ ``conn-fields`` / ``ui-field-
 info): the hooks do not implement the deprecated ``get_ui_field_behaviour`` / ``get_connection_form_widgets``,
 and the API server builds the forms without importing the hook classes.
 
-Field mapping (docs/CONTRACTS.md, "Connections"):
+Field mapping (docs/development.md, "Connections"):
 
 * ``insightiq``: host = base URL (empty: derived from the ``environment`` extra), login = client id,
   password = client secret, extra ``environment`` = ``sandbox`` | ``production``.

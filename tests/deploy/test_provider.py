@@ -18,7 +18,7 @@ from deploy_support import AIRFLOW, REPO, VENV_BIN, run
 
 from creator_sync.provider import get_provider_info
 
-# connection type -> (hook class, login label, password label): docs/CONTRACTS.md "Connections"
+# connection type -> (hook class, login label, password label): docs/development.md "Connections"
 EXPECTED = {
     "insightiq": ("creator_sync.hooks.insightiq.InsightIQHook", "Client ID", "Client secret"),
     "insider": ("creator_sync.hooks.insider.InsiderHook", "Partner name", "Request token"),
