@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-# Columns that hold the InsightIQ user id (flattened names, docs/CONTRACTS.md); `id` only in users files.
+# Columns that hold the InsightIQ user id (flattened names, docs/development.md); `id` only in users files.
 USER_COLUMNS = ("user.id", "uuid", "user_id", "user_key")
 
 
