@@ -17,6 +17,7 @@ CLIENT_COUNTERS = ("requests", "retries", "rate_limited_429")
 
 
 def transform_step(run: SyncRun) -> dict[str, Any]:
+    from creator_sync.offboard.skip import offboarded_ids
     from creator_sync.pipeline.transform import transform_run
 
     result = transform_run(
@@ -25,6 +26,7 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
         end=run.end,
         events_from=run.events_from,
         out_dir=run.dir / "transform",
+        offboarded=offboarded_ids,
     )
     log.info("transform: %s", result.stats)
     return {
