@@ -26,6 +26,9 @@ events of the N hours before the interval that InsightIQ synced late; empty = en
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
@@ -37,7 +40,7 @@ from creator_sync.operators import (
     InsightIQContentsFetchOperator,
     InsightIQCreatorsFetchOperator,
 )
-from creator_sync.retry import dag_default_args
+from creator_sync.dag_defaults import DEFAULT_ARGS
 from creator_sync.sync.run_context import SCHEDULE
 
 ACCOUNT_SHARDS = pool_slots(INSIGHTIQ_POOL)  # one mapped fetch per insightiq_api pool slot
@@ -49,7 +52,12 @@ ACCOUNT_SHARDS = pool_slots(INSIGHTIQ_POOL)  # one mapped fetch per insightiq_ap
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args=dag_default_args(retries=3),
+    default_args={
+        **DEFAULT_ARGS,
+        "retries": 3,
+        # shorter in tests and demos (the e2e test's killed task is retried after 2 s)
+        "retry_delay": timedelta(seconds=float(os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", "30"))),
+    },
     tags=["creator-sync", "insightiq", "insider"],
     doc_md=__doc__,
     params={

@@ -15,11 +15,14 @@ Replayed data is historical, so `skip_hook` defaults to true.
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import Param, dag, task
 
 from creator_sync.operators import InsiderUpsertOperator
-from creator_sync.retry import dag_default_args
+from creator_sync.dag_defaults import DEFAULT_ARGS
 
 # Reasons whose letters hold a user payload that can be sent again (creator_sync.pipeline.validate names them;
 # malformed_source_record letters hold no user). Literal here: the pipeline package is too heavy to import
@@ -43,7 +46,12 @@ REASONS = [
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args=dag_default_args(retries=2),
+    default_args={
+        **DEFAULT_ARGS,
+        "retries": 2,
+        # shorter in tests and demos (the e2e test's killed task is retried after 2 s)
+        "retry_delay": timedelta(seconds=float(os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", "30"))),
+    },
     tags=["creator-sync", "insider", "dead-letters"],
     doc_md=__doc__,
     params={

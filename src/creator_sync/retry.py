@@ -62,22 +62,3 @@ DEFAULT_RETRY_ARGS = {
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
 }
-
-
-def dag_default_args(**overrides) -> dict:
-    """A creator-sync DAG's default_args: the owner, the vendor retry policy and the retry timing (one
-    definition for every DAG). `CREATOR_SYNC_RETRY_DELAY_S` shortens the first retry delay (tests, demos)."""
-    import os
-
-    args = {
-        "owner": "creator-sync",
-        **DEFAULT_RETRY_ARGS,
-        "retry_delay": timedelta(
-            seconds=float(
-                os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", DEFAULT_RETRY_ARGS["retry_delay"].seconds)
-            )
-        ),
-        "retry_policy": VENDOR_RETRY_POLICY,
-    }
-    args.update(overrides)
-    return args

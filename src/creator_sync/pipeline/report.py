@@ -51,6 +51,7 @@ class RunSummary:
     malformed_records: dict[str, int] = field(default_factory=dict)  # resource -> records without their id
     unification_errors: int = 0  # sent users Insider reported through the error callback (so far)
     dry_run: bool = False
+    offboarded: int = 0  # creators who left: skipped before the transform (docs/offboarding.md)
 
     @property
     def rejected_total(self) -> int:
@@ -58,7 +59,7 @@ class RunSummary:
 
     @property
     def accounted(self) -> int:
-        return self.sent + self.rejected_total + self.unchanged + self.claimed_elsewhere
+        return self.sent + self.rejected_total + self.unchanged + self.claimed_elsewhere + self.offboarded
 
     @property
     def reconciled(self) -> bool:
@@ -72,7 +73,9 @@ class RunSummary:
         claimed = f" + {self.claimed_elsewhere} claimed by another run" if self.claimed_elsewhere else ""
         equation = (
             f"{self.fetched_creators} fetched creators vs {self.sent} {verb} + {self.rejected_total} rejected"
-            f" + {self.unchanged} unchanged{claimed} = {self.accounted}"
+            f" + {self.unchanged} unchanged{claimed}"
+            + (f" + {self.offboarded} offboarded" if self.offboarded else "")
+            + f" = {self.accounted}"
         )
         if self.reconciled:
             return f"Reconciliation holds: {equation}."
@@ -103,6 +106,7 @@ class RunSummary:
             f"| {'would send' if self.dry_run else 'sent (accepted by Insider)'} | {self.sent} |",
             f"| rejected | {self.rejected_total} ({rejected}) |",
             f"| unchanged, skipped | {self.unchanged} |",
+            f"| offboarded, skipped | {self.offboarded} |",
         ]
         if self.claimed_elsewhere:
             lines.append(f"| claimed by another live run, skipped | {self.claimed_elsewhere} |")
@@ -179,6 +183,7 @@ def build_summary(
         malformed_records=dict(getattr(transform, "malformed_records", None) or {}),
         unification_errors=send.unification_errors,
         dry_run=send.dry_run,
+        offboarded=transform.offboarded,
     )
 
 

@@ -71,6 +71,7 @@ class TransformStats:
     chunks: int = 0
     buckets: int = 0
     malformed_records: dict[str, int] = field(default_factory=dict)  # resource -> records without their id
+    offboarded: int = 0  # creators who left (creator_sync.offboard): fetched, not transformed, not sent
 
 
 @dataclass
@@ -417,12 +418,14 @@ def transform_run(
     mapping: Mapping | None = None,
     chunk_rows: int = 100_000,
     buckets: int | None = None,
+    offboarded: Callable[[Iterable[str]], set[str]] | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
     Events are kept only when their timestamp is in [events_from, end) (timezone-aware datetimes;
     `events_from` defaults to `start`, an earlier one is the run's look-back for late-arriving data). Content
-    metric attributes always sum the data interval [start, end) only.
+    metric attributes always sum the data interval [start, end) only. `offboarded(ids)` names the creators
+    who left (creator_sync.offboard.skip): they are dropped before anything is written for them.
     """
     m = mapping or load_mapping()
     start, end = utc(start), utc(end)
@@ -445,6 +448,8 @@ def transform_run(
     stats.fetched_creators = len(creators) + len(bad_users)
     if bad_users:
         stats.malformed_records["users"] = len(bad_users)
+    if offboarded is not None:
+        creators, stats.offboarded = _without(creators, offboarded(creators.index))
 
     event_rows = sum(count_rows(inputs.get(s.source) or []) for s in m.events.values())
     stats.buckets = buckets or max(1, min(256, math.ceil(event_rows / ROWS_PER_BUCKET)))
@@ -494,6 +499,11 @@ def transform_run(
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
     return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path)
+
+
+def _without(creators: pd.DataFrame, ids: set[str]) -> tuple[pd.DataFrame, int]:
+    keep = ~creators.index.isin(list(ids))
+    return creators[keep], int((~keep).sum())
 
 
 def utc(moment: datetime) -> pd.Timestamp:

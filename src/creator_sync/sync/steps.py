@@ -18,6 +18,7 @@ DAG_ID = "creator_sync"
 def transform_step(run: SyncRun) -> dict[str, Any]:
     """Fetched Parquet -> users.jsonl / rejected.jsonl / malformed.jsonl (pure pandas/Arrow, no Airflow);
     also returns the run's resolved `skip_hook` / `dry_run` for the upsert operator."""
+    from creator_sync.offboard.skip import offboarded_ids
     from creator_sync.pipeline.transform import transform_run
 
     result = transform_run(
@@ -26,6 +27,7 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
         end=run.end,
         events_from=run.events_from,
         out_dir=run.dir / "transform",
+        offboarded=offboarded_ids,
     )
     log.info("transform: %s", result.stats)
     return {
