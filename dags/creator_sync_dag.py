@@ -33,6 +33,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from creator_sync.assets import INSIDER_USERS
+from creator_sync.dag_defaults import DEFAULT_ARGS
 from creator_sync.limits import INSIGHTIQ_POOL, pool_slots
 from creator_sync.operators import (
     InsiderUpsertOperator,
@@ -40,7 +41,6 @@ from creator_sync.operators import (
     InsightIQContentsFetchOperator,
     InsightIQCreatorsFetchOperator,
 )
-from creator_sync.dag_defaults import DEFAULT_ARGS
 from creator_sync.sync.run_context import SCHEDULE
 
 ACCOUNT_SHARDS = pool_slots(INSIGHTIQ_POOL)  # one mapped fetch per insightiq_api pool slot

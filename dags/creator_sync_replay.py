@@ -21,8 +21,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from creator_sync.operators import InsiderUpsertOperator
 from creator_sync.dag_defaults import DEFAULT_ARGS
+from creator_sync.operators import InsiderUpsertOperator
 
 # Reasons whose letters hold a user payload that can be sent again (creator_sync.pipeline.validate names them;
 # malformed_source_record letters hold no user). Literal here: the pipeline package is too heavy to import
