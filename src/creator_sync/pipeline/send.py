@@ -17,6 +17,7 @@ error_callback_endpoint=)` returns a result with `.failed` (batch-local index ->
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -25,6 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from creator_sync.files import exists, open_input
 from creator_sync.pipeline.keys import attribute_hash, event_key, user_key
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.state import StateStore
@@ -71,7 +73,7 @@ class _Pending:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict]:
-    with Path(path).open() as fh:
+    with open_input(path, "rb") as raw, io.TextIOWrapper(raw, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 yield json.loads(line)
@@ -276,7 +278,7 @@ def send_file(
 ) -> SendReport:
     """DAG entry point: dead-letter the transform's rejected users, then send users.jsonl (streamed)."""
     report = SendReport()
-    if rejected_path and Path(rejected_path).exists():
+    if rejected_path and exists(rejected_path):
         for reason, n in record_rejections(rejected_path, state=state, run_id=run_id).items():
             report.reject(reason, n)
     return send_users(

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from creator_sync.files import read_text
 from creator_sync.pipeline import events as ev
 from creator_sync.pipeline.creators import add_metrics, build_creators, head_json, per_platform
 from creator_sync.pipeline.keys import attribute_hash
@@ -462,4 +463,4 @@ def utc(moment: datetime) -> pd.Timestamp:
 
 
 def load_stats(path: str | Path) -> TransformStats:
-    return TransformStats(**json.loads(Path(path).read_text()))
+    return TransformStats(**json.loads(read_text(path)))

@@ -18,19 +18,19 @@ CLIENT_COUNTERS = ("requests", "retries", "rate_limited_429")
 
 def transform_step(run: SyncRun) -> dict[str, Any]:
     from creator_sync.pipeline.transform import transform_run
+    from creator_sync.storage import staged_input, staged_output
 
-    result = transform_run(
-        run.dir / "fetch",
-        start=run.start,
-        end=run.end,
-        events_from=run.events_from,
-        out_dir=run.dir / "transform",
-    )
+    # pyarrow reads local files: on object storage the fetched files are staged in and the outputs out
+    out = run.dir / "transform"
+    with staged_input(run.dir / "fetch") as fetched, staged_output(out) as local_out:
+        result = transform_run(
+            fetched, start=run.start, end=run.end, events_from=run.events_from, out_dir=local_out
+        )
     log.info("transform: %s", result.stats)
     return {
-        "users_path": str(result.users_path),
-        "rejected_path": str(result.rejected_path),
-        "stats_path": str(result.stats_path),
+        "users_path": str(out / result.users_path.name),
+        "rejected_path": str(out / result.rejected_path.name),
+        "stats_path": str(out / result.stats_path.name),
         "users": result.stats.users_written,
         "rejected": result.stats.rejected,
         "events": result.stats.events_written,
