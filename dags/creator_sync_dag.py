@@ -20,12 +20,10 @@ synced late; empty = env `CREATOR_SYNC_LOOKBACK_HOURS`, default 0; acknowledged 
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
+from creator_sync.dag_defaults import default_args, run_deadline
 from creator_sync.retry import VENDOR_RETRY_POLICY
 from creator_sync.sync.run_context import SCHEDULE
 
@@ -40,14 +38,7 @@ def account_shards() -> list[dict]:
 
 INSIDER_USERS = Asset(name="creator_sync_insider_users", uri="creator-sync://insider/users")
 
-default_args = {
-    "owner": "creator-sync",
-    "retries": 3,
-    "retry_delay": timedelta(seconds=float(os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", "30"))),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=10),
-    "retry_policy": VENDOR_RETRY_POLICY,
-}
+default_args = default_args(retry_policy=VENDOR_RETRY_POLICY)
 
 
 @dag(
@@ -57,6 +48,8 @@ default_args = {
     catchup=False,
     max_active_runs=1,
     default_args=default_args,
+    # alert (CREATOR_SYNC_ALERT_CONN_ID) when a run is still going one interval after it was queued
+    deadline=run_deadline(SCHEDULE),
     tags=["creator-sync", "insightiq", "insider"],
     doc_md=__doc__,
     params={

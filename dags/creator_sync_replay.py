@@ -9,12 +9,10 @@ Replayed data is historical, so `skip_hook` defaults to true.
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from creator_sync.dag_defaults import default_args
 from creator_sync.retry import VENDOR_RETRY_POLICY
 
 REASONS = [
@@ -36,13 +34,7 @@ REASONS = [
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "creator-sync",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=float(os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", "30"))),
-        "retry_exponential_backoff": 2.0,
-        "retry_policy": VENDOR_RETRY_POLICY,
-    },
+    default_args=default_args(retries=2, retry_policy=VENDOR_RETRY_POLICY),
     tags=["creator-sync", "insider", "dead-letters"],
     doc_md=__doc__,
     params={

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-OWNER = "creator-sync"
+from creator_sync.dag_defaults import default_args
+
 START_DATE = datetime(2025, 1, 1)
 
 # Transient vendor errors are retried with exponential backoff; permanent ones (auth, validation, an
 # existing web push title) are turned into AirflowFailException by creator_sync.audit.errors.fail_fast.
-DEFAULT_ARGS = {
-    "owner": OWNER,
-    "retries": 3,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=10),
-}
+# (the shared defaults of creator_sync.dag_defaults: timeout, failure alerts)
+DEFAULT_ARGS = default_args(retry_delay=timedelta(seconds=30))
 
 INSIGHTIQ_POOL = "insightiq_api"
 INSIDER_PROFILE_POOL = "insider_profile"

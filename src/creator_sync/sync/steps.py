@@ -73,6 +73,7 @@ def report_step(run: SyncRun, creators, contents, shards, transformed, sent, con
     from creator_sync.pipeline.report import build_summary
     from creator_sync.pipeline.send import SendReport
     from creator_sync.pipeline.transform import load_stats
+    from creator_sync.run_checks import fail_on_rejection_rate
 
     fetch_stats = [creators.get("requests"), contents.get("requests"), *(s.get("requests") for s in shards)]
     insightiq = _client_totals(*fetch_stats)
@@ -104,6 +105,7 @@ def report_step(run: SyncRun, creators, contents, shards, transformed, sent, con
         "sent": summary.sent,
     }
     _set_run_note(run, text)
+    fail_on_rejection_rate(summary.fetched_creators, summary.rejected)  # after the report is written
     return {
         **summary.as_dict(),
         "insightiq_requests": insightiq["requests"],
