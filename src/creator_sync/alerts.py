@@ -154,5 +154,5 @@ class CreatorSyncAlert(BaseNotifier):
         response = httpx.post(webhook_url(conn), json={"text": as_text(subject, rows)}, timeout=30)
         if response.status_code >= 400:  # the URL holds the webhook's secret: never put it in the error
             raise RuntimeError(
-                f"alert webhook of connection {self.conn_id!r} answered {response.status_code}"
+                f"alert webhook of connection {self.conn_id!r} answered HTTP {response.status_code}"
             )

@@ -75,7 +75,7 @@ def interval_length(schedule: str) -> timedelta:
     interval = CronDataIntervalTimetable(schedule, timezone="UTC").infer_manual_data_interval(
         run_after=pendulum.instance(datetime(2026, 1, 5, 12, 30))
     )
-    return interval.end - interval.start
+    return timedelta(seconds=(interval.end - interval.start).total_seconds())  # not pendulum's Interval
 
 
 def run_deadline(schedule: str):

@@ -1,5 +1,6 @@
-"""Run files on object storage: CREATOR_SYNC_DATA_URL=s3://bucket/prefix through Airflow's ObjectStoragePath and
-the Amazon provider, against a real S3 API server on 127.0.0.1 (moto's server mode, devtools/s3_server.py).
+"""Run files on object storage: CREATOR_SYNC_DATA_URL=s3://bucket/prefix through Airflow's ObjectStoragePath
+and the Amazon provider, against a real S3 API server on 127.0.0.1
+(moto's server mode, devtools/s3_server.py).
 
 A run's fetch, transform, send and report steps write and read every file on S3 (the transform stages its
 inputs locally and uploads its outputs); nothing lands in the local data directory."""
