@@ -126,3 +126,20 @@ def test_staged_output_uploads_only_when_the_block_succeeds(s3_data):
     assert storage.tree_size(base) == (1, len('{"ok": true}'))
     storage.remove_tree(base)
     assert s3_data.keys(BUCKET, f"{PREFIX}/staging-test/") == []
+
+
+def test_retention_deletes_old_run_directories_on_s3(s3_data):
+    from creator_sync.retention import Freed, purge_run_files
+
+    root = storage.data_root()
+    for run in ("scheduled__a", "scheduled__b"):
+        (root / "runs" / run / "fetch" / "users.parquet").write_bytes(b"x" * 10)
+    now = datetime.now(UTC)
+    kept = Freed()
+    purge_run_files(root, now - timedelta(days=1), kept)  # written just now: younger than the cut-off
+    assert kept.run_dirs == [] and s3_data.keys(BUCKET, f"{PREFIX}/runs/scheduled__a/")
+    freed = Freed()
+    purge_run_files(root, now + timedelta(days=1), freed)
+    assert {"scheduled__a", "scheduled__b"} <= set(freed.run_dirs)
+    assert s3_data.keys(BUCKET, f"{PREFIX}/runs/scheduled__a/") == []
+    assert s3_data.keys(BUCKET, f"{PREFIX}/runs/scheduled__b/") == []
