@@ -18,7 +18,9 @@ What it reproduces from docker-compose.yaml:
   pools import). Connections come as ``AIRFLOW_CONN_*`` variables (``extra_env``), not from the file.
 - the services: ``airflow scheduler``, ``airflow dag-processor``, ``airflow api-server``,
   ``airflow celery worker`` (and ``airflow triggerer`` with ``triggerer=True``), each in its own process
-  group, logs in ``<home>/logs/<component>.log``.
+  group, logs in ``<home>/logs/<component>.log``. ``workers=N`` starts N Celery workers as separate hosts
+  would run them: each with its own AIRFLOW_HOME (``<home>-celery-worker-<i>``), temp dir, log server port
+  and Celery hostname, so they share no directory (run files then need ``s3://``).
 
 Test-only deviations (all in ``test_overrides``): DAG folder re-scan every 5 s instead of 30 s, every port
 chosen free (api-server, scheduler health check, worker/triggerer log servers), the api-server bound to
