@@ -7,7 +7,9 @@
 #   4. the admin user: FAB auth manager (compose)          created from AIRFLOW_ADMIN_USERNAME/PASSWORD if it
 #                                                          does not exist (an existing user is left alone);
 #      SimpleAuthManager                                   its password file entry from AIRFLOW_ADMIN_PASSWORD
-#   5. airflow pools import src/creator_sync/resources/pools.json              the same file `make demo` imports; re-importing
+#   5. airflow pools import <creator_sync.settings.pools_file()>   the same file `make demo` imports (the
+#                                                          installed package's resources/pools.json unless
+#                                                          CREATOR_SYNC_POOLS_FILE is set); re-importing
 #                                                          updates the slots of existing pools
 #   6. airflow connections import config/connections.json  the same file `make demo` imports, with the
 #                                                          sandbox address 127.0.0.1 rewritten to the
@@ -31,7 +33,8 @@ for required in AIRFLOW__CORE__FERNET_KEY AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW_
   fi
 done
 
-POOLS_FILE="${CREATOR_SYNC_POOLS_FILE:-src/creator_sync/resources/pools.json}"
+# The pools file the installed creator_sync package reads (in the image: inside the installed wheel).
+POOLS_FILE="${CREATOR_SYNC_POOLS_FILE:-$(python -c 'from creator_sync.settings import pools_file; print(pools_file())')}"
 CONNECTIONS_FILE="${CREATOR_SYNC_CONNECTIONS_FILE-config/connections.json}"
 SANDBOX_HOST="${CREATOR_SYNC_SANDBOX_HOST:-sandbox}"
 

@@ -1,5 +1,6 @@
-"""What every creator-sync DAG shares (light: imported at DAG-parse time): owner, retries with exponential
-backoff, an execution timeout on every task, the failure notifier and the run deadline.
+"""What every creator-sync DAG shares (light: DAG files import it at parse time): owner, start date, retries
+with exponential backoff and the vendor retry policy (creator_sync.retry), an execution timeout on every
+task, the failure notifier and the run deadline.
 
 Settings (environment of the scheduler, dag-processor and workers):
 - `CREATOR_SYNC_TASK_TIMEOUT_MINUTES` (default 180): a task running longer is stuck, not slow, and is
@@ -15,7 +16,12 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
+import pendulum
+
+from creator_sync.retry import DEFAULT_RETRY_ARGS, VENDOR_RETRY_POLICY
+
 OWNER = "creator-sync"
+START_DATE = pendulum.datetime(2025, 1, 1, tz="UTC")
 TASK_TIMEOUT_ENV = "CREATOR_SYNC_TASK_TIMEOUT_MINUTES"
 DEADLINE_ENV = "CREATOR_SYNC_DEADLINE_MINUTES"
 DEFAULT_TASK_TIMEOUT = timedelta(minutes=180)
@@ -54,10 +60,8 @@ def default_args(**overrides: Any) -> dict[str, Any]:
     """`default_args` of a creator-sync DAG; `overrides` win (e.g. retries=2, retry_policy=...)."""
     args: dict[str, Any] = {
         "owner": OWNER,
-        "retries": 3,
-        "retry_delay": timedelta(seconds=float(os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", "30"))),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=10),
+        **DEFAULT_RETRY_ARGS,
+        "retry_policy": VENDOR_RETRY_POLICY,
         "execution_timeout": task_timeout(),
     }
     callbacks = failure_callbacks()
@@ -65,6 +69,10 @@ def default_args(**overrides: Any) -> dict[str, Any]:
         args["on_failure_callback"] = callbacks
     args.update(overrides)
     return args
+
+
+# The manual DAGs' default_args (read at parse time, like default_args()).
+DEFAULT_ARGS = default_args()
 
 
 def interval_length(schedule: str) -> timedelta:

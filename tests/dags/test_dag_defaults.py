@@ -22,7 +22,7 @@ def load_dags():
 
     from airflow.dag_processing.dagbag import DagBag
 
-    sys.modules.pop("creator_sync.audit.defaults", None)
+    sys.modules.pop("creator_sync.dag_defaults", None)  # DEFAULT_ARGS is read at import
 
     bag = DagBag(dag_folder=str(DAGS_DIR), safe_mode=False)
     assert bag.import_errors == {}, bag.import_errors
