@@ -10,9 +10,15 @@ from creator_sync.settings import pools_file
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_pools_file_has_the_four_vendor_pools_with_their_limits():
+def test_pools_file_has_the_vendor_pools_with_their_limits():
     pools = json.loads(pools_file().read_text())
-    assert set(pools) == {"insightiq_api", "insider_upsert", "insider_profile", "insider_web_push"}
+    assert set(pools) == {
+        "insightiq_api",
+        "insider_upsert",
+        "insider_profile",
+        "insider_web_push",
+        "insider_data_governance",
+    }
     for name, pool in pools.items():
         assert isinstance(pool["slots"], int) and pool["slots"] >= 1, name
         assert pool["description"], name

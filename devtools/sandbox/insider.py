@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
 from devtools.sandbox.callbacks import CallbackSender
+from devtools.sandbox.data_governance import add_data_governance_routes
 from devtools.sandbox.insider_store import UnificationError, UserStore
 from devtools.sandbox.insider_validate import validate_identifiers, validate_user
 from devtools.sandbox.inspection import inspection_router
@@ -134,6 +135,7 @@ def create_insider_app(svc: InsiderService):
         redoc_url=None,
     )
     app.include_router(inspection_router(svc))
+    add_data_governance_routes(app, svc)
     store = svc.store
 
     @app.post("/api/user/v1/upsert")

@@ -15,6 +15,7 @@ from devtools.sandbox.insightiq import InsightIQService, add_core_routes
 from devtools.sandbox.inspection import inspection_router
 from devtools.sandbox.iq_common import ApiError, envelope, error_response, not_found, paging, parse_date
 from devtools.sandbox.middleware import SandboxMiddleware
+from devtools.sandbox.offboarding import add_offboarding_routes
 from devtools.sandbox.people import REASONS
 from devtools.sandbox.records import iso
 
@@ -254,6 +255,7 @@ def create_insightiq_app(svc: InsightIQService):
 
     app.include_router(inspection_router(svc))
     add_sandbox_routes(app, svc)
+    add_offboarding_routes(app, svc)
     add_core_routes(app, svc)
     for path, spec in COLLECTIONS.items():
         add_collection_routes(app, svc, path, spec)

@@ -17,6 +17,7 @@ INSIGHTIQ_POOL = "insightiq_api"
 INSIDER_UPSERT_POOL = "insider_upsert"
 INSIDER_PROFILE_POOL = "insider_profile"
 INSIDER_WEB_PUSH_POOL = "insider_web_push"
+INSIDER_GOVERNANCE_POOL = "insider_data_governance"
 
 
 @lru_cache(maxsize=8)

@@ -26,6 +26,7 @@ VENDOR_CALLS = {
     "get_profile": "insider_profile",
     "Profile": "insider_profile",
     "WebPush": "insider_web_push",
+    "Anonymize": "insider_data_governance",
 }
 HEAVY_MODULES = ("pandas", "pyarrow", "httpx", "phonenumbers", "creator_sync.pipeline")
 

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from webhook_support import INSIDER_TOKEN, SECRET, FakeDeadLetters, FakeTrigger
+from webhook_support import INSIDER_TOKEN, SECRET, FakeDeadLetters, FakeOffboardTrigger, FakeTrigger
 
+from creator_sync.offboard.webhook import OffboardEvents
+from creator_sync.pipeline.state import OffboardingState, StateStore
 from creator_sync.webhooks.app import Receiver, create_app
 from creator_sync.webhooks.store import WebhookStore, make_engine
 
@@ -24,7 +26,18 @@ def dead_letters():
 
 
 @pytest.fixture
-def receiver(store, trigger, dead_letters):
+def offboard_trigger():
+    return FakeOffboardTrigger()
+
+
+@pytest.fixture
+def offboarding(store, offboard_trigger):
+    """Offboarding state in the receiver's own state DB, with a substituted creator_offboard trigger."""
+    return OffboardEvents(OffboardingState(StateStore(engine=store.engine)), offboard_trigger)
+
+
+@pytest.fixture
+def receiver(store, trigger, dead_letters, offboarding):
     return Receiver(
         store=store,
         trigger=trigger,
@@ -33,6 +46,7 @@ def receiver(store, trigger, dead_letters):
         dead_letter_sink=dead_letters,
         debounce_s=30,
         background=False,
+        offboarding=offboarding,
     )
 
 

@@ -27,6 +27,20 @@ class FakeTrigger:
         return True
 
 
+class FakeOffboardTrigger:
+    """Stands in for Airflow's creator_offboard trigger: records the run ids asked for."""
+
+    def __init__(self):
+        self.runs: list[str] = []
+        self.fail = False
+
+    def trigger(self, run_id):
+        if self.fail:
+            raise RuntimeError("airflow is down")
+        self.runs.append(run_id)
+        return run_id
+
+
 class FakeDeadLetters:
     def __init__(self):
         self.rows: list[tuple[dict, str]] = []

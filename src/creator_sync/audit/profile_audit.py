@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from creator_sync.progress import track
+
 PROFILE_PAGE_COST_GUESS = 1.0
 
 
@@ -160,7 +162,7 @@ def audit_users(hook, users: list[dict], max_quota_units: float = 500.0, log=Non
         "mismatches": [],
     }
     last_cost = PROFILE_PAGE_COST_GUESS
-    for index, user in enumerate(users):
+    for index, user in enumerate(track(users, "profile audit", total=len(users), unit="users")):
         if summary["quota_units_used"] + last_cost > max_quota_units:
             summary["skipped_for_quota"] = len(users) - index
             break

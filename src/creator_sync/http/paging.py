@@ -65,5 +65,10 @@ def iter_offset(
         return data
 
     pages = iter_offset_pages(fetch, limit=limit, offset=offset, max_pages=max_pages, page_stride=page_stride)
+    from creator_sync.progress import Progress, client_requests
+
+    progress = Progress(f"{client.vendor} GET {path}", unit="pages", gauges=client_requests(client))
     for page in pages:
+        progress.advance(1, records=len(page))
         yield from page
+    progress.done()

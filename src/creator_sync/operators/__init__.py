@@ -6,6 +6,10 @@
 - ``insider``: ``InsiderUpsertOperator``, ``InsiderProfileOperator``
 - ``profile_audit``: ``InsiderProfileAuditOperator`` (read back what a run sent)
 - ``web_push``: ``InsiderWebPushOperator`` (Single Push campaign)
+- ``data_governance``: ``InsiderAnonymizeOperator`` (erase an offboarded creator's personal data)
+
+Imported lazily (PEP 562): a DAG file that uses one operator does not pay, at parse time, for the heavy
+libraries another operator's module needs (the upsert operator's file helpers import pandas and pyarrow).
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Imported on first use, so a DAG file importing one operator module does not load every vendor's stack.
 _MODULE_OF = {
+    "InsiderAnonymizeOperator": "data_governance",
     "InsiderProfileAuditOperator": "profile_audit",
     "InsiderProfileOperator": "insider",
     "InsiderUpsertOperator": "insider",

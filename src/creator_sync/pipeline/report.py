@@ -25,6 +25,7 @@ class RunSummary:
     rate_limited_429: int = 0
     orphan_events: int = 0
     unattributed_errors: int = 0
+    offboarded: int = 0  # creators who left: skipped before the transform (docs/offboarding.md)
 
     @property
     def rejected_total(self) -> int:
@@ -32,7 +33,7 @@ class RunSummary:
 
     @property
     def accounted(self) -> int:
-        return self.sent + self.rejected_total + self.unchanged
+        return self.sent + self.rejected_total + self.unchanged + self.offboarded
 
     @property
     def reconciled(self) -> bool:
@@ -44,7 +45,9 @@ class RunSummary:
     def reconciliation_line(self) -> str:
         equation = (
             f"{self.fetched_creators} fetched creators vs {self.sent} sent + {self.rejected_total} rejected"
-            f" + {self.unchanged} unchanged = {self.accounted}"
+            f" + {self.unchanged} unchanged"
+            + (f" + {self.offboarded} offboarded" if self.offboarded else "")
+            + f" = {self.accounted}"
         )
         if self.reconciled:
             return f"Reconciliation holds: {equation}."
@@ -67,6 +70,7 @@ class RunSummary:
             f"| sent (accepted by Insider) | {self.sent} |",
             f"| rejected | {self.rejected_total} ({rejected}) |",
             f"| unchanged, skipped | {self.unchanged} |",
+            f"| offboarded, skipped | {self.offboarded} |",
             f"| events sent | {self.events_sent} (already acknowledged, skipped: "
             f"{self.events_already_acknowledged}) |",
             f"| upsert requests | {self.requests} (retried: {self.retried_requests}, "
@@ -105,4 +109,5 @@ def build_summary(
         rate_limited_429=int(stats.get("rate_limited_429", 0)),
         orphan_events=transform.orphan_events,
         unattributed_errors=send.unattributed_errors,
+        offboarded=transform.offboarded,
     )

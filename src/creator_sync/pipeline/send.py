@@ -31,6 +31,7 @@ from creator_sync.pipeline.keys import attribute_hash, event_key, user_key
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.state import StateStore
 from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
+from creator_sync.progress import track
 
 if TYPE_CHECKING:  # type hints only: no Airflow import at runtime
     from creator_sync.hooks.insider import InsiderHook
@@ -217,7 +218,16 @@ def send_users(
     planner = _Planner(state, mapping or load_mapping(), report, read_chunk)
     kwargs = {"skip_hook": skip_hook, "error_callback_endpoint": error_callback_endpoint}
     sizing = {"max_users": max_users} if max_users else {}
-    for batch in hook.plan_batches(planner(users), **kwargs, **sizing):
+    for batch in track(
+        hook.plan_batches(planner(users), **kwargs, **sizing),
+        "upsert",
+        unit="batches",
+        gauges=lambda: {
+            "users": report.users_sent,
+            "events": report.events_sent,
+            "requests": report.requests,
+        },
+    ):
         pending = [planner.pending.pop(i) for i in batch.indices]
         if batch.rejected:
             failures = [

@@ -46,6 +46,7 @@ from creator_sync.pipeline.validate import (
     identifier_reasons,
     size_reasons,
 )
+from creator_sync.progress import track
 
 ROWS_PER_BUCKET = 100_000  # bounds pass-2 memory: a bucket holds about this many events
 _MAX_SORT_KEY = 2**62  # pass 2 sorts on one combined int64 key below this, else np.lexsort
@@ -65,6 +66,7 @@ class TransformStats:
     duplicate_events: int = 0
     chunks: int = 0
     buckets: int = 0
+    offboarded: int = 0  # creators who left (creator_sync.offboard): fetched, not transformed, not sent
 
 
 @dataclass
@@ -223,7 +225,9 @@ def _spool_events(
         metrics = m.content_metrics if spec.source == "contents" else {}
         columns = list(dict.fromkeys(spec.columns + [c for cols in metrics.values() for c in cols]))
         with contextlib.closing(_prefetch(iter_chunks(paths, columns, chunk_rows))) as chunks:
-            for chunk in chunks:
+            for chunk in track(
+                chunks, f"transform {spec.source}", unit="chunks", gauges=lambda: stats.rows_read
+            ):
                 stats.chunks += 1
                 stats.rows_read[spec.source] = stats.rows_read.get(spec.source, 0) + len(chunk)
                 kept, ts = ev.in_interval(chunk, spec, *window)
@@ -387,12 +391,14 @@ def transform_run(
     mapping: Mapping | None = None,
     chunk_rows: int = 100_000,
     buckets: int | None = None,
+    offboarded: Callable[[Iterable[str]], set[str]] | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
     Events are kept only when their timestamp is in [events_from, end) (timezone-aware datetimes;
     `events_from` defaults to `start`, an earlier one is the run's look-back for late-arriving data). Content
-    metric attributes always sum the data interval [start, end) only.
+    metric attributes always sum the data interval [start, end) only. `offboarded(ids)` names the creators
+    who left (creator_sync.offboard.skip): they are dropped before anything is written for them.
     """
     m = mapping or load_mapping()
     start, end = utc(start), utc(end)
@@ -409,6 +415,8 @@ def transform_run(
     accounts = read_resource(inputs.get("accounts") or [])
     creators = build_creators(users, profiles, accounts, m)
     stats.fetched_creators = len(creators)
+    if offboarded is not None:
+        creators, stats.offboarded = _without(creators, offboarded(creators.index))
 
     event_rows = sum(count_rows(inputs.get(s.source) or []) for s in m.events.values())
     stats.buckets = buckets or max(1, min(256, math.ceil(event_rows / ROWS_PER_BUCKET)))
@@ -454,6 +462,11 @@ def transform_run(
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
     return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats)
+
+
+def _without(creators: pd.DataFrame, ids: set[str]) -> tuple[pd.DataFrame, int]:
+    keep = ~creators.index.isin(list(ids))
+    return creators[keep], int((~keep).sum())
 
 
 def utc(moment: datetime) -> pd.Timestamp:

@@ -21,6 +21,7 @@ from typing import Any
 from creator_sync.files import write_records_parquet
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.http.paging import DEFAULT_PAGE_LIMIT
+from creator_sync.progress import client_requests, track
 from creator_sync.sync.run_context import SyncRun
 
 INCOME_SYNCED = {"SYNCED", "PARTIAL_SYNCED"}
@@ -108,7 +109,9 @@ def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) 
         audience = [a["id"] for a in accounts if _status(a, "identity", "audience") == "SYNCED"]
     transactions = (
         t
-        for account_id in income
+        for account_id in track(
+            income, f"shard {shard}: income", unit="accounts", gauges=client_requests(hook)
+        )
         for t in hook.iter_records(
             "social_transactions", from_date=from_date, to_date=to_date, account_id=account_id
         )

@@ -17,6 +17,7 @@ CLIENT_COUNTERS = ("requests", "retries", "rate_limited_429")
 
 
 def transform_step(run: SyncRun) -> dict[str, Any]:
+    from creator_sync.offboard.skip import offboarded_ids
     from creator_sync.pipeline.transform import transform_run
     from creator_sync.storage import staged_input, staged_output
 
@@ -24,7 +25,12 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
     out = run.dir / "transform"
     with staged_input(run.dir / "fetch") as fetched, staged_output(out) as local_out:
         result = transform_run(
-            fetched, start=run.start, end=run.end, events_from=run.events_from, out_dir=local_out
+            fetched,
+            start=run.start,
+            end=run.end,
+            events_from=run.events_from,
+            out_dir=local_out,
+            offboarded=offboarded_ids,
         )
     log.info("transform: %s", result.stats)
     return {
@@ -121,6 +127,10 @@ def _set_run_note(run: SyncRun, text: str) -> None:
     """Write the report as the DAG run's note through Airflow's REST API when a connection for it exists
     (`creator_sync_airflow_api`: host = API server URL, login/password); tasks never touch the metadata DB."""
     from airflow.sdk import BaseHook
+
+    from creator_sync.ui.links import log_report_link
+
+    log_report_link("creator_sync", run.run_id)  # the report is in the UI plugin's view in every deployment
 
     try:
         conn = BaseHook.get_connection("creator_sync_airflow_api")

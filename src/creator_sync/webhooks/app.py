@@ -84,6 +84,7 @@ class Receiver:
         dead_letter_sink: Callable[[list[dict], str, bytes], int] | None = None,
         debounce_s: float | None = None,
         background: bool = True,
+        offboarding=None,
     ):
         self._store = store
         self._trigger = trigger
@@ -94,6 +95,7 @@ class Receiver:
         self.background = background
         self._coalescer = None
         self._lock = threading.Lock()
+        self._offboarding = offboarding
 
     @property
     def store(self):
@@ -117,8 +119,20 @@ class Receiver:
                 )
             return self._coalescer
 
+    @property
+    def offboarding(self):
+        with self._lock:
+            if self._offboarding is None:
+                from creator_sync.offboard.webhook import OffboardEvents
+
+                self._offboarding = OffboardEvents()
+            return self._offboarding
+
     def accept_event(self, body: bytes) -> dict:
         event = parse_event(body)
+        # offboarding side effects are idempotent and run before the delivery is recorded
+        # (docs/offboarding.md): a crash in between is repaired by the redelivery
+        offboard = {} if self.store.delivery(event.event_id) else self.offboarding.handle(body, event)
         recorded = self.store.record_delivery(
             event.event_id, event.event, event.account_id, event.body_sha256, queue_account=event.starts_sync
         )
@@ -126,8 +140,8 @@ class Receiver:
             return {"status": "duplicate", "id": event.event_id}
         if event.starts_sync:
             self.coalescer.poke()
-            return {"status": "queued", "id": event.event_id, "account_id": event.account_id}
-        return {"status": "ignored", "id": event.event_id, "event": event.event}
+            return {"status": "queued", "id": event.event_id, "account_id": event.account_id, **offboard}
+        return {"status": "ignored", "id": event.event_id, "event": event.event, **offboard}
 
 
 async def read_body(request: Request, limit: int) -> bytes:

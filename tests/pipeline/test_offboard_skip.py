@@ -1,0 +1,49 @@
+"""creator_sync skips offboarded creators before the transform writes anything for them, and the report
+still reconciles (they are counted as offboarded)."""
+
+from __future__ import annotations
+
+import json
+
+from creator_sync.offboard.skip import offboarded_ids
+from creator_sync.pipeline.report import build_summary
+from creator_sync.pipeline.send import SendReport
+from creator_sync.pipeline.state import OffboardingState, StateStore
+from creator_sync.pipeline.transform import transform_run
+
+from .factories import END, START
+
+
+def _run(fetched, tmp_path, name, **kwargs):
+    return transform_run(fetched(), start=START, end=END, out_dir=tmp_path / name, **kwargs)
+
+
+def test_offboarded_creator_is_not_written_anywhere_and_reconciles(fetched, tmp_path):
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    OffboardingState(store).mark_offboarded("u1", "operator_request")
+
+    result = _run(fetched, tmp_path, "out", offboarded=lambda ids: offboarded_ids(ids, store))
+    written = result.users_path.read_text() + result.rejected_path.read_text()
+    assert '"u1"' not in written and "ada@example.com" not in written.lower()
+    assert result.stats.offboarded == 1 and result.stats.fetched_creators == 4
+
+    send = SendReport(users_sent=result.stats.users_written, rejected=dict(result.stats.rejected))
+    summary = build_summary("r", result.stats, send)
+    assert summary.offboarded == 1 and summary.reconciled, summary.reconciliation_line()
+    assert "1 offboarded" in summary.reconciliation_line()
+
+
+def test_without_the_skip_the_creator_is_sent(fetched, tmp_path):
+    """The guard switched off: the same creator reaches users.jsonl."""
+    result = _run(fetched, tmp_path, "plain")
+    uuids = [json.loads(line)["identifiers"]["uuid"] for line in result.users_path.read_text().splitlines()]
+    assert "u1" in uuids and result.stats.offboarded == 0
+
+
+def test_reenabled_creator_is_transformed_again(fetched, tmp_path):
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    state = OffboardingState(store)
+    state.mark_offboarded("u1", "all_accounts_disconnected")
+    state.reenable("u1")
+    result = _run(fetched, tmp_path, "back", offboarded=lambda ids: offboarded_ids(ids, store))
+    assert result.stats.offboarded == 0 and '"u1"' in result.users_path.read_text()
