@@ -1,11 +1,25 @@
 """Fault injection: one uniform draw per (non-/_sandbox) request from a seeded RNG, so a given seed and
-request sequence always produces the same faults."""
+request sequence always produces the same faults.
+
+Kinds decided BEFORE the endpoint runs (the request is not processed):
+  ``5xx`` (500/502/503/504), ``429`` (injected, counted apart from real limit 429s), ``slow`` (sleep
+  ``slow_seconds`` first, then process normally), ``drop`` (close the connection, no answer), ``malformed``
+  (a 200 with a truncated body, nothing processed).
+Kinds decided AFTER the endpoint ran (the request IS processed and its answer is lost) — write requests
+only (POST/PUT/PATCH/DELETE; a GET drawing one of these gets no fault):
+  ``drop_after`` (close the connection instead of answering), ``timeout_after`` (hold the answer for
+  ``slow_seconds``, past the client's read timeout), ``truncated_after`` (the real status with the body cut
+  in half and a matching Content-Length).
+"""
 
 from __future__ import annotations
 
 import random
 
-KINDS = ("5xx", "429", "slow", "drop", "malformed")
+BEFORE_KINDS = ("5xx", "429", "slow", "drop", "malformed")
+AFTER_KINDS = ("drop_after", "timeout_after", "truncated_after")
+KINDS = BEFORE_KINDS + AFTER_KINDS
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class FaultInjector:
@@ -13,6 +27,9 @@ class FaultInjector:
         self.seed = seed
         self.service = service
         self.rates = {kind: 0.0 for kind in KINDS}
+        unknown = set(rates or {}) - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {list(KINDS)}")
         self.rates.update(rates or {})
         self.slow_seconds = float(slow_seconds)
         self.reset()
@@ -25,8 +42,9 @@ class FaultInjector:
     def active(self) -> bool:
         return any(rate > 0 for rate in self.rates.values())
 
-    def draw(self) -> str | None:
-        """The fault for the next request, or None."""
+    def draw(self, method: str = "POST") -> str | None:
+        """The fault for the next request, or None. One draw per request whatever the method, so the
+        sequence of draws does not depend on the mix of reads and writes."""
         if not self.active:
             return None
         u = self._rng.random()
@@ -34,12 +52,14 @@ class FaultInjector:
         for kind in KINDS:
             edge += self.rates[kind]
             if u < edge:
+                if kind in AFTER_KINDS and method.upper() not in WRITE_METHODS:
+                    return None
                 self.injected[kind] += 1
                 return kind
         return None
 
     def status_5xx(self) -> int:
-        return self._rng.choice((500, 502, 503))
+        return self._rng.choice((500, 502, 503, 504))
 
     def config(self) -> dict:
         return {**{f"fault_{k}": v for k, v in self.rates.items()}, "slow_seconds": self.slow_seconds}
