@@ -20,6 +20,7 @@ from devtools.celery_stack import (
     task_instance_tries,
 )
 from devtools.sandbox.launcher import SandboxServers
+from devtools.services import require
 
 pytestmark = pytest.mark.slow
 
@@ -29,9 +30,7 @@ DAG_ID = "creator_sync"
 
 @pytest.fixture(scope="module")
 def postgres_and_redis():
-    missing = missing_services()
-    if missing:
-        pytest.skip("the CeleryExecutor stack needs PostgreSQL and Redis: " + "; ".join(missing))
+    require(missing_services(), "the CeleryExecutor stack (PostgreSQL and Redis)")
 
 
 def test_creator_sync_runs_on_celery_with_postgres_and_redis(postgres_and_redis, tmp_path, capsys):

@@ -28,6 +28,7 @@ from creator_sync.limits import rate_limit
 from devtools.celery_stack import RedisDbClaim, redis_unavailable
 from devtools.connections import connection_envs, sandbox_hosts
 from devtools.sandbox.launcher import SandboxServers
+from devtools.services import require
 
 pytestmark = pytest.mark.slow
 
@@ -62,9 +63,7 @@ WORKER = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def redis_reachable():
-    missing = redis_unavailable()
-    if missing:
-        pytest.skip(f"the shared budget test needs Redis: {missing}")
+    require(redis_unavailable(), "the shared budget test (Redis)")
 
 
 @pytest.fixture(scope="module")

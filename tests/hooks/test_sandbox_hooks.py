@@ -15,6 +15,7 @@ from creator_sync.hooks.web_push import InsiderWebPushHook
 from creator_sync.http.errors import VendorAuthError, WebPushTitleExistsError
 from creator_sync.limits import rate_limit
 from creator_sync.retry import VENDOR_RETRY_POLICY
+from devtools.services import require
 
 pytestmark = pytest.mark.slow
 SLOTS = 4
@@ -99,7 +100,7 @@ def test_four_clients_on_a_shared_budget_stay_within_the_limit_without_429(
         try:
             redis.Redis.from_url(url, socket_connect_timeout=1).ping()
         except Exception as exc:
-            pytest.skip(f"Redis at 127.0.0.1:6379 unreachable ({exc})")
+            require(f"Redis at 127.0.0.1:6379 unreachable ({exc})", "the Redis shared budget test")
         redis.Redis.from_url(url).delete(
             *[f"creator_sync:ratelimit:insightiq_api{s}" for s in ("", ":costs", ":total")]
         )

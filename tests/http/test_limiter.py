@@ -19,6 +19,7 @@ from creator_sync.http.limiter import (
     build_limiter,
 )
 from creator_sync.limits import rate_limit
+from devtools.services import require
 
 
 class FakeClock:
@@ -180,7 +181,7 @@ def redis_url():
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except Exception as exc:  # pragma: no cover - environment dependent
-        pytest.skip(f"Redis at 127.0.0.1:6379 unreachable ({exc}); the Redis limiter is untested here")
+        require(f"Redis at 127.0.0.1:6379 unreachable ({exc})", "the Redis limiter test")
     return url
 
 
