@@ -52,3 +52,24 @@ def test_an_unknown_fault_kind_is_refused():
 
     with pytest.raises(ValueError, match="unknown fault kind"):
         FaultInjector(1, "insider", {"drop-after": 0.1})
+
+
+def test_limit_violations_names_real_429s_and_over_full_windows_but_not_injected_429s():
+    from devtools.sandbox.inspection import limit_violations
+
+    lim = FixedWindowLimiter("requests", rate=2, window=1)
+    ok = {
+        "service": "insightiq",
+        "rate_limited_429s": 0,
+        "injected_429s": 7,
+        "limits": {"requests": lim.stats()},
+    }
+    assert limit_violations(ok) == []
+    for now in (0.1, 0.2, 0.3):
+        lim.acquire("c", now=now)
+    bad = {"service": "insightiq", "rate_limited_429s": 1, "limits": {"requests": lim.stats()}}
+    problems = limit_violations(bad)
+    assert problems == [
+        "insightiq: 1 real rate-limit 429(s)",
+        "insightiq: 3 requests unit(s) arrived in one 1s window (limit 2; 1 window(s) over)",
+    ]
