@@ -5,8 +5,8 @@ Kinds decided BEFORE the endpoint runs (the request is not processed):
   ``5xx`` (500/502/503/504), ``429`` (injected, counted apart from real limit 429s), ``slow`` (sleep
   ``slow_seconds`` first, then process normally), ``drop`` (close the connection, no answer), ``malformed``
   (a 200 with a truncated body, nothing processed).
-Kinds decided AFTER the endpoint ran (the request IS processed and its answer is lost) — write requests
-only (POST/PUT/PATCH/DELETE; a GET drawing one of these gets no fault):
+Kinds decided AFTER the endpoint ran (the request IS processed and its answer is lost; for a write such as
+the Insider upsert this is the case a client must not re-send blindly; for a read it is a lost answer):
   ``drop_after`` (close the connection instead of answering), ``timeout_after`` (hold the answer for
   ``slow_seconds``, past the client's read timeout), ``truncated_after`` (the real status with the body cut
   in half and a matching Content-Length).
@@ -19,7 +19,6 @@ import random
 BEFORE_KINDS = ("5xx", "429", "slow", "drop", "malformed")
 AFTER_KINDS = ("drop_after", "timeout_after", "truncated_after")
 KINDS = BEFORE_KINDS + AFTER_KINDS
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class FaultInjector:
@@ -42,9 +41,8 @@ class FaultInjector:
     def active(self) -> bool:
         return any(rate > 0 for rate in self.rates.values())
 
-    def draw(self, method: str = "POST") -> str | None:
-        """The fault for the next request, or None. One draw per request whatever the method, so the
-        sequence of draws does not depend on the mix of reads and writes."""
+    def draw(self) -> str | None:
+        """The fault for the next request, or None."""
         if not self.active:
             return None
         u = self._rng.random()
@@ -52,8 +50,6 @@ class FaultInjector:
         for kind in KINDS:
             edge += self.rates[kind]
             if u < edge:
-                if kind in AFTER_KINDS and method.upper() not in WRITE_METHODS:
-                    return None
                 self.injected[kind] += 1
                 return kind
         return None

@@ -42,7 +42,7 @@ class SandboxMiddleware:
         svc.inflight += 1
         svc.max_concurrent = max(svc.max_concurrent, svc.inflight)
         try:
-            fault = svc.faults.draw(scope.get("method", "GET"))
+            fault = svc.faults.draw()
             if fault == "slow":
                 await asyncio.sleep(svc.faults.slow_seconds)
             elif fault in AFTER_KINDS:

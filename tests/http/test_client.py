@@ -405,3 +405,15 @@ def test_the_limiter_test_control_switches_every_client_limiter_off(monkeypatch)
     assert isinstance(client.limiter("p"), UnlimitedLimiter)
     monkeypatch.delenv(DISABLE_LIMITER_ENV)
     assert make_client(script, sleeps=[], limiters={"p": limiter}).limiter("p") is limiter
+
+
+def test_the_timeout_env_sets_the_default_timeout_and_refuses_nonsense(monkeypatch):
+    from creator_sync.http.client import TIMEOUT_ENV, default_timeout
+    from creator_sync.http.errors import CreatorSyncConfigError
+
+    monkeypatch.setenv(TIMEOUT_ENV, "3")
+    assert default_timeout().read == 3 and default_timeout().connect == 3
+    assert make_client(Script(ok()), sleeps=[])._http.timeout.read == 3
+    monkeypatch.setenv(TIMEOUT_ENV, "soon")
+    with pytest.raises(CreatorSyncConfigError, match=TIMEOUT_ENV):
+        default_timeout()

@@ -60,13 +60,15 @@ def test_timeout_after_processing(sandbox, insider_faults):
     assert stats["users_stored"] == 1 and stats["faults_injected"]["timeout_after"] == 1
 
 
-def test_after_processing_faults_leave_reads_alone(sandbox):
-    sandbox.configure("insightiq", {"fault_drop_after": 1.0})
+def test_a_read_can_lose_its_answer_too(sandbox):
+    sandbox.configure("insightiq", {"fault_truncated_after": 1.0})
     try:
         r = httpx.get(f"{sandbox.insightiq_url}/v1/work-platforms", auth=IQ_AUTH, timeout=30)
-        assert r.status_code == 200 and r.json()
+        assert r.status_code == 200
+        with pytest.raises(ValueError):
+            r.json()
     finally:
-        sandbox.configure("insightiq", {"fault_drop_after": 0})
+        sandbox.configure("insightiq", {"fault_truncated_after": 0})
 
 
 def test_injected_429s_are_counted_apart_from_real_limit_429s(sandbox, insider_faults):

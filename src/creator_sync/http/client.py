@@ -30,6 +30,7 @@ import tenacity
 
 from creator_sync.http.errors import (
     AmbiguousOutcomeError,
+    CreatorSyncConfigError,
     VendorAuthError,
     VendorBadRequestError,
     VendorError,
@@ -46,6 +47,8 @@ from creator_sync.http.outcomes import Classified, Outcome, classify
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# Overrides the read/write/pool timeout (seconds) of clients built without an explicit timeout.
+TIMEOUT_ENV = "CREATOR_SYNC_HTTP_TIMEOUT_S"
 # TEST CONTROL ONLY (see the module docstring): switches the client limiter off.
 DISABLE_LIMITER_ENV = "CREATOR_SYNC_TEST_DISABLE_CLIENT_LIMITER"
 REDACTED = "***"
@@ -146,6 +149,20 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
+def default_timeout() -> httpx.Timeout:
+    """DEFAULT_TIMEOUT, or ``$CREATOR_SYNC_HTTP_TIMEOUT_S`` seconds (connect stays at most 10 s)."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise CreatorSyncConfigError(f"{TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+    if seconds <= 0:
+        raise CreatorSyncConfigError(f"{TIMEOUT_ENV} must be > 0, got {seconds}")
+    return httpx.Timeout(seconds, connect=min(10.0, seconds))
+
+
 class VendorClient:
     """A vendor API client: ``request(method, path, ...)`` -> ``VendorResponse`` with parsed JSON."""
 
@@ -159,7 +176,7 @@ class VendorClient:
         auth: httpx.Auth | tuple[str, str] | None = None,
         secrets: Iterable[str | None] = (),
         limiters: Mapping[str, Limiter] | Limiter | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | float | None = None,
         retry: RetrySettings | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -181,6 +198,8 @@ class VendorClient:
         self._secrets = [s for s in secrets if s and len(str(s)) >= 3]
         self._sleep = sleep
         self._stats_lock = threading.Lock()
+        if timeout is None:
+            timeout = default_timeout()
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Accept": "application/json", **dict(headers or {})},
