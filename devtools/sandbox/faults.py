@@ -10,6 +10,8 @@ the Insider upsert this is the case a client must not re-send blindly; for a rea
   ``drop_after`` (close the connection instead of answering), ``timeout_after`` (hold the answer for
   ``slow_seconds``, past the client's read timeout), ``truncated_after`` (the real status with the body cut
   in half and a matching Content-Length).
+``latency_seconds`` (not a fault, no draw) delays every request, e.g. so a test can kill a task mid-batch
+without changing the fault mix.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ KINDS = BEFORE_KINDS + AFTER_KINDS
 
 
 class FaultInjector:
-    def __init__(self, seed: int, service: str, rates: dict[str, float] | None = None, slow_seconds=5.0):
+    def __init__(
+        self,
+        seed: int,
+        service: str,
+        rates: dict[str, float] | None = None,
+        slow_seconds: float = 5.0,
+        latency_seconds: float = 0.0,
+    ):
         self.seed = seed
         self.service = service
         self.rates = {kind: 0.0 for kind in KINDS}
@@ -31,6 +40,7 @@ class FaultInjector:
             raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {list(KINDS)}")
         self.rates.update(rates or {})
         self.slow_seconds = float(slow_seconds)
+        self.latency_seconds = float(latency_seconds)  # added to every request, no draw (not a fault)
         self.reset()
 
     def reset(self) -> None:
@@ -58,7 +68,11 @@ class FaultInjector:
         return self._rng.choice((500, 502, 503, 504))
 
     def config(self) -> dict:
-        return {**{f"fault_{k}": v for k, v in self.rates.items()}, "slow_seconds": self.slow_seconds}
+        return {
+            **{f"fault_{k}": v for k, v in self.rates.items()},
+            "slow_seconds": self.slow_seconds,
+            "latency_seconds": self.latency_seconds,
+        }
 
     def configure(self, values: dict) -> None:
         for kind in KINDS:
@@ -66,3 +80,5 @@ class FaultInjector:
                 self.rates[kind] = float(values[f"fault_{kind}"])
         if "slow_seconds" in values:
             self.slow_seconds = float(values["slow_seconds"])
+        if "latency_seconds" in values:
+            self.latency_seconds = float(values["latency_seconds"])

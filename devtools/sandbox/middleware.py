@@ -42,6 +42,8 @@ class SandboxMiddleware:
         svc.inflight += 1
         svc.max_concurrent = max(svc.max_concurrent, svc.inflight)
         try:
+            if svc.faults.latency_seconds > 0:
+                await asyncio.sleep(svc.faults.latency_seconds)
             fault = svc.faults.draw()
             if fault == "slow":
                 await asyncio.sleep(svc.faults.slow_seconds)
