@@ -122,7 +122,7 @@ def chaos(tmp_path_factory):
     }
     stack = AirflowStack(home, extra_env=extra)
     try:
-        stack.start()
+        stack.start(timeout=600)  # a loaded 2-core CI machine starts Airflow slowly
         yield Chaos(sb, stack, home)
     finally:
         stack.stop()
