@@ -76,11 +76,15 @@ class Chaos:
         return json.loads(stats.read_text())["events_written"]
 
     def failed_tries(self, run_id: str, tasks: tuple[str, ...]) -> int:
-        """Task attempts of ``tasks`` that failed before the last one (each ended in one client error)."""
+        """Attempts of ``tasks`` that ran (a start date: they sent requests) and failed; each ended in one
+        client error the client did not retry. Attempts the executor lost before they started (a loaded
+        machine) sent nothing and are not counted."""
+        from devtools.celery_stack import task_instance_tries
+
         return sum(
-            max(0, int(ti["try_number"]) - 1)
-            for ti in self.api.task_instances(DAG, run_id)
-            if ti["task_id"] in tasks
+            1
+            for t in task_instance_tries(self.api, DAG, run_id)
+            if t["task_id"] in tasks and t.get("start_date") and t["state"] in ("failed", "up_for_retry")
         )
 
     def run(self, run_id: str) -> dict:
