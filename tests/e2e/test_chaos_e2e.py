@@ -30,7 +30,7 @@ from devtools.sandbox.inspection import limit_violations
 from devtools.sandbox.launcher import SandboxServers
 from devtools.secrets_scan import airflow_run_texts, connection_secrets, find_secrets
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # Airflow start + run on a loaded machine
 
 DAG = "creator_sync"
 CREATORS = 1000
