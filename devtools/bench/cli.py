@@ -199,7 +199,13 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
         m["sandbox_start_listening_s_100k"] = res["seconds_to_listening"]
         m["sandbox_rss_mb_100k"] = res["server_rss_mb"]
 
+    def requests_sim() -> None:
+        from devtools.bench.requests_sim import simulate
+
+        m.update(simulate())
+
     sections = [
+        ("requests_sim", requests_sim),
         ("fetch", fetch_and_upsert),
         ("transform", transform),
         ("dag_parse", dag_parse),
@@ -222,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller fetch job, fewer parse repeats")
     parser.add_argument(
-        "--only", default="", help="comma list: fetch,upsert,transform,dag_parse,sandbox_start,e2e"
+        "--only",
+        default="",
+        help="comma list: requests_sim,fetch,upsert,transform,dag_parse,sandbox_start,e2e",
     )
     parser.add_argument("--output", default=str(REPO / "bench-results.json"))
     args = parser.parse_args(argv)

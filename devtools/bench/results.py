@@ -30,6 +30,10 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "incremental_send_ratio",
     "dag_parse_s_max",
     "sandbox_start_s_100k",
+    "insightiq_requests_per_hourly_run_10k",
+    "insightiq_requests_per_hourly_run_100k",
+    "insightiq_requests_per_hourly_run_1m",
+    "backfill_30d_requests_ratio",
 )
 
 
@@ -78,6 +82,17 @@ TARGETS: tuple[Target, ...] = (
     Target("e2e_bound_ratio", "<= 1.2", _cmp("e2e_bound_ratio", "<=", 1.2)),
     Target("incremental_send_ratio", "<= 0.02", _cmp("incremental_send_ratio", "<=", 0.02)),
     Target("dag_parse_s_max", "< 0.3 s", _cmp("dag_parse_s_max", "<", 0.3)),
+    Target(
+        "insightiq_requests_per_hourly_run_100k",
+        "<= 3,000",
+        _cmp("insightiq_requests_per_hourly_run_100k", "<=", 3_000),
+    ),
+    Target(
+        "insightiq_requests_per_hourly_run_1m",
+        "<= 28,800 (80% of 36,000/h)",
+        _cmp("insightiq_requests_per_hourly_run_1m", "<=", 28_800),
+    ),
+    Target("backfill_30d_requests_ratio", "<= 2", _cmp("backfill_30d_requests_ratio", "<=", 2)),
 )
 
 

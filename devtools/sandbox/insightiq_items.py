@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from devtools.sandbox import ids
+from devtools.sandbox import changes, ids
 from devtools.sandbox.data import PLATFORMS
 from devtools.sandbox.insightiq import InsightIQService, add_core_routes
 from devtools.sandbox.inspection import inspection_router
@@ -171,6 +171,13 @@ def add_sandbox_routes(app: FastAPI, svc: InsightIQService) -> None:
 
     @app.post("/_sandbox/mutate")
     async def mutate(body: dict = Body(...)):  # noqa: B008
+        """Change chosen creators (`user_ids`) or a random `fraction` of them: `kinds` (default
+        ["profiles"]) of profiles, contents, transactions, accounts; see devtools/sandbox/changes.py. Every
+        change is announced by the signed webhooks InsightIQ would send."""
+        try:
+            kinds, per = changes.parse_request(body)
+        except changes.ChangeError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         if "user_ids" in body:
             creators = [svc.creator(str(u)) for u in body["user_ids"]]
             if any(c is None for c in creators):
@@ -181,27 +188,17 @@ def add_sandbox_routes(app: FastAPI, svc: InsightIQService) -> None:
             rng = np.random.default_rng([ds.seed, svc.mutation_rounds])
             creators = sorted(int(c) for c in rng.choice(ds.n, size=k, replace=False))
         svc.mutation_rounds += 1
-        now = max(time.time(), ds.now + 1)
-        profile_ids = []
-        for c in creators:
-            gen = ds.mutations.get(c, (0, 0))[0]
-            ds.mutations[c] = (gen + 1, int(now))
-            for a in ds.accounts_of(c):
-                pid = ds.codec.make(ids.PROFILE, a)
-                profile_ids.append(pid)
-                svc.hub.dispatch(
-                    {
-                        "event": "PROFILES.UPDATED",
-                        "name": "profiles updated",
-                        "data": {
-                            "account_id": ds.codec.make(ids.ACCOUNT, a),
-                            "user_id": ds.codec.make(ids.USER, c),
-                            "profile_id": pid,
-                            "last_updated_time": iso(now).replace("T", " "),
-                        },
-                    }
-                )
-        return {"user_ids": [ds.codec.make(ids.USER, c) for c in creators], "profile_ids": profile_ids}
+        now = int(max(time.time(), ds.now + 1))
+        payloads, summary = changes.generate(
+            ds, lambda a: svc.render.account(a)["status"], creators, kinds, per, now
+        )
+        for payload in payloads:
+            svc.hub.dispatch(payload)
+        return {
+            "user_ids": [ds.codec.make(ids.USER, c) for c in creators],
+            "profile_ids": summary["items"].get("profiles", []),
+            **summary,
+        }
 
     @app.post("/_sandbox/late-content")
     def late_content(body: dict = Body(...)):  # noqa: B008

@@ -1,0 +1,189 @@
+"""Request-count simulation of the incremental sync (no server, no sleeping; seconds even at 1M creators).
+
+A fleet model with the sandbox's proportions (1-3 accounts per creator, ~27% of accounts income-synced,
+contents and transactions spread over 400 days) answers list pages, gets and searches like InsightIQ would
+(a `CountingFake`). The change generator marks a fraction of the creators changed in an hour and produces
+the webhooks InsightIQ would send for them (PROFILES.UPDATED per account, CONTENTS.ADDED and
+TRANSACTIONS.ADDED with their new item ids, ACCOUNTS.CONNECTED for new creators). The planner
+(creator_sync.sync.plan) turns those webhooks into reads, and `run_plan` executes them against the fake:
+the figures are requests actually made, so a planner that reads more shows up here.
+
+`python -m devtools.bench.requests_sim` prints the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+
+from creator_sync.sync import plan
+
+HOUR = timedelta(hours=1)
+# the sandbox data set's proportions (devtools/sandbox/data.py)
+ACCOUNTS_PER_CREATOR_P = (0.5, 0.35, 0.15)  # 1, 2 or 3 accounts
+INCOME_SHARE = 0.27  # income-synced accounts (YouTube/Twitch/Patreon, 85% synced)
+ENGAGEMENT_SHARE = 0.97  # accounts with contents (all but commerce)
+CONTENTS_PER_ACCOUNT_DAY = 27.5 / 400
+TRANSACTIONS_PER_ACCOUNT_DAY = 12.5 / 400
+NEW_CREATORS_PER_HOUR = 0.0001  # share of the fleet that connects a new account in an hour
+
+
+class Fleet:
+    """A deterministic fleet: creators 0..n-1, their accounts, which accounts are income-synced."""
+
+    def __init__(self, creators: int, seed: int = 7) -> None:
+        rng = np.random.default_rng(seed)
+        self.n = creators
+        per = rng.choice([1, 2, 3], size=creators, p=ACCOUNTS_PER_CREATOR_P)
+        self.first_account = np.zeros(creators + 1, dtype=np.int64)
+        np.cumsum(per, out=self.first_account[1:])
+        self.accounts = int(self.first_account[-1])
+        self.income = rng.random(self.accounts) < INCOME_SHARE
+        self.engagement = rng.random(self.accounts) < ENGAGEMENT_SHARE
+
+    def accounts_of(self, creator: int) -> range:
+        return range(int(self.first_account[creator]), int(self.first_account[creator + 1]))
+
+    def snapshot(self) -> plan.Snapshot:
+        income = [f"acc-{a}" for a in np.flatnonzero(self.income)]
+        contents_per_day = round(int(self.engagement.sum()) * CONTENTS_PER_ACCOUNT_DAY)
+        return plan.Snapshot(
+            users=self.n,
+            accounts=self.accounts,
+            profiles=self.accounts,
+            income_accounts=income,
+            known_users=_KnownUsers(self.n),
+            contents_per_day=contents_per_day,
+        )
+
+
+@dataclass(frozen=True)
+class _KnownUsers:
+    """`usr-<i>` for i < n (a container without a million strings)."""
+
+    n: int
+
+    def __contains__(self, user_id: object) -> bool:
+        text = str(user_id)
+        return text.startswith("usr-") and text[4:].isdigit() and int(text[4:]) < self.n
+
+
+class CountingFake:
+    """Answers each request with the number of records InsightIQ would return, and counts requests."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.requests = 0
+        engaged = int(fleet.engagement.sum())
+        self.sizes = {"users": fleet.n, "accounts": fleet.accounts, "profiles": fleet.accounts}
+        self.contents_per_day = engaged * CONTENTS_PER_ACCOUNT_DAY
+
+    def _list_size(self, read: plan.Read) -> int:
+        p = read.params
+        if read.resource in self.sizes:
+            return 3 if "user_id" in p else self.sizes[read.resource]
+        days = (date.fromisoformat(p["to_date"]) - date.fromisoformat(p["from_date"])).days + 1
+        if read.resource == "contents":
+            return round(self.contents_per_day * days)
+        if read.resource == "social_transactions":
+            # an account's transactions over the days, with a per-account fraction so the mean holds
+            a = int(str(p["account_id"]).removeprefix("acc-"))
+            return math.floor(TRANSACTIONS_PER_ACCOUNT_DAY * days + (a * 0.6180339887) % 1)
+        raise ValueError(f"the fake has no list {read.resource!r}")
+
+    def __call__(self, read: plan.Read, offset: int, limit: int) -> int:
+        self.requests += 1
+        if read.kind == "get":
+            return 1
+        if read.kind == "search":
+            if not 0 < len(read.ids) <= plan.SEARCH_MAX_IDS:
+                raise ValueError(f"search with {len(read.ids)} ids (InsightIQ takes 1..100)")
+            return len(read.ids)
+        return max(0, min(limit, self._list_size(read) - offset))
+
+
+def hourly_webhooks(fleet: Fleet, fraction: float, hour: int, seed: int = 11) -> list[dict]:
+    """The webhooks of one hour in which `fraction` of the creators changed: every account of a changed
+    creator gets PROFILES.UPDATED, a new content (engagement accounts) and a new transaction (income
+    accounts); new creators connect an account. Item events carry <= 100 ids each."""
+    rng = np.random.default_rng([seed, hour])
+    k = min(fleet.n, max(1, round(fraction * fleet.n)))
+    changed = rng.choice(fleet.n, size=k, replace=False)
+    out: list[dict] = []
+    new_item = 0
+    for c in changed.tolist():
+        user_id = f"usr-{c}"
+        for a in fleet.accounts_of(c):
+            base = {"account_id": f"acc-{a}", "user_id": user_id}
+            out.append({"event": "PROFILES.UPDATED", "data": {**base, "profile_id": f"prf-{a}"}})
+            if fleet.engagement[a]:
+                new_item += 1
+                out.append({"event": "CONTENTS.ADDED", "data": {**base, "items": [f"cnt-{hour}-{new_item}"]}})
+            if fleet.income[a]:
+                new_item += 1
+                out.append(
+                    {"event": "TRANSACTIONS.ADDED", "data": {**base, "items": [f"txn-{hour}-{new_item}"]}}
+                )
+    for i in range(max(1, round(NEW_CREATORS_PER_HOUR * fleet.n))):
+        data = {"account_id": f"acc-new-{hour}-{i}", "user_id": f"usr-new-{hour}-{i}"}
+        out.append({"event": "ACCOUNTS.CONNECTED", "data": data})
+        out.append({"event": "PROFILES.ADDED", "data": {**data, "profile_id": f"prf-new-{hour}-{i}"}})
+    return out
+
+
+START = datetime(2026, 3, 2, 10, tzinfo=UTC)  # an hour that does not cross midnight
+
+
+def hourly_run(fleet: Fleet, fraction: float, hour: int = 0, snapshot: plan.Snapshot | None = None) -> dict:
+    snapshot = snapshot or fleet.snapshot()
+    changes = plan.changes_from_payloads(hourly_webhooks(fleet, fraction, hour), snapshot.known_users)
+    reads = plan.plan_hourly(snapshot, changes, START, START + HOUR, hour)
+    fake = CountingFake(fleet)
+    counts = plan.run_plan(reads, fake)
+    assert counts["total"] == fake.requests
+    return {"requests": counts["total"], "by_resource": counts, "planned": plan.estimate(reads)}
+
+
+def full_run(fleet: Fleet, snapshot: plan.Snapshot | None = None) -> dict:
+    snapshot = snapshot or fleet.snapshot()
+    counts = plan.run_plan(plan.plan_full(snapshot, START, START + HOUR), CountingFake(fleet))
+    return {"requests": counts["total"], "by_resource": counts}
+
+
+def backfill_run(fleet: Fleet, days: int, snapshot: plan.Snapshot | None = None) -> dict:
+    snapshot = snapshot or fleet.snapshot()
+    end = START.replace(hour=0)
+    reads = plan.plan_backfill(snapshot, end - timedelta(days=days), end)
+    counts = plan.run_plan(reads, CountingFake(fleet))
+    return {"requests": counts["total"], "by_resource": counts}
+
+
+SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+
+
+def simulate(changed_fraction: float = 0.01, backfill_days: int = 30) -> dict:
+    """The bench keys: requests of one incremental hourly run per fleet size, and the 30-day backfill of
+    10k creators over one full sync of them."""
+    out: dict = {"requests_sim_changed_fraction": changed_fraction}
+    for label, n in SIZES.items():
+        fleet = Fleet(n)
+        snapshot = fleet.snapshot()
+        run = hourly_run(fleet, changed_fraction, snapshot=snapshot)
+        out[f"insightiq_requests_per_hourly_run_{label}"] = run["requests"]
+        out[f"insightiq_requests_hourly_by_resource_{label}"] = run["by_resource"]
+        out[f"insightiq_requests_per_full_run_{label}"] = full_run(fleet, snapshot)["requests"]
+        if label == "10k":
+            full = out["insightiq_requests_per_full_run_10k"]
+            backfill = backfill_run(fleet, backfill_days, snapshot)["requests"]
+            out[f"backfill_{backfill_days}d_requests_10k"] = backfill
+            out[f"backfill_{backfill_days}d_requests_ratio"] = backfill / full
+    out["insightiq_hourly_budget_share_1m"] = out["insightiq_requests_per_hourly_run_1m"] / 36_000
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(simulate(), indent=2))
