@@ -179,6 +179,7 @@ def test_chaos_run_stores_every_valid_creator_and_event_exactly_once(chaos):
     report = assert_exactly_once(chaos, run_id)
     injected = {s: chaos.sb.stats(s)["faults_injected"] for s in VENDORS}
     assert all(sum(kinds.values()) > 0 for kinds in injected.values()), injected  # the faults happened
+    assert_no_secrets(chaos, [run_id])
 
     # the report's per-vendor figures are the sandbox's counts, over all task attempts of the run
     vendors = report.get("vendors")
@@ -194,8 +195,6 @@ def test_chaos_run_stores_every_valid_creator_and_event_exactly_once(chaos):
             row,
             stats["faults_injected"],
         )
-
-    assert_no_secrets(chaos, [run_id])
 
 
 def test_killed_upsert_under_faults_is_retried_without_duplicates_or_losses(chaos):
