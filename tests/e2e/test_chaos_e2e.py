@@ -87,6 +87,22 @@ class Chaos:
             if t["task_id"] in tasks and t.get("start_date") and t["state"] in ("failed", "up_for_retry")
         )
 
+    def running_upsert_mid_batch(self, run_id: str, upserts: int, timeout: float = 600) -> dict:
+        """The upsert task instance once one attempt has been running for ``upserts`` upsert requests (an
+        attempt may end on a lost answer before that; then the next attempt is watched)."""
+        deadline = time.monotonic() + timeout
+        watched: tuple[int, int] | None = None  # (try_number, upsert requests when it was first seen)
+        while time.monotonic() < deadline:
+            ti = next(t for t in self.api.task_instances(DAG, run_id) if t["task_id"] == "upsert")
+            sent = self.sb.stats("insider")["upsert_requests"]
+            if ti["state"] == "running" and ti["pid"]:
+                if watched is None or watched[0] != ti["try_number"]:
+                    watched = (ti["try_number"], sent)
+                elif sent >= watched[1] + upserts:
+                    return ti
+            time.sleep(0.2)
+        raise AssertionError(f"the upsert never ran {upserts} requests: {self.api.task_states(DAG, run_id)}")
+
     def run(self, run_id: str) -> dict:
         return next(r for r in self.api.runs(DAG) if r["dag_run_id"] == run_id)
 
@@ -203,15 +219,9 @@ def test_killed_upsert_under_faults_is_retried_without_duplicates_or_losses(chao
     httpx.post(f"{chaos.sb.insightiq_url}/_sandbox/mutate", json={"fraction": 1.0}).raise_for_status()
     # a fixed latency (not a fault: the fault mix stays the same) so the upsert is still running when killed
     chaos.sb.configure("insider", {"latency_seconds": 0.4})
-    upserts_before = chaos.sb.stats("insider")["upsert_requests"]
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     run_id = chaos.api.trigger(DAG, logical_date=(day + timedelta(seconds=1)).isoformat())
-    deadline = time.monotonic() + 400
-    while chaos.sb.stats("insider")["upsert_requests"] < upserts_before + 3:
-        assert time.monotonic() < deadline, chaos.api.task_states(DAG, run_id)
-        time.sleep(0.3)
-    ti = next(t for t in chaos.api.task_instances(DAG, run_id) if t["task_id"] == "upsert")
-    assert ti["state"] == "running" and ti["pid"], ti
+    ti = chaos.running_upsert_mid_batch(run_id, upserts=2)
     os.kill(ti["pid"], signal.SIGKILL)
     chaos.sb.configure("insider", {"latency_seconds": 0.0})
 
