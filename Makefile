@@ -11,13 +11,13 @@ INSTALLED := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALLED): requirements.lock pyproject.toml | $(BIN)/python
+$(INSTALLED): requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 
-install: $(INSTALLED) ## create .venv and install exactly the locked package set
+install: $(INSTALLED) ## create .venv with the dev lock (runtime + test tools) and the package, editable
 
 demo: install ## start sandboxes + Airflow, load pools/connections, run one creator sync
 	scripts/demo.sh
@@ -45,8 +45,9 @@ bench: install ## benchmarks; QUICK=1 for the short run
 sandbox: install ## run the vendor sandboxes in the foreground
 	$(BIN)/python -m devtools.sandbox
 
-lock: ## re-resolve requirements.txt into requirements.lock
+lock: ## re-resolve requirements.txt -> requirements.lock (runtime, the image) and requirements-dev.txt -> requirements-dev.lock
 	$(BIN)/uv pip compile requirements.txt --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile requirements-dev.txt --python-version 3.11 -o requirements-dev.lock
 
 clean: stop
 	rm -rf .airflow .run

@@ -6,22 +6,17 @@ Manual use: set `identifier` (and `identifier_type`) to print that one profile i
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag
 
-from creator_sync.audit.defaults import (
-    CREATOR_SYNC_USERS_ASSET_NAME,
-    CREATOR_SYNC_USERS_ASSET_URI,
-    DEFAULT_ARGS,
-    INSIDER_PROFILE_POOL,
-    START_DATE,
-)
-
-USERS_ASSET = Asset(name=CREATOR_SYNC_USERS_ASSET_NAME, uri=CREATOR_SYNC_USERS_ASSET_URI)
+from creator_sync.assets import INSIDER_USERS
+from creator_sync.dag_defaults import DEFAULT_ARGS, START_DATE
+from creator_sync.operators.profile_audit import DEFAULT_ATTRIBUTES, InsiderProfileAuditOperator
 
 
 @dag(
     dag_id="insider_profile_audit",
-    schedule=[USERS_ASSET],
+    description="Compare a sample of a creator_sync run's users with what Insider One holds",
+    schedule=[INSIDER_USERS],
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -32,7 +27,7 @@ USERS_ASSET = Asset(name=CREATOR_SYNC_USERS_ASSET_NAME, uri=CREATOR_SYNC_USERS_A
         "identifier": Param(None, type=["null", "string"], description="Manual: one user to look up"),
         "identifier_type": Param("uuid", enum=["uuid", "email", "phone_number"]),
         "attributes": Param(
-            ["uuid", "email", "phone_number", "name", "surname", "language", "country", "city"],
+            list(DEFAULT_ATTRIBUTES),
             type="array",
             items={"type": "string"},
             description="Manual lookup: attributes to read (custom ones with the c_ prefix)",
@@ -44,16 +39,14 @@ USERS_ASSET = Asset(name=CREATOR_SYNC_USERS_ASSET_NAME, uri=CREATOR_SYNC_USERS_A
     },
 )
 def insider_profile_audit():
-    @task(pool=INSIDER_PROFILE_POOL)
-    def audit_profiles(params=None, triggering_asset_events=None, run_id=None) -> dict:
-        from creator_sync.audit.errors import fail_fast
-        from creator_sync.audit.profile_audit import audit_run
-        from creator_sync.hooks.insider import InsiderHook
-
-        with fail_fast():
-            return audit_run(InsiderHook(), dict(params), triggering_asset_events, run_id)
-
-    audit_profiles()
+    InsiderProfileAuditOperator(
+        task_id="audit_profiles",
+        identifier="{{ params.identifier or '' }}",
+        identifier_type="{{ params.identifier_type }}",
+        attributes="{{ params.attributes }}",
+        sample_size="{{ params.sample_size }}",
+        max_quota_units="{{ params.max_quota_units }}",
+    )
 
 
 insider_profile_audit()

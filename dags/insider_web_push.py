@@ -1,19 +1,22 @@
 """Create an Insider One Single Web Push campaign (Draft) from the trigger form.
 
 The form validates the Params (title <= 100 characters, language like en_US or all_ALL). A title that
-already exists is reported and fails the run without retries.
+already exists fails the run without retries; when an earlier try's answer was lost, the error says the
+campaign was probably created and where to find it.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from creator_sync.audit.defaults import DEFAULT_ARGS, INSIDER_WEB_PUSH_POOL, START_DATE
-from creator_sync.audit.manual import LANGUAGE_PATTERN, MAX_TITLE
+from creator_sync.dag_defaults import DEFAULT_ARGS, START_DATE
+from creator_sync.operators.web_push import InsiderWebPushOperator
+from creator_sync.vendor_rules import WEB_PUSH_LANGUAGE_PATTERN, WEB_PUSH_MAX_TITLE
 
 
 @dag(
     dag_id="insider_web_push",
+    description="Manual: create one Insider One Single Web Push campaign (Draft)",
     schedule=None,
     start_date=START_DATE,
     catchup=False,
@@ -22,12 +25,12 @@ from creator_sync.audit.manual import LANGUAGE_PATTERN, MAX_TITLE
     doc_md=__doc__,
     params={
         "title": Param(
-            "", type="string", minLength=1, maxLength=MAX_TITLE, description="Campaign title, unique"
+            "", type="string", minLength=1, maxLength=WEB_PUSH_MAX_TITLE, description="Campaign title, unique"
         ),
         "language": Param(
             "en_US",
             type="string",
-            pattern=LANGUAGE_PATTERN,
+            pattern=WEB_PUSH_LANGUAGE_PATTERN,
             description="e.g. en_US; all_ALL = every language",
         ),
         "is_all": Param(
@@ -36,23 +39,12 @@ from creator_sync.audit.manual import LANGUAGE_PATTERN, MAX_TITLE
     },
 )
 def insider_web_push():
-    @task(pool=INSIDER_WEB_PUSH_POOL)
-    def create_web_push_campaign(params=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from creator_sync.audit.errors import fail_fast
-        from creator_sync.audit.manual import WebPushTitleExists, create_web_push
-        from creator_sync.hooks.web_push import InsiderWebPushHook
-
-        try:
-            with fail_fast():
-                return create_web_push(
-                    InsiderWebPushHook(), params["title"], params["language"], params["is_all"]
-                )
-        except WebPushTitleExists as exc:
-            raise AirflowFailException(str(exc)) from exc
-
-    create_web_push_campaign()
+    InsiderWebPushOperator(
+        task_id="create_web_push_campaign",
+        title="{{ params.title }}",
+        language="{{ params.language }}",
+        is_all="{{ params.is_all }}",
+    )
 
 
 insider_web_push()

@@ -1,19 +1,22 @@
 """Onboard one creator at InsightIQ: find (by external_id) or create the user, then issue an SDK token.
 
 The token is masked in the logs and never stored: the XCom holds the user id, the expiry and a token
-fingerprint only.
+fingerprint only. A user create whose answer was lost is settled by looking the user up, never by
+creating a second one.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from creator_sync.audit.defaults import DEFAULT_ARGS, INSIGHTIQ_POOL, START_DATE
-from creator_sync.audit.manual import PRODUCTS
+from creator_sync.dag_defaults import DEFAULT_ARGS, START_DATE
+from creator_sync.operators.onboarding import InsightIQOnboardCreatorOperator
+from creator_sync.vendor_rules import INSIGHTIQ_PRODUCTS
 
 
 @dag(
     dag_id="insightiq_onboard_creator",
+    description="Manual: find or create one creator's InsightIQ user and issue an SDK token",
     schedule=None,
     start_date=START_DATE,
     catchup=False,
@@ -28,7 +31,7 @@ from creator_sync.audit.manual import PRODUCTS
         "products": Param(
             ["IDENTITY", "ENGAGEMENT"],
             type="array",
-            items={"type": "string", "enum": list(PRODUCTS)},
+            items={"type": "string", "enum": list(INSIGHTIQ_PRODUCTS)},
             minItems=1,
             uniqueItems=True,
             description="InsightIQ products the SDK token grants",
@@ -36,16 +39,12 @@ from creator_sync.audit.manual import PRODUCTS
     },
 )
 def insightiq_onboard_creator():
-    @task(pool=INSIGHTIQ_POOL)
-    def onboard_creator(params=None) -> dict:
-        from creator_sync.audit.errors import fail_fast
-        from creator_sync.audit.manual import onboard_creator
-        from creator_sync.hooks.insightiq import InsightIQHook
-
-        with fail_fast():
-            return onboard_creator(InsightIQHook(), params["name"], params["external_id"], params["products"])
-
-    onboard_creator()
+    InsightIQOnboardCreatorOperator(
+        task_id="onboard_creator",
+        name="{{ params.name }}",
+        external_id="{{ params.external_id }}",
+        products="{{ params.products }}",
+    )
 
 
 insightiq_onboard_creator()

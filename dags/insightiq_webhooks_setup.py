@@ -6,13 +6,15 @@ so a changed public URL or event list is picked up without a manual step; trigge
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from creator_sync.audit.defaults import DEFAULT_ARGS, INSIGHTIQ_POOL, START_DATE
+from creator_sync.dag_defaults import DEFAULT_ARGS, START_DATE
+from creator_sync.operators.webhooks import InsightIQWebhookSetupOperator
 
 
 @dag(
     dag_id="insightiq_webhooks_setup",
+    description="Keep our InsightIQ webhook registered at the public receiver URL",
     schedule="@daily",
     start_date=START_DATE,
     catchup=False,
@@ -22,18 +24,7 @@ from creator_sync.audit.defaults import DEFAULT_ARGS, INSIGHTIQ_POOL, START_DATE
     doc_md=__doc__,
 )
 def insightiq_webhooks_setup():
-    @task(pool=INSIGHTIQ_POOL)
-    def register_insightiq_webhook() -> dict:
-        from creator_sync.audit.errors import fail_fast
-        from creator_sync.hooks.insightiq import InsightIQHook
-        from creator_sync.webhooks.registration import ensure_webhook
-
-        with fail_fast():
-            result = ensure_webhook(InsightIQHook())
-        print(f"InsightIQ webhook {result['id']}: {result['action']} ({result['url']})")
-        return result
-
-    register_insightiq_webhook()
+    InsightIQWebhookSetupOperator(task_id="register_insightiq_webhook")
 
 
 insightiq_webhooks_setup()

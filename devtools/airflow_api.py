@@ -1,54 +1,20 @@
-"""A small client for Airflow's public REST API (v2), used by `make demo`, the end-to-end tests and the
-sync's report task (to write the run note). Tasks never touch the metadata DB; they go through this API."""
+"""The Airflow REST API client of `make demo` and the end-to-end tests: the package's client
+(creator_sync.airflow_api, which the report task uses for the run note) plus DAG/run helpers."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+from creator_sync.airflow_api import AirflowAPI as _RuntimeAirflowAPI
+from creator_sync.airflow_api import AirflowAPIError
 
 FINISHED = {"success", "failed"}
 
-
-class AirflowAPIError(RuntimeError):
-    pass
+__all__ = ["FINISHED", "AirflowAPI", "AirflowAPIError"]
 
 
-@dataclass
-class AirflowAPI:
-    base_url: str
-    username: str
-    password: str
-    timeout: float = 30.0
-    _client: httpx.Client | None = field(default=None, repr=False)
-
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
-            token = httpx.post(
-                f"{self.base_url}/auth/token",
-                json={"username": self.username, "password": self.password},
-                timeout=self.timeout,
-            )
-            if token.status_code >= 400:
-                raise AirflowAPIError(
-                    f"Airflow API login as {self.username!r} failed: HTTP {token.status_code}"
-                )
-            self._client = httpx.Client(
-                base_url=f"{self.base_url}/api/v2",
-                headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-                timeout=self.timeout,
-            )
-        return self._client
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.client.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise AirflowAPIError(f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}")
-        return response.json() if response.content else None
-
+class AirflowAPI(_RuntimeAirflowAPI):
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while self.client.get(f"/dags/{dag_id}").status_code != 200:
@@ -95,6 +61,3 @@ class AirflowAPI:
     def clear_run(self, dag_id: str, run_id: str) -> None:
         body = {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True}
         self._call("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
-
-    def set_note(self, dag_id: str, run_id: str, note: str) -> None:
-        self._call("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"note": note[:1000]})

@@ -5,7 +5,9 @@
 #   2. the project state DB (CREATOR_SYNC_STATE_URL)       created if it is PostgreSQL and missing
 #   3. the data directory (CREATOR_SYNC_DATA_URL)          created if it is file://
 #   4. the SimpleAuthManager password of the admin user    from AIRFLOW_ADMIN_PASSWORD, if set
-#   5. airflow pools import src/creator_sync/resources/pools.json              the same file `make demo` imports; re-importing
+#   5. airflow pools import <creator_sync.settings.pools_file()>   the same file `make demo` imports (the
+#                                                          installed package's resources/pools.json unless
+#                                                          CREATOR_SYNC_POOLS_FILE is set); re-importing
 #                                                          updates the slots of existing pools
 #   6. airflow connections import config/connections.json  the same file `make demo` imports, with the
 #                                                          sandbox address 127.0.0.1 rewritten to the
@@ -26,7 +28,8 @@ for required in AIRFLOW__CORE__FERNET_KEY AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW_
   fi
 done
 
-POOLS_FILE="${CREATOR_SYNC_POOLS_FILE:-src/creator_sync/resources/pools.json}"
+# The pools file the installed creator_sync package reads (in the image: inside the installed wheel).
+POOLS_FILE="${CREATOR_SYNC_POOLS_FILE:-$(python -c 'from creator_sync.settings import pools_file; print(pools_file())')}"
 CONNECTIONS_FILE="${CREATOR_SYNC_CONNECTIONS_FILE-config/connections.json}"
 SANDBOX_HOST="${CREATOR_SYNC_SANDBOX_HOST:-sandbox}"
 

@@ -1,4 +1,4 @@
-"""Files: records -> Parquet (docs/CONTRACTS.md "Fetched files"), JSON Lines in/out; local or object storage.
+"""Files: records -> Parquet (docs/development.md, "Fetched files"), JSON Lines; local or object storage.
 
 ``write_records_parquet`` flattens with ``pandas.json_normalize(sep=".")`` and stores list/dict leaves as
 JSON strings. It works in chunks (memory stays flat): each chunk is written to a local part file, then

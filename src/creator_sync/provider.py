@@ -1,19 +1,22 @@
 """Airflow provider metadata for creator-sync (entry point ``apache_airflow_provider``).
 
-Registered through ``[project.entry-points.apache_airflow_provider]`` in pyproject.toml, so ``pip install
--e .`` (``make install``, the Docker image) makes Airflow list ``creator-sync`` as a provider and offer the
-three connection types in the UI with their own form.
+Registered through ``[project.entry-points.apache_airflow_provider]`` in pyproject.toml, so installing the
+package (``make install``: editable; the Docker image: the wheel) makes Airflow list ``creator-sync`` as a
+provider and offer the three connection types in the UI with their own form.
 
 The connection forms are declarative (Airflow 3.2+ ``conn-fields`` / ``ui-field-behaviour`` in the provider
 info): the hooks do not implement the deprecated ``get_ui_field_behaviour`` / ``get_connection_form_widgets``,
 and the API server builds the forms without importing the hook classes.
 
-Field mapping (docs/CONTRACTS.md, "Connections"):
+Field mapping (docs/development.md, "Connections"):
 
 * ``insightiq``: host = base URL (empty: derived from the ``environment`` extra), login = client id,
   password = client secret, extra ``environment`` = ``sandbox`` | ``production``.
 * ``insider``: host = unification base URL, login = partner name, password = request token.
 * ``insider_web_push``: host = web push base URL, login = partner id, password = API key.
+* every type, optional extras: ``timeout`` = seconds per request attempt (default 30, connect 10),
+  ``retries`` = client retries of an idempotent request after its first attempt (default 4); the hook
+  reads them (creator_sync.hooks.base) and arguments passed to the hook win.
 
 Secrets always live in the standard ``password`` field: Airflow encrypts it with the Fernet key, renders it
 as a password input and masks it in logs. No secret is stored in a plain ``extra`` field.
@@ -39,6 +42,23 @@ def _behaviour(relabeling: dict[str, str], placeholders: dict[str, str]) -> dict
     }
 
 
+# Optional extras every connection type offers (read by creator_sync.hooks.base.VendorHook).
+CLIENT_FIELDS = {
+    "timeout": {
+        "label": "Timeout (s)",
+        "description": "Seconds one request attempt may take (empty: 30, connect 10).",
+        "schema": {"type": ["number", "null"], "minimum": 0.001},
+    },
+    "retries": {
+        "label": "Retries",
+        "description": (
+            "How often the client retries an idempotent request after a transient failure (empty: 4). "
+            "Creates and upserts are never re-sent after an answer was lost, whatever this says."
+        ),
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+    },
+}
+
 CONNECTION_TYPES = [
     {
         "connection-type": "insightiq",
@@ -62,6 +82,7 @@ CONNECTION_TYPES = [
                 ),
                 "schema": {"type": "string", "enum": ["sandbox", "production"], "default": "sandbox"},
             },
+            **CLIENT_FIELDS,
         },
     },
     {
@@ -76,6 +97,7 @@ CONNECTION_TYPES = [
                 "password": "API request token (X-REQUEST-TOKEN)",
             },
         ),
+        "conn-fields": dict(CLIENT_FIELDS),
     },
     {
         "connection-type": "insider_web_push",
@@ -89,6 +111,7 @@ CONNECTION_TYPES = [
                 "password": "Web push API key (Bearer token)",
             },
         ),
+        "conn-fields": dict(CLIENT_FIELDS),
     },
 ]
 

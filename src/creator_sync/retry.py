@@ -1,11 +1,13 @@
 """Airflow retry policy for vendor errors: fail at once on what a retry cannot fix.
 
-Put ``VENDOR_RETRY_POLICY`` in a DAG's ``default_args={"retry_policy": VENDOR_RETRY_POLICY}``; the
-creator-sync operators use it by default.
+Every creator-sync DAG gets ``VENDOR_RETRY_POLICY`` and ``DEFAULT_RETRY_ARGS`` through
+``creator_sync.dag_defaults.DEFAULT_ARGS``; the creator-sync operators use them by default.
+``$CREATOR_SYNC_RETRY_DELAY_S`` (default 30) sets the first retry delay (tests and demos shorten it).
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
@@ -39,10 +41,24 @@ VENDOR_RETRY_POLICY = ExceptionRetryPolicy(
     default=RetryAction.DEFAULT,
 )
 
+RETRY_DELAY_ENV = "CREATOR_SYNC_RETRY_DELAY_S"
+
+
+def _retry_delay() -> timedelta:
+    raw = os.environ.get(RETRY_DELAY_ENV) or "30"
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise CreatorSyncConfigError(f"{RETRY_DELAY_ENV} must be a number of seconds, got {raw!r}") from None
+    if seconds < 0:
+        raise CreatorSyncConfigError(f"{RETRY_DELAY_ENV} must be >= 0, got {seconds}")
+    return timedelta(seconds=seconds)
+
+
 # Operator defaults for transient errors (Airflow retries with exponential backoff).
 DEFAULT_RETRY_ARGS = {
     "retries": 3,
-    "retry_delay": timedelta(seconds=30),
+    "retry_delay": _retry_delay(),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
 }

@@ -96,3 +96,21 @@ def test_dag_file_top_level_stays_light(dag_file):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     heavy = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
     assert heavy == "", f"{dag_file.name} imports {heavy} at parse time; move the import into the task"
+
+
+def test_every_task_uses_the_one_vendor_retry_policy(dagbag):
+    from creator_sync.retry import VENDOR_RETRY_POLICY
+
+    checked = 0
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            checked += 1
+            assert task.retry_policy is VENDOR_RETRY_POLICY, f"{dag_id}.{task.task_id} has another policy"
+    assert checked
+
+
+def test_no_dag_file_defines_its_own_fail_fast_wrapper_or_pool_defaults():
+    for path in DAG_FILES:
+        text = path.read_text()
+        assert "fail_fast" not in text, f"{path.name}: use creator_sync.retry.VENDOR_RETRY_POLICY"
+        assert "audit.defaults" not in text, f"{path.name}: pools come from creator_sync.limits"

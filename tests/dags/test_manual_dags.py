@@ -1,5 +1,6 @@
-"""The manual DAGs: Params validated by their JSON schema (what the trigger form enforces), the web push
-existing-title path fails without retry, onboarding never puts the SDK token in XCom."""
+"""The manual DAGs: project operators with one retry policy, Params validated by their JSON schema (what
+the trigger form enforces) and rendered into the operators' fields, the web push existing-title path fails
+without retry, onboarding never puts the SDK token in XCom."""
 
 from __future__ import annotations
 
@@ -109,33 +110,101 @@ def sb(sandbox, monkeypatch):
     return sandbox
 
 
+def rendered(task, params: dict):
+    """The task with its templated fields rendered as a run with these Params would render them."""
+    import copy as _copy
+
+    task = _copy.deepcopy(task)
+    task.render_template_fields({"params": params})
+    return task
+
+
+def test_manual_dags_chain_project_operators_with_one_retry_policy(dags):
+    from creator_sync.dag_defaults import OWNER
+    from creator_sync.retry import VENDOR_RETRY_POLICY
+
+    expected = {
+        "insider_web_push": ("create_web_push_campaign", "InsiderWebPushOperator", "insider_web_push"),
+        "insightiq_onboard_creator": ("onboard_creator", "InsightIQOnboardCreatorOperator", "insightiq_api"),
+        "insider_profile_audit": ("audit_profiles", "InsiderProfileAuditOperator", "insider_profile"),
+        "insightiq_webhooks_setup": (
+            "register_insightiq_webhook",
+            "InsightIQWebhookSetupOperator",
+            "insightiq_api",
+        ),
+    }
+    for dag_id, (task_id, operator, pool) in expected.items():
+        dag = dags[dag_id]
+        assert dag.description, f"{dag_id} has no description"
+        task = dag.get_task(task_id)
+        assert type(task).__name__ == operator
+        assert type(task).__module__.startswith("creator_sync.operators.")
+        assert task.pool == pool and task.owner == OWNER
+        assert task.retry_policy is VENDOR_RETRY_POLICY
+        assert task.template_fields and task.ui_color != "#fff"
+
+
+def test_web_push_fields_render_from_the_form(dags):
+    task = rendered(
+        dags["insider_web_push"].get_task("create_web_push_campaign"),
+        {"title": "Spring", "language": "all_ALL", "is_all": True},
+    )
+    assert (task.title, task.language, task.is_all) == ("Spring", "all_ALL", "True")
+
+
+def test_onboarding_and_audit_fields_render_from_the_form(dags):
+    from creator_sync.operators._common import as_int, as_list
+
+    onboard = rendered(
+        dags["insightiq_onboard_creator"].get_task("onboard_creator"),
+        {"name": "Ada", "external_id": "007", "products": ["IDENTITY", "INCOME"]},
+    )
+    assert (onboard.name, onboard.external_id) == ("Ada", "007")
+    assert as_list(onboard.products, "products") == ["IDENTITY", "INCOME"]
+    audit = rendered(
+        dags["insider_profile_audit"].get_task("audit_profiles"),
+        {
+            "identifier": None,
+            "identifier_type": "uuid",
+            "attributes": ["uuid", "c_x"],
+            "sample_size": 7,
+            "max_quota_units": 50,
+        },
+    )
+    assert audit.identifier == "" and as_list(audit.attributes, "attributes") == ["uuid", "c_x"]
+    assert as_int(audit.sample_size, "sample_size") == 7
+
+
 @pytest.mark.slow
 def test_web_push_existing_title_fails_without_retry(dags, sb):
-    from airflow.sdk.exceptions import AirflowFailException
+    from creator_sync.http.errors import WebPushTitleExistsError
 
-    task = dags["insider_web_push"].get_task("create_web_push_campaign")
     params = {"title": "Spring launch", "language": "en_US", "is_all": False}
-    created = task.python_callable(params=params)
-    assert created["campaign_id"] > 0
-    with pytest.raises(AirflowFailException, match="already exists"):
-        task.python_callable(params=params)
-    assert task.retries >= 2  # transient errors are retried; AirflowFailException skips the retries
+    task = rendered(dags["insider_web_push"].get_task("create_web_push_campaign"), params)
+    created = task.execute({})
+    assert created["campaign_id"] > 0 and created["title"] == "Spring launch"
+    with pytest.raises(WebPushTitleExistsError, match="already exists") as info:
+        task.execute({})
+    assert task.retries >= 2  # transient errors are retried; the policy fails this one at once
+    assert task.retry_policy.evaluate(info.value, 1, task.retries + 1).action.value == "fail"
 
 
 @pytest.mark.slow
 def test_onboarding_masks_the_token_and_keeps_it_out_of_xcom(dags, sb, monkeypatch):
-    import creator_sync.audit.manual as manual
+    import creator_sync.hooks.base as hooks_base
+    from creator_sync.operators.onboarding import token_fingerprint
 
     masked: list[str] = []
-    monkeypatch.setattr(manual, "_default_mask", masked.append)
-    task = dags["insightiq_onboard_creator"].get_task("onboard_creator")
+    monkeypatch.setattr(hooks_base, "mask", lambda *values: masked.extend(v for v in values if v))
     params = {"name": "Ada", "external_id": "ext-onboard-1", "products": ["IDENTITY", "INCOME"]}
-    first = task.python_callable(params=params)
-    again = task.python_callable(params=params)
+    task = rendered(dags["insightiq_onboard_creator"].get_task("onboard_creator"), params)
+    first = task.execute({})
+    again = task.execute({})
     assert first["created"] is True and again["created"] is False
     assert first["user_id"] == again["user_id"]
-    assert len(masked) == 2 and all(t.startswith("sdk-") for t in masked)
-    for result, token in ((first, masked[0]), (again, masked[1])):
+    tokens = [t for t in masked if t.startswith("sdk-")]
+    assert len(tokens) == 2
+    for result, token in ((first, tokens[0]), (again, tokens[1])):
         assert set(result) == {
             "user_id",
             "external_id",
@@ -145,21 +214,24 @@ def test_onboarding_masks_the_token_and_keeps_it_out_of_xcom(dags, sb, monkeypat
             "token_fingerprint",
         }
         assert token not in json.dumps(result)
-        assert result["token_fingerprint"] == manual.token_fingerprint(token)
+        assert result["token_fingerprint"] == token_fingerprint(token)
 
 
-def test_onboarding_registers_the_token_with_the_secrets_masker():
+def test_onboarding_registers_the_token_with_the_secrets_masker(conn_env, monkeypatch):
+    import httpx
     from airflow.sdk._shared.secrets_masker import redact
 
-    import creator_sync.audit.manual as manual
+    from creator_sync.hooks.base import VendorHook
+    from creator_sync.operators.onboarding import InsightIQOnboardCreatorOperator
 
-    class Hook:
-        def get_user_by_external_id(self, external_id):
-            return {"id": "user-1"}
+    def respond(request):
+        if request.url.path.startswith("/v1/users/external_id/"):
+            return httpx.Response(200, json={"id": "user-1"})
+        return httpx.Response(200, json={"sdk_token": "sdk-secret-token-123", "expires_at": "2030-01-01"})
 
-        def create_sdk_token(self, user_id, products):
-            return {"sdk_token": "sdk-secret-token-123", "expires_at": "2030-01-01T00:00:00Z"}
-
-    result = manual.onboard_creator(Hook(), "Ada", "ext", ["IDENTITY"])
+    monkeypatch.setattr(VendorHook, "default_transport", httpx.MockTransport(respond))
+    op = InsightIQOnboardCreatorOperator(task_id="o", name="Ada", external_id="ext", products=["IDENTITY"])
+    result = op.execute({})
+    assert result["user_id"] == "user-1" and result["created"] is False
     assert "sdk-secret-token-123" not in json.dumps(result)
     assert "sdk-secret-token-123" not in str(redact("token=sdk-secret-token-123"))

@@ -284,8 +284,10 @@ def test_init_runs_the_script_that_imports_the_demo_files(compose):
     assert INIT_SCRIPT.exists() and INIT_SCRIPT.stat().st_mode & 0o111
     script = INIT_SCRIPT.read_text()
     demo = (REPO / "scripts" / "demo.sh").read_text()
-    for path in ("src/creator_sync/resources/pools.json", "config/connections.json"):
-        assert path in script and path in demo, path
+    assert "config/connections.json" in script and "config/connections.json" in demo
+    # the same pools file: the one the installed package reads (in the image: inside the wheel)
+    assert "from creator_sync.settings import pools_file; print(pools_file())" in script
+    assert "src/creator_sync/resources/pools.json" in demo
     assert {"db migrate", "pools import", "connections import"} <= _airflow_invocations(script)
 
 

@@ -1,4 +1,5 @@
-"""Dockerfile: the official Airflow image of the locked version, the lock installed exactly, then the repo."""
+"""Dockerfile: the official Airflow image of the locked version, the runtime lock installed exactly, then the
+creator_sync wheel, DAGs and plugins; no dev lock, devtools or tests in the production image."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from deploy_support import ANCHORED_SERVICES, REPO
 DOCKERFILE = REPO / "Dockerfile"
 
 
-def instructions() -> list[tuple[str, str]]:
+def instructions(text: str | None = None) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text() if text is None else text)
     result = []
     for line in text.splitlines():
         line = line.strip()
@@ -21,31 +22,50 @@ def instructions() -> list[tuple[str, str]]:
     return result
 
 
-def locked_version(package: str) -> str:
-    match = re.search(rf"^{re.escape(package)}==([^\s;]+)", (REPO / "requirements.lock").read_text(), re.M)
-    assert match, f"{package} is not in requirements.lock"
+def locked_version(package: str, lock: str = "requirements.lock") -> str:
+    match = re.search(rf"^{re.escape(package)}==([^\s;]+)", (REPO / lock).read_text(), re.M)
+    assert match, f"{package} is not in {lock}"
     return match.group(1)
 
 
+def stages(text: str | None = None) -> dict[str, list[tuple[str, str]]]:
+    """Stage name -> its instructions (FROM first)."""
+    result: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for word, args in instructions(text):
+        if word == "FROM":
+            name = args.split()[-1] if " AS " in args.upper() else f"stage{len(result)}"
+            current = result.setdefault(name, [])
+        if current is not None:
+            current.append((word, args))
+    return result
+
+
 def test_base_image_is_the_locked_airflow_on_python_311():
-    froms = [args for word, args in instructions() if word == "FROM"]
-    assert froms == [f"apache/airflow:{locked_version('apache-airflow')}-python3.11"]
+    froms = {args.split()[0] for word, args in instructions() if word == "FROM"}
+    assert froms == {f"apache/airflow:{locked_version('apache-airflow')}-python3.11", "runtime"}
 
 
-def test_installs_exactly_the_lock_then_the_repository_without_dependencies():
-    steps = instructions()
+def test_installs_exactly_the_runtime_lock_then_the_wheel_without_dependencies():
+    steps = stages()["runtime"]
     runs = [(index, args) for index, (word, args) in enumerate(steps) if word == "RUN"]
     copies = [(index, args) for index, (word, args) in enumerate(steps) if word == "COPY"]
 
     copy_lock = next(i for i, args in copies if args.split()[-2:] == ["requirements.lock", "./"])
-    sync = next(i for i, args in runs if re.search(r"\buv pip sync\b.*\brequirements\.lock\b", args))
-    copy_repo = next(i for i, args in copies if args.split()[-2:] == [".", "./"])
-    editable = next(i for i, args in runs if re.search(r"\bpip install\b.*--no-deps -e \.(\s|$)", args))
-    assert copy_lock < sync < copy_repo < editable
+    sync = next(i for i, args in runs if re.search(r"\buv pip sync\b.*\srequirements\.lock\b", args))
+    wheel = next(
+        i for i, args in runs if re.search(r"\bpip install\b.*--no-deps \S*creator_sync-\*\.whl", args)
+    )
+    assert copy_lock < sync < wheel
+    assert not any(re.search(r"\s-e\s|--editable", args) for _, args in runs), (
+        "the image installs no editable"
+    )
+    build = " ".join(args for word, args in stages()["build"] if word == "RUN")
+    assert re.search(r"\buv build --wheel\b", build)
 
-    uv_arg = next(args for word, args in steps if word == "ARG" and args.startswith("UV_VERSION="))
+    uv_arg = next(args for word, args in instructions() if word == "ARG" and args.startswith("UV_VERSION="))
     uv_version = uv_arg.split("=", 1)[1]
-    assert uv_version == locked_version("uv")
+    assert uv_version == locked_version("uv", "requirements-dev.lock")
     assert re.search(rf"^UV_VERSION := {re.escape(uv_version)}$", (REPO / "Makefile").read_text(), re.M)
 
 
@@ -64,6 +84,57 @@ def test_build_context_keeps_secrets_and_local_state_out():
 
 
 def test_every_airflow_service_builds_this_dockerfile(compose):
-    for name in [*ANCHORED_SERVICES, "sandbox"]:
+    for name in ANCHORED_SERVICES:
         build = compose["services"][name]["build"]
-        assert build == {"context": ".", "dockerfile": "Dockerfile"}, name
+        assert build == {"context": ".", "dockerfile": "Dockerfile"}, name  # the last stage: production
+    assert compose["services"]["sandbox"]["build"] == {
+        "context": ".",
+        "dockerfile": "Dockerfile",
+        "target": "sandbox",
+    }
+    assert (
+        compose["services"]["sandbox"]["image"] != compose["services"][sorted(ANCHORED_SERVICES)[0]]["image"]
+    )
+
+
+def production_copies(text: str | None = None) -> list[str]:
+    """Sources of every COPY that ends up in the production image (the last stage and the stages it is built
+    from; COPY --from and bind mounts of the build stage bring only the wheel and uv)."""
+    all_stages = stages(text)
+    names = list(all_stages)
+    chain, name = [], names[-1]
+    while name in all_stages:
+        chain.append(name)
+        name = all_stages[name][0][1].split()[0]
+    sources = []
+    for stage in chain:
+        for word, args in all_stages[stage]:
+            if word == "COPY" and "--from=" not in args:
+                sources += [a for a in args.split()[:-1] if not a.startswith("--")]
+    return sources
+
+
+def test_production_image_has_no_dev_lock_devtools_or_tests():
+    assert list(stages())[-1] == "production"
+    sources = production_copies()
+    assert sources, "no COPY found: the check would be vacuous"
+    for forbidden in ("requirements-dev.lock", "requirements-dev.txt", "devtools/", "tests/", "."):
+        assert forbidden not in sources, f"the production image copies {forbidden}"
+    for word, args in stages()["runtime"]:
+        if word == "RUN":
+            assert "requirements-dev" not in args and "devtools" not in args, args
+
+
+def test_the_production_check_catches_a_copy_of_the_whole_repository():
+    broken = DOCKERFILE.read_text().replace(
+        "COPY --chown=airflow:0 dags/ ./dags/", "COPY --chown=airflow:0 . ./"
+    )
+    assert "." in production_copies(broken)
+    assert "devtools/" in production_copies(DOCKERFILE.read_text() + "\nCOPY devtools/ ./devtools/\n")
+
+
+def test_build_context_leaves_out_tests_and_dev_files():
+    ignored = (REPO / ".dockerignore").read_text().split()
+    for entry in ("tests", "docs", "requirements-dev.lock"):
+        assert entry in ignored, entry
+    assert "devtools" not in ignored  # the sandbox stage copies it

@@ -18,7 +18,7 @@ from deploy_support import AIRFLOW, REPO, VENV_BIN, run
 
 from creator_sync.provider import get_provider_info
 
-# connection type -> (hook class, login label, password label): docs/CONTRACTS.md "Connections"
+# connection type -> (hook class, login label, password label): docs/development.md "Connections"
 EXPECTED = {
     "insightiq": ("creator_sync.hooks.insightiq.InsightIQHook", "Client ID", "Client secret"),
     "insider": ("creator_sync.hooks.insider.InsiderHook", "Partner name", "Request token"),
@@ -167,3 +167,13 @@ def test_airflow_registers_the_three_hooks():
         assert conn_type in hooks, f"{conn_type} missing (hook import failed?): {result.stderr[-1500:]}"
         assert hooks[conn_type]["class"] == hook_class
         assert hooks[conn_type]["package_name"] == "creator-sync"
+
+
+def test_every_connection_form_offers_the_extras_the_hooks_read():
+    from creator_sync.hooks.base import RETRIES_EXTRA, TIMEOUT_EXTRA
+
+    for conn_type, conn in connection_types().items():
+        fields = conn.get("conn-fields", {})
+        assert {TIMEOUT_EXTRA, RETRIES_EXTRA} <= set(fields), conn_type
+        assert fields[RETRIES_EXTRA]["schema"]["type"] == ["integer", "null"]
+        assert fields[TIMEOUT_EXTRA]["schema"]["minimum"] > 0

@@ -1,4 +1,4 @@
-"""InsightIQHook over MockTransport: connection handling, the resource table, wrappers."""
+"""InsightIQHook over MockTransport: connection handling, the resource table, the named calls."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_iter_records_pages_until_a_short_page(conn_env):
         return httpx.Response(200, json={"data": [{"id": off + i} for i in range(100 if off < 200 else 42)]})
 
     rec = Recorder(respond)
-    assert len(list(hook(rec).list_contents(from_date="2024-01-01", to_date="2024-02-01"))) == 242
+    assert len(list(hook(rec).iter_records("contents", from_date="2024-01-01", to_date="2024-02-01"))) == 242
     assert [r.url.params["offset"] for r in rec.requests] == ["0", "100", "200"]
 
 
@@ -126,24 +126,20 @@ def test_local_argument_errors_are_config_errors(conn_env):
         list(h.iter_records("accounts", from_date="2024-01-01"))
 
 
-def test_wrappers_hit_the_documented_endpoints(conn_env):
+def test_table_reads_and_named_calls_hit_the_documented_endpoints(conn_env):
     rec = Recorder(lambda req: httpx.Response(200, json={"id": "x", "data": []}))
     h = hook(rec)
-    h.get_work_platform("wp")
+    h.get_record("work_platforms", "wp")
     h.create_user("Arvind", "ext-1")
     h.get_user_by_external_id("ext-1")
     h.create_sdk_token("u1", ["IDENTITY", "ENGAGEMENT"])
-    h.update_account("a1", {"identity": {"monitoring_type": "STANDARD"}})
-    h.disconnect_account("a1")
-    h.refresh_profile("a1")
     h.get_audience("a1")
     h.refresh("contents", "a1")
     h.fetch_historic("social_payouts", "a1", "2020-04-01")
     h.search("commerce_balances", ["b1"])
-    h.get_income("commerce_transactions", "t1")
+    h.get_record("commerce_transactions", "t1")
     h.create_webhook("http://hook", ["PROFILES.ADDED"])
     h.update_webhook("w1", "http://hook", ["PROFILES.UPDATED"])
-    h.delete_webhook("w1")
     h.send_mock_webhook({"event": "PROFILES.ADDED"})
     seen = [(r.method, r.url.path) for r in rec.requests]
     assert seen == [
@@ -151,9 +147,6 @@ def test_wrappers_hit_the_documented_endpoints(conn_env):
         ("POST", "/v1/users"),
         ("GET", "/v1/users/external_id/ext-1"),
         ("POST", "/v1/sdk-tokens"),
-        ("PATCH", "/v1/accounts/a1"),
-        ("POST", "/v1/accounts/a1/disconnect"),
-        ("POST", "/v1/profiles/refresh"),
         ("GET", "/v1/audience"),
         ("POST", "/v1/social/contents/refresh"),
         ("POST", "/v1/social/income/payouts/fetch-historic"),
@@ -161,11 +154,11 @@ def test_wrappers_hit_the_documented_endpoints(conn_env):
         ("GET", "/v1/commerce/income/transactions/t1"),
         ("POST", "/v1/webhooks"),
         ("PUT", "/v1/webhooks/w1"),
-        ("DELETE", "/v1/webhooks/w1"),
         ("POST", "/v1/webhooks/send"),
     ]
-    assert json.loads(rec.requests[4].content) == {"data": {"identity": {"monitoring_type": "STANDARD"}}}
-    assert json.loads(rec.requests[9].content) == {"account_id": "a1", "from_date": "2020-04-01"}
+    assert json.loads(rec.requests[6].content) == {"account_id": "a1", "from_date": "2020-04-01"}
+    with pytest.raises(CreatorSyncConfigError, match="no refresh/fetch-historic/search"):
+        h.refresh("users", "a1")
 
 
 def test_test_connection_reports_success_and_auth_failure(conn_env):

@@ -131,7 +131,7 @@ def test_429_with_retry_after_2_waits_then_succeeds(sandbox_env):
             auth=("sandbox-client-id", "sandbox-client-secret"),
         ).raise_for_status()
         start = time.monotonic()
-        platforms = list(hook.list_work_platforms())
+        platforms = list(hook.iter_records("work_platforms"))
         waited = time.monotonic() - start
         assert platforms
         assert hook.stats["rate_limited_429"] == 1 and hook.stats["retries"] == 1
@@ -147,7 +147,7 @@ def test_401_fails_at_once_naming_the_connection(sandbox_env, conn_env):
     conn_env(sandbox_hosts(sandbox_env), insightiq_default={"password": "wrong-secret-value"})
     hook = InsightIQHook()
     with pytest.raises(VendorAuthError) as info:
-        list(hook.list_contents())
+        list(hook.iter_records("contents"))
     assert hook.stats["requests"] == 1 and hook.stats["retries"] == 0  # failed at once, no retry
     text = str(info.value)
     assert "InsightIQ GET /v1/social/contents failed: HTTP 401" in text
@@ -215,7 +215,7 @@ def test_transient_faults_are_absorbed_by_the_client(sandbox_env, monkeypatch, t
     sandbox_env.configure("insightiq", {"fault_5xx": 0.2, "fault_drop": 0.1, "fault_malformed": 0.1})
     try:
         hook = InsightIQHook()
-        accounts = list(hook.list_accounts())
+        accounts = list(hook.iter_records("accounts"))
         assert len(accounts) == sandbox_env.stats("insightiq")["accounts"]
         assert hook.stats["retries"] > 0
     finally:

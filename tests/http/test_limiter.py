@@ -17,7 +17,9 @@ from creator_sync.http.limiter import (
     SlidingWindowLimiter,
     SqliteLimiter,
     build_limiter,
+    decide,
 )
+from creator_sync.http.limiter.shared_redis import DECIDE_LUA
 from creator_sync.limits import rate_limit
 from devtools.services import require
 
@@ -216,3 +218,66 @@ def test_redis_backend_settles_quota_units(redis_url):
     assert lim.stats.waits == 0
     lim.acquire(2)  # 11 > 10: waits until the first send leaves the 2 s window
     assert time.monotonic() - start >= 1.9
+
+
+# -- one decision rule: window.decide and its Lua copy answer alike ------------------------------------------
+
+_LUA_DECIDE_CALL = (
+    DECIDE_LUA
+    + """
+local sends = cjson.decode(ARGV[1])
+local ats, costs = {}, {}
+for i, s in ipairs(sends) do ats[i] = s[1]; costs[i] = s[2] end
+local wait = decide(ats, costs, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]),
+                    tonumber(ARGV[5]), ARGV[6] == '1')
+return string.format('%.17g', wait)
+"""
+)
+
+
+def _decision_sequence(seed: int, pace: bool, costs: list[float]):
+    """Drive a window with bursts, gaps and mixed costs; yield every (sends, now, cost, python answer)."""
+    rng = random.Random(seed)
+    limit, window = 10.0, 1.03
+    now, sends = 1000.0, []
+    for _ in range(400):
+        now += rng.choice([0.0, 0.0, 0.001, 0.02, 0.05, 0.3, 1.1])
+        cost = rng.choice(costs)
+        wait = decide(sends, now, cost, limit=limit, window=window, pace=pace)
+        yield list(sends), now, cost, limit, window, wait
+        if wait == 0.0:
+            sends.append((now, cost))
+            if rng.random() < 0.2:  # a settled quota: the real cost differs from the estimate
+                sends[-1] = (now, rng.choice(costs))
+        elif rng.random() < 0.5:
+            now += wait  # the caller slept as told
+
+
+@pytest.mark.parametrize("pace", [True, False])
+@pytest.mark.parametrize("costs", [[1.0], [0.5, 1.0, 3.0, 12.0]], ids=["requests", "quota-units"])
+def test_redis_lua_decides_like_the_python_window(redis_url, pace, costs):
+    import redis
+
+    script = redis.Redis.from_url(redis_url).register_script(_LUA_DECIDE_CALL)
+    answers = {"go": 0, "wait": 0}
+    for sends, now, cost, limit, window, wait in _decision_sequence(7, pace, costs):
+        args = [json.dumps(sends), repr(now), repr(cost), repr(limit), repr(window), "1" if pace else "0"]
+        lua_wait = float(script(keys=[], args=args))
+        assert (lua_wait == 0.0) == (wait == 0.0), (sends, now, cost, wait, lua_wait)
+        assert lua_wait == pytest.approx(wait, rel=1e-12, abs=1e-12)
+        answers["go" if wait == 0.0 else "wait"] += 1
+    # the sequence exercises both answers (and, with pacing, the spacing rule)
+    assert answers["go"] > 20 and answers["wait"] > 20
+
+
+def test_window_decision_is_what_every_backend_records():
+    """A fake clock: the local backend sends exactly when decide() says 0 and waits what it says."""
+    clock = FakeClock()
+    lim = SlidingWindowLimiter(4, 1.0, clock=clock, sleep=clock.sleep)
+    sends: list[tuple[float, float]] = []
+    for _ in range(40):
+        before = clock.now
+        expected_wait = decide(sends, before, 1.0, limit=4, window=1.0)
+        res = lim.acquire()
+        assert res.at == pytest.approx(before + expected_wait) if expected_wait else res.at == before
+        sends.append((res.at, 1.0))

@@ -219,4 +219,4 @@ def test_profile_and_web_push_operators(conn_env, transport):
     transport["handler"] = respond
     profile = InsiderProfileOperator(task_id="p", identifiers={"uuid": "u"}, attributes=["name"]).execute({})
     assert profile["found"] and profile["attributes"] == {"name": "A"}
-    assert InsiderWebPushOperator(task_id="w", title="T", language="en_US").execute({}) == 7
+    assert InsiderWebPushOperator(task_id="w", title="T", language="en_US").execute({})["campaign_id"] == 7

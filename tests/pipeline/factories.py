@@ -15,7 +15,7 @@ SANDBOX_NOW = "2026-01-15T12:00:00Z"  # the small sandbox's data anchor: generat
 
 
 def write_resource(path: Path, records: list[dict]) -> Path:
-    """Write records the way the fetch step does (docs/CONTRACTS.md)."""
+    """Write records the way the fetch step does (docs/development.md)."""
     frame = pd.json_normalize(records, sep=".")
     for col in frame.columns:
         if frame[col].map(lambda v: isinstance(v, list | dict)).any():

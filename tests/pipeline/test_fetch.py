@@ -23,7 +23,7 @@ def make_run(run_id: str, account_ids: tuple[str, ...] = ()) -> SyncRun:
 
 def test_shards_read_every_account_once_with_no_page_in_common(sandbox_env):
     run = make_run("manual__fetch-shards")
-    expected = sorted(a["id"] for a in InsightIQHook().list_accounts())
+    expected = sorted(a["id"] for a in InsightIQHook().iter_records("accounts"))
     pages = math.ceil(len(expected) / 100)
 
     hooks = [InsightIQHook() for _ in range(4)]
@@ -41,7 +41,7 @@ def test_shards_read_every_account_once_with_no_page_in_common(sandbox_env):
 
 
 def test_a_targeted_sync_splits_its_account_filter_between_the_shards(sandbox_env):
-    accounts = [a["id"] for a in InsightIQHook().list_accounts()][:5]
+    accounts = [a["id"] for a in InsightIQHook().iter_records("accounts")][:5]
     run = make_run("manual__fetch-targeted", tuple(accounts))
     sandbox_env.reset()
 

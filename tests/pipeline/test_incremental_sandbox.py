@@ -80,7 +80,7 @@ def inbox(sandbox_env):
 
 def test_hourly_incremental_requests_grow_with_the_change(sandbox_env, inbox):
     directory = InsightIQHook()
-    users, accounts = list(directory.list_users()), list(directory.list_accounts())
+    users, accounts = list(directory.iter_records("users")), list(directory.iter_records("accounts"))
     snapshot = incremental.snapshot_from(users, accounts)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=1)  # the current hour: the new contents are dated in it

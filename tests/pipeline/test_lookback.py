@@ -140,7 +140,7 @@ def valid_account(sandbox) -> str:
     invalid = {
         r["user_id"] for r in httpx.get(f"{sandbox.insightiq_url}/_sandbox/creators/invalid").json()["data"]
     }
-    for account in InsightIQHook().list_accounts():
+    for account in InsightIQHook().iter_records("accounts"):
         if (
             account["user"]["id"] not in invalid
             and account["data"]["engagement"]["status"] != "NOT_SUPPORTED"

@@ -128,7 +128,7 @@ def test_webhook_setup_creates_then_does_nothing_then_updates(iq_hook):
     assert more["changed"]["events_added"] == ["CONTENTS.ADDED"]
     moved = ensure_webhook(iq_hook, "https://new.example.com/creator-sync/webhooks/insightiq", more["events"])
     assert moved["action"] == "updated" and moved["id"] == first["id"]
-    hooks = list(iq_hook.list_webhooks())
+    hooks = list(iq_hook.iter_records("webhooks"))
     assert len(hooks) == 1
     assert hooks[0]["url"].startswith("https://new.example.com")
     assert sorted(hooks[0]["events"]) == more["events"]

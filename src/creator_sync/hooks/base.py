@@ -1,4 +1,9 @@
-"""Shared hook plumbing: connection -> cached VendorClient, secret masking, test_connection."""
+"""Shared hook plumbing: connection -> cached VendorClient, secret masking, test_connection.
+
+Connection extras every creator-sync connection may set (provider.py documents them as form fields):
+``timeout`` (seconds per request attempt) and ``retries`` (client retries after the first attempt of an
+idempotent request). Arguments passed to the hook win over the extras.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,15 @@ import httpx
 from airflow.sdk.bases.hook import BaseHook
 
 from creator_sync.http.client import RetrySettings, VendorClient
-from creator_sync.http.errors import VendorError
+from creator_sync.http.errors import CreatorSyncConfigError, VendorError, VendorTransientError
+
+# A non-idempotent call that failed with one of these may still have been processed by the vendor (the
+# answer was lost: timeout, dropped connection, 5xx, malformed body; or refused: 429/503/connect error,
+# which a look-up also settles). Hooks look the object up before creating it again.
+MAY_HAVE_BEEN_PROCESSED: tuple[type[Exception], ...] = (VendorTransientError,)
+
+TIMEOUT_EXTRA = "timeout"
+RETRIES_EXTRA = "retries"
 
 
 def mask(*values: Any) -> None:
@@ -23,11 +36,28 @@ def mask(*values: Any) -> None:
                 mask_secret(value)
 
 
+def _extra_number(conn_id: str, extra: dict, key: str, *, integer: bool, minimum: float) -> float:
+    raw = extra[key]
+    try:
+        value = int(raw) if integer and not isinstance(raw, float) else float(raw)
+    except (TypeError, ValueError):
+        value = None
+    if isinstance(raw, bool) or value is None or value < minimum or (integer and value != int(value)):
+        kind = "a whole number" if integer else "a number of seconds"
+        raise CreatorSyncConfigError(
+            f"connection '{conn_id}': extra {key!r} must be {kind} >= {minimum:g}, got {raw!r}; "
+            "fix it in the connection's Extra field (or remove it for the default)"
+        )
+    return value
+
+
 class VendorHook(BaseHook):
     """Base of the creator-sync hooks: one cached ``VendorClient`` per hook instance.
 
+    The connection id is the first argument or the hook's own keyword (``insightiq_conn_id=``,
+    ``insider_conn_id=``, ``insider_web_push_conn_id=``), as Airflow's provider hooks take theirs.
     ``transport``/``retry``/``limiters`` are injection points for tests and tuning; production code
-    passes only ``conn_id``.
+    passes only the connection id.
     """
 
     conn_name_attr = "conn_id"
@@ -48,8 +78,14 @@ class VendorHook(BaseHook):
         timeout: float | httpx.Timeout | None = None,
         **kwargs: Any,
     ) -> None:
+        named = kwargs.pop(self.conn_name_attr, None) if self.conn_name_attr != "conn_id" else None
+        if conn_id and named and conn_id != named:
+            raise CreatorSyncConfigError(
+                f"{type(self).__name__} got two connection ids ({conn_id!r} and "
+                f"{self.conn_name_attr}={named!r}); pass one"
+            )
         super().__init__(**kwargs)
-        self.conn_id = conn_id or self.default_conn_name
+        self.conn_id = conn_id or named or self.default_conn_name
         self._transport = transport
         self._retry = retry
         self._limiters = limiters
@@ -62,15 +98,24 @@ class VendorHook(BaseHook):
         raise NotImplementedError
 
     def _client_kwargs(self) -> dict[str, Any]:
+        """Transport, retry settings and timeout: hook arguments first, then the connection's extras."""
+        conn = self.__dict__.get("_connection")
+        extra = (conn.extra_dejson or {}) if conn is not None else {}
         kw: dict[str, Any] = {"transport": self._transport or self.default_transport, "retry": self._retry}
+        if self._retry is None and extra.get(RETRIES_EXTRA) not in (None, ""):
+            retries = _extra_number(self.conn_id, extra, RETRIES_EXTRA, integer=True, minimum=0)
+            kw["retry"] = RetrySettings(max_attempts=int(retries) + 1)
         if self._timeout is not None:
             kw["timeout"] = self._timeout
+        elif extra.get(TIMEOUT_EXTRA) not in (None, ""):
+            kw["timeout"] = _extra_number(self.conn_id, extra, TIMEOUT_EXTRA, integer=False, minimum=0.001)
         return kw
 
     @cached_property
     def client(self) -> VendorClient:
         conn = self.get_connection(self.conn_id)
         mask(conn.password)
+        self._connection = conn
         return self._build_client(conn)
 
     def get_conn(self) -> VendorClient:

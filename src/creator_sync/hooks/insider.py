@@ -321,8 +321,9 @@ class InsiderHook(VendorHook):
                 f"{len(users)} users; the limit is {MAX_USERS_PER_REQUEST} per request"
             )
         body = {"users": [dict(u) for u in users]}
+        # Not re-sent after a lost answer: an upsert landing in between would lose its new values.
         return self.client.request(
-            "POST", DELETE_ATTRIBUTES_PATH, json_body=body, limiter=INSIDER_UPSERT_POOL
+            "POST", DELETE_ATTRIBUTES_PATH, json_body=body, limiter=INSIDER_UPSERT_POOL, idempotent=False
         ).data
 
     # -- user profile (quota units) ------------------------------------------------------------------------

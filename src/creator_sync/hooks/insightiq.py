@@ -1,4 +1,11 @@
-"""InsightIQ hook: every endpoint group of insightiq-api.md; list endpoints described as data."""
+"""InsightIQ hook. ``RESOURCES`` is the one description of the list endpoints (path, date filters, whether
+an account is required, refresh/fetch-historic/search): read them with ``iter_records`` / ``get_record``.
+Methods exist only for the calls that are not a table row: users by external id, SDK tokens, audience and
+webhook registration.
+
+Creates are not idempotent at InsightIQ. After a create whose answer may have been lost, the hook looks
+the object up (user by external id, webhook by URL) before anything creates it again.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from creator_sync.hooks.base import VendorHook
+from creator_sync.hooks.base import MAY_HAVE_BEEN_PROCESSED, VendorHook
 from creator_sync.http.client import VendorClient
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.http.errors import CreatorSyncConfigError, VendorError, VendorNotFoundError
 from creator_sync.http.limiter import build_limiter
 from creator_sync.http.paging import DEFAULT_PAGE_LIMIT, iter_offset
 from creator_sync.limits import INSIGHTIQ_POOL
@@ -197,140 +204,66 @@ class InsightIQHook(VendorHook):
         body = self.client.post(f"{self._sync_resource(resource).path}/search", {"ids": list(ids)})
         return body.get("data", body) if isinstance(body, dict) else body
 
-    # -- work platforms / users / sdk tokens -------------------------------------------------------------
-
-    def list_work_platforms(self, *, name: str | None = None) -> Iterator[dict[str, Any]]:
-        return self.iter_records("work_platforms", name=name)
-
-    def get_work_platform(self, work_platform_id: str) -> dict[str, Any]:
-        return self.get_record("work_platforms", work_platform_id)
-
-    def list_users(self) -> Iterator[dict[str, Any]]:
-        return self.iter_records("users")
-
-    def get_user(self, user_id: str) -> dict[str, Any]:
-        return self.get_record("users", user_id)
+    # -- users / sdk tokens ------------------------------------------------------------------------------
 
     def get_user_by_external_id(self, external_id: str) -> dict[str, Any]:
         return self.client.get(f"/v1/users/external_id/{external_id}")
 
+    def find_user(self, external_id: str) -> dict[str, Any] | None:
+        """The user with ``external_id``, or None when InsightIQ has none."""
+        try:
+            return self.get_user_by_external_id(external_id)
+        except VendorNotFoundError:
+            return None
+
     def create_user(self, name: str, external_id: str) -> dict[str, Any]:
-        return self.client.post("/v1/users", {"name": name, "external_id": external_id}, idempotent=False)
+        """Create a user; after a lost answer the user found by ``external_id`` is returned instead."""
+        try:
+            return self.client.post("/v1/users", {"name": name, "external_id": external_id}, idempotent=False)
+        except MAY_HAVE_BEEN_PROCESSED:
+            found = self.find_user(external_id)
+            if found is None:
+                raise
+            self.log.warning("InsightIQ user %s: the create's answer was lost; it exists", external_id)
+            return found
+
+    def ensure_user(self, name: str, external_id: str) -> tuple[dict[str, Any], bool]:
+        """The user with ``external_id``, created when missing; ``(user, created)``."""
+        found = self.find_user(external_id)
+        if found is not None:
+            return found, False
+        try:
+            return self.create_user(name, external_id), True
+        except VendorError as exc:
+            if exc.status != 409:  # 409: created meanwhile (a race with another run)
+                raise
+            return self.get_user_by_external_id(external_id), False
 
     def create_sdk_token(self, user_id: str, products: Sequence[str]) -> dict[str, Any]:
-        return self.client.post("/v1/sdk-tokens", {"user_id": user_id, "products": list(products)})
-
-    # -- accounts / profiles / audience ------------------------------------------------------------------
-
-    def list_accounts(
-        self, *, user_id: str | None = None, work_platform_id: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        return self.iter_records("accounts", user_id=user_id, work_platform_id=work_platform_id)
-
-    def get_account(self, account_id: str) -> dict[str, Any]:
-        return self.get_record("accounts", account_id)
-
-    def update_account(self, account_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        return self.client.request("PATCH", f"/v1/accounts/{account_id}", json_body={"data": dict(data)}).data
-
-    def disconnect_account(self, account_id: str) -> dict[str, Any]:
-        return self.client.post(f"/v1/accounts/{account_id}/disconnect")
-
-    def list_profiles(
-        self,
-        *,
-        account_id: str | None = None,
-        user_id: str | None = None,
-        work_platform_id: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        return self.iter_records(
-            "profiles", account_id=account_id, user_id=user_id, work_platform_id=work_platform_id
-        )
-
-    def get_profile(self, profile_id: str) -> dict[str, Any]:
-        return self.get_record("profiles", profile_id)
-
-    def refresh_profile(self, account_id: str) -> dict[str, Any]:
-        return self.client.post("/v1/profiles/refresh", {"account_id": account_id})
+        """Issue a new SDK token (each call issues another one: never re-sent after a lost answer)."""
+        body = {"user_id": user_id, "products": list(products)}
+        return self.client.post("/v1/sdk-tokens", body, idempotent=False)
 
     def get_audience(self, account_id: str) -> dict[str, Any]:
         return self.client.get("/v1/audience", params={"account_id": account_id})
 
-    # -- engagement --------------------------------------------------------------------------------------
-
-    def list_contents(
-        self,
-        *,
-        from_date: DateLike | None = None,
-        to_date: DateLike | None = None,
-        account_id: str | None = None,
-        filters: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        return self.iter_records(
-            "contents", from_date=from_date, to_date=to_date, account_id=account_id, filters=filters
-        )
-
-    def get_content(self, content_id: str) -> dict[str, Any]:
-        return self.get_record("contents", content_id)
-
-    def list_content_groups(
-        self,
-        *,
-        from_date: DateLike | None = None,
-        to_date: DateLike | None = None,
-        account_id: str | None = None,
-        filters: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        return self.iter_records(
-            "content_groups", from_date=from_date, to_date=to_date, account_id=account_id, filters=filters
-        )
-
-    def get_content_group(self, content_group_id: str) -> dict[str, Any]:
-        return self.get_record("content_groups", content_group_id)
-
-    def list_comments(
-        self,
-        account_id: str,
-        *,
-        from_date: DateLike | None = None,
-        to_date: DateLike | None = None,
-        filters: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        return self.iter_records(
-            "comments", from_date=from_date, to_date=to_date, account_id=account_id, filters=filters
-        )
-
-    # -- income (social + commerce share one shape) -----------------------------------------------------
-
-    def list_income(
-        self,
-        resource: str,
-        account_id: str,
-        *,
-        from_date: DateLike | None = None,
-        to_date: DateLike | None = None,
-        type: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """``resource``: social_transactions, social_payouts, commerce_transactions/payouts/balances."""
-        return self.iter_records(
-            resource, from_date=from_date, to_date=to_date, account_id=account_id, type=type
-        )
-
-    def get_income(self, resource: str, record_id: str) -> dict[str, Any]:
-        return self.get_record(resource, record_id)
-
     # -- webhooks ----------------------------------------------------------------------------------------
 
-    def list_webhooks(self) -> Iterator[dict[str, Any]]:
-        return self.iter_records("webhooks")
-
-    def get_webhook(self, webhook_id: str) -> dict[str, Any]:
-        return self.get_record("webhooks", webhook_id)
+    def find_webhooks(self, url: str) -> list[dict[str, Any]]:
+        """Registered webhooks delivering to ``url``."""
+        return [w for w in self.iter_records("webhooks") if w.get("url") == url]
 
     def create_webhook(self, url: str, events: Sequence[str], **extra: Any) -> dict[str, Any]:
-        return self.client.post(
-            "/v1/webhooks", {"url": url, "events": list(events), **extra}, idempotent=False
-        )
+        """Register a webhook; after a lost answer the webhook found by ``url`` is returned instead."""
+        body = {"url": url, "events": list(events), **extra}
+        try:
+            return self.client.post("/v1/webhooks", body, idempotent=False)
+        except MAY_HAVE_BEEN_PROCESSED:
+            found = self.find_webhooks(url)
+            if not found:
+                raise
+            self.log.warning("InsightIQ webhook for %s: the create's answer was lost; it exists", url)
+            return found[0]
 
     def update_webhook(
         self, webhook_id: str, url: str, events: Sequence[str], **extra: Any
@@ -338,8 +271,6 @@ class InsightIQHook(VendorHook):
         body = {"url": url, "events": list(events), **extra}
         return self.client.request("PUT", f"/v1/webhooks/{webhook_id}", json_body=body).data
 
-    def delete_webhook(self, webhook_id: str) -> Any:
-        return self.client.request("DELETE", f"/v1/webhooks/{webhook_id}", expect_json=False).data
-
     def send_mock_webhook(self, payload: Mapping[str, Any]) -> Any:
+        """Ask InsightIQ to deliver a test notification to the registered webhooks."""
         return self.client.post("/v1/webhooks/send", {"payload": dict(payload)})

@@ -1,18 +1,35 @@
-"""Insider One Web Push hook: single push campaigns (30 requests/min)."""
+"""Insider One Web Push hook: single push campaigns (30 requests/min).
+
+The API has no read endpoint; titles are unique (a create with an existing title is refused with 400). So
+after a create whose answer was lost, the hook sends the same create once more: 201 means the first never
+arrived, 400 means a campaign with this title exists (almost surely the lost attempt's), and no second
+campaign can come of it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 
-from creator_sync.hooks.base import VendorHook
+from creator_sync.hooks.base import MAY_HAVE_BEEN_PROCESSED, VendorHook
 from creator_sync.http.client import VendorClient
-from creator_sync.http.errors import CreatorSyncConfigError, VendorBadRequestError, WebPushTitleExistsError
+from creator_sync.http.errors import (
+    CreatorSyncConfigError,
+    VendorBadRequestError,
+    VendorResponseError,
+    WebPushTitleExistsError,
+)
 from creator_sync.http.limiter import build_limiter
 from creator_sync.limits import INSIDER_WEB_PUSH_POOL
+from creator_sync.vendor_rules import WEB_PUSH_MAX_TITLE
 
 DEFAULT_HOST = "https://web-push.api.useinsider.com"
 SINGLE_PATH = "/v1/single"
-MAX_TITLE = 100
+MAX_TITLE = WEB_PUSH_MAX_TITLE
+
+
+class WebPushCreateUnconfirmedError(WebPushTitleExistsError):
+    """A create's answer was lost and the re-sent create found the title taken: the campaign exists (most
+    likely from the lost attempt) but its id is unknown."""
 
 
 class InsiderWebPushHook(VendorHook):
@@ -51,21 +68,45 @@ class InsiderWebPushHook(VendorHook):
         return f"Connected to Insider Web Push at {client.base_url} (credentials accepted)"
 
     def create_single_push(self, title: str, language: str, is_all: bool = False) -> int:
-        """Create a Single Push campaign (Draft) and return its campaign id."""
+        """Create a Single Push campaign (Draft) and return its campaign id.
+
+        Raises ``WebPushTitleExistsError`` when the title is taken, ``WebPushCreateUnconfirmedError`` when
+        the answer of the create was lost and the title is taken now (see the module docstring).
+        """
         if not title or len(title) > MAX_TITLE:
             raise CreatorSyncConfigError(f"title must be 1..{MAX_TITLE} characters, got {len(title or '')}")
         if not language:
             raise CreatorSyncConfigError("language is required (e.g. en_US, or all_ALL)")
-        client = self.client
+        self.get_conn()  # building the client reads the partner id from the connection
         body = {"partner_id": self.partner_id, "title": title, "language": language, "is_all": bool(is_all)}
         try:
-            data = client.post(SINGLE_PATH, body, idempotent=False)
+            return self._create(body)
+        except MAY_HAVE_BEEN_PROCESSED as lost:
+            self.log.warning("Web push create %r: %s; re-sending it to learn whether it arrived", title, lost)
+            try:
+                return self._create(body)
+            except WebPushTitleExistsError as exc:
+                raise WebPushCreateUnconfirmedError(
+                    f"the answer to creating web push campaign {title!r} was lost ({lost}); re-sent, "
+                    "Insider now says the title exists, so the campaign was created (most likely by the "
+                    "lost attempt; its id is on the InOne Web Push listing, status Draft). Not retried",
+                    vendor=exc.vendor,
+                    method=exc.method,
+                    path=exc.path,
+                    status=exc.status,
+                    vendor_message=exc.vendor_message,
+                    conn_id=exc.conn_id,
+                ) from None
+
+    def _create(self, body: dict) -> int:
+        try:
+            data = self.client.post(SINGLE_PATH, body, idempotent=False)
         except VendorBadRequestError as exc:
             if exc.status != 400:
                 raise
             raise WebPushTitleExistsError(
-                f"{exc}. Insider rejects a create with HTTP 400 when a campaign titled {title!r} already "
-                "exists: choose a new title (retrying will not help)",
+                f"{exc}. Insider rejects a create with HTTP 400 when a campaign titled {body['title']!r} "
+                "already exists: choose a new title (retrying will not help)",
                 vendor=exc.vendor,
                 method=exc.method,
                 path=exc.path,
@@ -75,8 +116,6 @@ class InsiderWebPushHook(VendorHook):
             ) from None
         campaign_id = data.get("campaign_id") if isinstance(data, dict) else None
         if campaign_id is None:
-            from creator_sync.http.errors import VendorResponseError
-
             raise VendorResponseError(
                 f"{self.vendor} POST {SINGLE_PATH}: response has no campaign_id",
                 vendor=self.vendor,

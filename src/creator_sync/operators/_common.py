@@ -31,3 +31,29 @@ def as_bool(value: Any, name: str) -> bool:
         if text in ("false", "0", "no", "n", "off", ""):
             return False
     raise CreatorSyncConfigError(f"{name} must be a boolean, got {value!r}")
+
+
+def as_list(value: Any, name: str) -> list[str]:
+    """A templated list of strings: a list, or a rendered one (``"['A', 'B']"`` or JSON)."""
+    if isinstance(value, str):
+        import ast
+
+        try:
+            value = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise CreatorSyncConfigError(f"{name} must be a list of strings, got {value!r}") from None
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise CreatorSyncConfigError(f"{name} must be a list of strings, got {value!r}")
+    return list(value)
+
+
+def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """A templated whole number (``"20"`` once rendered)."""
+    try:
+        number = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None or (minimum is not None and number < minimum):
+        low = f" >= {minimum}" if minimum is not None else ""
+        raise CreatorSyncConfigError(f"{name} must be a whole number{low}, got {value!r}")
+    return number

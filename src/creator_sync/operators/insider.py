@@ -1,4 +1,4 @@
-"""Insider One operators: upsert users from JSON Lines, read a profile, create a web push campaign."""
+"""Insider One operators: upsert users from JSON Lines, read a profile (web push: operators/web_push.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from airflow.sdk import BaseOperator
 
 from creator_sync.files import JsonlWriter, iter_jsonl
 from creator_sync.hooks.insider import InsiderHook
-from creator_sync.hooks.web_push import InsiderWebPushHook
-from creator_sync.limits import INSIDER_PROFILE_POOL, INSIDER_UPSERT_POOL, INSIDER_WEB_PUSH_POOL
+from creator_sync.limits import INSIDER_PROFILE_POOL, INSIDER_UPSERT_POOL
 from creator_sync.operators._common import as_bool, vendor_defaults
 
 
@@ -155,33 +154,3 @@ class InsiderProfileOperator(BaseOperator):
             hook.close()
         self.log.info("Insider profile: found=%s quota=%s", result.found, result.quota)
         return result.as_dict()
-
-
-class InsiderWebPushOperator(BaseOperator):
-    """Create a Single Web Push campaign; returns the campaign id."""
-
-    template_fields: Sequence[str] = ("title", "language", "is_all")
-
-    def __init__(
-        self,
-        *,
-        title: str,
-        language: str,
-        is_all: bool | str = False,
-        conn_id: str = InsiderWebPushHook.default_conn_name,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**vendor_defaults(kwargs, INSIDER_WEB_PUSH_POOL))
-        self.title = title
-        self.language = language
-        self.is_all = is_all
-        self.conn_id = conn_id
-
-    def execute(self, context) -> int:
-        hook = InsiderWebPushHook(self.conn_id)
-        try:
-            campaign_id = hook.create_single_push(self.title, self.language, as_bool(self.is_all, "is_all"))
-        finally:
-            hook.close()
-        self.log.info("Created web push campaign %s (%r)", campaign_id, self.title)
-        return campaign_id

@@ -1,4 +1,4 @@
-"""Read the fetch step's Parquet files (docs/CONTRACTS.md): small resources whole, large ones in chunks."""
+"""Read the fetch step's Parquet files (docs/development.md): small resources whole, large ones in chunks."""
 
 from __future__ import annotations
 

@@ -45,11 +45,15 @@ def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
     out = run.dir / "fetch"
     if run.account_ids:
         # the account's owner: one extra GET per filtered account (its shard reads it again to write it)
-        user_ids = sorted({hook.get_account(account_id)["user"]["id"] for account_id in run.account_ids})
-        users = [hook.get_user(user_id) for user_id in user_ids]
-        profiles = [p for account_id in run.account_ids for p in hook.list_profiles(account_id=account_id)]
+        user_ids = sorted(
+            {hook.get_record("accounts", account_id)["user"]["id"] for account_id in run.account_ids}
+        )
+        users = [hook.get_record("users", user_id) for user_id in user_ids]
+        profiles = [
+            p for account_id in run.account_ids for p in hook.iter_records("profiles", account_id=account_id)
+        ]
     else:
-        users, profiles = hook.list_users(), hook.list_profiles()
+        users, profiles = hook.iter_records("users"), hook.iter_records("profiles")
     return {
         "users": _write(users, out / "users", "users"),
         "profiles": _write(profiles, out / "profiles", "profiles"),
@@ -63,10 +67,12 @@ def fetch_contents(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
         records = (
             c
             for account_id in run.account_ids
-            for c in hook.list_contents(from_date=from_date, to_date=to_date, account_id=account_id)
+            for c in hook.iter_records(
+                "contents", from_date=from_date, to_date=to_date, account_id=account_id
+            )
         )
     else:
-        records = hook.list_contents(from_date=from_date, to_date=to_date)
+        records = hook.iter_records("contents", from_date=from_date, to_date=to_date)
     return {**_write(records, run.dir / "fetch" / "contents", "contents"), "requests": hook.stats}
 
 
@@ -74,7 +80,7 @@ def shard_accounts(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> li
     """Shard `shard` of `of`: every `of`-th page of the accounts list from page `shard`, or every
     `of`-th account of the run's account filter."""
     if run.account_ids:
-        return [hook.get_account(account_id) for account_id in run.account_ids[shard::of]]
+        return [hook.get_record("accounts", account_id) for account_id in run.account_ids[shard::of]]
     return list(hook.iter_records("accounts", start_offset=shard * DEFAULT_PAGE_LIMIT, page_stride=of))
 
 

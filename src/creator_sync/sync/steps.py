@@ -127,7 +127,7 @@ def _set_run_note(run: SyncRun, text: str) -> None:
             "no creator_sync_airflow_api connection: the report is in this log and XCom, not the run note"
         )
         return
-    from devtools.airflow_api import AirflowAPI
+    from creator_sync.airflow_api import AirflowAPI
 
     try:
         AirflowAPI(conn.host.rstrip("/"), conn.login, conn.password).set_note(

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from creator_sync.http.errors import CreatorSyncConfigError
 from creator_sync.webhooks.callback import insightiq_webhook_url
 from creator_sync.webhooks.events import SUBSCRIBED_EVENTS
 
 WEBHOOK_NAME = "creator-sync"
 
 
-class WebhookSetupError(ValueError):
+class WebhookSetupError(CreatorSyncConfigError):
     pass
 
 
@@ -32,7 +33,7 @@ def ensure_webhook(
 ) -> dict[str, Any]:
     """Make InsightIQ deliver ``events`` to ``url``; returns ``{"action": created|updated|unchanged, ...}``.
 
-    ``hook`` is an ``InsightIQHook`` (list_webhooks / create_webhook / update_webhook).
+    ``hook`` is an ``InsightIQHook`` (iter_records("webhooks") / create_webhook / update_webhook).
     """
     url = url or insightiq_webhook_url()
     if not url:
@@ -41,7 +42,7 @@ def ensure_webhook(
             "server to deliver webhooks to (e.g. https://airflow.example.com)"
         )
     wanted = sorted(set(events))
-    ours = find_ours(list(hook.list_webhooks()), url, name)
+    ours = find_ours(list(hook.iter_records("webhooks")), url, name)
     if not ours:
         created = hook.create_webhook(url, wanted, name=name)
         return {"action": "created", "id": created.get("id"), "url": url, "events": wanted}
