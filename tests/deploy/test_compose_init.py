@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from deploy_support import FAB_AUTH_MANAGER, INIT_SCRIPT, REPO, airflow_env
 
 from creator_sync.settings import pools_file
+from devtools.services import require
 
 psycopg2 = pytest.importorskip("psycopg2")
 
@@ -35,7 +36,7 @@ def databases():
     try:
         admin = admin_connection()
     except psycopg2.OperationalError as error:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 for the init script test: {error}")
+        require(f"PostgreSQL at 127.0.0.1:5432: {error}", "the init script test")
     suffix = uuid.uuid4().hex[:10]
     meta, state = f"cs_init_meta_{suffix}", f"cs_init_state_{suffix}"
     with admin.cursor() as cur:
