@@ -26,14 +26,11 @@ events of the N hours before the interval that InsightIQ synced late; empty = en
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from creator_sync.assets import INSIDER_USERS
-from creator_sync.dag_defaults import DEFAULT_ARGS
+from creator_sync.dag_defaults import default_args, run_deadline
 from creator_sync.limits import INSIGHTIQ_POOL, pool_slots
 from creator_sync.operators import (
     InsiderUpsertOperator,
@@ -52,12 +49,9 @@ ACCOUNT_SHARDS = pool_slots(INSIGHTIQ_POOL)  # one mapped fetch per insightiq_ap
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        **DEFAULT_ARGS,
-        "retries": 3,
-        # shorter in tests and demos (the e2e test's killed task is retried after 2 s)
-        "retry_delay": timedelta(seconds=float(os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", "30"))),
-    },
+    default_args=default_args(retries=3),
+    # alert (CREATOR_SYNC_ALERT_CONN_ID) when a run is still going one interval after it was queued
+    deadline=run_deadline(SCHEDULE),
     tags=["creator-sync", "insightiq", "insider"],
     doc_md=__doc__,
     params={

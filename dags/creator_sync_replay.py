@@ -15,13 +15,10 @@ Replayed data is historical, so `skip_hook` defaults to true.
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from creator_sync.dag_defaults import DEFAULT_ARGS
+from creator_sync.dag_defaults import default_args
 from creator_sync.operators import InsiderUpsertOperator
 
 # Reasons whose letters hold a user payload that can be sent again (creator_sync.pipeline.validate names them;
@@ -46,12 +43,7 @@ REASONS = [
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        **DEFAULT_ARGS,
-        "retries": 2,
-        # shorter in tests and demos (the e2e test's killed task is retried after 2 s)
-        "retry_delay": timedelta(seconds=float(os.environ.get("CREATOR_SYNC_RETRY_DELAY_S", "30"))),
-    },
+    default_args=default_args(retries=2),
     tags=["creator-sync", "insider", "dead-letters"],
     doc_md=__doc__,
     params={

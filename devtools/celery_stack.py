@@ -18,7 +18,9 @@ What it reproduces from docker-compose.yaml:
   pools import). Connections come as ``AIRFLOW_CONN_*`` variables (``extra_env``), not from the file.
 - the services: ``airflow scheduler``, ``airflow dag-processor``, ``airflow api-server``,
   ``airflow celery worker`` (and ``airflow triggerer`` with ``triggerer=True``), each in its own process
-  group, logs in ``<home>/logs/<component>.log``.
+  group, logs in ``<home>/logs/<component>.log``. ``workers=N`` starts N Celery workers as separate hosts
+  would run them: each with its own AIRFLOW_HOME (``<home>-celery-worker-<i>``), temp dir, log server port
+  and Celery hostname, so they share no directory (run files then need ``s3://``).
 
 Test-only deviations (all in ``test_overrides``): DAG folder re-scan every 5 s instead of 30 s, every port
 chosen free (api-server, scheduler health check, worker/triggerer log servers), the api-server bound to
@@ -251,6 +253,7 @@ class CeleryStack:
         port: int | None = None,
         triggerer: bool = False,
         worker_concurrency: int | None = None,
+        workers: int = 1,
         pg_host: str = PG_HOST,
         pg_port: int = PG_PORT,
         pg_user: str = PG_USER,
@@ -261,7 +264,16 @@ class CeleryStack:
         self.home = Path(home)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.components = (*DEFAULT_COMPONENTS, *(("triggerer",) if triggerer else ()))
+        # Several workers are separate hosts: each has its own AIRFLOW_HOME (logs), temp dir, log server
+        # port and Celery hostname, so they share no directory with each other or the scheduler.
+        worker_names = (
+            ("celery worker",) if workers == 1 else tuple(f"celery worker-{i}" for i in range(workers))
+        )
+        self.components = (
+            *(c for c in DEFAULT_COMPONENTS if c != "celery worker"),
+            *worker_names,
+            *(("triggerer",) if triggerer else ()),
+        )
         self.extra_env = dict(extra_env or {})
         self.worker_concurrency = worker_concurrency
         self.pg = {"host": pg_host, "port": pg_port, "user": pg_user}
@@ -374,10 +386,11 @@ class CeleryStack:
             self.timings["init"] = time.monotonic() - t0
             for component in self.components:
                 log = open(self._log_path(component), "w")  # noqa: SIM115 - lives as long as the process
+                argv, env, cwd = self._command(component)
                 self.processes[component] = subprocess.Popen(
-                    [str(BIN / "airflow"), *component.split()],
-                    env=self.env,
-                    cwd=self.home,
+                    [str(BIN / "airflow"), *argv],
+                    env=env,
+                    cwd=cwd,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -388,6 +401,25 @@ class CeleryStack:
             self.stop()
             raise
         return self
+
+    def worker_home(self, component: str) -> Path:
+        return self.home.parent / f"{self.home.name}-{component.replace(' ', '-')}"
+
+    def _command(self, component: str) -> tuple[list[str], dict[str, str], Path]:
+        """argv, environment and working directory of one component."""
+        if not component.startswith("celery worker-"):
+            return component.split(), self.env, self.home
+        home = self.worker_home(component)
+        (home / "tmp").mkdir(parents=True, exist_ok=True)
+        env = {
+            **self.env,
+            "AIRFLOW_HOME": str(home),
+            "TMPDIR": str(home / "tmp"),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        }
+        name = component.removeprefix("celery ")
+        return ["celery", "worker", "--celery-hostname", f"{name}@%h"], env, home
 
     def _wait_healthy(self, timeout: float) -> None:
         """api-server answers and reports the metadatabase, scheduler and dag processor healthy."""

@@ -4,7 +4,9 @@
 #   1. airflow db migrate                                  (metadata DB on the postgres service)
 #   2. the project state DB (CREATOR_SYNC_STATE_URL)       created if it is PostgreSQL and missing
 #   3. the data directory (CREATOR_SYNC_DATA_URL)          created if it is file://
-#   4. the SimpleAuthManager password of the admin user    from AIRFLOW_ADMIN_PASSWORD, if set
+#   4. the admin user: FAB auth manager (compose)          created from AIRFLOW_ADMIN_USERNAME/PASSWORD if it
+#                                                          does not exist (an existing user is left alone);
+#      SimpleAuthManager                                   its password file entry from AIRFLOW_ADMIN_PASSWORD
 #   5. airflow pools import <creator_sync.settings.pools_file()>   the same file `make demo` imports (the
 #                                                          installed package's resources/pools.json unless
 #                                                          CREATOR_SYNC_POOLS_FILE is set); re-importing
@@ -17,9 +19,12 @@
 #                                                          or CLI survive restarts; CREATOR_SYNC_CONNECTIONS_OVERWRITE=true
 #                                                          resets them to the file, CREATOR_SYNC_CONNECTIONS_FILE=""
 #                                                          skips the import.
+# `--connections-only`: step 6 alone (the compose service airflow-sandbox-connections, profile `sandbox`).
 # Runs from the repository root ($CREATOR_SYNC_HOME, /opt/creator-sync in the image).
 set -euo pipefail
 cd "${CREATOR_SYNC_HOME:-$(cd "$(dirname "$0")/.." && pwd)}"
+CONNECTIONS_ONLY=false
+[[ "${1:-}" == "--connections-only" ]] && CONNECTIONS_ONLY=true
 
 for required in AIRFLOW__CORE__FERNET_KEY AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__API__SECRET_KEY; do
   if [[ -z "${!required:-}" ]]; then
@@ -33,6 +38,7 @@ POOLS_FILE="${CREATOR_SYNC_POOLS_FILE:-$(python -c 'from creator_sync.settings i
 CONNECTIONS_FILE="${CREATOR_SYNC_CONNECTIONS_FILE-config/connections.json}"
 SANDBOX_HOST="${CREATOR_SYNC_SANDBOX_HOST:-sandbox}"
 
+if [[ "$CONNECTIONS_ONLY" == "false" ]]; then
 echo "init: airflow db migrate"
 airflow db migrate
 
@@ -73,7 +79,8 @@ if data_url.startswith("file://"):
 
 password = os.environ.get("AIRFLOW_ADMIN_PASSWORD")
 passwords_file = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
-if password and passwords_file:
+fab = "FabAuthManager" in os.environ.get("AIRFLOW__CORE__AUTH_MANAGER", "")
+if password and passwords_file and not fab:
     users = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
     admin_user = users.split(",")[0].split(":")[0].strip()
     path = Path(passwords_file)
@@ -85,8 +92,16 @@ if password and passwords_file:
     print(f"init: password of {admin_user!r} set in {path}")
 PY
 
+if [[ "${AIRFLOW__CORE__AUTH_MANAGER:-}" == *FabAuthManager* && -n "${AIRFLOW_ADMIN_PASSWORD:-}" ]]; then
+  # `users create` leaves an existing user (and the password it has now) alone
+  airflow users create --role Admin --username "${AIRFLOW_ADMIN_USERNAME:-admin}" \
+    --password "$AIRFLOW_ADMIN_PASSWORD" --email "${AIRFLOW_ADMIN_EMAIL:-admin@example.com}" \
+    --firstname Admin --lastname User
+fi
+
 echo "init: pools from $POOLS_FILE"
 airflow pools import "$POOLS_FILE"
+fi
 
 if [[ -n "$CONNECTIONS_FILE" ]]; then
   rewritten="$(mktemp --suffix=.json)"

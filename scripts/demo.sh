@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: sandboxes + embedded Airflow (SQLite, LocalExecutor) + pools/connections + one creator sync.
-# Safe to run again: running pieces are reused, pools/connections are re-imported.
+# Safe to run again: running pieces are reused, pools are re-imported, existing connections are kept.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO"
@@ -29,7 +29,13 @@ wait_for_url "$UI_URL/api/v2/monitor/health" 240 airflow
 
 echo "demo: loading pools and connections from config/"
 retry_locked airflow pools import src/creator_sync/resources/pools.json >/dev/null
-retry_locked airflow connections import --overwrite config/connections.json >/dev/null
+# Connections that exist are kept (a user may have edited them in the UI); CREATOR_SYNC_CONNECTIONS_OVERWRITE=true
+# resets them to config/connections.json.
+overwrite=()
+if [[ "${CREATOR_SYNC_CONNECTIONS_OVERWRITE:-false}" == "true" ]]; then
+  overwrite=(--overwrite)
+fi
+retry_locked airflow connections import "${overwrite[@]}" config/connections.json >/dev/null
 # The sync's report task writes the run note through the REST API with this connection (demo admin login).
 python - "$AIRFLOW_HOME" "$UI_URL" "$RUN_DIR/api-connection.json" <<'PY'
 import json, sys

@@ -86,6 +86,7 @@ def run_e2e(
     from creator_sync.settings import CONFIG_DIR_ENV
     from devtools.airflow_stack import AirflowStack, sandbox_connections
     from devtools.bench.fetch import sandbox_summary
+    from devtools.sandbox.inspection import limit_violations
     from devtools.sandbox.launcher import SandboxServers
 
     root = Path(tempfile.mkdtemp(prefix="creator-sync-bench-e2e-"))
@@ -161,6 +162,7 @@ def run_e2e(
             "sandbox_insightiq_accepted": iq_first["accepted"],
             "sandbox_insightiq_429s": iq_first["rate_limited_429s"],
             "sandbox_insightiq_over_limit_windows": iq_first["windows_over_limit"],
+            "sandbox_limit_violations": iq_first["limit_violations"] + limit_violations(insider_first),
             "sandbox_upsert_requests": int(insider_first["upsert_requests"]),
             "fetched_creators": report.get("fetched_creators"),
             "requests_per_creator": iq_requests / creators,

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from devtools.bench.results import utilisation
+from devtools.sandbox.inspection import limit_violations
 
 PAGE = 100
 CONTENTS = "/v1/social/contents"
@@ -22,13 +23,18 @@ BASELINE_CONN_ID = "bench_insightiq_http"
 
 
 def sandbox_summary(stats: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox's limit evidence: windows over the limit and the max per window count what ARRIVED
+    (accepted or rejected), and 429s are the real limit rejections (injected 429 faults apart), so a client
+    that sends into a full window shows up (see devtools.sandbox.inspection.limit_violations)."""
     by_status = {str(k): int(v) for k, v in (stats.get("requests_by_status") or {}).items()}
+    requests = (stats.get("limits") or {}).get("requests", {})
     return {
         "accepted": by_status.get("200", 0),
         "by_status": by_status,
-        "windows_over_limit": int(stats.get("windows_over_limit") or 0),
+        "windows_over_limit": int(stats.get("attempted_windows_over_limit") or 0),
         "rate_limited_429s": int(stats.get("rate_limited_429s") or 0),
-        "max_in_window": (stats.get("limits") or {}).get("requests", {}).get("max_in_window"),
+        "max_in_window": requests.get("attempted_max_in_window"),
+        "limit_violations": limit_violations(stats),
     }
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import uvicorn
 
 from devtools.sandbox.data import Dataset
+from devtools.sandbox.faults import KINDS
 from devtools.sandbox.insider import InsiderService, create_insider_app
 from devtools.sandbox.insightiq import InsightIQService
 from devtools.sandbox.insightiq_items import create_insightiq_app
@@ -46,8 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--insider-profile-window", type=float, default=60)
     a("--web-push-rate", type=float, default=30)
     a("--web-push-window", type=float, default=60)
-    for kind in ("5xx", "429", "slow", "drop", "malformed"):
-        a(f"--fault-{kind}", type=float, default=0.0, help="probability 0..1")
+    for kind in KINDS:
+        a(f"--fault-{kind.replace('_', '-')}", type=float, default=0.0, help="probability 0..1")
     a("--slow-seconds", type=float, default=5.0)
     a("--fault-targets", default=",".join(TARGETS))
     a("--log-level", default="warning")
@@ -64,7 +65,7 @@ def anchor(now: str | None) -> int:
 def build(args: argparse.Namespace) -> dict:
     """The three ASGI apps, keyed by target name."""
     targets = {t.strip() for t in args.fault_targets.split(",") if t.strip()}
-    rates = {k: getattr(args, f"fault_{k}") for k in ("5xx", "429", "slow", "drop", "malformed")}
+    rates = {k: getattr(args, f"fault_{k}") for k in KINDS}
 
     def faults(target: str) -> dict:
         return {"faults": rates if target in targets else None, "slow_seconds": args.slow_seconds}

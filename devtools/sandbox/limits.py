@@ -1,7 +1,14 @@
 """Fixed-window limiter: window index = floor(t / window), aligned to the epoch, per key.
 
-Only accepted units are counted; rejections report Retry-After (whole seconds, at least 1) until the
-window ends. ``max_in_window`` and ``windows_over_limit`` are self-checks exposed in /_sandbox/stats.
+Every arriving request is counted first (``attempted``), then the limit decides: accepted units are
+counted separately, rejections report Retry-After (whole seconds, at least 1) until the window ends.
+
+Self-checks exposed in /_sandbox/stats:
+- ``attempted_max_in_window`` / ``attempted_windows_over_limit``: units that ARRIVED per window, accepted or
+  not. A client that sends into a full window pushes these over the limit, so a broken client limiter is
+  visible even when the sandbox rejects the excess with 429.
+- ``max_in_window`` / ``windows_over_limit``: accepted units (never over the limit by construction; kept as
+  a check of the sandbox itself).
 """
 
 from __future__ import annotations
@@ -19,8 +26,11 @@ class FixedWindowLimiter:
 
     def reset(self) -> None:
         self._counts: dict[str, tuple[int, float]] = {}
+        self._attempted: dict[str, tuple[int, float]] = {}
         self.max_in_window = 0.0
         self.windows_over_limit = 0
+        self.attempted_max_in_window = 0.0
+        self.attempted_windows_over_limit = 0
         self.rejected = 0
         self.total_accepted = 0.0
 
@@ -29,10 +39,22 @@ class FixedWindowLimiter:
         index, count = self._counts.get(key, (-1, 0.0))
         return count if index == math.floor(now / self.window) else 0.0
 
+    def _attempt(self, key: str, index: int, cost: float) -> None:
+        current, count = self._attempted.get(key, (index, 0.0))
+        if current != index:
+            count = 0.0
+        count += cost
+        self._attempted[key] = (index, count)
+        self.attempted_max_in_window = max(self.attempted_max_in_window, count)
+        if count > self.rate and count - cost <= self.rate:
+            self.attempted_windows_over_limit += 1
+
     def acquire(self, key: str, cost: float = 1.0, now: float | None = None) -> int | None:
-        """Count ``cost`` units for ``key``; returns None when accepted, else Retry-After seconds."""
+        """Count ``cost`` arriving units for ``key``, then decide: None when accepted, else Retry-After
+        seconds."""
         now = time.time() if now is None else now
         index = math.floor(now / self.window)
+        self._attempt(key, index, cost)
         current, count = self._counts.get(key, (index, 0.0))
         if current != index:
             count = 0.0
@@ -48,11 +70,16 @@ class FixedWindowLimiter:
         return None
 
     def stats(self) -> dict:
-        maximum = self.max_in_window
         return {
             "rate": self.rate,
             "window": self.window,
-            "max_in_window": int(maximum) if float(maximum).is_integer() else maximum,
+            "max_in_window": _number(self.max_in_window),
             "windows_over_limit": self.windows_over_limit,
+            "attempted_max_in_window": _number(self.attempted_max_in_window),
+            "attempted_windows_over_limit": self.attempted_windows_over_limit,
             "rejected": self.rejected,
         }
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value

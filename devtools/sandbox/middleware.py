@@ -1,5 +1,7 @@
 """One pure-ASGI middleware for all sandboxes: counts statuses and concurrency, runs the service's gate
-(auth + limits, at request arrival) and then fault injection, before the endpoint does any work.
+(auth + limits, at request arrival) and then fault injection. Faults of devtools.sandbox.faults.BEFORE_KINDS
+answer before the endpoint does any work; AFTER_KINDS let the endpoint process the request and then lose
+its answer (drop the connection, hold it past the client's timeout, or truncate the body).
 /_sandbox/* bypasses all of it."""
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
+from devtools.sandbox.faults import AFTER_KINDS
 from devtools.sandbox.service import Service
 
 log = logging.getLogger(__name__)
@@ -39,9 +42,14 @@ class SandboxMiddleware:
         svc.inflight += 1
         svc.max_concurrent = max(svc.max_concurrent, svc.inflight)
         try:
+            if svc.faults.latency_seconds > 0:
+                await asyncio.sleep(svc.faults.latency_seconds)
             fault = svc.faults.draw()
             if fault == "slow":
                 await asyncio.sleep(svc.faults.slow_seconds)
+            elif fault in AFTER_KINDS:
+                await self._after(fault, scope, receive, send, counting_send)
+                return
             elif fault is not None:
                 await self._fault(fault, scope, receive, send, counting_send)
                 return
@@ -63,11 +71,46 @@ class SandboxMiddleware:
             response = Response(MALFORMED_BODY, status_code=200, media_type="application/json")
         else:  # drop: close the connection without any response
             svc.requests_by_status["dropped"] += 1
-            cycle = getattr(send, "__self__", None)
-            transport = getattr(cycle, "transport", None)
-            if transport is None:
-                raise ConnectionAbortedError("sandbox injected fault: drop")
-            transport.abort()
-            cycle.disconnected = True
+            _abort(send, "drop")
             return
         await response(scope, receive, counting_send)
+
+    async def _after(self, fault: str, scope, receive, send, counting_send) -> None:
+        """Process the request for real, then lose its answer the way ``fault`` says."""
+        svc = self.service
+        start: dict = {}
+        body = bytearray()
+
+        async def capture(message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        if fault == "drop_after":
+            svc.requests_by_status["dropped_after_processing"] += 1
+            _abort(send, "drop_after")
+            return
+        status = int(start.get("status", 500))
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        if fault == "truncated_after":
+            payload = bytes(body[: len(body) // 2])
+            svc.requests_by_status[f"{status}_truncated"] += 1
+        else:  # timeout_after: the client gives up before this answer comes
+            await asyncio.sleep(svc.faults.slow_seconds)
+            payload = bytes(body)
+        headers.append((b"content-length", str(len(payload)).encode()))
+        sender = send if fault == "truncated_after" else counting_send
+        await sender({"type": "http.response.start", "status": status, "headers": headers})
+        await sender({"type": "http.response.body", "body": payload})
+
+
+def _abort(send, fault: str) -> None:
+    """Close the client connection at once (uvicorn's transport), without sending anything."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        raise ConnectionAbortedError(f"sandbox injected fault: {fault}")
+    transport.abort()
+    cycle.disconnected = True

@@ -59,7 +59,15 @@ class Service:
             "requests_by_status": dict(self.requests_by_status),
             "max_requests_in_window": {n: lim.stats()["max_in_window"] for n, lim in self.limiters.items()},
             "windows_over_limit": sum(lim.windows_over_limit for lim in self.limiters.values()),
+            "attempted_max_in_window": {
+                n: lim.stats()["attempted_max_in_window"] for n, lim in self.limiters.items()
+            },
+            "attempted_windows_over_limit": sum(
+                lim.attempted_windows_over_limit for lim in self.limiters.values()
+            ),
+            # real limit rejections only; injected 429 faults are in injected_429s
             "rate_limited_429s": sum(lim.rejected for lim in self.limiters.values()) + self.extra_429s,
+            "injected_429s": self.faults.injected["429"],
             "max_concurrent_requests": self.max_concurrent,
             "limits": {n: lim.stats() for n, lim in self.limiters.items()},
             "faults_injected": dict(self.faults.injected),

@@ -48,8 +48,8 @@ def open_output(path: Any, mode: str = "wb") -> Iterator[IO]:
     """Open ``path`` for writing: local paths atomically (tmp + rename), URLs via ObjectStoragePath."""
     obj = _object_path(path)
     if obj is not None:
-        with contextlib.suppress(Exception):
-            obj.parent.mkdir(parents=True, exist_ok=True)
+        if obj.protocol in ("file", "local", ""):  # object storage has no directories (and s3fs's mkdir
+            obj.parent.mkdir(parents=True, exist_ok=True)  # would create a missing bucket)
         with obj.open(mode) as fh:
             yield fh
         return
@@ -74,6 +74,17 @@ def open_input(path: Any, mode: str = "rb") -> Iterator[IO]:
         return
     with open(path, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
         yield fh
+
+
+def read_text(path: Any) -> str:
+    """The UTF-8 text of a local path or object-storage URL."""
+    with open_input(path, "rb") as fh:
+        return fh.read().decode("utf-8")
+
+
+def exists(path: Any) -> bool:
+    obj = _object_path(path)
+    return obj.exists() if obj is not None else Path(path).exists()
 
 
 def iter_jsonl(path: Any) -> Iterator[tuple[int, Any, str | None]]:

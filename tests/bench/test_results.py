@@ -164,19 +164,25 @@ def test_table_lists_every_key_and_marks_targets():
 
 
 def test_sandbox_summary_and_json_line_parsing():
+    limits = {"requests": {"rate": 10, "window": 1, "max_in_window": 10, "attempted_max_in_window": 18}}
     stats = {
+        "service": "insightiq",
         "requests_by_status": {"200": 85, "429": 8},
-        "windows_over_limit": 0,
+        "windows_over_limit": 0,  # accepted only: cannot exceed the limit, so not the evidence
+        "attempted_windows_over_limit": 1,
         "rate_limited_429s": 8,
-        "limits": {"requests": {"max_in_window": 10}},
+        "injected_429s": 3,
+        "limits": {"requests": {**limits["requests"], "attempted_windows_over_limit": 1}},
     }
-    assert sandbox_summary(stats) == {
+    summary = sandbox_summary(stats)
+    assert {k: v for k, v in summary.items() if k != "limit_violations"} == {
         "accepted": 85,
         "by_status": {"200": 85, "429": 8},
-        "windows_over_limit": 0,
+        "windows_over_limit": 1,
         "rate_limited_429s": 8,
-        "max_in_window": 10,
+        "max_in_window": 18,
     }
+    assert len(summary["limit_violations"]) == 2
     assert last_json_line('noise\n{"rows": 5}\ntrailer\n') == {"rows": 5}
     with pytest.raises(ValueError):
         last_json_line("nothing here")

@@ -58,6 +58,19 @@ def test_every_dag_has_owner_tags_and_backoff_retries(dagbag):
             assert task.retry_delay >= timedelta(seconds=5)
 
 
+def test_every_task_has_an_execution_timeout(dagbag):
+    """A stuck task is stopped (and retried) instead of holding its pool slot forever."""
+    checked = 0
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            checked += 1
+            assert task.execution_timeout, f"{dag_id}.{task.task_id} has no execution_timeout"
+            assert timedelta(minutes=1) <= task.execution_timeout <= timedelta(hours=24), (
+                task.execution_timeout
+            )
+    assert checked
+
+
 def _task_code(task) -> str:
     callable_ = getattr(task, "python_callable", None)
     parts = [type(task).__name__]

@@ -29,8 +29,10 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer": "triggerer",
     "airflow-worker": "celery worker",
 }
-ANCHORED_SERVICES = {*AIRFLOW_SERVICES, "airflow-init"}
+ANCHORED_SERVICES = {*AIRFLOW_SERVICES, "airflow-init", "airflow-sandbox-connections"}
 ALL_SERVICES = {"postgres", "redis", *ANCHORED_SERVICES, "sandbox"}
+ONE_SHOT_SERVICES = {"airflow-init", "airflow-sandbox-connections"}
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 
 # The secrets docker-compose.yaml must take from .env (`${NAME:?...}`), never from the file itself.
 REQUIRED_SECRETS = {
@@ -136,6 +138,7 @@ def airflow_env() -> dict[str, str]:
     env = dict(os.environ)
     env["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="creator-sync-deploy-airflow-home-")
     env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    env["AIRFLOW__CORE__AUTH_MANAGER"] = FAB_AUTH_MANAGER  # compose's (its CLI has `airflow users`)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
 

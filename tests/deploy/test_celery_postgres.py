@@ -19,7 +19,9 @@ from devtools.celery_stack import (
     pool_slots,
     task_instance_tries,
 )
+from devtools.sandbox.inspection import limit_violations
 from devtools.sandbox.launcher import SandboxServers
+from devtools.services import require
 
 pytestmark = pytest.mark.slow
 
@@ -29,9 +31,7 @@ DAG_ID = "creator_sync"
 
 @pytest.fixture(scope="module")
 def postgres_and_redis():
-    missing = missing_services()
-    if missing:
-        pytest.skip("the CeleryExecutor stack needs PostgreSQL and Redis: " + "; ".join(missing))
+    require(missing_services(), "the CeleryExecutor stack (PostgreSQL and Redis)")
 
 
 def test_creator_sync_runs_on_celery_with_postgres_and_redis(postgres_and_redis, tmp_path, capsys):
@@ -107,8 +107,8 @@ def test_creator_sync_runs_on_celery_with_postgres_and_redis(postgres_and_redis,
     for pool, peak in overlap.items():
         assert peak <= slots[pool], f"pool {pool}: {peak} task instances running at once, {slots[pool]} slots"
     assert overlap.get("insightiq_api", 0) >= 1 and overlap.get("insider_upsert", 0) >= 1, overlap
-    assert insightiq["windows_over_limit"] == 0, insightiq
-    assert insightiq["max_requests_in_window"]["requests"] <= 10, insightiq
+    # real 429s == 0 (injected ones apart) and what ARRIVED per window <= the limit, both vendors
+    assert limit_violations(insightiq) + limit_violations(insider) == [], (insightiq, insider)
     assert "Reconciliation holds" in note, note
 
     with capsys.disabled():
@@ -122,5 +122,6 @@ def test_creator_sync_runs_on_celery_with_postgres_and_redis(postgres_and_redis,
             f"+ unchanged {report['unchanged']}; "
             f"max pool overlap {overlap} (slots {slots}); InsightIQ max/window "
             f"{insightiq['max_requests_in_window']}, windows over limit {insightiq['windows_over_limit']}, "
-            f"429s {insightiq['rate_limited_429s']}, InsightIQ requests {report['insightiq_requests']}"
+            f"429s {insightiq['rate_limited_429s']}, arrived max/window "
+            f"{insightiq['attempted_max_in_window']}, InsightIQ requests {report['insightiq_requests']}"
         )

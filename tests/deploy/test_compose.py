@@ -24,7 +24,9 @@ from deploy_support import (
     ALL_SERVICES,
     ANCHORED_SERVICES,
     DEPLOY_TESTS,
+    FAB_AUTH_MANAGER,
     INIT_SCRIPT,
+    ONE_SHOT_SERVICES,
     REPO,
     REQUIRED_SECRETS,
     VENV_BIN,
@@ -40,7 +42,7 @@ from deploy_support import (
 COMPOSE_SPEC = DEPLOY_TESTS / "compose-spec.json"
 COMPOSE_SPEC_SHA256 = "d549057ebc2925f39f62799eab0db7b9e2c18b35b6c00595199116da3ed10e64"
 
-LONG_RUNNING = ALL_SERVICES - {"airflow-init"}
+LONG_RUNNING = ALL_SERVICES - ONE_SHOT_SERVICES
 ANCHORED = ANCHORED_SERVICES
 DATA_DIR = "/opt/airflow/data"
 
@@ -138,7 +140,8 @@ def test_long_running_services_have_healthchecks_and_restart(compose):
         assert check and check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
         assert check["test"][0] in ("CMD", "CMD-SHELL"), name
         assert service.get("restart") == "always", name
-    assert compose["services"]["airflow-init"].get("restart") == "no"
+    for name in ONE_SHOT_SERVICES:
+        assert compose["services"][name].get("restart") == "no", name
 
 
 def test_airflow_services_wait_for_init_and_backends(compose):
@@ -202,7 +205,7 @@ def test_sandbox_is_profile_gated(compose):
     assert sandbox["profiles"] == ["sandbox"]
     assert command_words(sandbox) == ["python", "-m", "devtools.sandbox", "--host", "0.0.0.0"]
     for name, service in services.items():
-        if name != "sandbox":
+        if name not in ("sandbox", "airflow-sandbox-connections"):
             assert not service.get("profiles"), f"{name} must run without a profile"
             assert "sandbox" not in (service.get("depends_on") or {}), f"{name} must not need the sandbox"
     # the sandboxes answer on the ports of config/connections.json
@@ -211,7 +214,52 @@ def test_sandbox_is_profile_gated(compose):
         for c in ("insightiq_default", "insider_default", "insider_web_push_default")
     }
     assert all(port in json.dumps(sandbox["healthcheck"]) for port in ports)
-    assert environment(services["airflow-init"])["CREATOR_SYNC_SANDBOX_HOST"] == "sandbox"
+    # the sandbox connections only with the profile: production's init imports none
+    connections = services["airflow-sandbox-connections"]
+    assert connections["profiles"] == ["sandbox"]
+    assert command_words(connections)[-1] == "--connections-only"
+    assert environment(connections)["CREATOR_SYNC_SANDBOX_HOST"] == "sandbox"
+    assert environment(connections)["CREATOR_SYNC_CONNECTIONS_FILE"] == "config/connections.json"
+    assert environment(services["airflow-init"])["CREATOR_SYNC_CONNECTIONS_FILE"] == ""
+    assert connections["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_production_auth_manager_without_a_default_admin_password(compose_raw, compose):
+    for name in ANCHORED:
+        assert environment(compose["services"][name])["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER
+    init = compose_raw["services"]["airflow-init"]["environment"]
+    assert re.fullmatch(r"\$\{AIRFLOW_ADMIN_PASSWORD:\?[^}]+\}", init["AIRFLOW_ADMIN_PASSWORD"])
+    assert "users create" in INIT_SCRIPT.read_text()
+    assert not any("SIMPLE_AUTH_MANAGER" in key for key in compose_raw["x-airflow-common"]["environment"])
+
+
+# Settings a user of the deployment may need: passed through from .env to every Airflow container.
+PASSED_THROUGH = {
+    "CREATOR_SYNC_SCHEDULE": "0 * * * *",
+    "CREATOR_SYNC_PUBLIC_BASE_URL": "",
+    "CREATOR_SYNC_LOOKBACK_HOURS": "0",
+    "CREATOR_SYNC_DATA_URL": "file:///opt/airflow/data",
+    "CREATOR_SYNC_DATA_CONN_ID": "creator_sync_s3",
+    "AIRFLOW_CONN_CREATOR_SYNC_S3": "",
+    "CREATOR_SYNC_ALERT_CONN_ID": "",
+    "AIRFLOW_CONN_CREATOR_SYNC_ALERTS": "",
+    "CREATOR_SYNC_DEADLINE_MINUTES": "",
+    "CREATOR_SYNC_TASK_TIMEOUT_MINUTES": "180",
+    "CREATOR_SYNC_MAX_REJECTION_RATE": "0.2",
+    "CREATOR_SYNC_RETAIN_RUN_FILES_DAYS": "14",
+    "CREATOR_SYNC_RETAIN_LEDGER_DAYS": "90",
+    "CREATOR_SYNC_RETAIN_DEAD_LETTERS_DAYS": "90",
+}
+
+
+def test_project_settings_are_passed_through_with_documented_defaults(compose_raw):
+    common = compose_raw["x-airflow-common"]["environment"]
+    documented = read_env_example()
+    for name, default in PASSED_THROUGH.items():
+        assert common.get(name) == f"${{{name}:-{default}}}", f"{name}: {common.get(name)!r}"
+        assert name in documented, f".env.example does not list {name}"
+    with_values = interpolate(compose_raw, {**example_env(), "CREATOR_SYNC_SCHEDULE": "*/15 * * * *"})
+    assert environment(with_values["services"]["airflow-worker"])["CREATOR_SYNC_SCHEDULE"] == "*/15 * * * *"
 
 
 # --- Secrets ------------------------------------------------------------------------------------------------
@@ -274,7 +322,8 @@ def _airflow_invocations(text: str) -> set[str]:
     found = set()
     for match in re.finditer(r"(?:^|[\s;&|(])airflow\s+([a-z][a-z-]*)(?:\s+([a-z][a-z-]*))?", text, re.M):
         group, sub = match.groups()
-        found.add(f"{group} {sub}" if group in {"db", "pools", "connections", "celery", "jobs"} else group)
+        grouped = {"db", "pools", "connections", "celery", "jobs", "users"}
+        found.add(f"{group} {sub}" if group in grouped else group)
     return found
 
 

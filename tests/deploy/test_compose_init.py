@@ -13,9 +13,10 @@ import uuid
 
 import pytest
 from cryptography.fernet import Fernet
-from deploy_support import INIT_SCRIPT, REPO, airflow_env
+from deploy_support import FAB_AUTH_MANAGER, INIT_SCRIPT, REPO, airflow_env
 
 from creator_sync.settings import pools_file
+from devtools.services import require
 
 psycopg2 = pytest.importorskip("psycopg2")
 
@@ -35,7 +36,7 @@ def databases():
     try:
         admin = admin_connection()
     except psycopg2.OperationalError as error:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 for the init script test: {error}")
+        require(f"PostgreSQL at 127.0.0.1:5432: {error}", "the init script test")
     suffix = uuid.uuid4().hex[:10]
     meta, state = f"cs_init_meta_{suffix}", f"cs_init_state_{suffix}"
     with admin.cursor() as cur:
@@ -85,6 +86,7 @@ def test_init_migrates_creates_state_db_and_loads_the_demo_pools_and_connections
             "AIRFLOW__API_AUTH__JWT_SECRET": "test-jwt-secret",
             "AIRFLOW__API__SECRET_KEY": "test-api-secret-key",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,  # as in compose
             "AIRFLOW_ADMIN_PASSWORD": "test-admin-password",
             "CREATOR_SYNC_STATE_URL": f"postgresql://{PG['user']}@127.0.0.1:5432/{state}",
             "CREATOR_SYNC_DATA_URL": f"file://{tmp_path / 'data'}",
@@ -105,7 +107,10 @@ def test_init_migrates_creates_state_db_and_loads_the_demo_pools_and_connections
         assert host == conn["host"].replace("127.0.0.1", "sandbox"), conn_id
     assert query("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{state}'") == [(1,)]
     assert (tmp_path / "data").is_dir()
-    assert json.loads(passwords.read_text()) == {"admin": "test-admin-password"}
+    # the FAB admin user, with the password of .env (no SimpleAuthManager password file under FAB)
+    [(admin, password_hash)] = query(meta, "SELECT username, password FROM ab_user")
+    assert admin == "admin" and password_hash and "test-admin-password" not in password_hash
+    assert not passwords.exists()
 
     # Second run (every `docker compose up`): a vendor raised a limit in pools.json -> slots follow;
     # connections already there (maybe real ones set in the UI) are kept.
@@ -114,7 +119,9 @@ def test_init_migrates_creates_state_db_and_loads_the_demo_pools_and_connections
     env.update(
         {"CREATOR_SYNC_POOLS_FILE": str(tmp_path / "pools.json"), "CREATOR_SYNC_SANDBOX_HOST": "elsewhere"}
     )
+    env["AIRFLOW_ADMIN_PASSWORD"] = "another-password"
     run_init(env)
+    assert query(meta, "SELECT username, password FROM ab_user") == [("admin", password_hash)]  # kept
     assert dict(query(meta, "SELECT pool, slots FROM slot_pool"))["insider_web_push"] == 3
     hosts = dict(query(meta, "SELECT conn_id, host FROM connection"))
     assert all("//sandbox:" in hosts[conn_id] for conn_id in conns_file)
@@ -124,6 +131,37 @@ def test_init_migrates_creates_state_db_and_loads_the_demo_pools_and_connections
     run_init(env)
     hosts = dict(query(meta, "SELECT conn_id, host FROM connection"))
     assert all("//elsewhere:" in hosts[conn_id] for conn_id in conns_file)
+
+
+def test_production_init_imports_no_connection_and_the_sandbox_profile_imports_them(databases, tmp_path):
+    meta, state = databases
+    env = airflow_env()
+    env.update(
+        {
+            "CREATOR_SYNC_HOME": str(REPO),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{PG['user']}@127.0.0.1:5432/{meta}",
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+            "AIRFLOW__API_AUTH__JWT_SECRET": "test-jwt-secret",
+            "AIRFLOW__API__SECRET_KEY": "test-api-secret-key",
+            "AIRFLOW_ADMIN_PASSWORD": "test-admin-password",
+            "CREATOR_SYNC_STATE_URL": f"postgresql://{PG['user']}@127.0.0.1:5432/{state}",
+            "CREATOR_SYNC_DATA_URL": f"file://{tmp_path / 'data'}",
+            "CREATOR_SYNC_CONNECTIONS_FILE": "",  # compose's airflow-init
+        }
+    )
+    run_init(env)
+    assert query(meta, "SELECT conn_id FROM connection") == []
+    env.update(
+        {"CREATOR_SYNC_CONNECTIONS_FILE": "config/connections.json", "CREATOR_SYNC_SANDBOX_HOST": "sandbox"}
+    )
+    done = subprocess.run(
+        ["bash", str(INIT_SCRIPT), "--connections-only"], env=env, cwd="/", capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "db migrate" not in done.stdout and "pools from" not in done.stdout
+    conns_file = json.loads((REPO / "config" / "connections.json").read_text())
+    assert {row[0] for row in query(meta, "SELECT conn_id FROM connection")} == set(conns_file)
 
 
 def test_init_refuses_to_run_without_the_secrets():

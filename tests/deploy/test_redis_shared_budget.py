@@ -27,7 +27,9 @@ import pytest
 from creator_sync.limits import rate_limit
 from devtools.celery_stack import RedisDbClaim, redis_unavailable
 from devtools.connections import connection_envs, sandbox_hosts
+from devtools.sandbox.inspection import limit_violations
 from devtools.sandbox.launcher import SandboxServers
+from devtools.services import require
 
 pytestmark = pytest.mark.slow
 
@@ -62,9 +64,7 @@ WORKER = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def redis_reachable():
-    missing = redis_unavailable()
-    if missing:
-        pytest.skip(f"the shared budget test needs Redis: {missing}")
+    require(redis_unavailable(), "the shared budget test (Redis)")
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,8 @@ def run_workers(sandbox, backend: str, pages_each: list[int]) -> dict:
         "max_in_window": stats["max_requests_in_window"]["requests"],
         "windows_over_limit": stats["windows_over_limit"],
         "rate_limited_429s": stats["rate_limited_429s"],
+        "attempted_max_in_window": stats["attempted_max_in_window"]["requests"],
+        "limit_violations": limit_violations(stats),
         "statuses": stats["requests_by_status"],
     }
 
@@ -139,15 +141,16 @@ def describe(label: str, result: dict) -> str:
     return (
         f"{label}: {result['requests']} requests in {result['elapsed']:.1f}s = {result['rate']:.2f} req/s "
         f"combined (per worker {rates}); sandbox max {result['max_in_window']}/window, "
-        f"{result['windows_over_limit']} windows over, {result['rate_limited_429s']} 429s; "
+        f"{result['windows_over_limit']} windows over, {result['rate_limited_429s']} 429s, "
+        f"max {result['attempted_max_in_window']} arrived/window; "
         f"limiter {result['workers'][0]['limiter']}"
     )
 
 
 def assert_vendor_limit_respected(result: dict) -> None:
-    assert result["windows_over_limit"] == 0, result
+    # real 429s and what ARRIVED per window: both fail when a client sends into a full window
+    assert result["limit_violations"] == [], result
     assert result["max_in_window"] <= 10, result
-    assert result["rate_limited_429s"] == 0, result
     assert set(result["statuses"]) == {"200"}, result
     assert all(w["retries"] == 0 and w["rate_limited_429"] == 0 for w in result["workers"]), result
 
@@ -171,7 +174,8 @@ def test_workers_share_one_redis_budget_and_local_workers_split_it(sandbox, redi
     for result in (one, two):
         assert_vendor_limit_respected(result)
         assert "RedisLimiter(insightiq_api: 10 per" in result["workers"][0]["limiter"], result
-    assert two["rate"] >= 8.0, describe("redis, 2 workers", two)
+    # two workers on one budget reach about one worker's rate (a ratio: no wall-clock figure)
+    assert two["rate"] >= 0.6 * one["rate"], (describe("1", one), describe("2", two))
     # never more than one budget: <= 10 * (T / 1.03 + 1) requests in T seconds (not 2 x that)
     assert two["requests"] <= spec.limit * (two["elapsed"] / (spec.window * MARGIN) + 1), describe("2", two)
     assert two["rate"] <= one["rate"] * 1.1, (describe("1", one), describe("2", two))

@@ -22,6 +22,7 @@ import pytest
 from creator_sync.settings import pools_file
 from creator_sync.sync.run_context import run_dir_name
 from devtools.airflow_stack import AirflowStack, sandbox_connections
+from devtools.sandbox.inspection import limit_violations
 from devtools.sandbox.launcher import SandboxServers
 
 pytestmark = pytest.mark.slow
@@ -118,10 +119,11 @@ def assert_pools_respected(env: Env) -> None:
 
 
 def assert_limits_respected(env: Env) -> None:
+    """Real 429s == 0 (injected 429 faults are counted apart) and what ARRIVED per window <= the limit:
+    both fail when a client sends into a full window (see tests/hooks/test_limit_control.py)."""
     for service in ("insightiq", "insider"):
         stats = env.sb.stats(service)
-        assert stats["windows_over_limit"] == 0, stats
-    assert env.sb.stats("insightiq")["max_requests_in_window"]["requests"] <= 10
+        assert limit_violations(stats) == [], stats
 
 
 def test_scheduled_run_sends_exactly_the_valid_creators(env):

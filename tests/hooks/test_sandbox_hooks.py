@@ -16,6 +16,7 @@ from creator_sync.http.errors import VendorAuthError, WebPushTitleExistsError
 from creator_sync.limits import rate_limit
 from creator_sync.retry import VENDOR_RETRY_POLICY
 from devtools.insider_load import upsert_all
+from devtools.services import require
 
 pytestmark = pytest.mark.slow
 SLOTS = 4
@@ -58,6 +59,9 @@ def assert_vendor_limit_respected(stats: dict) -> None:
     assert stats["rate_limited_429s"] == 0, stats
     assert stats["windows_over_limit"] == 0, stats
     assert stats["limits"]["requests"]["max_in_window"] <= 10, stats
+    # what ARRIVED per window (rejected or not): a client sending into a full window fails here
+    assert stats["attempted_max_in_window"]["requests"] <= 10, stats
+    assert stats["attempted_windows_over_limit"] == 0, stats
     assert set(stats["requests_by_status"]) == {"200"}, stats
 
 
@@ -65,7 +69,8 @@ def test_four_split_limiters_fetch_all_contents_without_429(sandbox_env, monkeyp
     """Default split limiter: each slot spends floor(10/4) = 2 per 1.03 s, no shared state.
 
     4 x 2 = 8 per window is the most four independent clients can guarantee whatever their phases
-    (3 each could put 12 into one fixed window), so utilisation is measured against that budget.
+    (3 each could put 12 into one fixed window). The throughput figure is printed here and measured by
+    `make bench` (devtools/bench, fetch section); a loaded CI machine must not fail this test on speed.
     """
     monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", "local")
     _, elapsed, hooks = fetch_all_contents_with_one_client_per_slot(sandbox_env)
@@ -79,15 +84,16 @@ def test_four_split_limiters_fetch_all_contents_without_429(sandbox_env, monkeyp
         print(
             f"\nsplit limiter: {requests} requests in {elapsed:.1f}s = {rate:.2f} req/s (budget {budget:.2f})"
         )
-    assert rate >= 0.95 * budget
     assert sum(h.stats["retries"] for h in hooks) == 0
+    assert requests == stats["requests_by_status"]["200"]  # every request sent once: no 429, no retry
 
 
 @pytest.mark.parametrize("backend", ["file", "redis"])
-def test_four_clients_on_a_shared_budget_reach_over_90_percent_without_429(
+def test_four_clients_on_a_shared_budget_stay_within_the_limit_without_429(
     sandbox_env, monkeypatch, tmp_path, capsys, backend
 ):
-    """Shared budget (file or Redis backend): the four clients together use >= 9 of the 10 req/s, 0 429s."""
+    """Shared budget (file or Redis backend): the four clients together stay within 10 req/s with 0 429s.
+    The utilisation figure (>= 9 of the 10 req/s on an idle machine) is measured by `make bench`."""
     if backend == "redis":
         import redis
 
@@ -95,7 +101,7 @@ def test_four_clients_on_a_shared_budget_reach_over_90_percent_without_429(
         try:
             redis.Redis.from_url(url, socket_connect_timeout=1).ping()
         except Exception as exc:
-            pytest.skip(f"Redis at 127.0.0.1:6379 unreachable ({exc})")
+            require(f"Redis at 127.0.0.1:6379 unreachable ({exc})", "the Redis shared budget test")
         redis.Redis.from_url(url).delete(
             *[f"creator_sync:ratelimit:insightiq_api{s}" for s in ("", ":costs", ":total")]
         )
@@ -109,7 +115,8 @@ def test_four_clients_on_a_shared_budget_reach_over_90_percent_without_429(
     rate = requests / elapsed
     with capsys.disabled():
         print(f"\nshared limiter ({backend}): {requests} requests in {elapsed:.1f}s = {rate:.2f} req/s")
-    assert rate >= 9.0
+    assert sum(h.stats["retries"] for h in hooks) == 0
+    assert requests == stats["requests_by_status"]["200"]
 
 
 def test_429_with_retry_after_2_waits_then_succeeds(sandbox_env):
@@ -140,10 +147,9 @@ def test_401_fails_at_once_naming_the_connection(sandbox_env, conn_env):
 
     conn_env(sandbox_hosts(sandbox_env), insightiq_default={"password": "wrong-secret-value"})
     hook = InsightIQHook()
-    start = time.monotonic()
     with pytest.raises(VendorAuthError) as info:
         list(hook.iter_records("contents"))
-    assert time.monotonic() - start < 1.0
+    assert hook.stats["requests"] == 1 and hook.stats["retries"] == 0  # failed at once, no retry
     text = str(info.value)
     assert "InsightIQ GET /v1/social/contents failed: HTTP 401" in text
     assert "Authentication failed" in text

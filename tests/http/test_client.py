@@ -9,8 +9,15 @@ import time
 import httpx
 import pytest
 
-from creator_sync.http.client import RetrySettings, VendorClient, parse_retry_after
+from creator_sync.http.client import (
+    DISABLE_LIMITER_ENV,
+    RequestOptions,
+    RetrySettings,
+    VendorClient,
+    parse_retry_after,
+)
 from creator_sync.http.errors import (
+    AmbiguousOutcomeError,
     VendorAuthError,
     VendorBadRequestError,
     VendorNotFoundError,
@@ -21,7 +28,8 @@ from creator_sync.http.errors import (
     VendorTransientError,
     VendorTransportError,
 )
-from creator_sync.http.limiter import SlidingWindowLimiter
+from creator_sync.http.limiter import SlidingWindowLimiter, UnlimitedLimiter
+from creator_sync.http.outcomes import Outcome, classify
 from creator_sync.http.paging import iter_offset
 
 SECRET = "sandbox-client-secret"
@@ -174,14 +182,6 @@ def test_timeouts_and_refused_connections_are_retried_then_raised():
     assert make_client(script, sleeps=[]).get("/v1/users") == {"ok": True}
 
 
-def test_non_idempotent_requests_are_not_retried_after_a_read_timeout():
-    script = Script(httpx.ReadTimeout("read timed out"), ok())
-    client = make_client(script, sleeps=[])
-    with pytest.raises(VendorTransportError):
-        client.post("/v1/single", {"title": "t"}, idempotent=False)
-    assert len(script.requests) == 1
-
-
 def test_malformed_json_then_200_is_retried():
     script = Script(httpx.Response(200, content=b'{"data": [1, 2'), ok())
     client = make_client(script, sleeps=[])
@@ -259,3 +259,161 @@ def test_paging_with_a_stride_splits_one_list_between_readers_without_a_request_
     assert sorted(r["i"] for reader in readers for r in reader) == list(range(1030))
     assert len(calls) == len(set(calls))  # no page read twice
     assert len(calls) <= 11 + 3  # the 11 pages, plus at most one empty page per other reader
+
+
+# -- one rule for ambiguous outcomes -------------------------------------------------------------------------
+
+TRUNCATED_200 = httpx.Response(200, content=b'{"data": {"successful": {"count": 5')
+DROPPED_AFTER_WRITE = httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+
+def _fresh(step):
+    """A new response object per use (an httpx.Response is read once)."""
+    if isinstance(step, httpx.Response):
+        return httpx.Response(step.status_code, content=step.content, headers=step.headers)
+    return step
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        (httpx.Response(200, json={"ok": True}), Outcome.OK),
+        (httpx.Response(204), Outcome.OK),
+        (TRUNCATED_200, Outcome.AMBIGUOUS),
+        (DROPPED_AFTER_WRITE, Outcome.AMBIGUOUS),
+        (httpx.ReadError("connection reset"), Outcome.AMBIGUOUS),
+        (httpx.ReadTimeout("read timed out"), Outcome.AMBIGUOUS),
+        (httpx.WriteTimeout("write timed out"), Outcome.AMBIGUOUS),
+        (httpx.Response(500), Outcome.AMBIGUOUS),
+        (httpx.Response(502), Outcome.AMBIGUOUS),
+        (httpx.Response(503), Outcome.AMBIGUOUS),
+        (httpx.Response(504), Outcome.AMBIGUOUS),
+        (httpx.Response(424, json={"message": "SERVICE:-"}), Outcome.AMBIGUOUS),
+        (httpx.Response(429, headers={"Retry-After": "1"}), Outcome.UNPROCESSED),
+        (httpx.ConnectError("Connection refused"), Outcome.UNPROCESSED),
+        (httpx.ConnectTimeout("connect timed out"), Outcome.UNPROCESSED),
+        (httpx.PoolTimeout("no free connection"), Outcome.UNPROCESSED),
+        (httpx.Response(400, json={"error": "bad"}), Outcome.PERMANENT),
+        (httpx.Response(401), Outcome.PERMANENT),
+        (httpx.Response(404), Outcome.PERMANENT),
+    ],
+)
+def test_classify_maps_each_network_outcome(answer, outcome):
+    assert classify(_fresh(answer)).outcome is outcome
+
+
+def test_classify_a_non_json_2xx_is_ok_when_no_json_is_expected_and_a_documented_5xx_is_unprocessed():
+    assert classify(httpx.Response(200, text="<html>"), expect_json=False).data == "<html>"
+    assert classify(httpx.Response(503), unprocessed_statuses={503}).outcome is Outcome.UNPROCESSED
+
+
+AMBIGUOUS_STEPS = {
+    "truncated 200 body": TRUNCATED_200,
+    "dropped after write": DROPPED_AFTER_WRITE,
+    "read timeout": httpx.ReadTimeout("read timed out"),
+    "502": httpx.Response(502, json={"error": "bad gateway"}),
+    "503": httpx.Response(503, json={"error": "busy"}),
+    "504": httpx.Response(504, text="gateway timeout"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AMBIGUOUS_STEPS))
+def test_a_non_idempotent_request_with_an_ambiguous_outcome_is_sent_once_and_raises(name):
+    script = Script(_fresh(AMBIGUOUS_STEPS[name]), ok())
+    client = make_client(script, sleeps=[])
+    with pytest.raises(AmbiguousOutcomeError) as info:
+        client.post("/api/user/v1/upsert", {"users": []}, idempotent=False)
+    assert len(script.requests) == 1  # never re-sent
+    err = info.value
+    assert (err.method, err.path, err.vendor) == ("POST", "/api/user/v1/upsert", "InsightIQ")
+    assert err.outcome and "may have been processed" in str(err)
+    assert isinstance(err, VendorTransientError)  # an Airflow retry runs the caller's lost-answer check
+    for text in (str(err), repr(err), err.outcome, err.vendor_message or ""):
+        assert SECRET not in text and TOKEN not in text
+    assert client.stats.ambiguous == 1 and client.stats.retries == 0 and client.stats.failures == 1
+
+
+@pytest.mark.parametrize("name", sorted(AMBIGUOUS_STEPS))
+def test_an_idempotent_request_with_an_ambiguous_outcome_is_retried(name):
+    script = Script(_fresh(AMBIGUOUS_STEPS[name]), ok())
+    client = make_client(script, sleeps=[])
+    assert client.get("/v1/users") == {"ok": True}
+    assert len(script.requests) == 2
+    assert client.stats.retries == 1 and client.stats.ambiguous == 0
+
+
+def test_an_ambiguous_outcome_error_survives_pickling_with_its_outcome():
+    import pickle
+
+    script = Script(httpx.ReadTimeout("read timed out"))
+    with pytest.raises(AmbiguousOutcomeError) as info:
+        make_client(script, sleeps=[]).post("/v1/single", {"title": "t"}, idempotent=False)
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is AmbiguousOutcomeError and copy.outcome == info.value.outcome
+    assert (copy.method, copy.path, str(copy)) == ("POST", "/v1/single", str(info.value))
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_429_with_retry_after_is_retried_for_every_request_after_the_wait(idempotent):
+    script = Script(httpx.Response(429, headers={"Retry-After": "3"}, json={"error": "rate"}), ok())
+    sleeps: list[float] = []
+    client = make_client(script, sleeps=sleeps)
+    assert client.post("/api/user/v1/upsert", {}, idempotent=idempotent) == {"ok": True}
+    assert len(script.requests) == 2 and len(sleeps) == 1 and sleeps[0] >= 3.0
+    assert client.stats.rate_limited_429 == 1
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_a_refused_connection_is_retried_for_every_request(idempotent):
+    script = Script(httpx.ConnectError("[Errno 111] Connection refused"), ok())
+    client = make_client(script, sleeps=[])
+    assert client.post("/api/user/v1/upsert", {}, idempotent=idempotent) == {"ok": True}
+    assert len(script.requests) == 2 and client.stats.transport_errors == 1
+
+
+def test_a_refused_connection_until_attempts_run_out_is_a_transport_error_not_an_ambiguous_one():
+    script = Script(httpx.ConnectError("[Errno 111] Connection refused"))
+    client = make_client(script, sleeps=[], retry=RetrySettings(max_attempts=3))
+    with pytest.raises(VendorTransportError, match="connection failed") as info:
+        client.post("/api/user/v1/upsert", {}, idempotent=False)
+    assert not isinstance(info.value, AmbiguousOutcomeError) and len(script.requests) == 3
+
+
+def test_a_5xx_the_vendor_documents_as_unprocessed_is_retried_for_a_non_idempotent_request():
+    script = Script(httpx.Response(503), ok())
+    client = make_client(script, sleeps=[], unprocessed_statuses={503})
+    assert client.post("/v1/users", {}, idempotent=False) == {"ok": True}
+    assert len(script.requests) == 2
+
+
+def test_request_options_object_and_keywords_are_the_same():
+    limiter = SlidingWindowLimiter(100, 60, pace=False)
+    script = Script(ok({"cost": 3}))
+    client = make_client(script, sleeps=[], limiters={"default": UnlimitedLimiter(), "p": limiter})
+    opts = RequestOptions(limiter="p", cost=5, actual_cost=lambda d: d["cost"], idempotent=False)
+    assert client.request("POST", "/x", json_body={}, options=opts).data == {"cost": 3}
+    assert limiter.sends_in_window() == pytest.approx(3)
+    with pytest.raises(TypeError):
+        client.request("GET", "/x", limiters="p")  # an unknown option is an error, not ignored
+
+
+def test_the_limiter_test_control_switches_every_client_limiter_off(monkeypatch):
+    limiter = SlidingWindowLimiter(1, 60, pace=False)
+    script = Script(ok())
+    monkeypatch.setenv(DISABLE_LIMITER_ENV, "1")
+    client = make_client(script, sleeps=[], limiters={"p": limiter})
+    assert isinstance(client.limiter("p"), UnlimitedLimiter)
+    monkeypatch.delenv(DISABLE_LIMITER_ENV)
+    assert make_client(script, sleeps=[], limiters={"p": limiter}).limiter("p") is limiter
+
+
+def test_the_timeout_env_sets_the_default_timeout_and_refuses_nonsense(monkeypatch):
+    from creator_sync.http.client import TIMEOUT_ENV, default_timeout
+    from creator_sync.http.errors import CreatorSyncConfigError
+
+    monkeypatch.setenv(TIMEOUT_ENV, "3")
+    assert default_timeout().read == 3 and default_timeout().connect == 3
+    assert make_client(Script(ok()), sleeps=[])._http.timeout.read == 3
+    monkeypatch.setenv(TIMEOUT_ENV, "soon")
+    with pytest.raises(CreatorSyncConfigError, match=TIMEOUT_ENV):
+        default_timeout()

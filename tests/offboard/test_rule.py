@@ -13,7 +13,8 @@ class FakeInsightIQ:
         self.statuses, self.exists = statuses, exists
         self.calls = 0
 
-    def get_user(self, user_id):
+    def get_record(self, resource, user_id):
+        assert resource == "users"
         self.calls += 1
         if not self.exists:
             raise VendorNotFoundError(
@@ -21,7 +22,8 @@ class FakeInsightIQ:
             )
         return {"id": user_id}
 
-    def list_accounts(self, *, user_id=None):
+    def iter_records(self, resource, *, user_id=None):
+        assert resource == "accounts"
         self.calls += 1
         return iter([{"id": f"a{i}", "status": s} for i, s in enumerate(self.statuses)])
 

@@ -26,20 +26,21 @@ class FakeInsightIQ:
         "u3": ["CONNECTED"],
     }
 
-    def get_user(self, user_id):
-        if user_id not in self.accounts:
-            raise _nf("/v1/users")
-        return {"id": user_id}
-
     def get_user_by_external_id(self, external_id):
         if external_id != "ext-3":
             raise _nf("/v1/users/external_id")
         return {"id": "u3"}
 
-    def get_account(self, account_id):
-        raise _nf("/v1/accounts")
+    def get_record(self, resource, record_id):
+        if resource == "accounts":
+            raise _nf("/v1/accounts")
+        assert resource == "users"
+        if record_id not in self.accounts:
+            raise _nf("/v1/users")
+        return {"id": record_id}
 
-    def list_accounts(self, *, user_id=None):
+    def iter_records(self, resource, *, user_id=None):
+        assert resource == "accounts"
         return iter({"status": s} for s in self.accounts[user_id])
 
 

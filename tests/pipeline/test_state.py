@@ -1,9 +1,42 @@
+"""The state store contract, on SQLite and on PostgreSQL (one throw-away database per test session; with
+CI=true a missing PostgreSQL fails these tests instead of skipping them)."""
+
 from __future__ import annotations
 
 import threading
 
+import pytest
+import sqlalchemy as sa
+
 from creator_sync.pipeline import state as state_mod
 from creator_sync.pipeline.state import StateStore
+from devtools.services import require_postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_state_db():
+    from devtools.celery_stack import PG_HOST, PG_PORT, PG_USER, create_database, drop_database, unique_name
+
+    require_postgres("the state store contract tests on PostgreSQL")
+    name = unique_name("cs_state_contract")
+    create_database(name)
+    url = f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    yield url
+    sa.create_engine(url).dispose()
+    drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request, tmp_path):
+    """An empty state store database of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    url = request.getfixturevalue("postgres_state_db")
+    engine = sa.create_engine(url)
+    state_mod.metadata.drop_all(engine)
+    engine.dispose()
+    yield url
 
 
 def test_default_url_uses_the_data_dir(monkeypatch, tmp_path):
@@ -30,8 +63,8 @@ def test_default_url_agrees_with_the_run_files_and_refuses_a_non_file_data_url(m
     assert state_mod.state_url() == "postgresql+psycopg2://x/y"  # the state store does not need the data dir
 
 
-def test_writes_are_idempotent(tmp_path):
-    store = StateStore(f"sqlite:///{tmp_path / 's.db'}")
+def test_writes_are_idempotent(state_url):
+    store = StateStore(state_url)
     for attempt in range(2):
         store.record_batch(
             run_id="r",
@@ -48,8 +81,8 @@ def test_writes_are_idempotent(tmp_path):
     assert store.dead_letters() == [] and len(store.dead_letters(pending_only=False)) == 1
 
 
-def test_four_parallel_writers_on_sqlite(tmp_path):
-    url = f"sqlite:///{tmp_path / 'p.db'}"
+def test_four_parallel_writers(state_url):
+    url = state_url
     StateStore(url)
     errors = []
 
@@ -76,10 +109,8 @@ def test_four_parallel_writers_on_sqlite(tmp_path):
     }
 
 
-def test_run_reports_are_replaced_by_a_retried_report_and_listed_newest_first(tmp_path):
-    from creator_sync.pipeline.state import StateStore
-
-    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+def test_run_reports_are_replaced_by_a_retried_report_and_listed_newest_first(state_url):
+    state = StateStore(state_url)
     state.save_run_report("creator_sync", "run-1", {"sent": 1}, "first attempt", ok=False)
     state.save_run_report("creator_sync", "run-1", {"sent": 2}, "second attempt", ok=True)
     state.save_run_report("creator_sync_replay", "run-2", {"sent": 3}, "replay", ok=True)

@@ -141,12 +141,12 @@ def test_insightiq_creator_disconnect_and_reconnect_send_signed_webhooks(sandbox
     iq = InsightIQHook()
     try:
         iq.create_webhook(capture.url, ["ACCOUNTS.DISCONNECTED", "ACCOUNTS.CONNECTED"], name="t")
-        user_id = next(iq.list_users())["id"]
-        accounts = [a["id"] for a in iq.list_accounts(user_id=user_id)]
+        user_id = next(iq.iter_records("users"))["id"]
+        accounts = [a["id"] for a in iq.iter_records("accounts", user_id=user_id)]
         base = sandbox_env.insightiq_url
         out = httpx.post(f"{base}/_sandbox/creators/{user_id}/disconnect").json()
         assert out["account_ids"] == accounts and out["webhooks"] == len(accounts)
-        assert {a["status"] for a in iq.list_accounts(user_id=user_id)} == {"NOT_CONNECTED"}
+        assert {a["status"] for a in iq.iter_records("accounts", user_id=user_id)} == {"NOT_CONNECTED"}
         deliveries = capture.wait(len(accounts))
         for headers, body in deliveries:
             assert is_valid(body, headers["Webhook-Signatures"], [SECRET])
@@ -155,7 +155,7 @@ def test_insightiq_creator_disconnect_and_reconnect_send_signed_webhooks(sandbox
         assert {e["data"]["account_id"] for e in events} == set(accounts)
         assert {e["data"]["user_id"] for e in events} == {user_id}
         httpx.post(f"{base}/_sandbox/creators/{user_id}/connect").raise_for_status()
-        assert {a["status"] for a in iq.list_accounts(user_id=user_id)} == {"CONNECTED"}
+        assert {a["status"] for a in iq.iter_records("accounts", user_id=user_id)} == {"CONNECTED"}
         events = [json.loads(body) for _, body in capture.wait(2 * len(accounts))[len(accounts) :]]
         assert {e["event"] for e in events} == {"ACCOUNTS.CONNECTED"}
         assert httpx.post(f"{base}/_sandbox/creators/nobody/disconnect").status_code == 404

@@ -1,8 +1,14 @@
 """The one HTTP core: every hook sends through ``VendorClient.request``.
 
 It owns: base URL + auth headers, timeouts, one reused ``httpx.Client``, the request limiter(s),
-retries (tenacity: capped exponential backoff + jitter on 5xx/424, timeouts, dropped connections and
-malformed JSON; ``Retry-After`` on 429), fail-fast errors on other 4xx, secret scrubbing and counters.
+retries (tenacity: capped exponential backoff + jitter; ``Retry-After`` on 429), fail-fast errors on other
+4xx, secret scrubbing and counters. What an attempt's answer means is decided by the pure
+``creator_sync.http.outcomes.classify``; this module is the retry strategy over those outcomes: unprocessed
+ones are retried, ambiguous ones only for idempotent requests (else ``AmbiguousOutcomeError``).
+
+Test control: ``CREATOR_SYNC_TEST_DISABLE_CLIENT_LIMITER=1`` replaces every limiter by an unlimited one. It
+exists only so a test can show that the sandbox's limit evidence fails without the client limiter; never set
+it anywhere else.
 """
 
 from __future__ import annotations
@@ -10,11 +16,12 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +29,8 @@ import httpx
 import tenacity
 
 from creator_sync.http.errors import (
+    AmbiguousOutcomeError,
+    CreatorSyncConfigError,
     VendorAuthError,
     VendorBadRequestError,
     VendorError,
@@ -33,10 +42,15 @@ from creator_sync.http.errors import (
     VendorTransportError,
 )
 from creator_sync.http.limiter import Limiter, UnlimitedLimiter
+from creator_sync.http.outcomes import Classified, Outcome, classify
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# Overrides the read/write/pool timeout (seconds) of clients built without an explicit timeout.
+TIMEOUT_ENV = "CREATOR_SYNC_HTTP_TIMEOUT_S"
+# TEST CONTROL ONLY (see the module docstring): switches the client limiter off.
+DISABLE_LIMITER_ENV = "CREATOR_SYNC_TEST_DISABLE_CLIENT_LIMITER"
 REDACTED = "***"
 
 
@@ -50,6 +64,7 @@ class ClientStats:
     server_errors: int = 0
     transport_errors: int = 0
     failures: int = 0  # calls that ended in an exception
+    ambiguous: int = 0  # non-idempotent calls whose answer was lost (raised, never re-sent)
     waited_for_limiter_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -72,6 +87,32 @@ class VendorResponse:
     data: Any
     headers: Mapping[str, str] = field(repr=False, default_factory=dict)
     elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """How to send one request.
+
+    ``limiter``: the client limiter to pass (None: the default one). ``cost``: units reserved before each
+    attempt; ``actual_cost(body)`` reads the real cost from the JSON answer and settles the reservation.
+    ``idempotent=False``: an ambiguous outcome raises ``AmbiguousOutcomeError`` instead of a re-send.
+    ``expect_json``: a 2xx body that is not JSON is a malformed answer (else returned as text).
+    ``error_map``: exception class per 4xx status (e.g. 400 -> ``WebPushTitleExistsError``).
+    """
+
+    limiter: str | None = None
+    cost: float = 1.0
+    actual_cost: Callable[[Any], float | None] | None = None
+    idempotent: bool = True
+    expect_json: bool = True
+    error_map: Mapping[int, type[VendorError]] | None = None
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    options: RequestOptions
 
 
 class _RetryableAttempt(Exception):
@@ -108,6 +149,20 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
+def default_timeout() -> httpx.Timeout:
+    """DEFAULT_TIMEOUT, or ``$CREATOR_SYNC_HTTP_TIMEOUT_S`` seconds (connect stays at most 10 s)."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise CreatorSyncConfigError(f"{TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+    if seconds <= 0:
+        raise CreatorSyncConfigError(f"{TIMEOUT_ENV} must be > 0, got {seconds}")
+    return httpx.Timeout(seconds, connect=min(10.0, seconds))
+
+
 class VendorClient:
     """A vendor API client: ``request(method, path, ...)`` -> ``VendorResponse`` with parsed JSON."""
 
@@ -121,10 +176,11 @@ class VendorClient:
         auth: httpx.Auth | tuple[str, str] | None = None,
         secrets: Iterable[str | None] = (),
         limiters: Mapping[str, Limiter] | Limiter | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | float | None = None,
         retry: RetrySettings | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        unprocessed_statuses: Iterable[int] = (),
     ) -> None:
         self.vendor = vendor
         self.base_url = _strip_userinfo(base_url.rstrip("/"))
@@ -132,12 +188,18 @@ class VendorClient:
         if isinstance(limiters, Limiter):
             limiters = {"default": limiters}
         self.limiters: dict[str, Limiter] = dict(limiters or {"default": UnlimitedLimiter()})
+        if os.environ.get(DISABLE_LIMITER_ENV, "").strip().lower() in ("1", "true", "yes"):
+            log.warning("%s is set: the client limiter is OFF (a test control)", DISABLE_LIMITER_ENV)
+            self.limiters = {name: UnlimitedLimiter(name) for name in self.limiters}
+        self.unprocessed_statuses = frozenset(unprocessed_statuses)  # 5xx the vendor docs call unprocessed
         self.default_limiter = next(iter(self.limiters))
         self.retry = retry or RetrySettings()
         self.stats = ClientStats()
         self._secrets = [s for s in secrets if s and len(str(s)) >= 3]
         self._sleep = sleep
         self._stats_lock = threading.Lock()
+        if timeout is None:
+            timeout = default_timeout()
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Accept": "application/json", **dict(headers or {})},
@@ -229,22 +291,23 @@ class VendorClient:
         json_body: Any = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-        limiter: str | None = None,
-        cost: float = 1.0,
-        actual_cost: Callable[[Any], float | None] | None = None,
-        idempotent: bool = True,
-        expect_json: bool = True,
-        error_map: Mapping[int, type[VendorError]] | None = None,
+        options: RequestOptions | None = None,
+        **option_values: Any,
     ) -> VendorResponse:
-        """Send one logical request (retrying transient failures) and return the parsed response.
+        """Send one logical request (retrying what is safe to retry) and return the parsed response.
 
-        ``cost``/``actual_cost``: units reserved from the limiter before each attempt; ``actual_cost``
-        extracts the real cost from the JSON body and corrects the reservation.
-        ``idempotent=False``: only failures where the vendor surely did not act are retried
-        (connect errors, 429, 503).
+        ``options`` (or its fields as keywords: ``limiter``, ``cost``, ``actual_cost``, ``idempotent``,
+        ``expect_json``, ``error_map``; see ``RequestOptions``) say how to send it. Each attempt is classified
+        by ``creator_sync.http.outcomes.classify``: an unprocessed outcome (429, refused connection) is
+        retried for every request; an ambiguous one (lost answer after the vendor may have acted) only for
+        ``idempotent=True``, otherwise ``AmbiguousOutcomeError`` is raised at once.
         """
+        if options is None:
+            options = RequestOptions(**option_values)
+        elif option_values:
+            options = replace(options, **option_values)
         method = method.upper()
-        lim = self.limiter(limiter)
+        lim = self.limiter(options.limiter)
         req_headers = dict(headers or {})
         if json_body is not None and content is None:
             content = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -255,46 +318,26 @@ class VendorClient:
 
         def attempt() -> VendorResponse:
             waited_before = lim.stats.waited_seconds
-            reservation = lim.acquire(cost)
+            reservation = lim.acquire(options.cost)
             self._count(requests=1, waited_for_limiter_s=lim.stats.waited_seconds - waited_before)
             started = time.monotonic()
             try:
-                response = self._http.request(
+                answer: httpx.Response | httpx.TransportError = self._http.request(
                     method, path, params=clean_params or None, content=content, headers=req_headers
                 )
-            except httpx.ConnectError as exc:
-                self._count(transport_errors=1)
-                raise _RetryableAttempt(
-                    self._error(VendorTransportError, method, path, None, f"connection failed ({exc})")
-                ) from None
-            except httpx.TimeoutException as exc:
-                self._count(transport_errors=1)
-                err = self._error(
-                    VendorTransportError, method, path, None, f"timed out ({type(exc).__name__})"
-                )
-                if not idempotent and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-                    raise err from None
-                raise _RetryableAttempt(err) from None
-            except httpx.TransportError as exc:  # dropped connection, protocol errors
-                self._count(transport_errors=1)
-                err = self._error(
-                    VendorTransportError, method, path, None, f"connection dropped ({type(exc).__name__})"
-                )
-                if not idempotent:
-                    raise err from None
-                raise _RetryableAttempt(err) from None
-            return self._handle(
-                response,
-                method,
-                path,
-                reservation,
-                lim,
-                actual_cost,
-                idempotent,
-                expect_json,
-                error_map,
-                time.monotonic() - started,
+            except httpx.TransportError as exc:
+                answer = exc
+            classified = classify(
+                answer, expect_json=options.expect_json, unprocessed_statuses=self.unprocessed_statuses
             )
+            call = _Call(method, path, options)
+            if classified.outcome is Outcome.OK:
+                assert isinstance(answer, httpx.Response)
+                if options.actual_cost is not None:
+                    self._settle(lim, reservation, options.actual_cost, classified.data)
+                elapsed = time.monotonic() - started
+                return VendorResponse(classified.status or 0, classified.data, answer.headers, elapsed)
+            raise self._failure(call, classified, answer)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -334,67 +377,73 @@ class VendorClient:
             self._count(failures=1)
             raise
 
-    def _handle(
-        self,
-        response: httpx.Response,
-        method: str,
-        path: str,
-        reservation,
-        lim: Limiter,
-        actual_cost,
-        idempotent: bool,
-        expect_json: bool,
-        error_map,
-        elapsed: float,
-    ) -> VendorResponse:
-        status = response.status_code
-        if status == 429:
+    @staticmethod
+    def _settle(lim: Limiter, reservation, actual_cost: Callable[[Any], float | None], data: Any) -> None:
+        try:
+            real = actual_cost(data)
+        except Exception:  # a body without quota info keeps the estimate
+            real = None
+        if real is not None:
+            lim.settle(reservation, float(real))
+
+    def _failure(
+        self, call: _Call, classified: Classified, answer: httpx.Response | httpx.TransportError
+    ) -> Exception:
+        """The exception for a failed attempt: ``_RetryableAttempt`` (the retry loop sends again) or a
+        ``VendorError`` raised to the caller at once. This is the retry strategy over the outcomes."""
+        method, path, opts = call.method, call.path, call.options
+        status = classified.status
+        response = answer if isinstance(answer, httpx.Response) else None
+        if response is None:
+            self._count(transport_errors=1)
+            msg = classified.reason
+            if isinstance(answer, httpx.ConnectError):
+                msg = f"connection failed ({self.scrub(str(answer)) or type(answer).__name__})"
+            err: VendorError = self._error(VendorTransportError, method, path, None, msg)
+        elif status == 429:
             self._count(rate_limited_429=1)
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            msg = self._vendor_message(response)
-            err = self._error(VendorRateLimitError, method, path, status, msg, retry_after=retry_after)
+            rate_err = self._error(
+                VendorRateLimitError,
+                method,
+                path,
+                status,
+                self._vendor_message(response),
+                retry_after=retry_after,
+            )
             if retry_after is not None and retry_after > self.retry.max_retry_after:
-                raise err
+                return rate_err
             wait = retry_after if retry_after is not None else self.retry.default_retry_after
-            raise _RetryableAttempt(err, wait=wait)
-        if status >= 500 or status == 424:
-            self._count(server_errors=1)
-            err = self._error(VendorServerError, method, path, status, self._vendor_message(response))
-            if not idempotent and status != 503:
-                raise err
-            raise _RetryableAttempt(err)
-        if status >= 400:
-            msg = self._vendor_message(response)
-            cls = (error_map or {}).get(status)
+            return _RetryableAttempt(rate_err, wait=wait)
+        elif classified.malformed_body:
+            err = self._error(VendorResponseError, method, path, status, classified.reason)
+        elif classified.outcome is Outcome.PERMANENT:
+            cls = (opts.error_map or {}).get(status or 0)
             if cls is None:
                 cls = {401: VendorAuthError, 403: VendorAuthError, 404: VendorNotFoundError}.get(
-                    status, VendorBadRequestError
+                    status or 0, VendorBadRequestError
                 )
-            raise self._error(cls, method, path, status, msg)
-        data: Any = None
-        if status != 204 and response.content:
-            try:
-                data = response.json()
-            except ValueError:
-                if expect_json:
-                    raise _RetryableAttempt(
-                        self._error(
-                            VendorResponseError,
-                            method,
-                            path,
-                            status,
-                            f"malformed JSON body ({len(response.content)} bytes)",
-                        )
-                    ) from None
-                data = response.text
-        if actual_cost is not None:
-            try:
-                real = actual_cost(data)
-            except Exception:  # a body without quota info keeps the estimate
-                real = None
-            if real is not None:
-                lim.settle(reservation, float(real))
-        return VendorResponse(status=status, data=data, headers=response.headers, elapsed_s=elapsed)
+            return self._error(cls, method, path, status, self._vendor_message(response))
+        else:  # 5xx / 424
+            self._count(server_errors=1)
+            err = self._error(VendorServerError, method, path, status, self._vendor_message(response))
+        if classified.outcome is Outcome.AMBIGUOUS and not opts.idempotent:
+            self._count(ambiguous=1)
+            text = (
+                f"{err}. The request may have been processed ({classified.reason}); it is not re-sent "
+                "blindly: check what arrived before sending it again"
+            )
+            return AmbiguousOutcomeError(
+                self.scrub(text),
+                outcome=classified.reason,
+                vendor=self.vendor,
+                method=method,
+                path=path,
+                status=status,
+                vendor_message=err.vendor_message,
+                conn_id=self.conn_id,
+            )
+        return _RetryableAttempt(err)  # UNPROCESSED, or AMBIGUOUS for an idempotent request
 
     # -- conveniences ---------------------------------------------------------------------------------------
 

@@ -5,7 +5,34 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from creator_sync.http.errors import MalformedPageError
+
 DEFAULT_PAGE_LIMIT = 100
+
+
+def page_records(client, path: str, body: Any, offset: int) -> list[Any]:
+    """The records of one list page: the list under ``data``. A page without that list (no ``data`` key,
+    ``data: null``, not a list, or a body that is not an object) raises ``MalformedPageError`` naming the
+    endpoint and offset: ending the list there would silently drop every later record."""
+    if isinstance(body, dict) and isinstance(body.get("data"), list):
+        return body["data"]
+    if not isinstance(body, dict):
+        what = f"a JSON {type(body).__name__} instead of an object"
+    elif "data" not in body:
+        what = f"no 'data' key (keys: {', '.join(sorted(map(str, body))) or 'none'})"
+    elif body["data"] is None:
+        what = "'data': null"
+    else:
+        what = f"'data' is a {type(body['data']).__name__}, not a list"
+    raise MalformedPageError(
+        f"{client.vendor} GET {path} at offset {offset}: malformed list page: {what}. Paging stops here "
+        "instead of ending the list early; retry the task later, and report it to the vendor if it persists",
+        offset=offset,
+        vendor=client.vendor,
+        method="GET",
+        path=path,
+        conn_id=client.conn_id,
+    )
 
 
 def iter_offset_pages(
@@ -48,21 +75,7 @@ def iter_offset(
     base = dict(params or {})
 
     def fetch(off: int, lim: int) -> list[Any]:
-        body = client.get(path, params={**base, "limit": lim, "offset": off})
-        data = body.get("data") if isinstance(body, dict) else body
-        if data is None:
-            return []
-        if not isinstance(data, list):
-            from creator_sync.http.errors import VendorResponseError
-
-            raise VendorResponseError(
-                f"{client.vendor} GET {path}: expected a list under 'data', got {type(data).__name__}",
-                vendor=client.vendor,
-                method="GET",
-                path=path,
-                conn_id=client.conn_id,
-            )
-        return data
+        return page_records(client, path, client.get(path, params={**base, "limit": lim, "offset": off}), off)
 
     pages = iter_offset_pages(fetch, limit=limit, offset=offset, max_pages=max_pages, page_stride=page_stride)
     from creator_sync.progress import Progress, client_requests

@@ -50,16 +50,16 @@ class Verdict:
 
 
 def decide(insightiq, user_id: str, *, operator: bool, rules: frozenset[str]) -> Verdict:
-    """Is this creator gone? ``insightiq`` is an InsightIQHook (get_user, list_accounts)."""
+    """Is this creator gone? ``insightiq`` is an InsightIQHook (``get_record``, ``iter_records``)."""
     if operator and OPERATOR_REQUEST in rules:
         return Verdict(True, OPERATOR_REQUEST, "an operator asked for it")
     try:
-        insightiq.get_user(user_id)
+        insightiq.get_record("users", user_id)
     except VendorNotFoundError:
         if USER_DELETED in rules:
             return Verdict(True, USER_DELETED, "InsightIQ has no such user")
         return Verdict(False, None, f"InsightIQ has no such user, but rule {USER_DELETED} is not enabled")
-    accounts = list(insightiq.list_accounts(user_id=user_id))
+    accounts = list(insightiq.iter_records("accounts", user_id=user_id))
     statuses = [str(a.get("status") or "").upper() for a in accounts]
     connected = sum(s in STILL_CONNECTED for s in statuses)
     seen = ", ".join(sorted(set(statuses))) or "none"

@@ -124,7 +124,7 @@ def collect(insightiq, run: OffboardRun, store: StateStore, directory: Path) -> 
         user_id = request["user_id"]
         if not user_id:  # the webhook carried only an account id
             try:
-                user_id = str(insightiq.get_account(request["account_id"])["user"]["id"])
+                user_id = str(insightiq.get_record("accounts", request["account_id"])["user"]["id"])
             except (VendorNotFoundError, KeyError, TypeError):
                 unresolved.append(
                     {"account_id": request["account_id"], "detail": "account unknown at InsightIQ"}

@@ -27,6 +27,7 @@ error_callback_endpoint=)` returns a result with `.failed` (batch-local index ->
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections import Counter
@@ -36,6 +37,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from creator_sync.files import exists, open_input
 from creator_sync.pipeline.keys import attribute_hash, event_key, user_key
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.state import OUTCOME_CLAIMED_ELSEWHERE, OUTCOME_SENT, OUTCOME_UNCHANGED, StateStore
@@ -89,7 +91,7 @@ class _Pending:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict]:
-    with Path(path).open() as fh:
+    with open_input(path, "rb") as raw, io.TextIOWrapper(raw, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 yield json.loads(line)
@@ -98,7 +100,7 @@ def iter_jsonl(path: str | Path) -> Iterator[dict]:
 def iter_users(path: str | Path, bad_lines: list[dict]) -> Iterator[dict]:
     """The user objects of a users.jsonl; a line that is not a JSON object is appended to `bad_lines` as a
     dead-letter row (reason malformed_source_record) instead of stopping the send."""
-    with Path(path).open(encoding="utf-8") as fh:
+    with open_input(path, "rb") as raw, io.TextIOWrapper(raw, encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -455,11 +457,11 @@ def send_file(
     """Dead-letter the transform's rejected users (and malformed source records that are not users), then
     send users.jsonl (streamed). In a dry run the rejections are counted, not written."""
     report = SendReport()
-    if rejected_path and Path(rejected_path).exists():
+    if rejected_path and exists(rejected_path):
         counts = record_rejections(rejected_path, state=None if dry_run else state, run_id=run_id)
         for reason, n in counts.items():
             report.reject(reason, n)
-    if malformed_path and Path(malformed_path).exists() and not dry_run:
+    if malformed_path and exists(malformed_path) and not dry_run:
         record_rejections(malformed_path, state=state, run_id=run_id)  # counted by the transform's stats
     bad_lines: list[dict] = []
     report = send_users(

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from creator_sync.files import read_text
 from creator_sync.pipeline import events as ev
 from creator_sync.pipeline import malformed as bad
 from creator_sync.pipeline.creators import add_metrics, build_creators, head_json, per_platform
@@ -513,4 +514,4 @@ def utc(moment: datetime) -> pd.Timestamp:
 
 
 def load_stats(path: str | Path) -> TransformStats:
-    return TransformStats(**json.loads(Path(path).read_text()))
+    return TransformStats(**json.loads(read_text(path)))

@@ -1,8 +1,7 @@
 """Where a creator_sync run keeps its files, and what a run means (interval, look-back, skip_hook, filters).
 
-The data directory is an `ObjectStoragePath` base (`CREATOR_SYNC_DATA_URL`, default `file://<AIRFLOW_HOME>/data`)
-so a deployment can point it at shared storage; the transform reads Parquet with pyarrow and needs a
-filesystem path, so only `file://` bases (a local disk or a volume shared by all workers) are accepted today.
+The data directory (`CREATOR_SYNC_DATA_URL`, default `file://<AIRFLOW_HOME>/data`, or `s3://bucket/prefix`)
+is resolved by creator_sync.storage: a run directory is a local Path or an ObjectStoragePath.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
+from creator_sync import storage
 from creator_sync.http.errors import CreatorSyncConfigError
 
 # The creator_sync schedule (a cron expression, UTC). Read by the DAG file and by manual runs that carry no
@@ -81,27 +81,23 @@ def last_complete_interval(run_after: datetime) -> tuple[datetime, datetime]:
 
 
 def data_base() -> ObjectStoragePath:
-    default = f"file://{Path(os.environ.get('AIRFLOW_HOME', '~/airflow')).expanduser() / 'data'}"
-    return ObjectStoragePath(os.environ.get("CREATOR_SYNC_DATA_URL") or default)
+    return storage.data_base()
 
 
 def local_dir(path: ObjectStoragePath) -> Path:
-    if path.protocol not in ("file", "local", ""):
-        raise ValueError(
-            f"CREATOR_SYNC_DATA_URL={data_base()} uses {path.protocol!r}; the sync needs a file:// base "
-            "(a local disk or a volume shared by every worker)"
-        )
-    return Path(path.path)
+    """The local directory of a file:// path (the default SQLite state store lives there)."""
+    if not storage.is_local(path):
+        raise ValueError(f"{path} is object storage ({path.protocol}://), not a local directory")
+    return storage.local_path(path)
 
 
 def run_dir_name(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
 
 
-def run_dir(run_id: str) -> Path:
-    directory = local_dir(data_base() / "runs" / run_dir_name(run_id))
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+def run_dir(run_id: str) -> storage.RunPath:
+    """The run's directory: a local Path (created) or an ObjectStoragePath in an existing bucket."""
+    return storage.ensure_dir(storage.data_root() / "runs" / run_dir_name(run_id))
 
 
 @dataclass(frozen=True)
@@ -153,5 +149,5 @@ class SyncRun:
         )
 
     @property
-    def dir(self) -> Path:
+    def dir(self) -> storage.RunPath:
         return run_dir(self.run_id)

@@ -20,21 +20,25 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
     also returns the run's resolved `skip_hook` / `dry_run` for the upsert operator."""
     from creator_sync.offboard.skip import offboarded_ids
     from creator_sync.pipeline.transform import transform_run
+    from creator_sync.storage import staged_input, staged_output
 
-    result = transform_run(
-        run.dir / "fetch",
-        start=run.start,
-        end=run.end,
-        events_from=run.events_from,
-        out_dir=run.dir / "transform",
-        offboarded=offboarded_ids,
-    )
+    # pyarrow reads local files: on object storage the fetched files are staged in and the outputs out
+    out = run.dir / "transform"
+    with staged_input(run.dir / "fetch") as fetched, staged_output(out) as local_out:
+        result = transform_run(
+            fetched,
+            start=run.start,
+            end=run.end,
+            events_from=run.events_from,
+            out_dir=local_out,
+            offboarded=offboarded_ids,
+        )
     log.info("transform: %s", result.stats)
     return {
-        "users_path": str(result.users_path),
-        "rejected_path": str(result.rejected_path),
-        "malformed_path": str(result.malformed_path),
-        "stats_path": str(result.stats_path),
+        "users_path": str(out / result.users_path.name),
+        "rejected_path": str(out / result.rejected_path.name),
+        "malformed_path": str(out / result.malformed_path.name),
+        "stats_path": str(out / result.stats_path.name),
         "users": result.stats.users_written,
         "rejected": result.stats.rejected,
         "events": result.stats.events_written,
@@ -76,6 +80,7 @@ def report_step(
     from airflow.sdk.exceptions import AirflowFailException
 
     from creator_sync.pipeline.state import StateStore
+    from creator_sync.run_checks import fail_on_rejection_rate
     from creator_sync.sync.run_note import set_run_note
 
     state = state or StateStore()
@@ -96,6 +101,7 @@ def report_step(
     }
     state.save_run_report(DAG_ID, run.run_id, figures, text, summary.reconciled)
     set_run_note(DAG_ID, run.run_id, text)
+    fail_on_rejection_rate(summary.fetched_creators, summary.rejected)  # after the report is written
     if not summary.reconciled:
         raise AirflowFailException(
             f"{summary.reconciliation_line()} Every fetched creator must end sent, rejected (dead letters), "

@@ -1,0 +1,165 @@
+"""Retention: what the daily `creator_sync_maintenance` DAG deletes, and why those ages are safe.
+
+Settings (days; environment of the workers):
+- `CREATOR_SYNC_RETAIN_RUN_FILES_DAYS` (default 14): a run directory (fetched Parquet, Insider JSON Lines,
+  report.md; ~50 MB per run at 100k creators) whose newest file is older. Run files are for looking into a
+  recent run; nothing reads them once the run is finished (the report and dead letters are in the state DB).
+- `CREATOR_SYNC_RETAIN_LEDGER_DAYS` (default 90, at least 7): acknowledged-event rows acknowledged longer ago.
+  The ledger is what keeps a re-run, a retry, the look-back or a backfill from sending an event twice: an
+  event is only fetched again by a run whose window covers the event's date. Scheduled runs look back
+  `CREATOR_SYNC_LOOKBACK_HOURS` at most, so their events are safe after a few days; a backfill re-reads the
+  days it covers. Keep this setting longer than the oldest interval you will ever backfill (a backfill of
+  days whose ledger rows were deleted sends their events to Insider again, and Insider appends events).
+  The setting must also exceed the look-back, or the scheduled runs themselves could re-send.
+- `CREATOR_SYNC_RETAIN_DEAD_LETTERS_DAYS` (default 90): dead letters created longer ago, replayed or not;
+  the report lists what was deleted per reason, so nothing goes without a trace.
+
+The attribute hashes (one row per creator) and in-flight batches (each must be resolved) are never deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from creator_sync import storage
+from creator_sync.http.errors import CreatorSyncConfigError
+
+log = logging.getLogger(__name__)
+
+RUN_FILES_ENV = "CREATOR_SYNC_RETAIN_RUN_FILES_DAYS"
+LEDGER_ENV = "CREATOR_SYNC_RETAIN_LEDGER_DAYS"
+DEAD_LETTERS_ENV = "CREATOR_SYNC_RETAIN_DEAD_LETTERS_DAYS"
+DEFAULT_DAYS = {RUN_FILES_ENV: 14, LEDGER_ENV: 90, DEAD_LETTERS_ENV: 90}
+MIN_LEDGER_DAYS = 7
+DAG_ID = "creator_sync_maintenance"
+
+
+def retention_days(env: str, environ: dict[str, str] | None = None) -> int:
+    raw = (os.environ if environ is None else environ).get(env, "").strip()
+    if not raw:
+        return DEFAULT_DAYS[env]
+    if not raw.isdigit() or int(raw) < 1:
+        raise CreatorSyncConfigError(f"{env}={raw!r} is invalid: give a whole number of days >= 1")
+    return int(raw)
+
+
+def ledger_days(environ: dict[str, str] | None = None) -> int:
+    """The ledger's retention, refused when it would let a scheduled run (with its look-back) re-send."""
+    days = retention_days(LEDGER_ENV, environ)
+    lookback_hours = int((os.environ if environ is None else environ).get("CREATOR_SYNC_LOOKBACK_HOURS") or 0)
+    floor = max(MIN_LEDGER_DAYS, lookback_hours // 24 + 2)
+    if days < floor:
+        raise CreatorSyncConfigError(
+            f"{LEDGER_ENV}={days} is too short: acknowledged events must outlive every window a run re-reads "
+            f"(at least {floor} days with CREATOR_SYNC_LOOKBACK_HOURS={lookback_hours}; keep it longer than "
+            f"the oldest interval you will backfill)"
+        )
+    return days
+
+
+@dataclass
+class Freed:
+    run_dirs: list[str] = field(default_factory=list)
+    run_files: int = 0
+    run_bytes: int = 0
+    ledger_rows: int = 0
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    cutoffs: dict[str, str] = field(default_factory=dict)
+
+    def render(self) -> str:
+        letters = ", ".join(f"{r}: {n}" for r, n in sorted(self.dead_letters.items())) or "none"
+        return "\n".join(
+            [
+                "| freed | count |",
+                "|---|---|",
+                f"| run directories | {len(self.run_dirs)} ({self.run_files} files, "
+                f"{self.run_bytes / 1e6:.1f} MB) |",
+                f"| acknowledged-event ledger rows | {self.ledger_rows} |",
+                f"| dead letters | {sum(self.dead_letters.values())} ({letters}) |",
+                "",
+                "Cut-offs: " + ", ".join(f"{k} before {v}" for k, v in self.cutoffs.items()) + ".",
+            ]
+        )
+
+
+def _modified(item: Any) -> datetime | None:
+    """Last modification of a file: local stat, or the object store's LastModified/mtime."""
+    if storage.is_local(item):
+        return datetime.fromtimestamp(storage.local_path(item).stat().st_mtime, UTC)
+    info = item.fs.info(item.path)
+    value = info.get("LastModified") or info.get("mtime") or info.get("last_modified")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+def _newest(directory: Any) -> datetime | None:
+    files = storage.local_path(directory).rglob("*") if storage.is_local(directory) else directory.rglob("*")
+    stamps = [m for f in files if f.is_file() and (m := _modified(f)) is not None]
+    return max(stamps) if stamps else None
+
+
+def purge_run_files(root: Any, before: datetime, freed: Freed) -> None:
+    """Delete every run directory under `root`/runs whose newest file is older than `before`."""
+    runs = root / "runs"
+    if storage.is_local(runs):
+        if not storage.local_path(runs).is_dir():
+            return
+        children = sorted(storage.local_path(runs).iterdir())
+    else:
+        children = sorted(runs.iterdir(), key=str) if runs.exists() else []
+    for child in children:
+        if not child.is_dir():
+            continue
+        newest = _newest(child)
+        if newest is not None and newest >= before:
+            continue
+        files, size = storage.tree_size(child)
+        storage.remove_tree(child)
+        freed.run_dirs.append(child.name)
+        freed.run_files += files
+        freed.run_bytes += size
+
+
+def purge_state(store, ledger_before: datetime, letters_before: datetime, freed: Freed) -> None:
+    """Delete acknowledged events and dead letters older than the cut-offs (one transaction)."""
+    from creator_sync.pipeline.state import acknowledged_events, dead_letters
+
+    with store.write() as conn:
+        done = conn.execute(
+            acknowledged_events.delete().where(acknowledged_events.c.acked_at < ledger_before)
+        )
+        freed.ledger_rows = done.rowcount or 0
+        old = dead_letters.c.created_at < letters_before
+        counts = conn.execute(sa.select(dead_letters.c.reason, sa.func.count()).where(old).group_by("reason"))
+        freed.dead_letters = {reason: n for reason, n in counts}
+        conn.execute(dead_letters.delete().where(old))
+
+
+def run_maintenance(run_id: str, *, now: datetime | None = None, store=None, root=None) -> dict[str, Any]:
+    """Delete what is past its retention, log and store (StateStore.save_run_report) what was freed."""
+    from creator_sync.pipeline.state import StateStore
+
+    now = now or datetime.now(UTC)
+    cutoffs = {
+        "run files": now - timedelta(days=retention_days(RUN_FILES_ENV)),
+        "ledger": now - timedelta(days=ledger_days()),
+        "dead letters": now - timedelta(days=retention_days(DEAD_LETTERS_ENV)),
+    }
+    freed = Freed(cutoffs={k: f"{v:%Y-%m-%d %H:%M} UTC" for k, v in cutoffs.items()})
+    store = store or StateStore()
+    purge_run_files(root if root is not None else storage.data_root(), cutoffs["run files"], freed)
+    purge_state(store, cutoffs["ledger"], cutoffs["dead letters"], freed)
+    text = f"### creator-sync maintenance `{run_id}`\n\n{freed.render()}"
+    log.info("%s", text)
+    figures = asdict(freed)
+    store.save_run_report(DAG_ID, run_id, figures, text, ok=True)
+    return {**figures, "text": text}

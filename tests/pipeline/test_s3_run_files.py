@@ -1,0 +1,145 @@
+"""Run files on object storage: CREATOR_SYNC_DATA_URL=s3://bucket/prefix through Airflow's ObjectStoragePath
+and the Amazon provider, against a real S3 API server on 127.0.0.1
+(moto's server mode, devtools/s3_server.py).
+
+A run's fetch, transform, send and report steps write and read every file on S3 (the transform stages its
+inputs locally and uploads its outputs); nothing lands in the local data directory."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from creator_sync import storage
+from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.sync.run_context import SyncRun, run_dir, run_dir_name
+from devtools.s3_server import MotoS3Server
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_rate_budget")]
+
+BUCKET, PREFIX, CONN_ID = "creator-sync-test", "data", "creator_sync_s3"
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    with MotoS3Server() as server:
+        server.create_bucket(BUCKET)
+        yield server
+
+
+@pytest.fixture
+def s3_data(s3_server, monkeypatch, tmp_path):
+    """The data directory on S3 (the connection named by CREATOR_SYNC_DATA_CONN_ID), state in SQLite."""
+    for key, value in s3_server.connection_env(CONN_ID).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CREATOR_SYNC_DATA_URL", f"s3://{BUCKET}/{PREFIX}")
+    monkeypatch.setenv("CREATOR_SYNC_DATA_CONN_ID", CONN_ID)
+    monkeypatch.setenv("CREATOR_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
+    return s3_server
+
+
+def make_run(run_id: str) -> SyncRun:
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return SyncRun(run_id, end - timedelta(days=1), end, False, False, ())
+
+
+def test_a_run_writes_and_reads_all_its_files_on_s3(s3_data, sandbox_env, tmp_path):
+    from creator_sync.hooks.insider import InsiderHook
+    from creator_sync.hooks.insightiq import InsightIQHook
+    from creator_sync.sync import fetch
+    from creator_sync.sync.steps import report_step, send_step, transform_step
+
+    run = make_run("manual__2026-05-01T00:00:00+00:00 s3")
+    assert run.dir.protocol == "s3" and str(run.dir).startswith(f"s3://{CONN_ID}@{BUCKET}/{PREFIX}/runs/")
+
+    creators = fetch.fetch_directory(InsightIQHook(), run)
+    contents = fetch.fetch_contents(InsightIQHook(), run)
+    shards = [fetch.fetch_account_shard(InsightIQHook(), run, k, 2) for k in range(2)]
+    transformed = transform_step(run)
+    assert transformed["users_path"].startswith(f"s3://{CONN_ID}@{BUCKET}/"), transformed
+    sent = send_step(InsiderHook(), run, transformed)
+    context = {"outlets": ["users"], "outlet_events": {"users": SimpleNamespace(extra=None)}}
+    report = report_step(run, creators, contents, shards, transformed, sent, context)
+
+    prefix = f"{PREFIX}/runs/{run_dir_name(run.run_id)}/"
+    keys = {key.removeprefix(prefix) for key in s3_data.keys(BUCKET, prefix)}
+    for name in (
+        "fetch/users/users.parquet",
+        "fetch/profiles/profiles.parquet",
+        "fetch/contents/contents.parquet",
+        "fetch/accounts/shard-0.parquet",
+        "fetch/accounts/shard-1.parquet",
+        "transform/users.jsonl",
+        "transform/rejected.jsonl",
+        "transform/transform_stats.json",
+        "report.md",
+    ):
+        assert name in keys, sorted(keys)
+    assert not any("_spool" in key for key in keys), sorted(keys)  # the transform's scratch stays local
+    assert not (tmp_path / "home" / "data").exists()  # nothing in the local data directory
+
+    # what was read back from S3 is what was sent: the sandbox stored every valid creator once
+    insider = sandbox_env.stats("insider")
+    assert report["reconciled"], report["text"]
+    assert report["fetched_creators"] == creators["users"]["count"] > 0
+    assert insider["users_stored"] == report["sent"] == transformed["users"], (insider, report)
+    assert insider["duplicate_events"] == 0, insider
+    stats = json.loads(storage.as_path(transformed["stats_path"]).read_text())
+    assert stats["users_written"] == transformed["users"]
+    assert "Reconciliation holds" in (run.dir / "report.md").read_text()
+
+
+def test_a_bucket_that_does_not_exist_is_a_clear_error_and_is_not_created(s3_data, monkeypatch):
+    monkeypatch.setenv("CREATOR_SYNC_DATA_URL", "s3://no-such-bucket/creator-sync")
+    with pytest.raises(
+        CreatorSyncConfigError, match=r"bucket 'no-such-bucket' does not exist.*Create the bucket"
+    ):
+        run_dir("manual__missing")
+    assert "no-such-bucket" not in {b["Name"] for b in s3_data.client().list_buckets()["Buckets"]}
+
+
+def test_without_the_bucket_check_the_filesystem_would_create_the_bucket(s3_data, monkeypatch):
+    """The guard above matters: s3fs's mkdir creates a missing bucket, so a typo in the URL would silently
+    put run files into a new bucket."""
+    monkeypatch.setenv("CREATOR_SYNC_DATA_URL", "s3://typo-bucket/creator-sync")
+    monkeypatch.setattr(storage, "_checked_bucket", lambda url: None)
+    (storage.data_root() / "runs" / "x").mkdir(parents=True, exist_ok=True)
+    assert "typo-bucket" in {b["Name"] for b in s3_data.client().list_buckets()["Buckets"]}
+
+
+def test_staged_output_uploads_only_when_the_block_succeeds(s3_data):
+    base = storage.data_root() / "staging-test"
+    with pytest.raises(RuntimeError), storage.staged_output(base / "failed") as local:
+        (local / "half.jsonl").write_text("{}\n")
+        raise RuntimeError("transform failed")
+    with storage.staged_output(base / "done") as local:
+        (local / "sub").mkdir()
+        (local / "sub" / "ok.json").write_text('{"ok": true}')
+    keys = s3_data.keys(BUCKET, f"{PREFIX}/staging-test/")
+    assert keys == [f"{PREFIX}/staging-test/done/sub/ok.json"], keys
+    with storage.staged_input(base / "done") as local:
+        assert json.loads((local / "sub" / "ok.json").read_text()) == {"ok": True}
+    assert storage.tree_size(base) == (1, len('{"ok": true}'))
+    storage.remove_tree(base)
+    assert s3_data.keys(BUCKET, f"{PREFIX}/staging-test/") == []
+
+
+def test_retention_deletes_old_run_directories_on_s3(s3_data):
+    from creator_sync.retention import Freed, purge_run_files
+
+    root = storage.data_root()
+    for run in ("scheduled__a", "scheduled__b"):
+        (root / "runs" / run / "fetch" / "users.parquet").write_bytes(b"x" * 10)
+    now = datetime.now(UTC)
+    kept = Freed()
+    purge_run_files(root, now - timedelta(days=1), kept)  # written just now: younger than the cut-off
+    assert kept.run_dirs == [] and s3_data.keys(BUCKET, f"{PREFIX}/runs/scheduled__a/")
+    freed = Freed()
+    purge_run_files(root, now + timedelta(days=1), freed)
+    assert {"scheduled__a", "scheduled__b"} <= set(freed.run_dirs)
+    assert s3_data.keys(BUCKET, f"{PREFIX}/runs/scheduled__a/") == []
+    assert s3_data.keys(BUCKET, f"{PREFIX}/runs/scheduled__b/") == []

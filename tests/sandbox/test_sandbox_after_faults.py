@@ -1,0 +1,79 @@
+"""Faults after processing: the sandbox does the work (the user is stored), then loses the answer: drops
+the connection, holds it past the client's timeout, or sends a truncated 2xx body. Injected 429s are
+counted apart from real limit 429s."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sandbox_samples import INSIDER_HEADERS, IQ_AUTH
+
+pytestmark = pytest.mark.slow
+
+UPSERT = "/api/user/v1/upsert"
+
+
+def upsert(sandbox, uuid: str, timeout: float = 30) -> httpx.Response:
+    return httpx.post(
+        f"{sandbox.insider_url}{UPSERT}",
+        headers=INSIDER_HEADERS,
+        json={"users": [{"identifiers": {"uuid": uuid}, "attributes": {"name": uuid}}]},
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def insider_faults(sandbox):
+    sandbox.reset("insider")
+    yield lambda values: sandbox.configure("insider", values)
+    sandbox.configure(
+        "insider",
+        {"fault_drop_after": 0, "fault_timeout_after": 0, "fault_truncated_after": 0, "fault_429": 0},
+    )
+    sandbox.configure("insider", {"slow_seconds": 5})
+
+
+def test_truncated_2xx_after_processing(sandbox, insider_faults):
+    insider_faults({"fault_truncated_after": 1.0})
+    r = upsert(sandbox, "truncated-1")
+    assert r.status_code == 200 and r.content
+    with pytest.raises(ValueError):
+        r.json()
+    stats = sandbox.stats("insider")
+    assert stats["users_stored"] == 1 and stats["faults_injected"]["truncated_after"] == 1
+
+
+def test_dropped_connection_after_processing(sandbox, insider_faults):
+    insider_faults({"fault_drop_after": 1.0})
+    with pytest.raises(httpx.TransportError):
+        upsert(sandbox, "dropped-1")
+    stats = sandbox.stats("insider")
+    assert stats["users_stored"] == 1 and stats["faults_injected"]["drop_after"] == 1
+    assert stats["requests_by_status"].get("dropped_after_processing") == 1
+
+
+def test_timeout_after_processing(sandbox, insider_faults):
+    insider_faults({"fault_timeout_after": 1.0, "slow_seconds": 3})
+    with pytest.raises(httpx.ReadTimeout):
+        upsert(sandbox, "timeout-1", timeout=0.5)
+    stats = sandbox.stats("insider")
+    assert stats["users_stored"] == 1 and stats["faults_injected"]["timeout_after"] == 1
+
+
+def test_a_read_can_lose_its_answer_too(sandbox):
+    sandbox.configure("insightiq", {"fault_truncated_after": 1.0})
+    try:
+        r = httpx.get(f"{sandbox.insightiq_url}/v1/work-platforms", auth=IQ_AUTH, timeout=30)
+        assert r.status_code == 200
+        with pytest.raises(ValueError):
+            r.json()
+    finally:
+        sandbox.configure("insightiq", {"fault_truncated_after": 0})
+
+
+def test_injected_429s_are_counted_apart_from_real_limit_429s(sandbox, insider_faults):
+    insider_faults({"fault_429": 1.0})
+    assert [upsert(sandbox, f"u{i}").status_code for i in range(3)] == [429] * 3
+    stats = sandbox.stats("insider")
+    assert stats["injected_429s"] == 3 and stats["rate_limited_429s"] == 0
+    assert stats["attempted_max_in_window"]["upsert"] == 3  # they arrived all the same
