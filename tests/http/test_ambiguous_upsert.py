@@ -1,6 +1,7 @@
 """The upsert path handles the HTTP core's AmbiguousOutcomeError: a batch whose answer was lost after
-Insider processed it is sent ONCE; the task attempt fails with the in-flight marker kept; the next attempt
-asks Insider (Profile API) and acknowledges the batch instead of sending it again. Real InsiderHook and
+Insider processed it is sent ONCE; the sender asks Insider (Profile API) within the attempt and acknowledges
+the batch instead of sending it again; a batch that did not arrive is sent again; a lost answer left in flight
+by an attempt that died is settled the same way by the next attempt. Real InsiderHook and
 VendorClient over httpx.MockTransport, with a small in-memory Insider that stores what it receives."""
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import pytest
 
 from creator_sync.hooks.insider import InsiderHook
 from creator_sync.http.client import RetrySettings
-from creator_sync.http.errors import AmbiguousOutcomeError
 from creator_sync.http.limiter import UnlimitedLimiter
 from creator_sync.pipeline.send import send_users
 from creator_sync.pipeline.state import StateStore
@@ -25,7 +25,8 @@ class FakeInsider:
     """Stores every upserted user's events; answers upsert number ``lose`` (1-based) the way ``how`` says,
     AFTER storing it."""
 
-    def __init__(self, lose: int | None = None, how: str = "truncated"):
+    def __init__(self, lose: int | None = None, how: str = "truncated", store_lost: bool = True):
+        self.store_lost = store_lost  # False: the lost request never reached Insider
         self.lose, self.how = lose, how
         self.upserts: list[list[dict]] = []
         self.events: list[tuple[str, str, str]] = []  # (uuid, event_name, timestamp) as stored
@@ -34,6 +35,8 @@ class FakeInsider:
         body = json.loads(request.content)
         if request.url.path.endswith("/upsert"):
             self.upserts.append(body["users"])
+            if len(self.upserts) == self.lose and not self.store_lost:
+                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
             for user in body["users"]:
                 for ev in user.get("events") or []:
                     self.events.append((user["identifiers"]["uuid"], ev["event_name"], ev["timestamp"]))
@@ -78,16 +81,49 @@ def users(n: int) -> list[dict]:
     ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def no_settle(monkeypatch):
+    monkeypatch.setenv("CREATOR_SYNC_LOST_ANSWER_SETTLE_S", "0")
+
+
 @pytest.mark.parametrize("how", ["truncated", "dropped", "timeout", "502", "503", "504"])
 def test_a_lost_upsert_answer_is_sent_once_then_confirmed_not_resent(tmp_path, conn_env, how):
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     insider = FakeInsider(lose=2, how=how)
-    with pytest.raises(AmbiguousOutcomeError) as info:
-        send_users(users(6), state=state, hook=hook(insider), run_id="r", max_users=2)
-    assert info.value.path.endswith("/upsert") and info.value.method == "POST"
-    assert len(insider.upserts) == 2  # the lost batch was sent once, never re-sent by the client
-    assert len(state.in_flight()) == 1  # the lost-answer check has what it needs
+    report = send_users(users(6), state=state, hook=hook(insider), run_id="r", max_users=2)
+    assert (report.lost_answers, report.in_flight_confirmed, report.in_flight_resent) == (1, 1, 0)
+    assert len(insider.upserts) == 3  # the lost batch was sent once, never re-sent
+    assert report.users_sent == 6 and report.events_sent == 12
+    assert state.in_flight() == []
+    assert len(insider.events) == 12 and max(Counter(insider.events).values()) == 1  # each event once
 
+
+def test_a_lost_request_that_never_arrived_is_sent_again_after_the_check(tmp_path, conn_env):
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    insider = FakeInsider(lose=2, store_lost=False)
+    report = send_users(users(6), state=state, hook=hook(insider), run_id="r", max_users=2)
+    assert (report.lost_answers, report.in_flight_confirmed, report.in_flight_resent) == (1, 0, 1)
+    assert len(insider.upserts) == 4  # the batch that did not arrive went out again, once
+    assert len(insider.events) == 12 and max(Counter(insider.events).values()) == 1
+
+
+def test_an_attempt_that_died_with_a_lost_answer_is_settled_by_the_next(tmp_path, conn_env, monkeypatch):
+    """The attempt dies while checking (here: the Profile API check itself fails); the in-flight marker
+    stays and the next attempt asks Insider before sending anything."""
+    import creator_sync.pipeline.send as send
+
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    insider = FakeInsider(lose=2, how="truncated")
+
+    def dies(*_args, **_kwargs):
+        raise RuntimeError("worker killed")
+
+    landed = send._event_landed
+    monkeypatch.setattr(send, "_event_landed", dies)
+    with pytest.raises(RuntimeError):
+        send_users(users(6), state=state, hook=hook(insider), run_id="r", max_users=2)
+    assert len(insider.upserts) == 2 and len(state.in_flight()) == 1
+    monkeypatch.setattr(send, "_event_landed", landed)
     report = send_users(users(6), state=state, hook=hook(insider), run_id="r", max_users=2)
     assert (report.in_flight_confirmed, report.in_flight_resent) == (1, 0)
     assert len(insider.upserts) == 3  # only the batch never sent

@@ -103,6 +103,7 @@ class InsiderUpsertOperator(BaseOperator):
                 **hook.stats,
                 "upserts": 0 if report.dry_run else report.requests,
                 "unattributed_errors": report.unattributed_errors,
+                "lost_answers": report.lost_answers,
                 "in_flight_confirmed": report.in_flight_confirmed,
                 "in_flight_resent": report.in_flight_resent,
                 "events_already_acknowledged": report.events_already_acknowledged,

@@ -23,7 +23,10 @@ from creator_sync.pipeline.transform import TransformStats
 from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
 
 VENDORS = ("InsightIQ", "Insider")
-VENDOR_COUNTERS = ("requests", "retries", "rate_limited_429")
+# client counters summed over the run's task attempts: requests sent, requests re-sent after an unusable
+# answer, 429s, calls that ended in an error (retries exhausted, or a lost answer the client must not
+# re-send), and lost answers of requests that change state (checked with the Profile API, never resent)
+VENDOR_COUNTERS = ("requests", "retries", "rate_limited_429", "failures", "ambiguous")
 SENDER_VENDOR = "Insider"  # the upsert attempts also store their send counters under this vendor
 
 
@@ -115,14 +118,14 @@ class RunSummary:
             f"| events already acknowledged, skipped | {self.events_already_acknowledged} |",
             f"| upsert requests{' (planned)' if self.dry_run else ''} | {self.requests} |",
             "",
-            "| vendor | requests | retries | 429s |",
-            "|---|---|---|---|",
+            "| vendor | requests | retries | 429s | failed calls | answers lost |",
+            "|---|---|---|---|---|---|",
         ]
         for vendor in VENDORS:
             v = self.vendors.get(vendor) or {}
             lines.append(
                 f"| {vendor} | {v.get('requests', 0)} | {v.get('retries', 0)} "
-                f"| {v.get('rate_limited_429', 0)} |"
+                f"| {v.get('rate_limited_429', 0)} | {v.get('failures', 0)} | {v.get('ambiguous', 0)} |"
             )
         lines += ["", self.reconciliation_line()]
         if self.malformed_records:
@@ -209,6 +212,7 @@ def run_send_totals(state: StateStore, run_id: str, transform: TransformStats) -
     sender = state.run_client_totals(run_id).get(SENDER_VENDOR, {})
     report.requests = int(sender.get("upserts", 0))
     report.unattributed_errors = int(sender.get("unattributed_errors", 0))
+    report.lost_answers = int(sender.get("lost_answers", 0))
     report.in_flight_confirmed = int(sender.get("in_flight_confirmed", 0))
     report.in_flight_resent = int(sender.get("in_flight_resent", 0))
     latest = state.latest_client_stats(run_id, SENDER_VENDOR)

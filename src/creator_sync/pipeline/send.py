@@ -26,10 +26,13 @@ error_callback_endpoint=)` returns a result with `.failed` (batch-local index ->
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
+import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,11 +41,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creator_sync.files import exists, open_input
+from creator_sync.http.errors import AmbiguousOutcomeError, CreatorSyncConfigError
 from creator_sync.pipeline.keys import attribute_hash, event_key, user_key
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.state import OUTCOME_CLAIMED_ELSEWHERE, OUTCOME_SENT, OUTCOME_UNCHANGED, StateStore
 from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, USER_TOO_LARGE, VENDOR_REJECTED
 from creator_sync.progress import track
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # type hints only: no Airflow import at runtime
     from creator_sync.hooks.insider import InsiderHook
@@ -57,8 +63,11 @@ class SendReport:
     requests: int = 0  # Upsert requests that got a 200
     events_already_acknowledged: int = 0  # dropped before sending (ledger)
     unattributed_errors: int = 0  # error keys in a 200 body that name no user
-    in_flight_confirmed: int = 0  # unanswered batches of an earlier attempt that Insider had stored
-    in_flight_resent: int = 0  # unanswered batches that had not arrived: planned again
+    lost_answers: int = (
+        0  # upserts whose answer was lost (checked with the Profile API, never blindly resent)
+    )
+    in_flight_confirmed: int = 0  # unanswered batches (this or an earlier attempt) that Insider had stored
+    in_flight_resent: int = 0  # unanswered batches that had not arrived: sent or planned again
     claimed_elsewhere: int = 0  # users skipped because another live run holds their claim
     unification_errors: int = 0  # sent users Insider later reported through the error callback
     dry_run: bool = False  # users_sent / events_sent / requests are what WOULD be sent
@@ -75,6 +84,7 @@ class SendReport:
             "requests": self.requests,
             "events_already_acknowledged": self.events_already_acknowledged,
             "unattributed_errors": self.unattributed_errors,
+            "lost_answers": self.lost_answers,
             "in_flight_confirmed": self.in_flight_confirmed,
             "in_flight_resent": self.in_flight_resent,
             "claimed_elsewhere": self.claimed_elsewhere,
@@ -404,8 +414,11 @@ def _send_batches(ctx: _Send, planner: _Planner, users, max_users, on_batch) -> 
                 "probes": probes,
             }
             state.mark_in_flight(run_id, batch_key, record)
-        result = hook.upsert_batch(batch, **kwargs)
-        report.requests += 1
+        answered = _upsert_checked(ctx, batch, pending, probes, batch_key, kwargs)
+        if answered is None:  # the answer was lost and the Profile API showed the whole batch arrived
+            _after_batch(ctx, on_batch)
+            continue
+        result, batch, pending, batch_key = answered
         failed = result.failed or {}
         report.unattributed_errors += len(getattr(result, "unattributed_errors", None) or {})
         accepted = [p for i, p in enumerate(pending) if i not in failed]
@@ -432,10 +445,127 @@ def _send_batches(ctx: _Send, planner: _Planner, users, max_users, on_batch) -> 
         report.events_sent += sum(len(p.event_keys) for p in accepted)
         if failures:
             report.reject(VENDOR_REJECTED, len(failures))
-        if ctx.claims:
-            state.renew_claims(run_id, ctx.lease_s)
-        if on_batch is not None:
-            on_batch(report)
+        _after_batch(ctx, on_batch)
+
+
+def _after_batch(ctx: _Send, on_batch) -> None:
+    if ctx.claims:
+        ctx.state.renew_claims(ctx.run_id, ctx.lease_s)
+    if on_batch is not None:
+        on_batch(ctx.report)
+
+
+LOST_ANSWER_CHECKS = 3  # per batch and task attempt; past that the batch stays in flight for the next attempt
+LOST_ANSWER_SETTLE_MAX_S = 60.0
+
+
+SETTLE_ENV = "CREATOR_SYNC_LOST_ANSWER_SETTLE_S"
+
+
+def _settle_s(hook: InsiderHook) -> float:
+    """How long to wait before asking the Profile API about a lost answer: $CREATOR_SYNC_LOST_ANSWER_SETTLE_S,
+    else the client's read timeout (a request still held by a proxy would be processed within it), at most
+    LOST_ANSWER_SETTLE_MAX_S."""
+    raw = os.environ.get(SETTLE_ENV, "").strip()
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            raise CreatorSyncConfigError(f"{SETTLE_ENV} must be a number of seconds, got {raw!r}") from None
+    timeout = getattr(getattr(hook.client, "_http", None), "timeout", None)
+    read = getattr(timeout, "read", None)
+    return min(float(read), LOST_ANSWER_SETTLE_MAX_S) if read else 1.0
+
+
+def _upsert_checked(ctx: _Send, batch, pending: list[_Pending], probes, batch_key: str, kwargs):
+    """Send one batch. When its answer is lost (AmbiguousOutcomeError: the client never re-sends such a
+    request), ask the Profile API what arrived, in this attempt, before anything is sent again:
+
+    - a probe user's event is at Insider: the request arrived; its users are acknowledged (as the next
+      attempt's resolve_in_flight would), and probe users Insider does not hold (rejected inside that request)
+      are sent again on their own, so their rejection reaches the dead letters;
+    - no probe found: the request did not arrive; the same users are sent again;
+    - a batch without events (attributes only) appends nothing at Insider: sent again without a check.
+
+    Returns ``(result, batch, pending, batch_key)`` for the request that was answered, or None when the lost
+    answer was settled by the Profile API alone. After LOST_ANSWER_CHECKS lost answers the error propagates:
+    the batch stays in flight and the task's next attempt resolves it."""
+    state, hook, report, run_id = ctx.state, ctx.hook, ctx.report, ctx.run_id
+    for check in range(LOST_ANSWER_CHECKS + 1):
+        try:
+            result = hook.upsert_batch(batch, **kwargs)
+            report.requests += 1
+            return result, batch, pending, batch_key
+        except AmbiguousOutcomeError as exc:
+            report.lost_answers += 1
+            if check == LOST_ANSWER_CHECKS:
+                raise
+            if not probes:
+                log.warning(
+                    "upsert answer lost (%s); the batch holds no events, sending it again", exc.outcome
+                )
+                continue
+            settle = _settle_s(hook)
+            log.warning(
+                "upsert answer lost (%s); asking the Profile API about %d user(s) of the batch in %.0f s",
+                exc.outcome,
+                len(probes),
+                settle,
+            )
+            time.sleep(settle)
+            missing = {p["user_key"] for p in probes if not _event_landed(hook, p)}
+            if len(missing) == len(probes):
+                report.in_flight_resent += 1
+                log.info(
+                    "none of the probed events is at Insider: the batch did not arrive, sending it again"
+                )
+                continue
+            report.in_flight_confirmed += 1
+            arrived = [p for p in pending if p.user_key not in missing]
+            state.record_batch(
+                run_id=run_id,
+                batch_key=batch_key,
+                events=[(key, p.user_key) for p in arrived for key in p.event_keys],
+                hashes=[(p.user_key, p.attr_hash) for p in arrived],
+                failures=[],
+                outcomes=[(p.user_key, OUTCOME_SENT, len(p.event_keys)) for p in arrived],
+            )
+            report.users_sent += len(arrived)
+            report.events_sent += sum(len(p.event_keys) for p in arrived)
+            if not missing:
+                log.info("the batch arrived (Profile API): %d users acknowledged", len(arrived))
+                return None
+            keep = [i for i, p in enumerate(pending) if p.user_key in missing]
+            log.info(
+                "the batch arrived (Profile API) without %d probed user(s): sending those again", len(keep)
+            )
+            batch = _sub_batch(batch, keep)
+            pending = [pending[i] for i in keep]
+            batch_key = _batch_key(run_id, pending)
+            probes = _probe_events(pending, batch.users)
+            if probes:
+                state.mark_in_flight(
+                    run_id,
+                    batch_key,
+                    {
+                        "events": [(key, p.user_key) for p in pending for key in p.event_keys],
+                        "hashes": [(p.user_key, p.attr_hash) for p in pending],
+                        "probes": probes,
+                    },
+                )
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _sub_batch(batch, keep: list[int]):
+    """The users ``keep`` (batch-local indices) of ``batch``, as a batch of their own."""
+    encoded = [batch.encoded[i] for i in keep]
+    return dataclasses.replace(
+        batch,
+        users=[batch.users[i] for i in keep],
+        indices=[batch.indices[i] for i in keep],
+        encoded=encoded,
+        size_bytes=sum(len(e) for e in encoded),
+    )
 
 
 def send_file(
