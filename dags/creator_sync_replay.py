@@ -20,22 +20,7 @@ from airflow.sdk import Param, dag, task
 
 from creator_sync.dag_defaults import default_args
 from creator_sync.operators import InsiderUpsertOperator
-
-# Reasons whose letters hold a user payload that can be sent again (creator_sync.pipeline.validate names them;
-# malformed_source_record letters hold no user). Literal here: the pipeline package is too heavy to import
-# at parse time.
-REASONS = [
-    "vendor_rejected",
-    "unification_error",
-    "malformed_email",
-    "non_e164_phone",
-    "no_usable_identifier",
-    "missing_identifier",
-    "invalid_uuid",
-    "invalid_event_timestamp",
-    "purchase_missing_params",
-    "user_too_large",
-]
+from creator_sync.reasons import REPLAYABLE
 
 
 @dag(
@@ -50,7 +35,7 @@ REASONS = [
         "reasons": Param(
             ["vendor_rejected", "unification_error"],
             type="array",
-            items={"type": "string", "enum": REASONS},
+            items={"type": "string", "enum": list(REPLAYABLE)},
             minItems=1,
             description="Replay pending dead letters with these reasons.",
         ),

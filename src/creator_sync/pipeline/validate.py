@@ -12,29 +12,19 @@ import pandas as pd
 from creator_sync.pipeline.identity import is_e164, is_email
 
 # Reason codes (stable).
-MISSING_IDENTIFIER = "missing_identifier"  # no identifier at all
-INVALID_UUID = "invalid_uuid"  # uuid present but not a string
-MALFORMED_EMAIL = "malformed_email"  # email present, does not match ^.+@.+\..+$
-NON_E164_PHONE = "non_e164_phone"  # phone present, cannot become ^\+[1-9]\d{6,14}$
-NO_USABLE_IDENTIFIER = "no_usable_identifier"  # business rule: no valid email and no valid phone
-INVALID_EVENT_TIMESTAMP = "invalid_event_timestamp"  # not RFC 3339
-PURCHASE_MISSING_PARAMS = "purchase_missing_params"  # purchase event without its required params
-USER_TOO_LARGE = "user_too_large"  # one user's JSON over the request size limit
-VENDOR_REJECTED = "vendor_rejected"  # Insider answered 200 but listed the user under fail
-UNIFICATION_ERROR = "unification_error"  # Insider called the error callback for the user
-MALFORMED_SOURCE_RECORD = "malformed_source_record"  # an InsightIQ record without its id / user id
-REASONS = (
-    MISSING_IDENTIFIER,
+from creator_sync.reasons import (  # noqa: F401 - the stable codes, re-exported for the pipeline
+    INVALID_EVENT_TIMESTAMP,
     INVALID_UUID,
     MALFORMED_EMAIL,
-    NON_E164_PHONE,
+    MALFORMED_SOURCE_RECORD,
+    MISSING_IDENTIFIER,
     NO_USABLE_IDENTIFIER,
-    INVALID_EVENT_TIMESTAMP,
+    NON_E164_PHONE,
     PURCHASE_MISSING_PARAMS,
+    REASONS,
+    UNIFICATION_ERROR,
     USER_TOO_LARGE,
     VENDOR_REJECTED,
-    UNIFICATION_ERROR,
-    MALFORMED_SOURCE_RECORD,
 )
 
 RFC3339_RE = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"

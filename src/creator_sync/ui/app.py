@@ -28,6 +28,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from creator_sync.reasons import REPLAYABLE
 from creator_sync.ui import URL_PREFIX, pages
 from creator_sync.ui.figures import RunRow, run_row
 
@@ -37,19 +38,6 @@ SYNC_DAG = "creator_sync"
 REPLAY_DAG = "creator_sync_replay"
 RUNS_SHOWN = 30
 LETTERS_SHOWN = 50
-# the reasons creator_sync_replay accepts (its `reasons` Param enum)
-REPLAYABLE = {
-    "vendor_rejected",
-    "unification_error",
-    "malformed_email",
-    "non_e164_phone",
-    "no_usable_identifier",
-    "missing_identifier",
-    "invalid_uuid",
-    "invalid_event_timestamp",
-    "purchase_missing_params",
-    "user_too_large",
-}
 
 
 def airflow_read_access() -> Callable:

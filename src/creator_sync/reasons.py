@@ -1,0 +1,35 @@
+"""The dead-letter reason codes: stable strings that dashboards, the UI view and the replay DAG rely on.
+
+Light on purpose (no pandas): DAG files and the UI import it at parse time. docs/mapping.md lists them.
+"""
+
+from __future__ import annotations
+
+MISSING_IDENTIFIER = "missing_identifier"  # no identifier at all
+INVALID_UUID = "invalid_uuid"  # uuid present but not a string
+MALFORMED_EMAIL = "malformed_email"  # email present, does not match ^.+@.+\..+$
+NON_E164_PHONE = "non_e164_phone"  # phone present, cannot become ^\+[1-9]\d{6,14}$
+NO_USABLE_IDENTIFIER = "no_usable_identifier"  # business rule: no valid email and no valid phone
+INVALID_EVENT_TIMESTAMP = "invalid_event_timestamp"  # not RFC 3339
+PURCHASE_MISSING_PARAMS = "purchase_missing_params"  # purchase event without its required params
+USER_TOO_LARGE = "user_too_large"  # one user's JSON over the request size limit
+VENDOR_REJECTED = "vendor_rejected"  # Insider answered 200 but listed the user under fail
+UNIFICATION_ERROR = "unification_error"  # Insider called the error callback for the user
+MALFORMED_SOURCE_RECORD = "malformed_source_record"  # an InsightIQ record without its id / user id
+REASONS = (
+    MISSING_IDENTIFIER,
+    INVALID_UUID,
+    MALFORMED_EMAIL,
+    NON_E164_PHONE,
+    NO_USABLE_IDENTIFIER,
+    INVALID_EVENT_TIMESTAMP,
+    PURCHASE_MISSING_PARAMS,
+    USER_TOO_LARGE,
+    VENDOR_REJECTED,
+    UNIFICATION_ERROR,
+    MALFORMED_SOURCE_RECORD,
+)
+
+# Reasons whose dead letters hold a user payload that can be sent again (creator_sync_replay's choices);
+# a malformed_source_record letter holds an InsightIQ record, not a user.
+REPLAYABLE = tuple(r for r in REASONS if r != MALFORMED_SOURCE_RECORD)
