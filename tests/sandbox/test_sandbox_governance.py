@@ -43,7 +43,7 @@ def _creator(insider: InsiderHook, uuid: str, **identifiers) -> None:
         },
         "events": [{"event_name": "content_published", "timestamp": "2026-01-01T00:00:00Z"}],
     }
-    assert insider.upsert_users([user]).accepted == 1
+    assert insider.upsert_batch([user]).accepted == 1
 
 
 def _stored(sandbox, uuid: str) -> dict:
@@ -96,7 +96,7 @@ def test_unknown_user_is_404_with_the_documented_body(hooks, sandbox_env):
 
 def test_last_remaining_identifier_is_kept_even_when_pii(hooks, sandbox_env):
     insider, governance = hooks
-    assert insider.upsert_users(
+    assert insider.upsert_batch(
         [{"identifiers": {"email": "only@example.com"}, "attributes": {"name": "O"}}]
     ).accepted
     assert governance.anonymize(identifiers={"email": "only@example.com"}).outcome == ERASED

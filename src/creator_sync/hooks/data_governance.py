@@ -24,6 +24,7 @@ from typing import Any
 from creator_sync.hooks.insider import InsiderHook
 from creator_sync.http.client import VendorClient
 from creator_sync.http.errors import (
+    AmbiguousOutcomeError,
     CreatorSyncConfigError,
     VendorError,
     VendorNotFoundError,
@@ -52,7 +53,7 @@ PII_ATTRIBUTES: tuple[str, ...] = (
 )
 ERASED, ALREADY_GONE, FAILED = "erased", "already_gone", "failed"
 # Answers that may come after Insider processed the request.
-MAYBE_PROCESSED = (VendorTransportError, VendorServerError, VendorResponseError)
+MAYBE_PROCESSED = (AmbiguousOutcomeError, VendorTransportError, VendorServerError, VendorResponseError)
 
 
 def is_no_such_user(exc: VendorError) -> bool:
