@@ -48,10 +48,10 @@ def make_run(run_id: str) -> SyncRun:
 
 
 def test_a_run_writes_and_reads_all_its_files_on_s3(s3_data, sandbox_env, tmp_path):
-    from creator_sync.hooks.insider import InsiderHook
     from creator_sync.hooks.insightiq import InsightIQHook
+    from creator_sync.operators import InsiderUpsertOperator
     from creator_sync.sync import fetch
-    from creator_sync.sync.steps import report_step, send_step, transform_step
+    from creator_sync.sync.steps import report_step, transform_step
 
     run = make_run("manual__2026-05-01T00:00:00+00:00 s3")
     assert run.dir.protocol == "s3" and str(run.dir).startswith(f"s3://{CONN_ID}@{BUCKET}/{PREFIX}/runs/")
@@ -61,9 +61,18 @@ def test_a_run_writes_and_reads_all_its_files_on_s3(s3_data, sandbox_env, tmp_pa
     shards = [fetch.fetch_account_shard(InsightIQHook(), run, k, 2) for k in range(2)]
     transformed = transform_step(run)
     assert transformed["users_path"].startswith(f"s3://{CONN_ID}@{BUCKET}/"), transformed
-    sent = send_step(InsiderHook(), run, transformed)
-    context = {"outlets": ["users"], "outlet_events": {"users": SimpleNamespace(extra=None)}}
-    report = report_step(run, creators, contents, shards, transformed, sent, context)
+    upsert = InsiderUpsertOperator(
+        task_id="upsert",
+        users_path=transformed["users_path"],
+        rejected_path=transformed["rejected_path"],
+        malformed_path=transformed["malformed_path"],
+        skip_hook=run.skip_hook,
+        dry_run=run.dry_run,
+        run_id=run.run_id,
+    )
+    sent = upsert.execute(context={"ti": SimpleNamespace(task_id="upsert", map_index=-1, try_number=1)})
+    report = report_step(run, transformed, sent)
+    assert contents["count"] >= 0 and len(shards) == 2
 
     prefix = f"{PREFIX}/runs/{run_dir_name(run.run_id)}/"
     keys = {key.removeprefix(prefix) for key in s3_data.keys(BUCKET, prefix)}
