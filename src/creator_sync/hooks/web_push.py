@@ -86,16 +86,11 @@ class InsiderWebPushHook(VendorHook):
             try:
                 return self._create(body)
             except WebPushTitleExistsError as exc:
-                raise WebPushCreateUnconfirmedError(
+                raise exc.recast(
+                    WebPushCreateUnconfirmedError,
                     f"the answer to creating web push campaign {title!r} was lost ({lost}); re-sent, "
                     "Insider now says the title exists, so the campaign was created (most likely by the "
                     "lost attempt; its id is on the InOne Web Push listing, status Draft). Not retried",
-                    vendor=exc.vendor,
-                    method=exc.method,
-                    path=exc.path,
-                    status=exc.status,
-                    vendor_message=exc.vendor_message,
-                    conn_id=exc.conn_id,
                 ) from None
 
     def _create(self, body: dict) -> int:
@@ -104,15 +99,10 @@ class InsiderWebPushHook(VendorHook):
         except VendorBadRequestError as exc:
             if exc.status != 400:
                 raise
-            raise WebPushTitleExistsError(
+            raise exc.recast(
+                WebPushTitleExistsError,
                 f"{exc}. Insider rejects a create with HTTP 400 when a campaign titled {body['title']!r} "
                 "already exists: choose a new title (retrying will not help)",
-                vendor=exc.vendor,
-                method=exc.method,
-                path=exc.path,
-                status=exc.status,
-                vendor_message=exc.vendor_message,
-                conn_id=exc.conn_id,
             ) from None
         campaign_id = data.get("campaign_id") if isinstance(data, dict) else None
         if campaign_id is None:

@@ -44,6 +44,11 @@ class VendorError(CreatorSyncError):
         self.vendor_message = vendor_message
         self.conn_id = conn_id
 
+    def recast(self, cls: type[VendorError], message: str) -> VendorError:
+        """The same failed call (vendor, method, path, status, vendor message, conn id) as a ``cls`` error
+        with ``message``: for callers that know more about what the failure means."""
+        return cls(message, **VendorError._init_kwargs(self))
+
     def _init_kwargs(self) -> dict:
         return {
             "vendor": self.vendor,

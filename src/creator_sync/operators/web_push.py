@@ -53,15 +53,10 @@ class InsiderWebPushOperator(BaseOperator):
             ti = context.get("ti")
             if isinstance(exc, WebPushCreateUnconfirmedError) or not ti or ti.try_number <= 1:
                 raise
-            raise WebPushCreateUnconfirmedError(
+            raise exc.recast(
+                WebPushCreateUnconfirmedError,
                 f"{exc}. This is try {ti.try_number}: an earlier try may have created the campaign before "
                 "it failed; look for the title on the InOne Web Push listing (status Draft)",
-                vendor=exc.vendor,
-                method=exc.method,
-                path=exc.path,
-                status=exc.status,
-                vendor_message=exc.vendor_message,
-                conn_id=exc.conn_id,
             ) from exc
         finally:
             hook.close()
