@@ -60,6 +60,13 @@ def machine() -> dict[str, Any]:
     }
 
 
+def limiter_settings() -> dict[str, float]:
+    """The margin and burst every limiter of this run uses (environment or the shipped defaults)."""
+    from creator_sync.http.limiter.config import burst, margin
+
+    return {"margin": margin(), "burst": burst()}
+
+
 def _log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -107,16 +114,25 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
                         "fetch_utilisation": shared["utilisation"],
                         "fetch_over_limit_windows": shared["windows_over_limit"],
                         "fetch_429s": shared["rate_limited_429s"],
+                        "fetch_requests_into_full_window": shared["requests_into_full_window"],
                         "fetch_max_in_window": shared["max_in_window"],
+                        "fetch_max_in_any_1s": shared["max_in_any_window"],
+                        "fetch_send_to_arrival_ms": shared["send_to_arrival_ms"],
+                        "fetch_send_to_arrival_drop_ms": shared["send_to_arrival_ms"].get("drop"),
+                        "fetch_send_to_arrival_spread_ms": shared["send_to_arrival_ms"].get("spread"),
+                        "fetch_margin": limiter_settings()["margin"],
+                        "fetch_burst": limiter_settings()["burst"],
                         "fetch_requests": shared["accepted"],
                         "fetch_seconds": shared["seconds"],
                         "fetch_items": shared["items"],
                         "fetch_utilisation_split": split["utilisation"],
                         "fetch_over_limit_windows_split": split["windows_over_limit"],
                         "fetch_429s_split": split["rate_limited_429s"],
+                        "fetch_requests_into_full_window_split": split["requests_into_full_window"],
                         "fetch_seconds_split": split["seconds"],
                         "fetch_utilisation_baseline": base["utilisation"],
                         "fetch_429s_baseline": base["rate_limited_429s"],
+                        "fetch_requests_into_full_window_baseline": base["requests_into_full_window"],
                         "fetch_over_limit_windows_baseline": base["windows_over_limit"],
                         "fetch_seconds_baseline": base["seconds"],
                     }

@@ -34,6 +34,9 @@ def sandbox_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "windows_over_limit": int(stats.get("attempted_windows_over_limit") or 0),
         "rate_limited_429s": int(stats.get("rate_limited_429s") or 0),
         "max_in_window": requests.get("attempted_max_in_window"),
+        "requests_into_full_window": int(requests.get("attempted_over_limit") or 0),
+        "max_in_any_window": requests.get("attempted_max_in_sliding_window"),
+        "send_to_arrival_ms": stats.get("send_to_arrival_ms") or {},
         "limit_violations": limit_violations(stats),
     }
 
@@ -43,9 +46,37 @@ def pages_for(total_items: int) -> int:
     return total_items // PAGE + 1
 
 
+SENT_AT_HEADER = "X-Sandbox-Sent-At"
+
+
+def mark_sends(hook) -> None:
+    """Bench instrumentation: every request carries its limiter reservation time (``Reservation.at``) in
+    ``X-Sandbox-Sent-At`` so the sandbox records the send-to-arrival delay (``send_to_arrival_ms``). Only
+    for shared backends: their reservation clock is the wall clock the sandbox counts with (file://) or the
+    Redis server's (same machine here); the local backend's is monotonic."""
+    client = hook.client
+    last: dict[str, float] = {}
+    for lim in client.limiters.values():
+        acquire = lim.acquire
+
+        def marked(cost: float = 1.0, _acquire=acquire):
+            reservation = _acquire(cost)
+            last["at"] = reservation.at
+            return reservation
+
+        lim.acquire = marked
+
+    def stamp(request) -> None:
+        if "at" in last:
+            request.headers[SENT_AT_HEADER] = repr(last["at"])
+
+    client._http.event_hooks["request"].append(stamp)
+
+
 def run_hooks(sandbox, backend: str, *, slots: int = 4, limit_per_s: float = 10.0) -> dict[str, Any]:
     """All contents pages sharded in page blocks over ``slots`` concurrent InsightIQHooks (one thread each,
-    each with its own client and limiter, as ``slots`` task processes would have)."""
+    each with its own client and limiter, as ``slots`` task processes would have). With a shared backend
+    each send is marked (``mark_sends``), so the result carries the measured send-to-arrival delays."""
     from creator_sync.hooks.insightiq import InsightIQHook
 
     os.environ["CREATOR_SYNC_RATE_LIMIT_BACKEND"] = backend
@@ -54,6 +85,8 @@ def run_hooks(sandbox, backend: str, *, slots: int = 4, limit_per_s: float = 10.
     hooks = [InsightIQHook() for _ in range(slots)]
     for hook in hooks:
         hook.client  # noqa: B018 - connection + limiter built before the clock starts
+        if not backend.startswith("local"):
+            mark_sends(hook)
     counts = [0] * slots
     errors: list[BaseException] = []
 

@@ -18,6 +18,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "fetch_utilisation_split",
     "fetch_over_limit_windows",
     "fetch_429s",
+    "fetch_requests_into_full_window",
     "fetch_utilisation_baseline",
     "fetch_429s_baseline",
     "upsert_request_ratio",
@@ -59,12 +60,25 @@ def _cmp(key: str, op: str, bound: float) -> Callable[[Mapping[str, Any]], bool 
     return check
 
 
+FETCH_UTILISATION_TARGET = 0.99
+E2E_BOUND_RATIO_TARGET = 1.1
+
+
 def _fetch_ok(results: Mapping[str, Any]) -> bool | None:
+    """Utilisation at the target with no request the vendor had to refuse: no 429, no window over the
+    limit and no request arriving into a full window (a missing count of the latter fails too)."""
     util, base = _num(results, "fetch_utilisation"), _num(results, "fetch_utilisation_baseline")
     windows, n429 = _num(results, "fetch_over_limit_windows"), _num(results, "fetch_429s")
+    into_full = _num(results, "fetch_requests_into_full_window")
     if util is None or windows is None or n429 is None:
         return None
-    return util >= 0.95 and windows == 0 and n429 == 0 and (base is None or util > base)
+    return (
+        util >= FETCH_UTILISATION_TARGET
+        and windows == 0
+        and n429 == 0
+        and into_full == 0
+        and (base is None or util > base)
+    )
 
 
 def _memory_flat(results: Mapping[str, Any]) -> bool | None:
@@ -75,11 +89,19 @@ def _memory_flat(results: Mapping[str, Any]) -> bool | None:
 
 
 TARGETS: tuple[Target, ...] = (
-    Target("fetch_utilisation", ">= 0.95, 0 over-limit windows, 0 429s, > baseline", _fetch_ok),
+    Target(
+        "fetch_utilisation",
+        f">= {FETCH_UTILISATION_TARGET}, 0 429s, 0 requests into a full window, > baseline",
+        _fetch_ok,
+    ),
     Target("upsert_request_ratio", "<= 1.01", _cmp("upsert_request_ratio", "<=", 1.01)),
     Target("transform_rows_per_s", ">= 200,000", _cmp("transform_rows_per_s", ">=", 200_000)),
     Target("transform_peak_rss_mb_1m", "<= 1.5 x the 100k peak", _memory_flat),
-    Target("e2e_bound_ratio", "<= 1.2", _cmp("e2e_bound_ratio", "<=", 1.2)),
+    Target(
+        "e2e_bound_ratio",
+        f"<= {E2E_BOUND_RATIO_TARGET}",
+        _cmp("e2e_bound_ratio", "<=", E2E_BOUND_RATIO_TARGET),
+    ),
     Target("incremental_send_ratio", "<= 0.02", _cmp("incremental_send_ratio", "<=", 0.02)),
     Target("dag_parse_s_max", "< 0.3 s", _cmp("dag_parse_s_max", "<", 0.3)),
     Target(

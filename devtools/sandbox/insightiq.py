@@ -15,7 +15,15 @@ from starlette.datastructures import Headers
 
 from devtools.sandbox import ids
 from devtools.sandbox.data import PLATFORMS, Dataset
-from devtools.sandbox.iq_common import ApiError, envelope, error_response, not_found, paging, required
+from devtools.sandbox.iq_common import (
+    ApiError,
+    encoded,
+    envelope,
+    error_response,
+    not_found,
+    paging,
+    required,
+)
 from devtools.sandbox.limits import FixedWindowLimiter
 from devtools.sandbox.records import Renderer, iso, platform_ref
 from devtools.sandbox.service import Service
@@ -173,7 +181,7 @@ def add_core_routes(app: FastAPI, svc: InsightIQService) -> None:
         rows = [render.user(c) for c in range(offset, min(ds.n, offset + limit))]
         extra = list(svc.created_users.values())
         rows += extra[max(0, offset - ds.n) : max(0, offset - ds.n) + limit - len(rows)]
-        return envelope(rows, offset, limit)
+        return encoded(envelope(rows, offset, limit))
 
     def user_by_id(user_id: str) -> dict:
         c = svc.creator(user_id)
@@ -227,7 +235,8 @@ def add_core_routes(app: FastAPI, svc: InsightIQService) -> None:
     def accounts(request: Request):
         offset, limit = paging(request)
         cands = svc.account_candidates(request.query_params)
-        return envelope([render.account(int(a)) for a in cands[offset : offset + limit]], offset, limit)
+        rows = [render.account(int(a)) for a in cands[offset : offset + limit]]
+        return encoded(envelope(rows, offset, limit))
 
     @app.get("/v1/accounts/{account_id}")
     def account(account_id: str):
@@ -256,7 +265,8 @@ def add_core_routes(app: FastAPI, svc: InsightIQService) -> None:
     def profiles(request: Request):
         offset, limit = paging(request)
         cands = svc.account_candidates(request.query_params)
-        return envelope([render.profile(int(a)) for a in cands[offset : offset + limit]], offset, limit)
+        rows = [render.profile(int(a)) for a in cands[offset : offset + limit]]
+        return encoded(envelope(rows, offset, limit))
 
     @app.get("/v1/profiles/{profile_id}")
     def profile(profile_id: str):

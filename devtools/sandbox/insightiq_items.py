@@ -13,7 +13,15 @@ from devtools.sandbox import changes, ids
 from devtools.sandbox.data import PLATFORMS
 from devtools.sandbox.insightiq import InsightIQService, add_core_routes
 from devtools.sandbox.inspection import inspection_router
-from devtools.sandbox.iq_common import ApiError, envelope, error_response, not_found, paging, parse_date
+from devtools.sandbox.iq_common import (
+    ApiError,
+    encoded,
+    envelope,
+    error_response,
+    not_found,
+    paging,
+    parse_date,
+)
 from devtools.sandbox.middleware import SandboxMiddleware
 from devtools.sandbox.offboarding import add_offboarding_routes
 from devtools.sandbox.people import REASONS
@@ -62,7 +70,7 @@ def add_collection_routes(app: FastAPI, svc: InsightIQService, path: str, spec: 
         t_from = parse_date(from_param, q.get(from_param), end=False)
         t_to = parse_date(to_param, q.get(to_param), end=True)
         rows = [render.item(name, i) for i in ds.list_items(name, account, t_from, t_to, offset, limit)]
-        return envelope(rows, offset, limit, q.get(from_param), q.get(to_param))
+        return encoded(envelope(rows, offset, limit, q.get(from_param), q.get(to_param)))
 
     app.add_api_route(path, list_items, methods=["GET"], name=f"list_{name}")
     if not full:

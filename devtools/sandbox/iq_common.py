@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100
 
@@ -74,6 +75,14 @@ def parse_date(name: str, value: str | None, end: bool) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
+
+
+def encoded(body: dict) -> Response:
+    """A JSON body encoded where this is called. A sync endpoint that returns it encodes in the worker
+    thread; returning the dict would run FastAPI's jsonable_encoder on the event loop (~20 ms for a
+    page of 100 contents), delaying the arrival (and rate-limit count) of every request behind it, which
+    a vendor's rate-limit edge does not do."""
+    return Response(json.dumps(body, separators=(",", ":")).encode(), media_type="application/json")
 
 
 def envelope(data: list, offset: int, limit: int, from_date=None, to_date=None) -> dict:

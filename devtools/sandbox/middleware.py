@@ -2,12 +2,16 @@
 (auth + limits, at request arrival) and then fault injection. Faults of devtools.sandbox.faults.BEFORE_KINDS
 answer before the endpoint does any work; AFTER_KINDS let the endpoint process the request and then lose
 its answer (drop the connection, hold it past the client's timeout, or truncate the body).
-/_sandbox/* bypasses all of it."""
+/_sandbox/* bypasses all of it.
+
+A request carrying ``X-Sandbox-Sent-At`` (the client's send time, epoch seconds; only bench clients set it)
+has its send-to-arrival delay recorded at the moment the limits count it (see Service.note_sent_at)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
@@ -17,6 +21,7 @@ from devtools.sandbox.service import Service
 
 log = logging.getLogger(__name__)
 MALFORMED_BODY = b'{"data": [{"id": "truncated'
+SENT_AT_HEADER = "x-sandbox-sent-at"
 
 
 class SandboxMiddleware:
@@ -35,7 +40,11 @@ class SandboxMiddleware:
                 svc.requests_by_status[str(message["status"])] += 1
             await send(message)
 
-        rejection, release = svc.gate(scope, Headers(scope=scope))
+        headers = Headers(scope=scope)
+        sent_at = headers.get(SENT_AT_HEADER)
+        if sent_at is not None:
+            svc.note_sent_at(sent_at, time.time())
+        rejection, release = svc.gate(scope, headers)
         if rejection is not None:
             await rejection(scope, receive, counting_send)
             return

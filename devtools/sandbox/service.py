@@ -6,6 +6,7 @@ request-level limits, run by the middleware at request arrival) plus its own sta
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 
@@ -16,6 +17,45 @@ from devtools.sandbox.faults import FaultInjector
 from devtools.sandbox.limits import FixedWindowLimiter
 
 Release = Callable[[], None]
+log = logging.getLogger(__name__)
+
+
+def delay_summary(pairs: list[tuple[float, float]], sends_per_window: int | None = None) -> dict:
+    """Send-to-arrival delays (``(sent, delay)`` pairs, seconds) in ms: count, min, p50, p99, max,
+    ``spread`` = max - min and, given the limit, ``drop``: the largest amount by which a send's delay
+    exceeds the delay of any send at least ``sends_per_window`` sends later. ``limit + 1`` arrivals can
+    share one fixed vendor window only if two sends at least ``limit`` apart (so at least one limiter
+    window apart) arrive closer than the vendor window, i.e. the earlier one's delay exceeds the later
+    one's by more than the limiter's margin: ``margin x window >= drop`` keeps every window at the limit.
+    ``spread`` bounds ``drop`` from above."""
+    if not pairs:
+        return {"count": 0}
+    delays = sorted(d for _, d in pairs)
+
+    def ms(seconds: float) -> float:
+        return round(seconds * 1000, 3)
+
+    def at(q: float) -> float:
+        return ms(delays[min(len(delays) - 1, int(q * len(delays)))])
+
+    summary = {
+        "count": len(delays),
+        "min": ms(delays[0]),
+        "p50": at(0.5),
+        "p99": at(0.99),
+        "max": ms(delays[-1]),
+        "spread": ms(delays[-1] - delays[0]),
+    }
+    if sends_per_window:
+        by_send = [d for _, d in sorted(pairs)]
+        n = int(sends_per_window)
+        drop, later_min = 0.0, float("inf")
+        for i in range(len(by_send) - 1 - n, -1, -1):
+            later_min = min(later_min, by_send[i + n])
+            drop = max(drop, by_send[i] - later_min)
+        summary["drop"] = ms(drop)
+        summary["drop_over_sends"] = n
+    return summary
 
 
 def _noop() -> None:
@@ -37,9 +77,19 @@ class Service:
         self.inflight = 0
         self.max_concurrent = 0
         self.extra_429s = 0
+        self.send_to_arrival: list[tuple[float, float]] = []
         for limiter in self.limiters.values():
             limiter.reset()
         self.faults.reset()
+
+    def note_sent_at(self, raw: str, arrived: float) -> None:
+        """One send-to-arrival delay: ``arrived`` (the limits' clock) minus the client's send time."""
+        try:
+            sent = float(raw)
+        except ValueError:
+            log.warning("ignoring unparsable X-Sandbox-Sent-At %r", raw[:40])
+            return
+        self.send_to_arrival.append((sent, arrived - sent))
 
     def gate(self, scope: dict, headers: Headers) -> tuple[Response | None, Release]:
         """Auth and request-level limits; a Response rejects the request before any work is done."""
@@ -71,11 +121,18 @@ class Service:
             "max_concurrent_requests": self.max_concurrent,
             "limits": {n: lim.stats() for n, lim in self.limiters.items()},
             "faults_injected": dict(self.faults.injected),
+            "send_to_arrival_ms": delay_summary(self.send_to_arrival, self._sends_per_window()),
             **self.extra_stats(),
         }
 
     def extra_stats(self) -> dict:
         return {}
+
+    def _sends_per_window(self) -> int | None:
+        """The request-count limit that send-to-arrival ``drop`` is measured against (the first limiter)."""
+        for limiter in self.limiters.values():
+            return int(limiter.rate)
+        return None
 
     def reset(self) -> None:
         self.reset_counters()

@@ -54,10 +54,10 @@ def max_in_fixed_windows(times: list[float], window: float, offset: float) -> in
     return max(counts.values())
 
 
-@pytest.mark.parametrize("pace", [True, False])
-def test_sliding_window_invariant_with_fake_clock(pace):
+@pytest.mark.parametrize(("pace", "burst"), [(True, 1.0), (True, 3.0), (False, 1.0)])
+def test_sliding_window_invariant_with_fake_clock(pace, burst):
     clock = FakeClock()
-    lim = SlidingWindowLimiter(10, 1.03, clock=clock, sleep=clock.sleep, pace=pace)
+    lim = SlidingWindowLimiter(10, 1.03, clock=clock, sleep=clock.sleep, pace=pace, burst=burst)
     rng = random.Random(1)
     times = []
     for _ in range(2000):
@@ -69,11 +69,11 @@ def test_sliding_window_invariant_with_fake_clock(pace):
         assert max_in_fixed_windows(times, 1.0, offset) <= 10
     # and it is not idle: a saturated stream runs at ~limit / window
     clock2 = FakeClock()
-    lim2 = SlidingWindowLimiter(10, 1.03, clock=clock2, sleep=clock2.sleep, pace=pace)
+    lim2 = SlidingWindowLimiter(10, 1.03, clock=clock2, sleep=clock2.sleep, pace=pace, burst=burst)
     start = clock2.now
     for _ in range(1000):
         lim2.acquire()
-    # paced: evenly spaced sends; unpaced: the first 10 go at once
+    # paced: evenly spaced sends (a saturated stream never has a tick to lend); unpaced: 10 go at once
     rate = (1000 - 1 if pace else 1000 - 10) / (clock2.now - start)
     assert 10 / 1.03 * 0.99 <= rate <= 10 / 1.03 * 1.01
 
@@ -83,6 +83,74 @@ def test_pacing_spaces_sends_evenly():
     lim = SlidingWindowLimiter(10, 1.0, clock=clock, sleep=clock.sleep)
     times = [lim.acquire().at for _ in range(5)]
     assert [round(b - a, 6) for a, b in itertools.pairwise(times)] == [0.1] * 4
+
+
+def test_burst_lends_missed_ticks_to_the_next_ready_client():
+    clock = FakeClock()
+    strict = SlidingWindowLimiter(10, 1.0, clock=clock, sleep=clock.sleep, burst=1)
+    lending = SlidingWindowLimiter(10, 1.0, clock=clock, sleep=clock.sleep, burst=3)
+    offsets = {}
+    for lim in (strict, lending):
+        start = clock.now
+        lim.acquire()
+        clock.now = start + 0.3  # three ticks nobody was ready for
+        offsets[lim.burst] = [round(lim.acquire().at - start, 6) for _ in range(5)]
+    # strict pacing: every send one tick after the previous one, the three idle ticks are lost
+    assert offsets[1.0] == [0.3, 0.4, 0.5, 0.6, 0.7]
+    # burst 3: two missed ticks go to the next sends at once, then one tick apart again
+    assert offsets[3.0] == [0.3, 0.3, 0.3, 0.4, 0.5]
+
+
+def test_burst_keeps_the_average_rate_when_wake_ups_are_late():
+    """Sleeps that overshoot by 5 ms: strict pacing loses 5 ms per send, burst 2 catches up."""
+
+    def run(burst: float) -> float:
+        clock = FakeClock()
+
+        def late_sleep(seconds: float) -> None:
+            clock.sleep(seconds + 0.005)
+
+        lim = SlidingWindowLimiter(10, 1.0, clock=clock, sleep=late_sleep, burst=burst)
+        start = clock.now
+        for _ in range(200):
+            lim.acquire()
+        return 199 / (clock.now - start)
+
+    assert run(1.0) == pytest.approx(10 / 1.05, rel=0.01)
+    assert run(2.0) >= 10 * 0.97
+
+
+@pytest.mark.parametrize("burst", [1.0, 3.0])
+def test_margin_covers_send_to_arrival_jitter_and_zero_margin_does_not(burst):
+    """The vendor counts ARRIVALS in fixed 1 s windows. With delays varying by up to 20 ms, a limiter
+    window stretched by 20 ms keeps every fixed window (any alignment) at the limit; the same limiter
+    without the margin lets 11 arrivals share a window (the guard switched off fails)."""
+    jitter = 0.02
+
+    def max_arrivals(margin: float) -> int:
+        clock = FakeClock()
+        lim = SlidingWindowLimiter(10, 1.0 + margin, clock=clock, sleep=clock.sleep, burst=burst)
+        rng = random.Random(3)
+        arrivals = []
+        for _ in range(3000):
+            if rng.random() < 0.05:
+                clock.now += rng.choice([0.05, 0.2])  # a client busy for a while
+            arrivals.append(lim.acquire().at + rng.uniform(0, jitter))
+        return max_in_any_window(arrivals, 1.0)
+
+    assert max_arrivals(jitter) <= 10
+    assert max_arrivals(0.0) > 10
+
+
+def test_burst_below_one_is_a_clear_config_error(monkeypatch):
+    with pytest.raises(CreatorSyncConfigError, match="burst"):
+        SlidingWindowLimiter(10, 1.0, burst=0.5)
+    monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BURST", "0")
+    with pytest.raises(CreatorSyncConfigError, match="CREATOR_SYNC_RATE_LIMIT_BURST"):
+        build_limiter("insightiq_api")
+    monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BURST", "two")
+    with pytest.raises(CreatorSyncConfigError, match="must be a number"):
+        build_limiter("insightiq_api")
 
 
 def test_quota_units_reserve_then_settle():
@@ -229,13 +297,13 @@ local sends = cjson.decode(ARGV[1])
 local ats, costs = {}, {}
 for i, s in ipairs(sends) do ats[i] = s[1]; costs[i] = s[2] end
 local wait = decide(ats, costs, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]),
-                    tonumber(ARGV[5]), ARGV[6] == '1')
+                    tonumber(ARGV[5]), ARGV[6] == '1', tonumber(ARGV[7]))
 return string.format('%.17g', wait)
 """
 )
 
 
-def _decision_sequence(seed: int, pace: bool, costs: list[float]):
+def _decision_sequence(seed: int, pace: bool, costs: list[float], burst: float = 1.0):
     """Drive a window with bursts, gaps and mixed costs; yield every (sends, now, cost, python answer)."""
     rng = random.Random(seed)
     limit, window = 10.0, 1.03
@@ -243,7 +311,7 @@ def _decision_sequence(seed: int, pace: bool, costs: list[float]):
     for _ in range(400):
         now += rng.choice([0.0, 0.0, 0.001, 0.02, 0.05, 0.3, 1.1])
         cost = rng.choice(costs)
-        wait = decide(sends, now, cost, limit=limit, window=window, pace=pace)
+        wait = decide(sends, now, cost, limit=limit, window=window, pace=pace, burst=burst)
         yield list(sends), now, cost, limit, window, wait
         if wait == 0.0:
             sends.append((now, cost))
@@ -253,15 +321,16 @@ def _decision_sequence(seed: int, pace: bool, costs: list[float]):
             now += wait  # the caller slept as told
 
 
-@pytest.mark.parametrize("pace", [True, False])
+@pytest.mark.parametrize(("pace", "burst"), [(True, 1.0), (True, 3.0), (False, 1.0)])
 @pytest.mark.parametrize("costs", [[1.0], [0.5, 1.0, 3.0, 12.0]], ids=["requests", "quota-units"])
-def test_redis_lua_decides_like_the_python_window(redis_url, pace, costs):
+def test_redis_lua_decides_like_the_python_window(redis_url, pace, burst, costs):
     import redis
 
     script = redis.Redis.from_url(redis_url).register_script(_LUA_DECIDE_CALL)
     answers = {"go": 0, "wait": 0}
-    for sends, now, cost, limit, window, wait in _decision_sequence(7, pace, costs):
-        args = [json.dumps(sends), repr(now), repr(cost), repr(limit), repr(window), "1" if pace else "0"]
+    for sends, now, cost, limit, window, wait in _decision_sequence(7, pace, costs, burst):
+        flag = "1" if pace else "0"
+        args = [json.dumps(sends), repr(now), repr(cost), repr(limit), repr(window), flag, repr(burst)]
         lua_wait = float(script(keys=[], args=args))
         assert (lua_wait == 0.0) == (wait == 0.0), (sends, now, cost, wait, lua_wait)
         assert lua_wait == pytest.approx(wait, rel=1e-12, abs=1e-12)

@@ -5,7 +5,7 @@
 """
 
 from creator_sync.http.limiter.base import Limiter, LimiterStats, Reservation, UnlimitedLimiter
-from creator_sync.http.limiter.config import BACKEND_ENV, MARGIN_ENV, build_limiter
+from creator_sync.http.limiter.config import BACKEND_ENV, BURST_ENV, MARGIN_ENV, build_limiter
 from creator_sync.http.limiter.local import SlidingWindowLimiter
 from creator_sync.http.limiter.shared_file import SqliteLimiter
 from creator_sync.http.limiter.shared_redis import RedisLimiter
@@ -13,6 +13,7 @@ from creator_sync.http.limiter.window import decide
 
 __all__ = [
     "BACKEND_ENV",
+    "BURST_ENV",
     "MARGIN_ENV",
     "Limiter",
     "LimiterStats",

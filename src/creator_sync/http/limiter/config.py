@@ -5,7 +5,13 @@
   state), ``file:///path/dir`` (one SQLite file shared by every process on the machine) or
   ``redis://host:port/db`` (shared across Celery workers). With a shared backend each limiter may spend the
   whole limit; all of them together never exceed it.
-- ``$CREATOR_SYNC_RATE_LIMIT_MARGIN`` (default 0.03): the safety margin as a fraction of the window.
+- ``$CREATOR_SYNC_RATE_LIMIT_MARGIN`` (default ``DEFAULT_MARGIN``): the safety margin as a fraction of the
+  window. It must cover the spread of send-to-arrival delays (jitter) to the vendor: with a 1 s window,
+  0.01 covers 10 ms. Measure it with ``make bench`` (``fetch_send_to_arrival_spread_ms``, against the
+  sandbox on the same machine) or, for a remote vendor, from its request logs, and raise the margin when
+  the spread is larger; docs/performance.md has the measured figures.
+- ``$CREATOR_SYNC_RATE_LIMIT_BURST`` (default ``DEFAULT_BURST``, >= 1): pacing ticks a limiter may lend to
+  the next ready client (see ``window``); 1 = strictly even spacing.
 """
 
 from __future__ import annotations
@@ -21,19 +27,32 @@ from creator_sync.limits import rate_limit
 
 BACKEND_ENV = "CREATOR_SYNC_RATE_LIMIT_BACKEND"
 MARGIN_ENV = "CREATOR_SYNC_RATE_LIMIT_MARGIN"
+BURST_ENV = "CREATOR_SYNC_RATE_LIMIT_BURST"
 DEFAULT_MARGIN = 0.03
+DEFAULT_BURST = 1.0
+
+
+def _number_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise CreatorSyncConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
 def margin() -> float:
-    raw = os.environ.get(MARGIN_ENV)
-    if not raw:
-        return DEFAULT_MARGIN
-    try:
-        value = float(raw)
-    except ValueError:
-        raise CreatorSyncConfigError(f"{MARGIN_ENV} must be a number, got {raw!r}") from None
+    value = _number_env(MARGIN_ENV, DEFAULT_MARGIN)
     if not 0 <= value < 1:
         raise CreatorSyncConfigError(f"{MARGIN_ENV} must be in [0, 1), got {value}")
+    return value
+
+
+def burst() -> float:
+    value = _number_env(BURST_ENV, DEFAULT_BURST)
+    if not value >= 1:
+        raise CreatorSyncConfigError(f"{BURST_ENV} must be >= 1 (1 = strictly even pacing), got {value}")
     return value
 
 
@@ -48,17 +67,18 @@ def build_limiter(
     spec = rate_limit(pool)
     url = backend_url if backend_url is not None else backend()
     window = effective_window(spec.window, margin() if safety_margin is None else safety_margin)
+    lend = burst()
     if url == "local":
-        return SlidingWindowLimiter(spec.per_slot_limit, window, name=pool)
+        return SlidingWindowLimiter(spec.per_slot_limit, window, name=pool, burst=lend)
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from creator_sync.http.limiter.shared_file import SqliteLimiter
 
-        return SqliteLimiter(spec.limit, window, name=pool, directory=parsed.path)
+        return SqliteLimiter(spec.limit, window, name=pool, directory=parsed.path, burst=lend)
     if parsed.scheme in ("redis", "rediss", "unix"):
         from creator_sync.http.limiter.shared_redis import RedisLimiter
 
-        return RedisLimiter(spec.limit, window, name=pool, url=url)
+        return RedisLimiter(spec.limit, window, name=pool, url=url, burst=lend)
     raise CreatorSyncConfigError(
         f"{BACKEND_ENV} must be 'local', 'file:///dir' or 'redis://host:port/db'; "
         f"got scheme {parsed.scheme!r}"

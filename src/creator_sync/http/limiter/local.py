@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 
 from creator_sync.http.limiter.base import Limiter, LimiterStats, Reservation
-from creator_sync.http.limiter.window import check_limit, decide
+from creator_sync.http.limiter.window import check_burst, check_limit, decide
 
 
 class SlidingWindowLimiter(Limiter):
@@ -24,9 +24,12 @@ class SlidingWindowLimiter(Limiter):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         pace: bool = True,
+        burst: float = 1.0,
     ) -> None:
         check_limit(limit, window)
+        check_burst(burst)
         self.limit, self.window, self.name, self.pace = float(limit), float(window), name, pace
+        self.burst = float(burst)
         self._clock, self._sleep = clock, sleep
         self._sends: collections.deque[Reservation] = collections.deque()
         self._lock = threading.Lock()
@@ -43,6 +46,7 @@ class SlidingWindowLimiter(Limiter):
             limit=self.limit,
             window=self.window,
             pace=self.pace,
+            burst=self.burst,
         )
         if wait > 0:
             return None, wait

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from creator_sync.http.limiter.base import Limiter, LimiterStats, Reservation
-from creator_sync.http.limiter.window import check_limit, decide
+from creator_sync.http.limiter.window import check_burst, check_limit, decide
 
 
 class SqliteLimiter(Limiter):
@@ -28,9 +28,12 @@ class SqliteLimiter(Limiter):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         pace: bool = True,
+        burst: float = 1.0,
     ) -> None:
         check_limit(limit, window)
+        check_burst(burst)
         self.limit, self.window, self.name, self.pace = float(limit), float(window), name, pace
+        self.burst = float(burst)
         self._clock, self._sleep = clock, sleep
         Path(directory).mkdir(parents=True, exist_ok=True)
         self.path = Path(directory) / "creator_sync_rate_limits.sqlite"
@@ -71,7 +74,9 @@ class SqliteLimiter(Limiter):
                 rows = db.execute(
                     "SELECT at, cost FROM sends WHERE bucket = ? ORDER BY at", (self.name,)
                 ).fetchall()
-                wait = decide(rows, now, cost, limit=self.limit, window=self.window, pace=self.pace)
+                wait = decide(
+                    rows, now, cost, limit=self.limit, window=self.window, pace=self.pace, burst=self.burst
+                )
                 if wait <= 0:
                     res = Reservation(uuid.uuid4().hex, cost, now)
                     db.execute("INSERT INTO sends VALUES (?, ?, ?, ?)", (self.name, res.id, now, cost))

@@ -11,11 +11,11 @@ import uuid
 from collections.abc import Callable
 
 from creator_sync.http.limiter.base import Limiter, LimiterStats, Reservation
-from creator_sync.http.limiter.window import check_limit
+from creator_sync.http.limiter.window import check_burst, check_limit
 
 # window.decide, line for line: ats/costs oldest first; returns the wait in seconds (0 = send now).
 DECIDE_LUA = """
-local function decide(ats, costs, now, cost, limit, window, pace)
+local function decide(ats, costs, now, cost, limit, window, pace, burst)
   local live_at, live_cost = {}, {}
   for i = 1, #ats do
     if ats[i] > now - window then
@@ -25,7 +25,13 @@ local function decide(ats, costs, now, cost, limit, window, pace)
   end
   local n = #live_at
   if pace and n > 0 then
-    local gap = live_at[n] + window * math.min(live_cost[n], limit) / limit - now
+    local tick = window / limit
+    local lent = burst - 1.0
+    local gap, spent = -1.0, 0.0
+    for i = n, 1, -1 do
+      spent = spent + math.min(live_cost[i], limit)
+      if spent > lent + 1e-9 then gap = math.max(gap, live_at[i] + (spent - lent) * tick - now) end
+    end
     if gap > 1e-9 then return gap end
   end
   local used = 0.0
@@ -42,7 +48,7 @@ end
 """
 
 # KEYS[1]: zset id -> send time; KEYS[1]:costs hash id -> cost.
-# ARGV: limit, window, cost, id, pace ('1'/'0'). Returns {'ok', now} or {'wait', seconds}.
+# ARGV: limit, window, cost, id, pace ('1'/'0'), burst. Returns {'ok', now} or {'wait', seconds}.
 ACQUIRE_LUA = (
     DECIDE_LUA
     + """
@@ -63,7 +69,7 @@ for i = 1, #members, 2 do
   ats[#ats + 1] = tonumber(members[i + 1])
   costs[#costs + 1] = tonumber(redis.call('HGET', costs_key, members[i]) or '0')
 end
-local wait = decide(ats, costs, now, cost, limit, window, ARGV[5] == '1')
+local wait = decide(ats, costs, now, cost, limit, window, ARGV[5] == '1', tonumber(ARGV[6]))
 if wait > 0 then return {'wait', string.format('%.17g', wait)} end
 local ttl = math.ceil(window * 1000) + 60000
 redis.call('ZADD', key, now, id)
@@ -99,11 +105,14 @@ class RedisLimiter(Limiter):
         sleep: Callable[[float], None] = time.sleep,
         client=None,
         pace: bool = True,
+        burst: float = 1.0,
     ) -> None:
         check_limit(limit, window)
+        check_burst(burst)
         import redis
 
         self.limit, self.window, self.name, self.pace = float(limit), float(window), name, pace
+        self.burst = float(burst)
         self._sleep = sleep
         self._redis = client or redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         self._script = self._redis.register_script(ACQUIRE_LUA)
@@ -115,7 +124,8 @@ class RedisLimiter(Limiter):
         while True:
             rid = uuid.uuid4().hex
             status, value = self._script(
-                keys=[self.key], args=[self.limit, self.window, cost, rid, "1" if self.pace else "0"]
+                keys=[self.key],
+                args=[self.limit, self.window, cost, rid, "1" if self.pace else "0", self.burst],
             )
             seconds = float(_text(value))
             if _text(status) == "ok":

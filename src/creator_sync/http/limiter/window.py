@@ -1,14 +1,18 @@
 """The sliding-window decision, the one rule every limiter backend applies.
 
 Invariant: in any interval of ``window`` seconds the recorded sends cost at most ``limit``. ``window`` is
-the vendor's window stretched by a safety margin (``effective_window``), so a vendor counting in *fixed*
-windows of the documented length never sees more than ``limit`` whatever their alignment and however
-send-to-arrival latency varies (up to the margin).
+the vendor's window stretched by a safety margin (``effective_window``): a vendor counting ARRIVALS in
+fixed windows of the documented length sees the sends of an interval ``window + jitter`` long, where jitter
+is the spread of send-to-arrival delays; with ``margin x window >= jitter`` no fixed window, whatever its
+alignment, ever holds more than ``limit``.
 
-Pacing (default on): consecutive sends are also spaced by ``window / limit`` (times the previous send's
-cost), so a full budget goes out evenly instead of in bursts at window edges. Bursts arrive at the vendor
-together and get counted with queueing delays that can exceed the margin; even spacing keeps the
-send-to-count jitter small and the vendor's concurrent-request count low, at no cost in throughput.
+Pacing (default on) shapes the sends like a token bucket of ``burst`` ticks, one tick = ``window / limit``
+per cost unit: a send waits until, for every k, the k newest recorded sends have had
+``(their cost - (burst - 1)) x window / limit`` seconds since the oldest of them. ``burst = 1`` spaces
+consecutive sends evenly by one tick (after a send of cost c, c ticks). ``burst = b`` lends up to ``b - 1``
+ticks nobody was ready for (a client busy, a wake-up late) to the next ready client, so a late send does not
+push every later one back; the average spacing and the sliding-window invariant are unchanged, and bursts
+stay at most ``b`` sends, so the vendor's concurrency limit and the queueing jitter stay small.
 
 The Redis backend runs the same rule as a Lua function (``shared_redis.DECIDE_LUA``); a test feeds both the
 same sequences of send times and compares their answers.
@@ -34,6 +38,25 @@ def check_limit(limit: float, window: float) -> None:
         raise CreatorSyncConfigError(f"rate limit must be positive, got {limit} per {window}s")
 
 
+def check_burst(burst: float) -> None:
+    if not burst >= 1:
+        raise CreatorSyncConfigError(f"limiter burst must be >= 1 (1 = strict pacing), got {burst}")
+
+
+def pacing_gap(
+    live: list[tuple[float, float]], now: float, *, limit: float, window: float, burst: float
+) -> float:
+    """Seconds until the token-bucket pacing of ``burst`` ticks lets a send go (<= 0: it may go now)."""
+    tick = window / limit
+    lent = burst - 1.0
+    gap, spent = -1.0, 0.0
+    for at, c in reversed(live):
+        spent += min(c, limit)
+        if spent > lent + EPS:
+            gap = max(gap, at + (spent - lent) * tick - now)
+    return gap
+
+
 def decide(
     sends: Iterable[tuple[float, float]],
     now: float,
@@ -42,17 +65,17 @@ def decide(
     limit: float,
     window: float,
     pace: bool = True,
+    burst: float = 1.0,
 ) -> float:
     """Seconds to wait before a send of ``cost`` may go at ``now``; ``0.0`` means it may go now.
 
     ``sends``: the recorded ``(time, cost)`` pairs, oldest first; sends at or before ``now - window`` no
     longer count. Pure: no clock, no state. A cost larger than the whole limit may go only into an empty
-    window (it never deadlocks).
+    window (it never deadlocks). ``burst`` (>= 1, cost units): the pacing allowance described above.
     """
     live = [(at, c) for at, c in sends if at > now - window]
     if pace and live:
-        last_at, last_cost = live[-1]
-        gap = last_at + window * min(last_cost, limit) / limit - now
+        gap = pacing_gap(live, now, limit=limit, window=window, burst=burst)
         if gap > EPS:
             return gap
     used = 0.0
