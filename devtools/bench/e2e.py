@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from devtools.bench.results import bound_ratio, rate_limit_bound_s
+from devtools.bench.results import bound_ratio, rate_limit_bound_s, task_timeline
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "creator_sync"
@@ -61,18 +61,32 @@ def _one_run(api, logical_date: str | None, timeout: float) -> dict[str, Any]:
     run_id = api.trigger(DAG_ID, logical_date=logical_date)
     state = api.wait_for_run(DAG_ID, run_id, timeout=timeout)
     info = _run_info(api, run_id)
+    tasks = _task_durations(api, run_id)
     out: dict[str, Any] = {
         "run_id": run_id,
         "state": state,
         "wall_s": (_parse_ts(info["end_date"]) - _parse_ts(info["start_date"])).total_seconds(),
         "data_interval": f"{info.get('data_interval_start')} .. {info.get('data_interval_end')}",
-        "tasks": _task_durations(api, run_id),
+        "tasks": tasks,
+        "timeline": task_timeline(tasks, info["start_date"]),
     }
     if state != "success":
         out["task_states"] = api.task_states(DAG_ID, run_id)
         return out
     out["report"] = {k: v for k, v in api.xcom(DAG_ID, run_id, "report").items() if k != "text"}
     return out
+
+
+FETCH_TASKS = ("fetch_creators", "fetch_contents", "fetch_account_shard")
+
+
+def phase_split(timeline: dict[str, dict[str, Any]], wall_s: float) -> dict[str, float | None]:
+    """Where a run's wall time goes: ``fetch_phase_s`` = run start .. the last fetch task's end,
+    ``after_fetch_s`` = the rest (transform, upsert, report, publish and the scheduler between them)."""
+    ends = [row["end"] for name, row in timeline.items() if name.startswith(FETCH_TASKS) and row["end"]]
+    if not ends:
+        return {"fetch_phase_s": None, "after_fetch_s": None}
+    return {"fetch_phase_s": max(ends), "after_fetch_s": round(wall_s - max(ends), 2)}
 
 
 def run_e2e(
@@ -167,6 +181,8 @@ def run_e2e(
             "fetched_creators": report.get("fetched_creators"),
             "requests_per_creator": iq_requests / creators,
             "sent_first": report.get("sent"),
+            "timeline": first["timeline"],
+            **phase_split(first["timeline"], first["wall_s"]),
         }
     )
     if second and second["state"] == "success":

@@ -9,6 +9,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,32 @@ def utilisation(accepted_requests: int, elapsed_s: float, limit_per_s: float) ->
     if elapsed_s <= 0 or limit_per_s <= 0:
         raise ValueError("elapsed and limit must be positive")
     return accepted_requests / elapsed_s / limit_per_s
+
+
+def _seconds_after(origin: datetime, value: str | None) -> float | None:
+    if not value:
+        return None
+    return round((datetime.fromisoformat(value.replace("Z", "+00:00")) - origin).total_seconds(), 2)
+
+
+def task_timeline(tasks: Mapping[str, Mapping[str, Any]], run_start: str) -> dict[str, dict[str, Any]]:
+    """Per task instance (REST ``queued_when``/``start_date``/``end_date``): seconds from the run's start
+    to queued, start and end, ``start_latency`` = start - queued (the executor / Task SDK start cost) and
+    ``run`` = end - start, ordered by start. Missing timestamps stay None."""
+    origin = datetime.fromisoformat(run_start.replace("Z", "+00:00"))
+    rows = {}
+    for name, ti in tasks.items():
+        queued = _seconds_after(origin, ti.get("queued_when"))
+        start = _seconds_after(origin, ti.get("start_date"))
+        end = _seconds_after(origin, ti.get("end_date"))
+        rows[name] = {
+            "queued": queued,
+            "start": start,
+            "end": end,
+            "start_latency": round(start - queued, 2) if start is not None and queued is not None else None,
+            "run": round(end - start, 2) if end is not None and start is not None else None,
+        }
+    return dict(sorted(rows.items(), key=lambda kv: (kv[1]["start"] is None, kv[1]["start"] or 0.0)))
 
 
 def _flat_value(value: Any) -> Any:

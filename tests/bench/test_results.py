@@ -206,3 +206,39 @@ def test_raised_config_dir_changes_only_the_insightiq_rate(tmp_path):
     assert pools["insightiq_api"]["slots"] == 4
     assert pools["insider_upsert"]["rate_limit"]["requests"] == 25000
     assert (target / "insider_mapping.yaml").exists()
+
+
+def test_task_timeline_and_phase_split():
+    from devtools.bench.e2e import phase_split
+    from devtools.bench.results import task_timeline
+
+    tasks = {
+        "transform": {
+            "queued_when": "2026-01-01T00:01:40.5Z",
+            "start_date": "2026-01-01T00:01:41Z",
+            "end_date": "2026-01-01T00:01:43.5Z",
+        },
+        "fetch_creators": {
+            "queued_when": "2026-01-01T00:00:00.2Z",
+            "start_date": "2026-01-01T00:00:01Z",
+            "end_date": "2026-01-01T00:00:30Z",
+        },
+        "fetch_account_shard[1]": {
+            "queued_when": "2026-01-01T00:00:00.2Z",
+            "start_date": "2026-01-01T00:00:31Z",
+            "end_date": "2026-01-01T00:01:40Z",
+        },
+        "publish": {"queued_when": None, "start_date": None, "end_date": None},
+    }
+    timeline = task_timeline(tasks, "2026-01-01T00:00:00Z")
+    assert list(timeline) == ["fetch_creators", "fetch_account_shard[1]", "transform", "publish"]
+    assert timeline["transform"] == {
+        "queued": 100.5,
+        "start": 101.0,
+        "end": 103.5,
+        "start_latency": 0.5,
+        "run": 2.5,
+    }
+    assert timeline["publish"]["run"] is None
+    assert phase_split(timeline, 110.0) == {"fetch_phase_s": 100.0, "after_fetch_s": 10.0}
+    assert phase_split({}, 5.0) == {"fetch_phase_s": None, "after_fetch_s": None}

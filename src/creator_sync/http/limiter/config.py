@@ -28,8 +28,8 @@ from creator_sync.limits import rate_limit
 BACKEND_ENV = "CREATOR_SYNC_RATE_LIMIT_BACKEND"
 MARGIN_ENV = "CREATOR_SYNC_RATE_LIMIT_MARGIN"
 BURST_ENV = "CREATOR_SYNC_RATE_LIMIT_BURST"
-DEFAULT_MARGIN = 0.03
-DEFAULT_BURST = 1.0
+DEFAULT_MARGIN = 0.01
+DEFAULT_BURST = 2.0
 
 
 def _number_env(name: str, default: float) -> float:
