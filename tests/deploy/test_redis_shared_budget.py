@@ -5,7 +5,7 @@ would be), each with its own InsightIQHook, page the same sandbox at the same ti
   get the same combined rate, near the vendor's 10 req/s, never more than 10 in a vendor window and no
   429 -- adding workers never multiplies the request rate.
 - ``local`` (the default, no shared state): each process only gets its per-slot split,
-  floor(10 / 4 slots) = 2 requests per 1.03 s, so two processes make ~3.9 req/s; safe only because
+  floor(10 / 4 slots) = 2 requests per (1 + margin) s, so two processes make ~4 req/s; safe only because
   the split assumes at most 4 clients (the pool's slots) -- it is the fallback, not the production setting.
 
 Each worker is a fresh `python` subprocess (no shared memory, no shared limiter object); once all of
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from creator_sync.http.limiter.config import DEFAULT_MARGIN
 from creator_sync.limits import rate_limit
 from devtools.celery_stack import RedisDbClaim, redis_unavailable
 from devtools.connections import connection_envs, sandbox_hosts
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = 100  # records per page (the hook's default page size)
-MARGIN = 1.03  # CREATOR_SYNC_RATE_LIMIT_MARGIN default: windows of 1.03 s
+MARGIN = 1 + DEFAULT_MARGIN  # limiter windows are the vendor's 1 s stretched by the default margin
 
 WORKER = textwrap.dedent(
     """
@@ -158,7 +159,7 @@ def assert_vendor_limit_respected(result: dict) -> None:
 def test_workers_share_one_redis_budget_and_local_workers_split_it(sandbox, redis_url, capsys):
     spec = rate_limit("insightiq_api")
     assert (spec.limit, spec.window, spec.slots) == (10, 1, 4)
-    ceiling = spec.limit / (spec.window * MARGIN)  # 9.71 req/s: the steady rate of one full budget
+    ceiling = spec.limit / (spec.window * MARGIN)  # the steady rate of one full budget
 
     one = run_workers(sandbox, redis_url, [30])
     two = run_workers(sandbox, redis_url, [30, 30])
@@ -176,15 +177,15 @@ def test_workers_share_one_redis_budget_and_local_workers_split_it(sandbox, redi
         assert "RedisLimiter(insightiq_api: 10 per" in result["workers"][0]["limiter"], result
     # two workers on one budget reach about one worker's rate (a ratio: no wall-clock figure)
     assert two["rate"] >= 0.6 * one["rate"], (describe("1", one), describe("2", two))
-    # never more than one budget: <= 10 * (T / 1.03 + 1) requests in T seconds (not 2 x that)
+    # never more than one budget: <= 10 * (T / window + 1) requests in T seconds (not 2 x that)
     assert two["requests"] <= spec.limit * (two["elapsed"] / (spec.window * MARGIN) + 1), describe("2", two)
     assert two["rate"] <= one["rate"] * 1.1, (describe("1", one), describe("2", two))
     # both workers really took part (neither starved): each got a fair share of the one budget
     assert all(r >= 0.3 * ceiling for r in two["per_worker_rate"]), describe("redis, 2 workers", two)
 
     # local: no shared state, so each worker spends only its per-slot split of the budget. A sliding
-    # window of `limit` per 1.03 s allows at most limit * (T / 1.03 + 1) sends in T seconds (the +1: the
-    # window that is open when the clock starts), so short runs read a little above limit / 1.03.
+    # window of `limit` per W s allows at most limit * (T / W + 1) sends in T seconds (the +1: the
+    # window that is open when the clock starts), so short runs read a little above limit / W.
     assert_vendor_limit_respected(split)
     assert "SlidingWindowLimiter(insightiq_api: 2 per" in split["workers"][0]["limiter"], split
     for w in split["workers"]:

@@ -19,6 +19,7 @@ from creator_sync.http.limiter import (
     build_limiter,
     decide,
 )
+from creator_sync.http.limiter.config import DEFAULT_BURST, DEFAULT_MARGIN
 from creator_sync.http.limiter.shared_redis import DECIDE_LUA
 from creator_sync.limits import rate_limit
 from devtools.services import require
@@ -183,7 +184,8 @@ def test_build_limiter_local_splits_the_limit_over_pool_slots(monkeypatch):
     lim = build_limiter("insightiq_api")
     assert isinstance(lim, SlidingWindowLimiter)
     assert lim.limit == 2  # floor(10 / 4): 4 slots x 2 <= 10 in any window, whatever the phases
-    assert lim.window == pytest.approx(1.03)
+    assert lim.window == pytest.approx(1 + DEFAULT_MARGIN)
+    assert lim.burst == DEFAULT_BURST
     assert build_limiter("insider_upsert").limit == 6250
     assert build_limiter("insider_profile").limit == 500
     assert build_limiter("insider_web_push").limit == 30
