@@ -6,12 +6,13 @@
   ``redis://host:port/db`` (shared across Celery workers). With a shared backend each limiter may spend the
   whole limit; all of them together never exceed it.
 - ``$CREATOR_SYNC_RATE_LIMIT_MARGIN`` (default ``DEFAULT_MARGIN``): the safety margin as a fraction of the
-  window. It must cover the spread of send-to-arrival delays (jitter) to the vendor: with a 1 s window,
-  0.01 covers 10 ms. Measure it with ``make bench`` (``fetch_send_to_arrival_spread_ms``, against the
-  sandbox on the same machine) or, for a remote vendor, from its request logs, and raise the margin when
-  the spread is larger; docs/performance.md has the measured figures.
+  window. It must cover the send-to-arrival jitter to the vendor (``window``): with a 1 s window, 0.01
+  covers 10 ms. ``make bench`` measures it against the sandbox (``fetch_send_to_arrival_drop_ms`` /
+  ``_spread_ms``); a remote vendor's is larger (raise the margin when it answers occasional 429s).
+  docs/performance.md has the measured figures.
 - ``$CREATOR_SYNC_RATE_LIMIT_BURST`` (default ``DEFAULT_BURST``, >= 1): pacing ticks a limiter may lend to
-  the next ready client (see ``window``); 1 = strictly even spacing.
+  the next ready client (see ``window``); 1 = strictly even spacing. Bursts arrive together and widen the
+  jitter, so a burst above 1 needs a margin measured with it.
 """
 
 from __future__ import annotations
