@@ -159,7 +159,9 @@ def test_an_invalid_mode_fails_every_run_kind(tmp_path, monkeypatch):
 
 def test_the_sweep_cursor_is_the_intervals_hours_since_the_epoch():
     midnight = datetime(2026, 3, 2, tzinfo=UTC)
-    run = SyncRun("scheduled__1", midnight + timedelta(hours=5), midnight + timedelta(hours=6), False, False, ())
+    run = SyncRun(
+        "scheduled__1", midnight + timedelta(hours=5), midnight + timedelta(hours=6), False, False, ()
+    )
     assert incremental_fetch.sweep_hour(run) % 24 == 5
     # the income sweep reads whole days from the day 7 days before the run's end
     assert incremental_fetch.income_sweep_from(run) == midnight - timedelta(days=7)
