@@ -4,7 +4,8 @@ Settings (days; environment of the workers):
 - `CREATOR_SYNC_RETAIN_RUN_FILES_DAYS` (default 14): a run directory (fetched Parquet, Insider JSON Lines,
   report.md; ~50 MB per run at 100k creators) whose newest file is older. Run files are for looking into a
   recent run; nothing reads them once the run is finished (the report and dead letters are in the state DB).
-- `CREATOR_SYNC_RETAIN_LEDGER_DAYS` (default 90, at least 7; 9 in the incremental fetch mode): acknowledged-event rows acknowledged longer ago.
+- `CREATOR_SYNC_RETAIN_LEDGER_DAYS` (default 90, at least 7; 9 in the incremental fetch mode):
+  acknowledged-event rows acknowledged longer ago.
   The ledger is what keeps a re-run, a retry, the look-back or a backfill from sending an event twice: an
   event is only fetched again by a run whose window covers the event's date. Scheduled runs look back
   `CREATOR_SYNC_LOOKBACK_HOURS` at most, so their events are safe after a few days; a backfill re-reads the
