@@ -9,6 +9,10 @@
 - income transactions: per account (account_id is required), only where income is synced, in its shard,
   over the same days as contents;
 - audience: per account, only where audience is synced, and only in targeted syncs (see wants_audience).
+
+That is a full read. A scheduled run in CREATOR_SYNC_FETCH_MODE=incremental with a directory snapshot reads
+the planner's sweep slices instead (creator_sync.sync.incremental_fetch; the dispatch is at the top of
+fetch_directory and fetch_account_shard).
 """
 
 from __future__ import annotations
