@@ -31,10 +31,9 @@ class InsiderAnonymizeOperator(BaseOperator):
     nothing is sent, every user is listed as ``would_erase``.
 
     ``claims`` (default on): before erasing a user keyed by ``uuid`` the task claims that key in the state
-    store,
-    the same claim a creator_sync upsert takes per chunk of users before it sends them. A creator a live sync
-    holds is left ``failed`` (retryable: the task retries after the sync released it), so an upsert planned
-    before the creator went on the skip list can never land after their erasure.
+    store, the same claim a creator_sync upsert takes per chunk of users before it sends them. A creator a
+    live sync holds is left ``failed`` (retryable: the task retries after the sync released it), so an
+    upsert planned before the creator went on the skip list can never land after their erasure.
     """
 
     template_fields: Sequence[str] = ("input_path", "output_path", "dry_run")
