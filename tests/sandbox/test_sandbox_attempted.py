@@ -63,3 +63,32 @@ def test_limit_violations_names_real_429s_and_over_full_windows_but_not_injected
         "insightiq: 1 real rate-limit 429(s)",
         "insightiq: 3 requests unit(s) arrived in one 1s window (limit 2; 1 window(s) over)",
     ]
+
+
+def test_requests_into_a_full_window_and_the_busiest_window_of_any_alignment():
+    lim = FixedWindowLimiter("requests", rate=3, window=1)
+    # 3 at the end of window 0, 3 at the start of window 1: each fixed window holds 3, but 6 arrived
+    # within 0.2 s, which a vendor with windows aligned half a second off would have refused
+    for t in (0.85, 0.9, 0.95, 1.0, 1.02, 1.05):
+        assert lim.acquire("k", now=t) is None
+    stats = lim.stats()
+    assert stats["attempted_over_limit"] == 0 and stats["attempted_max_in_window"] == 3
+    assert stats["attempted_max_in_sliding_window"] == 6
+    # a 4th arrival in window 1 is refused and counted as a request into a full window
+    assert lim.acquire("k", now=1.5) is not None
+    assert lim.acquire("k", now=1.6) is not None
+    assert lim.stats()["attempted_over_limit"] == 2
+    assert lim.stats()["attempted_windows_over_limit"] == 1
+
+
+def test_send_to_arrival_drop_is_the_delay_decrease_over_limit_sends():
+    from devtools.sandbox.service import delay_summary
+
+    # (sent, delay): send 1 is delayed 30 ms, send 3 (two sends later) only 2 ms -> drop 28 ms
+    pairs = [(0.0, 0.001), (0.1, 0.030), (0.2, 0.004), (0.3, 0.002), (0.4, 0.003)]
+    summary = delay_summary(pairs, sends_per_window=2)
+    assert summary["drop"] == 28.0
+    assert summary["spread"] == 29.0 and summary["max"] == 30.0 and summary["count"] == 5
+    # steady delays: no drop, whatever their size
+    assert delay_summary([(i / 10, 0.05) for i in range(20)], 10)["drop"] == 0.0
+    assert delay_summary([], 10) == {"count": 0}
