@@ -9,6 +9,9 @@
 - income transactions: per account (account_id is required), only where income is synced, in its shard,
   over the same days as contents;
 - audience: per account, only where audience is synced, and only in targeted syncs (see wants_audience).
+
+A backfill run takes its files from the backfill range cache (creator_sync.sync.backfill): the reads above
+once per chunk of days, not once per hourly run.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from creator_sync.files import write_records_parquet
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.http.paging import DEFAULT_PAGE_LIMIT
 from creator_sync.progress import client_requests, track
+from creator_sync.sync import backfill
 from creator_sync.sync.run_context import SyncRun
 
 INCOME_SYNCED = {"SYNCED", "PARTIAL_SYNCED"}
@@ -43,6 +47,8 @@ def _write(records, directory: Path, name: str) -> dict[str, Any]:
 def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
     """Users and profiles of every creator in scope (all, or the run's account filter). The accounts
     themselves are written by the shards (fetch_account_shard)."""
+    if backfill.applies(run):  # a backfill run: from the range cache (sync/backfill.py)
+        return backfill.fetch_directory(hook, run)
     out = run.dir / "fetch"
     if run.account_ids:
         # the account's owner: one extra GET per filtered account (its shard reads it again to write it)
@@ -63,6 +69,8 @@ def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
 
 
 def fetch_contents(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
+    if backfill.applies(run):  # a backfill run: from the range cache (sync/backfill.py)
+        return backfill.fetch_contents(hook, run)
     from_date, to_date = _day_range(run)
     if run.account_ids:
         records = (
@@ -101,6 +109,8 @@ def wants_audience(run: SyncRun) -> bool:
 
 def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> dict[str, Any]:
     """This shard's accounts, their income transactions and (targeted syncs) audience."""
+    if backfill.applies(run):  # a backfill run: from the range cache (sync/backfill.py)
+        return backfill.fetch_account_shard(hook, run, shard, of)
     accounts = shard_accounts(hook, run, shard, of)
     from_date, to_date = _day_range(run)
     income = [a["id"] for a in accounts if _status(a, "income") in INCOME_SYNCED]

@@ -111,6 +111,7 @@ class SyncRun:
     dry_run: bool
     account_ids: tuple[str, ...]
     lookback_hours: int = 0  # events (not attributes) are read from `events_from`, see LOOKBACK_ENV
+    backfill: bool = False  # run_type backfill: the fetch may serve it from a range cache (sync/backfill.py)
 
     def __post_init__(self) -> None:
         if isinstance(self.lookback_hours, bool) or not isinstance(self.lookback_hours, int):
@@ -146,6 +147,7 @@ class SyncRun:
             bool(params.get("dry_run")),
             tuple(accounts),
             lookback_hours(params.get(LOOKBACK_PARAM)),
+            backfill=is_backfill,
         )
 
     @property
