@@ -333,5 +333,8 @@ def fetch_account_shard(hook, run: SyncRun, shard: int, of: int) -> dict[str, An
     from creator_sync.sync import fetch
 
     return _cached(
-        f"accounts-{shard}-of-{of}", hook, run, lambda chunk: fetch.fetch_account_shard(hook, chunk, shard, of)
+        f"accounts-{shard}-of-{of}",
+        hook,
+        run,
+        lambda chunk: fetch.fetch_account_shard(hook, chunk, shard, of),
     )
