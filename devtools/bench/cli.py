@@ -32,6 +32,8 @@ SIZES = {
     "e2e_insightiq_rate": (50, 10),  # quick: raised so it fits 5 min; full: the documented limit
     "sandbox_start_creators": (100_000, 100_000),
     "dag_parse_repeats": (3, 10),
+    "backfill_creators": (2000, 10_000),
+    "backfill_days": (7, 30),
 }
 INSIGHTIQ_LIMIT = (
     10.0  # src/creator_sync/resources/pools.json and the sandbox default: 10 requests per 1 s window
@@ -204,8 +206,14 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
 
         m.update(simulate())
 
+    def backfill() -> None:
+        from devtools.bench.backfill import run_backfill
+
+        m.update(run_backfill(size["backfill_creators"], size["backfill_days"]))
+
     sections = [
         ("requests_sim", requests_sim),
+        ("backfill", backfill),
         ("fetch", fetch_and_upsert),
         ("transform", transform),
         ("dag_parse", dag_parse),
@@ -230,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: requests_sim,fetch,upsert,transform,dag_parse,sandbox_start,e2e",
+        help="comma list: requests_sim,backfill,fetch,upsert,transform,dag_parse,sandbox_start,e2e",
     )
     parser.add_argument("--output", default=str(REPO / "bench-results.json"))
     args = parser.parse_args(argv)

@@ -34,6 +34,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "insightiq_requests_per_hourly_run_100k",
     "insightiq_requests_per_hourly_run_1m",
     "backfill_30d_requests_ratio",
+    "backfill_30d_requests_ratio_sim",
 )
 
 
@@ -93,6 +94,7 @@ TARGETS: tuple[Target, ...] = (
         _cmp("insightiq_requests_per_hourly_run_1m", "<=", 28_800),
     ),
     Target("backfill_30d_requests_ratio", "<= 2", _cmp("backfill_30d_requests_ratio", "<=", 2)),
+    Target("backfill_30d_requests_ratio_sim", "<= 2", _cmp("backfill_30d_requests_ratio_sim", "<=", 2)),
 )
 
 
