@@ -234,3 +234,41 @@ def test_a_run_whose_interval_ends_after_the_read_started_reads_again(sandbox_en
     monkeypatch.setattr(backfill, "_now", lambda: nxt.end + timedelta(minutes=5))
     fetch.fetch_contents(reads.hook(), nxt)  # the entry was read before this hour was over
     assert reads.of("contents") == {None: 2}
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    from devtools.s3_server import MotoS3Server
+
+    with MotoS3Server() as server:
+        server.create_bucket("creator-sync-backfill")
+        yield server
+
+
+def test_the_cache_works_on_object_storage(sandbox_env, s3_server, monkeypatch, tmp_path):
+    for key, value in s3_server.connection_env("creator_sync_s3").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CREATOR_SYNC_DATA_URL", "s3://creator-sync-backfill/data")
+    monkeypatch.setenv("CREATOR_SYNC_DATA_CONN_ID", "creator_sync_s3")
+    runs = hourly_backfill(3)
+    reads = Reads()
+    results = [fetch_run(run, reads) for run in runs]
+    assert reads.of("users") == {None: 1} and reads.of("contents") == {None: 1}
+    assert [r["backfill_cache"]["hit"] for r in results[2]] == [True] * (2 + SHARDS)
+    assert results[2][0]["users"]["path"].startswith("s3://")
+
+    keys = s3_server.keys("creator-sync-backfill", "data/")
+    markers = [k for k in keys if k.endswith(backfill.MARKER)]
+    assert len(markers) == 2 + SHARDS and all(k.startswith("data/backfill-cache/") for k in markers)
+    assert "data/runs/backfill__2026-01-10T02/fetch/contents/contents.parquet" in keys
+
+    plain = dataclasses.replace(runs[2], run_id="uncached__s3", backfill=False)
+    fetch_run(plain, Reads())
+    from creator_sync.storage import staged_input
+
+    outputs = []
+    for run in (runs[2], plain):
+        with staged_input(run.dir / "fetch") as local:
+            result = transform_run(local, start=run.start, end=run.end, out_dir=tmp_path / run.run_id)
+            outputs.append((sorted(result.users_path.read_text().splitlines()), result.stats.events_written))
+    assert outputs[0] == outputs[1]
