@@ -5,6 +5,7 @@ once per chunk, and every run's transform output equals what the uncached fetch 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -205,13 +206,17 @@ def test_an_expired_or_partial_entry_is_never_used(sandbox_env, monkeypatch):
 
     def failing(hook, run):
         real(hook, run)
+        claims.append(json.loads((run.dir / backfill.CLAIM).read_text())["run_id"])  # announced meanwhile
         raise Broken
+
+    claims: list[str] = []
 
     monkeypatch.setattr(fetch, "fetch_contents", failing)
     with pytest.raises(Broken):
         backfill.fetch_contents(reads.hook(), first)
     monkeypatch.setattr(fetch, "fetch_contents", real)
     assert len(backfill.entries("contents")) == 1 and backfill.find("contents", first) is None
+    assert claims == [first.run_id] and not (backfill.entries("contents")[0].path / backfill.CLAIM).exists()
     fetch.fetch_contents(reads.hook(), first)
     assert reads.of("contents") == {None: 2}  # the failed read, then a new chunk read
 

@@ -98,3 +98,53 @@ def test_the_run_type_decides_whether_a_run_is_a_backfill(run_type, expected):
         "data_interval_end": NOW,
     }
     assert SyncRun.from_context(context).backfill is expected
+
+
+def claim(path, run_id: str, beat: datetime) -> None:
+    import json
+
+    (path / backfill.CLAIM).write_text(json.dumps({"run_id": run_id, "beat": beat.isoformat()}))
+
+
+def test_a_run_waits_for_another_runs_read_in_progress_instead_of_reading_again(monkeypatch):
+    """Backfill runs may run side by side (the backfill's own max_active_runs): the second run's task
+    waits for the first one's marker and reads nothing."""
+    import threading
+
+    now = datetime.now(UTC)
+    run = hour(date(2026, 1, 5))
+    path = entry("contents", date(2026, 1, 1), date(2026, 1, 31), now - timedelta(seconds=5), complete=False)
+    claim(path, "backfill__other", now)
+    monkeypatch.setattr(backfill, "POLL_S", 0.05)
+    assert backfill.pending("contents", run) is not None
+
+    def finish():
+        (path / "fetch" / "contents").mkdir(parents=True)
+        (path / "fetch" / "contents" / "contents.parquet").write_bytes(b"")
+        (path / backfill.MARKER).write_text('{"result": {}}')
+
+    threading.Timer(0.3, finish).start()
+    reads = []
+    got = backfill._cached("contents", _NoRequests(), run, lambda chunk: reads.append(chunk) or {})
+    assert reads == [] and got["backfill_cache"] == {
+        "entry": path.name,
+        "days": ["2026-01-01", "2026-01-31"],
+        "hit": True,
+    }
+
+
+def test_a_dead_or_own_claim_is_not_waited_for():
+    now = datetime.now(UTC)
+    run = hour(date(2026, 1, 5))
+    dead = entry("contents", date(2026, 1, 1), date(2026, 1, 31), now - timedelta(minutes=9), complete=False)
+    claim(dead, "backfill__other", now - timedelta(seconds=backfill.CLAIM_STALE_S + 1))
+    assert backfill.pending("contents", run) is None
+    own = entry("contents", date(2026, 1, 1), date(2026, 1, 31), now - timedelta(minutes=1), complete=False)
+    claim(own, run.run_id, now)  # the run's own earlier attempt: it died, its retry reads again
+    assert backfill.pending("contents", run) is None
+    claim(own, "backfill__other", now)
+    assert backfill.pending("contents", run).path == own
+
+
+class _NoRequests:
+    stats: dict = {}

@@ -26,8 +26,12 @@ Entries older than that are deleted by the next write of the same part.
 
 Each fetch task caches its own part (`directory`: users and profiles; `contents`; `accounts-<i>-of-<n>`:
 a shard's accounts and their income transactions), so the parallel fetch tasks of a run never wait on each
-other. creator_sync has max_active_runs=1, so backfill runs execute one at a time and each part is written
-by one task at a time; entry directories are unique, so even two writers would never share an entry.
+other. Backfill runs may run side by side: the DAG's max_active_runs=1 holds scheduled and manual runs, but
+Airflow 3.3 starts a backfill's runs under the backfill's own max_active_runs (`airflow backfill create
+--max-active-runs`, default 10). So a read in progress is announced by a claim file with a heartbeat; a task
+of another run that needs the same days waits for its marker instead of reading the same chunk again, and
+reads itself only when the claim's heartbeat stops (the reading task died). Entry directories are unique, so
+two writers never share an entry. With `--max-active-runs 1` the runs execute one at a time and nobody waits.
 
 Only full-scope backfill runs use the cache: targeted runs (`account_ids`) and every other run type read
 InsightIQ as before. CREATOR_SYNC_BACKFILL_CHUNK_DAYS=0 switches the cache off.
@@ -55,6 +59,10 @@ DEFAULT_CHUNK_DAYS = 31
 DEFAULT_CACHE_HOURS = 12
 CACHE_DIR = "backfill-cache"  # under the data directory, beside runs/
 MARKER = "complete.json"
+CLAIM = "claim.json"  # {"run_id", "beat"}: a read in progress, its heartbeat rewritten every BEAT_S
+BEAT_S = 30.0
+CLAIM_STALE_S = 120.0  # a claim not beaten for this long belongs to a read that died
+POLL_S = 10.0
 _STAMP = "%Y%m%dT%H%M%S%fZ"
 
 
@@ -157,6 +165,60 @@ class _ChunkRun(SyncRun):
         return self._entry_dir
 
 
+def _claim(entry: Entry) -> dict[str, Any] | None:
+    try:
+        return json.loads(files.read_text(entry.path / CLAIM))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def pending(part: str, run: SyncRun, now: datetime | None = None) -> Entry | None:
+    """The newest read in progress by another run (a live claim, no marker yet) whose entry will serve
+    `run`, or None."""
+    now = now or _now()
+    lifetime = timedelta(hours=cache_hours())
+    for entry in entries(part):
+        if not entry.covers(run, now, lifetime) or entry.complete():
+            continue
+        claim = _claim(entry)
+        if claim is None or claim.get("run_id") == run.run_id:  # its own earlier attempt died
+            continue
+        beat = datetime.fromisoformat(claim["beat"])
+        if (now - beat).total_seconds() < CLAIM_STALE_S:
+            return entry
+    return None
+
+
+class _Heartbeat:
+    """Rewrites an entry's claim every BEAT_S seconds while its read runs; removes it at the end."""
+
+    def __init__(self, path: Any, run_id: str) -> None:
+        import threading
+
+        self.path, self.run_id = path / CLAIM, run_id
+        self.stop = threading.Event()
+        self.beat()
+        self.thread = threading.Thread(target=self._loop, name="backfill-cache-claim", daemon=True)
+        self.thread.start()
+
+    def beat(self) -> None:
+        claim = {"run_id": self.run_id, "beat": _now().isoformat()}
+        with files.open_output(self.path, "wb") as fh:
+            fh.write(json.dumps(claim).encode("utf-8"))
+
+    def _loop(self) -> None:
+        while not self.stop.wait(BEAT_S):
+            self.beat()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        if storage.is_local(self.path):
+            storage.local_path(self.path).unlink(missing_ok=True)
+        else:
+            self.path.fs.rm(self.path.path)
+
+
 def _part_dir(part: str) -> Any:
     return storage.data_root() / CACHE_DIR / part
 
@@ -216,14 +278,26 @@ def _prune(part: str, now: datetime) -> None:
             storage.remove_tree(entry.path)
 
 
-def fill(part: str, first: date, last: date, read: Callable[[SyncRun], dict[str, Any]]) -> Entry:
-    """Read days [first, last] of `part` with the plain fetch function `read` into a new entry; the
-    marker goes last. Paths in the marker are relative to the entry."""
+def fill(
+    part: str, first: date, last: date, read: Callable[[SyncRun], dict[str, Any]], run_id: str = ""
+) -> Entry:
+    """Read days [first, last] of `part` with the plain fetch function `read` into a new entry, claimed
+    for `run_id` while it runs; the marker goes last. Paths in the marker are relative to the entry."""
     started = _now()
     _prune(part, started)
     name = f"{first.isoformat()}_{last.isoformat()}_{started.strftime(_STAMP)}_{secrets.token_hex(4)}"
     path = storage.ensure_dir(_part_dir(part) / name)
-    result = copy.deepcopy(read(_ChunkRun(first, last, path)))
+    heartbeat = _Heartbeat(path, run_id)
+    try:
+        result = copy.deepcopy(read(_ChunkRun(first, last, path)))
+        _finish(part, path, first, last, result)
+    finally:
+        heartbeat.close()
+    return Entry(path, first, last, started)
+
+
+def _finish(part: str, path: Any, first: date, last: date, result: dict[str, Any]) -> None:
+    """The marker: the fetch result with paths relative to the entry; written last."""
     result.pop("requests", None)
     prefix = str(path).rstrip("/") + "/"
     for node in _file_nodes(result):
@@ -233,7 +307,6 @@ def fill(part: str, first: date, last: date, read: Callable[[SyncRun], dict[str,
     marker = {"part": part, "first": first.isoformat(), "last": last.isoformat(), "result": result}
     with files.open_output(path / MARKER, "wb") as fh:
         fh.write(json.dumps(marker, indent=1, default=str).encode("utf-8"))
-    return Entry(path, first, last, started)
 
 
 def _event_timestamps() -> dict[str, list[str]]:
@@ -300,13 +373,25 @@ def serve(entry: Entry, run: SyncRun) -> dict[str, Any]:
     return result
 
 
+def _wait_for_entry(part: str, run: SyncRun) -> Entry | None:
+    """A complete entry serving `run`, waiting while another run's live claim will produce one; None when
+    there is neither (the caller reads)."""
+    import time as clock
+
+    while True:
+        entry = find(part, run)
+        if entry is not None or pending(part, run) is None:
+            return entry
+        clock.sleep(POLL_S)
+
+
 def _cached(part: str, hook, run: SyncRun, read: Callable[[SyncRun], dict[str, Any]]) -> dict[str, Any]:
     from creator_sync.http.client import ClientStats
 
-    entry = find(part, run)
+    entry = _wait_for_entry(part, run)
     hit = entry is not None
     if entry is None:
-        entry = fill(part, *chunk_for(part, run), read)
+        entry = fill(part, *chunk_for(part, run), read, run.run_id)
     result = serve(entry, run)
     result["requests"] = hook.stats or ClientStats().as_dict()
     result["backfill_cache"] = {
