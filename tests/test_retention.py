@@ -98,6 +98,16 @@ def test_a_ledger_retention_shorter_than_the_look_back_is_refused():
         ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "two weeks"})
 
 
+def test_the_incremental_income_sweep_needs_nine_days_of_ledger():
+    # the weekly sweep re-reads transactions from midnight 7 days back: 8 days of acknowledgements at most
+    with pytest.raises(
+        CreatorSyncConfigError, match="at least 9 days with CREATOR_SYNC_FETCH_MODE=incremental"
+    ):
+        ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "8"})
+    assert ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "8", "CREATOR_SYNC_FETCH_MODE": "full"}) == 8
+    assert ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "9"}) == 9
+
+
 def test_per_run_detail_rows_older_than_the_run_files_go(tmp_path, store, monkeypatch):
     from creator_sync.pipeline.state import run_users, send_claims
 

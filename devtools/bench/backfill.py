@@ -81,7 +81,9 @@ def run_backfill(creators: int, days: int, insightiq_rate: float = 2000.0) -> di
 
             sb.reset()
             began = time.perf_counter()
-            full = _fetch_run(SyncRun("bench__full", end - HOUR, end, False, False, ()), shards)
+            # a full read: a manual run (a scheduled one reads in full too with CREATOR_SYNC_FETCH_MODE=full)
+            full_run = SyncRun("manual__full", end - HOUR, end, False, False, (), 0, "manual")
+            full = _fetch_run(full_run, shards)
             full_s = time.perf_counter() - began
             full_sandbox = _sandbox_requests(sb)
 
@@ -91,7 +93,7 @@ def run_backfill(creators: int, days: int, insightiq_rate: float = 2000.0) -> di
             runs = 24 * days
             for h in range(runs):
                 at = start + h * HOUR
-                run = SyncRun(f"backfill__{at:%Y-%m-%dT%H}", at, at + HOUR, True, False, (), backfill=True)
+                run = SyncRun(f"backfill__{at:%Y-%m-%dT%H}", at, at + HOUR, True, False, (), 0, "backfill")
                 got = _fetch_run(run, shards)
                 hooks, misses = hooks + got["requests"], misses + got["misses"]
             backfill_s = time.perf_counter() - began

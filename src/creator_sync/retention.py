@@ -7,13 +7,15 @@ Settings (days; environment of the workers):
   The same cut-off applies to a run's per-user outcomes (`run_users`: one row per creator the run planned,
   so it grows by the fleet size per full run), its per-attempt client counters (`run_client_stats`) and send
   claims whose lease ran out before it: they exist to compute the run's report, which is stored on its own.
-- `CREATOR_SYNC_RETAIN_LEDGER_DAYS` (default 90, at least 7): acknowledged-event rows acknowledged longer ago.
+- `CREATOR_SYNC_RETAIN_LEDGER_DAYS` (default 90, at least 7; 9 in the incremental fetch mode):
+  acknowledged-event rows acknowledged longer ago.
   The ledger is what keeps a re-run, a retry, the look-back or a backfill from sending an event twice: an
   event is only fetched again by a run whose window covers the event's date. Scheduled runs look back
   `CREATOR_SYNC_LOOKBACK_HOURS` at most, so their events are safe after a few days; a backfill re-reads the
   days it covers. Keep this setting longer than the oldest interval you will ever backfill (a backfill of
   days whose ledger rows were deleted sends their events to Insider again, and Insider appends events).
-  The setting must also exceed the look-back, or the scheduled runs themselves could re-send.
+  The setting must also exceed the look-back and, with CREATOR_SYNC_FETCH_MODE=incremental, the income
+  sweep's 8 days (9 days at least), or the scheduled runs themselves could re-send.
 - `CREATOR_SYNC_RETAIN_DEAD_LETTERS_DAYS` (default 90): dead letters created longer ago, replayed or not;
   the report lists what was deleted per reason, so nothing goes without a trace.
 
@@ -55,13 +57,21 @@ def retention_days(env: str, environ: dict[str, str] | None = None) -> int:
 def ledger_days(environ: dict[str, str] | None = None) -> int:
     """The ledger's retention, refused when it would let a scheduled run (with its look-back) re-send."""
     days = retention_days(LEDGER_ENV, environ)
+    from creator_sync.sync.fetch_mode import FETCH_MODE_ENV, INCREMENTAL, fetch_mode
+    from creator_sync.sync.plan import INCOME_SWEEP_HOURS
+
     lookback_hours = int((os.environ if environ is None else environ).get("CREATOR_SYNC_LOOKBACK_HOURS") or 0)
     floor = max(MIN_LEDGER_DAYS, lookback_hours // 24 + 2)
+    because = f"CREATOR_SYNC_LOOKBACK_HOURS={lookback_hours}"
+    mode = fetch_mode(environ)
+    if mode == INCREMENTAL and floor < INCOME_SWEEP_HOURS // 24 + 2:
+        # the weekly income sweep re-reads each income account's transactions of the last 7 days + 1
+        floor, because = INCOME_SWEEP_HOURS // 24 + 2, f"{FETCH_MODE_ENV}={mode} (the weekly income sweep)"
     if days < floor:
         raise CreatorSyncConfigError(
             f"{LEDGER_ENV}={days} is too short: acknowledged events must outlive every window a run re-reads "
-            f"(at least {floor} days with CREATOR_SYNC_LOOKBACK_HOURS={lookback_hours}; keep it longer than "
-            f"the oldest interval you will backfill)"
+            f"(at least {floor} days with {because}; keep it longer than the oldest interval you will "
+            f"backfill)"
         )
     return days
 

@@ -98,7 +98,7 @@ def hourly_backfill(hours: int, first: datetime = FIRST_HOUR, lookback: int = 0)
             False,
             (),
             lookback,
-            backfill=True,
+            run_type="backfill",
         )
         for h in range(hours)
     ]
@@ -124,7 +124,9 @@ def income_accounts() -> set[str]:
     return {a["id"] for a in accounts if fetch._status(a, "income") in fetch.INCOME_SYNCED}
 
 
-def test_48_hourly_backfill_runs_read_once_and_transform_like_uncached_runs(sandbox_env, tmp_path):
+def test_48_hourly_backfill_runs_read_once_and_transform_like_uncached_runs(
+    sandbox_env, tmp_path, monkeypatch
+):
     runs = hourly_backfill(48)
     cached = Reads()
     results = [fetch_run(run, cached) for run in runs]
@@ -142,13 +144,15 @@ def test_48_hourly_backfill_runs_read_once_and_transform_like_uncached_runs(sand
     )
     assert {r["backfill_cache"]["days"][0] for rs in results for r in rs} == {"2026-01-10"}
 
-    # An uncached run asks InsightIQ for whole days (the days of its event window), so every run of a day
-    # makes the same reads: one uncached fetch per day stands for the fetch of each of that day's runs.
+    # The same backfill runs with the cache off. An uncached run asks InsightIQ for whole days (the days of
+    # its event window), so every run of a day makes the same reads: one uncached fetch per day stands for
+    # the fetch of each of that day's runs.
+    monkeypatch.setenv(backfill.CHUNK_DAYS_ENV, "0")
     uncached, plain_fetch, events = Reads(), {}, 0
     for run in runs:
         days = backfill.run_days(run)
         if days not in plain_fetch:
-            plain = dataclasses.replace(run, run_id=f"uncached__{days[0]}_{days[1]}", backfill=False)
+            plain = dataclasses.replace(run, run_id=f"uncached__{days[0]}_{days[1]}")
             fetch_run(plain, uncached)
             plain_fetch[days] = plain
         plain = dataclasses.replace(plain_fetch[days], start=run.start, end=run.end)
@@ -181,7 +185,7 @@ def test_the_guard_with_the_cache_off_every_run_reads(sandbox_env, monkeypatch):
 def test_non_backfill_and_targeted_runs_never_use_the_cache(sandbox_env):
     run, *_ = hourly_backfill(2)
     fetch_run(run, Reads())  # fills the cache
-    scheduled = dataclasses.replace(run, run_id="scheduled__x", backfill=False, skip_hook=False)
+    scheduled = dataclasses.replace(run, run_id="scheduled__x", run_type="scheduled", skip_hook=False)
     reads = Reads()
     results = fetch_run(scheduled, reads)
     assert reads.of("users") == {None: 1} and reads.of("contents") == {None: 1}
@@ -267,7 +271,8 @@ def test_the_cache_works_on_object_storage(sandbox_env, s3_server, monkeypatch, 
     assert len(markers) == 2 + SHARDS and all(k.startswith("data/backfill-cache/") for k in markers)
     assert "data/runs/backfill__2026-01-10T02/fetch/contents/contents.parquet" in keys
 
-    plain = dataclasses.replace(runs[2], run_id="uncached__s3", backfill=False)
+    monkeypatch.setenv(backfill.CHUNK_DAYS_ENV, "0")  # the same run, uncached
+    plain = dataclasses.replace(runs[2], run_id="uncached__s3")
     fetch_run(plain, Reads())
     from creator_sync.storage import staged_input
 

@@ -22,7 +22,7 @@ def data_dir(monkeypatch, tmp_path):
 
 def hour(day: date, h: int = 5, lookback: int = 0) -> SyncRun:
     start = datetime(day.year, day.month, day.day, h, tzinfo=UTC)
-    return SyncRun("backfill__x", start, start + timedelta(hours=1), True, False, (), lookback, backfill=True)
+    return SyncRun("backfill__x", start, start + timedelta(hours=1), True, False, (), lookback, "backfill")
 
 
 def entry(part: str, first: date, last: date, written: datetime, complete: bool = True):
@@ -78,8 +78,8 @@ def test_a_bad_setting_says_what_is_wrong(monkeypatch, name):
 def test_the_cache_applies_to_full_scope_backfill_runs_only(monkeypatch):
     run = hour(date(2026, 1, 1))
     assert backfill.applies(run)
-    assert not backfill.applies(SyncRun("scheduled__x", run.start, run.end, False, False, ()))
-    assert not backfill.applies(SyncRun("b", run.start, run.end, True, False, ("acc",), backfill=True))
+    assert not backfill.applies(SyncRun("scheduled__x", run.start, run.end, False, False, (), 0, "scheduled"))
+    assert not backfill.applies(SyncRun("b", run.start, run.end, True, False, ("acc",), 0, "backfill"))
     monkeypatch.setenv(backfill.CHUNK_DAYS_ENV, "0")
     assert not backfill.applies(run)
 
@@ -87,7 +87,7 @@ def test_the_cache_applies_to_full_scope_backfill_runs_only(monkeypatch):
 @pytest.mark.parametrize(
     ("run_type", "expected"), [("backfill", True), ("scheduled", False), ("manual", False)]
 )
-def test_the_run_type_decides_whether_a_run_is_a_backfill(run_type, expected):
+def test_the_run_type_decides_whether_a_run_uses_the_cache(run_type, expected):
     from types import SimpleNamespace
 
     start = NOW - timedelta(hours=1)
@@ -97,7 +97,7 @@ def test_the_run_type_decides_whether_a_run_is_a_backfill(run_type, expected):
         "data_interval_start": start,
         "data_interval_end": NOW,
     }
-    assert SyncRun.from_context(context).backfill is expected
+    assert backfill.applies(SyncRun.from_context(context)) is expected
 
 
 def claim(path, run_id: str, beat: datetime) -> None:

@@ -146,7 +146,7 @@ def test_every_subscribed_event_is_a_name_insightiq_knows(iq_hook):
     created = ensure_webhook(iq_hook, url)
     assert created["action"] == "created" and created["events"] == sorted(SUBSCRIBED_EVENTS)
     assert "CONTENT-GROUPS.ADDED" in SUBSCRIBED_EVENTS
-    with pytest.raises(VendorError, match="CONTENT_GROUPS.ADDED"):
+    with pytest.raises(VendorError, match=r"CONTENT_GROUPS\.ADDED"):
         iq_hook.create_webhook(url + "/other", ["CONTENT_GROUPS.ADDED"], name="misspelt")
 
 

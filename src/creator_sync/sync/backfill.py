@@ -88,8 +88,10 @@ def cache_hours() -> int:
 
 
 def applies(run: SyncRun) -> bool:
-    """True for a full-scope backfill run while the cache is on."""
-    return run.backfill and not run.account_ids and chunk_days() > 0 and cache_hours() > 0
+    """True for a full-scope backfill run while the cache is on (not for the cache's own chunk read)."""
+    if run.run_type != "backfill" or run.account_ids or isinstance(run, _ChunkRun):
+        return False
+    return chunk_days() > 0 and cache_hours() > 0
 
 
 def _now() -> datetime:
@@ -147,7 +149,8 @@ class Entry:
 
 
 class _ChunkRun(SyncRun):
-    """A SyncRun over a chunk's days whose files go to a cache entry instead of a run directory."""
+    """A backfill SyncRun over a chunk's days whose files go to a cache entry instead of a run directory
+    (run_type backfill: the fetch reads in full and leaves the directory snapshot alone)."""
 
     def __init__(self, first: date, last: date, entry_dir: Any) -> None:
         super().__init__(
@@ -157,6 +160,7 @@ class _ChunkRun(SyncRun):
             skip_hook=True,
             dry_run=False,
             account_ids=(),
+            run_type="backfill",
         )
         object.__setattr__(self, "_entry_dir", entry_dir)
 
