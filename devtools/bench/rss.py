@@ -1,9 +1,9 @@
 """Peak memory of each Airflow task process, sampled from outside the task.
 
 Airflow 3 runs each task instance in a process titled ``airflow worker -- <task instance id>`` (the Task SDK
-runner: the task's own code) under a supervisor titled ``airflow supervisor: <task instance id>``; the id is
-the ``id`` of the REST API's task instance. ``TaskMemorySampler`` walks the process tree of an Airflow stack
-every ``interval_s`` and keeps, per (role, task instance id), the largest of the resident set size and the
+runner: the task's own code) under a supervisor titled ``airflow worker -- LocalExecutor: <task instance id>``
+(``airflow supervisor: <id>`` for other executors); the id is the ``id`` of the REST API's task instance.
+``TaskMemorySampler`` walks the process tree of an Airflow stack every ``interval_s`` and keeps, per (role, task instance id), the largest of the resident set size and the
 kernel's high-water mark (``VmHWM`` in /proc/<pid>/status: the peak since the process started, so a spike
 between two samples is still seen by the next sample; only a spike in the last interval before the
 process exits can be missed). ``attribute_peaks`` turns ids into task names.
@@ -20,7 +20,7 @@ MB = 1024 * 1024
 ROLE_TASK = "worker"  # the process running the task's code
 ROLE_SUPERVISOR = "supervisor"  # the Task SDK supervisor around it (heartbeats, log and XCom forwarding)
 _TITLE = re.compile(
-    r"^airflow (?:(?P<worker>worker) -- |(?P<supervisor>supervisor): )"
+    r"^airflow (?:worker -- (?P<supervisor>[A-Za-z]+Executor(?: \[[^\]]*\])?: )?|supervisor: )"
     r"(?P<ti>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"
 )
 
@@ -32,7 +32,8 @@ def task_process(cmdline: Iterable[str]) -> tuple[str, str] | None:
     match = _TITLE.match(" ".join(part for part in cmdline if part).strip())
     if not match:
         return None
-    return (ROLE_TASK if match["worker"] else ROLE_SUPERVISOR), match["ti"]
+    supervisor = match["supervisor"] or match[0].startswith("airflow supervisor")
+    return (ROLE_SUPERVISOR if supervisor else ROLE_TASK), match["ti"]
 
 
 def high_water_mark_bytes(status_text: str) -> int | None:

@@ -31,6 +31,8 @@ TI = "0196f1c2-7a3b-7c4d-8e5f-0123456789ab"
         ([f"airflow worker -- {TI}"], (ROLE_TASK, TI)),
         (["airflow", "worker", "--", TI], (ROLE_TASK, TI)),  # the title split on spaces
         ([f"airflow supervisor: {TI}", "", ""], (ROLE_SUPERVISOR, TI)),  # padded argv
+        ([f"airflow worker -- LocalExecutor: {TI}"], (ROLE_SUPERVISOR, TI)),
+        ([f"airflow worker -- LocalExecutor [team-a]: {TI}"], (ROLE_SUPERVISOR, TI)),
         (["airflow worker -- LocalExecutor: <idle>"], None),  # the executor's idle worker, not a task
         (["airflow scheduler"], None),
         (["/venv/bin/python", "-m", "devtools.sandbox"], None),
