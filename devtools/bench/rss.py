@@ -3,10 +3,11 @@
 Airflow 3 runs each task instance in a process titled ``airflow worker -- <task instance id>`` (the Task SDK
 runner: the task's own code) under a supervisor titled ``airflow worker -- LocalExecutor: <task instance id>``
 (``airflow supervisor: <id>`` for other executors); the id is the ``id`` of the REST API's task instance.
-``TaskMemorySampler`` walks the process tree of an Airflow stack every ``interval_s`` and keeps, per (role, task instance id), the largest of the resident set size and the
-kernel's high-water mark (``VmHWM`` in /proc/<pid>/status: the peak since the process started, so a spike
-between two samples is still seen by the next sample; only a spike in the last interval before the
-process exits can be missed). ``attribute_peaks`` turns ids into task names.
+``TaskMemorySampler`` walks the process tree of an Airflow stack every ``interval_s`` and keeps, per
+(role, task instance id), the largest of the resident set size and the kernel's high-water mark (``VmHWM``
+in /proc/<pid>/status: the peak since the process started, so a spike between two samples is still seen by
+the next sample; only a spike in the last interval before the process exits can be missed).
+``attribute_peaks`` turns ids into task names.
 """
 
 from __future__ import annotations
