@@ -79,7 +79,7 @@ class TaskMemorySampler:
         self.samples = 0
         self.errors = 0
         self._identity: dict[tuple[int, float], tuple[str, str] | None] = {}
-        self._stop = threading.Event()
+        self.stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="task-rss-sampler", daemon=True)
 
     def start(self) -> TaskMemorySampler:
@@ -87,7 +87,7 @@ class TaskMemorySampler:
         return self
 
     def stop(self) -> dict[tuple[str, str], int]:
-        self._stop.set()
+        self.stopped.set()
         self._thread.join(timeout=10)
         return dict(self.peaks)
 
@@ -98,7 +98,7 @@ class TaskMemorySampler:
             root = psutil.Process(self.root_pid)
         except psutil.NoSuchProcess:
             return
-        while not self._stop.is_set():
+        while not self.stopped.is_set():
             try:
                 children = root.children(recursive=True)
             except psutil.NoSuchProcess:
@@ -106,7 +106,7 @@ class TaskMemorySampler:
             for proc in children:
                 self._sample(proc, psutil)
             self.samples += 1
-            self._stop.wait(self.interval_s)
+            self.stopped.wait(self.interval_s)
 
     def _sample(self, proc, psutil) -> None:
         try:

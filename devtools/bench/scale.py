@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from devtools.bench.e2e import DAG_ID, _iso, _one_run, raised_config_dir
-from devtools.bench.rss import ROLE_SUPERVISOR, TaskMemorySampler, attribute_peaks, largest
+from devtools.bench.rss import ROLE_SUPERVISOR, ROLE_TASK, TaskMemorySampler, attribute_peaks, largest
 
 RSS_LIMIT_MB = 1024
 
@@ -30,6 +32,14 @@ def task_names(api, run_id: str) -> dict[str, str]:
         ti["id"]: ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "")
         for ti in api.task_instances(DAG_ID, run_id)
     }
+
+
+def _log_peaks(sampler: TaskMemorySampler, every_s: float = 60) -> None:
+    """Every minute, the peaks so far on stderr: a long run that is interrupted still leaves its evidence."""
+    began = time.monotonic()
+    while not sampler.stopped.wait(every_s):
+        peaks = {ti[:8]: round(b / 2**20) for (role, ti), b in sampler.peaks.items() if role == ROLE_TASK}
+        print(f"[scale {time.monotonic() - began:.0f} s] task peak RSS MB by ti id: {peaks}", file=sys.stderr)
 
 
 def run_scale(
@@ -74,6 +84,8 @@ def run_scale(
                 result["airflow_start_s"] = round(time.perf_counter() - began, 1)
                 assert stack.process is not None
                 sampler = TaskMemorySampler(stack.process.pid, sample_interval_s).start()
+                progress = threading.Thread(target=_log_peaks, args=(sampler,), daemon=True)
+                progress.start()
                 hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
                 run = _one_run(api, _iso(hour - timedelta(hours=1)), run_timeout)
                 peaks = sampler.stop()
