@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from devtools.bench.e2e import DAG_ID, _iso, _one_run, _parse_ts, raised_config_dir
+from devtools.bench.e2e import DAG_ID, _iso, _one_run, _parse_ts, _task_durations, raised_config_dir
 from devtools.bench.results import percentile
 
 DOCUMENTED_POOL = "insightiq_api"
@@ -54,6 +54,18 @@ def change_schedule(
         )
     spacing = window_s / count
     return [(i + 0.5) * spacing for i in range(count)]
+
+
+def median_task_durations(runs: list[dict[str, dict[str, Any]]]) -> dict[str, float | None]:
+    """Median duration (s) per task over several runs' task instances ({name: {"duration": s}}); mapped
+    instances ("fetch_account_shard[2]") count under their task ("fetch_account_shard[*]")."""
+    by_task: dict[str, list[float]] = {}
+    for tasks in runs:
+        for name, ti in tasks.items():
+            key = name.split("[", 1)[0] + ("[*]" if "[" in name else "")
+            if ti.get("duration") is not None:
+                by_task.setdefault(key, []).append(float(ti["duration"]))
+    return {name: percentile(values, 50) for name, values in sorted(by_task.items())}
 
 
 class Watcher:
@@ -228,6 +240,7 @@ def run_webhook_latency(
                 watcher.stop()
                 iq_after = sb.stats("insightiq")
                 runs = _webhook_runs(api)
+                run_tasks = [_task_durations(api, r["run_id"]) for r in runs if r["wall_s"] is not None]
             finally:
                 if watcher is not None:
                     watcher.stop()
@@ -256,6 +269,7 @@ def run_webhook_latency(
             "webhook_run_wall_max_s": max((r["wall_s"] for r in done), default=None),
             "webhook_run_queued_p50_s": percentile([r["queued_s"] for r in done if r["queued_s"]], 50),
             "webhook_run_accounts": [r["accounts"] for r in runs],
+            "webhook_run_task_median_s": median_task_durations(run_tasks),
             "insightiq_200s_during": _ok(iq_after) - _ok(iq_before),
             "insightiq_429s_during": iq_after["rate_limited_429s"] - iq_before["rate_limited_429s"],
             "watcher_poll_errors": watcher.poll_errors,

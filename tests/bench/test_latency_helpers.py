@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from devtools.bench.results import TARGETS, build_results, percentile
-from devtools.bench.webhook_latency import change_schedule
+from devtools.bench.webhook_latency import change_schedule, median_task_durations
 
 
 def test_percentile_interpolates_between_closest_ranks():
@@ -51,3 +51,12 @@ def test_scale_and_latency_targets(key, good, bad):
     assert target.check(build_results({key: good})) is True
     assert target.check(build_results({key: bad})) is False
     assert target.check(build_results({})) is None
+
+
+def test_median_task_durations_groups_mapped_instances_and_skips_unfinished():
+    runs = [
+        {"transform": {"duration": 4.0}, "fetch_account_shard[0]": {"duration": 10.0}},
+        {"transform": {"duration": 8.0}, "fetch_account_shard[1]": {"duration": 20.0}},
+        {"transform": {"duration": None}, "fetch_account_shard[0]": {"duration": 30.0}},
+    ]
+    assert median_task_durations(runs) == {"fetch_account_shard[*]": 20.0, "transform": 6.0}
