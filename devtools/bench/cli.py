@@ -75,6 +75,8 @@ WEBHOOK_KEYS = (
     "webhook_run_wall_p50_s",
     "webhook_run_wall_max_s",
     "webhook_run_queued_p50_s",
+    "webhook_run_task_median_s",
+    "webhook_run_accounts",
     "webhook_deliveries",
     "insightiq_429s_during",
     "insider_users_before",
