@@ -78,6 +78,7 @@ WEBHOOK_KEYS = (
     "webhook_run_task_median_s",
     "webhook_run_accounts",
     "webhook_deliveries",
+    "insightiq_200s_during",
     "insightiq_429s_during",
     "insider_users_before",
 )
