@@ -5,10 +5,12 @@
    (`fetch_creators`); the interval's contents (`fetch_contents`, one date-filtered list); per account
    shard (`fetch_account_shard`, mapped, one per `insightiq_api` slot) its pages of the accounts list,
    their income transactions and, in targeted syncs, audience. Parquet lands under the run's data
-   directory; XCom carries paths and counts only.
-2. **transform** (TaskFlow, pure pandas): one Insider user per InsightIQ user (the package's
-   insider_mapping.yaml), validated with Insider's rules; rejects and records without their id go to the
-   dead letters with their reason and never cost a request.
+   directory; XCom carries paths and counts only. With `CREATOR_SYNC_FETCH_MODE=incremental` (default) a
+   scheduled run re-reads only rotating slices of the directory and of the income accounts on top of the
+   stored directory snapshot (a full read when there is none yet); `full` reads everything every run.
+2. **transform** (TaskFlow, pure pandas): first the run's reads are merged into the directory snapshot;
+   one Insider user per InsightIQ user (the package's insider_mapping.yaml), validated with Insider's rules;
+   rejects and records without their id go to the dead letters with their reason and never cost a request.
 3. **upsert** (`InsiderUpsertOperator`, the one exactly-once sender): claims its users, drops events
    already acknowledged (ledger), skips unchanged creators, sends batches of <= 1,000 users / 5 MB, and
    checks an unanswered batch with the Profile API instead of re-sending it.

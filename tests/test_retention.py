@@ -96,3 +96,33 @@ def test_a_ledger_retention_shorter_than_the_look_back_is_refused():
         ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "10", "CREATOR_SYNC_LOOKBACK_HOURS": "240"})
     with pytest.raises(CreatorSyncConfigError, match="whole number of days"):
         ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "two weeks"})
+
+
+def test_the_incremental_income_sweep_needs_nine_days_of_ledger():
+    # the weekly sweep re-reads transactions from midnight 7 days back: 8 days of acknowledgements at most
+    with pytest.raises(
+        CreatorSyncConfigError, match="at least 9 days with CREATOR_SYNC_FETCH_MODE=incremental"
+    ):
+        ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "8"})
+    assert ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "8", "CREATOR_SYNC_FETCH_MODE": "full"}) == 8
+    assert ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "9"}) == 9
+
+
+def test_per_run_detail_rows_older_than_the_run_files_go(tmp_path, store, monkeypatch):
+    from creator_sync.pipeline.state import run_users, send_claims
+
+    monkeypatch.delenv("CREATOR_SYNC_RETAIN_RUN_FILES_DAYS", raising=False)
+    for run in ("r-old", "r-new"):
+        store.record_outcomes(run, [(f"{run}-u{i}", "unchanged", 0) for i in range(3)])
+    backdate(store, run_users, "updated_at", 15, run_id="r-old")
+    backdate(store, run_users, "updated_at", 13, run_id="r-new")
+    store.claim("r-dead", ["u9"], lease_s=1)
+    with store.write() as conn:  # a claim whose lease ran out 20 days ago (its run died)
+        conn.execute(send_claims.update().values(lease_until=(NOW - timedelta(days=20)).timestamp()))
+
+    result = run_maintenance("m", now=NOW, store=store, root=tmp_path / "data")
+
+    assert result["run_detail_rows"] == 4
+    assert store.run_outcomes("r-old") == {} and store.run_outcomes("r-new")["unchanged"]["users"] == 3
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(send_claims)).scalar() == 0

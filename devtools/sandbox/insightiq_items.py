@@ -18,6 +18,7 @@ from devtools.sandbox.middleware import SandboxMiddleware
 from devtools.sandbox.offboarding import add_offboarding_routes
 from devtools.sandbox.people import REASONS
 from devtools.sandbox.records import iso
+from devtools.sandbox.webhooks import KNOWN_EVENTS
 
 # path -> (collection, from param, to param, account_id required, has get/refresh/fetch-historic/search)
 COLLECTIONS = {
@@ -102,6 +103,11 @@ def add_webhook_routes(app: FastAPI, svc: InsightIQService) -> None:
             raise ApiError(400, "invalid_parameter", "body field 'url' is required (http(s) URL)")
         if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
             raise ApiError(400, "invalid_parameter", "body field 'events' is required (list of event names)")
+        unknown = sorted(set(events) - KNOWN_EVENTS)
+        if unknown:
+            raise ApiError(
+                400, "invalid_parameter", f"unknown event name(s) in 'events': {', '.join(unknown)}"
+            )
         return url, events
 
     @app.post("/v1/webhooks", status_code=201)

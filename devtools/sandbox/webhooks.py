@@ -17,6 +17,50 @@ import httpx
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (0.2, 0.5, 1.0)
 
+# The event names InsightIQ's webhook enum holds (../shared/api-docs/insightiq-webhook-events.md,
+# tables A and B): creating or updating a webhook with any other name is refused with 400, as the
+# vendor's enum validator does.
+KNOWN_EVENTS = frozenset(
+    {
+        *(
+            f"{family}.{action}"
+            for family in (
+                "PROFILES",
+                "PROFILES_AUDIENCE",
+                "CONTENTS",
+                "CONTENT-GROUPS",
+                "CONTENTS_COMMENTS",
+                "TRANSACTIONS",
+                "PAYOUTS",
+                "BALANCES",
+                "ACTIVITY-ARTISTS",
+                "ACTIVITY-CONTENTS",
+            )
+            for action in ("ADDED", "UPDATED")
+        ),
+        "ACCOUNTS.CONNECTED",
+        "ACCOUNTS.DISCONNECTED",
+        "SESSION.EXPIRED",
+        "CONTENTS.PUBLISH_READY",
+        "CONTENTS.PUBLISH_SUCCESS",
+        "CONTENTS.PUBLISH_FAILURE",
+        *(
+            f"{job}.{outcome}"
+            for job in (
+                "PROFILE_ANALYTICS",
+                "AUDIENCE_OVERLAP",
+                "CONTENTS_FETCH",
+                "CREATOR_SEARCH_EXPORT",
+                "EMAIL_LOOKUP",
+                "CONTENT_COMMENTS_FETCH",
+                "COMMENTS_ANALYTICS",
+                "PROFILE_COMMENTS_ANALYTICS",
+            )
+            for outcome in ("SUCCESS", "FAILURE")
+        ),
+    }
+)
+
 
 def sign(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -230,3 +230,13 @@ def write_records_parquet(
         return count
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def concat_tables(tables: Iterable[pa.Table]) -> pa.Table:
+    """Tables of flattened records (as ``write_records_parquet`` writes them) as one, under the same schema
+    unification: missing columns are null, a column whose type differs is widened to float or string."""
+    tables = [t.replace_schema_metadata(None) for t in tables]
+    if not tables:
+        return pa.table({})
+    schema = _unify([t.schema for t in tables])
+    return pa.concat_tables([_conform(t, schema) for t in tables])

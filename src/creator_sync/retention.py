@@ -4,13 +4,18 @@ Settings (days; environment of the workers):
 - `CREATOR_SYNC_RETAIN_RUN_FILES_DAYS` (default 14): a run directory (fetched Parquet, Insider JSON Lines,
   report.md; ~50 MB per run at 100k creators) whose newest file is older. Run files are for looking into a
   recent run; nothing reads them once the run is finished (the report and dead letters are in the state DB).
-- `CREATOR_SYNC_RETAIN_LEDGER_DAYS` (default 90, at least 7): acknowledged-event rows acknowledged longer ago.
+  The same cut-off applies to a run's per-user outcomes (`run_users`: one row per creator the run planned,
+  so it grows by the fleet size per full run), its per-attempt client counters (`run_client_stats`) and send
+  claims whose lease ran out before it: they exist to compute the run's report, which is stored on its own.
+- `CREATOR_SYNC_RETAIN_LEDGER_DAYS` (default 90, at least 7; 9 in the incremental fetch mode):
+  acknowledged-event rows acknowledged longer ago.
   The ledger is what keeps a re-run, a retry, the look-back or a backfill from sending an event twice: an
   event is only fetched again by a run whose window covers the event's date. Scheduled runs look back
   `CREATOR_SYNC_LOOKBACK_HOURS` at most, so their events are safe after a few days; a backfill re-reads the
   days it covers. Keep this setting longer than the oldest interval you will ever backfill (a backfill of
   days whose ledger rows were deleted sends their events to Insider again, and Insider appends events).
-  The setting must also exceed the look-back, or the scheduled runs themselves could re-send.
+  The setting must also exceed the look-back and, with CREATOR_SYNC_FETCH_MODE=incremental, the income
+  sweep's 8 days (9 days at least), or the scheduled runs themselves could re-send.
 - `CREATOR_SYNC_RETAIN_DEAD_LETTERS_DAYS` (default 90): dead letters created longer ago, replayed or not;
   the report lists what was deleted per reason, so nothing goes without a trace.
 
@@ -52,13 +57,21 @@ def retention_days(env: str, environ: dict[str, str] | None = None) -> int:
 def ledger_days(environ: dict[str, str] | None = None) -> int:
     """The ledger's retention, refused when it would let a scheduled run (with its look-back) re-send."""
     days = retention_days(LEDGER_ENV, environ)
+    from creator_sync.sync.fetch_mode import FETCH_MODE_ENV, INCREMENTAL, fetch_mode
+    from creator_sync.sync.plan import INCOME_SWEEP_HOURS
+
     lookback_hours = int((os.environ if environ is None else environ).get("CREATOR_SYNC_LOOKBACK_HOURS") or 0)
     floor = max(MIN_LEDGER_DAYS, lookback_hours // 24 + 2)
+    because = f"CREATOR_SYNC_LOOKBACK_HOURS={lookback_hours}"
+    mode = fetch_mode(environ)
+    if mode == INCREMENTAL and floor < INCOME_SWEEP_HOURS // 24 + 2:
+        # the weekly income sweep re-reads each income account's transactions of the last 7 days + 1
+        floor, because = INCOME_SWEEP_HOURS // 24 + 2, f"{FETCH_MODE_ENV}={mode} (the weekly income sweep)"
     if days < floor:
         raise CreatorSyncConfigError(
             f"{LEDGER_ENV}={days} is too short: acknowledged events must outlive every window a run re-reads "
-            f"(at least {floor} days with CREATOR_SYNC_LOOKBACK_HOURS={lookback_hours}; keep it longer than "
-            f"the oldest interval you will backfill)"
+            f"(at least {floor} days with {because}; keep it longer than the oldest interval you will "
+            f"backfill)"
         )
     return days
 
@@ -69,6 +82,7 @@ class Freed:
     run_files: int = 0
     run_bytes: int = 0
     ledger_rows: int = 0
+    run_detail_rows: int = 0  # run_users + run_client_stats + expired send_claims
     dead_letters: dict[str, int] = field(default_factory=dict)
     cutoffs: dict[str, str] = field(default_factory=dict)
 
@@ -81,6 +95,8 @@ class Freed:
                 f"| run directories | {len(self.run_dirs)} ({self.run_files} files, "
                 f"{self.run_bytes / 1e6:.1f} MB) |",
                 f"| acknowledged-event ledger rows | {self.ledger_rows} |",
+                f"| run detail rows (per-user outcomes, client counters, expired claims) | "
+                f"{self.run_detail_rows} |",
                 f"| dead letters | {sum(self.dead_letters.values())} ({letters}) |",
                 "",
                 "Cut-offs: " + ", ".join(f"{k} before {v}" for k, v in self.cutoffs.items()) + ".",
@@ -129,11 +145,33 @@ def purge_run_files(root: Any, before: datetime, freed: Freed) -> None:
         freed.run_bytes += size
 
 
-def purge_state(store, ledger_before: datetime, letters_before: datetime, freed: Freed) -> None:
-    """Delete acknowledged events and dead letters older than the cut-offs (one transaction)."""
-    from creator_sync.pipeline.state import acknowledged_events, dead_letters
+def purge_state(
+    store,
+    ledger_before: datetime,
+    letters_before: datetime,
+    freed: Freed,
+    runs_before: datetime | None = None,
+) -> None:
+    """Delete acknowledged events, dead letters and (with `runs_before`) the per-run detail rows older than
+    the cut-offs (one transaction)."""
+    from creator_sync.pipeline.state import (
+        acknowledged_events,
+        dead_letters,
+        run_client_stats,
+        run_users,
+        send_claims,
+    )
 
     with store.write() as conn:
+        if runs_before is not None:
+            freed.run_detail_rows = sum(
+                conn.execute(stmt).rowcount or 0
+                for stmt in (
+                    run_users.delete().where(run_users.c.updated_at < runs_before),
+                    run_client_stats.delete().where(run_client_stats.c.updated_at < runs_before),
+                    send_claims.delete().where(send_claims.c.lease_until < runs_before.timestamp()),
+                )
+            )
         done = conn.execute(
             acknowledged_events.delete().where(acknowledged_events.c.acked_at < ledger_before)
         )
@@ -157,7 +195,7 @@ def run_maintenance(run_id: str, *, now: datetime | None = None, store=None, roo
     freed = Freed(cutoffs={k: f"{v:%Y-%m-%d %H:%M} UTC" for k, v in cutoffs.items()})
     store = store or StateStore()
     purge_run_files(root if root is not None else storage.data_root(), cutoffs["run files"], freed)
-    purge_state(store, cutoffs["ledger"], cutoffs["dead letters"], freed)
+    purge_state(store, cutoffs["ledger"], cutoffs["dead letters"], freed, cutoffs["run files"])
     text = f"### creator-sync maintenance `{run_id}`\n\n{freed.render()}"
     log.info("%s", text)
     figures = asdict(freed)

@@ -238,6 +238,7 @@ PASSED_THROUGH = {
     "CREATOR_SYNC_SCHEDULE": "0 * * * *",
     "CREATOR_SYNC_PUBLIC_BASE_URL": "",
     "CREATOR_SYNC_LOOKBACK_HOURS": "0",
+    "CREATOR_SYNC_FETCH_MODE": "incremental",
     "CREATOR_SYNC_DATA_URL": "file:///opt/airflow/data",
     "CREATOR_SYNC_DATA_CONN_ID": "creator_sync_s3",
     "AIRFLOW_CONN_CREATOR_SYNC_S3": "",

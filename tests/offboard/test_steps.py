@@ -165,3 +165,38 @@ def test_erase_operator_dry_run_sends_nothing(conn_env, monkeypatch, tmp_path):
         task_id="erase", input_path=str(src), output_path=str(dst), dry_run="True"
     ).execute({})
     assert out["would_erase"] == 1 and fake.calls == []
+
+
+def _erase_while_a_sync_holds(monkeypatch, tmp_path, **op_kwargs):
+    """u1 is claimed by a live creator_sync upsert (as send.py claims a chunk before sending it)."""
+    monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", "local")
+    monkeypatch.setenv("CREATOR_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    store = StateStore()
+    assert store.claim("scheduled__sync", ["u1"], 600) == {"u1"}
+    src, dst = tmp_path / "c.jsonl", tmp_path / "r.jsonl"
+    src.write_text(
+        "".join(json.dumps({"request_key": u, "identifiers": {"uuid": u}}) + "\n" for u in ("u1", "u2"))
+    )
+    fake = FakeInsider({})
+    monkeypatch.setattr(InsiderDataGovernanceHook, "default_transport", httpx.MockTransport(fake))
+    op = InsiderAnonymizeOperator(task_id="erase", input_path=str(src), output_path=str(dst), **op_kwargs)
+    return store, op, fake
+
+
+def test_erase_waits_for_a_sync_that_holds_the_creator(conn_env, monkeypatch, tmp_path):
+    store, op, fake = _erase_while_a_sync_holds(monkeypatch, tmp_path)
+    with pytest.raises(AnonymizeIncomplete):
+        op.execute({"run_id": "manual__1"})
+    assert fake.calls == ["u2"]  # u1 untouched while the sync may still upsert it
+    assert store.live_claim_runs() == {"scheduled__sync"}  # the erase released its own claims
+
+    store.release_claims("scheduled__sync")  # the sync finished
+    assert op.execute({"run_id": "manual__1"})["erased"] == 2
+    assert fake.calls == ["u2", "u1"]
+
+
+def test_without_the_claim_the_erase_runs_under_a_live_sync(conn_env, monkeypatch, tmp_path):
+    """The guard switched off: u1 is erased while a sync holds it (its upsert could land afterwards)."""
+    _, op, fake = _erase_while_a_sync_holds(monkeypatch, tmp_path, claims=False)
+    assert op.execute({"run_id": "manual__1"})["erased"] == 2
+    assert "u1" in fake.calls

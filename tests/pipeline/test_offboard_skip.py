@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 from creator_sync.offboard.skip import offboarded_ids
-from creator_sync.pipeline.report import build_summary
-from creator_sync.pipeline.send import SendReport
+from creator_sync.pipeline.report import build_summary, run_send_totals
+from creator_sync.pipeline.send import SendReport, _Planner, send_file
 from creator_sync.pipeline.state import OffboardingState, StateStore
 from creator_sync.pipeline.transform import transform_run
 
-from .factories import END, START
+from .factories import END, START, FakeInsiderHook
 
 
 def _run(fetched, tmp_path, name, **kwargs):
@@ -47,3 +47,43 @@ def test_reenabled_creator_is_transformed_again(fetched, tmp_path):
     state.reenable("u1")
     result = _run(fetched, tmp_path, "back", offboarded=lambda ids: offboarded_ids(ids, store))
     assert result.stats.offboarded == 0 and '"u1"' in result.users_path.read_text()
+
+
+def _users_of(hook) -> set[str]:
+    return {u["identifiers"]["uuid"] for req in hook.requests for u in req}
+
+
+def _transform_then_offboard(fetched, tmp_path, store):
+    """The window the send-time check closes: the transform ran before the creator went on the skip list."""
+    result = _run(fetched, tmp_path, "t", offboarded=lambda ids: offboarded_ids(ids, store))
+    assert '"u1"' in result.users_path.read_text()
+    OffboardingState(store).mark_offboarded("u1", "all_accounts_disconnected")
+    return result
+
+
+def test_creator_offboarded_after_the_transform_is_not_sent_and_the_run_reconciles(fetched, tmp_path):
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    result = _transform_then_offboard(fetched, tmp_path, store)
+
+    hook = FakeInsiderHook(per_batch=10)
+    send = send_file(
+        result.users_path, rejected_path=result.rejected_path, state=store, hook=hook, run_id="r"
+    )
+    assert "u1" not in _users_of(hook) and send.users_sent == 0
+    assert send.offboarded == 1
+
+    totals = run_send_totals(store, "r", result.stats)  # the run's figures over all attempts, as reported
+    summary = build_summary("r", result.stats, totals)
+    assert totals.offboarded == 1 and summary.offboarded == 1
+    assert summary.reconciled, summary.reconciliation_line()
+
+
+def test_without_the_send_time_check_the_offboarded_creator_is_upserted(fetched, tmp_path, monkeypatch):
+    """The guard switched off: the creator erased after the transform is upserted again."""
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    result = _transform_then_offboard(fetched, tmp_path, store)
+    monkeypatch.setattr(_Planner, "_not_offboarded", lambda self, prepared: prepared)
+
+    hook = FakeInsiderHook(per_batch=10)
+    send_file(result.users_path, rejected_path=result.rejected_path, state=store, hook=hook, run_id="r")
+    assert "u1" in _users_of(hook)

@@ -152,3 +152,45 @@ def test_retention_deletes_old_run_directories_on_s3(s3_data):
     assert {"scheduled__a", "scheduled__b"} <= set(freed.run_dirs)
     assert s3_data.keys(BUCKET, f"{PREFIX}/runs/scheduled__a/") == []
     assert s3_data.keys(BUCKET, f"{PREFIX}/runs/scheduled__b/") == []
+
+
+def test_the_directory_snapshot_on_s3_is_read_only_once_complete(s3_data, monkeypatch):
+    from creator_sync.files import flatten_records
+    from creator_sync.sync import snapshot
+    from creator_sync.sync.snapshot import SnapshotStore
+
+    def parts(followers: int) -> dict:
+        return {
+            "users": flatten_records([{"id": "u1"}, {"id": "u2"}]),
+            "profiles": flatten_records(
+                [{"id": f"p{i}", "user": {"id": f"u{i}"}, "followers": followers} for i in (1, 2)]
+            ),
+            "accounts": flatten_records([{"id": "a1", "user": {"id": "u1"}, "data.income.status": "SYNCED"}]),
+        }
+
+    store = SnapshotStore()
+    assert store.root.protocol == "s3"
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    first = store.write("scheduled__1", None, parts(1), now=now, full_read=snapshot.PARTS)
+    assert store.current() == first and first.income_accounts == ("a1",)
+
+    real = snapshot.pq.write_table
+    calls = []
+
+    def failing(table, where, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("connection reset")
+        return real(table, where, *args, **kwargs)
+
+    monkeypatch.setattr(snapshot.pq, "write_table", failing)
+    with pytest.raises(OSError):
+        store.write("scheduled__2", first, parts(2), now=now)
+    monkeypatch.setattr(snapshot.pq, "write_table", real)
+    assert len(store.versions()) == 2  # the half-written version's objects exist ...
+    assert store.current() == first  # ... and are not read
+    assert store.read(first, "profiles")["followers"].to_pylist() == [1, 1]
+
+    second = store.write("scheduled__3", first, parts(3), now=now)
+    assert store.current() == second and set(store.versions()) == {first.version, second.version}
+    assert store.base_for("scheduled__3") == first

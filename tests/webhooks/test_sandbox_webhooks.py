@@ -136,6 +136,20 @@ def test_webhook_setup_creates_then_does_nothing_then_updates(iq_hook):
     assert ensure_webhook(iq_hook, hooks[0]["url"], more["events"])["action"] == "unchanged"
 
 
+def test_every_subscribed_event_is_a_name_insightiq_knows(iq_hook):
+    """The default subscription registers; a misspelt family (the vendor writes CONTENT-GROUPS with a hyphen)
+    is refused by the API's enum, which is how a wrong name in SUBSCRIBED_EVENTS shows up."""
+    from creator_sync.http.errors import VendorError
+    from creator_sync.webhooks.events import SUBSCRIBED_EVENTS
+
+    url = "https://airflow.example.com/creator-sync/webhooks/insightiq"
+    created = ensure_webhook(iq_hook, url)
+    assert created["action"] == "created" and created["events"] == sorted(SUBSCRIBED_EVENTS)
+    assert "CONTENT-GROUPS.ADDED" in SUBSCRIBED_EVENTS
+    with pytest.raises(VendorError, match=r"CONTENT_GROUPS\.ADDED"):
+        iq_hook.create_webhook(url + "/other", ["CONTENT_GROUPS.ADDED"], name="misspelt")
+
+
 def test_insider_unification_error_callback_lands_in_dead_letters(sb, tmp_path, monkeypatch):
     from creator_sync.hooks.insider import InsiderHook
     from creator_sync.pipeline.state import StateStore

@@ -29,6 +29,11 @@ class InsiderAnonymizeOperator(BaseOperator):
     them again. When users are left failed with a retryable reason the task raises after writing the file
     (Airflow retries it with backoff); downstream tasks read the file whatever the outcome. ``dry_run``:
     nothing is sent, every user is listed as ``would_erase``.
+
+    ``claims`` (default on): before erasing a user keyed by ``uuid`` the task claims that key in the state
+    store, the same claim a creator_sync upsert takes per chunk of users before it sends them. A creator a
+    live sync holds is left ``failed`` (retryable: the task retries after the sync released it), so an
+    upsert planned before the creator went on the skip list can never land after their erasure.
     """
 
     template_fields: Sequence[str] = ("input_path", "output_path", "dry_run")
@@ -41,6 +46,7 @@ class InsiderAnonymizeOperator(BaseOperator):
         output_path: Any,
         dry_run: bool | str = False,
         conn_id: str = "insider_default",
+        claims: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**vendor_defaults(kwargs, INSIDER_GOVERNANCE_POOL))
@@ -48,6 +54,7 @@ class InsiderAnonymizeOperator(BaseOperator):
         self.output_path = output_path
         self.dry_run = dry_run
         self.conn_id = conn_id
+        self.claims = claims
 
     def execute(self, context) -> dict[str, Any]:
         from creator_sync.hooks.data_governance import InsiderDataGovernanceHook
@@ -56,6 +63,7 @@ class InsiderAnonymizeOperator(BaseOperator):
         done = {r["request_key"]: r for r in _read(self.output_path) if r["result"]["outcome"] in FINAL}
         dry_run = as_bool(self.dry_run, "dry_run")
         hook = InsiderDataGovernanceHook(self.conn_id)
+        claim = _SyncClaim(context, self.task_id) if self.claims and not dry_run else None
         results: list[dict] = []
         try:
             for row in rows:
@@ -64,6 +72,8 @@ class InsiderAnonymizeOperator(BaseOperator):
                     results.append(done[key])
                 elif dry_run:
                     results.append({**row, "result": {"outcome": "would_erase", "detail": "dry run"}})
+                elif claim and not claim.take(row):
+                    results.append({**row, "result": claim.held_elsewhere()})
                 else:
                     outcome = hook.anonymize(
                         identifiers=row.get("identifiers"), insider_id=row.get("insider_id")
@@ -80,6 +90,8 @@ class InsiderAnonymizeOperator(BaseOperator):
             counts_http = hook.stats
         finally:
             hook.close()
+            if claim:
+                claim.release()
         self.log.info("anonymize: %s; client %s", counts, counts_http)
         retryable = [r for r in results if r["result"].get("retryable")]
         if retryable:
@@ -91,6 +103,36 @@ class InsiderAnonymizeOperator(BaseOperator):
                 path="/api/user/v1/anonymize",
             )
         return {"output_path": str(self.output_path), **counts}
+
+
+class _SyncClaim:
+    """The erase task's claims on creators' user keys (creator_sync.pipeline.send claims the same keys)."""
+
+    def __init__(self, context: Any, task_id: str):
+        from creator_sync.pipeline.send import claim_lease_s
+        from creator_sync.pipeline.state import StateStore
+
+        self.state, self.lease_s = StateStore(), claim_lease_s()
+        run_id = (context or {}).get("run_id") or "manual"
+        self.owner = f"erase:{task_id}:{run_id}"
+
+    def take(self, row: dict) -> bool:
+        """True when this task now holds the row's uuid (rows keyed only by insider_id need no claim)."""
+        uuid = (row.get("identifiers") or {}).get("uuid")
+        if not uuid:
+            return True
+        return str(uuid) in self.state.claim(self.owner, [str(uuid)], self.lease_s)
+
+    @staticmethod
+    def held_elsewhere() -> dict[str, Any]:
+        return {
+            "outcome": "failed",
+            "detail": "a creator_sync run is sending this creator now; erased on the task's next try",
+            "retryable": True,
+        }
+
+    def release(self) -> None:
+        self.state.release_claims(self.owner)
 
 
 def _read(path: Any) -> list[dict]:

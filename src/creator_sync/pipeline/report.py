@@ -15,6 +15,7 @@ from typing import Any
 from creator_sync.pipeline.send import SendReport
 from creator_sync.pipeline.state import (
     OUTCOME_CLAIMED_ELSEWHERE,
+    OUTCOME_OFFBOARDED,
     OUTCOME_SENT,
     OUTCOME_UNCHANGED,
     StateStore,
@@ -186,7 +187,7 @@ def build_summary(
         malformed_records=dict(getattr(transform, "malformed_records", None) or {}),
         unification_errors=send.unification_errors,
         dry_run=send.dry_run,
-        offboarded=transform.offboarded,
+        offboarded=transform.offboarded + send.offboarded,
     )
 
 
@@ -205,6 +206,7 @@ def run_send_totals(state: StateStore, run_id: str, transform: TransformStats) -
         rejected=dict(transform.rejected),
         unchanged=users(OUTCOME_UNCHANGED),
         claimed_elsewhere=users(OUTCOME_CLAIMED_ELSEWHERE),
+        offboarded=users(OUTCOME_OFFBOARDED),
     )
     for reason in (VENDOR_REJECTED, USER_TOO_LARGE):
         if users(reason):

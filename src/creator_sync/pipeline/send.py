@@ -44,7 +44,13 @@ from creator_sync.files import exists, open_input
 from creator_sync.http.errors import AmbiguousOutcomeError, CreatorSyncConfigError
 from creator_sync.pipeline.keys import attribute_hash, event_key, user_key
 from creator_sync.pipeline.mapping import Mapping, load_mapping
-from creator_sync.pipeline.state import OUTCOME_CLAIMED_ELSEWHERE, OUTCOME_SENT, OUTCOME_UNCHANGED, StateStore
+from creator_sync.pipeline.state import (
+    OUTCOME_CLAIMED_ELSEWHERE,
+    OUTCOME_OFFBOARDED,
+    OUTCOME_SENT,
+    OUTCOME_UNCHANGED,
+    StateStore,
+)
 from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, USER_TOO_LARGE, VENDOR_REJECTED
 from creator_sync.progress import track
 
@@ -69,6 +75,7 @@ class SendReport:
     in_flight_confirmed: int = 0  # unanswered batches (this or an earlier attempt) that Insider had stored
     in_flight_resent: int = 0  # unanswered batches that had not arrived: sent or planned again
     claimed_elsewhere: int = 0  # users skipped because another live run holds their claim
+    offboarded: int = 0  # users on the offboarding skip list by the time their chunk was claimed (not sent)
     unification_errors: int = 0  # sent users Insider later reported through the error callback
     dry_run: bool = False  # users_sent / events_sent / requests are what WOULD be sent
 
@@ -88,6 +95,7 @@ class SendReport:
             "in_flight_confirmed": self.in_flight_confirmed,
             "in_flight_resent": self.in_flight_resent,
             "claimed_elsewhere": self.claimed_elsewhere,
+            "offboarded": self.offboarded,
             "unification_errors": self.unification_errors,
             "dry_run": self.dry_run,
         }
@@ -199,10 +207,23 @@ class _Planner:
             )
         return [(k, u) for k, u in prepared if k in held]
 
+    def _not_offboarded(self, prepared: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+        """Drop users who went on the offboarding skip list after the transform ran. Checked AFTER the claim:
+        the erase step claims a creator before erasing them, so either this run holds the claim (and the
+        erase waits until it is released) or the skip list already names the creator here."""
+        from creator_sync.offboard.skip import offboarded_ids
+
+        gone = offboarded_ids((k for k, _ in prepared), store=self.state)
+        if not gone:
+            return prepared
+        self.report.offboarded += len(gone)
+        self.ctx.outcomes([(k, OUTCOME_OFFBOARDED, 0) for k in sorted(gone)])
+        return [(k, u) for k, u in prepared if k not in gone]
+
     def __call__(self, users: Iterable[dict]) -> Iterator[dict]:
         users = iter(users)
         while part := list(islice(users, self.chunk)):
-            prepared = self._claimed([(user_key(u), u) for u in part])
+            prepared = self._not_offboarded(self._claimed([(user_key(u), u) for u in part]))
             prepared = [(k, u, attribute_hash(u), self._keys(k, u)) for k, u in prepared]
             acked = self.state.acknowledged_by(key for *_, keys in prepared for key in keys)
             known = self.state.attribute_hashes(k for k, *_ in prepared)

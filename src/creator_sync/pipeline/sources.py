@@ -9,17 +9,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-RESOURCES = ("accounts", "profiles", "users", "contents", "transactions", "audience")
+# income transactions of an incremental run's weekly sweep (creator_sync.sync.incremental_fetch): the
+# transform keeps their events over the sweep's window, not only the run's
+SWEEP_TRANSACTIONS = "transactions_sweep"
+RESOURCES = ("accounts", "profiles", "users", "contents", "transactions", SWEEP_TRANSACTIONS, "audience")
 Inputs = Mapping[str, Iterable[str | Path]]
 
 
 def discover_inputs(root: str | Path) -> dict[str, list[Path]]:
-    """`root/<resource>/**/*.parquet` and `root/<resource>*.parquet` for every known resource."""
+    """`root/<resource>/**/*.parquet` and `root/<resource>*.parquet` for every known resource (a file named
+    after a longer resource, e.g. transactions_sweep*.parquet, belongs to that one)."""
     root = Path(root)
     found: dict[str, list[Path]] = {}
     for name in RESOURCES:
         paths = sorted((root / name).rglob("*.parquet")) if (root / name).is_dir() else []
-        paths += sorted(root.glob(f"{name}*.parquet"))
+        longer = [other for other in RESOURCES if other != name and other.startswith(name)]
+        paths += sorted(p for p in root.glob(f"{name}*.parquet") if not p.name.startswith(tuple(longer)))
         found[name] = paths
     return found
 

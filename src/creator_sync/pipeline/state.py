@@ -107,6 +107,7 @@ send_claims = sa.Table(
 OUTCOME_SENT = "sent"
 OUTCOME_UNCHANGED = "unchanged"
 OUTCOME_CLAIMED_ELSEWHERE = "claimed_elsewhere"
+OUTCOME_OFFBOARDED = "offboarded"  # on the offboarding skip list when its chunk was claimed: never sent
 
 
 # One row per run and report-producing DAG (creator_sync, replay, offboarding): the run's figures as JSON and

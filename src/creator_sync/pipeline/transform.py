@@ -42,7 +42,14 @@ from creator_sync.pipeline import malformed as bad
 from creator_sync.pipeline.creators import add_metrics, build_creators, head_json, per_platform
 from creator_sync.pipeline.keys import attribute_hash
 from creator_sync.pipeline.mapping import Mapping, load_mapping
-from creator_sync.pipeline.sources import Inputs, count_rows, discover_inputs, iter_chunks, read_resource
+from creator_sync.pipeline.sources import (
+    SWEEP_TRANSACTIONS,
+    Inputs,
+    count_rows,
+    discover_inputs,
+    iter_chunks,
+    read_resource,
+)
 from creator_sync.pipeline.validate import (
     MALFORMED_EMAIL,
     NO_USABLE_IDENTIFIER,
@@ -66,7 +73,7 @@ class TransformStats:
     events_by_name: dict[str, int] = field(default_factory=dict)
     rows_read: dict[str, int] = field(default_factory=dict)
     rows_outside_interval: int = 0  # outside the event window [events_from, end)
-    rows_in_lookback: int = 0  # kept as events from [events_from, start): late-arriving data
+    rows_in_lookback: int = 0  # kept as events from before `start`: look-back or income sweep (late data)
     orphan_events: int = 0
     duplicate_events: int = 0
     chunks: int = 0
@@ -237,28 +244,54 @@ class _MalformedOut:
         self.file.close()
 
 
+def _event_inputs(inputs: dict, m: Mapping, window, sweep_from) -> list[tuple]:
+    """(event spec, label, paths, [from, end)) per event source: the run's window, and for the income sweep's
+    transactions (SWEEP_TRANSACTIONS) the sweep's window [sweep_from, end)."""
+    groups = [(spec, spec.source, inputs.get(spec.source) or [], window) for spec in m.events.values()]
+    sweep = inputs.get(SWEEP_TRANSACTIONS) or []
+    if sweep and sweep_from is None:
+        raise ValueError(
+            f"{SWEEP_TRANSACTIONS} files need sweep_from (the start of the income sweep's window)"
+        )
+    if sweep:
+        span = (min(utc(sweep_from), window[0]), window[1])
+        groups += [
+            (spec, SWEEP_TRANSACTIONS, sweep, span)
+            for spec in m.events.values()
+            if spec.source == "transactions"
+        ]
+    return groups
+
+
 def _spool_events(
-    inputs: dict, m: Mapping, window, start, chunk_rows, spool, stats, background: _Background, malformed=None
+    inputs: dict,
+    m: Mapping,
+    window,
+    start,
+    chunk_rows,
+    spool,
+    stats,
+    background: _Background,
+    malformed=None,
+    sweep_from=None,
 ) -> pd.DataFrame:
-    """Pass 1. Events of the window [events_from, end); returns per-platform content metrics of the rows at
-    or after `start` (uuid index, `{platform}_{metric}` columns).
+    """Pass 1. Events of the window [events_from, end) (the income sweep's transactions: [sweep_from, end));
+    returns per-platform content metrics of the rows at or after `start` (uuid index, `{platform}_{metric}`
+    columns).
 
     Reading the next chunk and spooling the previous one's events run in threads beside the event build."""
     partial_metrics = []
-    for spec in m.events.values():
-        paths = inputs.get(spec.source) or []
+    for spec, label, paths, span in _event_inputs(inputs, m, window, sweep_from):
         metrics = m.content_metrics if spec.source == "contents" else {}
         columns = list(dict.fromkeys(spec.columns + [c for cols in metrics.values() for c in cols]))
         with contextlib.closing(_prefetch(iter_chunks(paths, columns, chunk_rows))) as chunks:
-            for chunk in track(
-                chunks, f"transform {spec.source}", unit="chunks", gauges=lambda: stats.rows_read
-            ):
+            for chunk in track(chunks, f"transform {label}", unit="chunks", gauges=lambda: stats.rows_read):
                 stats.chunks += 1
-                stats.rows_read[spec.source] = stats.rows_read.get(spec.source, 0) + len(chunk)
+                stats.rows_read[label] = stats.rows_read.get(label, 0) + len(chunk)
                 if malformed is not None:
                     chunk, letters = bad.split_table(spec.source, chunk, spec.user)
                     malformed.write(spec.source, letters)
-                kept, ts = ev.in_interval(chunk, spec, *window)
+                kept, ts = ev.in_interval(chunk, spec, *span)
                 stats.rows_outside_interval += len(chunk) - len(kept)
                 if len(kept):
                     events = ev.build_events(kept, ts, spec)
@@ -420,13 +453,16 @@ def transform_run(
     chunk_rows: int = 100_000,
     buckets: int | None = None,
     offboarded: Callable[[Iterable[str]], set[str]] | None = None,
+    sweep_from: datetime | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
     Events are kept only when their timestamp is in [events_from, end) (timezone-aware datetimes;
     `events_from` defaults to `start`, an earlier one is the run's look-back for late-arriving data). Content
     metric attributes always sum the data interval [start, end) only. `offboarded(ids)` names the creators
-    who left (creator_sync.offboard.skip): they are dropped before anything is written for them.
+    who left (creator_sync.offboard.skip): they are dropped before anything is written for them. Income
+    transactions of an incremental run's weekly sweep (the `transactions_sweep` input) cover up to a week:
+    their events are kept from `sweep_from` (the event ledger drops those already acknowledged).
     """
     m = mapping or load_mapping()
     start, end = utc(start), utc(end)
@@ -453,12 +489,15 @@ def transform_run(
         creators, stats.offboarded = _without(creators, offboarded(creators.index))
 
     event_rows = sum(count_rows(inputs.get(s.source) or []) for s in m.events.values())
+    event_rows += count_rows(inputs.get(SWEEP_TRANSACTIONS) or [])
     stats.buckets = buckets or max(1, min(256, math.ceil(event_rows / ROWS_PER_BUCKET)))
     spool = _Spool(out / "_spool", stats.buckets)
     background = _Background()
     try:
         window = (events_from, end)
-        metrics = _spool_events(inputs, m, window, start, chunk_rows, spool, stats, background, malformed)
+        metrics = _spool_events(
+            inputs, m, window, start, chunk_rows, spool, stats, background, malformed, sweep_from
+        )
         creators = _with_reasons(add_metrics(creators, metrics), m)
         creator_bucket = bucket_of(creators.index, stats.buckets)
         hashes: list[tuple[str, str, int]] = []

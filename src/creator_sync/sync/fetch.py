@@ -9,6 +9,10 @@
 - income transactions: per account (account_id is required), only where income is synced, in its shard,
   over the same days as contents;
 - audience: per account, only where audience is synced, and only in targeted syncs (see wants_audience).
+
+That is a full read. A scheduled run in CREATOR_SYNC_FETCH_MODE=incremental with a directory snapshot reads
+the planner's sweep slices instead (creator_sync.sync.incremental_fetch; the dispatch is at the top of
+fetch_directory and fetch_account_shard).
 """
 
 from __future__ import annotations
@@ -42,7 +46,12 @@ def _write(records, directory: Path, name: str) -> dict[str, Any]:
 
 def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
     """Users and profiles of every creator in scope (all, or the run's account filter). The accounts
-    themselves are written by the shards (fetch_account_shard)."""
+    themselves are written by the shards (fetch_account_shard). An incremental run reads its sweep slices
+    instead (creator_sync.sync.incremental_fetch)."""
+    from creator_sync.sync import incremental_fetch
+
+    if (base := incremental_fetch.sweep_base(run)) is not None:
+        return incremental_fetch.fetch_directory(hook, run, base)
     out = run.dir / "fetch"
     if run.account_ids:
         # the account's owner: one extra GET per filtered account (its shard reads it again to write it)
@@ -100,7 +109,12 @@ def wants_audience(run: SyncRun) -> bool:
 
 
 def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> dict[str, Any]:
-    """This shard's accounts, their income transactions and (targeted syncs) audience."""
+    """This shard's accounts, their income transactions and (targeted syncs) audience; in an incremental run
+    its share of the income sweep (creator_sync.sync.incremental_fetch)."""
+    from creator_sync.sync import incremental_fetch
+
+    if (base := incremental_fetch.sweep_base(run)) is not None:
+        return incremental_fetch.fetch_income_sweep(hook, run, shard, of, base)
     accounts = shard_accounts(hook, run, shard, of)
     from_date, to_date = _day_range(run)
     income = [a["id"] for a in accounts if _status(a, "income") in INCOME_SYNCED]

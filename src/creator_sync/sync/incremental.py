@@ -2,8 +2,9 @@
 
 `snapshot_from` builds the planner's Snapshot from a directory read (the users count and the accounts
 records); `execute` runs the planned reads with the hook's client (its rate limiter, retries and request
-counters) and returns the records by resource. The creator_sync fetch tasks still read in full; this is the
-executor an incremental fetch mode uses (docs/performance.md, "Incremental sync: the request budget").
+counters) and returns the records by resource. The incremental fetch mode's task bodies
+(creator_sync.sync.incremental_fetch) run their planned reads through it (docs/performance.md, "Incremental
+sync: the request budget").
 """
 
 from __future__ import annotations

@@ -111,6 +111,7 @@ class SyncRun:
     dry_run: bool
     account_ids: tuple[str, ...]
     lookback_hours: int = 0  # events (not attributes) are read from `events_from`, see LOOKBACK_ENV
+    run_type: str = ""  # Airflow's DagRunType value (scheduled, manual, backfill, ...): see sync.fetch_mode
 
     def __post_init__(self) -> None:
         if isinstance(self.lookback_hours, bool) or not isinstance(self.lookback_hours, int):
@@ -133,7 +134,8 @@ class SyncRun:
             raise ValueError(f"run {dag_run.run_id} has an empty data interval ({start} .. {end})")
         override = str(params.get("skip_hook", "auto")).lower()
         run_type = getattr(dag_run, "run_type", "")
-        is_backfill = str(getattr(run_type, "value", run_type)) == "backfill"
+        run_type = str(getattr(run_type, "value", run_type))
+        is_backfill = run_type == "backfill"
         skip_hook = is_backfill if override == "auto" else override == "true"
         accounts = params.get("account_ids") or []
         if isinstance(accounts, str):
@@ -146,6 +148,7 @@ class SyncRun:
             bool(params.get("dry_run")),
             tuple(accounts),
             lookback_hours(params.get(LOOKBACK_PARAM)),
+            run_type,
         )
 
     @property

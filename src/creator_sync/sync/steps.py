@@ -17,10 +17,14 @@ DAG_ID = "creator_sync"
 
 def transform_step(run: SyncRun) -> dict[str, Any]:
     """Fetched Parquet -> users.jsonl / rejected.jsonl / malformed.jsonl (pure pandas/Arrow, no Airflow);
-    also returns the run's resolved `skip_hook` / `dry_run` for the upsert operator."""
+    also returns the run's resolved `skip_hook` / `dry_run` for the upsert operator. First the run's
+    directory is completed and the snapshot updated (creator_sync.sync.incremental_fetch)."""
     from creator_sync.offboard.skip import offboarded_ids
     from creator_sync.pipeline.transform import transform_run
     from creator_sync.storage import staged_input, staged_output
+    from creator_sync.sync.incremental_fetch import complete_directory, income_sweep_from
+
+    directory = complete_directory(run)
 
     # pyarrow reads local files: on object storage the fetched files are staged in and the outputs out
     out = run.dir / "transform"
@@ -32,6 +36,7 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
             events_from=run.events_from,
             out_dir=local_out,
             offboarded=offboarded_ids,
+            sweep_from=income_sweep_from(run),
         )
     log.info("transform: %s", result.stats)
     return {
@@ -44,6 +49,7 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
         "events": result.stats.events_written,
         "skip_hook": run.skip_hook,
         "dry_run": run.dry_run,
+        "directory": directory,
     }
 
 

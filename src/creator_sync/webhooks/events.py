@@ -2,9 +2,10 @@
 
 Payload (InsightIQ / Phyllo): ``{"id", "event", "name", "data": {"account_id", "user_id", "profile_id" |
 "items", "last_updated_time"}}``. Every data event of an account (PROFILES.*, PROFILES_AUDIENCE.*,
-CONTENTS.*, CONTENT_GROUPS.*, TRANSACTIONS.*, PAYOUTS.*, BALANCES.*, ACCOUNTS.CONNECTED, and families added
-later) queues a sync of that account; the events below only change the connection state and are recorded
-without a sync (a disconnected account has nothing new to send).
+CONTENTS.*, CONTENT-GROUPS.* (InsightIQ spells this family with a hyphen), TRANSACTIONS.*, PAYOUTS.*,
+BALANCES.*, ACCOUNTS.CONNECTED, SESSION.EXPIRED (the account is re-read: its status changed), and families
+added later) queues a sync of that account; the events below only change the connection state and are
+recorded without a sync (a disconnected account has nothing new to send).
 """
 
 from __future__ import annotations
@@ -13,20 +14,21 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-NO_SYNC_EVENTS = frozenset({"ACCOUNTS.DISCONNECTED", "ACCOUNTS.SESSION_EXPIRED", "USERS.DELETED"})
+NO_SYNC_EVENTS = frozenset({"ACCOUNTS.DISCONNECTED"})
 
 # What our webhook subscribes to at InsightIQ (insightiq_webhooks_setup).
 SUBSCRIBED_EVENTS = (
     "ACCOUNTS.CONNECTED",
     "ACCOUNTS.DISCONNECTED",
+    "SESSION.EXPIRED",
     "PROFILES.ADDED",
     "PROFILES.UPDATED",
     "PROFILES_AUDIENCE.ADDED",
     "PROFILES_AUDIENCE.UPDATED",
     "CONTENTS.ADDED",
     "CONTENTS.UPDATED",
-    "CONTENT_GROUPS.ADDED",
-    "CONTENT_GROUPS.UPDATED",
+    "CONTENT-GROUPS.ADDED",
+    "CONTENT-GROUPS.UPDATED",
     "TRANSACTIONS.ADDED",
     "TRANSACTIONS.UPDATED",
     "PAYOUTS.ADDED",

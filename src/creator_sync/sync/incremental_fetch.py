@@ -1,0 +1,179 @@
+"""The incremental fetch of a scheduled creator_sync run (CREATOR_SYNC_FETCH_MODE=incremental, see
+creator_sync.sync.fetch_mode), and the snapshot update every run (but a backfill) ends its fetch with.
+
+A scheduled run with a snapshot (creator_sync.sync.snapshot) makes the planner's reads
+(creator_sync.sync.plan.plan_hourly, no webhook changes):
+- `fetch_directory` (the fetch_creators task): sweep slice h % 24 of the users, accounts and profiles lists
+  (h = the interval start's hours since the epoch), written to `<run>/directory_reads/<part>/` (outside
+  the fetch directory: they are not the run's directory yet);
+- `fetch_income_sweep` (each account shard): its share of the income accounts due in the weekly sweep
+  (slice h % 168 of the snapshot's income accounts), each over the days since its previous sweep, written to
+  `<run>/fetch/transactions_sweep/` - the transform keeps those events over the sweep's window
+  (`income_sweep_from`), not only the run's, and the event ledger drops the ones already acknowledged;
+- contents: the run's date-filtered list, as in a full run (creator_sync.sync.fetch.fetch_contents).
+
+`complete_directory` (the transform task, before transforming: every fetch task has finished) then:
+- incremental: merges the re-read rows into the snapshot's (a re-read row wins by id), writes the merged FULL
+  users/profiles/accounts into the run's fetch directory (so the transform and the upsert work as after a full
+  read: the upsert skips the creators whose attributes did not change) and stores them as the new snapshot;
+- full read: stores the run's fetched directory as the new snapshot;
+- targeted (`account_ids`): merges what the run read into the snapshot (the run's files stay its accounts);
+- backfill: nothing.
+
+A run that fails before `complete_directory` leaves the snapshot as it was; the next run re-reads its slices
+of the lists at the latest within a day (directory) or a week (income).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from creator_sync import files, storage
+from creator_sync.hooks.insightiq import InsightIQHook
+from creator_sync.progress import client_requests, track
+from creator_sync.sync import fetch_mode as modes
+from creator_sync.sync import plan
+from creator_sync.sync.incremental import execute, records
+from creator_sync.sync.run_context import SyncRun
+from creator_sync.sync.snapshot import PARTS, Meta, SnapshotStore, merge
+
+log = logging.getLogger(__name__)
+
+READS_DIR = "directory_reads"
+SWEEP_DIR = "transactions_sweep"  # creator_sync.pipeline.sources.SWEEP_TRANSACTIONS
+
+
+def directory_kind(run: SyncRun, store: SnapshotStore | None = None) -> tuple[str, Meta | None]:
+    """(kind, the snapshot the run starts from): kind is one of creator_sync.sync.fetch_mode's run kinds.
+    Reads CREATOR_SYNC_FETCH_MODE, so an invalid value fails every run, not only incremental ones."""
+    mode = modes.fetch_mode()
+    if run.run_type == "backfill" and not run.account_ids:
+        return modes.BACKFILL, None
+    base = (store or SnapshotStore()).base_for(run.run_id)
+    return modes.run_kind(run.run_type, run.account_ids, base is not None, mode), base
+
+
+def sweep_base(run: SyncRun) -> Meta | None:
+    """The snapshot an incremental run starts from; None when the run reads as before (full or targeted)."""
+    kind, base = directory_kind(run)
+    return base if kind == modes.SWEEP else None
+
+
+def sweep_hour(run: SyncRun) -> int:
+    """The sweep cursor: the interval start's whole hours since the epoch."""
+    return int(run.start.timestamp()) // 3600
+
+
+def income_sweep_from(run: SyncRun) -> datetime:
+    """Start of the income sweep's window: midnight (UTC) of the day INCOME_SWEEP_HOURS before the run's end,
+    the first day plan_hourly's sweep reads."""
+    first = (run.end - timedelta(hours=plan.INCOME_SWEEP_HOURS)).astimezone(UTC).date()
+    return datetime(first.year, first.month, first.day, tzinfo=UTC)
+
+
+def planned_reads(run: SyncRun, base: Meta) -> list[plan.Read]:
+    return plan.plan_hourly(base.planner_snapshot(), plan.Changes(), run.start, run.end, sweep_hour(run))
+
+
+def fetch_directory(hook: InsightIQHook, run: SyncRun, base: Meta) -> dict[str, Any]:
+    """The directory sweep slices of users, accounts and profiles -> `<run>/directory_reads/<part>/`."""
+    reads = [r for r in planned_reads(run, base) if r.resource in plan.DIRECTORY]
+    got = execute(hook, reads)
+    out = run.dir / READS_DIR
+    written = {}
+    for part in PARTS:
+        path = storage.ensure_dir(out / part) / f"{part}.parquet"
+        written[part] = {"path": str(path), "count": files.write_records_parquet(got.get(part, []), path)}
+    return {"mode": modes.SWEEP, "snapshot": base.version, **written, "requests": hook.stats}
+
+
+def fetch_income_sweep(hook: InsightIQHook, run: SyncRun, shard: int, of: int, base: Meta) -> dict[str, Any]:
+    """Shard `shard` of `of` of the income accounts due in this hour's sweep: their transactions since their
+    previous sweep -> `<run>/fetch/transactions_sweep/shard-<shard>.parquet`. Scheduled runs read no
+    audience (creator_sync.sync.fetch.wants_audience) and no accounts list (the directory sweep does)."""
+    due = [
+        r for r in planned_reads(run, base) if r.resource == "social_transactions" and r.purpose == "sweep"
+    ]
+    mine = due[shard::of]
+    rows = (
+        t
+        for read in track(mine, f"shard {shard}: income sweep", unit="accounts", gauges=client_requests(hook))
+        for t in records(hook, read)
+    )
+    path = storage.ensure_dir(run.dir / "fetch" / SWEEP_DIR) / f"shard-{shard}.parquet"
+    count = files.write_records_parquet(rows, path)
+    return {
+        "shard": shard,
+        "mode": modes.SWEEP,
+        "snapshot": base.version,
+        "income_accounts_due": len(mine),
+        SWEEP_DIR: {"path": str(path), "count": count},
+        "requests": dict(hook.stats),
+    }
+
+
+def _parquet_files(directory) -> list:
+    if storage.is_local(directory):
+        local = storage.local_path(directory)
+        return sorted(local.rglob("*.parquet")) if local.exists() else []
+    return sorted((p for p in directory.rglob("*.parquet") if p.is_file()), key=str)
+
+
+def read_tables(directory) -> pa.Table:
+    """Every Parquet file under `directory` as one table (an empty table when there is none)."""
+    tables = []
+    for path in _parquet_files(directory):
+        with files.open_input(path) as fh:
+            tables.append(pq.read_table(fh))
+    return files.concat_tables(tables)
+
+
+def _contents_per_day(run: SyncRun) -> int:
+    """Contents listed per day by this run (the planner's estimate only)."""
+    rows = 0
+    for path in _parquet_files(run.dir / "fetch" / "contents"):
+        with files.open_input(path) as fh:
+            rows += pq.ParquetFile(fh).metadata.num_rows
+    from_date, to_date = plan.day_range(run.events_from, run.end)
+    days = (datetime.fromisoformat(to_date) - datetime.fromisoformat(from_date)).days + 1
+    return rows // max(1, days)
+
+
+def _write_table(table: pa.Table, path) -> None:
+    with files.open_output(path, "wb") as fh:
+        pq.write_table(table, fh)
+
+
+def complete_directory(run: SyncRun, store: SnapshotStore | None = None) -> dict[str, Any]:
+    """The run's directory and the snapshot after its fetch (see the module doc); returns what was done."""
+    store = store or SnapshotStore()
+    kind, base = directory_kind(run, store)
+    if kind == modes.BACKFILL:
+        return {"kind": kind, "snapshot": None}
+    if kind == modes.TARGETED and base is None:
+        log.info("snapshot: none yet; this targeted run's accounts go into the first full read's snapshot")
+        return {"kind": kind, "snapshot": None}
+    fetched = run.dir / "fetch"
+    if kind == modes.SWEEP:
+        tables = {}
+        for part in PARTS:
+            reread = read_tables(run.dir / READS_DIR / part)
+            tables[part] = merge(store.read(base, part), reread)
+            _write_table(tables[part], storage.ensure_dir(fetched / part) / f"{part}.parquet")
+        full_read, per_day = (), _contents_per_day(run)
+    elif kind == modes.TARGETED:
+        tables = {part: merge(store.read(base, part), read_tables(fetched / part)) for part in PARTS}
+        full_read, per_day = (), base.contents_per_day
+    else:
+        tables = {part: read_tables(fetched / part) for part in PARTS}
+        full_read, per_day = PARTS, _contents_per_day(run)
+    meta = store.write(
+        run.run_id, base, tables, now=datetime.now(UTC), full_read=full_read, contents_per_day=per_day
+    )
+    log.info("snapshot %s (%s run, on %s): %s", meta.version, kind, meta.base, meta.sizes)
+    return {"kind": kind, "snapshot": meta.version, "sizes": meta.sizes}
