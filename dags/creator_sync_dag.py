@@ -19,7 +19,8 @@
    (run_reports), report.md and the run note. A reconciliation gap fails this task.
 5. **publish**: emits the Asset the profile audit listens to; skipped on a dry run.
 
-Backfills (`airflow backfill create`) send `skip_hook: true`, so history does not fire Architect journeys.
+Backfills (`airflow backfill create`) send `skip_hook: true`, so history does not fire Architect journeys,
+and read InsightIQ once per chunk of days, not once per run (the backfill range cache, sync/backfill.py).
 Params: `dry_run` (files and a report of what would be sent; nothing sent or recorded, no Asset event),
 `account_ids` (targeted sync), `skip_hook` override, `lookback_hours` (late-arriving data: also send
 events of the N hours before the interval that InsightIQ synced late; empty = env

@@ -32,7 +32,58 @@ SIZES = {
     "e2e_insightiq_rate": (50, 10),  # quick: raised so it fits 5 min; full: the documented limit
     "sandbox_start_creators": (100_000, 100_000),
     "dag_parse_repeats": (3, 10),
+    "backfill_creators": (2000, 10_000),
+    "backfill_days": (7, 30),
+    "scale_creators": (10_000, 100_000),
+    "scale_insightiq_rate": (500, 1000),  # raised so the run takes minutes, the client config to match
+    "webhook_creators": (10_000, 100_000),
+    # changes at 1 %/h of the fleet; quick: 10x faster on a tenth of the fleet = the full run's absolute rate
+    "webhook_compression": (10, 1),
+    "webhook_window_s": (300, 300),
 }
+SCALE_KEYS = (
+    "wall_s",
+    "peak_rss_mb",
+    "peak_rss_task",
+    "insightiq_requests",
+    "upsert_requests",
+    "reconciled",
+    "task_durations_s",
+    "task_peak_rss_mb",
+    "supervisor_peak_rss_mb",
+    "insightiq_rate",
+    "sent",
+    "fetched_creators",
+    "sandbox_insightiq_429s",
+    "sandbox_limit_violations",
+    "airflow_start_s",
+)
+WEBHOOK_KEYS = (
+    "creators",
+    "debounce_s",
+    "changes_sent",
+    "changes_measured",
+    "changes_never_visible",
+    "never_visible_uuids",
+    "max_s",
+    "min_s",
+    "fraction_per_hour",
+    "compression",
+    "window_s",
+    "change_spacing_s",
+    "measure_rate",
+    "webhook_runs",
+    "webhook_runs_failed",
+    "webhook_run_wall_p50_s",
+    "webhook_run_wall_max_s",
+    "webhook_run_queued_p50_s",
+    "webhook_run_task_median_s",
+    "webhook_run_accounts",
+    "webhook_deliveries",
+    "insightiq_200s_during",
+    "insightiq_429s_during",
+    "insider_users_before",
+)
 INSIGHTIQ_LIMIT = (
     10.0  # src/creator_sync/resources/pools.json and the sandbox default: 10 requests per 1 s window
 )
@@ -225,13 +276,39 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
 
         m.update(simulate())
 
+    def backfill() -> None:
+        from devtools.bench.backfill import run_backfill
+
+        m.update(run_backfill(size["backfill_creators"], size["backfill_days"]))
+
+    def scale() -> None:
+        from devtools.bench.scale import run_scale
+
+        res = run_scale(size["scale_creators"], size["scale_insightiq_rate"])
+        m.update({f"e2e_100k_{k}": res.get(k) for k in SCALE_KEYS})
+        m["e2e_100k_creators"] = res["creators"]  # the key names say 100k; this says what ran
+
+    def webhook_latency() -> None:
+        from devtools.bench.webhook_latency import run_webhook_latency
+
+        res = run_webhook_latency(
+            size["webhook_creators"],
+            compression=size["webhook_compression"],
+            window_s=size["webhook_window_s"],
+        )
+        m.update({k if k.startswith("webhook_") else f"webhook_{k}": res.get(k) for k in WEBHOOK_KEYS})
+        m["webhook_to_insider_p50_s"], m["webhook_to_insider_p95_s"] = res["p50_s"], res["p95_s"]
+
     sections = [
         ("requests_sim", requests_sim),
+        ("backfill", backfill),
         ("fetch", fetch_and_upsert),
         ("transform", transform),
         ("dag_parse", dag_parse),
         ("sandbox_start", sandbox_start),
         ("e2e", e2e),
+        ("scale", scale),
+        ("webhook_latency", webhook_latency),
     ]
     for name, fn in sections:
         if name == "fetch" and (want("fetch") or want("upsert")):
@@ -251,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: requests_sim,fetch,upsert,transform,dag_parse,sandbox_start,e2e",
+        help="comma list: requests_sim,backfill,fetch,upsert,transform,dag_parse,sandbox_start,e2e,scale,"
+        "webhook_latency",
     )
     parser.add_argument("--output", default=str(REPO / "bench-results.json"))
     args = parser.parse_args(argv)

@@ -179,8 +179,9 @@ def simulate(changed_fraction: float = 0.01, backfill_days: int = 30) -> dict:
         if label == "10k":
             full = out["insightiq_requests_per_full_run_10k"]
             backfill = backfill_run(fleet, backfill_days, snapshot)["requests"]
-            out[f"backfill_{backfill_days}d_requests_10k"] = backfill
-            out[f"backfill_{backfill_days}d_requests_ratio"] = backfill / full
+            # the planner's figure; the real fetch code's is devtools/bench/backfill.py's (no _sim)
+            out[f"backfill_{backfill_days}d_requests_10k_sim"] = backfill
+            out[f"backfill_{backfill_days}d_requests_ratio_sim"] = backfill / full
     out["insightiq_hourly_budget_share_1m"] = out["insightiq_requests_per_hourly_run_1m"] / 36_000
     return out
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +36,11 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "insightiq_requests_per_hourly_run_100k",
     "insightiq_requests_per_hourly_run_1m",
     "backfill_30d_requests_ratio",
+    "backfill_30d_requests_ratio_sim",
+    "e2e_100k_wall_s",
+    "e2e_100k_peak_rss_mb",
+    "webhook_to_insider_p50_s",
+    "webhook_to_insider_p95_s",
 )
 
 
@@ -116,6 +121,9 @@ TARGETS: tuple[Target, ...] = (
         _cmp("insightiq_requests_per_hourly_run_1m", "<=", 28_800),
     ),
     Target("backfill_30d_requests_ratio", "<= 2", _cmp("backfill_30d_requests_ratio", "<=", 2)),
+    Target("backfill_30d_requests_ratio_sim", "<= 2", _cmp("backfill_30d_requests_ratio_sim", "<=", 2)),
+    Target("e2e_100k_peak_rss_mb", "<= 1,024 MB (any one task)", _cmp("e2e_100k_peak_rss_mb", "<=", 1024)),
+    Target("webhook_to_insider_p95_s", "<= 60 s", _cmp("webhook_to_insider_p95_s", "<=", 60)),
 )
 
 
@@ -178,6 +186,20 @@ def task_timeline(tasks: Mapping[str, Mapping[str, Any]], run_start: str) -> dic
             "run": round(end - start, 2) if end is not None and start is not None else None,
         }
     return dict(sorted(rows.items(), key=lambda kv: (kv[1]["start"] is None, kv[1]["start"] or 0.0)))
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) by linear interpolation between closest ranks (numpy's default);
+    None for no values."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {q}")
+    ordered = sorted(float(v) for v in values)
+    if not ordered:
+        return None
+    pos = (len(ordered) - 1) * q / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def _flat_value(value: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
@@ -258,6 +258,15 @@ def create_insider_app(svc: InsiderService):
             "offset": offset,
             "limit": limit,
         }
+
+    @app.post("/_sandbox/users/lookup")
+    def sandbox_users_lookup(body: dict = Body(...)):  # noqa: B008
+        """The stored users with these uuids (`{"uuids": [...]}`): `{"data": {uuid: user or null}}`."""
+        uuids = body.get("uuids")
+        if not isinstance(uuids, list) or not all(isinstance(u, str) for u in uuids):
+            return err(400, "body field 'uuids' must be a list of uuid strings")
+        found = {u: store.index.get(("uuid", u)) for u in uuids}
+        return {"data": {u: (store.public(iid) if iid else None) for u, iid in found.items()}}
 
     return SandboxMiddleware(app, svc)
 

@@ -3,6 +3,7 @@
 with SandboxServers(creators=200, seed=7, extra_args=["--insightiq-rate", "50"]) as sb:
     sb.insightiq_url, sb.insider_url, sb.web_push_url, sb.pid
     sb.stats("insightiq"); sb.reset(); sb.configure("insider", {"drop_attributes": ["name"]})
+    sb.insider_users(); sb.insider_lookup(["<uuid>", ...])
 """
 
 from __future__ import annotations
@@ -138,3 +139,18 @@ class SandboxServers:
             .raise_for_status()
             .json()
         )
+
+    def insider_users(self, page: int = 500) -> list[dict]:
+        """Every user stored at the Insider sandbox (inspection API, paged)."""
+        users: list[dict] = []
+        while True:
+            params = {"offset": len(users), "limit": page}
+            data = httpx.get(f"{self.insider_url}/_sandbox/users", params=params, timeout=60).json()["data"]
+            users += data
+            if len(data) < page:
+                return users
+
+    def insider_lookup(self, uuids: list[str]) -> dict[str, dict | None]:
+        """{uuid: the stored Insider user, or None when no user has that uuid}."""
+        response = httpx.post(f"{self.insider_url}/_sandbox/users/lookup", json={"uuids": uuids}, timeout=60)
+        return response.raise_for_status().json()["data"]

@@ -64,12 +64,12 @@ def test_simulate_produces_the_bench_keys_and_verdicts(monkeypatch):
         "insightiq_requests_per_hourly_run_10k",
         "insightiq_requests_per_hourly_run_100k",
         "insightiq_requests_per_hourly_run_1m",
-        "backfill_30d_requests_ratio",
+        "backfill_30d_requests_ratio_sim",
     ):
         assert isinstance(results[key], int | float) and results[key] > 0
     verdicts = {t.key: t.check(results) for t in TARGETS}
     assert verdicts["insightiq_requests_per_hourly_run_100k"] is True
-    assert verdicts["backfill_30d_requests_ratio"] is True
+    assert verdicts["backfill_30d_requests_ratio_sim"] is True
     assert build_results({"insightiq_requests_per_hourly_run_1m": 30_000})[
         "insightiq_requests_per_hourly_run_1m"
     ]

@@ -24,6 +24,7 @@ from creator_sync.sync.run_context import run_dir_name
 from devtools.airflow_stack import AirflowStack, sandbox_connections
 from devtools.sandbox.inspection import limit_violations
 from devtools.sandbox.launcher import SandboxServers
+from devtools.webhook_setup import enable_receiver
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +39,7 @@ class Env:
         self.api = stack.api
 
     def stored_users(self) -> list[dict]:
-        users, offset = [], 0
-        while True:
-            page = httpx.get(f"{self.sb.insider_url}/_sandbox/users", params={"offset": offset, "limit": 500})
-            data = page.json()["data"]
-            users += data
-            if len(data) < 500:
-                return users
-            offset += 500
+        return self.sb.insider_users()
 
     def events(self) -> list[dict]:
         """Stored events, each with `epoch` parsed from its RFC 3339 timestamp."""
@@ -85,8 +79,7 @@ def env(tmp_path_factory):
         "CREATOR_SYNC_STATE_URL": f"sqlite:///{home / 'state.db'}",
     }
     stack = AirflowStack(home, extra_env=extra)
-    stack.env["CREATOR_SYNC_PUBLIC_BASE_URL"] = stack.url  # InsightIQ webhooks reach the API server plugin
-    stack.env["CREATOR_SYNC_WEBHOOK_DEBOUNCE_S"] = "1"
+    enable_receiver(stack, debounce_s=1)  # InsightIQ webhooks reach the API server plugin
     try:
         stack.start(timeout=600)  # a loaded 2-core machine can take minutes to start standalone
         yield Env(sb, stack, home)

@@ -242,3 +242,15 @@ def test_reset_clears_state(sandbox, insider):
     sandbox.reset("insider")
     stats = sandbox.stats("insider")
     assert stats["users_stored"] == 0 and stats["upsert_requests"] == 0 and stats["requests_by_status"] == {}
+
+
+def test_lookup_by_uuid_returns_stored_users_and_none_for_unknown(sandbox, insider, fresh):
+    users = [{"identifiers": {"uuid": f"look-{i}"}, "attributes": {"name": f"N{i}"}} for i in range(3)]
+    assert insider.post(UPSERT, json={"users": users}).json() == ok(3)
+    found = sandbox.insider_lookup(["look-2", "look-0", "nobody"])
+    assert list(found) == ["look-2", "look-0", "nobody"]
+    assert found["look-2"]["attributes"]["name"] == "N2" and found["look-0"]["attributes"]["name"] == "N0"
+    assert found["nobody"] is None
+    assert {u["identifiers"]["uuid"] for u in sandbox.insider_users(page=2)} == {"look-0", "look-1", "look-2"}
+    bad = httpx.post(f"{sandbox.insider_url}/_sandbox/users/lookup", json={"uuids": "look-0"})
+    assert bad.status_code == 400 and "uuids" in bad.json()["error"]

@@ -12,7 +12,9 @@
 
 That is a full read. A scheduled run in CREATOR_SYNC_FETCH_MODE=incremental with a directory snapshot reads
 the planner's sweep slices instead (creator_sync.sync.incremental_fetch; the dispatch is at the top of
-fetch_directory and fetch_account_shard).
+fetch_directory and fetch_account_shard). A backfill run takes its files from the backfill range cache
+(creator_sync.sync.backfill; a dispatch at the top of the three fetch functions): the full read above once
+per chunk of days, not once per hourly run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from creator_sync.files import write_records_parquet
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.http.paging import DEFAULT_PAGE_LIMIT
 from creator_sync.progress import client_requests, track
+from creator_sync.sync import backfill
 from creator_sync.sync.run_context import SyncRun
 
 INCOME_SYNCED = {"SYNCED", "PARTIAL_SYNCED"}
@@ -48,6 +51,8 @@ def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
     """Users and profiles of every creator in scope (all, or the run's account filter). The accounts
     themselves are written by the shards (fetch_account_shard). An incremental run reads its sweep slices
     instead (creator_sync.sync.incremental_fetch)."""
+    if backfill.applies(run):  # a backfill run: from the range cache (sync/backfill.py)
+        return backfill.fetch_directory(hook, run)
     from creator_sync.sync import incremental_fetch
 
     if (base := incremental_fetch.sweep_base(run)) is not None:
@@ -72,6 +77,8 @@ def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
 
 
 def fetch_contents(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
+    if backfill.applies(run):  # a backfill run: from the range cache (sync/backfill.py)
+        return backfill.fetch_contents(hook, run)
     from_date, to_date = _day_range(run)
     if run.account_ids:
         records = (
@@ -111,6 +118,8 @@ def wants_audience(run: SyncRun) -> bool:
 def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> dict[str, Any]:
     """This shard's accounts, their income transactions and (targeted syncs) audience; in an incremental run
     its share of the income sweep (creator_sync.sync.incremental_fetch)."""
+    if backfill.applies(run):  # a backfill run: from the range cache (sync/backfill.py)
+        return backfill.fetch_account_shard(hook, run, shard, of)
     from creator_sync.sync import incremental_fetch
 
     if (base := incremental_fetch.sweep_base(run)) is not None:

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 1024 * 1024  # InsightIQ events are a few hundred bytes
 MAX_CALLBACK_BYTES = 6 * 1024 * 1024  # an Upsert payload is at most 5 MB
 DEBOUNCE_ENV = "CREATOR_SYNC_WEBHOOK_DEBOUNCE_S"
+DEFAULT_DEBOUNCE_S = 30.0  # see docs/performance.md (webhook latency): runs per hour vs latency
 INSIGHTIQ_CONN_ID = "insightiq_default"
 INSIDER_CONN_ID = "insider_default"
 UNIFICATION_ERROR = "unification_error"
@@ -91,7 +92,9 @@ class Receiver:
         self.insightiq_secret = insightiq_secret or _Cached(lambda: connection_password(INSIGHTIQ_CONN_ID))
         self.insider_token = insider_token or _Cached(lambda: connection_password(INSIDER_CONN_ID))
         self.dead_letter_sink = dead_letter_sink or default_dead_letter_sink
-        self.debounce_s = float(os.environ.get(DEBOUNCE_ENV, "30")) if debounce_s is None else debounce_s
+        self.debounce_s = (
+            float(os.environ.get(DEBOUNCE_ENV, DEFAULT_DEBOUNCE_S)) if debounce_s is None else debounce_s
+        )
         self.background = background
         self._coalescer = None
         self._lock = threading.Lock()
