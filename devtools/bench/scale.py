@@ -38,7 +38,7 @@ def _log_peaks(sampler: TaskMemorySampler, every_s: float = 60) -> None:
     """Every minute, the peaks so far on stderr: a long run that is interrupted still leaves its evidence."""
     began = time.monotonic()
     while not sampler.stopped.wait(every_s):
-        peaks = {ti[:8]: round(b / 2**20) for (role, ti), b in sampler.peaks.items() if role == ROLE_TASK}
+        peaks = {ti[-12:]: round(b / 2**20) for (role, ti), b in sampler.peaks.items() if role == ROLE_TASK}
         print(f"[scale {time.monotonic() - began:.0f} s] task peak RSS MB by ti id: {peaks}", file=sys.stderr)
 
 
