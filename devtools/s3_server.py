@@ -29,7 +29,26 @@ class MotoS3Server:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60) -> MotoS3Server:
+    def start(self, timeout: float = 60, attempts: int = 3) -> MotoS3Server:
+        """Start moto on a free port. free_port() only finds a port that WAS free: another server starting
+        at the same time (an Airflow stack of a parallel test) can take it first and answer the readiness
+        probe. So the probe must be answered by moto's own API while our process is alive, else retry on a
+        new port."""
+        for attempt in range(attempts):
+            if attempt:
+                self.port = free_port()
+                self.endpoint = f"http://127.0.0.1:{self.port}"
+            if self._start_once(timeout):
+                return self
+        raise RuntimeError(f"moto server did not start on a free port in {attempts} attempts")
+
+    def _is_moto(self) -> bool:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            answer = httpx.get(f"{self.endpoint}/moto-api/data.json", timeout=2)
+            return answer.status_code == 200 and isinstance(answer.json(), dict)
+        return False
+
+    def _start_once(self, timeout: float) -> bool:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
@@ -39,10 +58,12 @@ class MotoS3Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"moto server exited with {self.process.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.endpoint}/moto-api/", timeout=2).status_code == 200:
-                    return self
+                self.process = None
+                return False  # could not bind: the port was taken
+            if self._is_moto():
+                time.sleep(0.5)  # a process that lost the port race exits right after its bind fails
+                if self.process.poll() is None and self._is_moto():
+                    return True
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"moto server did not answer on {self.endpoint} within {timeout:.0f} s")
