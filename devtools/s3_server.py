@@ -1,4 +1,5 @@
-"""A real S3 API server on 127.0.0.1 for tests: moto's server mode (`python -m moto.server`) as a subprocess.
+"""A real S3 API server on 127.0.0.1 for tests: moto's threaded server in a child process
+(`python -m devtools.s3_server`), on a port the kernel picks and the child reports.
 
     with MotoS3Server() as s3:
         s3.create_bucket("creator-sync")
@@ -10,63 +11,43 @@ Its credentials are moto's fixed test values; nothing here reaches AWS.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
-import time
-
-import httpx
-
-from devtools.airflow_stack import free_port
+import threading
 
 ACCESS_KEY, SECRET_KEY, REGION = "testing", "testing", "us-east-1"
 
 
 class MotoS3Server:
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+    def __init__(self) -> None:
+        self.port: int | None = None
+        self.endpoint = ""
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60, attempts: int = 3) -> MotoS3Server:
-        """Start moto on a free port. free_port() only finds a port that WAS free: another server starting
-        at the same time (an Airflow stack of a parallel test) can take it first and answer the readiness
-        probe. So the probe must be answered by moto's own API while our process is alive, else retry on a
-        new port."""
-        for attempt in range(attempts):
-            if attempt:
-                self.port = free_port()
-                self.endpoint = f"http://127.0.0.1:{self.port}"
-            if self._start_once(timeout):
-                return self
-        raise RuntimeError(f"moto server did not start on a free port in {attempts} attempts")
-
-    def _is_moto(self) -> bool:
-        with contextlib.suppress(httpx.HTTPError, ValueError):
-            answer = httpx.get(f"{self.endpoint}/moto-api/data.json", timeout=2)
-            return answer.status_code == 200 and isinstance(answer.json(), dict)
-        return False
-
-    def _start_once(self, timeout: float) -> bool:
+    def start(self, timeout: float = 60) -> MotoS3Server:
+        """Start moto in a child process that binds port 0 and prints the port the kernel gave it. Picking a
+        free port first and passing it in races with every other server starting on the machine (a parallel
+        test's moto or Airflow stack can take it, and then answer our readiness probe)."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
+            [sys.executable, "-m", "devtools.s3_server"],
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
+            text=True,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.process = None
-                return False  # could not bind: the port was taken
-            if self._is_moto():
-                time.sleep(0.5)  # a process that lost the port race exits right after its bind fails
-                if self.process.poll() is None and self._is_moto():
-                    return True
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"moto server did not answer on {self.endpoint} within {timeout:.0f} s")
+        ready: list[str] = []
+        reader = threading.Thread(target=lambda: ready.append(self.process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        line = ready[0].strip() if ready else ""
+        if not line.isdigit():
+            self.stop()
+            raise RuntimeError(f"moto server did not report its port within {timeout:.0f} s (got {line!r})")
+        self.port = int(line)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -76,6 +57,10 @@ class MotoS3Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+        if self.process is not None and self.process.stdin is not None:
+            self.process.stdin.close()
         self.process = None
 
     def __enter__(self) -> MotoS3Server:
@@ -117,3 +102,19 @@ class MotoS3Server:
 
     def connection_env(self, conn_id: str) -> dict[str, str]:
         return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(self.connection())}
+
+
+def _serve() -> None:
+    """Child process: moto on 127.0.0.1, port chosen by the kernel, printed once; runs until stdin closes
+    (the parent exited or stopped us) or a signal ends the process."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    print(server.get_host_and_port()[1], flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+if __name__ == "__main__":
+    _serve()
