@@ -59,3 +59,18 @@ def sandbox_env(sandbox, conn_env):
     conn_env(sandbox_hosts(sandbox))
     sandbox.reset()
     return sandbox
+
+
+@pytest.fixture(autouse=True)
+def _fresh_object_stores():
+    """Airflow caches an object store per protocol and connection id for the life of the process, and
+    creator_sync checks a bucket once per process. Tests in one worker start their own S3 servers under the
+    same connection id, so both caches are emptied after each test; otherwise a later test would reach an
+    earlier test's (stopped) server."""
+    yield
+    from airflow.sdk.io import store
+
+    from creator_sync import storage
+
+    store._STORE_CACHE.clear()
+    storage._checked_bucket.cache_clear()
