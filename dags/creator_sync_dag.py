@@ -53,8 +53,10 @@ from creator_sync.operators import (
 from creator_sync.sync.run_context import SCHEDULE
 
 ACCOUNT_SHARDS = pool_slots(INSIGHTIQ_POOL)  # one mapped fetch per insightiq_api pool slot
-FULL_PATH = ["fetch_creators", "fetch_contents", "fetch_account_shard"]
+# What sync_accounts follows (a branch skips its other direct downstream tasks): the report is on both paths;
+# on the full path it waits for the upsert (its trigger rule waits for every upstream task to finish).
 FAST_PATH = ["report"]
+FULL_PATH = ["fetch_creators", "fetch_contents", "fetch_account_shard", *FAST_PATH]
 
 
 @dag(
