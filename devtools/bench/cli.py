@@ -306,24 +306,37 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
 
         m.update(run_backfill(size["backfill_creators"], size["backfill_days"]))
 
+    def scale_figures(res: dict[str, Any]) -> None:
+        m.update({f"e2e_100k_{k}": res.get(k) for k in SCALE_KEYS})
+        m["e2e_100k_creators"] = res["creators"]  # the key names say 100k; this says what ran
+
     def scale() -> None:
         from devtools.bench.scale import run_scale
 
         res = run_scale(size["scale_creators"], size["scale_insightiq_rate"])
-        m.update({f"e2e_100k_{k}": res.get(k) for k in SCALE_KEYS})
-        m["e2e_100k_creators"] = res["creators"]  # the key names say 100k; this says what ran
+        scale_figures(res)
 
-    def webhook_latency() -> None:
+    def webhook_figures(res: dict[str, Any]) -> None:
+        m.update({k if k.startswith("webhook_") else f"webhook_{k}": res.get(k) for k in WEBHOOK_KEYS})
+        m["webhook_to_insider_p50_s"], m["webhook_to_insider_p95_s"] = res["p50_s"], res["p95_s"]
+
+    def webhook_latency(with_scale: bool = False) -> None:
         from devtools.bench.webhook_latency import run_webhook_latency
 
         res = run_webhook_latency(
             size["webhook_creators"],
             compression=size["webhook_compression"],
             window_s=size["webhook_window_s"],
+            **({"baseline_rate": size["scale_insightiq_rate"], "scale": True} if with_scale else {}),
         )
-        m.update({k if k.startswith("webhook_") else f"webhook_{k}": res.get(k) for k in WEBHOOK_KEYS})
-        m["webhook_to_insider_p50_s"], m["webhook_to_insider_p95_s"] = res["p50_s"], res["p95_s"]
+        if with_scale:
+            scale_figures({**res["scale"], "creators": res["creators"]})
+        webhook_figures(res)
 
+    # Both sections need the same large fleet synced once: together, the webhook section's baseline run
+    # is the scale section's sampled run (one fleet started and synced, not two).
+    same_fleet = size["scale_creators"] == size["webhook_creators"]
+    together = want("scale") and want("webhook_latency") and same_fleet
     sections = [
         ("requests_sim", requests_sim),
         ("backfill", backfill),
@@ -338,6 +351,10 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
     for name, fn in sections:
         if name == "fetch" and (want("fetch") or want("upsert")):
             r.section("fetch_upsert", fn)
+        elif name == "scale" and together:
+            r.section("scale_webhook_latency", lambda: webhook_latency(with_scale=True))
+        elif name == "webhook_latency" and together:
+            continue
         elif want(name):
             r.section(name, fn)
     return m

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,60 +96,40 @@ def run_e2e(
     run_timeout: float = 900,
     keep_home: bool = False,
 ) -> dict[str, Any]:
-    from creator_sync.settings import CONFIG_DIR_ENV
-    from devtools.airflow_stack import AirflowStack, sandbox_connections
     from devtools.bench.fetch import sandbox_summary
+    from devtools.bench.stack import bench_stack
     from devtools.sandbox.inspection import limit_violations
-    from devtools.sandbox.launcher import SandboxServers
 
     root = Path(tempfile.mkdtemp(prefix="creator-sync-bench-e2e-"))
-    config = raised_config_dir(root / "config", insightiq_rate)
-    pools = json.loads((config / "pools.json").read_text())
-    upsert_limit = float(pools["insider_upsert"]["rate_limit"]["requests"])
-    upsert_window = float(pools["insider_upsert"]["rate_limit"]["per_seconds"])
     result: dict[str, Any] = {"creators": creators, "insightiq_rate": insightiq_rate}
     timings: dict[str, float] = {}
     try:
-        with SandboxServers(creators=creators, extra_args=["--insightiq-rate", str(insightiq_rate)]) as sb:
-            home = root / "airflow"
-            env = {
-                **sandbox_connections(sb.insightiq_url, sb.insider_url, sb.web_push_url),
-                "CREATOR_SYNC_RATE_LIMIT_BACKEND": f"file://{home / 'rl'}",
-                CONFIG_DIR_ENV: str(config),
-                # no scheduled (cron) runs: only the two runs triggered here touch the sandboxes
-                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-            }
-            began = time.perf_counter()
-            stack = AirflowStack(home, extra_env=env)
-            try:
-                stack.start()
-                stack.airflow("pools", "import", str(config / "pools.json"))
-                api = stack.api
-                api.wait_for_dag(DAG_ID)
-                api.unpause(DAG_ID)
-                timings["airflow_start_s"] = time.perf_counter() - began
-                # Run 1 syncs the hour before last, run 2 the last complete hour (the NEXT interval, as the
-                # hourly schedule would): a second run of the same interval needs the same logical date,
-                # which Airflow's unique constraint refuses, and a run without a logical date has no data
-                # interval (SyncRun refuses it). So run 2 also sends the users with new content events in
-                # its hour; result["second"]["report"]["events_sent"] shows how many events that was.
-                hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-                logical, logical_next = (_iso(hour - timedelta(hours=1)), _iso(hour))
-                sb.reset()
-                first = _one_run(api, logical, run_timeout)
-                iq_first = sandbox_summary(sb.stats("insightiq"))
-                insider_first = sb.stats("insider")
-                mutated = (
-                    httpx.post(
-                        f"{sb.insightiq_url}/_sandbox/mutate", json={"fraction": mutate_fraction}, timeout=60
-                    )
-                    .raise_for_status()
-                    .json()
+        with bench_stack(root, creators, insightiq_rate) as bs:
+            sb, api = bs.sandboxes, bs.api
+            pools = json.loads((bs.config / "pools.json").read_text())
+            upsert_limit = float(pools["insider_upsert"]["rate_limit"]["requests"])
+            upsert_window = float(pools["insider_upsert"]["rate_limit"]["per_seconds"])
+            timings["airflow_start_s"] = bs.timings["airflow_start_s"]
+            # Run 1 syncs the hour before last, run 2 the last complete hour (the NEXT interval, as the
+            # hourly schedule would): a second run of the same interval needs the same logical date,
+            # which Airflow's unique constraint refuses, and a run without a logical date has no data
+            # interval (SyncRun refuses it). So run 2 also sends the users with new content events in
+            # its hour; result["second"]["report"]["events_sent"] shows how many events that was.
+            hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            logical, logical_next = (_iso(hour - timedelta(hours=1)), _iso(hour))
+            sb.reset()
+            first = _one_run(api, logical, run_timeout)
+            iq_first = sandbox_summary(sb.stats("insightiq"))
+            insider_first = sb.stats("insider")
+            mutated = (
+                httpx.post(
+                    f"{sb.insightiq_url}/_sandbox/mutate", json={"fraction": mutate_fraction}, timeout=60
                 )
-                second = _one_run(api, logical_next, run_timeout) if first["state"] == "success" else None
-                insider_second = sb.stats("insider")
-            finally:
-                stack.stop()
+                .raise_for_status()
+                .json()
+            )
+            second = _one_run(api, logical_next, run_timeout) if first["state"] == "success" else None
+            insider_second = sb.stats("insider")
     finally:
         if not keep_home:
             shutil.rmtree(root, ignore_errors=True)

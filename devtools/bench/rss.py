@@ -6,7 +6,9 @@ runner: the task's own code) under a supervisor titled ``airflow worker -- Local
 ``TaskMemorySampler`` walks the process tree of an Airflow stack every ``interval_s`` and keeps, per
 (role, task instance id), the largest of the resident set size and the kernel's high-water mark (``VmHWM``
 in /proc/<pid>/status: the peak since the process started, so a spike between two samples is still seen by
-the next sample; only a spike in the last interval before the process exits can be missed).
+the next sample; only a spike in the last interval before the process exits can be missed). A pooled
+executor worker serves task after task under one pid and re-titles itself for each: when its title names a
+new task instance, its VmHWM is reset (/proc/<pid>/clear_refs), so one task's peak is not charged to the next.
 ``attribute_peaks`` turns ids into task names.
 """
 
@@ -78,7 +80,9 @@ class TaskMemorySampler:
         self.peaks: dict[tuple[str, str], int] = {}
         self.samples = 0
         self.errors = 0
-        self._identity: dict[tuple[int, float], tuple[str, str] | None] = {}
+        self.hwm_resets = 0  # pooled processes re-titled for a new task, their peak started afresh
+        self.hwm_resets_failed = 0
+        self._identity: dict[tuple[int, float], tuple[str, str]] = {}
         self.stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="task-rss-sampler", daemon=True)
 
@@ -111,12 +115,15 @@ class TaskMemorySampler:
     def _sample(self, proc, psutil) -> None:
         try:
             key = (proc.pid, proc.create_time())
-            if key not in self._identity or self._identity[key] is None:
-                # re-read until titled: the runner sets its title only once it has its task instance
-                self._identity[key] = task_process(proc.cmdline())
-            ident = self._identity[key]
+            # the title is read on every sample: a pooled executor worker takes a new title per task
+            ident = task_process(proc.cmdline())
             if ident is None:
-                return
+                return  # not titled yet (the runner titles itself once it has its task instance), or idle
+            seen = self._identity.get(key)
+            if seen is not None and seen != ident:
+                # the same process now serves another task: its kernel peak so far belongs to the earlier one
+                self._reset_high_water_mark(proc.pid)
+            self._identity[key] = ident
             rss = proc.memory_info().rss
             try:
                 hwm = high_water_mark_bytes(Path(f"/proc/{proc.pid}/status").read_text()) or 0
@@ -125,3 +132,12 @@ class TaskMemorySampler:
             self.peaks[ident] = max(self.peaks.get(ident, 0), rss, hwm)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             self.errors += 1
+
+    def _reset_high_water_mark(self, pid: int) -> None:
+        """Reset VmHWM to the current RSS (Linux: write 5 to /proc/<pid>/clear_refs). When the kernel refuses,
+        the count says so: the process's later peaks then include its earlier tasks'."""
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+            self.hwm_resets += 1
+        except OSError:
+            self.hwm_resets_failed += 1

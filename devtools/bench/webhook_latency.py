@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from devtools.bench.e2e import DAG_ID, _iso, _one_run, _parse_ts, _task_durations, raised_config_dir
+from devtools.bench.e2e import DAG_ID, _iso, _one_run, _parse_ts, _task_durations
 from devtools.bench.results import percentile
 
 DOCUMENTED_POOL = "insightiq_api"
@@ -160,20 +160,21 @@ def run_webhook_latency(
     poll_s: float = 0.5,
     drain_s: float = 240,
     seed: int = 7,
+    scale: bool = False,
     keep_home: bool = False,
 ) -> dict[str, Any]:
+    """``scale``: the baseline run is also the scale section's run (devtools.bench.scale.sampled_run: task
+    memory sampled, its figures in result["scale"]), so the full bench starts one large fleet, not two."""
     from creator_sync.limits import rate_limit
-    from creator_sync.settings import CONFIG_DIR_ENV
     from creator_sync.webhooks.app import DEFAULT_DEBOUNCE_S
-    from devtools.airflow_stack import AirflowStack, sandbox_connections
-    from devtools.sandbox.launcher import SandboxServers
-    from devtools.webhook_setup import enable_receiver, register_webhook
+    from devtools.bench.scale import sampled_run
+    from devtools.bench.stack import bench_stack
+    from devtools.webhook_setup import register_webhook
 
     debounce_s = DEFAULT_DEBOUNCE_S if debounce_s is None else debounce_s
     measure_rate = measure_rate or rate_limit(DOCUMENTED_POOL).limit  # the packaged (documented) limit
     offsets = change_schedule(creators, fraction_per_hour, window_s, compression)
     root = Path(tempfile.mkdtemp(prefix="creator-sync-bench-webhooks-"))
-    config = raised_config_dir(root / "config", baseline_rate)
     result: dict[str, Any] = {
         "creators": creators,
         "debounce_s": debounce_s,
@@ -188,27 +189,17 @@ def run_webhook_latency(
     }
     watcher: Watcher | None = None
     try:
-        with SandboxServers(
-            creators=creators, extra_args=["--insightiq-rate", str(baseline_rate)], startup_timeout=600
-        ) as sb:
-            home = root / "airflow"
-            env = {
-                **sandbox_connections(sb.insightiq_url, sb.insider_url, sb.web_push_url),
-                "CREATOR_SYNC_RATE_LIMIT_BACKEND": f"file://{home / 'rl'}",
-                CONFIG_DIR_ENV: str(config),
-                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the baseline and webhook runs
-            }
-            stack = AirflowStack(home, extra_env=env)
-            enable_receiver(stack, debounce_s)
+        with bench_stack(root, creators, baseline_rate, debounce_s=debounce_s) as bs:
+            sb, api, config = bs.sandboxes, bs.api, bs.config
             try:
-                stack.start(timeout=600)
-                stack.airflow("pools", "import", str(config / "pools.json"))
-                api = stack.api
-                api.wait_for_dag(DAG_ID)
-                api.unpause(DAG_ID)
                 register_webhook(api)
-                hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-                baseline = _one_run(api, _iso(hour - timedelta(hours=1)), timeout=3600)
+                if scale:  # the baseline run is the scale section's run: sampled, its figures kept
+                    result["scale"] = {"insightiq_rate": baseline_rate, **bs.timings}
+                    result["scale"].update(sampled_run(bs, creators, run_timeout=3600))
+                    baseline = result["scale"]["run"]
+                else:
+                    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+                    baseline = _one_run(api, _iso(hour - timedelta(hours=1)), timeout=3600)
                 result["baseline"] = {k: v for k, v in baseline.items() if k != "tasks"}
                 if baseline["state"] != "success":
                     raise RuntimeError(f"baseline creator_sync run {baseline['state']}")
@@ -244,7 +235,6 @@ def run_webhook_latency(
             finally:
                 if watcher is not None:
                     watcher.stop()
-                stack.stop()
     finally:
         if not keep_home:
             shutil.rmtree(root, ignore_errors=True)

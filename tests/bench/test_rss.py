@@ -100,3 +100,50 @@ def test_without_the_high_water_mark_the_freed_peak_is_missed(monkeypatch):
     """The guard switched off: sampling RSS alone misses a peak between two samples."""
     monkeypatch.setattr(rss, "high_water_mark_bytes", lambda text: None)
     assert sample_after_free()[(ROLE_TASK, TI)] < 100 * MB
+
+
+TI2 = "0196f1c2-7a3b-7c4d-8e5f-fedcba987654"
+POOLED = f"""
+import sys, time, setproctitle
+setproctitle.setproctitle("airflow worker -- LocalExecutor: {TI}")
+block = bytearray(200 * 1024 * 1024)
+block[::4096] = b"x" * len(block[::4096])
+del block
+print("first task done", flush=True)
+sys.stdin.readline()
+setproctitle.setproctitle("airflow worker -- LocalExecutor: {TI2}")
+print("second task", flush=True)
+time.sleep(5)
+"""
+
+
+def sample_pooled_worker() -> dict:
+    """One process serves two tasks (a pooled executor worker): the first touches ~200 MB, the second none."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", POOLED], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "first task done"
+        sampler = TaskMemorySampler(os.getpid(), interval_s=0.1).start()
+        time.sleep(0.5)
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "second task"
+        time.sleep(0.5)
+        peaks = sampler.stop()
+    finally:
+        child.kill()
+        child.wait(10)
+    return peaks
+
+
+def test_a_pooled_worker_s_next_task_does_not_inherit_the_previous_task_s_peak():
+    peaks = sample_pooled_worker()
+    assert peaks[(ROLE_SUPERVISOR, TI)] >= 200 * MB
+    assert peaks[(ROLE_SUPERVISOR, TI2)] < 100 * MB
+
+
+def test_without_the_reset_the_next_task_is_charged_the_previous_peak(monkeypatch):
+    """The guard switched off: the kernel's peak is per process, so the second task shows the first's."""
+    monkeypatch.setattr(TaskMemorySampler, "_reset_high_water_mark", lambda self, pid: None)
+    assert sample_pooled_worker()[(ROLE_SUPERVISOR, TI2)] >= 200 * MB
