@@ -1,36 +1,45 @@
 """
 ### creator_sync — InsightIQ creators into Insider One, one run per data interval
 
+0. **sync_accounts** (the first task, a branch): a *targeted* run (`account_ids`, e.g. from the webhook
+   receiver) does its fetch, transform and upsert right here, in one task process, and goes on to **report**
+   (the fast path: a few dozen accounts are little work, so the full path's task processes were most of
+   their wall time; creator_sync.sync.targeted). Every other run (scheduled, manual, backfill) goes on to the
+   fetch tasks below.
 1. **fetch** (InsightIQ fetch operators), three branches at once: users and profiles
    (`fetch_creators`); the interval's contents (`fetch_contents`, one date-filtered list); per account
-   shard (`fetch_account_shard`, mapped, one per `insightiq_api` slot) its pages of the accounts list,
-   their income transactions and, in targeted syncs, audience. Parquet lands under the run's data
-   directory; XCom carries paths and counts only. With `CREATOR_SYNC_FETCH_MODE=incremental` (default) a
-   scheduled run re-reads only rotating slices of the directory and of the income accounts on top of the
-   stored directory snapshot (a full read when there is none yet); `full` reads everything every run.
+   shard (`fetch_account_shard`, mapped, one per `insightiq_api` slot) its pages of the accounts list and
+   their income transactions. Parquet lands under the run's data directory; XCom carries paths and counts
+   only. With `CREATOR_SYNC_FETCH_MODE=incremental` (default) a scheduled run re-reads only rotating slices
+   of the directory and of the income accounts on top of the stored directory snapshot (a full read when
+   there is none yet); `full` reads everything every run.
 2. **transform** (TaskFlow, pure pandas): first the run's reads are merged into the directory snapshot;
    one Insider user per InsightIQ user (the package's insider_mapping.yaml), validated with Insider's rules;
    rejects and records without their id go to the dead letters with their reason and never cost a request.
 3. **upsert** (`InsiderUpsertOperator`, the one exactly-once sender): claims its users, drops events
    already acknowledged (ledger), skips unchanged creators, sends batches of <= 1,000 users / 5 MB, and
    checks an unanswered batch with the Profile API instead of re-sending it.
-4. **report**: the run's totals over every task attempt: fetched = sent + rejected + unchanged (+ claimed
-   by another run), events, requests / retries / 429s per vendor; stored in the state store
-   (run_reports), report.md and the run note. A reconciliation gap fails this task.
+4. **report** (after upsert, or after sync_accounts on the fast path): the run's totals over every task
+   attempt: fetched = sent + rejected + unchanged (+ claimed by another run), events, requests / retries /
+   429s per vendor; stored in the state store (run_reports), report.md and the run note. A reconciliation
+   gap fails this task.
 5. **publish**: emits the Asset the profile audit listens to; skipped on a dry run.
 
-Backfills (`airflow backfill create`) send `skip_hook: true`, so history does not fire Architect journeys,
-and read InsightIQ once per chunk of days, not once per run (the backfill range cache, sync/backfill.py).
+A targeted run's steps are the same functions with the same files (its reads also fetch each account's
+audience); `max_active_runs=1` keeps runs of either path one at a time, so the directory snapshot has one
+writer. Backfills (`airflow backfill create`) send `skip_hook: true`, so history does not fire Architect
+journeys, and read InsightIQ once per chunk of days, not once per run (the backfill range cache,
+sync/backfill.py).
 Params: `dry_run` (files and a report of what would be sent; nothing sent or recorded, no Asset event),
-`account_ids` (targeted sync), `skip_hook` override, `lookback_hours` (late-arriving data: also send
-events of the N hours before the interval that InsightIQ synced late; empty = env
+`account_ids` (targeted sync: the fast path), `skip_hook` override, `lookback_hours` (late-arriving data:
+also send events of the N hours before the interval that InsightIQ synced late; empty = env
 `CREATOR_SYNC_LOOKBACK_HOURS`, default 0; acknowledged events are never re-sent).
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, task
 
 from creator_sync.assets import INSIDER_USERS
 from creator_sync.dag_defaults import default_args, run_deadline
@@ -44,6 +53,10 @@ from creator_sync.operators import (
 from creator_sync.sync.run_context import SCHEDULE
 
 ACCOUNT_SHARDS = pool_slots(INSIGHTIQ_POOL)  # one mapped fetch per insightiq_api pool slot
+# What sync_accounts follows (a branch skips its other direct downstream tasks): the report is on both paths;
+# on the full path it waits for the upsert (its trigger rule waits for every upstream task to finish).
+FAST_PATH = ["report"]
+FULL_PATH = ["fetch_creators", "fetch_contents", "fetch_account_shard", *FAST_PATH]
 
 
 @dag(
@@ -88,6 +101,22 @@ ACCOUNT_SHARDS = pool_slots(INSIGHTIQ_POOL)  # one mapped fetch per insightiq_ap
     },
 )
 def creator_sync():
+    # every insightiq_api slot: no other InsightIQ task runs meanwhile, so its one client may spend the
+    # whole limit (creator_sync.sync.targeted); a full run holds them only while it picks its path
+    @task.branch(pool=INSIGHTIQ_POOL, pool_slots=ACCOUNT_SHARDS)
+    def sync_accounts(**context) -> list[str]:
+        """Targeted run: InsightIQ fetch, transform and Insider upsert of its accounts in this process, then
+        the report. Any other run: the fetch tasks."""
+        from creator_sync.sync.targeted import sync_step
+
+        synced = sync_step(context, slots=ACCOUNT_SHARDS)
+        if synced is None:
+            return FULL_PATH
+        context["ti"].xcom_push(key="transformed", value=synced["transformed"])
+        context["ti"].xcom_push(key="sent", value=synced["sent"])
+        return FAST_PATH
+
+    route = sync_accounts()
     creators = InsightIQCreatorsFetchOperator(task_id="fetch_creators")
     contents = InsightIQContentsFetchOperator(task_id="fetch_contents")
     shards = InsightIQAccountShardFetchOperator.partial(
@@ -105,6 +134,7 @@ def creator_sync():
         return transform_step(SyncRun.from_context(context))
 
     transformed = transform()
+    route >> [creators, contents, shards]
     [creators, contents, shards] >> transformed
 
     upsert = InsiderUpsertOperator(
@@ -116,12 +146,18 @@ def creator_sync():
         dry_run=transformed["dry_run"],
     )
 
-    @task
-    def report(transformed: dict, sent: dict, **context) -> dict:
+    # after the full path's upsert, or after sync_accounts when it took the fast path (upsert skipped)
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    def report(transformed: dict | None, sent: dict | None, **context) -> dict:
         from creator_sync.sync.run_context import SyncRun
         from creator_sync.sync.steps import report_step
 
-        return report_step(SyncRun.from_context(context), transformed, sent)
+        run = SyncRun.from_context(context)
+        if run.account_ids:  # the fast path: sync_accounts transformed and sent
+            ti = context["ti"]
+            transformed = ti.xcom_pull(task_ids="sync_accounts", key="transformed")
+            sent = ti.xcom_pull(task_ids="sync_accounts", key="sent")
+        return report_step(run, transformed, sent)
 
     @task(outlets=[INSIDER_USERS])
     def publish(summary: dict, **context) -> None:
@@ -137,6 +173,7 @@ def creator_sync():
         }
 
     summary = report(transformed, upsert.output)
+    route >> summary
     publish(summary)
 
 

@@ -55,7 +55,16 @@ class RateLimit:
         10 req/s over 4 slots a client may send 2 per second (4 x 2 = 8 <= 10 whatever the phase
         between clients); 3 each could put 12 into one vendor window. Quota units stay fractional.
         """
-        share = self.limit / self.slots
+        return self.share(1)
+
+    def share(self, held: int) -> float:
+        """What a client holding ``held`` of the pool's slots may spend without shared state:
+        limit x held / slots (whole requests per window, as `per_slot_limit`). The pool lets the tasks
+        running at once hold at most ``slots`` slots together, so their shares add up to at most the limit
+        (floors of parts never exceed the floor of the whole); a task holding every slot spends it all."""
+        if not 1 <= held <= self.slots:
+            raise ValueError(f"pool {self.pool} has {self.slots} slots; a client cannot hold {held}")
+        share = self.limit * held / self.slots
         if self.unit == "requests":
             return float(max(1, math.floor(share)))
         return share

@@ -105,7 +105,8 @@ def test_the_dag_tells_the_pipeline_story_with_the_projects_operators(creator_sy
 
     tasks = {t.task_id: t for t in creator_sync.tasks}
     assert list(tasks) == [
-        "fetch_creators", "fetch_contents", "fetch_account_shard", "transform", "upsert", "report", "publish"
+        "sync_accounts", "fetch_creators", "fetch_contents", "fetch_account_shard", "transform", "upsert",
+        "report", "publish",
     ]  # fmt: skip
     assert isinstance(tasks["upsert"], InsiderUpsertOperator) and tasks["upsert"].pool == "insider_upsert"
     assert {tasks[t].pool for t in ("fetch_creators", "fetch_contents", "fetch_account_shard")} == {
@@ -113,6 +114,44 @@ def test_the_dag_tells_the_pipeline_story_with_the_projects_operators(creator_sy
     }
     assert tasks["publish"].outlets == [INSIDER_USERS] and tasks["report"].outlets == []
     assert all(t.retry_policy is not None for t in tasks.values())
+
+
+def dag_module(task):
+    """The DAG file's module as the DagBag loaded it (its constants)."""
+    import sys
+
+    return sys.modules[task.python_callable.__module__]
+
+
+def test_the_first_task_routes_targeted_runs_to_the_fast_path_and_the_rest_to_the_fetch_tasks(creator_sync):
+    """sync_accounts is a branch whose two ways are the fetch tasks (full path) and the report (fast path);
+    the report runs after either (the other way is skipped), publish only after the report."""
+    from airflow.providers.standard.operators.python import BranchPythonOperator
+
+    tasks = {t.task_id: t for t in creator_sync.tasks}
+    route = tasks["sync_accounts"]
+    module = dag_module(route)
+    assert isinstance(route, BranchPythonOperator)
+    # a branch skips the direct downstream tasks it does not follow: the report is followed on both paths
+    assert set(route.downstream_task_ids) == set(module.FULL_PATH)
+    assert module.FAST_PATH == ["report"] and "report" in module.FULL_PATH
+    fetches = [t for t in module.FULL_PATH if t != "report"]
+    assert fetches and all(tasks[t].upstream_task_ids == {"sync_accounts"} for t in fetches)
+    assert tasks["report"].upstream_task_ids == {"sync_accounts", "transform", "upsert"}
+    assert tasks["report"].trigger_rule == "none_failed_min_one_success"
+    assert tasks["publish"].upstream_task_ids == {"report"} and tasks["publish"].trigger_rule == "all_success"
+    # it reads InsightIQ for a targeted run with every insightiq_api slot (its client spends them all)
+    assert (route.pool, route.pool_slots) == ("insightiq_api", module.ACCOUNT_SHARDS)
+
+
+def test_a_run_without_account_ids_takes_the_full_path_without_a_request(creator_sync, monkeypatch):
+    from creator_sync.sync import targeted
+
+    monkeypatch.setattr(targeted, "sync_accounts", lambda *a, **k: pytest.fail("a full run synced accounts"))
+    route = next(t for t in creator_sync.tasks if t.task_id == "sync_accounts")
+    module = dag_module(route)
+    for run_type in ("scheduled", "manual", "backfill"):
+        assert route.python_callable(**context(run_type)) == module.FULL_PATH
 
 
 def _run(tmp_path, *, dry_run):

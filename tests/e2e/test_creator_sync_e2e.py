@@ -122,11 +122,24 @@ def assert_limits_respected(env: Env) -> None:
         assert limit_violations(stats) == [], stats
 
 
+FULL_PATH = ("fetch_creators", "fetch_contents", "fetch_account_shard", "transform", "upsert")
+
+
+def assert_path(env: Env, run_id: str, *, fast: bool) -> None:
+    """The path the run took: a targeted run syncs in sync_accounts and skips the full path's tasks; any
+    other run passes through sync_accounts to them. Report and publish run after either."""
+    states = env.api.task_states(DAG, run_id)
+    full = {name: state for name, state in states.items() if name.split("[")[0] in FULL_PATH}
+    assert full and set(full.values()) == ({"skipped"} if fast else {"success"}), states
+    assert [states[t] for t in ("sync_accounts", "report", "publish")] == ["success"] * 3, states
+
+
 def test_scheduled_run_sends_exactly_the_valid_creators(env):
     env.api.wait_for_dag(DAG)
     env.api.unpause(DAG)  # catchup=False: the scheduler creates the latest complete interval's run
     (run,) = env.wait_for_runs(lambda r: r["run_type"] == "scheduled", 1)
     assert run["state"] == "success", env.api.task_states(DAG, run["dag_run_id"])
+    assert_path(env, run["dag_run_id"], fast=False)
 
     truth = env.sb.stats("insightiq")
     insider = env.sb.stats("insider")
@@ -243,9 +256,10 @@ def test_signed_webhook_delivery_leads_to_a_targeted_sync_of_that_creator(env):
     mutated.raise_for_status()  # the sandbox now delivers a signed PROFILES.UPDATED to our receiver
     (run,) = env.wait_for_runs(lambda r: r["dag_run_id"].startswith("insightiq_webhook__"), 1, timeout=600)
     assert run["state"] == "success", env.api.task_states(DAG, run["dag_run_id"])
+    assert_path(env, run["dag_run_id"], fast=True)
 
     report = env.report(run["dag_run_id"])
-    assert (report["fetched_creators"], report["sent"]) == (1, 1)
+    assert (report["fetched_creators"], report["sent"]) == (1, 1) and report["reconciled"]
     after = {u["identifiers"]["uuid"]: u for u in env.stored_users() if "uuid" in u.get("identifiers", {})}
     assert after[creator]["attributes"] != before[creator]["attributes"]
     others = [uuid for uuid in before if uuid != creator]

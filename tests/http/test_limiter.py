@@ -191,6 +191,18 @@ def test_build_limiter_local_splits_the_limit_over_pool_slots(monkeypatch):
     assert build_limiter("insider_web_push").limit == 30
 
 
+def test_build_limiter_local_spends_the_share_of_the_slots_its_task_holds(monkeypatch):
+    """A task holding k of a pool's slots spends k slots' share; every split of the slots among tasks
+    running at once stays within the vendor limit."""
+    monkeypatch.delenv("CREATOR_SYNC_RATE_LIMIT_BACKEND", raising=False)
+    spec = rate_limit("insightiq_api")
+    assert [build_limiter("insightiq_api", slots=k).limit for k in (1, 2, 3, 4)] == [2, 5, 7, 10]
+    for split in ([1, 1, 1, 1], [2, 1, 1], [2, 2], [3, 1], [4]):
+        assert sum(spec.share(k) for k in split) <= spec.limit, split
+    with pytest.raises(ValueError, match="4 slots"):
+        build_limiter("insightiq_api", slots=5)
+
+
 def test_limits_come_from_the_config_dir_env(monkeypatch, tmp_path):
     pools = {
         "insightiq_api": {"slots": 2, "rate_limit": {"requests": 20, "per_seconds": 2}},

@@ -57,18 +57,21 @@ def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
 
     if (base := incremental_fetch.sweep_base(run)) is not None:
         return incremental_fetch.fetch_directory(hook, run, base)
-    out = run.dir / "fetch"
     if run.account_ids:
         # the account's owner: one extra GET per filtered account (its shard reads it again to write it)
-        user_ids = sorted(
-            {hook.get_record("accounts", account_id)["user"]["id"] for account_id in run.account_ids}
-        )
-        users = [hook.get_record("users", user_id) for user_id in user_ids]
-        profiles = [
-            p for account_id in run.account_ids for p in hook.iter_records("profiles", account_id=account_id)
-        ]
-    else:
-        users, profiles = hook.iter_records("users"), hook.iter_records("profiles")
+        return _targeted_directory(hook, run, [hook.get_record("accounts", a) for a in run.account_ids])
+    return _directory_files(hook, run, hook.iter_records("users"), hook.iter_records("profiles"))
+
+
+def _targeted_directory(hook: InsightIQHook, run: SyncRun, accounts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The owners of a targeted run's `accounts` (records already read) and the accounts' profiles."""
+    users = [hook.get_record("users", user_id) for user_id in sorted({a["user"]["id"] for a in accounts})]
+    profiles = [p for account in accounts for p in hook.iter_records("profiles", account_id=account["id"])]
+    return _directory_files(hook, run, users, profiles)
+
+
+def _directory_files(hook: InsightIQHook, run: SyncRun, users, profiles) -> dict[str, Any]:
+    out = run.dir / "fetch"
     return {
         "users": _write(users, out / "users", "users"),
         "profiles": _write(profiles, out / "profiles", "profiles"),
@@ -124,7 +127,14 @@ def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) 
 
     if (base := incremental_fetch.sweep_base(run)) is not None:
         return incremental_fetch.fetch_income_sweep(hook, run, shard, of, base)
-    accounts = shard_accounts(hook, run, shard, of)
+    return _shard_files(hook, run, shard, shard_accounts(hook, run, shard, of))
+
+
+def _shard_files(
+    hook: InsightIQHook, run: SyncRun, shard: int, accounts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Shard `shard`'s files: its `accounts` (records already read), their income transactions and (targeted
+    syncs) audience."""
     from_date, to_date = _day_range(run)
     income = [a["id"] for a in accounts if _status(a, "income") in INCOME_SYNCED]
     audience = []
@@ -150,3 +160,20 @@ def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) 
         "requests": hook.stats,
     }
     return json.loads(json.dumps(result, default=str))
+
+
+def fetch_targeted(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
+    """Every read of a targeted run (`account_ids`) through one client, for the webhook fast path
+    (creator_sync.sync.targeted): the files fetch_directory, fetch_contents and the account shards write, as
+    one shard (`shard-0`). Each account is read once: its owner and its shard file come from the same record
+    (the separate fetch tasks read it twice)."""
+    if not run.account_ids:
+        raise ValueError(f"run {run.run_id} has no account_ids: only a targeted run is read in one task")
+    accounts = [hook.get_record("accounts", account_id) for account_id in run.account_ids]
+    parts = {
+        "creators": _targeted_directory(hook, run, accounts),
+        "contents": fetch_contents(hook, run),
+        "shard": _shard_files(hook, run, 0, accounts),
+    }
+    result = {name: {k: v for k, v in part.items() if k != "requests"} for name, part in parts.items()}
+    return json.loads(json.dumps({**result, "requests": hook.stats}, default=str))

@@ -64,15 +64,19 @@ def backend() -> str:
 
 
 def build_limiter(
-    pool: str, *, backend_url: str | None = None, safety_margin: float | None = None
+    pool: str, *, backend_url: str | None = None, safety_margin: float | None = None, slots: int = 1
 ) -> Limiter:
-    """The limiter for one client of ``pool`` (limits from the pools file, backend from the env)."""
+    """The limiter for one client of ``pool`` (limits from the pools file, backend from the env).
+
+    ``slots``: the pool slots the client's task holds (its ``pool_slots``). The local backend spends that
+    many slots' share (creator_sync.limits.RateLimit.share); a shared backend spends the whole limit anyway.
+    """
     spec = rate_limit(pool)
     url = backend_url if backend_url is not None else backend()
     window = effective_window(spec.window, margin() if safety_margin is None else safety_margin)
     lend = burst()
     if url == "local":
-        return SlidingWindowLimiter(spec.per_slot_limit, window, name=pool, burst=lend)
+        return SlidingWindowLimiter(spec.share(slots), window, name=pool, burst=lend)
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from creator_sync.http.limiter.shared_file import SqliteLimiter
