@@ -6,6 +6,7 @@ import pytest
 
 from creator_sync.http.errors import CreatorSyncConfigError
 from creator_sync.run_checks import (
+    MIN_CREATORS_FOR_RATE,
     fail_on_rejection_rate,
     max_rejection_rate,
     rejection_rate_problem,
@@ -13,11 +14,19 @@ from creator_sync.run_checks import (
 
 
 def test_at_the_limit_passes_above_it_fails_with_the_reasons():
-    assert rejection_rate_problem(10, {"malformed_email": 2}, 0.2) is None
-    problem = rejection_rate_problem(10, {"malformed_email": 2, "non_e164_phone": 1}, 0.2)
+    assert rejection_rate_problem(20, {"malformed_email": 4}, 0.2) is None
+    problem = rejection_rate_problem(20, {"malformed_email": 4, "non_e164_phone": 2}, 0.2)
     assert problem.startswith("REJECTION RATE 30.0% is above the limit 20%")
-    assert "3 of 10 fetched creators" in problem and "malformed_email: 2, non_e164_phone: 1" in problem
+    assert "6 of 20 fetched creators" in problem and "malformed_email: 4, non_e164_phone: 2" in problem
     assert rejection_rate_problem(0, {}, 0.2) is None  # nothing fetched: no rate
+
+
+def test_a_run_of_a_few_creators_is_not_judged_by_its_rate():
+    """A webhook run of one invalid creator is 100% rejected; a rate over so few says nothing."""
+    few = MIN_CREATORS_FOR_RATE - 1
+    assert rejection_rate_problem(1, {"malformed_email": 1}, 0.2) is None
+    assert rejection_rate_problem(few, {"malformed_email": few}, 0.2) is None
+    assert rejection_rate_problem(MIN_CREATORS_FOR_RATE, {"malformed_email": 5}, 0.2) is not None
 
 
 def test_the_report_task_fails_without_retry_above_the_default(monkeypatch):

@@ -2,6 +2,8 @@
 
 - rejection rate: rejected creators / fetched creators above `CREATOR_SYNC_MAX_REJECTION_RATE` (a fraction,
   default 0.2 = 20%; 1 turns the check off). A jump in rejections means the data or the mapping changed.
+  A run of fewer than MIN_CREATORS_FOR_RATE creators (e.g. a webhook run of one creator) is not judged: one
+  invalid creator would be 100% of it. Its rejected creators are dead letters with their reasons all the same.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 
 MAX_REJECTION_RATE_ENV = "CREATOR_SYNC_MAX_REJECTION_RATE"
 DEFAULT_MAX_REJECTION_RATE = 0.2
+MIN_CREATORS_FOR_RATE = 20
 
 
 def max_rejection_rate(environ: dict[str, str] | None = None) -> float:
@@ -34,7 +37,7 @@ def rejection_rate_problem(fetched: int, rejected: dict[str, int], limit: float 
     """A message when more than `limit` of the fetched creators were rejected, else None."""
     limit = max_rejection_rate() if limit is None else limit
     total = sum(rejected.values())
-    if fetched <= 0 or total / fetched <= limit:
+    if fetched < MIN_CREATORS_FOR_RATE or total / fetched <= limit:
         return None
     reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(rejected.items(), key=lambda r: -r[1]))
     return (

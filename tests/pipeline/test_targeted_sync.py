@@ -121,3 +121,33 @@ def test_a_dry_run_on_the_fast_path_sends_nothing_and_says_what_it_would_send(fl
     assert result["sent"]["dry_run"] is True and result["sent"]["send"]["users_sent"] == len(users)
     report = report_step(run, result["transformed"], result["sent"])
     assert report["dry_run"] and report["reconciled"] and report["text"].startswith("DRY RUN")
+
+
+def one_account_of_a_creator_with_several(fleet) -> tuple[str, str]:
+    users, accounts = creators_with_their_accounts(fleet, 1)
+    return users[0], accounts[0]
+
+
+def test_one_account_of_a_creator_with_several_is_synced_with_all_their_profiles(fleet):
+    """A webhook names one account; the creator's attributes are built from all their accounts' profiles
+    (platform counts summed, newest personal fields). With nothing changed, the run finds them unchanged."""
+    user, account = one_account_of_a_creator_with_several(fleet)
+    before = fleet.insider_lookup([user])
+    run = targeted_run([account])
+    result = sync_accounts(run, Attempt("sync_accounts", 1), slots=SLOTS)
+    assert result["sent"]["send"]["users_sent"] == 0
+    assert result["sent"]["send"]["unchanged"] == 1
+    assert fleet.insider_lookup([user]) == before
+    assert report_step(run, result["transformed"], result["sent"])["reconciled"]
+
+
+def test_without_the_owners_completion_a_partial_creator_would_be_sent(fleet, monkeypatch):
+    """The guard switched off: only the named account's profile is transformed, so the creator's attributes
+    differ from what a full read gives, and the run sends them (wrong sums) to Insider."""
+    from creator_sync.sync import incremental_fetch
+
+    monkeypatch.setattr(incremental_fetch, "_complete_owners", lambda fetched, reads, tables: None)
+    _, account = one_account_of_a_creator_with_several(fleet)
+    run = targeted_run([account])
+    result = sync_accounts(run, Attempt("sync_accounts", 1), slots=SLOTS)
+    assert result["sent"]["send"]["users_sent"] == 1

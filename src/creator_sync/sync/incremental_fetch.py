@@ -17,7 +17,9 @@ A scheduled run with a snapshot (creator_sync.sync.snapshot) makes the planner's
   users/profiles/accounts into the run's fetch directory (so the transform and the upsert work as after a full
   read: the upsert skips the creators whose attributes did not change) and stores them as the new snapshot;
 - full read: stores the run's fetched directory as the new snapshot;
-- targeted (`account_ids`): merges what the run read into the snapshot (the run's files stay its accounts);
+- targeted (`account_ids`): merges what the run read into the snapshot; the run's files stay its accounts'
+  creators, completed with those creators' other accounts and profiles from the snapshot (their attributes
+  are built from all of them);
 - backfill: nothing.
 
 A run that fails before `complete_directory` leaves the snapshot as it was; the next run re-reads its slices
@@ -31,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from creator_sync import files, storage
@@ -40,11 +43,13 @@ from creator_sync.sync import fetch_mode as modes
 from creator_sync.sync import plan
 from creator_sync.sync.incremental import execute, records
 from creator_sync.sync.run_context import SyncRun
-from creator_sync.sync.snapshot import PARTS, Meta, SnapshotStore, merge
+from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, merge
 
 log = logging.getLogger(__name__)
 
 READS_DIR = "directory_reads"
+OWNERS_FILE = "snapshot-owners.parquet"  # a targeted run's completion rows, see _complete_owners
+OWNER_COLUMN = {"users": KEY, "profiles": "user.id", "accounts": "user.id"}
 SWEEP_DIR = "transactions_sweep"  # creator_sync.pipeline.sources.SWEEP_TRANSACTIONS
 
 
@@ -124,10 +129,12 @@ def _parquet_files(directory) -> list:
     return sorted((p for p in directory.rglob("*.parquet") if p.is_file()), key=str)
 
 
-def read_tables(directory) -> pa.Table:
-    """Every Parquet file under `directory` as one table (an empty table when there is none)."""
+def read_tables(directory, skip: str | None = None) -> pa.Table:
+    """Every Parquet file under `directory` (but those named `skip`) as one table (empty when none)."""
     tables = []
     for path in _parquet_files(directory):
+        if skip is not None and path.name == skip:
+            continue
         with files.open_input(path) as fh:
             tables.append(pq.read_table(fh))
     return files.concat_tables(tables)
@@ -142,6 +149,43 @@ def _contents_per_day(run: SyncRun) -> int:
     from_date, to_date = plan.day_range(run.events_from, run.end)
     days = (datetime.fromisoformat(to_date) - datetime.fromisoformat(from_date)).days + 1
     return rows // max(1, days)
+
+
+def owners(reads: dict[str, pa.Table]) -> set[str]:
+    """The InsightIQ user ids a targeted read touched: its users and the owners of its profiles/accounts."""
+    ids: set[str] = set()
+    for part, table in reads.items():
+        column = OWNER_COLUMN[part]
+        if column in table.column_names:
+            ids.update(str(v) for v in table.column(column).to_pylist() if v not in (None, ""))
+    return ids
+
+
+def _complete_owners(fetched, reads: dict[str, pa.Table], tables: dict[str, pa.Table]) -> None:
+    """A targeted run reads only its accounts, but a creator's attributes are built from ALL their profiles
+    (platform counts summed, personal fields from the newest profile: creator_sync.pipeline.creators). So
+    for every creator the run touched, the snapshot's rows of their other accounts and profiles (and their
+    user row, if not re-read) are written beside the run's reads (`<part>/OWNERS_FILE`); without them the run
+    would send sums over the re-read accounts only. Derived from the run's own reads (never from an earlier
+    attempt's file), so a retried transform writes the same file."""
+    touched = owners(reads)
+    for part in PARTS:
+        column = OWNER_COLUMN[part]
+        merged, read = tables[part], reads[part]
+        if not touched or column not in merged.column_names:
+            rows = merged.slice(0, 0)
+        else:
+            mine = pc.is_in(pc.cast(merged.column(column), pa.string()), value_set=pa.array(sorted(touched)))
+            read_ids = read.column(KEY) if KEY in read.column_names else pa.array([], pa.string())
+            fresh = pc.is_in(
+                pc.cast(merged.column(KEY), pa.string()), value_set=pc.cast(read_ids, pa.string())
+            )
+            rows = merged.filter(pc.and_(pc.fill_null(mine, False), pc.invert(pc.fill_null(fresh, False))))
+        _write_table(rows, storage.ensure_dir(fetched / part) / OWNERS_FILE)
+
+
+def _text(values) -> pa.ChunkedArray:
+    return pc.cast(values, pa.string())
 
 
 def _write_table(table: pa.Table, path) -> None:
@@ -167,7 +211,9 @@ def complete_directory(run: SyncRun, store: SnapshotStore | None = None) -> dict
             _write_table(tables[part], storage.ensure_dir(fetched / part) / f"{part}.parquet")
         full_read, per_day = (), _contents_per_day(run)
     elif kind == modes.TARGETED:
-        tables = {part: merge(store.read(base, part), read_tables(fetched / part)) for part in PARTS}
+        reads = {part: read_tables(fetched / part, skip=OWNERS_FILE) for part in PARTS}
+        tables = {part: merge(store.read(base, part), reads[part]) for part in PARTS}
+        _complete_owners(fetched, reads, tables)
         full_read, per_day = (), base.contents_per_day
     else:
         tables = {part: read_tables(fetched / part) for part in PARTS}
