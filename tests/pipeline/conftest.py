@@ -26,6 +26,16 @@ def shared_rate_budget(monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def local_sync_store(monkeypatch, tmp_path):
+    """Run files (file://) and sync state (SQLite) of this test only; the default fetch mode."""
+    from creator_sync.sync.fetch_mode import FETCH_MODE_ENV
+
+    monkeypatch.setenv("CREATOR_SYNC_DATA_URL", f"file://{tmp_path / 'data'}")
+    monkeypatch.setenv("CREATOR_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    monkeypatch.delenv(FETCH_MODE_ENV, raising=False)
+
+
+@pytest.fixture
 def fetched(tmp_path: Path):
     """A small fetch: 4 creators (one with two accounts), contents inside and outside the interval."""
 

@@ -16,7 +16,6 @@ import pytest
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.pipeline.transform import load_stats
 from creator_sync.sync import fetch, incremental_fetch
-from creator_sync.sync.fetch_mode import FETCH_MODE_ENV
 from creator_sync.sync.run_context import SyncRun
 from creator_sync.sync.snapshot import SnapshotStore
 from creator_sync.sync.steps import transform_step
@@ -28,10 +27,7 @@ _TRIES = itertools.count(1)
 
 
 @pytest.fixture
-def synced(sandbox_env, shared_rate_budget, monkeypatch, tmp_path):
-    monkeypatch.setenv("CREATOR_SYNC_DATA_URL", f"file://{tmp_path / 'data'}")
-    monkeypatch.setenv("CREATOR_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
-    monkeypatch.delenv(FETCH_MODE_ENV, raising=False)
+def synced(sandbox_env, shared_rate_budget, local_sync_store):
     return sandbox_env
 
 

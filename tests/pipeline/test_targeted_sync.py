@@ -15,7 +15,6 @@ from creator_sync.operators._common import Attempt
 from creator_sync.pipeline.state import StateStore
 from creator_sync.pipeline.transform import load_stats
 from creator_sync.sync import fetch
-from creator_sync.sync.fetch_mode import FETCH_MODE_ENV
 from creator_sync.sync.run_context import SyncRun
 from creator_sync.sync.snapshot import SnapshotStore
 from creator_sync.sync.steps import report_step
@@ -30,11 +29,8 @@ _RUNS = itertools.count(1)
 
 
 @pytest.fixture
-def fleet(sandbox_env, shared_rate_budget, monkeypatch, tmp_path):
+def fleet(sandbox_env, shared_rate_budget, local_sync_store):
     """The sandbox fleet synced once in full (Insider and the snapshot hold it), as before any webhook."""
-    monkeypatch.setenv("CREATOR_SYNC_DATA_URL", f"file://{tmp_path / 'data'}")
-    monkeypatch.setenv("CREATOR_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
-    monkeypatch.delenv(FETCH_MODE_ENV, raising=False)
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     full = sync(scheduled(hour - timedelta(hours=1)))
     assert full["sent"]["users_sent"] > 0
