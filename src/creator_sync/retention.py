@@ -139,7 +139,7 @@ def purge_run_files(root: Any, before: datetime, freed: Freed) -> None:
         if newest is not None and newest >= before:
             continue
         files, size = storage.tree_size(child)
-        storage.remove_tree(child)
+        storage.remove_tree(child, parent=runs)
         freed.run_dirs.append(child.name)
         freed.run_files += files
         freed.run_bytes += size

@@ -182,7 +182,48 @@ def tree_size(path: RunPath) -> tuple[int, int]:
     return files, size
 
 
-def remove_tree(path: RunPath) -> None:
+class UnsafePathError(ValueError):
+    """A path that would leave the directory it belongs in (``.``, ``..``, a separator, a symlink out)."""
+
+
+def _is_plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0")
+
+
+def _remote_parts(path: Any) -> list[str]:
+    return [part for part in str(path.path).split("/") if part]
+
+
+def check_under(parent: RunPath, path: RunPath) -> None:
+    """Raise UnsafePathError unless `path` lies strictly below `parent` (never `parent` itself).
+
+    Local paths are compared after resolving symlinks and ``..``; object-storage keys must extend the
+    parent's key by whole segments, none of them ``.`` or ``..``."""
+    if is_local(parent) != is_local(path):
+        raise UnsafePathError(f"{path} and {parent} are not on the same storage")
+    if is_local(parent):
+        root, target = local_path(parent).resolve(), local_path(path).resolve()
+        if root not in target.parents:
+            raise UnsafePathError(f"{path} is not inside {parent}")
+        return
+    root_parts, parts = _remote_parts(parent), _remote_parts(path)
+    inside = len(parts) > len(root_parts) and parts[: len(root_parts)] == root_parts
+    if not inside or any(part in (".", "..") for part in parts) or path.bucket != parent.bucket:
+        raise UnsafePathError(f"{path} is not inside {parent}")
+
+
+def child(parent: RunPath, name: str) -> RunPath:
+    """``parent / name`` for a single, plain directory or file name (UnsafePathError otherwise)."""
+    if not isinstance(name, str) or not _is_plain_name(name):
+        raise UnsafePathError(f"{name!r} is not a plain file or directory name")
+    path = parent / name
+    check_under(parent, path)
+    return path
+
+
+def remove_tree(path: RunPath, *, parent: RunPath) -> None:
+    """Delete the directory `path`, which must lie inside `parent` (checked before anything is deleted)."""
+    check_under(parent, path)
     if is_local(path):
         shutil.rmtree(local_path(path), ignore_errors=True)
     else:

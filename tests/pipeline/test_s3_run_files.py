@@ -133,7 +133,7 @@ def test_staged_output_uploads_only_when_the_block_succeeds(s3_data):
     with storage.staged_input(base / "done") as local:
         assert json.loads((local / "sub" / "ok.json").read_text()) == {"ok": True}
     assert storage.tree_size(base) == (1, len('{"ok": true}'))
-    storage.remove_tree(base)
+    storage.remove_tree(base, parent=storage.data_root())
     assert s3_data.keys(BUCKET, f"{PREFIX}/staging-test/") == []
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,12 +53,27 @@ class OffboardRun:
         )
 
 
-def work_dir(run_id: str) -> Path:
-    from creator_sync.sync.run_context import data_base, local_dir, run_dir_name
+def offboard_root() -> Path:
+    """``<data dir>/offboard``: the parent of every run's work directory."""
+    from creator_sync.sync.run_context import data_base, local_dir
 
-    directory = local_dir(data_base() / "offboard" / run_dir_name(run_id))
+    return local_dir(data_base() / "offboard")
+
+
+def work_dir(run_id: str) -> Path:
+    """The run's own work directory below offboard_root(), named by run_dir_name (never the root itself)."""
+    from creator_sync import storage
+    from creator_sync.sync.run_context import run_dir_name
+
+    directory = storage.child(offboard_root(), run_dir_name(run_id))
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+def remove_work_dir(run_id: str) -> None:
+    from creator_sync import storage
+
+    storage.remove_tree(work_dir(run_id), parent=offboard_root())
 
 
 def data_dir() -> Path:
@@ -277,5 +291,5 @@ def report(run: OffboardRun, collected: dict | None, purged: dict | None, store:
     ok = figures["failed"] == 0
     store.save_run_report(DAG_ID, run.run_id, figures, text, ok)
     if ok and not run.dry_run:
-        shutil.rmtree(work_dir(run.run_id), ignore_errors=True)
+        remove_work_dir(run.run_id)
     return {**figures, "ok": ok, "text": text}

@@ -279,7 +279,7 @@ def _prune(part: str, now: datetime) -> None:
     lifetime = timedelta(hours=cache_hours())
     for entry in entries(part):
         if now - entry.written >= lifetime:
-            storage.remove_tree(entry.path)
+            storage.remove_tree(entry.path, parent=_part_dir(part))
 
 
 def fill(

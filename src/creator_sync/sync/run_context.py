@@ -6,6 +6,7 @@ is resolved by creator_sync.storage: a run directory is a local Path or an Objec
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -91,13 +92,28 @@ def local_dir(path: ObjectStoragePath) -> Path:
     return storage.local_path(path)
 
 
+# A run id used as a directory name as it is: ASCII letters, digits, `_`, `.`, `-`, starting with a letter or
+# digit (so never `.`, `..` or a hidden name), at most 120 characters. Every other id is encoded.
+_PLAIN_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,119}")
+_READABLE_CHARS = 80
+
+
 def run_dir_name(run_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+    """The directory name of a run: the run id itself when it is plain (see _PLAIN_RUN_ID), else a readable
+    part (unsafe characters replaced by `_`, leading dots and dashes dropped) + `~` + 16 hex digits of the
+    id's SHA-256. Plain names contain no `~`, so two different run ids never share a directory; no name is
+    dot-only or holds a path separator."""
+    if _PLAIN_RUN_ID.fullmatch(run_id):
+        return run_id
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).lstrip("._-")[:_READABLE_CHARS] or "run"
+    digest = hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{readable}~{digest}"
 
 
 def run_dir(run_id: str) -> storage.RunPath:
     """The run's directory: a local Path (created) or an ObjectStoragePath in an existing bucket."""
-    return storage.ensure_dir(storage.data_root() / "runs" / run_dir_name(run_id))
+    runs = storage.data_root() / "runs"
+    return storage.ensure_dir(storage.child(runs, run_dir_name(run_id)))
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,6 @@ class SnapshotStore:
         for version in self.versions():
             if version not in keep:
                 try:
-                    storage.remove_tree(self.root / version)
+                    storage.remove_tree(storage.child(self.root, version), parent=self.root)
                 except Exception as exc:  # the next write tries again
                     log.warning("snapshot: could not remove old version %s: %s", version, exc)
