@@ -156,6 +156,7 @@ def test_insider_unification_error_callback_lands_in_dead_letters(sb, tmp_path, 
     from creator_sync.webhooks.dead_letters import record_unification_errors
 
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    state.record_outcomes("scheduled__sandbox", [("cs-a", "sent", 0)])  # the callback names a user we sent
     token = "1a2b3c4e5d6f"
     receiver = Receiver(
         store=None,

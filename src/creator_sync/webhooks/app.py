@@ -5,17 +5,20 @@
   413 when the body exceeds 1 MB, 401 when no ``Webhook-Signatures`` entry is the HMAC of the raw body,
   400 when the signed body is not a webhook payload - in all three cases nothing is written. 200 for an
   accepted event, and 200 (``duplicate``) for a replay, which does nothing.
-* ``POST /webhooks/insider-errors?token=...``  Insider One's unification-error callback -> every user of the
-  payload into the dead-letter store with reason ``unification_error``.
+* ``POST /webhooks/insider-errors?token=...``  Insider One's unification-error callback -> each user of the
+  payload that the project sent recently (creator_sync.webhooks.sent_index) into the dead-letter store with
+  reason ``unification_error``, all in one transaction. The token is checked before the body is read (401);
+  413 over MAX_CALLBACK_BYTES or MAX_CALLBACK_USERS users; 400 for a body that is not an Upsert payload or
+  is nested deeper than bounded_json.MAX_DEPTH.
 * ``GET /health``  liveness, no state touched.
 
 No Airflow authentication applies here (plugin apps are mounted outside ``/api``): the HMAC signature and
-the callback token are the authentication.
+the callback token are the authentication. A missing connection is looked up at most once a minute
+(``_Cached``) and logged without a traceback; a request without a token is refused before any lookup.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -25,13 +28,14 @@ from collections.abc import Callable
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from creator_sync.webhooks import callback, signature
+from creator_sync.webhooks import bounded_json, callback, signature
 from creator_sync.webhooks.events import MalformedEvent, parse_event
 
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BYTES = 1024 * 1024  # InsightIQ events are a few hundred bytes
-MAX_CALLBACK_BYTES = 6 * 1024 * 1024  # an Upsert payload is at most 5 MB
+MAX_CALLBACK_BYTES = 5_000_000 + 64 * 1024  # Insider re-sends one Upsert payload (at most 5,000,000 bytes)
+MAX_CALLBACK_USERS = 1_000  # and an Upsert request holds at most 1,000 users
 DEBOUNCE_ENV = "CREATOR_SYNC_WEBHOOK_DEBOUNCE_S"
 DEFAULT_DEBOUNCE_S = 30.0  # see docs/performance.md (webhook latency): runs per hour vs latency
 INSIGHTIQ_CONN_ID = "insightiq_default"
@@ -45,13 +49,14 @@ def connection_password(conn_id: str) -> str | None:
 
     try:
         return Connection.get_connection_from_secrets(conn_id).password
-    except Exception:  # missing connection: reported as 503 by the caller
-        log.exception("Cannot read connection %s", conn_id)
+    except Exception as exc:  # missing connection: reported by the caller (503 / 401), no traceback
+        log.warning("Cannot read connection %s: %s", conn_id, type(exc).__name__)
         return None
 
 
 class _Cached:
-    """A value re-read at most every ``ttl`` seconds (so a rotated secret is picked up)."""
+    """A value re-read at most every ``ttl`` seconds (so a rotated secret is picked up). A missing value
+    (None) is remembered for ``ttl`` too: requests do not each look up an absent connection."""
 
     def __init__(self, load: Callable[[], str | None], ttl: float = 60.0):
         self.load, self.ttl = load, ttl
@@ -61,7 +66,7 @@ class _Cached:
 
     def __call__(self) -> str | None:
         with self._lock:
-            if self._value is None or time.monotonic() - self._at > self.ttl:
+            if time.monotonic() - self._at > self.ttl:
                 self._value, self._at = self.load(), time.monotonic()
             return self._value
 
@@ -168,6 +173,8 @@ def users_of(payload: object) -> list[dict]:
         payload = [payload]
     if not isinstance(payload, list) or not payload or not all(isinstance(u, dict) for u in payload):
         raise ValueError("expected an Upsert payload with a non-empty users[] of objects")
+    if len(payload) > MAX_CALLBACK_USERS:
+        raise HTTPException(413, f"more than {MAX_CALLBACK_USERS} users in one callback")
     return payload
 
 
@@ -205,16 +212,18 @@ def create_app(receiver: Receiver | None = None) -> FastAPI:
 
     @app.post("/webhooks/insider-errors")
     async def insider_errors(request: Request, token: str | None = None) -> dict:
-        body = await read_body(request, MAX_CALLBACK_BYTES)
+        if not token:
+            raise HTTPException(401, "invalid callback token")
         insider_token = await run_in_threadpool(receiver.insider_token)
         if not callback.token_matches(token, insider_token):
             raise HTTPException(401, "invalid callback token")
+        body = await read_body(request, MAX_CALLBACK_BYTES)
         try:
-            users = users_of(json.loads(body))
+            users = users_of(bounded_json.loads(body))
         except (UnicodeDecodeError, ValueError) as exc:
             raise HTTPException(400, f"malformed callback: {exc}") from None
         count = await run_in_threadpool(receiver.dead_letter_sink, users, UNIFICATION_ERROR, body)
-        log.warning("Insider One reported %d user(s) failing unification", len(users))
-        return {"status": "dead_lettered", "users": count}
+        log.warning("Insider One reported %d user(s) failing unification, %d stored", len(users), count)
+        return {"status": "dead_lettered", "users": count, "ignored": len(users) - count}
 
     return app

@@ -2,15 +2,24 @@
 
 Each user of a callback becomes one ``dead_letters`` row with reason ``unification_error``; the row's
 ``run_id`` is ``insider-callback:<sha256 of the user payload>``, so a re-sent identical callback is stored
-once, and a later failure of a changed payload is a new row.
+once, and a later failure of a changed payload is a new row. Only users the project sent recently are
+stored (creator_sync.webhooks.sent_index), all rows of one callback in one transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Connection
 
 from creator_sync.pipeline.keys import canonical, user_key
-from creator_sync.pipeline.state import StateStore
+from creator_sync.pipeline.state import IN_CHUNK, StateStore, dead_letter_id, dead_letters
+from creator_sync.webhooks.sent_index import sent_recently, sent_within
+
+log = logging.getLogger(__name__)
 
 RUN_ID_PREFIX = "insider-callback:"
 
@@ -40,11 +49,46 @@ def dead_letter_rows(users: list[dict], reason: str) -> list[tuple[str, dict]]:
     return rows
 
 
+def _insert_ignore(conn: Connection, rows: list[dict]) -> None:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    for start in range(0, len(rows), IN_CHUNK):
+        conn.execute(insert(dead_letters).on_conflict_do_nothing(), rows[start : start + IN_CHUNK])
+
+
+def _row(run_id: str, failure: dict, at: datetime) -> dict:
+    return {
+        "id": dead_letter_id(run_id, failure["user_key"], failure["reason"]),
+        "run_id": run_id,
+        "user_key": failure["user_key"],
+        "reason": failure["reason"],
+        "detail": failure["detail"],
+        "payload": json.dumps(failure["payload"]),
+        "created_at": at,
+        "replayed_at": None,
+    }
+
+
 def record_unification_errors(
     users: list[dict], *, reason: str, raw: bytes | None = None, store: StateStore | None = None
 ) -> int:
+    """Store the users of one callback that the project sent recently (sent_index), all in one transaction;
+    returns how many were stored. The others are dropped: Insider re-sends only what we submitted."""
     del raw  # every user is stored with its own payload
     store = store or _state_store()
-    for run_id, failure in dead_letter_rows(users, reason):
-        store.add_dead_letters(run_id, [failure])
-    return len(users)
+    rows = dead_letter_rows(users, reason)
+    at = datetime.now(UTC)
+    with store.write() as conn:
+        known = sent_recently(conn, (failure["user_key"] for _, failure in rows), now=at)
+        accepted = [_row(run_id, failure, at) for run_id, failure in rows if failure["user_key"] in known]
+        _insert_ignore(conn, accepted)
+    if len(accepted) < len(users):
+        log.warning(
+            "Dropped %d of %d callback user(s) that no run sent in the last %s",
+            len(users) - len(accepted),
+            len(users),
+            sent_within(),
+        )
+    return len(accepted)

@@ -14,6 +14,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from creator_sync.webhooks import bounded_json
+
 NO_SYNC_EVENTS = frozenset({"ACCOUNTS.DISCONNECTED"})
 
 # What our webhook subscribes to at InsightIQ (insightiq_webhooks_setup).
@@ -57,7 +59,9 @@ class WebhookEvent:
 def parse_event(body: bytes) -> WebhookEvent:
     """Validate the shape of a (signature-checked) delivery; raises MalformedEvent."""
     try:
-        payload = json.loads(body)
+        payload = bounded_json.loads(body)
+    except bounded_json.TooDeep as exc:
+        raise MalformedEvent(str(exc)) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedEvent(f"body is not JSON: {exc}") from None
     if not isinstance(payload, dict):
