@@ -98,7 +98,13 @@ def calls():
     return Calls()
 
 
-def client_for(store, calls, *, read=allow, replay=allow) -> TestClient:
+def may_edit():
+    return True
+
+
+def client_for(store, calls, *, read=allow, replay=allow, edit=may_edit, report=allow) -> TestClient:
+    """A browser of the Airflow UI (same-origin requests) logged in as alice, who may edit the DAG unless
+    `edit` says otherwise."""
     app = create_app(
         store_factory=lambda: store,
         runs_info=runs_info,
@@ -106,8 +112,10 @@ def client_for(store, calls, *, read=allow, replay=allow) -> TestClient:
         read_access=read,
         replay_access=replay,
         user_name=lambda: "alice",
+        report_access=report,
+        edit_access=edit,
     )
-    return TestClient(app, root_path="/creator-sync-ui")
+    return TestClient(app, root_path="/creator-sync-ui", headers={"Sec-Fetch-Site": "same-origin"})
 
 
 def test_overview_shows_runs_per_vendor_reconciliation_charts_and_dead_letters(store, calls):
@@ -165,8 +173,9 @@ def test_replay_refuses_an_unknown_reason_and_reports_a_failed_trigger(store, ca
     assert client.post("/replay", data={"reason": "whatever"}).status_code == 400
     assert calls.triggered == []
     calls.fail = True
-    page = client.post("/replay", data={"reason": "malformed_email"}).text
-    assert "Could not start creator_sync_replay: RuntimeError: creator_sync_replay is paused" in page
+    answer = client.post("/replay", data={"reason": "malformed_email"}, follow_redirects=False)
+    assert answer.status_code == 503  # the failure is on this response, not carried in a redirect URL
+    assert "Could not start creator_sync_replay: RuntimeError: creator_sync_replay is paused" in answer.text
 
 
 def test_replay_needs_its_own_permission(store, calls):

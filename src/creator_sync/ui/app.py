@@ -9,10 +9,15 @@
 Every route requires an Airflow login, checked by Airflow's own auth-manager dependencies
 (``airflow.api_fastapi.core_api.security.requires_access_dag``): the JWT the Airflow UI holds in its
 ``_token`` cookie (or an ``Authorization: Bearer`` token). Reading needs read access to ``creator_sync``
-runs; the replay button needs permission to create ``creator_sync_replay`` runs. The run is created
-through the API server's own ``trigger_dag`` (the code path of ``POST /api/v2/dags/{id}/dagRuns``), in
-the name of the logged-in user. Like Airflow's own API, the cookie is ``SameSite=Lax``, so another site
-cannot make a browser post the replay form with it.
+runs; a run report needs read access to the runs of the DAG in its path; the replay button needs
+permission to create ``creator_sync_replay`` runs. The run is created through the API server's own
+``trigger_dag`` (the code path of ``POST /api/v2/dags/{id}/dagRuns``), in the name of the logged-in user.
+
+Personal data: dead-letter previews show emails and phone numbers only to users who may edit the
+``creator_sync`` DAG (the auth manager's ``is_authorized_dag(PUT)``); everyone else sees them masked
+(creator_sync.ui.masking). Forgery and framing (creator_sync.ui.guards): ``POST /replay`` also needs a
+same-origin request (``Sec-Fetch-Site`` / ``Origin``), every response forbids framing by other sites and
+content sniffing, and the page's banner is chosen from fixed messages, never text from the query string.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from creator_sync.reasons import REPLAYABLE
-from creator_sync.ui import URL_PREFIX, pages
+from creator_sync.ui import URL_PREFIX, guards, pages
 from creator_sync.ui.figures import RunRow, run_row
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,29 @@ def airflow_read_access() -> Callable:
     from airflow.api_fastapi.core_api.security import requires_access_dag
 
     return requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=SYNC_DAG)
+
+
+def airflow_report_access() -> Callable:
+    """Read access to the runs of the DAG named in the path (``/runs/{dag_id}/...``)."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import requires_access_dag
+
+    return requires_access_dag("GET", DagAccessEntity.RUN)
+
+
+def airflow_edit_access() -> Callable:
+    """Whether the user may edit the creator_sync DAG, decided by the configured Airflow auth manager
+    (the check behind ``PATCH /api/v2/dags/creator_sync``): such users see unmasked previews."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+    from airflow.api_fastapi.core_api.security import get_user
+    from airflow.models.dag import DagModel
+
+    def can_edit(user=Depends(get_user)) -> bool:  # noqa: B008 - FastAPI dependency
+        details = DagDetails(id=SYNC_DAG, team_name=DagModel.get_team_name(SYNC_DAG))
+        return bool(get_auth_manager().is_authorized_dag(method="PUT", details=details, user=user))
+
+    return can_edit
 
 
 def airflow_replay_access() -> Callable:
@@ -132,12 +160,24 @@ def create_app(
     read_access: Callable | None = None,
     replay_access: Callable | None = None,
     user_name: Callable | None = None,
+    report_access: Callable | None = None,
+    edit_access: Callable | None = None,
+    origin_check: Callable | None = None,
 ) -> FastAPI:
     """Tests replace the Airflow-bound parts (store, DagRun lookup, trigger); the auth dependencies are
     Airflow's unless given."""
     read = Depends(read_access or airflow_read_access())
+    report_read = Depends(report_access or airflow_report_access())
+    may_edit = Depends(edit_access or airflow_edit_access())
     app = FastAPI(title="creator-sync view", docs_url=None, redoc_url=None, openapi_url=None)
     state: dict[str, Any] = {}
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in guards.SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     def store():
         if "store" not in state:
@@ -152,30 +192,50 @@ def create_app(
             info = {}
         return [run_row(r, info.get((r["dag_id"], r["run_id"]))) for r in reports]
 
-    @app.get("/", response_class=HTMLResponse, dependencies=[read])
-    async def overview(
-        request: Request, replayed: str | None = None, reason: str | None = None, error: str | None = None
-    ):
+    def replay_started(
+        base: str, replayed: str | None = None, reason: str | None = None
+    ) -> tuple[str, str] | None:
+        """The fixed "replay started" banner, shown only for a replayable reason and a replay run that
+        exists (so a crafted link cannot put words on the page)."""
+        if not replayed or reason not in REPLAYABLE:
+            return None
+        try:
+            exists = (REPLAY_DAG, replayed) in runs_info([(REPLAY_DAG, replayed)])
+        except Exception:
+            log.exception("could not look up %s run %s", REPLAY_DAG, replayed)
+            exists = False
+        if not exists:
+            return None
+        href = f"{base}/dags/{REPLAY_DAG}/runs/{quote(replayed, safe='')}"
+        return (
+            "info",
+            f"Started {REPLAY_DAG} for <b>{escape(reason)}</b>: "
+            f'<a href="{escape(href)}" target="_top">{escape(replayed)}</a>',
+        )
+
+    async def overview_page(
+        request: Request, message=None, status_code: int = 200, **started
+    ) -> HTMLResponse:
         def load():
             s = store()
-            return rows(s.run_reports(limit=RUNS_SHOWN)), dead_letter_counts(s)
-
-        runs, counts = await run_in_threadpool(load)
-        base = airflow_base(request)
-        message = None
-        if replayed and reason:
-            href = f"{base}/dags/{REPLAY_DAG}/runs/{quote(replayed, safe='')}"
-            message = (
-                "info",
-                f"Started {REPLAY_DAG} for <b>{escape(reason)}</b>: "
-                f'<a href="{escape(href)}" target="_top">{escape(replayed)}</a>',
+            return (
+                rows(s.run_reports(limit=RUNS_SHOWN)),
+                dead_letter_counts(s),
+                replay_started(base, **started),
             )
-        elif error:
-            message = ("error", escape(error))
-        html = pages.overview(runs, counts, airflow_base=base, replayable=REPLAYABLE, message=message)
-        return HTMLResponse(html)
 
-    @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=[read])
+        base = airflow_base(request)
+        runs, counts, banner = await run_in_threadpool(load)
+        html = pages.overview(
+            runs, counts, airflow_base=base, replayable=REPLAYABLE, message=message or banner
+        )
+        return HTMLResponse(html, status_code=status_code)
+
+    @app.get("/", response_class=HTMLResponse, dependencies=[read])
+    async def overview(request: Request, replayed: str | None = None, reason: str | None = None):
+        return await overview_page(request, replayed=replayed, reason=reason)
+
+    @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=[report_read])
     async def run_report(request: Request, dag_id: str, run_id: str):
         def load():
             for report in store().run_reports(dag_id=dag_id, limit=RUNS_SHOWN * 10):
@@ -188,20 +248,32 @@ def create_app(
         return HTMLResponse(html, status_code=200 if row else 404)
 
     @app.get("/dead-letters", response_class=HTMLResponse, dependencies=[read])
-    async def dead_letters(request: Request, reason: str):
+    async def dead_letters(request: Request, reason: str, unmasked: bool = may_edit):
         def load():
             s = store()
-            return s.dead_letters(reasons=[reason], limit=LETTERS_SHOWN), dead_letter_counts(s).get(
-                reason, (0, 0)
-            )[0]
+            counts = dead_letter_counts(s)
+            if reason not in counts:
+                return None, 0
+            return s.dead_letters(reasons=[reason], limit=LETTERS_SHOWN), counts[reason][0]
 
         letters, pending = await run_in_threadpool(load)
+        if letters is None:  # an unknown reason is not echoed back onto the page
+            return HTMLResponse(pages.page("Dead letters", "<p>No dead letters of that reason.</p>"), 404)
         html = pages.dead_letters(
-            reason, letters, airflow_base=airflow_base(request), pending=pending, shown=len(letters)
+            reason,
+            letters,
+            airflow_base=airflow_base(request),
+            pending=pending,
+            shown=len(letters),
+            masked=not unmasked,
         )
         return HTMLResponse(html)
 
-    replay_deps = [read, Depends(replay_access or airflow_replay_access())]
+    replay_deps = [  # in this order: anonymous requests get Airflow's 401 first
+        read,
+        Depends(replay_access or airflow_replay_access()),
+        Depends(origin_check or guards.same_origin),
+    ]
 
     @app.post("/replay", dependencies=replay_deps)
     async def replay(
@@ -213,10 +285,10 @@ def create_app(
             )
         try:
             run_id = await run_in_threadpool(trigger_replay, reason, user)
-        except Exception as exc:
+        except Exception as exc:  # shown on this response itself, never carried in a URL
             log.exception("could not trigger %s", REPLAY_DAG)
-            target = f"./?error={quote(f'Could not start {REPLAY_DAG}: {type(exc).__name__}: {exc}'[:300])}"
-            return RedirectResponse(target, status_code=303)
+            failed = f"Could not start {REPLAY_DAG}: {type(exc).__name__}: {exc}"[:300]
+            return await overview_page(request, message=("error", escape(failed)), status_code=503)
         log.info("%s triggered %s for reason %s: %s", user, REPLAY_DAG, reason, run_id)
         return RedirectResponse(f"./?replayed={quote(run_id)}&reason={quote(reason)}", status_code=303)
 

@@ -7,7 +7,7 @@ from html import escape
 from urllib.parse import quote
 
 from creator_sync.pipeline.state import DeadLetter
-from creator_sync.ui import URL_PREFIX
+from creator_sync.ui import URL_PREFIX, masking
 from creator_sync.ui.charts import line_chart
 from creator_sync.ui.figures import RunRow, vendor_limit, vendor_name
 
@@ -201,12 +201,12 @@ def overview(
 
 
 def run_report(row: RunRow | None, *, airflow_base: str, dag_id: str, run_id: str) -> str:
-    if row is None:
+    if row is None:  # the ids from the URL are not echoed: a crafted link cannot put words on the page
         body = (
-            f'<h1>Run {escape(run_id)}</h1><p class="muted">No report stored for {escape(dag_id)} run '
-            f"{escape(run_id)} (yet): the report task writes it when the run gets there.</p>"
+            '<h1>Run report</h1><p class="muted">No report stored for this run (yet): the report task '
+            "writes it when the run gets there.</p>"
         )
-        return page(f"Report {run_id}", body)
+        return page("Run report", body)
     vendors = sorted(row.vendors, key=lambda v: (v != "insightiq", v))
     body = (
         f"<h1>Run report: {run_link(airflow_base, row)}</h1>"
@@ -218,30 +218,42 @@ def run_report(row: RunRow | None, *, airflow_base: str, dag_id: str, run_id: st
     return page(f"Report {run_id}", body)
 
 
-def preview(payload: dict) -> str:
+def preview(payload: dict, *, masked: bool = True) -> str:
+    if masked:
+        payload = masking.mask_payload(payload)
     first = {k: payload[k] for k in ("identifiers", "events") if k in payload}  # who first
     text = json.dumps({**first, **payload}, ensure_ascii=False)
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + " …"
 
 
 def dead_letters(
-    reason: str, letters: list[DeadLetter], *, airflow_base: str, pending: int, shown: int
+    reason: str,
+    letters: list[DeadLetter],
+    *,
+    airflow_base: str,
+    pending: int,
+    shown: int,
+    masked: bool = True,
 ) -> str:
+    """The dead letters of one reason; with `masked` (the default), emails and phone numbers are masked in
+    the user, detail and preview columns (creator_sync.ui.masking)."""
+    text = masking.mask_text if masked else str
     rows = "".join(
-        f'<tr><td class="l">{escape(d.user_key)}</td>'
+        f'<tr><td class="l">{escape(text(d.user_key))}</td>'
         f'<td class="l"><a href="{escape(airflow_base)}/dags/creator_sync/runs/{quote(d.run_id, safe="")}" '
         f'target="_top">{escape(d.run_id)}</a></td>'
-        f'<td class="l">{d.created_at:%Y-%m-%d %H:%M}</td><td class="l detail">{escape(d.detail)}</td>'
-        f'<td class="l"><code>{escape(preview(d.payload))}</code></td></tr>'
+        f'<td class="l">{d.created_at:%Y-%m-%d %H:%M}</td><td class="l detail">{escape(text(d.detail))}</td>'
+        f'<td class="l"><code>{escape(preview(d.payload, masked=masked))}</code></td></tr>'
         for d in letters
     )
     head = (
         '<tr><th class="l">user</th><th class="l">run</th><th class="l">since</th><th class="l">detail</th>'
         '<th class="l">payload (preview)</th></tr>'
     )
+    note = " Emails and phone numbers are masked (shown to users who may edit the DAG)." if masked else ""
     body = (
         f"<h1>Dead letters: {escape(reason)}</h1>"
-        f'<p class="sub">{pending:,} pending; the oldest {shown:,} shown. '
+        f'<p class="sub">{pending:,} pending; the oldest {shown:,} shown.{note} '
         f'<a href="{escape(airflow_base)}{URL_PREFIX}/">Back</a></p>'
         + (
             f'<table class="letters">{head}{rows}</table>'
