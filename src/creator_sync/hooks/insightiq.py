@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from creator_sync import vendor_ids
 from creator_sync.hooks.base import MAY_HAVE_BEEN_PROCESSED, VendorHook
 from creator_sync.http.client import VendorClient
 from creator_sync.http.errors import CreatorSyncConfigError, VendorError, VendorNotFoundError
@@ -183,7 +184,7 @@ class InsightIQHook(VendorHook):
         )
 
     def get_record(self, resource: str, record_id: str) -> dict[str, Any]:
-        return self.client.get(f"{_resource(resource).path}/{record_id}")
+        return self.client.get(f"{_resource(resource).path}/{vendor_ids.record_id(record_id, resource)}")
 
     def _sync_resource(self, resource: str) -> ListResource:
         spec = _resource(resource)
@@ -207,7 +208,7 @@ class InsightIQHook(VendorHook):
     # -- users / sdk tokens ------------------------------------------------------------------------------
 
     def get_user_by_external_id(self, external_id: str) -> dict[str, Any]:
-        return self.client.get(f"/v1/users/external_id/{external_id}")
+        return self.client.get(f"/v1/users/external_id/{vendor_ids.external_id(external_id)}")
 
     def find_user(self, external_id: str) -> dict[str, Any] | None:
         """The user with ``external_id``, or None when InsightIQ has none."""
@@ -269,7 +270,9 @@ class InsightIQHook(VendorHook):
         self, webhook_id: str, url: str, events: Sequence[str], **extra: Any
     ) -> dict[str, Any]:
         body = {"url": url, "events": list(events), **extra}
-        return self.client.request("PUT", f"/v1/webhooks/{webhook_id}", json_body=body).data
+        return self.client.request(
+            "PUT", f"/v1/webhooks/{vendor_ids.record_id(webhook_id, 'webhook id')}", json_body=body
+        ).data
 
     def send_mock_webhook(self, payload: Mapping[str, Any]) -> Any:
         """Ask InsightIQ to deliver a test notification to the registered webhooks."""

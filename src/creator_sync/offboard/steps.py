@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from creator_sync import vendor_ids
 from creator_sync.hooks.data_governance import ALREADY_GONE, ERASED, FAILED
 from creator_sync.http.errors import CreatorSyncConfigError, VendorError, VendorNotFoundError
 from creator_sync.offboard import rule
@@ -44,11 +45,20 @@ class OffboardRun:
                 raise CreatorSyncConfigError(f"Param {name} must be a list of id strings, got {value!r}")
             return list(dict.fromkeys(v.strip() for v in value if v.strip()))
 
+        user_ids, external_ids = ids("user_ids"), ids("external_ids")
+        bad = [v for v in user_ids if not vendor_ids.is_record_id(v)]
+        if bad:
+            raise CreatorSyncConfigError(
+                f"Param user_ids holds {len(bad)} invalid id(s), e.g. {repr(bad[0])[:80]}: each must match "
+                f"{vendor_ids.RECORD_ID_PATTERN}"
+            )
+        for value in external_ids:
+            vendor_ids.external_id(value)
         return cls(
             run_id=run_id,
             dry_run=bool(params.get("dry_run")),
-            user_ids=ids("user_ids"),
-            external_ids=ids("external_ids"),
+            user_ids=user_ids,
+            external_ids=external_ids,
             reason=str(params.get("reason") or "").strip(),
         )
 

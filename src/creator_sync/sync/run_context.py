@@ -116,6 +116,56 @@ def run_dir(run_id: str) -> storage.RunPath:
     return storage.ensure_dir(storage.child(runs, run_dir_name(run_id)))
 
 
+MAX_ACCOUNTS_ENV = "CREATOR_SYNC_MAX_ACCOUNTS_PER_RUN"
+DEFAULT_MAX_ACCOUNTS = 500
+
+
+def max_accounts_per_run(environ: dict[str, str] | None = None) -> int:
+    """How many accounts one targeted run may name (`CREATOR_SYNC_MAX_ACCOUNTS_PER_RUN`, default 500). The
+    webhook receiver splits larger bursts into several runs; a run triggered with more fails at once."""
+    raw = (os.environ if environ is None else environ).get(MAX_ACCOUNTS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_ACCOUNTS
+    value = _hours(raw)  # the same whole-number rule
+    if not value:
+        raise CreatorSyncConfigError(
+            f"environment variable {MAX_ACCOUNTS_ENV}={raw!r} is invalid: it must be a whole number >= 1 "
+            f"(default {DEFAULT_MAX_ACCOUNTS})"
+        )
+    return value
+
+
+def checked_account_ids(value: object) -> tuple[str, ...]:
+    """The `account_ids` Param as a tuple of InsightIQ ids: a list or a comma-separated string, each id
+    matching vendor_ids.RECORD_ID_PATTERN, at most max_accounts_per_run() of them (CreatorSyncConfigError
+    otherwise, naming the Param and the setting)."""
+    from creator_sync import vendor_ids
+
+    if not value:
+        return ()
+    if isinstance(value, str):
+        value = [a.strip() for a in value.split(",") if a.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise CreatorSyncConfigError(
+            f"Param account_ids must be a list of account ids, got {type(value).__name__}"
+        )
+    accounts = tuple(dict.fromkeys(value))
+    bad = [a for a in accounts if not vendor_ids.is_record_id(a)]
+    if bad:
+        raise CreatorSyncConfigError(
+            f"Param account_ids holds {len(bad)} invalid id(s), e.g. {repr(bad[0])[:80]}: each must match "
+            f"{vendor_ids.RECORD_ID_PATTERN}"
+        )
+    limit = max_accounts_per_run()
+    if len(accounts) > limit:
+        raise CreatorSyncConfigError(
+            f"Param account_ids names {len(accounts)} accounts; a targeted run takes at most {limit} "
+            f"({MAX_ACCOUNTS_ENV}). Split the accounts over several runs, or leave account_ids empty for "
+            f"a full run."
+        )
+    return accounts
+
+
 @dataclass(frozen=True)
 class SyncRun:
     """What one creator_sync run syncs, derived from its context and Params."""
@@ -153,9 +203,7 @@ class SyncRun:
         run_type = str(getattr(run_type, "value", run_type))
         is_backfill = run_type == "backfill"
         skip_hook = is_backfill if override == "auto" else override == "true"
-        accounts = params.get("account_ids") or []
-        if isinstance(accounts, str):
-            accounts = [a.strip() for a in accounts.split(",") if a.strip()]
+        accounts = checked_account_ids(params.get("account_ids"))
         return cls(
             dag_run.run_id,
             start,

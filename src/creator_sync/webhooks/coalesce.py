@@ -3,7 +3,9 @@
 Events only mark their account pending (``webhook_pending_accounts``). A flush, at most once per debounce
 window (counted from the oldest pending event), claims every pending account into one batch and either
 merges it into the previous webhook run while that run is still queued, or triggers one new run for the
-batch. So a burst of N events for one account gives one run, and there is at most one queued webhook run.
+batch. So a burst of N events for one account gives one run, and there is at most one queued webhook run
+per CREATOR_SYNC_MAX_ACCOUNTS_PER_RUN accounts (a run names at most that many: a larger burst becomes
+several runs, one per flush).
 
 The flush runs on a daemon thread of the API-server process (woken by each accepted event, and every
 ``sweep_s`` to retry a failed trigger or pick up accounts left pending by a restart). Pending accounts and
@@ -16,6 +18,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
+from creator_sync.sync.run_context import max_accounts_per_run
 from creator_sync.webhooks.store import WebhookStore, utcnow
 from creator_sync.webhooks.trigger import SyncTrigger
 
@@ -58,11 +61,12 @@ class Coalescer:
             wait = self.due_in(now)
             if wait and not force:
                 return None
-            batch = self.store.claim_pending(now)
+            limit = max_accounts_per_run()
+            batch = self.store.claim_pending(now, limit=limit)
             if batch is None:
                 return None
             last = self.store.last_sent_batch()
-            if last and last.run_id:
+            if last and last.run_id and len(set(last.account_ids) | set(batch.account_ids)) <= limit:
                 try:
                     merged = self.trigger.extend_queued(last.run_id, batch.account_ids)
                 except Exception:

@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from creator_sync.vendor_ids import RECORD_ID_PATTERN, is_record_id
 from creator_sync.webhooks import bounded_json
 
 NO_SYNC_EVENTS = frozenset({"ACCOUNTS.DISCONNECTED"})
@@ -73,8 +74,8 @@ def parse_event(body: bytes) -> WebhookEvent:
     if not isinstance(data, dict):
         raise MalformedEvent("'data' must be an object")
     account_id = data.get("account_id")
-    if account_id is not None and (not isinstance(account_id, str) or not 0 < len(account_id) <= 200):
-        raise MalformedEvent("'data.account_id' must be a string")
+    if account_id is not None and not is_record_id(account_id):
+        raise MalformedEvent(f"'data.account_id' must be an id matching {RECORD_ID_PATTERN}")
     digest = hashlib.sha256(body).hexdigest()
     event_id = payload.get("id")
     if event_id is None:  # no id: the body itself identifies the delivery (a replay has the same body)

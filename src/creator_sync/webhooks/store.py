@@ -175,13 +175,25 @@ class WebhookStore:
         with self.engine.connect() as conn:
             return sorted(conn.execute(sa.select(pending_accounts.c.account_id)).scalars())
 
-    def claim_pending(self, now: datetime | None = None) -> Batch | None:
-        """Move every pending account into the unsent batch (created if needed); returns that batch."""
+    @staticmethod
+    def _claim(conn, room: int | None) -> set[str]:
+        """Delete and return the pending accounts: all, or the `room` seen first."""
+        t = pending_accounts
+        if room is None:
+            return set(conn.execute(t.delete().returning(t.c.account_id)).scalars())
+        if room <= 0:
+            return set()
+        query = sa.select(t.c.account_id).order_by(t.c.first_seen_at, t.c.account_id).limit(room)
+        ids = list(conn.execute(query).scalars())
+        for start in range(0, len(ids), 500):
+            conn.execute(t.delete().where(t.c.account_id.in_(ids[start : start + 500])))
+        return set(ids)
+
+    def claim_pending(self, now: datetime | None = None, limit: int | None = None) -> Batch | None:
+        """Move pending accounts into the unsent batch (created if needed); returns that batch. With
+        `limit`, the batch holds at most that many accounts: the rest stay pending for the next batch."""
         now = now or utcnow()
         with self._write() as conn:
-            claimed = set(
-                conn.execute(pending_accounts.delete().returning(pending_accounts.c.account_id)).scalars()
-            )
             unsent = (
                 conn.execute(
                     sync_batches.select()
@@ -191,6 +203,8 @@ class WebhookStore:
                 .mappings()
                 .first()
             )
+            held = len(json.loads(unsent["account_ids"])) if unsent is not None else 0
+            claimed = self._claim(conn, None if limit is None else limit - held)
             if unsent is None and not claimed:
                 return None
             if unsent is None:
