@@ -28,7 +28,7 @@ from creator_sync.sync.run_context import run_dir_name
 from devtools.airflow_stack import AirflowStack, sandbox_connections
 from devtools.sandbox.inspection import limit_violations
 from devtools.sandbox.launcher import SandboxServers
-from devtools.secrets_scan import airflow_run_texts, connection_secrets, find_secrets
+from devtools.secrets_scan import scan_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # Airflow start + run on a loaded machine
 
@@ -160,11 +160,12 @@ def assert_exactly_once(chaos: Chaos, run_id: str) -> dict:
 
 
 def assert_no_secrets(chaos: Chaos, run_ids: list[str]) -> None:
-    texts = list(airflow_run_texts(chaos.api, chaos.home, DAG, run_ids))
-    assert any(where.startswith("log ") for where, _ in texts), "no task log found to scan"
-    assert any(where.startswith("xcom ") for where, _ in texts), "no XCom found to scan"
-    assert any(where.startswith("report ") for where, _ in texts), "no report.md found to scan"
-    findings = find_secrets(texts, connection_secrets())
+    """No secret (connections of the file and of the environment, the callback token, Airflow logins) in
+    any place: task logs, XCom, rendered fields, notes, reports, server logs, the state DB, run files."""
+    findings, kinds = scan_stack(
+        chaos.api, chaos.home, chaos.stack.env, {DAG: run_ids}, [chaos.home / "state.db"]
+    )
+    assert {"log", "xcom", "report", "server log", "state DB", "run file"} <= kinds, kinds
     assert findings == [], [str(f) for f in findings]
 
 

@@ -24,6 +24,7 @@ from creator_sync.sync.run_context import run_dir_name
 from devtools.airflow_stack import AirflowStack, sandbox_connections
 from devtools.sandbox.inspection import limit_violations
 from devtools.sandbox.launcher import SandboxServers
+from devtools.secrets_scan import scan_stack
 from devtools.webhook_setup import enable_receiver
 
 pytestmark = pytest.mark.slow
@@ -265,3 +266,13 @@ def test_signed_webhook_delivery_leads_to_a_targeted_sync_of_that_creator(env):
     others = [uuid for uuid in before if uuid != creator]
     assert all(after[uuid]["attributes"] == before[uuid]["attributes"] for uuid in others)
     assert env.sb.stats("insider")["duplicate_events"] == 0
+
+
+def test_no_secret_anywhere_after_the_runs(env):
+    """Last in this module: after every run above, the secrets scan (devtools.secrets_scan) finds no
+    secret in any place: task logs, XCom, rendered fields, notes, reports, server logs, the state DB, run
+    files."""
+    runs = {DAG: [r["dag_run_id"] for r in env.api.runs(DAG)]}
+    findings, kinds = scan_stack(env.api, env.home, env.stack.env, runs, [env.home / "state.db"])
+    assert {"log", "xcom", "server log", "state DB", "run file"} <= kinds, kinds
+    assert findings == [], [str(f) for f in findings]

@@ -32,13 +32,19 @@ def insightiq_webhook_url() -> str | None:
     return f"{base}{INSIGHTIQ_PATH}" if base else None
 
 
+def derived_callback_token(insider_request_token: str) -> str:
+    """The token derived from the Insider request token (used unless CREATOR_SYNC_INSIDER_CALLBACK_TOKEN
+    is set); devtools.secrets_scan looks for it too."""
+    return hmac.new(insider_request_token.encode(), _LABEL, hashlib.sha256).hexdigest()[:40]
+
+
 def callback_token(insider_request_token: str | None) -> str | None:
     """The token the error-callback URL carries; None when there is nothing to derive it from."""
     if explicit := os.environ.get(CALLBACK_TOKEN_ENV, "").strip():
         return explicit
     if not insider_request_token:
         return None
-    return hmac.new(insider_request_token.encode(), _LABEL, hashlib.sha256).hexdigest()[:40]
+    return derived_callback_token(insider_request_token)
 
 
 def error_callback_endpoint(insider_request_token: str | None = None) -> str | None:
