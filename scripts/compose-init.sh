@@ -93,10 +93,28 @@ if password and passwords_file and not fab:
 PY
 
 if [[ "${AIRFLOW__CORE__AUTH_MANAGER:-}" == *FabAuthManager* && -n "${AIRFLOW_ADMIN_PASSWORD:-}" ]]; then
-  # `users create` leaves an existing user (and the password it has now) alone
-  airflow users create --role Admin --username "${AIRFLOW_ADMIN_USERNAME:-admin}" \
-    --password "$AIRFLOW_ADMIN_PASSWORD" --email "${AIRFLOW_ADMIN_EMAIL:-admin@example.com}" \
-    --firstname Admin --lastname User
+  # What `airflow users create` does, with the password read from the environment inside the process (a
+  # --password argument would be visible to every user of the host in the process list). An existing user
+  # (and the password it has now) is left alone.
+  python - <<'PY'
+import os
+
+from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+from airflow.providers_manager import ProvidersManager
+
+ProvidersManager().initialize_providers_configuration()
+username = os.environ.get("AIRFLOW_ADMIN_USERNAME") or "admin"
+with get_application_builder() as appbuilder:
+    if appbuilder.sm.find_user(username=username):
+        print(f"init: {username} already exists in the db")
+    else:
+        role = appbuilder.sm.find_role("Admin")
+        email = os.environ.get("AIRFLOW_ADMIN_EMAIL") or "admin@example.com"
+        password = os.environ["AIRFLOW_ADMIN_PASSWORD"]
+        if not appbuilder.sm.add_user(username, "Admin", "User", email, role, password):
+            raise SystemExit(f"init: could not create the admin user {username!r}")
+        print(f"init: user {username!r} created with role Admin")
+PY
 fi
 
 echo "init: pools from $POOLS_FILE"

@@ -36,16 +36,12 @@ if [[ "${CREATOR_SYNC_CONNECTIONS_OVERWRITE:-false}" == "true" ]]; then
   overwrite=(--overwrite)
 fi
 retry_locked airflow connections import "${overwrite[@]}" config/connections.json >/dev/null
-# The sync's report task writes the run note through the REST API with this connection (demo admin login).
-python - "$AIRFLOW_HOME" "$UI_URL" "$RUN_DIR/api-connection.json" <<'PY'
-import json, sys
-home, url, out = sys.argv[1:]
-passwords = json.load(open(f"{home}/simple_auth_manager_passwords.json.generated"))
-conn = {"conn_type": "http", "host": url, "login": "admin", "password": passwords["admin"]}
-json.dump({"creator_sync_airflow_api": conn}, open(out, "w"))
-PY
-retry_locked airflow connections import --overwrite "$RUN_DIR/api-connection.json" >/dev/null
-rm -f "$RUN_DIR/api-connection.json"
+# No connection holds an Airflow login: any task can read every connection, so an admin password stored in
+# one would let any task act as admin. devtools.demo_run writes the run note itself, with the admin login
+# it reads from the password file. The connection earlier demos created is removed.
+if airflow connections get creator_sync_airflow_api >/dev/null 2>&1; then
+  retry_locked airflow connections delete creator_sync_airflow_api >/dev/null
+fi
 airflow pools list
 airflow connections list --output table | cut -c1-120
 
