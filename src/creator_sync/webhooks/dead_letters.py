@@ -80,9 +80,10 @@ def record_unification_errors(
     store = store or _state_store()
     rows = dead_letter_rows(users, reason)
     at = datetime.now(UTC)
-    with store.write() as conn:
+    with store.engine.connect() as conn:  # read outside the write lock: the pipeline's writers keep going
         known = sent_recently(conn, (failure["user_key"] for _, failure in rows), now=at)
-        accepted = [_row(run_id, failure, at) for run_id, failure in rows if failure["user_key"] in known]
+    accepted = [_row(run_id, failure, at) for run_id, failure in rows if failure["user_key"] in known]
+    with store.write() as conn:
         _insert_ignore(conn, accepted)
     if len(accepted) < len(users):
         log.warning(
