@@ -123,13 +123,15 @@ def test_claims_of_a_dead_run_are_taken_over_after_their_lease(fetched, tmp_path
     assert state.claim("run-C", keys, lease_s=600) == set(keys)
 
 
-def test_an_unanswered_batch_of_a_live_run_is_left_to_that_run(fetched, tmp_path, state):
+def test_an_unanswered_batch_of_a_live_sender_is_left_to_that_sender(fetched, tmp_path, state):
     result = six_creators_with_three_events_each(fetched, tmp_path)
     crashing = FakeInsiderHook(per_batch=2, crash_after=1, lost_answer=True)
     with pytest.raises(ConnectionError):
         send(result, state, crashing, run_id="run-A")
-    assert len(state.in_flight()) == 1
-    state.claim("run-A", ["u0"], lease_s=600)  # run-A is alive again (its retry is planning)
+    (marker,) = state.in_flight_markers()
+    # the sender is still alive (a stalled attempt): it holds the marker's users and renews its lease
+    state.claim("run-A", [u["user_key"] for u in marker.record["users"]], lease_s=600, fence=marker.fence)
+    state.renew(marker.fence, 600)
 
     other = FakeInsiderHook(per_batch=2)
     send(result, state, other, run_id="run-B")

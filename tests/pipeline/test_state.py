@@ -34,7 +34,12 @@ def state_url(request, tmp_path):
         return
     url = request.getfixturevalue("postgres_state_db")
     engine = sa.create_engine(url)
+    from creator_sync.webhooks.store import metadata as webhook_tables
+
     state_mod.metadata.drop_all(engine)
+    webhook_tables.drop_all(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
     yield url
 

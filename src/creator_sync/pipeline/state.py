@@ -3,7 +3,13 @@ did per user (run_users), per-attempt client counters (run_client_stats), send c
 
 SQLite by default (`sqlite:///<data dir>/state.db`), PostgreSQL via `CREATOR_SYNC_STATE_URL`. On SQLite:
 WAL, a busy timeout and `BEGIN IMMEDIATE` for write transactions, so several parallel writers queue
-instead of failing. Writes are idempotent (insert-or-ignore, upsert for hashes).
+instead of failing. Writes are idempotent (insert-or-ignore, upsert for hashes). Alembic migrations own the
+schema (creator_sync.store.migrate): opening a store upgrades its database in place.
+
+Fencing: every task attempt that sends holds its claims and in-flight markers under a fencing token (its
+``fence``: run id, try number and a random part). Claims and markers are renewed before every request the
+attempt sends; a renewal or a record that finds a claim no longer held by its fence raises ``FencedOut`` and
+the attempt stops without sending.
 """
 
 from __future__ import annotations
@@ -67,6 +73,8 @@ in_flight_batches = sa.Table(
     sa.Column("run_id", sa.String(255), nullable=False),
     sa.Column("record", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("fence", sa.String(255), nullable=True),  # the attempt that sent it (None: the run id)
+    sa.Column("lease_until", sa.Float, nullable=True),  # its owner's lease (epoch s); None: long passed
 )
 
 
@@ -102,7 +110,25 @@ send_claims = sa.Table(
     sa.Column("user_key", sa.String(255), primary_key=True),
     sa.Column("run_id", sa.String(255), nullable=False, index=True),
     sa.Column("lease_until", sa.Float, nullable=False),
+    sa.Column("fence", sa.String(255), nullable=True),  # the holding attempt (None: the run id)
 )
+
+
+class FencedOut(RuntimeError):
+    """This attempt no longer holds the claims it sends under (its lease passed and another attempt or run
+    took them over): it must stop without sending."""
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A batch sent without a recorded answer: who sent it and until when that sender's lease runs."""
+
+    batch_key: str
+    run_id: str
+    fence: str
+    lease_until: float
+    record: dict
+
 
 OUTCOME_SENT = "sent"
 OUTCOME_UNCHANGED = "unchanged"
@@ -175,7 +201,9 @@ class StateStore:
     def __init__(self, url: str | None = None, *, engine: Engine | None = None):
         self.url = url or state_url()
         self.engine = engine or self._engine(self.url)
-        metadata.create_all(self.engine, checkfirst=True)
+        from creator_sync.store.migrate import upgrade
+
+        upgrade(self.engine, self.write)
 
     @staticmethod
     def _engine(url: str) -> Engine:
@@ -290,17 +318,25 @@ class StateStore:
         hashes: list[tuple[str, str]],
         failures: list[dict],
         outcomes: list[tuple[str, str, int]] | None = None,
+        fence: str | None = None,
+        keep_marker: bool = False,
     ) -> None:
         """After one 200 response, in ONE transaction: acknowledged events (event_key, user_key),
         attribute hashes of accepted users (user_key, attr_hash), dead letters of failed users, and the
-        run's per-user outcomes (user_key, outcome, events)."""
+        run's per-user outcomes (user_key, outcome, events). With ``fence``, the transaction first checks
+        that the attempt still holds the claims of the users it records (FencedOut otherwise: nothing is
+        written, the marker stays for whoever holds them now). ``keep_marker``: the batch's marker stays
+        (part of it is still unsettled)."""
         at = now()
         with self.write() as conn:
+            if fence is not None:
+                self._check_fence(conn, fence, [u for u, _ in hashes] + [o[0] for o in outcomes or []])
             self._ack_events(conn, run_id, batch_key, events, at)
             self._ack_hashes(conn, run_id, hashes, at)
             self._dead_letters(conn, run_id, failures, at)
             self.record_outcomes(run_id, outcomes or [], conn=conn)
-            conn.execute(in_flight_batches.delete().where(in_flight_batches.c.batch_key == batch_key))
+            if not keep_marker:
+                conn.execute(in_flight_batches.delete().where(in_flight_batches.c.batch_key == batch_key))
 
     def save_run_report(self, dag_id: str, run_id: str, figures: dict, text: str, ok: bool) -> None:
         """Store (or replace, on a retried report task) the report of one run."""
@@ -423,46 +459,99 @@ class StateStore:
         return json.loads(row) if row else {}
 
     # -- claims ---------------------------------------------------------------------------------------
-    def claim(self, run_id: str, user_keys: Iterable[str], lease_s: float) -> set[str]:
-        """Claim users for `run_id` in ONE transaction; returns the keys this run now holds.
+    def claim(
+        self, run_id: str, user_keys: Iterable[str], lease_s: float, fence: str | None = None
+    ) -> set[str]:
+        """Claim users for the attempt ``fence`` of ``run_id`` in ONE transaction; returns the keys it holds.
 
-        A key is taken when it is unclaimed, already this run's (a retried task of the same run), or held by
-        a dead run: one whose lease has passed (a live sender renews it after every batch). Keys held by a
-        live run are not returned; the caller skips them."""
+        A key is taken when it is unclaimed, already this fence's, or held under a lease that has passed (a
+        live sender renews it before every request). A key held under a live lease by another run, or by
+        another attempt of the same run (it may still be sending), is not returned. ``fence`` defaults to the
+        run id (callers with one attempt per run)."""
         keys = list(dict.fromkeys(user_keys))
         if not keys:
             return set()
+        fence = fence or run_id
         at = time.time()
         until = at + lease_s
         t = send_claims
+        mine = sa.func.coalesce(t.c.fence, t.c.run_id) == fence
         held: set[str] = set()
         with self.write() as conn:
             for part in _chunks(keys):
-                rows = [{"user_key": k, "run_id": run_id, "lease_until": until} for k in part]
+                rows = [{"user_key": k, "run_id": run_id, "lease_until": until, "fence": fence} for k in part]
                 conn.execute(self._insert(t).on_conflict_do_nothing(), rows)
                 conn.execute(
                     t.update()
-                    .where(t.c.user_key.in_(part), sa.or_(t.c.run_id == run_id, t.c.lease_until < at))
-                    .values(run_id=run_id, lease_until=until)
+                    .where(t.c.user_key.in_(part), sa.or_(mine, t.c.lease_until < at))
+                    .values(run_id=run_id, lease_until=until, fence=fence)
                 )
                 held.update(
-                    conn.execute(
-                        sa.select(t.c.user_key).where(t.c.user_key.in_(part), t.c.run_id == run_id)
-                    ).scalars()
+                    conn.execute(sa.select(t.c.user_key).where(t.c.user_key.in_(part), mine)).scalars()
                 )
         return held
 
-    def renew_claims(self, run_id: str, lease_s: float) -> None:
+    def claim_holders(self, user_keys: Iterable[str]) -> dict[str, tuple[str, str, float]]:
+        """``{user_key: (run_id, fence, lease_until)}`` of the claims on these keys."""
+        keys, found = list(dict.fromkeys(user_keys)), {}
+        t = send_claims
+        with self.engine.connect() as conn:
+            for part in _chunks(keys):
+                rows = conn.execute(
+                    sa.select(t.c.user_key, t.c.run_id, t.c.fence, t.c.lease_until).where(
+                        t.c.user_key.in_(part)
+                    )
+                )
+                found.update({r.user_key: (r.run_id, r.fence or r.run_id, r.lease_until) for r in rows})
+        return found
+
+    def renew_claims(self, run_id: str, lease_s: float, fence: str | None = None) -> None:
+        self.renew(fence or run_id, lease_s)
+
+    def renew(self, fence: str, lease_s: float, user_keys: Iterable[str] = ()) -> None:
+        """Extend the lease of every claim and in-flight marker of ``fence`` in one transaction, after
+        checking that ``fence`` still holds the claims of ``user_keys``; raises FencedOut otherwise."""
+        until = time.time() + lease_s
         with self.write() as conn:
+            self._check_fence(conn, fence, user_keys)
+            c, f = send_claims, in_flight_batches
             conn.execute(
-                send_claims.update()
-                .where(send_claims.c.run_id == run_id)
-                .values(lease_until=time.time() + lease_s)
+                c.update().where(sa.func.coalesce(c.c.fence, c.c.run_id) == fence).values(lease_until=until)
+            )
+            conn.execute(f.update().where(f.c.fence == fence).values(lease_until=until))
+
+    @staticmethod
+    def _check_fence(conn: Connection, fence: str | None, user_keys: Iterable[str]) -> None:
+        keys = list(dict.fromkeys(user_keys))
+        if fence is None or not keys:
+            return
+        t = send_claims
+        held = 0
+        for part in _chunks(keys):
+            held += conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t)
+                .where(t.c.user_key.in_(part), sa.func.coalesce(t.c.fence, t.c.run_id) == fence)
+            ).scalar_one()
+        if held < len(keys):
+            raise FencedOut(
+                f"attempt {fence} no longer holds {len(keys) - held} of the {len(keys)} claims it sends "
+                "under (its lease passed and another attempt took them over): stopping without sending"
             )
 
-    def release_claims(self, run_id: str) -> None:
+    def release_claims(self, run_id: str, fence: str | None = None) -> None:
+        """Drop the claims of ``fence`` (default: the run id) and end its markers' lease now: the attempt
+        sends nothing more, so a marker it leaves may be probed once the settle time has passed."""
+        fence = fence or run_id
+        at = time.time()
+        c, f = send_claims, in_flight_batches
         with self.write() as conn:
-            conn.execute(send_claims.delete().where(send_claims.c.run_id == run_id))
+            conn.execute(c.delete().where(sa.func.coalesce(c.c.fence, c.c.run_id) == fence))
+            conn.execute(
+                f.update()
+                .where(f.c.fence == fence, sa.or_(f.c.lease_until.is_(None), f.c.lease_until > at))
+                .values(lease_until=at)
+            )
 
     def live_claim_runs(self) -> set[str]:
         """Runs that hold at least one claim whose lease has not passed."""
@@ -479,17 +568,54 @@ class StateStore:
             with self.write() as c:
                 yield c
 
-    def mark_in_flight(self, run_id: str, batch_key: str, record: dict) -> None:
-        row = {"batch_key": batch_key, "run_id": run_id, "record": json.dumps(record), "created_at": now()}
+    def mark_in_flight(
+        self,
+        run_id: str,
+        batch_key: str,
+        record: dict,
+        *,
+        fence: str | None = None,
+        lease_s: float | None = None,
+        user_keys: Iterable[str] = (),
+    ) -> None:
+        """Write the marker of a batch about to be sent, in the transaction that checks ``fence`` still holds
+        the claims of ``user_keys`` (FencedOut otherwise) and renews its leases."""
+        until = time.time() + lease_s if lease_s is not None else None
+        row = {
+            "batch_key": batch_key,
+            "run_id": run_id,
+            "record": json.dumps(record),
+            "created_at": now(),
+            "fence": fence or run_id,
+            "lease_until": until,
+        }
         with self.write() as conn:
+            self._check_fence(conn, fence, user_keys)
             conn.execute(self._insert(in_flight_batches).on_conflict_do_nothing(), [row])
+            if fence is not None and until is not None:
+                c, f = send_claims, in_flight_batches
+                conn.execute(c.update().where(c.c.fence == fence).values(lease_until=until))
+                conn.execute(f.update().where(f.c.fence == fence).values(lease_until=until))
 
     def in_flight(self) -> list[tuple[str, str, dict]]:
         """(batch_key, run_id, record) of every batch sent without a recorded answer."""
+        return [(m.batch_key, m.run_id, m.record) for m in self.in_flight_markers()]
+
+    def in_flight_markers(self) -> list[InFlight]:
+        """Every batch sent without a recorded answer, oldest first."""
         t = in_flight_batches
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.c.batch_key, t.c.run_id, t.c.record).order_by(t.c.created_at))
-            return [(key, run_id, json.loads(record)) for key, run_id, record in rows]
+            rows = conn.execute(sa.select(t).order_by(t.c.created_at, t.c.batch_key)).mappings().all()
+        return [
+            InFlight(
+                r["batch_key"],
+                r["run_id"],
+                r["fence"] or r["run_id"],
+                r["lease_until"] or 0.0,
+                json.loads(r["record"]),
+            )
+            for r in rows
+        ]
 
     def forget_in_flight(self, batch_key: str) -> None:
         with self.write() as conn:

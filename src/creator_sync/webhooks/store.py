@@ -79,13 +79,11 @@ def state_url() -> str:
 
 
 def make_engine(url: str | None = None) -> sa.Engine:
-    """The pipeline state store's engine (WAL + busy timeout + ``BEGIN IMMEDIATE`` writes on SQLite) with
-    the receiver's tables created next to ``dead_letters``."""
+    """The pipeline state store's engine (WAL + busy timeout + ``BEGIN IMMEDIATE`` writes on SQLite); its
+    migrations create the receiver's tables next to ``dead_letters``."""
     from creator_sync.pipeline.state import StateStore
 
-    engine = StateStore(url or state_url()).engine
-    metadata.create_all(engine, checkfirst=True)
-    return engine
+    return StateStore(url or state_url()).engine
 
 
 @dataclass(frozen=True)
