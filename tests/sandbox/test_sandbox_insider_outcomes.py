@@ -27,7 +27,8 @@ def fresh(sandbox):
 
 
 def profile(insider, uuid: str) -> httpx.Response:
-    return insider.post(PROFILE, json={"identifiers": {"uuid": uuid}, "attributes": ["name"], "events": EVENTS})
+    body = {"identifiers": {"uuid": uuid}, "attributes": ["name"], "events": EVENTS}
+    return insider.post(PROFILE, json=body)
 
 
 def wait_visible(insider, uuid: str, check, timeout: float = LAG + 10) -> float:
