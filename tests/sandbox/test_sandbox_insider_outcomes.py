@@ -133,6 +133,18 @@ def test_reject_uuids_fails_the_chosen_users_and_stores_the_rest(sandbox, inside
     assert bad.status_code == 400
 
 
+def test_data_alone_produces_a_unification_error_as_the_readme_says(sandbox, insider, fresh):
+    first = [{"identifiers": {"uuid": "a", "email": "a@x.com"}}, {"identifiers": {"uuid": "b"}}]
+    assert insider.post(UPSERT, json={"users": first}).json()["data"]["successful"] == {"count": 2}
+    clash = {"identifiers": {"uuid": "b", "email": "a@x.com"}}
+    data = insider.post(UPSERT, json={"users": [clash]}).json()["data"]
+    assert list(data["fail"]["errors"]) == ["users.0.identifiers.unification"]
+    merged = {"identifiers": {"uuid": "c", "email": "a@x.com"}}  # c is not stored: it joins a@x.com's user
+    assert insider.post(UPSERT, json={"users": [merged]}).json()["data"]["successful"] == {"count": 1}
+    assert sandbox.stats("insider")["unification_errors"] == {"identifiers": 1, "reject_uuids": 0}
+    assert sandbox.stats("insider")["users_stored"] == 2
+
+
 def test_cli_flags_set_lag_and_complete_after_disconnect():
     args = ["--insider-ingestion-lag", "0.75", "--insider-complete-after-disconnect"]
     with SandboxServers(creators=20, seed=5, extra_args=args) as sb:
