@@ -14,7 +14,7 @@ from devtools.sandbox.launcher import SandboxServers
 
 pytestmark = pytest.mark.slow
 UPSERT, PROFILE, DELETE = "/api/user/v1/upsert", "/api/user/v1/profile", "/api/user/v1/attribute/delete"
-LAG = 1.5
+LAG = 3.0  # long enough that a loaded machine still reads before the lag has passed
 EVENTS = {"start_date": 1_600_000_000, "end_date": 1_700_000_000, "wanted": [{"event_name": "purchase"}]}
 DEFAULTS = {"ingestion_lag_seconds": 0, "reject_uuids": [], "drop_attributes": []}
 
@@ -146,10 +146,10 @@ def test_data_alone_produces_a_unification_error_as_the_readme_says(sandbox, ins
 
 
 def test_cli_flags_set_lag_and_complete_after_disconnect():
-    args = ["--insider-ingestion-lag", "0.75", "--insider-complete-after-disconnect"]
+    args = ["--insider-ingestion-lag", "2", "--insider-complete-after-disconnect"]
     with SandboxServers(creators=20, seed=5, extra_args=args) as sb:
         config = httpx.get(f"{sb.insider_url}/_sandbox/config").json()
-        assert config["ingestion_lag_seconds"] == 0.75 and config["complete_after_disconnect"] is True
+        assert config["ingestion_lag_seconds"] == 2.0 and config["complete_after_disconnect"] is True
         with httpx.Client(base_url=sb.insider_url, headers=INSIDER_HEADERS, timeout=30) as insider:
             user = {"identifiers": {"uuid": "cli-1"}, "attributes": {"name": "Ann"}}
             assert insider.post(UPSERT, json={"users": [user]}).status_code == 200
