@@ -41,7 +41,7 @@ def give_up(sandbox, uuid: str) -> None:
 
 
 def settled(sandbox, timeout: float = SLOW + 10) -> dict:
-    """Insider stats once the abandoned request has finished inside the sandbox (nothing in flight)."""
+    """Insider stats once the abandoned request has finished inside the sandbox (its status is counted)."""
     deadline = time.monotonic() + timeout
     while True:
         stats = sandbox.stats("insider")
