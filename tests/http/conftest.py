@@ -12,7 +12,7 @@ def _local_limiter(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _quick_lost_answer_probes(monkeypatch):
-    """Lost answers are settled without the production waits (tests that model ingestion lag set their own)."""
+    """Lost answers settle without the production waits (tests that model ingestion lag set their own)."""
     from creator_sync.pipeline.settle import PROBE_BACKOFF_ENV, SETTLE_ENV
 
     monkeypatch.setenv(SETTLE_ENV, "0")
