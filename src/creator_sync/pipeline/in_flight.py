@@ -167,11 +167,18 @@ def _wait_until(ctx: _Send, moment: float, why: str) -> None:
 
 
 def wait_for_own_run(ctx: _Send, keys: list[str]) -> None:
-    """Wait until claims on ``keys`` held by an earlier attempt of this run (it may still be sending: a
-    zombie) reach the end of their lease."""
-    holders = ctx.state.claim_holders(keys)
-    same = [lease for run, fence, lease in holders.values() if run == ctx.run_id and fence != ctx.fence]
-    if same:
+    """Wait while an earlier attempt of this run (a zombie the scheduler gave up on) holds claims on
+    ``keys`` under a live lease: it may still be sending them, and it releases them when it ends."""
+    while True:
+        holders = ctx.state.claim_holders(keys)
+        now = time.time()
+        same = [
+            lease
+            for run, fence, lease in holders.values()
+            if run == ctx.run_id and fence != ctx.fence and lease >= now
+        ]
+        if not same:
+            return
         why = f"an earlier attempt of {ctx.run_id} holds {len(same)} claim(s) under a live lease"
         _wait_until(ctx, max(same) + 0.01, why)
 

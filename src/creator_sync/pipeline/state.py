@@ -383,6 +383,18 @@ class StateStore:
                 )
                 c.execute(stmt, part)
 
+    def run_user_outcomes(self, run_id: str, user_keys: Iterable[str]) -> dict[str, str]:
+        """``{user_key: outcome}`` of these users in one run (users the run never reached are absent)."""
+        keys, found = list(dict.fromkeys(user_keys)), {}
+        t = run_users
+        with self.engine.connect() as conn:
+            for part in _chunks(keys):
+                rows = conn.execute(
+                    sa.select(t.c.user_key, t.c.outcome).where(t.c.run_id == run_id, t.c.user_key.in_(part))
+                )
+                found.update(dict(rows.all()))
+        return found
+
     def run_outcomes(self, run_id: str) -> dict[str, dict[str, int]]:
         """``{outcome: {"users": n, "events": n}}`` of one run, over all its task attempts."""
         t = run_users
