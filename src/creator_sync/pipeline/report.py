@@ -22,6 +22,7 @@ from creator_sync.pipeline.state import (
 )
 from creator_sync.pipeline.transform import TransformStats
 from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
+from creator_sync.reasons import UNSETTLED_LOST_ANSWER
 
 VENDORS = ("InsightIQ", "Insider")
 # client counters summed over the run's task attempts: requests sent, requests re-sent after an unusable
@@ -208,7 +209,7 @@ def run_send_totals(state: StateStore, run_id: str, transform: TransformStats) -
         claimed_elsewhere=users(OUTCOME_CLAIMED_ELSEWHERE),
         offboarded=users(OUTCOME_OFFBOARDED),
     )
-    for reason in (VENDOR_REJECTED, USER_TOO_LARGE):
+    for reason in (VENDOR_REJECTED, USER_TOO_LARGE, UNSETTLED_LOST_ANSWER):
         if users(reason):
             report.reject(reason, users(reason))
     sender = state.run_client_totals(run_id).get(SENDER_VENDOR, {})
