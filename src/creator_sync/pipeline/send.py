@@ -271,9 +271,11 @@ class _Planner:
             self.ctx.outcomes(unchanged)
 
 
-def _batch_key(run_id: str, pending: list[_Pending]) -> str:
-    digest = hashlib.sha256("\n".join(p.user_key for p in pending).encode()).hexdigest()[:16]
-    return f"{run_id}:{digest}"
+def _batch_key(ctx: _Send, pending: list[_Pending]) -> str:
+    """One batch of one attempt: the run, the attempt's fence and the batch's users (a later attempt's batch
+    of the same users gets a marker of its own)."""
+    digest = hashlib.sha256("\n".join([ctx.fence, *(p.user_key for p in pending)]).encode()).hexdigest()[:16]
+    return f"{ctx.run_id}:{digest}"
 
 
 def new_fence(run_id: str, try_number: int | None = None) -> str:
@@ -466,7 +468,7 @@ def _send_batch(ctx: _Send, batch, pending: list[_Pending]) -> None:
     state, report = ctx.state, ctx.report
     for _check in range(LOST_ANSWER_CHECKS + 1):
         keys = [p.user_key for p in pending]
-        batch_key = _batch_key(ctx.run_id, pending)
+        batch_key = _batch_key(ctx, pending)
         record = _marker_record(ctx, batch, pending)
         has_events = any(p.event_keys for p in pending)
         if has_events:  # events append at Insider: an unanswered request must be checked, not resent
