@@ -15,6 +15,7 @@ Seeded and bounded for `make test`; `HYPOTHESIS_PROFILE=soak` (make soak) runs m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -135,10 +136,8 @@ class SenderMachine(RuleBasedStateMachine):
     @rule()
     def replay(self):
         net = Net()
-        try:
+        with contextlib.suppress(VendorError, FencedOut):
             replay_dead_letters(self.store, hook(net), run_id=f"replay-{len(self.store.dead_letters())}")
-        except (VendorError, FencedOut):
-            pass
 
     @invariant()
     def nothing_twice_and_the_ledger_true(self):
