@@ -100,7 +100,8 @@ class SenderMachine(RuleBasedStateMachine):
         self.tries[run_id] += 1
         state = Dying(self.store)
         net = Net(list(plan), state=state)
-        try:
+        # the task may fail or die: Airflow retries it (a later rule)
+        with contextlib.suppress(Killed, VendorError, FencedOut):
             send_users(
                 self.by_run[run_id],
                 state=state,
@@ -109,8 +110,6 @@ class SenderMachine(RuleBasedStateMachine):
                 max_users=max_users,
                 fence=self.fence(run_id, self.tries[run_id]),
             )
-        except (Killed, VendorError, FencedOut):
-            pass  # the task failed or died: Airflow retries it (a later rule)
 
     @rule(run=st.sampled_from(["run-1", "run-2"]), plan=NETWORK, max_users=st.integers(1, 4))
     def attempt(self, run, plan, max_users):
