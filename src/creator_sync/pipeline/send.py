@@ -334,7 +334,11 @@ class _Send:
 
     def send_again(self, entries: list[dict], owner: str) -> None:
         """Send the users of another run's settled marker that were not found at Insider (from the marker's
-        copy), recorded under that run (its figures, not this run's)."""
+        copy), recorded under that run (its figures, not this run's). Creators offboarded since are not sent."""
+        from creator_sync.offboard.skip import offboarded_ids
+
+        gone = offboarded_ids((e["user_key"] for e in entries), store=self.state)
+        entries = [e for e in entries if e["user_key"] not in gone]
         if not entries:
             return
         pending = [_Pending(e["user_key"], e["attr_hash"], [m["key"] for m in e["events"]]) for e in entries]

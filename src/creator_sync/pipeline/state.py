@@ -906,7 +906,7 @@ class OffboardingState:
         changed = []
         for key, record in conn.execute(sa.select(f.c.batch_key, f.c.record)):
             rec = json.loads(record)
-            stripped = _strip_in_flight(rec, user_id)
+            stripped = _strip_in_flight(rec, user_id) if user_id in record else rec
             if stripped != rec:
                 changed.append((key, stripped))
         counts = {"attribute_hashes": hashes, "in_flight_batches": len(changed), "dead_letters": len(letters)}
@@ -937,13 +937,22 @@ class OffboardingState:
 
 
 def _strip_in_flight(record: dict, user_id: str) -> dict:
-    """An unanswered batch without the creator's attribute hash, and with their probe reduced to the uuid
-    (Insider keeps the uuid as the last identifier, so the probe still finds the batch's events). Equal to
-    ``record`` when the creator is not in it."""
+    """An unanswered batch without the creator's attribute hash and personal data: their copy of the user is
+    reduced to the uuid and the events (Insider keeps the uuid as the last identifier, so a probe still finds
+    the batch's events). Equal to ``record`` when the creator is not in it."""
 
     def reduced(probe: dict) -> dict:
         return {**probe, "identifiers": {"uuid": user_id}} if probe.get("user_key") == user_id else probe
 
+    if record.get("v") == 2:
+        users = []
+        for entry in record["users"]:
+            if entry["user_key"] == user_id:
+                events = entry["user"].get("events")
+                user = {"identifiers": {"uuid": user_id}, **({"events": events} if events else {})}
+                entry = {**entry, "attr_hash": "", "user": user}
+            users.append(entry)
+        return {**record, "users": users}
     out = dict(record)
     out["hashes"] = [h for h in record.get("hashes") or [] if h[0] != user_id]
     if "hashes" not in record and not out["hashes"]:
