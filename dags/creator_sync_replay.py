@@ -50,7 +50,7 @@ def creator_sync_replay():
     @task(multiple_outputs=True)
     def prepare(params: dict, run_id: str) -> dict:
         from creator_sync.pipeline.replay import prepare_replay
-        from creator_sync.pipeline.state import StateStore
+        from creator_sync.store import StateStore
         from creator_sync.sync.run_context import run_dir
 
         plan = prepare_replay(
@@ -69,7 +69,7 @@ def creator_sync_replay():
     @task
     def finish(plan: dict, sent: dict, dag_run=None) -> dict:
         from creator_sync.pipeline.replay import finish_replay, replay_gap
-        from creator_sync.pipeline.state import StateStore
+        from creator_sync.store import StateStore
 
         state = StateStore()
         done = finish_replay(state, plan, dag_run.run_id)

@@ -175,7 +175,7 @@ def _transformed(tmp_path, fetched, rejected=None):
 
 def test_dry_run_report_says_so_first_reconciles_and_is_stored(tmp_path):
     from creator_sync.pipeline.send import SendReport
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
     from creator_sync.sync.steps import report_step
 
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
@@ -192,7 +192,7 @@ def test_dry_run_report_says_so_first_reconciles_and_is_stored(tmp_path):
 def test_a_reconciliation_gap_fails_the_report_task_after_storing_the_report(tmp_path):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
     from creator_sync.sync.steps import report_step
 
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from creator_sync.pipeline.settle import PROBE_BACKOFF_ENV, PROBE_ROUNDS_ENV, SETTLE_ENV
-from creator_sync.pipeline.state import StateStore
+from creator_sync.store import StateStore
 
 from .harness import Dying, Insider
 

@@ -28,8 +28,8 @@ from creator_sync.http.errors import VendorError
 from creator_sync.pipeline.replay import replay_dead_letters
 from creator_sync.pipeline.report import build_summary, run_send_totals
 from creator_sync.pipeline.send import new_fence, send_users
-from creator_sync.pipeline.state import FencedOut, StateStore
 from creator_sync.pipeline.transform import TransformStats
+from creator_sync.store import FencedOut, StateStore
 
 from .harness import Dying, Killed, Net, check_delivery, check_ledger, content_event, duplicates, hook, user
 

@@ -16,7 +16,7 @@ from creator_sync.hooks.insider import InsiderHook
 from creator_sync.http.client import RetrySettings
 from creator_sync.http.limiter import UnlimitedLimiter
 from creator_sync.pipeline.send import send_users
-from creator_sync.pipeline.state import StateStore
+from creator_sync.store import StateStore
 
 OK_BODY = {"data": {"successful": {"count": 1}, "fail": {}}}
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from creator_sync.pipeline.state import OffboardingState, StateStore, creator_hash
+from creator_sync.store import OffboardingState, StateStore, creator_hash
 
 EMAIL = "ann@example.com"
 

@@ -121,7 +121,7 @@ def upsert_users(
     key its client counters are stored under). The operator calls it; so does a task that sends in the same
     process as other steps (creator_sync.sync.targeted). Returns the operator's XCom."""
     from creator_sync.pipeline.send import SendReport, new_fence, send_file
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
     from creator_sync.webhooks.callback import error_callback_endpoint
 
     log = log or logging.getLogger(__name__)

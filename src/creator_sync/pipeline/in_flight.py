@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from creator_sync.pipeline.settle import UserVerdict, settle_users
-from creator_sync.pipeline.state import OUTCOME_SENT, InFlight
 from creator_sync.reasons import UNSETTLED_LOST_ANSWER
+from creator_sync.store import OUTCOME_SENT, InFlight
 
 if TYPE_CHECKING:
     from creator_sync.pipeline.send import _Send

@@ -25,9 +25,9 @@ import pandas as pd
 from creator_sync.pipeline.identity import to_e164
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.send import SendReport, send_file
-from creator_sync.pipeline.state import OUTCOME_SENT, OUTCOME_UNCHANGED, DeadLetter, StateStore
 from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED, event_reasons, identifier_reasons
 from creator_sync.reasons import UNSETTLED_LOST_ANSWER
+from creator_sync.store import OUTCOME_SENT, OUTCOME_UNCHANGED, DeadLetter, StateStore
 
 
 @dataclass

@@ -13,16 +13,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from creator_sync.pipeline.send import SendReport
-from creator_sync.pipeline.state import (
+from creator_sync.pipeline.transform import TransformStats
+from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
+from creator_sync.reasons import UNSETTLED_LOST_ANSWER
+from creator_sync.store import (
     OUTCOME_CLAIMED_ELSEWHERE,
     OUTCOME_OFFBOARDED,
     OUTCOME_SENT,
     OUTCOME_UNCHANGED,
     StateStore,
 )
-from creator_sync.pipeline.transform import TransformStats
-from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
-from creator_sync.reasons import UNSETTLED_LOST_ANSWER
 
 VENDORS = ("InsightIQ", "Insider")
 # client counters summed over the run's task attempts: requests sent, requests re-sent after an unusable

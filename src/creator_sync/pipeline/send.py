@@ -54,16 +54,17 @@ from creator_sync.pipeline.settle import (
     marker_user,
     settle_users,
 )
-from creator_sync.pipeline.state import (
+from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, USER_TOO_LARGE, VENDOR_REJECTED
+from creator_sync.progress import track
+from creator_sync.reasons import UNSETTLED_LOST_ANSWER
+from creator_sync.store import (
     OUTCOME_CLAIMED_ELSEWHERE,
     OUTCOME_OFFBOARDED,
     OUTCOME_SENT,
     OUTCOME_UNCHANGED,
     StateStore,
+    offboarded_ids,
 )
-from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, USER_TOO_LARGE, VENDOR_REJECTED
-from creator_sync.progress import track
-from creator_sync.reasons import UNSETTLED_LOST_ANSWER
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +227,6 @@ class _Planner:
         """Drop users who went on the offboarding skip list after the transform ran. Checked AFTER the claim:
         the erase step claims a creator before erasing them, so either this run holds the claim (and the
         erase waits until it is released) or the skip list already names the creator here."""
-        from creator_sync.offboard.skip import offboarded_ids
-
         gone = offboarded_ids((k for k, _ in prepared), store=self.state)
         if not gone:
             return prepared
@@ -334,8 +333,8 @@ class _Send:
 
     def send_again(self, entries: list[dict], owner: str) -> None:
         """Send the users of another run's settled marker that were not found at Insider (from the marker's
-        copy), recorded under that run (its figures, not this run's). Creators offboarded since are not sent."""
-        from creator_sync.offboard.skip import offboarded_ids
+        copy), recorded under that run (its figures, not this run's). Creators offboarded since are not
+        sent."""
 
         gone = offboarded_ids((e["user_key"] for e in entries), store=self.state)
         entries = [e for e in entries if e["user_key"] not in gone]
