@@ -6,13 +6,16 @@ identifiers+attributes hash equals the last acknowledged one and who has no new 
 only. After each 200 response, one transaction records the accepted users' events and attribute hashes and
 dead-letters the failed users with Insider's messages. A retried task or a re-run of the same interval
 therefore resumes from the ledger. A request whose answer never came back (timeout, dropped connection,
-killed task) is never re-sent blindly: an in-flight marker written before the request lets the next attempt
-ask Insider (Profile API probes) whether the batch arrived (resolve_in_flight).
+killed task) is never re-sent blindly: an in-flight marker (a copy of each user as sent) is written before
+the request, and the lost answer is settled per user and per event with the Profile API (settle.py), in
+this attempt or, when it died, by whoever next claims the users (in_flight.py).
 
-Concurrent runs: before planning a chunk of users, the run claims their user keys in the state store (one
-transaction, StateStore.claim). Users held by another live run are skipped and counted as
-`claimed_elsewhere`; a claim whose lease (CLAIM_LEASE_ENV, default 600 s, renewed after every batch) has
-passed belongs to a dead run and is taken over. Claims are released when the sender finishes.
+Concurrent runs and attempts: before planning a chunk of users, the attempt claims their user keys in the
+state store under its fencing token (one transaction, Claims.claim). Users held by another live run are
+skipped and counted as `claimed_elsewhere`; users held by an earlier attempt of the same run are waited for.
+The lease (CLAIM_LEASE_ENV, default 600 s) is renewed before every request; a claim whose lease has passed
+belongs to a dead attempt and is taken over, and the attempt that lost it stops at its next renewal or
+record (FencedOut). Claims are released when the sender finishes.
 
 Dry run: the same planning against the ledger (reads only), batches planned but not sent; the report's
 `users_sent` / `events_sent` / `requests` are what WOULD be sent. Nothing is written: no claims, no ledger,

@@ -51,7 +51,7 @@ in_flight_batches = sa.Table(
 
 # What one run did with each user it planned (the run's figures, summed over task attempts):
 # sent / vendor_rejected / user_too_large / unchanged / claimed_elsewhere. A later attempt of the same run
-# may change an outcome, except "sent" (its events are in the ledger): see StateStore.record_outcomes.
+# may change an outcome, except "sent" (its events are in the ledger): see Runs.record_outcomes.
 run_users = sa.Table(
     "run_users",
     metadata,
@@ -73,8 +73,9 @@ run_client_stats = sa.Table(
     sa.Column("counters", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
-# Users a run is about to send. A claim is live while its lease (epoch seconds) has not passed; the sender
-# renews its run's leases after every batch and releases them when it is done. See StateStore.claim.
+# Users a run is about to send. A claim is live while its lease (epoch seconds) has not passed; the sending
+# attempt (its fence) renews its leases before every request and releases them when it is done. See
+# creator_sync.store.claims.
 send_claims = sa.Table(
     "send_claims",
     metadata,
