@@ -16,9 +16,10 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from creator_sync.attempt import attempt_key
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.limits import INSIGHTIQ_POOL
-from creator_sync.operators._common import attempt_key, vendor_defaults
+from creator_sync.operators._common import vendor_defaults
 
 
 class InsightIQFetchOperator(BaseOperator):
