@@ -34,8 +34,8 @@ class InsiderUpsertOperator(BaseOperator):
     :param rejected_path: / :param malformed_path: templated, optional: the transform's rejects.
     :param skip_hook: templated boolean: Insider's ``skip_hook`` (keep the data out of Architect journeys).
     :param dry_run: templated boolean: plan only.
-    :param max_users: users per request below Insider's 1,000 (less to re-check when a request fails);
-        default env ``CREATOR_SYNC_UPSERT_MAX_USERS`` or 1,000.
+    :param max_users: users per request below the hook's MAX_USERS_PER_REQUEST (less to probe when an answer
+        is lost); default env ``CREATOR_SYNC_UPSERT_MAX_USERS`` or that maximum.
     :param run_id: templated, the run the ledger, dead letters and claims are recorded under.
     :param state_url: the state store URL (default: ``CREATOR_SYNC_STATE_URL`` or SQLite in the data dir).
     :return: ``{"send": SendReport.as_dict(), "client": request counters, "dry_run": bool}``.
