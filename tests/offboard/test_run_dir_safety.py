@@ -10,7 +10,7 @@ import pytest
 
 from creator_sync import storage
 from creator_sync.offboard import steps
-from creator_sync.pipeline.state import StateStore
+from creator_sync.store import StateStore
 from creator_sync.sync import run_context
 
 

@@ -10,12 +10,12 @@ import pytest
 from webhook_support import SECRET, FakeTrigger
 
 from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.store.engine import now as utcnow
 from creator_sync.sync import run_context
 from creator_sync.webhooks import coalesce
 from creator_sync.webhooks.coalesce import Coalescer
 from creator_sync.webhooks.events import MalformedEvent, parse_event
 from creator_sync.webhooks.signature import sign
-from creator_sync.webhooks.store import utcnow
 
 
 def body(account_id) -> bytes:

@@ -15,7 +15,8 @@ import httpx
 import pytest
 from webhook_support import SECRET, AppServer, FakeTrigger
 
-from creator_sync.pipeline.state import StateStore, now
+from creator_sync.store import StateStore
+from creator_sync.store.engine import now
 from creator_sync.webhooks import app as webhook_app
 from creator_sync.webhooks import bounded_json
 from creator_sync.webhooks import dead_letters as dl
@@ -71,7 +72,7 @@ def server(state, tmp_path):
         ),
         background=False,
     )
-    from creator_sync.webhooks.store import WebhookStore, make_engine
+    from creator_sync.store.webhooks import WebhookStore, make_engine
 
     receiver._store = WebhookStore(make_engine(f"sqlite:///{tmp_path / 'hooks.db'}"))
     srv = AppServer(create_app(receiver))
@@ -94,7 +95,7 @@ def stored(state) -> set[str]:
 @pytest.mark.parametrize("guard", ["on", "off"])
 def test_a_callback_stores_only_users_the_project_sent_recently(server, state, monkeypatch, guard):
     state.record_outcomes("scheduled__old", [("sent-long-ago", "sent", 1)])
-    from creator_sync.pipeline.state import run_users
+    from creator_sync.store.schema import run_users
 
     with state.engine.begin() as conn:  # sent five days ago: past CREATOR_SYNC_CALLBACK_SENT_WITHIN_HOURS
         conn.execute(

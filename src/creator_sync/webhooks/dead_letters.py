@@ -1,4 +1,4 @@
-"""Insider One unification errors -> the pipeline's dead-letter store (``creator_sync.pipeline.state``).
+"""Insider One unification errors -> the pipeline's dead-letter store (``creator_sync.store``).
 
 Each user of a callback becomes one ``dead_letters`` row with reason ``unification_error``; the row's
 ``run_id`` is ``insider-callback:<sha256 of the user payload>``, so a re-sent identical callback is stored
@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection
 
 from creator_sync.pipeline.keys import canonical, user_key
-from creator_sync.pipeline.state import IN_CHUNK, StateStore, dead_letter_id, dead_letters
+from creator_sync.store import StateStore, dead_letter_id
+from creator_sync.store.engine import IN_CHUNK
+from creator_sync.store.schema import dead_letters
 from creator_sync.webhooks.sent_index import sent_recently, sent_within
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from creator_sync.http.errors import CreatorSyncConfigError
-from creator_sync.pipeline.state import OUTCOME_SENT, run_users
+from creator_sync.store import OUTCOME_SENT
+from creator_sync.store.schema import run_users
 
 SENT_WITHIN_ENV = "CREATOR_SYNC_CALLBACK_SENT_WITHIN_HOURS"
 DEFAULT_SENT_WITHIN_HOURS = 72
