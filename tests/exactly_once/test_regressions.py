@@ -46,8 +46,7 @@ def test_1_a_probe_matches_the_event_by_its_identity_not_by_name_and_second(insi
 def test_1_control_matching_by_name_and_second_loses_the_cross_post(insider, state, monkeypatch):
     import creator_sync.pipeline.settle as settle
 
-    by_name = settle.expected_event
-    monkeypatch.setattr(send_module, "expected_event", lambda *a: {**by_name(*a), "match": {}})
+    monkeypatch.setattr(settle, "_verdict", lambda event, rows, sent_at: "found" if rows else "missing")
     everyone = _cross_post(insider, state)
     problems = check_delivery(insider, state, everyone, rejected=set())
     assert any("c-new" in p and "0 times" in p for p in problems), problems
@@ -82,9 +81,9 @@ def test_2_control_one_found_probe_acknowledging_the_batch_records_a_rejected_us
     insider, state, monkeypatch
 ):
     def any_found_means_all(entries, verdicts):
-        if not any(v.arrived for v in verdicts.values()):
+        if not any(v.arrived for v in verdicts):
             return verdicts
-        return {e["user_key"]: UserVerdict(found=[m["key"] for m in e["events"]]) for e in entries}
+        return [UserVerdict(found=[m["key"] for m in e["events"]]) for e in entries]
 
     monkeypatch.setattr(
         send_module, "settle_users", _whole_batch_verdicts(send_module.settle_users, any_found_means_all)
@@ -105,10 +104,10 @@ def test_3_control_judging_the_batch_by_its_first_three_users_appends_the_others
     insider, state, monkeypatch
 ):
     def first_three_decide(entries, verdicts):
-        probed = [e for e in entries if e["events"]][:3]
-        if any(verdicts[e["user_key"]].found for e in probed):
+        probed = [i for i, e in enumerate(entries) if e["events"]][:3]
+        if any(verdicts[i].found for i in probed):
             return verdicts
-        return {e["user_key"]: UserVerdict(missing=[m["key"] for m in e["events"]]) for e in entries}
+        return [UserVerdict(missing=[m["key"] for m in e["events"]]) for e in entries]
 
     monkeypatch.setattr(
         send_module, "settle_users", _whole_batch_verdicts(send_module.settle_users, first_three_decide)
