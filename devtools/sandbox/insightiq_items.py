@@ -156,6 +156,7 @@ def add_webhook_routes(app: FastAPI, svc: InsightIQService) -> None:
         hook.update(url=url, events=events, updated_at=iso(time.time()))
         if "is_active" in body:
             hook["is_active"] = bool(body["is_active"])
+            hub.reactivated(hook)
         return hook
 
     @app.delete("/v1/webhooks/{webhook_id}")

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
-from sandbox_samples import IQ_AUTH
+from sandbox_samples import IQ_AUTH, IQ_SEND, IQ_WEBHOOK
 
 from creator_sync.http.client import RetrySettings, VendorClient
+from creator_sync.webhooks.signature import verify
 from devtools.sandbox.readings import Readings, parse_reading_args
+from devtools.sandbox.webhooks import DEACTIVATE_AFTER
 
 pytestmark = pytest.mark.slow
 
@@ -67,3 +71,47 @@ def test_reading_arguments_and_config_values_are_checked():
     assert readings.throttle_403 and readings.unifier == "phone_number"
     with pytest.raises(ValueError, match="unifier must be one of"):
         readings.configure({"unifier": "name"})
+
+
+@pytest.mark.parametrize(("other", "header"), [(False, "Webhook-Signatures"), (True, "Phyllo-Signature")])
+def test_the_signature_header_reading_and_the_one_verifier_accepts_both(sandbox, iq, receiver, other, header):
+    sandbox.reset("insightiq")
+    sandbox.configure("insightiq", {"other_signature_header": other})
+    try:
+        iq.post("/v1/webhooks", json={**IQ_WEBHOOK, "url": receiver.url + "/hook"}).raise_for_status()
+        iq.post("/v1/webhooks/send", json=IQ_SEND).raise_for_status()
+        got = receiver.wait(1)[0]
+    finally:
+        sandbox.configure("insightiq", {"other_signature_header": False})
+        sandbox.reset("insightiq")
+    names = {k.lower() for k in got["headers"]}
+    assert header.lower() in names and len(names & {"webhook-signatures", "phyllo-signature"}) == 1
+    assert verify(got["body"], got["headers"], ["sandbox-client-secret"])
+
+
+def test_a_webhook_is_deactivated_after_three_failed_deliveries_and_a_put_reenables_it(sandbox, iq, receiver):
+    sandbox.reset("insightiq")
+    dead = {**IQ_WEBHOOK, "url": "http://127.0.0.1:9/unreachable"}
+    hook = iq.post("/v1/webhooks", json=dead).json()
+    try:
+        for _ in range(DEACTIVATE_AFTER - 1):
+            assert iq.post("/v1/webhooks/send", json=IQ_SEND).json()["webhooks"] == 1
+        _wait_for(lambda: iq.get("/_sandbox/stats").json()["webhook_deliveries"].get("failed") == 2)
+        assert iq.get(f"/v1/webhooks/{hook['id']}").json()["is_active"] is True
+        assert iq.post("/v1/webhooks/send", json=IQ_SEND).json()["webhooks"] == 1
+        _wait_for(lambda: iq.get(f"/v1/webhooks/{hook['id']}").json()["is_active"] is False)
+        assert iq.post("/v1/webhooks/send", json=IQ_SEND).json()["webhooks"] == 0
+        assert sandbox.stats("insightiq")["webhooks_deactivated"] == 1
+        live = {**IQ_WEBHOOK, "url": receiver.url + "/hook", "is_active": True}
+        assert iq.put(f"/v1/webhooks/{hook['id']}", json=live).json()["is_active"] is True
+        assert iq.post("/v1/webhooks/send", json=IQ_SEND).json()["webhooks"] == 1
+        assert len(receiver.wait(1)) == 1
+    finally:
+        sandbox.reset("insightiq")
+
+
+def _wait_for(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
