@@ -1,8 +1,9 @@
 """InsightIQ webhook registry and delivery: body signed with header ``Webhook-Signatures``
 (``Phyllo-Signature`` under the ``other_signature_header`` reading) = hex HMAC-SHA256(raw body,
-key=client secret); async delivery with a few retries. A delivery that fails every attempt is a failed delivery; after ``DEACTIVATE_AFTER``
-failed deliveries in a row a webhook is deactivated (``is_active`` false, nothing sent to it) until a
-``PUT /v1/webhooks/{id}`` re-enables it (insightiq-webhook-events.md, "Webhook management API")."""
+key=client secret); async delivery with a few retries. A delivery that fails every attempt is a failed
+delivery; after ``DEACTIVATE_AFTER`` failed deliveries in a row a webhook is deactivated (``is_active``
+false, nothing sent to it) until a ``PUT /v1/webhooks/{id}`` re-enables it (insightiq-webhook-events.md,
+"Webhook management API")."""
 
 from __future__ import annotations
 
