@@ -82,6 +82,16 @@ class Readings:
         return reshaped
 
 
+def unifier_missing(readings: Readings, identifiers: dict) -> str | None:
+    """The 400 message for a Data Governance body whose ``identifiers`` lack the account's unifier (None when
+    the ``unifier`` reading is off or the identifier is there)."""
+    if not readings.unifier or identifiers.get(readings.unifier) not in (None, ""):
+        return None
+    return (
+        f"identifiers.{readings.unifier} is required: the account unifies on {readings.unifier}: bad request"
+    )
+
+
 def parse_reading_args(items: list[str] | None) -> dict:
     """``--reading NAME[=VALUE]`` arguments as a config dict (a bare NAME means true)."""
     known = {f.name for f in fields(Readings)}
