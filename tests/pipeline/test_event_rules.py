@@ -1,4 +1,4 @@
-"""Insider's required event params per event name (insider-upsert-user-data.md): purchase and cart_page_view."""
+"""Insider's required event params per event name (insider-upsert-user-data.md): purchase, cart_page_view."""
 
 from __future__ import annotations
 
