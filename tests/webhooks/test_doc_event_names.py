@@ -1,5 +1,5 @@
-"""Every webhook event name the docs mention is one InsightIQ has (insightiq-webhook-events.md, tables A and B,
-as the sandbox's enum holds them)."""
+"""Every webhook event name the docs mention is one InsightIQ has (insightiq-webhook-events.md, tables A
+and B, as the sandbox's enum holds them)."""
 
 from __future__ import annotations
 
