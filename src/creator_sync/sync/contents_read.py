@@ -126,6 +126,13 @@ def run_mode(run_dir, conn_id: str, extra: dict[str, Any] | None) -> str:
     return mode
 
 
+def forced(hook) -> str | None:
+    """The mode the hook's connection forces (None: ``auto``)."""
+    hook.client  # noqa: B018 - reads the connection
+    value = setting(hook._connection.extra_dejson or {}, hook.conn_id)
+    return None if value == AUTO else value
+
+
 def for_hook(hook, run_dir) -> str:
     """`run_mode` for an InsightIQHook's connection."""
     hook.client  # noqa: B018 - reads the connection

@@ -118,6 +118,13 @@ def fetch_contents(hook: InsightIQHook, run: SyncRun, *, in_task: bool = False) 
         except VendorError as exc:
             if not contents_read.asks_for_account_id(exc):
                 raise
+            if contents_read.forced(hook) == contents_read.ALL_ACCOUNTS:
+                raise exc.recast(
+                    type(exc),
+                    f"{exc}. Connection '{hook.conn_id}' forces {contents_read.CONTENTS_READ_EXTRA}="
+                    f"{contents_read.ALL_ACCOUNTS} but InsightIQ requires account_id on this list: set the "
+                    f"extra to {contents_read.AUTO} or {contents_read.PER_ACCOUNT}",
+                ) from None
             contents_read.remember(hook.conn_id, f"HTTP 400 on the all-accounts list: {exc.vendor_message}")
         from creator_sync.sync import incremental_fetch
 
