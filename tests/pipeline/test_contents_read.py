@@ -139,3 +139,73 @@ def test_per_account_forced_reads_in_the_shards_without_a_400(strict_contents, c
     assert full_fetch(run)["read_by"] == "account shards"
     assert fetched_contents(run) == expected
     assert sandbox.stats("insightiq")["requests_by_status"].get("400", 0) == 0
+
+
+@pytest.mark.slow
+def test_an_incremental_run_reads_contents_through_the_per_account_sweep(
+    strict_contents, conn_env, monkeypatch
+):
+    """Contents forced per account: the first scheduled run reads them in the shards, the next (incremental)
+    run sweeps its due accounts over the week before, so an item dated before its interval still arrives."""
+    import httpx
+
+    from creator_sync.pipeline.transform import load_stats
+    from creator_sync.sync import incremental_fetch
+    from creator_sync.sync.snapshot import SnapshotStore
+    from creator_sync.sync.steps import transform_step
+    from devtools.connections import sandbox_hosts
+
+    sandbox, _ = strict_contents
+    conn_env(sandbox_hosts(sandbox), insightiq_default={"extra": {"contents_read": "per_account"}})
+    cursor = {"hour": 0}
+    monkeypatch.setattr(incremental_fetch, "sweep_hour", lambda run: cursor["hour"])
+    now_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+    def scheduled(start: datetime) -> SyncRun:
+        run_id = f"scheduled__{start:%Y%m%dT%H}"
+        return SyncRun(run_id, start, start + timedelta(hours=1), False, False, (), 0, "scheduled")
+
+    def sync(run: SyncRun) -> dict:
+        fetched = [fetch.fetch_directory(InsightIQHook(), run), fetch.fetch_contents(InsightIQHook(), run)]
+        fetched += [fetch.fetch_account_shard(InsightIQHook(), run, k, SHARDS) for k in range(SHARDS)]
+        return {"fetch": fetched, "transformed": transform_step(run)}
+
+    first = sync(scheduled(now_hour - timedelta(hours=1)))
+    assert first["transformed"]["directory"]["kind"] == "full"
+    store = SnapshotStore()
+    accounts = incremental_fetch.contents_accounts(store.read(store.current(), "accounts"))
+    invalid = {
+        r["user_id"] for r in httpx.get(f"{sandbox.insightiq_url}/_sandbox/creators/invalid").json()["data"]
+    }
+    snapshot_accounts = store.read(store.current(), "accounts")
+    owner = dict(
+        zip(snapshot_accounts["id"].to_pylist(), snapshot_accounts["user.id"].to_pylist(), strict=True)
+    )
+    per = -(-len(accounts) // 168)
+    index = next(i for i, a in enumerate(accounts) if owner[a] not in invalid)
+    cursor["hour"] = index // per
+    creator = owner[accounts[index]]
+    mutated = httpx.post(
+        f"{sandbox.insightiq_url}/_sandbox/mutate",
+        json={"user_ids": [creator], "kinds": ["contents"]},
+        timeout=60,
+    ).json()
+    due = set(accounts[cursor["hour"] * per : (cursor["hour"] + 1) * per])
+    new_items = set(mutated["items"]["contents"])
+    assert new_items
+
+    second_run = scheduled(now_hour + timedelta(hours=1))
+    second = sync(second_run)
+    assert second["transformed"]["directory"]["kind"] == "incremental"
+    shard_results = second["fetch"][2:]
+    assert sum(r.get("contents_accounts_due", 0) for r in shard_results) == len(due)
+    stats = load_stats(second["transformed"]["stats_path"])
+    assert stats.rows_read.get("contents_sweep", 0) >= 1
+    sent = open(second["transformed"]["users_path"], encoding="utf-8").read()
+    swept = {i for i in new_items if f'"{i}"' in sent}
+    items_of_due = {
+        i
+        for i in new_items
+        if any(a in due for a in [InsightIQHook().get_record("contents", i)["account"]["id"]])
+    }
+    assert items_of_due and items_of_due <= swept
