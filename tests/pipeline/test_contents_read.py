@@ -201,7 +201,8 @@ def test_an_incremental_run_reads_contents_through_the_per_account_sweep(
     assert sum(r.get("contents_accounts_due", 0) for r in shard_results) == len(due)
     stats = load_stats(second["transformed"]["stats_path"])
     assert stats.rows_read.get("contents_sweep", 0) >= 1
-    sent = open(second["transformed"]["users_path"], encoding="utf-8").read()
+    with open(second["transformed"]["users_path"], encoding="utf-8") as fh:
+        sent = fh.read()
     swept = {i for i in new_items if f'"{i}"' in sent}
     items_of_due = {
         i
