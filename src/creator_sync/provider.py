@@ -11,7 +11,8 @@ and the API server builds the forms without importing the hook classes.
 Field mapping (docs/development.md, "Connections"):
 
 * ``insightiq``: host = base URL (empty: derived from the ``environment`` extra), login = client id,
-  password = client secret, extra ``environment`` = ``sandbox`` | ``production``.
+  password = client secret, extra ``environment`` = ``sandbox`` | ``production``, optional extra
+  ``contents_read`` = ``auto`` | ``all_accounts`` | ``per_account`` (creator_sync.sync.contents_read).
 * ``insider``: host = unification base URL, login = partner name, password = request token, optional
   extra ``unifier_identifier`` = ``uuid`` | ``email`` | ``phone_number`` (empty: identifiers as given)
   (creator_sync.hooks.data_governance).
@@ -85,6 +86,15 @@ CONNECTION_TYPES = [
                     "production -> https://api.insightiq.ai."
                 ),
                 "schema": {"type": "string", "enum": ["sandbox", "production"], "default": "sandbox"},
+            },
+            "contents_read": {
+                "label": "Contents read",
+                "description": (
+                    "How GET /v1/social/contents is read (the sources disagree on whether account_id is "
+                    "required): auto (default) = once over all accounts until InsightIQ answers a 400 asking "
+                    "for account_id, then per account from then on; all_accounts or per_account force one."
+                ),
+                "schema": {"type": ["string", "null"], "enum": [None, "auto", "all_accounts", "per_account"]},
             },
             **CLIENT_FIELDS,
         },
