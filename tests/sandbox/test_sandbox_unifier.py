@@ -55,3 +55,32 @@ def test_the_hook_sends_the_unifier_it_is_configured_with(email_account, conn_en
         assert governance.anonymize(identifiers={"uuid": f"un-{unifier}"}).outcome == outcome
     finally:
         governance.close()
+
+
+@pytest.mark.parametrize(("unifier", "erased"), [("email", True), (None, False)])
+def test_an_erase_run_under_the_email_unifier_reading(email_account, conn_env, tmp_path, unifier, erased):
+    """The erase task (InsiderAnonymizeOperator) over creators keyed by uuid, against an account unifying on
+    email: with the connection's unifier_identifier every one is erased and no body is refused; without it
+    (the guard switched off) every request is refused with 400 and nothing is erased."""
+    import json
+
+    from creator_sync.operators.data_governance import InsiderAnonymizeOperator
+    from devtools.connections import sandbox_hosts
+
+    extra = {"extra": {"unifier_identifier": unifier}} if unifier else {}
+    conn_env(sandbox_hosts(email_account), insider_default=extra)
+    uuids = [f"er-{unifier}-{i}" for i in range(5)]
+    for uuid in uuids:
+        _creator(uuid)
+    rows = tmp_path / "users.jsonl"
+    rows.write_text("".join(json.dumps({"request_key": u, "identifiers": {"uuid": u}}) + "\n" for u in uuids))
+    out = tmp_path / "erased.jsonl"
+    op = InsiderAnonymizeOperator(task_id="erase", input_path=str(rows), output_path=str(out), claims=False)
+    op.execute(context={})  # a 400 is not retryable: the task ends without AnonymizeIncomplete
+    results = [json.loads(line)["result"] for line in out.read_text().splitlines()]
+    outcomes = {r["outcome"] for r in results}
+    if erased:
+        assert outcomes == {"erased"}
+    else:
+        assert outcomes == {"failed"} and all("HTTP 400" in r["detail"] for r in results)
+    assert "@example.com" not in out.read_text()  # the looked-up email is sent, never written
