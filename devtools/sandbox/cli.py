@@ -46,6 +46,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--insider-upsert-window", type=float, default=60)
     a("--insider-profile-quota", type=float, default=1000)
     a("--insider-profile-window", type=float, default=60)
+    a(
+        "--insider-ingestion-lag",
+        type=float,
+        default=0.0,
+        help="seconds after processing before the Profile API sees an upsert (config ingestion_lag_seconds)",
+    )
+    a(
+        "--insider-complete-after-disconnect",
+        action="store_true",
+        help="process an Insider request whose client has disconnected (config complete_after_disconnect)",
+    )
     a("--web-push-rate", type=float, default=30)
     a("--web-push-window", type=float, default=60)
     for kind in KINDS:
@@ -96,6 +107,8 @@ def build(args: argparse.Namespace) -> dict:
         args.insider_upsert_window,
         args.insider_profile_quota,
         args.insider_profile_window,
+        ingestion_lag_seconds=args.insider_ingestion_lag,
+        complete_after_disconnect=args.insider_complete_after_disconnect,
         **faults("insider"),
     )
     push = WebPushService(

@@ -31,7 +31,9 @@ PII_IDENTIFIERS = ("email", "phone_number")
 
 
 def anonymize(store: UserStore, iid: str) -> None:
-    """Remove the user's PII in place, keeping the last remaining identifier."""
+    """Remove the user's PII in place, keeping the last remaining identifier. Acts at once for the Profile
+    API too: whatever ingestion lag still hides for this user becomes visible first (``UserStore.flush``)."""
+    store.flush(iid)
     user = store.users[iid]
     ids = user["identifiers"]
     for name in PII_IDENTIFIERS:

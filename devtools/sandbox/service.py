@@ -65,6 +65,9 @@ def _noop() -> None:
 
 class Service:
     name = "service"
+    # process a request even when its client disconnected before the answer (middleware); a service that
+    # offers the option sets it from its configuration
+    complete_after_disconnect = False
 
     def __init__(self, seed: int, faults: dict[str, float] | None = None, slow_seconds: float = 5.0) -> None:
         self.seed = seed
@@ -79,6 +82,7 @@ class Service:
         self.inflight = 0
         self.max_concurrent = 0
         self.extra_429s = 0
+        self.processed_after_disconnect = 0
         self.send_to_arrival: list[tuple[float, float]] = []
         for limiter in self.limiters.values():
             limiter.reset()
@@ -121,6 +125,7 @@ class Service:
             "rate_limited_429s": sum(lim.rejected for lim in self.limiters.values()) + self.extra_429s,
             "injected_429s": self.faults.injected["429"],
             "max_concurrent_requests": self.max_concurrent,
+            "processed_after_disconnect": self.processed_after_disconnect,
             "limits": {n: lim.stats() for n, lim in self.limiters.items()},
             "faults_injected": dict(self.faults.injected),
             "send_to_arrival_ms": delay_summary(self.send_to_arrival, self._sends_per_window()),

@@ -106,6 +106,8 @@ class RequestOptions:
     ``idempotent=False``: an ambiguous outcome raises ``AmbiguousOutcomeError`` instead of a re-send.
     ``expect_json``: a 2xx body that is not JSON is a malformed answer (else returned as text).
     ``error_map``: exception class per 4xx status (e.g. 400 -> ``WebPushTitleExistsError``).
+    ``before_attempt()``: called right before each attempt goes out, after the limiter let it pass (the
+    exactly-once sender renews its lease and checks its fencing token there; raising stops the request).
     """
 
     limiter: str | None = None
@@ -114,6 +116,7 @@ class RequestOptions:
     idempotent: bool = True
     expect_json: bool = True
     error_map: Mapping[int, type[VendorError]] | None = None
+    before_attempt: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,11 @@ class VendorClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def read_timeout_s(self) -> float | None:
+        """How long an attempt waits for its answer (a request still on its way is processed within it)."""
+        return self._http.timeout.read
+
     def limiter(self, name: str | None = None) -> Limiter:
         return self.limiters[name or self.default_limiter]
 
@@ -330,6 +338,8 @@ class VendorClient:
         def attempt() -> VendorResponse:
             waited_before = lim.stats.waited_seconds
             reservation = lim.acquire(options.cost)
+            if options.before_attempt is not None:
+                options.before_attempt()
             self._count(requests=1, waited_for_limiter_s=lim.stats.waited_seconds - waited_before)
             started = time.monotonic()
             try:

@@ -120,8 +120,8 @@ def upsert_users(
     """The exactly-once send of InsiderUpsertOperator (see its doc), for one task attempt (`attempt`: the
     key its client counters are stored under). The operator calls it; so does a task that sends in the same
     process as other steps (creator_sync.sync.targeted). Returns the operator's XCom."""
-    from creator_sync.pipeline.send import SendReport, send_file
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.pipeline.send import SendReport, new_fence, send_file
+    from creator_sync.store import StateStore
     from creator_sync.webhooks.callback import error_callback_endpoint
 
     log = log or logging.getLogger(__name__)
@@ -159,6 +159,7 @@ def upsert_users(
             max_users=max_users,
             dry_run=dry_run,
             on_batch=save,
+            fence=new_fence(run_id, attempt.try_number),
         )
         save(report)
     except BaseException:

@@ -98,7 +98,7 @@ class _SyncFetchOperator(BaseOperator):
         raise NotImplementedError
 
     def execute(self, context) -> dict[str, Any]:
-        from creator_sync.pipeline.state import StateStore
+        from creator_sync.store import StateStore
         from creator_sync.sync.run_context import SyncRun
 
         run = SyncRun.from_context(context)

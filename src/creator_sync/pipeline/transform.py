@@ -455,11 +455,11 @@ def transform_run(
 
     Events are kept only when their timestamp is in [events_from, end) (timezone-aware datetimes;
     `events_from` defaults to `start`, an earlier one is the run's look-back for late-arriving data). Content
-    metric attributes always sum the data interval [start, end) only. `offboarded(ids)` names the creators
-    who left (creator_sync.offboard.skip): they are dropped before anything is written for them. Income
-    transactions of an incremental run's weekly sweep (the `transactions_sweep` input), and contents of the
-    per-account contents sweep (`contents_sweep`), cover up to a week: their events are kept from
-    `sweep_from` (the event ledger drops those already acknowledged).
+    metric attributes always sum the data interval [start, end) only. `offboarded(ids)` names the
+    creators who left (creator_sync.store.offboarded_ids): they are dropped before anything is written for
+    them. Income transactions of an incremental run's weekly sweep (the `transactions_sweep` input), and
+    contents of the per-account contents sweep (`contents_sweep`), cover up to a week: their events are kept
+    from `sweep_from` (the event ledger drops those already acknowledged).
     """
     m = mapping or load_mapping()
     start, end = utc(start), utc(end)

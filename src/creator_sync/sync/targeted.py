@@ -39,7 +39,7 @@ def sync_accounts(run: SyncRun, attempt: Attempt, *, slots: int = 1, state_url: 
     from creator_sync.http.limiter import build_limiter
     from creator_sync.limits import INSIGHTIQ_POOL
     from creator_sync.operators.insider import env_max_users, upsert_users
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
     from creator_sync.sync.fetch import fetch_targeted
     from creator_sync.sync.steps import transform_step
 

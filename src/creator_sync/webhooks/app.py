@@ -105,7 +105,7 @@ class Receiver:
     def store(self):
         with self._lock:
             if self._store is None:
-                from creator_sync.webhooks.store import WebhookStore, make_engine
+                from creator_sync.store.webhooks import WebhookStore, make_engine
 
                 self._store = WebhookStore(make_engine())
             return self._store
