@@ -89,7 +89,7 @@ def remember(conn_id: str, reason: str) -> None:
     record = {"mode": PER_ACCOUNT, "since": datetime.now(UTC).isoformat(), "reason": reason}
     with files.open_output(_state_path(conn_id), "w") as fh:
         json.dump(record, fh)
-    log.warning("InsightIQ connection %s: contents are read per account from now on (%s)", conn_id, reason)
+    log.warning("InsightIQ connection %s: every later run reads contents per account (%s)", conn_id, reason)
 
 
 def forget(conn_id: str) -> None:
@@ -102,7 +102,7 @@ def forget(conn_id: str) -> None:
 
 
 def connection_mode(conn_id: str, extra: dict[str, Any] | None) -> str:
-    """``all_accounts`` or ``per_account`` for the connection now: forced by the extra, else remembered."""
+    """``all_accounts`` or ``per_account`` for the connection: forced by the extra, else remembered."""
     forced = setting(extra, conn_id)
     if forced != AUTO:
         return forced
@@ -111,8 +111,8 @@ def connection_mode(conn_id: str, extra: dict[str, Any] | None) -> str:
 
 
 def run_mode(run_dir, conn_id: str, extra: dict[str, Any] | None) -> str:
-    """The mode of the run in ``run_dir``: the one recorded by its first task, else the connection's now
-    (and recorded)."""
+    """The mode of the run in ``run_dir``: the one recorded by its first task, else the connection's mode
+    (which is then recorded for the run's other tasks)."""
     path = run_dir / RUN_FILE
     try:
         with files.open_input(path, "r") as fh:
