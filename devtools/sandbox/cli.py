@@ -18,6 +18,7 @@ from devtools.sandbox.faults import KINDS
 from devtools.sandbox.insider import InsiderService, create_insider_app
 from devtools.sandbox.insightiq import InsightIQService
 from devtools.sandbox.insightiq_items import create_insightiq_app
+from devtools.sandbox.readings import parse_reading_args
 from devtools.sandbox.web_push import WebPushService, create_web_push_app
 
 TARGETS = ("insightiq", "insider", "web_push")
@@ -63,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--slow-seconds", type=float, default=5.0)
     a("--fault-targets", default=",".join(TARGETS))
     a("--log-level", default="warning")
+    a(
+        "--reading",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="an alternative reading of the vendor docs (devtools/sandbox/readings.py), e.g. bare_429",
+    )
     return p.parse_args(argv)
 
 
@@ -106,6 +114,9 @@ def build(args: argparse.Namespace) -> dict:
     push = WebPushService(
         args.seed, args.web_push_key, args.web_push_rate, args.web_push_window, **faults("web_push")
     )
+    readings = parse_reading_args(args.reading)
+    for svc in (iq, insider, push):
+        svc.readings.configure(readings)
     return {
         "insightiq": create_insightiq_app(iq),
         "insider": create_insider_app(insider),

@@ -52,6 +52,7 @@ class SandboxMiddleware:
                 svc.requests_by_status[str(message["status"])] += 1
             await send(message)
 
+        counting_send = svc.readings.throttle_send(counting_send)  # bare_429 / throttle_403 (readings.py)
         headers = Headers(scope=scope)
         sent_at = headers.get(SENT_AT_HEADER)
         if sent_at is not None:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from devtools.sandbox.faults import FaultInjector
 from devtools.sandbox.limits import FixedWindowLimiter
+from devtools.sandbox.readings import Readings
 
 Release = Callable[[], None]
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Service:
         self.seed = seed
         self.limiters: dict[str, FixedWindowLimiter] = {}
         self.faults = FaultInjector(seed, self.name, faults, slow_seconds)
+        self.readings = Readings()  # alternative readings of the vendor docs (readings.py); kept by reset
         self.reset_counters()
 
     # -- request accounting (called by the middleware; keep cheap) ---------------------------------
@@ -150,6 +152,7 @@ class Service:
         return {
             **self.faults.config(),
             "limits": {n: {"rate": lim.rate, "window": lim.window} for n, lim in self.limiters.items()},
+            **self.readings.config(),
             **self.extra_config(),
         }
 
@@ -158,6 +161,7 @@ class Service:
 
     def configure(self, values: dict) -> None:
         self.faults.configure(values)
+        self.readings.configure(values)
         for name, spec in (values.get("limits") or {}).items():
             if name not in self.limiters:
                 raise ValueError(f"unknown limit {name!r}; known: {sorted(self.limiters)}")

@@ -12,6 +12,7 @@ NON_E164_PHONE = "non_e164_phone"  # phone present, cannot become ^\+[1-9]\d{6,1
 NO_USABLE_IDENTIFIER = "no_usable_identifier"  # business rule: no valid email and no valid phone
 INVALID_EVENT_TIMESTAMP = "invalid_event_timestamp"  # not RFC 3339
 PURCHASE_MISSING_PARAMS = "purchase_missing_params"  # purchase event without its required params
+CART_PAGE_VIEW_MISSING_PARAMS = "cart_page_view_missing_params"  # cart_page_view without its required params
 USER_TOO_LARGE = "user_too_large"  # one user's JSON over the request size limit
 VENDOR_REJECTED = "vendor_rejected"  # Insider answered 200 but listed the user under fail
 UNIFICATION_ERROR = "unification_error"  # Insider called the error callback for the user
@@ -28,6 +29,7 @@ REASONS = (
     NO_USABLE_IDENTIFIER,
     INVALID_EVENT_TIMESTAMP,
     PURCHASE_MISSING_PARAMS,
+    CART_PAGE_VIEW_MISSING_PARAMS,
     USER_TOO_LARGE,
     VENDOR_REJECTED,
     UNIFICATION_ERROR,

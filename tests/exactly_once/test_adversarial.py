@@ -1,6 +1,7 @@
 """Adversarial situations for the exactly-once sender (a reviewer's attempt to break it), each against the
-Insider sandbox through a network whose outcomes are chosen. Tests that hold stay as regressions; a test
-that shows a break is ``xfail(strict=True)`` and its reason names the break."""
+Insider sandbox through a network whose outcomes are chosen. Every situation the sender handles is a
+regression test; the one it does not (a creator whose ledger key changes from the email to a uuid, which
+the transform never produces: it always sets the uuid) is ``xfail(strict=True)`` with its reason."""
 
 from __future__ import annotations
 
@@ -14,11 +15,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-import creator_sync.pipeline.state as state_module
 from creator_sync.http.errors import AmbiguousOutcomeError, VendorError
 from creator_sync.pipeline.replay import finish_replay, prepare_replay, replay_gap
 from creator_sync.pipeline.send import send_file, send_users
-from creator_sync.pipeline.state import FencedOut, StateStore
+from creator_sync.store import FencedOut, StateStore, schema
 
 from .conftest import LEASE_S
 from .harness import (
@@ -96,13 +96,6 @@ class ProfileNet(Net):
 # == A. the probe ignores the event's timestamp ============================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BROKEN: settle._look matches rows by key params only, never by timestamp: an older row of "
-        "the same content id acknowledges a lost re-dated event Insider never stored"
-    ),
-)
 def test_a_same_content_item_redated_in_a_lost_batch_is_not_mistaken_for_the_old_one(insider, state):
     """Run 0 stores item c1 at T. InsightIQ re-dates c1 (published_at corrected to earlier): run 1 has c1 at
     T_EARLIER (a new ledger key, so the sender means to send it) and its batch is lost on the way. The probe
@@ -115,13 +108,6 @@ def test_a_same_content_item_redated_in_a_lost_batch_is_not_mistaken_for_the_old
     assert check_delivery(insider, state, everyone, rejected=set()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BROKEN (wrong report, from the same cause): run 1's report reconciles (u1 sent) although its "
-        "event never reached Insider"
-    ),
-)
 def test_a_the_report_of_the_run_that_lost_the_redated_item_does_not_reconcile(insider, state):
     from creator_sync.pipeline.report import build_summary, run_send_totals
     from creator_sync.pipeline.transform import TransformStats
@@ -147,14 +133,6 @@ def test_a_control_without_a_lost_answer_the_redated_item_is_sent(insider, state
 # == B. one user twice in one lost batch ===================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BROKEN: settle_users keys verdicts by user_key: the first of two entries of one user is "
-        "recorded with the second's event keys, its own events never enter the ledger and are sent "
-        "again by the next run"
-    ),
-)
 def test_b_a_user_listed_twice_in_a_lost_batch_has_both_parts_settled(insider, state):
     """users.jsonl holds u1 twice (two lines, different items) and the batch's answer is lost after Insider
     stored both. settle_users keys its verdicts by user_key, so only the LAST entry's events are probed; the
@@ -182,35 +160,25 @@ def _login(ts: str) -> dict:
     return {"event_name": "app_login", "timestamp": ts, "event_params": {}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BROKEN: an event with no key param values has an empty match, so any row of its name in "
-        "the window counts as found: the lost event is acknowledged without reaching Insider"
-    ),
-)
 def test_c_an_event_without_key_params_in_a_lost_batch_is_not_found_by_its_name_alone(insider, state):
-    """An event name the mapping does not list, carrying no params: expected_event's match is empty, so
-    ANY row of that name in the window counts as found. Run 0 stored a login at T; run 1's earlier login
-    (a new ledger key) is lost on the way and acknowledged without reaching Insider."""
+    """An event name the mapping does not list, carrying no params: nothing identifies it, so a row of that
+    name is never taken for it. Run 0 stored a login at T; run 1's earlier login (a new ledger key) is lost
+    on the way: it is held as an unsettled lost answer (a dead letter for an operator), neither acknowledged
+    as delivered by run 0's row nor sent again blindly."""
     first = {"identifiers": {"uuid": "u1"}, "attributes": {"name": "C"}, "events": [_login(T)]}
     _send([first], state, Net(), run_id="run-0")
     second = {"identifiers": {"uuid": "u1"}, "attributes": {"name": "C"}, "events": [_login(T_EARLIER)]}
-    _send([second], state, Net(["vanished"]), run_id="run-1")
+    report = _send([second], state, Net(["vanished"]), run_id="run-1")
     stored = Counter(e["timestamp"] for e in _raw(insider, ["u1"])["u1"] if e["event_name"] == "app_login")
-    assert stored == Counter({T: 1, T_EARLIER: 1}), stored
+    assert stored == Counter({T: 1}), stored
+    assert report.rejected == {"unsettled_lost_answer": 1}
+    (letter,) = state.dead_letters(reasons=["unsettled_lost_answer"])
+    assert letter.payload["events"] == [_login(T_EARLIER)]
 
 
 # == D. one instant, two spellings of its timestamp =========================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BROKEN (latent: the transform writes one spelling): event_key hashes the timestamp text, "
-        "not the instant, so a re-spelled timestamp is a new key and is appended twice"
-    ),
-)
 def test_d_the_same_instant_spelled_twice_is_not_sent_twice(insider, state):
     """The ledger key hashes the timestamp TEXT: the same item at the same instant written with
     fractional seconds (a replayed payload of an older release, an upstream format change) is a new key and
@@ -220,13 +188,6 @@ def test_d_the_same_instant_spelled_twice_is_not_sent_twice(insider, state):
     assert _stats(insider)["duplicate_events"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BROKEN (latent): settle._epoch does not parse a lowercase z; the probe window falls back "
-        "to the last 24 h, misses the processed event and sends it again"
-    ),
-)
 def test_d_a_lowercase_z_timestamp_in_a_lost_batch_is_probed_over_its_own_time(insider, state):
     """RFC 3339 allows a lowercase "z" (Insider accepts it). settle._epoch only replaces "Z", so the
     timestamp does not parse, the probe window falls back to the last 24 h and misses the event of
@@ -239,21 +200,15 @@ def test_d_a_lowercase_z_timestamp_in_a_lost_batch_is_probed_over_its_own_time(i
 # == S. numbers vs strings in key params ===================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BROKEN (latent): settle._same compares str() while event_key tells 123 and '123' apart: a "
-        "lost '123' event is acknowledged by a stored 123"
-    ),
-)
-def test_s_a_numeric_content_id_does_not_settle_a_lost_string_one(insider, state):
-    """The ledger tells 123 and "123" apart (canonical JSON), the probe does not (settle._same compares
-    str()): run 0 stores content_id 123 (int); run 1's content_id "123" at the same second is a new ledger
-    key, its batch is lost on the way, and the probe's str() match acknowledges it."""
+def test_s_a_numeric_and_a_string_content_id_are_one_item_for_the_ledger_and_the_probe(insider, state):
+    """The ledger and the Profile API check compare key params by one rule (keys.key_value): content id
+    123 and "123" at the same second are one item. Run 0 stores 123; run 1's "123" is already acknowledged
+    and is not sent, lost answer or not; nothing is acknowledged that Insider does not hold."""
     _send([user("u1", [content_event(123, T)])], state, Net(), run_id="run-0")
-    _send([user("u1", [content_event("123", T)])], state, Net(["vanished"]), run_id="run-1")
-    everyone = [user("u1", [content_event(123, T), content_event("123", T)])]
-    assert check_delivery(insider, state, everyone, rejected=set()) == []
+    report = _send([user("u1", [content_event("123", T)])], state, Net(["vanished"]), run_id="run-1")
+    assert report.events_already_acknowledged == 1 and report.lost_answers == 0
+    assert sum(insider.events(["u1"])["u1"].values()) == 1
+    assert check_ledger(insider, state, [user("u1", [content_event(123, T)])]) == []
 
 
 # == E. a lost answer on the resend after a lost answer ====================================================
@@ -393,8 +348,9 @@ def test_h_email_only_users_in_a_lost_batch(insider, state, plan):
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "BROKEN (latent): user_key prefers uuid over email, so a creator first keyed by email and "
-        "later by uuid gets new ledger keys; Insider unifies by email and stores the item twice"
+        "documented limit: user_key prefers uuid over email, so a creator first keyed by email and "
+        "later by uuid gets new ledger keys; Insider unifies by email and stores the item twice (the "
+        "transform always sets the uuid)"
     ),
 )
 def test_h_an_email_only_user_who_later_gets_a_uuid_is_not_sent_twice(insider, state):
@@ -562,7 +518,7 @@ def test_b_a_user_whose_events_are_partially_stored(insider, state, upsert):
     database); a batch with c1 and c2 is lost: c1 is found and acknowledged, only c2 is sent again."""
     _send([user("u1", [content_event("c1", T)])], state, Net(), run_id="run-0", claims=False)
     with state._store.write() as conn:
-        conn.execute(state_module.acknowledged_events.delete())
+        conn.execute(schema.acknowledged_events.delete())
     users = [user("u1", [content_event("c1", T), content_event("c2", T)])]
     _send(users, state, Net([upsert]), run_id="run-1")
     if upsert == "vanished":
@@ -650,18 +606,12 @@ def test_o_a_large_batch_with_lost_answers_then_smaller_ones(insider, state):
 # == P. the offboarding purge of a user inside a marker ====================================================
 
 
-PURGE_UNDONE = (
-    "BROKEN (privacy, not delivery): settling a stripped marker whose events arrived records the user's "
-    "attribute hash ('' from the purge) under the raw user id, re-creating the row the purge erased"
-)
-
-
 @pytest.mark.parametrize(
     "dies",
-    ["kill_before", pytest.param("kill_after", marks=pytest.mark.xfail(strict=True, reason=PURGE_UNDONE))],
+    ["kill_before", "kill_after"],
 )
 def test_p_purge_of_a_creator_inside_a_dead_runs_marker(insider, state, dies):
-    from creator_sync.pipeline.state import OffboardingState
+    from creator_sync.store import OffboardingState
 
     store = state._store
     users = [
@@ -762,27 +712,31 @@ class _SkewedTime:
         return getattr(time, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BROKEN (needs skew close to the lease): leases compare time.time() of different processes;"
-        " a host clock ahead by a lease takes over a live attempt's claims and marker and re-sends "
-        "its batch"
-    ),
-)
 def test_r_a_process_whose_clock_runs_a_lease_ahead_does_not_resend_a_live_attempts_batch(
-    insider, state, monkeypatch
+    insider, monkeypatch
 ):
     """Run A renews its lease and sends; its request takes less than a lease to reach Insider (inside the
-    documented bound). Run B, on a host whose clock is two leases ahead, sees A's claims and
-    marker as long expired, probes at once, finds nothing and sends the users again; then A's request
-    lands. The leases compare timestamps of different clocks (time.time() of each process)."""
-    import creator_sync.pipeline.in_flight as in_flight_module
+    documented bound). Run B runs on a host whose clock is two leases ahead. On PostgreSQL (workers on
+    several hosts) leases are read from the database's clock, so B compares the same times as A and waits;
+    SQLite serves one host, whose clock every process shares."""
+    import creator_sync.store.engine as engine_module
+    from devtools.celery_stack import PG_HOST, PG_PORT, PG_USER, create_database, drop_database, unique_name
+    from devtools.services import require_postgres
 
+    require_postgres("leases on the database clock")
+    name = unique_name("cs_skew")
+    create_database(name)
+    store = StateStore(f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}")
+    try:
+        _skewed_runs(insider, store, monkeypatch, engine_module)
+    finally:
+        store.engine.dispose()
+        drop_database(name)
+
+
+def _skewed_runs(insider, store, monkeypatch, engine_module) -> None:
     skewed = _SkewedTime()
-    monkeypatch.setattr(state_module, "time", skewed)
-    monkeypatch.setattr(in_flight_module, "time", skewed)
-    store = state._store
+    monkeypatch.setattr(engine_module, "time", skewed)
     users = [user(f"u{i}", [content_event(f"c{i}", T)]) for i in (1, 2)]
     go = threading.Event()
     a_net = Net(["stall"], stall=go)

@@ -22,6 +22,7 @@ import threading
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyFailure
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from creator_sync.http.errors import VendorError
@@ -182,5 +183,7 @@ class RunLevelClaims(SenderMachine):
 @pytest.mark.slow
 def test_control_without_fencing_the_search_finds_a_duplicate(insider, tmp_path):
     profile = settings(settings.get_profile("ci"), max_examples=40, phases=[Phase.explicit, Phase.generate])
-    with pytest.raises(AssertionError):
+    with pytest.raises((AssertionError, FlakyFailure)) as found:
         run_machine(RunLevelClaims, insider, tmp_path, profile)
+    failures = found.value.exceptions if isinstance(found.value, FlakyFailure) else [found.value]
+    assert any(isinstance(f, AssertionError) for f in failures)  # a timing-dependent duplicate is flaky

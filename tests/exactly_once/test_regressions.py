@@ -8,6 +8,8 @@ import threading
 import time
 from collections import Counter
 
+import httpx
+
 import creator_sync.pipeline.send as send_module
 from creator_sync.pipeline.replay import finish_replay, prepare_replay, replay_gap
 from creator_sync.pipeline.send import send_file, send_users
@@ -46,8 +48,7 @@ def test_1_a_probe_matches_the_event_by_its_identity_not_by_name_and_second(insi
 def test_1_control_matching_by_name_and_second_loses_the_cross_post(insider, state, monkeypatch):
     import creator_sync.pipeline.settle as settle
 
-    by_name = settle.expected_event
-    monkeypatch.setattr(send_module, "expected_event", lambda *a: {**by_name(*a), "match": {}})
+    monkeypatch.setattr(settle, "_verdict", lambda event, rows, sent_at: "found" if rows else "missing")
     everyone = _cross_post(insider, state)
     problems = check_delivery(insider, state, everyone, rejected=set())
     assert any("c-new" in p and "0 times" in p for p in problems), problems
@@ -82,9 +83,9 @@ def test_2_control_one_found_probe_acknowledging_the_batch_records_a_rejected_us
     insider, state, monkeypatch
 ):
     def any_found_means_all(entries, verdicts):
-        if not any(v.arrived for v in verdicts.values()):
+        if not any(v.arrived for v in verdicts):
             return verdicts
-        return {e["user_key"]: UserVerdict(found=[m["key"] for m in e["events"]]) for e in entries}
+        return [UserVerdict(found=[m["key"] for m in e["events"]]) for e in entries]
 
     monkeypatch.setattr(
         send_module, "settle_users", _whole_batch_verdicts(send_module.settle_users, any_found_means_all)
@@ -105,10 +106,10 @@ def test_3_control_judging_the_batch_by_its_first_three_users_appends_the_others
     insider, state, monkeypatch
 ):
     def first_three_decide(entries, verdicts):
-        probed = [e for e in entries if e["events"]][:3]
-        if any(verdicts[e["user_key"]].found for e in probed):
+        probed = [i for i, e in enumerate(entries) if e["events"]][:3]
+        if any(verdicts[i].found for i in probed):
             return verdicts
-        return {e["user_key"]: UserVerdict(missing=[m["key"] for m in e["events"]]) for e in entries}
+        return [UserVerdict(missing=[m["key"] for m in e["events"]]) for e in entries]
 
     monkeypatch.setattr(
         send_module, "settle_users", _whole_batch_verdicts(send_module.settle_users, first_three_decide)
@@ -229,3 +230,60 @@ def test_the_ledger_check_sees_an_acknowledged_event_insider_does_not_hold(insid
     assert check_ledger(insider, state, users) == []
     insider.sandbox.reset("insider")
     assert check_ledger(insider, state, users) != []
+
+
+# -- processed after the client gave up (a real read timeout) ---------------------------------------------
+
+
+class SlowUpsertOnce(httpx.BaseTransport):
+    """The real network: the first upsert is held by Insider longer than the client's read timeout (the
+    sandbox's ``slow`` fault), and Insider processes it after the client gave up."""
+
+    def __init__(self, sandbox, hold_s: float) -> None:
+        self.inner, self.sandbox, self.hold_s, self.slowed = httpx.HTTPTransport(), sandbox, hold_s, False
+
+    def handle_request(self, request):
+        if not request.url.path.endswith("/upsert") or self.slowed:
+            return self.inner.handle_request(request)
+        self.slowed = True
+        self.sandbox.configure("insider", {"fault_slow": 1.0, "slow_seconds": self.hold_s})
+        try:
+            return self.inner.handle_request(request)
+        finally:
+            self.sandbox.configure("insider", {"fault_slow": 0.0})
+
+
+def _slow_upsert(insider, state, probe):
+    from creator_sync.hooks.insider import InsiderHook
+    from creator_sync.http.client import RetrySettings
+    from creator_sync.http.limiter import UnlimitedLimiter
+    from creator_sync.limits import INSIDER_PROFILE_POOL, INSIDER_UPSERT_POOL
+
+    insider.sandbox.configure("insider", {"complete_after_disconnect": True})
+    users = [user(f"u{i}", [content_event(f"c{i}", T)]) for i in range(3)]
+    real = InsiderHook(
+        transport=SlowUpsertOnce(insider.sandbox, hold_s=1.2),
+        timeout=0.3,
+        retry=RetrySettings(max_attempts=2, backoff_initial=0, jitter=0),
+        limiters={INSIDER_UPSERT_POOL: UnlimitedLimiter(), INSIDER_PROFILE_POOL: UnlimitedLimiter()},
+    )
+    report = send_users(users, state=state, hook=real, run_id="run-1", probe=probe)
+    time.sleep(1.5)  # anything still on its way has landed
+    return users, report
+
+
+def test_a_request_processed_after_the_client_gave_up_is_found_by_the_retried_probes(insider, state):
+    """Read timeout 0.3 s, Insider processes the request 1.2 s after it arrived: the first look (0.6 s)
+    misses it, a later probe round (1.1 s, 2.1 s) finds it, nothing is sent again."""
+    from creator_sync.pipeline.settle import ProbeSettings
+
+    users, report = _slow_upsert(insider, state, ProbeSettings(settle_s=0.3, rounds=3, backoff_s=0.5))
+    assert report.lost_answers == 1 and report.in_flight_confirmed == 3
+    assert check_delivery(insider, state, users, rejected=set()) == []
+
+
+def test_control_one_look_at_the_read_timeout_sends_a_request_processed_later_twice(insider, state):
+    from creator_sync.pipeline.settle import ProbeSettings
+
+    users, _ = _slow_upsert(insider, state, ProbeSettings(settle_s=0.3, rounds=1, backoff_s=0.0))
+    assert duplicates(insider, users) == 3

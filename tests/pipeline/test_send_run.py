@@ -11,7 +11,7 @@ import pytest
 from creator_sync.pipeline.report import build_summary, run_send_totals
 from creator_sync.pipeline.send import send_file
 from creator_sync.store import StateStore
-from creator_sync.store import claims as claims_module
+from creator_sync.store import engine as engine_module
 from creator_sync.store import schema as state_module
 
 from .factories import FakeInsiderHook, content
@@ -115,8 +115,8 @@ def test_claims_of_a_dead_run_are_taken_over_after_their_lease(fetched, tmp_path
     blocked = send(result, state, FakeInsiderHook(per_batch=6), run_id="run-B")
     assert blocked.claimed_elsewhere == 6 and blocked.users_sent == 0
 
-    clock = [claims_module.time.time() + 601]  # the dead run's lease has passed
-    monkeypatch.setattr(claims_module.time, "time", lambda: clock[0])
+    clock = [engine_module.time.time() + 601]  # the dead run's lease has passed
+    monkeypatch.setattr(engine_module.time, "time", lambda: clock[0])
     hook = FakeInsiderHook(per_batch=6)
     taken = send(result, state, hook, run_id="run-C")
     assert taken.users_sent == 6 and len(hook.sent_events()) == 18

@@ -10,7 +10,6 @@ the marker; another run probes a marker when it is due or when it claims one of 
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -39,15 +38,17 @@ def marker_users(record: dict) -> list[dict]:
     ]
 
 
-def settlement(users: list[dict], verdicts: dict[str, UserVerdict], run_id: str):
-    """What to record for settled users: (events, hashes, dead letters, outcomes, users to send again)."""
+def settlement(users: list[dict], verdicts: list[UserVerdict], run_id: str):
+    """What to record for settled users (``verdicts`` in the order of ``users``): (events, hashes, dead
+    letters, outcomes, users to send again). A hash the offboarding purge blanked is not written back."""
     events, hashes, letters, outcomes, again = [], [], [], [], []
-    for entry in users:
-        u, v = entry["user_key"], verdicts.get(entry["user_key"]) or UserVerdict()
+    for entry, v in zip(users, verdicts, strict=True):
+        u = entry["user_key"]
         owner = {e["key"]: e for e in entry["events"]}
         events += [(k, u) for k in v.found + v.unverifiable]  # unverifiable: held, never re-sent blindly
         if v.arrived:
-            hashes.append((u, entry["attr_hash"]))
+            if entry["attr_hash"]:
+                hashes.append((u, entry["attr_hash"]))
             outcomes.append((u, OUTCOME_SENT, len(v.found)))
             continue
         if v.unverifiable:
@@ -79,10 +80,10 @@ def _unsettled_letter(entry: dict, v: UserVerdict, owner: dict) -> dict:
     }
 
 
-def _legacy(users: list[dict]) -> dict[str, UserVerdict]:
+def _legacy(users: list[dict]) -> list[UserVerdict]:
     """A marker of the previous release holds event keys, not the events: it cannot be settled by identity,
     so its events are held and dead-lettered (never guessed) and its attribute-only users sent again."""
-    return {u["user_key"]: UserVerdict(unverifiable=[e["key"] for e in u["events"]]) for u in users}
+    return [UserVerdict(unverifiable=[e["key"] for e in u["events"]]) for u in users]
 
 
 def settle_marker(ctx: _Send, marker: InFlight) -> list[dict]:
@@ -94,7 +95,13 @@ def settle_marker(ctx: _Send, marker: InFlight) -> list[dict]:
         _legacy(users)
         if legacy
         else settle_users(
-            ctx.hook, users, ctx.probe, before_attempt=ctx.renew, waited_s=ctx.probe.settle_s, sleep=ctx.sleep
+            ctx.hook,
+            users,
+            ctx.probe,
+            before_attempt=ctx.renew,
+            waited_s=ctx.probe.settle_s,
+            sleep=ctx.sleep,
+            sent_at=marker.record.get("sent_at"),
         )
     )
     events, hashes, letters, outcomes, again = settlement(users, verdicts, marker.run_id)
@@ -108,7 +115,7 @@ def settle_marker(ctx: _Send, marker: InFlight) -> list[dict]:
         fence=ctx.fence if ctx.claims else None,
         keep_marker=bool(again),  # dropped once the users to send again are answered (or re-marked)
     )
-    ctx.report.in_flight_confirmed += len(hashes)
+    ctx.report.in_flight_confirmed += sum(1 for v in verdicts if v.arrived)
     ctx.report.in_flight_resent += len(again)
     if letters:
         ctx.report.reject(UNSETTLED_LOST_ANSWER, len(letters))
@@ -139,7 +146,7 @@ def resolve_markers(ctx: _Send, users: Iterable[str] | None = None) -> set[str]:
             continue
         keys = {u["user_key"] for u in marker_users(marker.record)}
         due = marker.lease_until + ctx.probe.settle_s
-        if wanted is None and marker.run_id != ctx.run_id and due > time.time():
+        if wanted is None and marker.run_id != ctx.run_id and due > ctx.state.clock():
             continue  # another run's batch, its lease running: that run settles it
         if wanted is not None and not wanted & keys:
             continue
@@ -158,7 +165,7 @@ def resolve_markers(ctx: _Send, users: Iterable[str] | None = None) -> set[str]:
 def _wait_until(ctx: _Send, moment: float, why: str) -> None:
     """Sleep until ``moment`` (epoch s), renewing this attempt's leases meanwhile."""
     first = True
-    while (left := moment - time.time()) > 0:
+    while (left := moment - ctx.state.clock()) > 0:
         if first:
             log.info("waiting %.0f s before probing: %s", left, why)
             first = False
@@ -171,7 +178,7 @@ def wait_for_own_run(ctx: _Send, keys: list[str]) -> None:
     ``keys`` under a live lease: it may still be sending them, and it releases them when it ends."""
     while True:
         holders = ctx.state.claim_holders(keys)
-        now = time.time()
+        now = ctx.state.clock()
         same = [
             lease
             for run, fence, lease in holders.values()

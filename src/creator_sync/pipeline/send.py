@@ -244,17 +244,18 @@ class _Planner:
             prepared = [(k, u, attribute_hash(u), self._keys(k, u)) for k, u in prepared]
             acked = self.state.acknowledged_by(key for *_, keys in prepared for key in keys)
             known = self.state.attribute_hashes(k for k, *_ in prepared)
-            unchanged = []
+            unchanged, planned = [], set()
             for uuid, user, attr_hash, keys in prepared:
                 new_events, new_keys = [], []
                 for ev, key in zip(user.get("events") or [], keys, strict=True):
-                    if key in acked or key in new_keys:
+                    if key in acked or key in planned:
                         # acknowledged by an earlier attempt of this run: counted as sent by the run
                         if acked.get(key) != self.ctx.run_id:
                             self.report.events_already_acknowledged += 1
                     else:
                         new_events.append(ev)
                         new_keys.append(key)
+                        planned.add(key)
                 same = uuid in known and known[uuid][0] == attr_hash
                 if same and not new_events:
                     self.report.unchanged += 1
@@ -462,7 +463,7 @@ def _marker_record(ctx: _Send, batch, pending: list[_Pending]) -> dict:
             for key, ev in zip(p.event_keys, user.get("events") or [], strict=True)
         ]
         users.append(marker_user(p.user_key, user, p.attr_hash, events))
-    return {"v": RECORD_VERSION, "users": users}
+    return {"v": RECORD_VERSION, "sent_at": time.time(), "users": users}
 
 
 LOST_ANSWER_CHECKS = 3  # lost answers per batch and attempt; past that the batch stays in flight
@@ -517,7 +518,12 @@ def _settle_lost(ctx: _Send, exc: AmbiguousOutcomeError, batch_key: str, record:
     )
     keys = [u["user_key"] for u in users]
     verdicts = settle_users(
-        ctx.hook, users, ctx.probe, before_attempt=lambda: ctx.renew(keys), sleep=ctx.sleep
+        ctx.hook,
+        users,
+        ctx.probe,
+        before_attempt=lambda: ctx.renew(keys),
+        sleep=ctx.sleep,
+        sent_at=record.get("sent_at"),
     )
     events, hashes, letters, outcomes, again = settlement(users, verdicts, ctx.run_id)
     ctx.state.record_batch(
@@ -529,15 +535,16 @@ def _settle_lost(ctx: _Send, exc: AmbiguousOutcomeError, batch_key: str, record:
         outcomes=outcomes,
         fence=ctx.fence if ctx.claims else None,
     )
-    ctx.report.in_flight_confirmed += len(hashes)
+    arrived = sum(1 for v in verdicts if v.arrived)
+    ctx.report.in_flight_confirmed += arrived
     ctx.report.in_flight_resent += len(again)
-    ctx.report.users_sent += len(hashes)
+    ctx.report.users_sent += arrived
     ctx.report.events_sent += sum(n for _, o, n in outcomes if o == OUTCOME_SENT)
     if letters:
         ctx.report.reject(UNSETTLED_LOST_ANSWER, len(letters))
     log.info(
         "Profile API: %d user(s) of the batch at Insider, %d to send again, %d held (unverifiable)",
-        len(hashes),
+        arrived,
         len(again),
         len(letters),
     )

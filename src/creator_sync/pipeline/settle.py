@@ -26,10 +26,10 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.pipeline.keys import canonical_timestamp, event_instant, key_value
 
 if TYPE_CHECKING:
     from creator_sync.hooks.insider import InsiderHook
@@ -88,11 +88,11 @@ def expected_event(key: str, event: dict, key_params: tuple[str, ...] | None) ->
     params = event.get("event_params") or {}
     custom = params.get("custom") or {}
     names = key_params or tuple(k for k in {**params, **custom} if k != "custom")
-    match = {n: params.get(n, custom.get(n)) for n in names}
+    match = {n: key_value(params.get(n, custom.get(n))) for n in names}
     return {
         "key": key,
         "event_name": event.get("event_name"),
-        "timestamp": event.get("timestamp"),
+        "timestamp": canonical_timestamp(event.get("timestamp")),
         "match": {k: v for k, v in match.items() if v is not None},
     }
 
@@ -114,11 +114,9 @@ class UserVerdict:
         return bool(self.found) and not self.missing and not self.unverifiable
 
 
-def _epoch(value: str | None) -> float | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+def _epoch(value: object) -> float | None:
+    instant = event_instant(value)
+    return instant.timestamp() if instant else None
 
 
 def _probe_identifiers(user: dict) -> dict:
@@ -133,15 +131,42 @@ def _row_value(row: dict, name: str) -> Any:
     return None
 
 
-def _same(a: Any, b: Any) -> bool:
-    return a == b or str(a) == str(b)
+INGESTED_SKEW_S = 5.0  # how far Insider's clock may trail ours when created_date is the ingestion time
 
 
-def _look(hook: InsiderHook, entry: dict, before_attempt: Callable[[], None] | None) -> dict[str, str]:
+def _this_time(row: dict, event: dict, sent_at: float | None) -> bool:
+    """Whether a row with the event's key params is this event and not another copy of the item (an item
+    re-dated by InsightIQ). Insider's rows carry ``created_date``, which the docs do not define: read as the
+    event's own time it must be the event's timestamp (to the second); read as the ingestion time it must
+    not be older than the request that carried the event. A row without it cannot tell copies apart."""
+    created = _epoch(row.get("created_date"))
+    if created is None:
+        return True
+    wanted = _epoch(event["timestamp"])
+    if wanted is not None and abs(created - wanted) < 1.0:
+        return True
+    return sent_at is not None and created >= sent_at - INGESTED_SKEW_S
+
+
+def _verdict(event: dict, rows: list[dict], sent_at: float | None) -> str:
+    match = event["match"]
+    same_item = [r for r in rows if match and all(str(_row_value(r, k)) == str(v) for k, v in match.items())]
+    if any(_this_time(r, event, sent_at) for r in same_item):
+        return "found"
+    if not match or (rows and not any(_row_value(r, k) is not None for r in rows for k in match)):
+        return "unverifiable"  # nothing identifies the event: never guessed from its name and time
+    return "missing"
+
+
+def _look(
+    hook: InsiderHook, entry: dict, before_attempt: Callable[[], None] | None, sent_at: float | None
+) -> dict[str, str]:
     """One Profile API call for one user: event key -> found | missing | unverifiable."""
     events = entry["events"]
     times = [t for t in (_epoch(e["timestamp"]) for e in events) if t is not None]
-    start = int(min(times)) - 1 if times else int(time.time()) - 86_400
+    if len(times) < len(events):
+        return {e["key"]: "unverifiable" for e in events}  # no time window can hold such an event
+    start = int(min(times)) - 1
     end = int(max([time.time(), *times])) + 1
     wanted: dict[str, set[str]] = {}
     for e in events:
@@ -161,17 +186,8 @@ def _look(hook: InsiderHook, entry: dict, before_attempt: Callable[[], None] | N
     )
     out: dict[str, str] = {}
     for e in events:
-        rows = (
-            [r for r in (result.events.get(e["event_name"]) or []) if isinstance(r, dict)]
-            if result.found
-            else []
-        )
-        if any(all(_same(_row_value(r, k), v) for k, v in e["match"].items()) for r in rows):
-            out[e["key"]] = "found"
-        elif rows and e["match"] and not any(_row_value(r, k) is not None for r in rows for k in e["match"]):
-            out[e["key"]] = "unverifiable"
-        else:
-            out[e["key"]] = "missing"
+        rows = result.events.get(e["event_name"]) or [] if result.found else []
+        out[e["key"]] = _verdict(e, [r for r in rows if isinstance(r, dict)], sent_at)
     return out
 
 
@@ -183,34 +199,28 @@ def settle_users(
     before_attempt: Callable[[], None] | None = None,
     waited_s: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, UserVerdict]:
-    """Per user (marker entries of ``marker_user``): which of its events Insider holds. Waits the settle time
-    (less ``waited_s`` already passed) before the first round; users with events not yet found are asked
-    again after the backoff. Attribute-only users get an empty verdict without a call."""
-    verdicts = {e["user_key"]: UserVerdict() for e in entries}
-    state: dict[str, dict[str, str]] = {e["user_key"]: {} for e in entries if e["events"]}
-    if not state:
-        return verdicts
-    by_key = {e["user_key"]: e for e in entries}
-    if settings.settle_s > waited_s:
+    sent_at: float | None = None,
+) -> list[UserVerdict]:
+    """Per entry (``marker_user``s, in order; a user may appear twice): which of its events Insider holds.
+    Waits the settle time (less ``waited_s`` already passed) before the first round; entries with events not
+    yet found are asked again after the backoff. Attribute-only entries get an empty verdict without a call.
+    ``sent_at``: when the batch went out (epoch s), for rows whose ``created_date`` is the ingestion time."""
+    seen: dict[int, dict[str, str]] = {i: {} for i, e in enumerate(entries) if e["events"]}
+    if seen and settings.settle_s > waited_s:
         sleep(settings.settle_s - waited_s)
-    for round_no in range(settings.rounds):
-        open_users = [u for u, seen in state.items() if any(v != "found" for v in seen.values()) or not seen]
-        if not open_users:
+    for round_no in range(settings.rounds if seen else 0):
+        open_ = [i for i, got in seen.items() if not got or any(v != "found" for v in got.values())]
+        if not open_:
             break
         if round_no:
             wait = settings.backoff_s * 2 ** (round_no - 1)
-            log.info("%d user(s) not found yet at Insider; asking again in %.0f s", len(open_users), wait)
+            log.info("%d user(s) not found yet at Insider; asking again in %.0f s", len(open_), wait)
             sleep(wait)
-        for user in open_users:
-            seen = _look(hook, by_key[user], before_attempt)
-            state[user] = {k: ("found" if state[user].get(k) == "found" else v) for k, v in seen.items()}
-    for user, seen in state.items():
-        v = verdicts[user]
-        for key, what in seen.items():
-            getattr(v, what).append(key)
+        for i in open_:
+            got = _look(hook, entries[i], before_attempt, sent_at)
+            seen[i] = {k: ("found" if seen[i].get(k) == "found" else v) for k, v in got.items()}
+    verdicts = [UserVerdict() for _ in entries]
+    for i, got in seen.items():
+        for key, what in got.items():
+            getattr(verdicts[i], what).append(key)
     return verdicts
-
-
-def epoch_seconds(value: str) -> int:
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())

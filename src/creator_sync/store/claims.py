@@ -10,7 +10,6 @@ the attempt stops without sending. An in-flight marker is a batch sent without a
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,7 +50,7 @@ class Claims(StoreBase):
         if not keys:
             return set()
         fence = fence or run_id
-        at = time.time()
+        at = self.clock()
         until = at + lease_s
         t = send_claims
         mine = sa.func.coalesce(t.c.fence, t.c.run_id) == fence
@@ -90,7 +89,7 @@ class Claims(StoreBase):
     def renew(self, fence: str, lease_s: float, user_keys: Iterable[str] = ()) -> None:
         """Extend the lease of every claim and in-flight marker of ``fence`` in one transaction, after
         checking that ``fence`` still holds the claims of ``user_keys``; raises FencedOut otherwise."""
-        until = time.time() + lease_s
+        until = self.clock() + lease_s
         with self.write() as conn:
             self._check_fence(conn, fence, user_keys)
             c, f = send_claims, in_flight_batches
@@ -122,7 +121,7 @@ class Claims(StoreBase):
         """Drop the claims of ``fence`` (default: the run id) and end its markers' lease now: the attempt
         sends nothing more, so a marker it leaves may be probed once the settle time has passed."""
         fence = fence or run_id
-        at = time.time()
+        at = self.clock()
         c, f = send_claims, in_flight_batches
         with self.write() as conn:
             conn.execute(c.delete().where(sa.func.coalesce(c.c.fence, c.c.run_id) == fence))
@@ -136,7 +135,7 @@ class Claims(StoreBase):
         """Runs that hold at least one claim whose lease has not passed."""
         t = send_claims
         with self.engine.connect() as conn:
-            query = sa.select(t.c.run_id).where(t.c.lease_until >= time.time()).distinct()
+            query = sa.select(t.c.run_id).where(t.c.lease_until >= self.clock()).distinct()
             return set(conn.execute(query).scalars())
 
     def mark_in_flight(
@@ -151,7 +150,7 @@ class Claims(StoreBase):
     ) -> None:
         """Write the marker of a batch about to be sent, in the transaction that checks ``fence`` still holds
         the claims of ``user_keys`` (FencedOut otherwise) and renews its leases."""
-        until = time.time() + lease_s if lease_s is not None else None
+        until = self.clock() + lease_s if lease_s is not None else None
         row = {
             "batch_key": batch_key,
             "run_id": run_id,

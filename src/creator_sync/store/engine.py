@@ -6,6 +6,7 @@ store builds on. Opening a store upgrades its database with the migrations (crea
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -105,6 +106,14 @@ class StoreBase:
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             raise NotImplementedError(dialect)
         return insert(table)
+
+    def clock(self) -> float:
+        """Now, in epoch seconds, from the clock every writer of this database shares: PostgreSQL's (workers
+        on several hosts compare leases on one clock), the host's for SQLite (one host)."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                return float(conn.exec_driver_sql("SELECT EXTRACT(EPOCH FROM clock_timestamp())").scalar())
+        return time.time()
 
     @contextmanager
     def _maybe_write(self, conn: Connection | None) -> Iterator[Connection]:
