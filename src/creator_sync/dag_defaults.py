@@ -12,12 +12,12 @@ Settings (environment of the scheduler, dag-processor and workers):
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
 import pendulum
 
+from creator_sync import settings
 from creator_sync.retry import DEFAULT_RETRY_ARGS, VENDOR_RETRY_POLICY
 
 OWNER = "creator-sync"
@@ -27,25 +27,8 @@ DEADLINE_ENV = "CREATOR_SYNC_DEADLINE_MINUTES"
 DEFAULT_TASK_TIMEOUT = timedelta(minutes=180)
 
 
-def _minutes(env: str, default: timedelta) -> timedelta:
-    raw = os.environ.get(env, "").strip()
-    if not raw:
-        return default
-    try:
-        minutes = float(raw)
-    except ValueError:
-        minutes = -1.0
-    if minutes <= 0:
-        from creator_sync.http.errors import CreatorSyncConfigError
-
-        raise CreatorSyncConfigError(
-            f"{env}={raw!r} is invalid: give a number of minutes > 0 (e.g. {env}=90)"
-        )
-    return timedelta(minutes=minutes)
-
-
 def task_timeout() -> timedelta:
-    return _minutes(TASK_TIMEOUT_ENV, DEFAULT_TASK_TIMEOUT)
+    return timedelta(minutes=settings.current().task_timeout_minutes)
 
 
 def failure_callbacks() -> list:
@@ -96,9 +79,11 @@ def run_deadline(schedule: str):
         return None
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
+    deadline_minutes = settings.current().deadline_minutes
+
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=_minutes(DEADLINE_ENV, interval_length(schedule)),
+        interval=timedelta(minutes=minutes) if (minutes := deadline_minutes) else interval_length(schedule),
         callback=AsyncCallback(
             "creator_sync.alerts.CreatorSyncAlert", kwargs={"conn_id": conn_id, "kind": "deadline"}
         ),

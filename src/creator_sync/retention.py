@@ -25,14 +25,13 @@ The attribute hashes (one row per creator) and in-flight batches (each must be r
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from creator_sync import storage
+from creator_sync import settings, storage
 from creator_sync.http.errors import CreatorSyncConfigError
 
 log = logging.getLogger(__name__)
@@ -46,12 +45,7 @@ DAG_ID = "creator_sync_maintenance"
 
 
 def retention_days(env: str, environ: dict[str, str] | None = None) -> int:
-    raw = (os.environ if environ is None else environ).get(env, "").strip()
-    if not raw:
-        return DEFAULT_DAYS[env]
-    if not raw.isdigit() or int(raw) < 1:
-        raise CreatorSyncConfigError(f"{env}={raw!r} is invalid: give a whole number of days >= 1")
-    return int(raw)
+    return getattr(settings.load(environ), env.removeprefix(settings.PREFIX).lower())
 
 
 def ledger_days(environ: dict[str, str] | None = None) -> int:
@@ -60,7 +54,7 @@ def ledger_days(environ: dict[str, str] | None = None) -> int:
     from creator_sync.sync.fetch_mode import FETCH_MODE_ENV, INCREMENTAL, fetch_mode
     from creator_sync.sync.plan import INCOME_SWEEP_HOURS
 
-    lookback_hours = int((os.environ if environ is None else environ).get("CREATOR_SYNC_LOOKBACK_HOURS") or 0)
+    lookback_hours = settings.load(environ).lookback_hours
     floor = max(MIN_LEDGER_DAYS, lookback_hours // 24 + 2)
     because = f"CREATOR_SYNC_LOOKBACK_HOURS={lookback_hours}"
     mode = fetch_mode(environ)

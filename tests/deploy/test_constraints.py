@@ -154,7 +154,7 @@ def test_a_fresh_airflow_venv_installs_the_wheel_with_pip_and_parses_the_dags(tm
     script = (
         "import json, sys\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
-        "bag = DagBag(dag_folder=sys.argv[1], include_examples=False, safe_mode=False)\n"
+        "bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)\n"
         "print(json.dumps({'errors': {k: str(v)[-2000:] for k, v in bag.import_errors.items()},"
         " 'dags': sorted(bag.dag_ids)}))\n"
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from creator_sync import settings
 from creator_sync.webhooks import callback, signature
 from creator_sync.webhooks.events import MalformedEvent, parse_event
 
@@ -92,9 +92,7 @@ class Receiver:
         self.insightiq_secret = insightiq_secret or _Cached(lambda: connection_password(INSIGHTIQ_CONN_ID))
         self.insider_token = insider_token or _Cached(lambda: connection_password(INSIDER_CONN_ID))
         self.dead_letter_sink = dead_letter_sink or default_dead_letter_sink
-        self.debounce_s = (
-            float(os.environ.get(DEBOUNCE_ENV, DEFAULT_DEBOUNCE_S)) if debounce_s is None else debounce_s
-        )
+        self.debounce_s = settings.current().webhook_debounce_s if debounce_s is None else debounce_s
         self.background = background
         self._coalescer = None
         self._lock = threading.Lock()

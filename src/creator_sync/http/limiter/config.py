@@ -19,9 +19,9 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlparse
 
+from creator_sync import settings
 from creator_sync.http.errors import CreatorSyncConfigError
 from creator_sync.http.limiter.base import Limiter
 from creator_sync.http.limiter.local import SlidingWindowLimiter
@@ -35,32 +35,16 @@ DEFAULT_MARGIN = 0.03  # 30 ms: loopback jitter measured up to ~12 ms idle and ~
 DEFAULT_BURST = 1.0
 
 
-def _number_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise CreatorSyncConfigError(f"{name} must be a number, got {raw!r}") from None
-
-
 def margin() -> float:
-    value = _number_env(MARGIN_ENV, DEFAULT_MARGIN)
-    if not 0 <= value < 1:
-        raise CreatorSyncConfigError(f"{MARGIN_ENV} must be in [0, 1), got {value}")
-    return value
+    return settings.current().rate_limit_margin
 
 
 def burst() -> float:
-    value = _number_env(BURST_ENV, DEFAULT_BURST)
-    if not value >= 1:
-        raise CreatorSyncConfigError(f"{BURST_ENV} must be >= 1 (1 = strictly even pacing), got {value}")
-    return value
+    return settings.current().rate_limit_burst
 
 
 def backend() -> str:
-    return os.environ.get(BACKEND_ENV, "").strip() or "local"
+    return settings.current().rate_limit_backend
 
 
 def build_limiter(
