@@ -323,7 +323,7 @@ class CeleryStack:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             # compose-init.sh inputs (the airflow-init service's environment)
             "CREATOR_SYNC_HOME": str(REPO),
             "AIRFLOW_ADMIN_PASSWORD": self.admin_password,
