@@ -34,9 +34,10 @@ test: install ## the whole test suite (unit + slow tests that start servers), tw
 test-fast: install ## unit tests only
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
-lint: install
+lint: install ## ruff, and the docs name only settings, make targets, paths and DAG ids that exist
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m devtools.docs_check
 
 format: install
 	$(BIN)/ruff format .

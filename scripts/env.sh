@@ -14,7 +14,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER="$REPO/plugins"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
 # The UI's connection "Test" button, off by default in Airflow because it runs the connection's hook in the
 # api-server. The demo enables it: its connections point at the local sandboxes and the project's hooks test
-# with one read-only request (creator_sync.hooks.base.VendorHook.test_connection).
+# with one request that changes nothing (creator_sync.hooks.base.VendorHook.test_connection).
 export AIRFLOW__CORE__TEST_CONNECTION="Enabled"
 # SQLite busy timeout for the embedded stack (see devtools/airflow_stack.py:SQLITE_CONNECT_ARGS).
 # devtools/ is not installed: the Airflow processes import that setting from the checkout.

@@ -568,3 +568,19 @@ def test_compose_paths_exist_in_the_repository():
     ):
         assert (REPO / path).is_file(), path
     assert Path(REPO / "dags").is_dir()
+
+
+def test_the_connection_test_button_is_enabled_in_the_demo_only(compose_raw):
+    """Airflow disables the UI's connection Test button by default; the demo enables it, compose does not."""
+    from creator_sync.provider import get_provider_info
+
+    assert 'export AIRFLOW__CORE__TEST_CONNECTION="Enabled"' in (REPO / "scripts" / "env.sh").read_text()
+    assert "AIRFLOW__CORE__TEST_CONNECTION" not in {
+        **shared_env(),
+        **compose_raw["x-airflow-common"]["environment"],
+    }
+    for conn in get_provider_info()["connection-types"]:
+        module, _, name = conn["hook-class-name"].rpartition(".")
+        hook = getattr(__import__(module, fromlist=[name]), name)
+        assert callable(getattr(hook, "test_connection", None)), conn["connection-type"]
+        assert "_probe" in vars(hook), f"{conn['connection-type']}: its hook has no probe of its own"
