@@ -16,6 +16,7 @@ The pools file (pool names, slots, vendor rate limits) and the Insider mapping s
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -229,21 +230,27 @@ def _explain(error: ValidationError, environ: Mapping[str, str]) -> Exception:
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """The settings of ``environ`` (default: the process environment), validated."""
     source = os.environ if environ is None else environ
+    return _load(tuple(sorted((k, v) for k, v in source.items() if k.startswith(PREFIX))))
+
+
+@functools.lru_cache(maxsize=16)
+def _load(variables: tuple[tuple[str, str], ...]) -> Settings:
+    """Settings of these CREATOR_SYNC_* variables; cached, as building them costs milliseconds and the
+    environment changes rarely (a test's monkeypatch gives another key)."""
+    environ = dict(variables)
+    values = {
+        name: value.strip()
+        for name in Settings.model_fields
+        if (value := environ.get(Settings.env_name(name))) is not None and value.strip()
+    }
     try:
-        if environ is None:
-            return Settings()
-        values = {
-            name: value.strip()
-            for name in Settings.model_fields
-            if (value := environ.get(Settings.env_name(name))) is not None and value.strip()
-        }
         return _FromMapping(**values)
     except ValidationError as error:
-        raise _explain(error, source) from None
+        raise _explain(error, environ) from None
 
 
 def current() -> Settings:
-    """The settings of the process environment, read now (tests change the environment between calls)."""
+    """The settings of the process environment as it is now (tests change it between calls)."""
     return load()
 
 
