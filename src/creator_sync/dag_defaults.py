@@ -2,11 +2,11 @@
 with exponential backoff and the vendor retry policy (creator_sync.retry), an execution timeout on every
 task, the failure notifier and the run deadline.
 
-Settings (environment of the scheduler, dag-processor and workers):
-- `CREATOR_SYNC_TASK_TIMEOUT_MINUTES` (default 180): a task running longer is stuck, not slow, and is
+Settings (types and defaults: docs/settings.md):
+- `CREATOR_SYNC_TASK_TIMEOUT_MINUTES`: a task running longer is stuck, not slow, and is
   stopped (then retried like any failure). 180 minutes covers a full sync of ~100k creators at 10 requests/s.
 - `CREATOR_SYNC_ALERT_CONN_ID` (unset = no alerts): see creator_sync.alerts.
-- `CREATOR_SYNC_DEADLINE_MINUTES` (default: the length of one creator_sync interval): a scheduled run still
+- `CREATOR_SYNC_DEADLINE_MINUTES` (unset: the length of one creator_sync interval): a scheduled run still
   going this long after it was queued sends a deadline alert (it does not stop the run).
 """
 
@@ -24,7 +24,6 @@ OWNER = "creator-sync"
 START_DATE = pendulum.datetime(2025, 1, 1, tz="UTC")
 TASK_TIMEOUT_ENV = "CREATOR_SYNC_TASK_TIMEOUT_MINUTES"
 DEADLINE_ENV = "CREATOR_SYNC_DEADLINE_MINUTES"
-DEFAULT_TASK_TIMEOUT = timedelta(minutes=180)
 
 
 def task_timeout() -> timedelta:

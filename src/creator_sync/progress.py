@@ -27,7 +27,6 @@ from typing import TypeVar
 T = TypeVar("T")
 
 INTERVAL_ENV = "CREATOR_SYNC_PROGRESS_INTERVAL_S"
-DEFAULT_INTERVAL_S = 10.0
 
 _log = logging.getLogger("creator_sync.progress")
 

@@ -104,13 +104,14 @@ class Settings(BaseSettings):
     rate_limit_backend: str = Field(
         "local",
         description="Where the vendor rate budgets live: local (per process, each task its pool slots' "
-        "share) or redis://host:port/db (one budget for every worker).",
+        "share), file:///dir (one SQLite file per machine) or redis://host:port/db (every worker).",
     )
     rate_limit_margin: float = Field(
         0.03,
         ge=0,
         lt=1,
-        description="Seconds added to each rate window, against clock jitter between client and vendor.",
+        description="Safety margin as a fraction of each rate window (0.03 of a 1 s window = 30 ms), against "
+        "send-to-arrival jitter (docs/production.md, section 4).",
     )
     rate_limit_burst: float = Field(
         1.0, ge=1, description="Requests a client may send back to back (1: strictly even pacing)."
@@ -247,6 +248,11 @@ def _load(variables: tuple[tuple[str, str], ...]) -> Settings:
         return _FromMapping(**values)
     except ValidationError as error:
         raise _explain(error, environ) from None
+
+
+def default(name: str) -> Any:
+    """The default of a setting (for modules that name it, e.g. in a message)."""
+    return Settings.model_fields[name].default
 
 
 def current() -> Settings:

@@ -53,8 +53,7 @@ from creator_sync.sync.run_context import SyncRun
 
 CHUNK_DAYS_ENV = "CREATOR_SYNC_BACKFILL_CHUNK_DAYS"
 CACHE_HOURS_ENV = "CREATOR_SYNC_BACKFILL_CACHE_HOURS"
-DEFAULT_CHUNK_DAYS = 31
-DEFAULT_CACHE_HOURS = 12
+DEFAULT_CACHE_HOURS = settings.default("backfill_cache_hours")
 CACHE_DIR = "backfill-cache"  # under the data directory, beside runs/
 MARKER = "complete.json"
 CLAIM = "claim.json"  # {"run_id", "beat"}: a read in progress, its heartbeat rewritten every BEAT_S

@@ -18,7 +18,6 @@ from creator_sync import settings
 FETCH_MODE_ENV = "CREATOR_SYNC_FETCH_MODE"
 INCREMENTAL, FULL = "incremental", "full"
 FETCH_MODES = (INCREMENTAL, FULL)
-DEFAULT_FETCH_MODE = INCREMENTAL
 
 # what a run does with the directory (see `run_kind`)
 TARGETED, BACKFILL, FULL_READ, SWEEP = "targeted", "backfill", "full", "incremental"

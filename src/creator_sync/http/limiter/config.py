@@ -5,16 +5,11 @@
   state), ``file:///path/dir`` (one SQLite file shared by every process on the machine) or
   ``redis://host:port/db`` (shared across Celery workers). With a shared backend each limiter may spend the
   whole limit; all of them together never exceed it.
-- ``$CREATOR_SYNC_RATE_LIMIT_MARGIN`` (default ``DEFAULT_MARGIN``): the safety margin as a fraction of the
-  window. It must cover the send-to-arrival jitter to the vendor (``window``): with a 1 s window, 0.03
-  covers 30 ms. ``make bench`` measures it against the sandbox (``fetch_send_to_arrival_drop_ms`` /
-  ``_spread_ms``; ``fetch_utilisation_margin_1pct`` is the same job at 0.01): about 12 ms on an idle
-  loopback, more on a loaded host, and a remote vendor's is larger still (raise the margin when it answers
-  occasional 429s; lower it only where the jitter is measured).
-  docs/performance.md has the measured figures.
-- ``$CREATOR_SYNC_RATE_LIMIT_BURST`` (default ``DEFAULT_BURST``, >= 1): pacing ticks a limiter may lend to
-  the next ready client (see ``window``); 1 = strictly even spacing. Bursts arrive together and widen the
-  jitter, so a burst above 1 needs a margin measured with it.
+- ``$CREATOR_SYNC_RATE_LIMIT_MARGIN``: the safety margin as a fraction of the window, against the
+  send-to-arrival jitter (docs/production.md, section 4; measured figures in docs/performance.md).
+- ``$CREATOR_SYNC_RATE_LIMIT_BURST`` (>= 1): pacing ticks a limiter may lend to the next ready client (see
+  ``window``); 1 = strictly even spacing.
+Types, defaults and allowed values: docs/settings.md (creator_sync.settings).
 """
 
 from __future__ import annotations
@@ -31,8 +26,8 @@ from creator_sync.limits import rate_limit
 BACKEND_ENV = "CREATOR_SYNC_RATE_LIMIT_BACKEND"
 MARGIN_ENV = "CREATOR_SYNC_RATE_LIMIT_MARGIN"
 BURST_ENV = "CREATOR_SYNC_RATE_LIMIT_BURST"
-DEFAULT_MARGIN = 0.03  # 30 ms: loopback jitter measured up to ~12 ms idle and ~30 ms on a loaded host
-DEFAULT_BURST = 1.0
+DEFAULT_MARGIN = settings.default("rate_limit_margin")
+DEFAULT_BURST = settings.default("rate_limit_burst")
 
 
 def margin() -> float:
