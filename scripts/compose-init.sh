@@ -81,7 +81,7 @@ if state_url.startswith("postgresql"):
                 sql.SQL(verb + " ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s").format(role),
                 (url.password,),
             )
-            print(f"init: state role {url.username!r} {verb.lower()}d")
+            print(f"init: state role {url.username!r} {'altered' if verb == 'ALTER' else 'created'}")
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
         if cur.fetchone():
             print(f"init: state DB {url.database!r} exists")
