@@ -9,7 +9,7 @@ CONSTRAINTS := constraints/constraints-3.11.txt
 COMPILE := $(BIN)/uv pip compile --python-version 3.11 --python-platform linux -c $(CONSTRAINTS) --no-emit-package creator-sync
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo stop test test-fast lint format bench lock constraints sandbox clean
+.PHONY: install demo stop test test-fast soak lint format bench lock constraints sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test: install ## the whole test suite (unit + slow tests that start servers), tw
 
 test-fast: install ## unit tests only
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+
+soak: install ## the exactly-once property test with a long search (300 generated histories)
+	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:xdist tests/exactly_once/test_property.py
 
 lint: install ## ruff, and the docs name only settings, make targets, paths and DAG ids that exist
 	$(BIN)/ruff check .

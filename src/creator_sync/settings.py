@@ -134,6 +134,17 @@ class Settings(BaseSettings):
         description="Seconds to wait before asking Insider about a batch whose answer was lost (unset: the "
         "client's read timeout, at most 60).",
     )
+    probe_rounds: int = Field(
+        3,
+        ge=1,
+        description="Profile API rounds that look for a batch whose answer was lost, before it stays in "
+        "flight for the next attempt.",
+    )
+    probe_backoff_s: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds between those rounds, doubling each round (Insider's ingestion lag).",
+    )
     # --- webhooks and alerts --------------------------------------------------------------------------
     public_base_url: str | None = Field(
         None,

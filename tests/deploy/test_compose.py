@@ -431,20 +431,21 @@ def parse_duration(text: str) -> float:
 
 
 def grace_floor() -> float:
-    """One upsert batch in flight: every attempt of the longest request with backoff, then its settles."""
+    """One upsert batch in flight: every attempt of the longest request with backoff, then the settle wait
+    and every Profile API round of a lost answer (creator_sync.pipeline.settle)."""
     from creator_sync.http.client import DEFAULT_TIMEOUT, RetrySettings
-    from creator_sync.pipeline.send import LOST_ANSWER_CHECKS, LOST_ANSWER_SETTLE_MAX_S
+    from creator_sync.pipeline.settle import SETTLE_MAX_S, ProbeSettings
 
     retry = RetrySettings()
     request = retry.max_attempts * DEFAULT_TIMEOUT.read
     backoff = sum(min(retry.backoff_max, retry.backoff_initial * 2**i) + retry.jitter for i in range(4))
-    return request + backoff + LOST_ANSWER_CHECKS * LOST_ANSWER_SETTLE_MAX_S
+    return request + backoff + ProbeSettings(settle_s=SETTLE_MAX_S).total_wait_s
 
 
 def test_the_worker_stop_grace_period_covers_a_batch_and_its_settle_time(compose):
     worker = compose["services"]["airflow-worker"]
     grace = parse_duration(worker["stop_grace_period"])
-    assert grace >= grace_floor() > 300, (grace, grace_floor())
+    assert grace >= grace_floor() > 200, (grace, grace_floor())
     assert environment(worker)["DUMB_INIT_SETSID"] == "0"  # the warm shutdown reaches Celery
     assert parse_duration("10s") < grace_floor()  # compose's default would not
 
