@@ -6,7 +6,6 @@ is resolved by creator_sync.storage: a run directory is a local Path or an Objec
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,12 +13,12 @@ from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
-from creator_sync import storage
+from creator_sync import settings, storage
 from creator_sync.http.errors import CreatorSyncConfigError
 
 # The creator_sync schedule (a cron expression, UTC). Read by the DAG file and by manual runs that carry no
 # data interval, so both agree on what "one interval" is.
-SCHEDULE = os.environ.get("CREATOR_SYNC_SCHEDULE", "0 * * * *")
+SCHEDULE = settings.current().schedule
 
 # Late-arriving data: how many hours before its interval a run also looks for events (content items,
 # income transactions) that InsightIQ synced after the earlier run had finished. The event ledger keeps
@@ -56,17 +55,7 @@ def lookback_hours(param: object = None, environ: dict[str, str] | None = None) 
                 f"leave it empty (null) to use the environment variable {LOOKBACK_ENV}."
             )
         return hours
-    raw = (os.environ if environ is None else environ).get(LOOKBACK_ENV, "")
-    if not raw.strip():
-        return 0
-    hours = _hours(raw)
-    if hours is None:
-        raise CreatorSyncConfigError(
-            f"environment variable {LOOKBACK_ENV}={raw!r} is invalid: it must be a whole number of hours "
-            f">= 0 (e.g. {LOOKBACK_ENV}=3; 0 or unset = only the run's own data interval). Fix or unset it "
-            f"where Airflow's workers get their environment (config/airflow.env, docker-compose.yaml)."
-        )
-    return hours
+    return settings.load(environ).lookback_hours
 
 
 def last_complete_interval(run_after: datetime) -> tuple[datetime, datetime]:

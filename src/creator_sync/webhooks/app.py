@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from creator_sync import settings
 from creator_sync.webhooks import callback, signature
 from creator_sync.webhooks.events import MalformedEvent, parse_event
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 1024 * 1024  # InsightIQ events are a few hundred bytes
 MAX_CALLBACK_BYTES = 6 * 1024 * 1024  # an Upsert payload is at most 5 MB
 DEBOUNCE_ENV = "CREATOR_SYNC_WEBHOOK_DEBOUNCE_S"
-DEFAULT_DEBOUNCE_S = 30.0  # see docs/performance.md (webhook latency): runs per hour vs latency
+DEFAULT_DEBOUNCE_S = settings.default("webhook_debounce_s")  # docs/performance.md: runs per hour vs latency
 INSIGHTIQ_CONN_ID = "insightiq_default"
 INSIDER_CONN_ID = "insider_default"
 UNIFICATION_ERROR = "unification_error"
@@ -93,9 +93,7 @@ class Receiver:
         self.insightiq_secret = insightiq_secret or _Cached(lambda: connection_password(INSIGHTIQ_CONN_ID))
         self.insider_token = insider_token or _Cached(lambda: connection_password(INSIDER_CONN_ID))
         self.dead_letter_sink = dead_letter_sink or default_dead_letter_sink
-        self.debounce_s = (
-            float(os.environ.get(DEBOUNCE_ENV, DEFAULT_DEBOUNCE_S)) if debounce_s is None else debounce_s
-        )
+        self.debounce_s = settings.current().webhook_debounce_s if debounce_s is None else debounce_s
         self.background = background
         self._coalescer = None
         self._lock = threading.Lock()
