@@ -1,20 +1,21 @@
-# creator-sync image: the official Airflow image plus exactly the runtime lock and the creator_sync wheel.
+# creator-sync image: the official Airflow image with the creator_sync wheel installed on top, DAGs and plugins.
 #
-#   docker compose build          (docker-compose.yaml builds it as ${CREATOR_SYNC_IMAGE:-creator-sync:latest})
+#   docker compose build          (docker-compose.yaml builds it as ${CREATOR_SYNC_IMAGE})
 #
 # Stages:
 #   build    - uv and the creator_sync wheel (`uv build --wheel`: only src/creator_sync and its resources)
-#   runtime  - the Airflow image: its Python environment (the airflow user's virtualenv, $VIRTUAL_ENV) is
-#              synced to requirements.lock with uv, so packages the base image ships but the lock does not
-#              list are removed and the containers run the set the tests ran; then the wheel, without
-#              dependencies and not editable (registers the `creator-sync` provider entry point); then
-#              dags/, plugins/ and what scripts/compose-init.sh reads (scripts/, config/).
+#   runtime  - the Airflow image: pip installs the wheel (with its extras s3, redis, postgres) into the image's
+#              Python environment, resolving its dependencies under requirements.lock. The lock is resolved
+#              under Airflow's constraints for this version (constraints/), so what the image ships keeps its
+#              version and every provider of the image stays; packages the image lacks come at the versions
+#              the tests ran. Then dags/, plugins/ and what scripts/compose-init.sh reads (scripts/, config/).
 #              No dev lock, no devtools/, no tests/.
 #   sandbox  - runtime + devtools/ for the compose `sandbox` profile (the vendor sandboxes; never production)
 #   the last stage is the runtime image again, so a plain `docker build .` builds production.
-ARG UV_VERSION=0.13.8
+ARG UV_VERSION=0.12.15
+ARG AIRFLOW_VERSION=3.3.2
 
-FROM apache/airflow:3.3.2-python3.11 AS build
+FROM apache/airflow:${AIRFLOW_VERSION}-python3.11 AS build
 ARG UV_VERSION
 USER airflow
 WORKDIR /tmp/build
@@ -23,10 +24,9 @@ COPY --chown=airflow:0 pyproject.toml ./
 COPY --chown=airflow:0 src/ ./src/
 RUN /tmp/uv/bin/uv build --wheel --out-dir /tmp/dist .
 
-FROM apache/airflow:3.3.2-python3.11 AS runtime
+FROM apache/airflow:${AIRFLOW_VERSION}-python3.11 AS runtime
+ARG AIRFLOW_VERSION
 ENV CREATOR_SYNC_HOME=/opt/creator-sync \
-    UV_NO_CACHE=1 \
-    UV_LINK_MODE=copy \
     PYTHONDONTWRITEBYTECODE=1
 
 USER root
@@ -36,19 +36,16 @@ RUN mkdir -p "${CREATOR_SYNC_HOME}" /opt/airflow/data /opt/airflow/auth \
 USER airflow
 WORKDIR ${CREATOR_SYNC_HOME}
 
-# 1. The locked runtime set (own layer: rebuilt only when the lock changes). uv comes from the build stage.
+# 1. The wheel and its dependencies, by pip's resolver, on top of the image (nothing uninstalled).
+#    apache-airflow==${AIRFLOW_VERSION} in the install keeps pip from moving Airflow itself.
 COPY --chown=airflow:0 requirements.lock ./
-RUN --mount=type=bind,from=build,source=/tmp/uv,target=/tmp/uv \
-    /tmp/uv/bin/uv pip sync --python "$(command -v python)" requirements.lock \
-    && airflow version
-
-# 2. The creator_sync wheel, without dependencies (everything it needs is in the lock).
-RUN --mount=type=bind,from=build,source=/tmp/uv,target=/tmp/uv \
-    --mount=type=bind,from=build,source=/tmp/dist,target=/tmp/dist \
-    /tmp/uv/bin/uv pip install --python "$(command -v python)" --no-deps /tmp/dist/creator_sync-*.whl \
+RUN --mount=type=bind,from=build,source=/tmp/dist,target=/tmp/dist \
+    pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" \
+        "$(ls /tmp/dist/creator_sync-*.whl)[s3,redis,postgres]" -c requirements.lock \
+    && airflow version \
     && python -c "from creator_sync.provider import get_provider_info; print(get_provider_info()['package-name'])"
 
-# 3. DAGs, the plugin entry and what the compose init reads.
+# 2. DAGs, the plugin entry and what the compose init reads.
 COPY --chown=airflow:0 dags/ ./dags/
 COPY --chown=airflow:0 plugins/ ./plugins/
 COPY --chown=airflow:0 scripts/ ./scripts/

@@ -3,10 +3,13 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-UV_VERSION := 0.13.8
+UV_VERSION := 0.12.15
+CONSTRAINTS := constraints/constraints-3.11.txt
+# Linux, Python 3.11, under Airflow's constraints: the set the image runs and the tests use
+COMPILE := $(BIN)/uv pip compile --python-version 3.11 --python-platform linux -c $(CONSTRAINTS) --no-emit-package creator-sync
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo stop test test-fast soak lint format bench lock sandbox clean
+.PHONY: install demo stop test test-fast soak lint format bench lock constraints sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +37,10 @@ test-fast: install ## unit tests only
 soak: install ## the exactly-once property test with a long search (300 generated histories)
 	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:xdist tests/exactly_once/test_property.py
 
-lint: install
+lint: install ## ruff, and the docs name only settings, make targets, paths and DAG ids that exist
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m devtools.docs_check
 
 format: install
 	$(BIN)/ruff format .
@@ -48,9 +52,12 @@ bench: install ## benchmarks; QUICK=1 for the short run
 sandbox: install ## run the vendor sandboxes in the foreground
 	$(BIN)/python -m devtools.sandbox
 
-lock: ## re-resolve requirements.txt -> requirements.lock (runtime, the image) and requirements-dev.txt -> requirements-dev.lock
-	$(BIN)/uv pip compile requirements.txt --python-version 3.11 -o requirements.lock
-	$(BIN)/uv pip compile requirements-dev.txt --python-version 3.11 -o requirements-dev.lock
+lock: ## resolve requirements.txt -> requirements.lock (runtime, the image) and requirements-dev.txt -> requirements-dev.lock, under $(CONSTRAINTS)
+	$(COMPILE) requirements.txt -o requirements.lock
+	$(COMPILE) requirements-dev.txt -o requirements-dev.lock
+
+constraints: ## write $(CONSTRAINTS): Airflow's published constraints, or the same resolution where they are out of reach
+	$(BIN)/python -m devtools.constraints
 
 clean: stop
 	rm -rf .airflow .run

@@ -65,7 +65,7 @@ class AirflowStack:
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             "CREATOR_SYNC_DATA_URL": f"file://{self.home / 'data'}",
             **SQLITE_CONNECT_ARGS_SETTING,
             # the SQLite connect args above live in this dev-tool module, which is not installed

@@ -221,8 +221,8 @@ PLAIN_DEFAULT = re.compile(r"^\$\{(?P<name>\w+):-(?P<default>[^}$]*)\}$")
 
 def compose_environment(local_overrides: dict[str, str], path: Path = COMPOSE_FILE) -> dict[str, str]:
     """config/airflow.env (compose's env_file) + compose's environment, with local values for every key
-    that names a compose host/volume or a ``${SECRET}``; a plain setting ``${NAME:-default}`` gets its
-    default. Any other interpolated key raises."""
+    that names a compose host/volume or a ``${VARIABLE}``, and for the secrets compose's entry point
+    exports; a plain setting ``${NAME:-default}`` gets its default. Any other interpolated key raises."""
     env = read_env_file(REPO / "config" / "airflow.env")
     unknown = []
     for key, value in compose_common_environment(path).items():
@@ -239,6 +239,9 @@ def compose_environment(local_overrides: dict[str, str], path: Path = COMPOSE_FI
             f"docker-compose.yaml x-airflow-common sets {unknown} from .env; CeleryStack has no local "
             "value for them: add them to CeleryStack.local_overrides"
         )
+    # what compose's entry point (scripts/secrets-env.sh) exports from its secrets: not in the environment
+    for key, value in local_overrides.items():
+        env.setdefault(key, value)
     return env
 
 
@@ -323,7 +326,7 @@ class CeleryStack:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             # compose-init.sh inputs (the airflow-init service's environment)
             "CREATOR_SYNC_HOME": str(REPO),
             "AIRFLOW_ADMIN_PASSWORD": self.admin_password,

@@ -2,7 +2,9 @@
 # The `airflow-init` service of docker-compose.yaml (runs once per `docker compose up`, before the other
 # Airflow services start). Safe to run again:
 #   1. airflow db migrate                                  (metadata DB on the postgres service)
-#   2. the project state DB (CREATOR_SYNC_STATE_URL)       created if it is PostgreSQL and missing
+#   2. the project state DB (CREATOR_SYNC_STATE_URL)       if PostgreSQL: its role (when it is not the
+#                                                          metadata DB's user: a login role, no superuser)
+#                                                          and its database, owned by that role
 #   3. the data directory (CREATOR_SYNC_DATA_URL)          created if it is file://
 #   4. the admin user: FAB auth manager (compose)          created from AIRFLOW_ADMIN_USERNAME/PASSWORD if it
 #                                                          does not exist (an existing user is left alone);
@@ -56,17 +58,36 @@ if state_url.startswith("postgresql"):
     from sqlalchemy.engine import make_url
 
     url = make_url(state_url)
+    # The metadata DB's user (the server's superuser in compose) creates the state role and database; on
+    # another server the state URL's own user has to be able to.
+    admin_url = make_url(os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or state_url)
+    if (admin_url.host, admin_url.port or 5432) != (url.host, url.port or 5432):
+        admin_url = url
     admin = psycopg2.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname="postgres"
+        host=url.host,
+        port=url.port or 5432,
+        user=admin_url.username,
+        password=admin_url.password,
+        dbname="postgres",
     )
     admin.autocommit = True
+    role = sql.Identifier(url.username)
     with admin.cursor() as cur:
+        if url.username != admin_url.username:
+            # the state role: logs in, owns the state DB, nothing else (no superuser, no CREATEDB/CREATEROLE)
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (url.username,))
+            verb = "ALTER" if cur.fetchone() else "CREATE"
+            cur.execute(
+                sql.SQL(verb + " ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s").format(role),
+                (url.password,),
+            )
+            print(f"init: state role {url.username!r} {'altered' if verb == 'ALTER' else 'created'}")
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
         if cur.fetchone():
             print(f"init: state DB {url.database!r} exists")
         else:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database)))
-            print(f"init: created state DB {url.database!r}")
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(url.database), role))
+            print(f"init: created state DB {url.database!r} owned by {url.username!r}")
     admin.close()
 elif state_url:
     print(f"init: state DB {urlparse(state_url).scheme} URL left to the pipeline")

@@ -8,6 +8,14 @@ source "$REPO/config/airflow.env"
 set +a
 export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$REPO/plugins"
+# The demo's login: Airflow's SimpleAuthManager with one admin user; Airflow generates its password into
+# $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated and `make demo` prints it. Production containers
+# use the FAB auth manager (docker-compose.yaml).
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
+# The UI's connection "Test" button, off by default in Airflow because it runs the connection's hook in the
+# api-server. The demo enables it: its connections point at the local sandboxes and the project's hooks test
+# with one request that changes nothing (creator_sync.hooks.base.VendorHook.test_connection).
+export AIRFLOW__CORE__TEST_CONNECTION="Enabled"
 # SQLite busy timeout for the embedded stack (see devtools/airflow_stack.py:SQLITE_CONNECT_ARGS).
 # devtools/ is not installed: the Airflow processes import that setting from the checkout.
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="devtools.airflow_stack.SQLITE_CONNECT_ARGS"

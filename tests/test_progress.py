@@ -83,5 +83,7 @@ def test_interval_from_the_environment(monkeypatch):
     monkeypatch.setenv(INTERVAL_ENV, "2.5")
     assert Progress("x").interval == 2.5
     monkeypatch.setenv(INTERVAL_ENV, "soon")
-    with pytest.raises(ValueError, match="CREATOR_SYNC_PROGRESS_INTERVAL_S='soon' is not a number"):
+    with pytest.raises(
+        ValueError, match="CREATOR_SYNC_PROGRESS_INTERVAL_S='soon' is invalid: allowed is a number >= 0"
+    ):
         Progress("x")

@@ -95,7 +95,7 @@ def test_a_ledger_retention_shorter_than_the_look_back_is_refused():
         ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "3"})
     with pytest.raises(CreatorSyncConfigError, match="at least 12 days with CREATOR_SYNC_LOOKBACK_HOURS=240"):
         ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "10", "CREATOR_SYNC_LOOKBACK_HOURS": "240"})
-    with pytest.raises(CreatorSyncConfigError, match="whole number of days"):
+    with pytest.raises(CreatorSyncConfigError, match="allowed is a whole number >= 1"):
         ledger_days({"CREATOR_SYNC_RETAIN_LEDGER_DAYS": "two weeks"})
 
 

@@ -47,5 +47,5 @@ def test_setting(raw, rate):
 
 @pytest.mark.parametrize("raw", ["lots", "1.5", "-0.1", "150%"])
 def test_a_bad_setting_says_how_to_fix_it(raw):
-    with pytest.raises(CreatorSyncConfigError, match="give a fraction between 0 and 1"):
+    with pytest.raises(CreatorSyncConfigError, match="allowed is a fraction between 0 and 1"):
         max_rejection_rate({"CREATOR_SYNC_MAX_REJECTION_RATE": raw})

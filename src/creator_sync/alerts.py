@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import os
 from typing import Any
 
 from airflow.sdk import BaseNotifier
@@ -31,7 +30,9 @@ WEBHOOK_TYPES = ("slackwebhook", "slack_webhook", "http", "https")
 
 
 def alert_conn_id() -> str | None:
-    return os.environ.get(ALERT_CONN_ENV, "").strip() or None
+    from creator_sync import settings
+
+    return settings.current().alert_conn_id
 
 
 def _get(obj: Any, key: str) -> Any:

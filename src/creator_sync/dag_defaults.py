@@ -2,50 +2,32 @@
 with exponential backoff and the vendor retry policy (creator_sync.retry), an execution timeout on every
 task, the failure notifier and the run deadline.
 
-Settings (environment of the scheduler, dag-processor and workers):
-- `CREATOR_SYNC_TASK_TIMEOUT_MINUTES` (default 180): a task running longer is stuck, not slow, and is
+Settings (types and defaults: docs/settings.md):
+- `CREATOR_SYNC_TASK_TIMEOUT_MINUTES`: a task running longer is stuck, not slow, and is
   stopped (then retried like any failure). 180 minutes covers a full sync of ~100k creators at 10 requests/s.
 - `CREATOR_SYNC_ALERT_CONN_ID` (unset = no alerts): see creator_sync.alerts.
-- `CREATOR_SYNC_DEADLINE_MINUTES` (default: the length of one creator_sync interval): a scheduled run still
+- `CREATOR_SYNC_DEADLINE_MINUTES` (unset: the length of one creator_sync interval): a scheduled run still
   going this long after it was queued sends a deadline alert (it does not stop the run).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
 import pendulum
 
+from creator_sync import settings
 from creator_sync.retry import DEFAULT_RETRY_ARGS, VENDOR_RETRY_POLICY
 
 OWNER = "creator-sync"
 START_DATE = pendulum.datetime(2025, 1, 1, tz="UTC")
 TASK_TIMEOUT_ENV = "CREATOR_SYNC_TASK_TIMEOUT_MINUTES"
 DEADLINE_ENV = "CREATOR_SYNC_DEADLINE_MINUTES"
-DEFAULT_TASK_TIMEOUT = timedelta(minutes=180)
-
-
-def _minutes(env: str, default: timedelta) -> timedelta:
-    raw = os.environ.get(env, "").strip()
-    if not raw:
-        return default
-    try:
-        minutes = float(raw)
-    except ValueError:
-        minutes = -1.0
-    if minutes <= 0:
-        from creator_sync.http.errors import CreatorSyncConfigError
-
-        raise CreatorSyncConfigError(
-            f"{env}={raw!r} is invalid: give a number of minutes > 0 (e.g. {env}=90)"
-        )
-    return timedelta(minutes=minutes)
 
 
 def task_timeout() -> timedelta:
-    return _minutes(TASK_TIMEOUT_ENV, DEFAULT_TASK_TIMEOUT)
+    return timedelta(minutes=settings.current().task_timeout_minutes)
 
 
 def failure_callbacks() -> list:
@@ -96,9 +78,11 @@ def run_deadline(schedule: str):
         return None
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
+    deadline_minutes = settings.current().deadline_minutes
+
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=_minutes(DEADLINE_ENV, interval_length(schedule)),
+        interval=timedelta(minutes=minutes) if (minutes := deadline_minutes) else interval_length(schedule),
         callback=AsyncCallback(
             "creator_sync.alerts.CreatorSyncAlert", kwargs={"conn_id": conn_id, "kind": "deadline"}
         ),

@@ -20,7 +20,6 @@ is injectable for tests.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -28,18 +27,14 @@ from typing import TypeVar
 T = TypeVar("T")
 
 INTERVAL_ENV = "CREATOR_SYNC_PROGRESS_INTERVAL_S"
-DEFAULT_INTERVAL_S = 10.0
 
 _log = logging.getLogger("creator_sync.progress")
 
 
 def default_interval() -> float:
-    try:
-        return max(0.0, float(os.environ.get(INTERVAL_ENV, DEFAULT_INTERVAL_S)))
-    except ValueError:
-        raise ValueError(
-            f"{INTERVAL_ENV}={os.environ[INTERVAL_ENV]!r} is not a number of seconds; unset it or use e.g. 10"
-        ) from None
+    from creator_sync import settings
+
+    return settings.current().progress_interval_s
 
 
 def _duration(seconds: float) -> str:

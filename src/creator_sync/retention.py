@@ -1,13 +1,13 @@
 """Retention: what the daily `creator_sync_maintenance` DAG deletes, and why those ages are safe.
 
-Settings (days; environment of the workers):
-- `CREATOR_SYNC_RETAIN_RUN_FILES_DAYS` (default 14): a run directory (fetched Parquet, Insider JSON Lines,
+Settings (days; types and defaults: docs/settings.md):
+- `CREATOR_SYNC_RETAIN_RUN_FILES_DAYS`: a run directory (fetched Parquet, Insider JSON Lines,
   report.md; ~50 MB per run at 100k creators) whose newest file is older. Run files are for looking into a
   recent run; nothing reads them once the run is finished (the report and dead letters are in the state DB).
   The same cut-off applies to a run's per-user outcomes (`run_users`: one row per creator the run planned,
   so it grows by the fleet size per full run), its per-attempt client counters (`run_client_stats`) and send
   claims whose lease ran out before it: they exist to compute the run's report, which is stored on its own.
-- `CREATOR_SYNC_RETAIN_LEDGER_DAYS` (default 90, at least 7; 9 in the incremental fetch mode):
+- `CREATOR_SYNC_RETAIN_LEDGER_DAYS` (at least 7; 9 in the incremental fetch mode):
   acknowledged-event rows acknowledged longer ago.
   The ledger is what keeps a re-run, a retry, the look-back or a backfill from sending an event twice: an
   event is only fetched again by a run whose window covers the event's date. Scheduled runs look back
@@ -16,7 +16,7 @@ Settings (days; environment of the workers):
   days whose ledger rows were deleted sends their events to Insider again, and Insider appends events).
   The setting must also exceed the look-back and, with CREATOR_SYNC_FETCH_MODE=incremental, the income
   sweep's 8 days (9 days at least), or the scheduled runs themselves could re-send.
-- `CREATOR_SYNC_RETAIN_DEAD_LETTERS_DAYS` (default 90): dead letters created longer ago, replayed or not;
+- `CREATOR_SYNC_RETAIN_DEAD_LETTERS_DAYS`: dead letters created longer ago, replayed or not;
   the report lists what was deleted per reason, so nothing goes without a trace.
 
 The attribute hashes (one row per creator) and in-flight batches (each must be resolved) are never deleted.
@@ -25,14 +25,13 @@ The attribute hashes (one row per creator) and in-flight batches (each must be r
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from creator_sync import storage
+from creator_sync import settings, storage
 from creator_sync.http.errors import CreatorSyncConfigError
 
 log = logging.getLogger(__name__)
@@ -40,18 +39,12 @@ log = logging.getLogger(__name__)
 RUN_FILES_ENV = "CREATOR_SYNC_RETAIN_RUN_FILES_DAYS"
 LEDGER_ENV = "CREATOR_SYNC_RETAIN_LEDGER_DAYS"
 DEAD_LETTERS_ENV = "CREATOR_SYNC_RETAIN_DEAD_LETTERS_DAYS"
-DEFAULT_DAYS = {RUN_FILES_ENV: 14, LEDGER_ENV: 90, DEAD_LETTERS_ENV: 90}
 MIN_LEDGER_DAYS = 7
 DAG_ID = "creator_sync_maintenance"
 
 
 def retention_days(env: str, environ: dict[str, str] | None = None) -> int:
-    raw = (os.environ if environ is None else environ).get(env, "").strip()
-    if not raw:
-        return DEFAULT_DAYS[env]
-    if not raw.isdigit() or int(raw) < 1:
-        raise CreatorSyncConfigError(f"{env}={raw!r} is invalid: give a whole number of days >= 1")
-    return int(raw)
+    return getattr(settings.load(environ), env.removeprefix(settings.PREFIX).lower())
 
 
 def ledger_days(environ: dict[str, str] | None = None) -> int:
@@ -60,7 +53,7 @@ def ledger_days(environ: dict[str, str] | None = None) -> int:
     from creator_sync.sync.fetch_mode import FETCH_MODE_ENV, INCREMENTAL, fetch_mode
     from creator_sync.sync.plan import INCOME_SWEEP_HOURS
 
-    lookback_hours = int((os.environ if environ is None else environ).get("CREATOR_SYNC_LOOKBACK_HOURS") or 0)
+    lookback_hours = settings.load(environ).lookback_hours
     floor = max(MIN_LEDGER_DAYS, lookback_hours // 24 + 2)
     because = f"CREATOR_SYNC_LOOKBACK_HOURS={lookback_hours}"
     mode = fetch_mode(environ)

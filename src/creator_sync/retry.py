@@ -7,7 +7,6 @@ Every creator-sync DAG gets ``VENDOR_RETRY_POLICY`` and ``DEFAULT_RETRY_ARGS`` t
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
@@ -45,14 +44,9 @@ RETRY_DELAY_ENV = "CREATOR_SYNC_RETRY_DELAY_S"
 
 
 def _retry_delay() -> timedelta:
-    raw = os.environ.get(RETRY_DELAY_ENV) or "30"
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise CreatorSyncConfigError(f"{RETRY_DELAY_ENV} must be a number of seconds, got {raw!r}") from None
-    if seconds < 0:
-        raise CreatorSyncConfigError(f"{RETRY_DELAY_ENV} must be >= 0, got {seconds}")
-    return timedelta(seconds=seconds)
+    from creator_sync import settings
+
+    return timedelta(seconds=settings.current().retry_delay_s)
 
 
 # Operator defaults for transient errors (Airflow retries with exponential backoff).

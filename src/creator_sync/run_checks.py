@@ -8,29 +8,14 @@
 
 from __future__ import annotations
 
-import os
-
 MAX_REJECTION_RATE_ENV = "CREATOR_SYNC_MAX_REJECTION_RATE"
-DEFAULT_MAX_REJECTION_RATE = 0.2
 MIN_CREATORS_FOR_RATE = 20
 
 
 def max_rejection_rate(environ: dict[str, str] | None = None) -> float:
-    raw = (os.environ if environ is None else environ).get(MAX_REJECTION_RATE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_REJECTION_RATE
-    try:
-        rate = float(raw.removesuffix("%")) / (100 if raw.endswith("%") else 1)
-    except ValueError:
-        rate = -1.0
-    if not 0 <= rate <= 1:
-        from creator_sync.http.errors import CreatorSyncConfigError
+    from creator_sync import settings
 
-        raise CreatorSyncConfigError(
-            f"{MAX_REJECTION_RATE_ENV}={raw!r} is invalid: give a fraction between 0 and 1 (e.g. 0.2) or a "
-            f"percentage (e.g. 20%); 1 turns the check off"
-        )
-    return rate
+    return settings.load(environ).max_rejection_rate
 
 
 def rejection_rate_problem(fetched: int, rejected: dict[str, int], limit: float | None = None) -> str | None:

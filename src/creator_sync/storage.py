@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from creator_sync import settings
 from creator_sync.http.errors import CreatorSyncConfigError
 
 DATA_URL_ENV = "CREATOR_SYNC_DATA_URL"
@@ -38,7 +39,7 @@ def default_data_url() -> str:
 
 
 def data_url() -> str:
-    return os.environ.get(DATA_URL_ENV) or default_data_url()
+    return settings.current().data_url or default_data_url()
 
 
 def data_base():
@@ -47,7 +48,7 @@ def data_base():
     from airflow.sdk import ObjectStoragePath
 
     base = ObjectStoragePath(data_url())
-    conn_id = os.environ.get(DATA_CONN_ID_ENV) or None
+    conn_id = settings.current().data_conn_id
     if base.conn_id is None and conn_id and not is_local(base):
         base = ObjectStoragePath(data_url(), conn_id=conn_id)
     return base

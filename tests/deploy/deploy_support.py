@@ -28,19 +28,35 @@ AIRFLOW_SERVICES = {
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
     "airflow-worker": "celery worker",
+    "flower": "celery flower",
 }
-ANCHORED_SERVICES = {*AIRFLOW_SERVICES, "airflow-init", "airflow-sandbox-connections"}
+ANCHORED_SERVICES = {*AIRFLOW_SERVICES, "airflow-init", "airflow-sandbox-connections", "airflow-cli"}
 ALL_SERVICES = {"postgres", "redis", *ANCHORED_SERVICES, "sandbox"}
-ONE_SHOT_SERVICES = {"airflow-init", "airflow-sandbox-connections"}
+ONE_SHOT_SERVICES = {"airflow-init", "airflow-sandbox-connections", "airflow-cli"}
+# Services behind a profile: name -> profile
+PROFILED = {
+    "sandbox": "sandbox",
+    "airflow-sandbox-connections": "sandbox",
+    "flower": "flower",
+    "airflow-cli": "cli",
+}
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 
-# The secrets docker-compose.yaml must take from .env (`${NAME:?...}`), never from the file itself.
+# The secrets docker-compose.yaml takes from .env as compose secrets (files under /run/secrets), never as
+# environment: variable in .env -> compose secret name.
 REQUIRED_SECRETS = {
-    "AIRFLOW__CORE__FERNET_KEY",
-    "AIRFLOW__API_AUTH__JWT_SECRET",
-    "AIRFLOW__API__SECRET_KEY",
-    "POSTGRES_PASSWORD",
-    "AIRFLOW_ADMIN_PASSWORD",
+    "AIRFLOW__CORE__FERNET_KEY": "airflow_fernet_key",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "airflow_jwt_secret",
+    "AIRFLOW__API__SECRET_KEY": "airflow_api_secret_key",
+    "POSTGRES_PASSWORD": "postgres_password",
+    "REDIS_PASSWORD": "redis_password",
+    "CREATOR_SYNC_STATE_PASSWORD": "creator_sync_state_password",
+    "AIRFLOW_ADMIN_PASSWORD": "airflow_admin_password",
+}
+OPTIONAL_SECRETS = {
+    "CREATOR_SYNC_INSIDER_CALLBACK_TOKEN": "creator_sync_insider_callback_token",
+    "AIRFLOW_CONN_CREATOR_SYNC_S3": "airflow_conn_creator_sync_s3",
+    "AIRFLOW_CONN_CREATOR_SYNC_ALERTS": "airflow_conn_creator_sync_alerts",
 }
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, ${NAME:+alt}, ${NAME+alt}, $NAME

@@ -171,3 +171,45 @@ def test_init_refuses_to_run_without_the_secrets():
     result = subprocess.run(["bash", str(INIT_SCRIPT)], env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert "AIRFLOW__CORE__FERNET_KEY is not set" in result.stderr
+
+
+def test_init_gives_the_state_db_its_own_role_that_is_no_superuser(databases, tmp_path):
+    """Compose's state URL names a role of its own: init creates it (login only) and the DB it owns."""
+    meta, state = databases
+    role = f"cs_state_role_{uuid.uuid4().hex[:8]}"
+    env = airflow_env()
+    for key in [k for k in env if k.startswith(("AIRFLOW__", "CREATOR_SYNC_"))]:
+        del env[key]
+    env.update(
+        {
+            "CREATOR_SYNC_HOME": str(REPO),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{PG['user']}@127.0.0.1:5432/{meta}",
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+            "AIRFLOW__API_AUTH__JWT_SECRET": "test-jwt-secret",
+            "AIRFLOW__API__SECRET_KEY": "test-api-secret-key",
+            "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
+            "CREATOR_SYNC_STATE_URL": f"postgresql://{role}:state-pw@127.0.0.1:5432/{state}",
+            "CREATOR_SYNC_DATA_URL": f"file://{tmp_path / 'data'}",
+            "CREATOR_SYNC_CONNECTIONS_FILE": "",
+        }
+    )
+    try:
+        output = run_init(env).stdout
+        assert f"state role '{role}' created" in output
+        flags = query(
+            "postgres",
+            "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles "
+            f"WHERE rolname = '{role}'",
+        )
+        assert flags == [(False, False, False, True)]
+        owner = query(
+            "postgres", f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{state}'"
+        )
+        assert owner == [(role,)]
+        assert f"state role '{role}' altered" in run_init(env).stdout  # again: the password follows the URL
+    finally:
+        admin = admin_connection()
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{state}" WITH (FORCE)')
+            cur.execute(f'DROP ROLE IF EXISTS "{role}"')
+        admin.close()

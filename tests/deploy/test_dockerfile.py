@@ -1,5 +1,6 @@
-"""Dockerfile: the official Airflow image of the locked version, the runtime lock installed exactly, then the
-creator_sync wheel, DAGs and plugins; no dev lock, devtools or tests in the production image."""
+"""Dockerfile: the official Airflow image of the locked version, the creator_sync wheel installed on top by
+pip under the runtime lock (nothing the image ships is removed), DAGs and plugins; no dev lock, devtools or
+tests in the production image."""
 
 from __future__ import annotations
 
@@ -41,32 +42,65 @@ def stages(text: str | None = None) -> dict[str, list[tuple[str, str]]]:
     return result
 
 
+def build_arg(name: str) -> str:
+    arg = next(args for word, args in instructions() if word == "ARG" and args.startswith(f"{name}="))
+    return arg.split("=", 1)[1]
+
+
 def test_base_image_is_the_locked_airflow_on_python_311():
     froms = {args.split()[0] for word, args in instructions() if word == "FROM"}
-    assert froms == {f"apache/airflow:{locked_version('apache-airflow')}-python3.11", "runtime"}
+    assert froms == {"apache/airflow:${AIRFLOW_VERSION}-python3.11", "runtime"}
+    assert build_arg("AIRFLOW_VERSION") == locked_version("apache-airflow")
 
 
-def test_installs_exactly_the_runtime_lock_then_the_wheel_without_dependencies():
-    steps = stages()["runtime"]
+WHEEL_INSTALL = re.compile(
+    r"\bpip install\b(?=.*\"apache-airflow==\$\{AIRFLOW_VERSION\}\")"
+    r"(?=.*creator_sync-\*\.whl\)\[s3,redis,postgres\])"
+    r"(?=.*\s-c requirements\.lock\b)"
+)
+REMOVES_PACKAGES = re.compile(r"\bpip sync\b|\bpip uninstall\b|--no-deps\b|--force-reinstall\b|--exact\b")
+
+
+def wheel_install_problems(text: str | None = None) -> list[str]:
+    """Why the runtime stage does not install the wheel on top of the image under the lock ([] = it does)."""
+    steps = stages(text)["runtime"]
     runs = [(index, args) for index, (word, args) in enumerate(steps) if word == "RUN"]
-    copies = [(index, args) for index, (word, args) in enumerate(steps) if word == "COPY"]
+    copies = [
+        index
+        for index, (word, args) in enumerate(steps)
+        if word == "COPY" and args.split()[-2:] == ["requirements.lock", "./"]
+    ]
+    problems = []
+    installs = [index for index, args in runs if WHEEL_INSTALL.search(args)]
+    if not installs:
+        problems.append(
+            "no `pip install apache-airflow==$AIRFLOW_VERSION <wheel>[extras] -c requirements.lock`"
+        )
+    elif not copies or copies[0] > installs[0]:
+        problems.append("requirements.lock is not copied before the install")
+    problems += [f"removes or bypasses packages: {args}" for _, args in runs if REMOVES_PACKAGES.search(args)]
+    problems += [f"editable install: {args}" for _, args in runs if re.search(r"\s-e\s|--editable", args)]
+    return problems
 
-    copy_lock = next(i for i, args in copies if args.split()[-2:] == ["requirements.lock", "./"])
-    sync = next(i for i, args in runs if re.search(r"\buv pip sync\b.*\srequirements\.lock\b", args))
-    wheel = next(
-        i for i, args in runs if re.search(r"\bpip install\b.*--no-deps \S*creator_sync-\*\.whl", args)
-    )
-    assert copy_lock < sync < wheel
-    assert not any(re.search(r"\s-e\s|--editable", args) for _, args in runs), (
-        "the image installs no editable"
-    )
+
+def test_installs_the_wheel_on_top_of_the_image_under_the_lock():
+    assert wheel_install_problems() == []
     build = " ".join(args for word, args in stages()["build"] if word == "RUN")
     assert re.search(r"\buv build --wheel\b", build)
-
-    uv_arg = next(args for word, args in instructions() if word == "ARG" and args.startswith("UV_VERSION="))
-    uv_version = uv_arg.split("=", 1)[1]
+    uv_version = build_arg("UV_VERSION")
     assert uv_version == locked_version("uv", "requirements-dev.lock")
     assert re.search(rf"^UV_VERSION := {re.escape(uv_version)}$", (REPO / "Makefile").read_text(), re.M)
+
+
+def test_the_install_check_catches_a_sync_that_removes_the_image_providers():
+    text = DOCKERFILE.read_text()
+    synced = text.replace(
+        "COPY --chown=airflow:0 requirements.lock ./\n",
+        "COPY --chown=airflow:0 requirements.lock ./\nRUN uv pip sync --python python requirements.lock\n",
+    )
+    assert any("removes or bypasses" in problem for problem in wheel_install_problems(synced))
+    unlocked = text.replace(" -c requirements.lock", "")
+    assert wheel_install_problems(unlocked)
 
 
 def test_image_points_airflow_at_the_repository_copy():

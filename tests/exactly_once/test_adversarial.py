@@ -648,6 +648,7 @@ def test_q_upgrading_a_previous_release_database_while_it_is_written(tmp_path):
 
     path = tmp_path / "state.db"
     conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")  # as 0.1.0's engine left every state database
     conn.executescript((Path(__file__).parents[1] / "store" / "state_schema_0_1_0.sql").read_text())
     conn.execute("INSERT INTO send_claims VALUES ('u-old', 'r-old', ?)", (time.time() + 600,))
     conn.commit()

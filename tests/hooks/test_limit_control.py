@@ -2,7 +2,7 @@
 
 Four concurrent InsightIQ hooks (one per insightiq_api pool slot) read 40 pages. With the client limiter
 the sandbox sees no real 429 and never more than 10 arriving requests per 1 s window. With the limiter
-switched off (CREATOR_SYNC_TEST_DISABLE_CLIENT_LIMITER, a test control of the HTTP core) the same traffic
+switched off (the test gives the hooks unlimited limiters in place of the pool's) the same traffic
 arrives faster than the limit, and the same check (devtools.sandbox.inspection.limit_violations, used by
 the e2e, Celery and bench checks) fails, even though the client's retries still fetch every record.
 """
@@ -13,8 +13,9 @@ import threading
 
 import pytest
 
+from creator_sync.hooks import insightiq
 from creator_sync.hooks.insightiq import InsightIQHook
-from creator_sync.http.client import DISABLE_LIMITER_ENV
+from creator_sync.http.limiter import UnlimitedLimiter
 from devtools.sandbox.inspection import limit_violations
 
 pytestmark = pytest.mark.slow
@@ -57,7 +58,7 @@ def test_with_the_client_limiter_the_evidence_is_clean(sandbox_env):
 
 
 def test_without_the_client_limiter_the_same_evidence_fails(sandbox_env, monkeypatch):
-    monkeypatch.setenv(DISABLE_LIMITER_ENV, "1")
+    monkeypatch.setattr(insightiq, "build_limiter", lambda pool, **_: UnlimitedLimiter(pool))
     records, hooks = read_pages(sandbox_env)
     stats = sandbox_env.stats("insightiq")
     assert records == SLOTS * PAGES_EACH * 100  # retries hid it from the data...

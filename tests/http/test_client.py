@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from creator_sync.http.client import (
-    DISABLE_LIMITER_ENV,
     RequestOptions,
     RetrySettings,
     VendorClient,
@@ -395,16 +394,6 @@ def test_request_options_object_and_keywords_are_the_same():
     assert limiter.sends_in_window() == pytest.approx(3)
     with pytest.raises(TypeError):
         client.request("GET", "/x", limiters="p")  # an unknown option is an error, not ignored
-
-
-def test_the_limiter_test_control_switches_every_client_limiter_off(monkeypatch):
-    limiter = SlidingWindowLimiter(1, 60, pace=False)
-    script = Script(ok())
-    monkeypatch.setenv(DISABLE_LIMITER_ENV, "1")
-    client = make_client(script, sleeps=[], limiters={"p": limiter})
-    assert isinstance(client.limiter("p"), UnlimitedLimiter)
-    monkeypatch.delenv(DISABLE_LIMITER_ENV)
-    assert make_client(script, sleeps=[], limiters={"p": limiter}).limiter("p") is limiter
 
 
 def test_the_timeout_env_sets_the_default_timeout_and_refuses_nonsense(monkeypatch):

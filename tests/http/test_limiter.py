@@ -150,7 +150,7 @@ def test_burst_below_one_is_a_clear_config_error(monkeypatch):
     with pytest.raises(CreatorSyncConfigError, match="CREATOR_SYNC_RATE_LIMIT_BURST"):
         build_limiter("insightiq_api")
     monkeypatch.setenv("CREATOR_SYNC_RATE_LIMIT_BURST", "two")
-    with pytest.raises(CreatorSyncConfigError, match="must be a number"):
+    with pytest.raises(CreatorSyncConfigError, match=r"CREATOR_SYNC_RATE_LIMIT_BURST=.two. is invalid"):
         build_limiter("insightiq_api")
 
 

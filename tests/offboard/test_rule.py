@@ -71,5 +71,7 @@ def test_rules_from_the_environment():
         rule.USER_DELETED,
         rule.OPERATOR_REQUEST,
     }
-    with pytest.raises(CreatorSyncConfigError, match="unknown rule"):
+    with pytest.raises(
+        CreatorSyncConfigError, match="allowed is a comma-separated subset of all_accounts_disconnected"
+    ):
         rule.enabled_rules({rule.RULES_ENV: "session_expired"})

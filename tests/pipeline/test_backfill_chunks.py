@@ -71,7 +71,9 @@ def test_find_takes_a_complete_fresh_entry_covering_the_run_only():
 @pytest.mark.parametrize("name", [backfill.CHUNK_DAYS_ENV, backfill.CACHE_HOURS_ENV])
 def test_a_bad_setting_says_what_is_wrong(monkeypatch, name):
     monkeypatch.setenv(name, "-3")
-    with pytest.raises(CreatorSyncConfigError, match=rf"{name}='-3' is invalid: it must be a whole number"):
+    with pytest.raises(
+        CreatorSyncConfigError, match=rf"{name}='-3' is invalid: allowed is a whole number >= 0"
+    ):
         backfill.applies(hour(date(2026, 1, 1)))
 
 

@@ -51,7 +51,7 @@ def test_bad_env_value_names_the_variable_and_how_to_fix_it(bad):
         lookback_hours(None, {LOOKBACK_ENV: bad})
     message = str(error.value)
     assert f"{LOOKBACK_ENV}={bad!r}" in message
-    assert "whole number of hours >= 0" in message and "unset" in message
+    assert "allowed is a whole number >= 0" in message and "unset" in message
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "x", True, [2]])

@@ -6,10 +6,6 @@ Exceeded") ``Retry-After`` when given, else an exponential backoff sized to the 
 errors on other 4xx, secret scrubbing and counters. What an attempt's answer means is decided by the pure
 ``creator_sync.http.outcomes.classify``; this module is the retry strategy over those outcomes: unprocessed
 ones are retried, ambiguous ones only for idempotent requests (else ``AmbiguousOutcomeError``).
-
-Test control: ``CREATOR_SYNC_TEST_DISABLE_CLIENT_LIMITER=1`` replaces every limiter by an unlimited one. It
-exists only so a test can show that the sandbox's limit evidence fails without the client limiter; never set
-it anywhere else.
 """
 
 from __future__ import annotations
@@ -17,7 +13,6 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import os
 import random
 import threading
 import time
@@ -31,7 +26,6 @@ import tenacity
 
 from creator_sync.http.errors import (
     AmbiguousOutcomeError,
-    CreatorSyncConfigError,
     VendorAuthError,
     VendorBadRequestError,
     VendorError,
@@ -50,8 +44,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # Overrides the read/write/pool timeout (seconds) of clients built without an explicit timeout.
 TIMEOUT_ENV = "CREATOR_SYNC_HTTP_TIMEOUT_S"
-# TEST CONTROL ONLY (see the module docstring): switches the client limiter off.
-DISABLE_LIMITER_ENV = "CREATOR_SYNC_TEST_DISABLE_CLIENT_LIMITER"
 REDACTED = "***"
 
 
@@ -165,15 +157,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 def default_timeout() -> httpx.Timeout:
     """DEFAULT_TIMEOUT, or ``$CREATOR_SYNC_HTTP_TIMEOUT_S`` seconds (connect stays at most 10 s)."""
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not raw:
+    from creator_sync import settings
+
+    seconds = settings.current().http_timeout_s
+    if seconds is None:
         return DEFAULT_TIMEOUT
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise CreatorSyncConfigError(f"{TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
-    if seconds <= 0:
-        raise CreatorSyncConfigError(f"{TIMEOUT_ENV} must be > 0, got {seconds}")
     return httpx.Timeout(seconds, connect=min(10.0, seconds))
 
 
@@ -202,9 +190,6 @@ class VendorClient:
         if isinstance(limiters, Limiter):
             limiters = {"default": limiters}
         self.limiters: dict[str, Limiter] = dict(limiters or {"default": UnlimitedLimiter()})
-        if os.environ.get(DISABLE_LIMITER_ENV, "").strip().lower() in ("1", "true", "yes"):
-            log.warning("%s is set: the client limiter is OFF (a test control)", DISABLE_LIMITER_ENV)
-            self.limiters = {name: UnlimitedLimiter(name) for name in self.limiters}
         self.unprocessed_statuses = frozenset(unprocessed_statuses)  # 5xx the vendor docs call unprocessed
         self.default_limiter = next(iter(self.limiters))
         self.retry = retry or RetrySettings()

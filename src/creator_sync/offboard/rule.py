@@ -14,10 +14,10 @@ A creator (an InsightIQ user) has left when one of the enabled rules holds:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from creator_sync.http.errors import CreatorSyncConfigError, VendorNotFoundError
+from creator_sync import settings
+from creator_sync.http.errors import VendorNotFoundError
 
 ALL_ACCOUNTS_DISCONNECTED = "all_accounts_disconnected"
 USER_DELETED = "user_deleted"
@@ -29,17 +29,7 @@ STILL_CONNECTED = frozenset({"CONNECTED", "SESSION_EXPIRED"})
 
 
 def enabled_rules(environ: dict[str, str] | None = None) -> frozenset[str]:
-    raw = (os.environ if environ is None else environ).get(RULES_ENV, "")
-    if not raw.strip():
-        return frozenset(RULES)
-    rules = {r.strip().lower() for r in raw.split(",") if r.strip()}
-    unknown = sorted(rules - set(RULES))
-    if unknown:
-        raise CreatorSyncConfigError(
-            f"{RULES_ENV}={raw!r} names unknown rule(s) {unknown}; use a comma-separated subset of "
-            f"{', '.join(RULES)} (unset = all three)"
-        )
-    return frozenset(rules)
+    return frozenset(settings.load(environ).offboard_rules)
 
 
 @dataclass(frozen=True)

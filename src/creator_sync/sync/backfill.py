@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -49,14 +48,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from creator_sync import files, storage
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync import files, settings, storage
 from creator_sync.sync.run_context import SyncRun
 
 CHUNK_DAYS_ENV = "CREATOR_SYNC_BACKFILL_CHUNK_DAYS"
 CACHE_HOURS_ENV = "CREATOR_SYNC_BACKFILL_CACHE_HOURS"
-DEFAULT_CHUNK_DAYS = 31
-DEFAULT_CACHE_HOURS = 12
+DEFAULT_CACHE_HOURS = settings.default("backfill_cache_hours")
 CACHE_DIR = "backfill-cache"  # under the data directory, beside runs/
 MARKER = "complete.json"
 CLAIM = "claim.json"  # {"run_id", "beat"}: a read in progress, its heartbeat rewritten every BEAT_S
@@ -66,25 +63,12 @@ POLL_S = 10.0
 _STAMP = "%Y%m%dT%H%M%S%fZ"
 
 
-def _setting(name: str, default: int, meaning: str) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()):
-        raise CreatorSyncConfigError(
-            f"environment variable {name}={raw!r} is invalid: it must be a whole number >= 0 ({meaning}; "
-            f"default {default}, 0 switches the backfill cache off). Fix or unset it where Airflow's workers "
-            f"get their environment (config/airflow.env, docker-compose.yaml)."
-        )
-    return int(raw)
-
-
 def chunk_days() -> int:
-    return _setting(CHUNK_DAYS_ENV, DEFAULT_CHUNK_DAYS, "days one backfill read covers")
+    return settings.current().backfill_chunk_days
 
 
 def cache_hours() -> int:
-    return _setting(CACHE_HOURS_ENV, DEFAULT_CACHE_HOURS, "hours a backfill read is reused")
+    return settings.current().backfill_cache_hours
 
 
 def applies(run: SyncRun) -> bool:

@@ -13,14 +13,11 @@ interval gets exactly that interval's data); backfills keep their own reads and 
 
 from __future__ import annotations
 
-import os
-
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync import settings
 
 FETCH_MODE_ENV = "CREATOR_SYNC_FETCH_MODE"
 INCREMENTAL, FULL = "incremental", "full"
 FETCH_MODES = (INCREMENTAL, FULL)
-DEFAULT_FETCH_MODE = INCREMENTAL
 
 # what a run does with the directory (see `run_kind`)
 TARGETED, BACKFILL, FULL_READ, SWEEP = "targeted", "backfill", "full", "incremental"
@@ -29,15 +26,7 @@ TARGETED, BACKFILL, FULL_READ, SWEEP = "targeted", "backfill", "full", "incremen
 def fetch_mode(environ: dict[str, str] | None = None) -> str:
     """`CREATOR_SYNC_FETCH_MODE` (case and surrounding blanks ignored; unset or empty = incremental). Any
     other value raises CreatorSyncConfigError (a ValueError: the task fails at once, no retries)."""
-    raw = (os.environ if environ is None else environ).get(FETCH_MODE_ENV, "")
-    mode = raw.strip().lower() or DEFAULT_FETCH_MODE
-    if mode not in FETCH_MODES:
-        raise CreatorSyncConfigError(
-            f"environment variable {FETCH_MODE_ENV}={raw!r} is invalid: allowed values are "
-            f"{' or '.join(FETCH_MODES)} (unset = {DEFAULT_FETCH_MODE}). Fix or unset it where Airflow's "
-            f"workers get their environment (config/airflow.env, docker-compose.yaml)."
-        )
-    return mode
+    return settings.load(environ).fetch_mode
 
 
 def run_kind(run_type: str, account_ids: tuple[str, ...], has_snapshot: bool, mode: str) -> str:

@@ -7,7 +7,6 @@ is resolved by creator_sync.storage: a run directory is a local Path or an Objec
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,12 +14,12 @@ from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
-from creator_sync import storage
+from creator_sync import settings, storage
 from creator_sync.http.errors import CreatorSyncConfigError
 
 # The creator_sync schedule (a cron expression, UTC). Read by the DAG file and by manual runs that carry no
 # data interval, so both agree on what "one interval" is.
-SCHEDULE = os.environ.get("CREATOR_SYNC_SCHEDULE", "0 * * * *")
+SCHEDULE = settings.current().schedule
 
 # Late-arriving data: how many hours before its interval a run also looks for events (content items,
 # income transactions) that InsightIQ synced after the earlier run had finished. The event ledger keeps
@@ -57,17 +56,7 @@ def lookback_hours(param: object = None, environ: dict[str, str] | None = None) 
                 f"leave it empty (null) to use the environment variable {LOOKBACK_ENV}."
             )
         return hours
-    raw = (os.environ if environ is None else environ).get(LOOKBACK_ENV, "")
-    if not raw.strip():
-        return 0
-    hours = _hours(raw)
-    if hours is None:
-        raise CreatorSyncConfigError(
-            f"environment variable {LOOKBACK_ENV}={raw!r} is invalid: it must be a whole number of hours "
-            f">= 0 (e.g. {LOOKBACK_ENV}=3; 0 or unset = only the run's own data interval). Fix or unset it "
-            f"where Airflow's workers get their environment (config/airflow.env, docker-compose.yaml)."
-        )
-    return hours
+    return settings.load(environ).lookback_hours
 
 
 def last_complete_interval(run_after: datetime) -> tuple[datetime, datetime]:
@@ -117,22 +106,13 @@ def run_dir(run_id: str) -> storage.RunPath:
 
 
 MAX_ACCOUNTS_ENV = "CREATOR_SYNC_MAX_ACCOUNTS_PER_RUN"
-DEFAULT_MAX_ACCOUNTS = 500
+DEFAULT_MAX_ACCOUNTS = settings.default("max_accounts_per_run")
 
 
 def max_accounts_per_run(environ: dict[str, str] | None = None) -> int:
     """How many accounts one targeted run may name (`CREATOR_SYNC_MAX_ACCOUNTS_PER_RUN`, default 500). The
     webhook receiver splits larger bursts into several runs; a run triggered with more fails at once."""
-    raw = (os.environ if environ is None else environ).get(MAX_ACCOUNTS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_ACCOUNTS
-    value = _hours(raw)  # the same whole-number rule
-    if not value:
-        raise CreatorSyncConfigError(
-            f"environment variable {MAX_ACCOUNTS_ENV}={raw!r} is invalid: it must be a whole number >= 1 "
-            f"(default {DEFAULT_MAX_ACCOUNTS})"
-        )
-    return value
+    return settings.load(environ).max_accounts_per_run
 
 
 def checked_account_ids(value: object) -> tuple[str, ...]:

@@ -21,7 +21,6 @@ the callback token are the authentication. A missing connection is looked up at 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from creator_sync import settings
 from creator_sync.webhooks import bounded_json, callback, signature
 from creator_sync.webhooks.events import MalformedEvent, parse_event
 
@@ -38,7 +38,7 @@ MAX_WEBHOOK_BYTES = 1024 * 1024  # InsightIQ events are a few hundred bytes
 MAX_CALLBACK_BYTES = 5_000_000 + 64 * 1024  # Insider re-sends one Upsert payload (at most 5,000,000 bytes)
 MAX_CALLBACK_USERS = 1_000  # and an Upsert request holds at most 1,000 users
 DEBOUNCE_ENV = "CREATOR_SYNC_WEBHOOK_DEBOUNCE_S"
-DEFAULT_DEBOUNCE_S = 30.0  # see docs/performance.md (webhook latency): runs per hour vs latency
+DEFAULT_DEBOUNCE_S = settings.default("webhook_debounce_s")  # docs/performance.md: runs per hour vs latency
 INSIGHTIQ_CONN_ID = "insightiq_default"
 INSIDER_CONN_ID = "insider_default"
 UNIFICATION_ERROR = "unification_error"
@@ -98,9 +98,7 @@ class Receiver:
         self.insightiq_secret = insightiq_secret or _Cached(lambda: connection_password(INSIGHTIQ_CONN_ID))
         self.insider_token = insider_token or _Cached(lambda: connection_password(INSIDER_CONN_ID))
         self.dead_letter_sink = dead_letter_sink or default_dead_letter_sink
-        self.debounce_s = (
-            float(os.environ.get(DEBOUNCE_ENV, DEFAULT_DEBOUNCE_S)) if debounce_s is None else debounce_s
-        )
+        self.debounce_s = settings.current().webhook_debounce_s if debounce_s is None else debounce_s
         self.background = background
         self._coalescer = None
         self._lock = threading.Lock()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from urllib.parse import quote
+
+from creator_sync import settings
 
 ERRORS_PATH = "/creator-sync/webhooks/insider-errors"
 INSIGHTIQ_PATH = "/creator-sync/webhooks/insightiq"
@@ -22,7 +23,7 @@ _LABEL = b"creator-sync insider error callback v1"
 
 
 def public_base_url() -> str | None:
-    base = os.environ.get(PUBLIC_BASE_URL_ENV, "").strip()
+    base = settings.current().public_base_url or ""
     return base.rstrip("/") or None
 
 
@@ -40,8 +41,8 @@ def derived_callback_token(insider_request_token: str) -> str:
 
 def callback_token(insider_request_token: str | None) -> str | None:
     """The token the error-callback URL carries; None when there is nothing to derive it from."""
-    if explicit := os.environ.get(CALLBACK_TOKEN_ENV, "").strip():
-        return explicit
+    if explicit := settings.current().insider_callback_token:
+        return explicit.get_secret_value()
     if not insider_request_token:
         return None
     return derived_callback_token(insider_request_token)

@@ -5,37 +5,28 @@ anyone else, which Replay would then send).
 
 ``CREATOR_SYNC_CALLBACK_SENT_WITHIN_HOURS`` (default 72) is how recent the send must be: Insider reports a
 unification error shortly after the Upsert request, so a callback about an older send is not believed.
-``run_users`` rows live as long as the run files (``CREATOR_SYNC_RETENTION_RUN_FILES_DAYS``).
+``run_users`` rows live as long as the run files (``CREATOR_SYNC_RETAIN_RUN_FILES_DAYS``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync import settings
 from creator_sync.store import OUTCOME_SENT
 from creator_sync.store.schema import run_users
 
 SENT_WITHIN_ENV = "CREATOR_SYNC_CALLBACK_SENT_WITHIN_HOURS"
-DEFAULT_SENT_WITHIN_HOURS = 72
+DEFAULT_SENT_WITHIN_HOURS = settings.default("callback_sent_within_hours")
 _CHUNK = 500  # bound parameters per IN (...)
 
 
 def sent_within() -> timedelta:
-    raw = os.environ.get(SENT_WITHIN_ENV, "").strip()
-    if not raw:
-        return timedelta(hours=DEFAULT_SENT_WITHIN_HOURS)
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise CreatorSyncConfigError(
-            f"environment variable {SENT_WITHIN_ENV}={raw!r} is invalid: it must be a whole number of hours "
-            f">= 1 (default {DEFAULT_SENT_WITHIN_HOURS})"
-        )
-    return timedelta(hours=int(raw))
+    return timedelta(hours=settings.load().callback_sent_within_hours)
 
 
 def sent_since(conn: Connection, user_keys: Iterable[str], since: datetime) -> set[str]:

@@ -5,23 +5,18 @@
   state), ``file:///path/dir`` (one SQLite file shared by every process on the machine) or
   ``redis://host:port/db`` (shared across Celery workers). With a shared backend each limiter may spend the
   whole limit; all of them together never exceed it.
-- ``$CREATOR_SYNC_RATE_LIMIT_MARGIN`` (default ``DEFAULT_MARGIN``): the safety margin as a fraction of the
-  window. It must cover the send-to-arrival jitter to the vendor (``window``): with a 1 s window, 0.03
-  covers 30 ms. ``make bench`` measures it against the sandbox (``fetch_send_to_arrival_drop_ms`` /
-  ``_spread_ms``; ``fetch_utilisation_margin_1pct`` is the same job at 0.01): about 12 ms on an idle
-  loopback, more on a loaded host, and a remote vendor's is larger still (raise the margin when it answers
-  occasional 429s; lower it only where the jitter is measured).
-  docs/performance.md has the measured figures.
-- ``$CREATOR_SYNC_RATE_LIMIT_BURST`` (default ``DEFAULT_BURST``, >= 1): pacing ticks a limiter may lend to
-  the next ready client (see ``window``); 1 = strictly even spacing. Bursts arrive together and widen the
-  jitter, so a burst above 1 needs a margin measured with it.
+- ``$CREATOR_SYNC_RATE_LIMIT_MARGIN``: the safety margin as a fraction of the window, against the
+  send-to-arrival jitter (docs/production.md, section 4; measured figures in docs/performance.md).
+- ``$CREATOR_SYNC_RATE_LIMIT_BURST`` (>= 1): pacing ticks a limiter may lend to the next ready client (see
+  ``window``); 1 = strictly even spacing.
+Types, defaults and allowed values: docs/settings.md (creator_sync.settings).
 """
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlparse
 
+from creator_sync import settings
 from creator_sync.http.errors import CreatorSyncConfigError
 from creator_sync.http.limiter.base import Limiter
 from creator_sync.http.limiter.local import SlidingWindowLimiter
@@ -31,36 +26,20 @@ from creator_sync.limits import rate_limit
 BACKEND_ENV = "CREATOR_SYNC_RATE_LIMIT_BACKEND"
 MARGIN_ENV = "CREATOR_SYNC_RATE_LIMIT_MARGIN"
 BURST_ENV = "CREATOR_SYNC_RATE_LIMIT_BURST"
-DEFAULT_MARGIN = 0.03  # 30 ms: loopback jitter measured up to ~12 ms idle and ~30 ms on a loaded host
-DEFAULT_BURST = 1.0
-
-
-def _number_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise CreatorSyncConfigError(f"{name} must be a number, got {raw!r}") from None
+DEFAULT_MARGIN = settings.default("rate_limit_margin")
+DEFAULT_BURST = settings.default("rate_limit_burst")
 
 
 def margin() -> float:
-    value = _number_env(MARGIN_ENV, DEFAULT_MARGIN)
-    if not 0 <= value < 1:
-        raise CreatorSyncConfigError(f"{MARGIN_ENV} must be in [0, 1), got {value}")
-    return value
+    return settings.current().rate_limit_margin
 
 
 def burst() -> float:
-    value = _number_env(BURST_ENV, DEFAULT_BURST)
-    if not value >= 1:
-        raise CreatorSyncConfigError(f"{BURST_ENV} must be >= 1 (1 = strictly even pacing), got {value}")
-    return value
+    return settings.current().rate_limit_burst
 
 
 def backend() -> str:
-    return os.environ.get(BACKEND_ENV, "").strip() or "local"
+    return settings.current().rate_limit_backend
 
 
 def build_limiter(
