@@ -61,3 +61,45 @@ def iter_chunks(paths: Iterable[str | Path], columns: list[str], chunk_rows: int
                 if name not in present:
                     table = table.append_column(name, pa.nulls(len(table), pa.string()))
             yield table.select(columns)
+
+
+def unified_schema(paths: Iterable[str | Path], columns: Iterable[str] | None = None) -> pa.Schema:
+    """The Arrow schema of a resource's non-empty files, restricted to `columns` (those no file has are left
+    out) in the order `pd.concat` of the files would give; a column missing or all-null in some files takes
+    the type of the others."""
+    schemas = []
+    for path in paths:
+        pf = pq.ParquetFile(path)
+        if pf.metadata.num_rows:
+            schemas.append(pf.schema_arrow.remove_metadata())
+    if not schemas:
+        return pa.schema([])
+    unified = pa.unify_schemas(schemas, promote_options="permissive")
+    wanted = None if columns is None else set(columns)
+    return pa.schema([f for f in unified if wanted is None or f.name in wanted])
+
+
+def iter_tables(
+    paths: Iterable[str | Path], schema: pa.Schema, chunk_rows: int
+) -> Iterator[tuple[Path, pa.Table]]:
+    """(path, table) of at most `chunk_rows` rows per batch, cast to `schema` (columns a file lacks: null)."""
+    for path in paths:
+        pf = pq.ParquetFile(path)
+        if not pf.metadata.num_rows:
+            continue
+        names = pf.schema_arrow.names
+        present = [f.name for f in schema if f.name in names]
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=present):
+            table = pa.Table.from_batches([batch])
+            yield (
+                Path(path),
+                pa.table(
+                    {
+                        f.name: table[f.name].cast(f.type)
+                        if f.name in present
+                        else pa.nulls(len(table), f.type)
+                        for f in schema
+                    },
+                    schema=schema,
+                ),
+            )
