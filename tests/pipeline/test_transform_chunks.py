@@ -1,4 +1,4 @@
-"""The transform by chunks of user ids: the same files whatever the chunk sizes, only the mapped columns read."""
+"""The transform by chunks of user ids: the same files whatever the chunk sizes; only mapped columns read."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 - users, profiles: the global list endpoints (100 per request), or per account for a targeted sync;
 - contents: ONE date-filtered list over all accounts (account_id is optional on /v1/social/contents), over
   the days of the run's event window (its interval plus the look-back, see run_context.LOOKBACK_ENV);
-- accounts: split into shards, one per `insightiq_api` pool slot, run as mapped tasks: shard i of n reads
+- accounts: split into shards, one per `insightiq_api` pool slot but the one fetch_creators and
+  fetch_contents take in turn, run as mapped tasks: shard i of n reads
   every n-th page of the accounts list from page i (or every n-th account of a targeted sync), so the shards
   start at once, in parallel with users/profiles/contents, and no page is read twice;
 - income transactions: per account (account_id is required), only where income is synced, in its shard,
