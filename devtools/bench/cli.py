@@ -31,6 +31,7 @@ SIZES = {
     "upsert_users": (25_000, 25_000),
     "transform_rows_small": (100_000, 100_000),
     "transform_rows": (1_000_000, 1_000_000),
+    "transform_creators": (10_000, 100_000),  # and 10x that: quick 10k / 100k, full 100k / 1M
     "e2e_creators": (2000, 2000),
     "e2e_insightiq_rate": (50, 10),  # quick: raised so it fits 5 min; full: the documented limit
     "sandbox_start_creators": (100_000, 100_000),
@@ -226,7 +227,7 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
                 )
 
     def transform() -> None:
-        from devtools.bench.local import run_transform
+        from devtools.bench.local import run_transform, run_transform_creators, transform_memory
 
         small = run_transform(size["transform_rows_small"])
         big = run_transform(size["transform_rows"])
@@ -235,13 +236,15 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
                 "transform_rows_per_s": big["rows_per_s"],
                 "transform_rows": big["rows"],
                 "transform_rows_per_s_100k": small["rows_per_s"],
-                "transform_peak_rss_mb_100k": small["peak_rss_mb"],
-                "transform_peak_rss_mb_1m": big["peak_rss_mb"],
-                "transform_rss_ratio": (
+                "transform_rows_peak_rss_mb_100k": small["peak_rss_mb"],
+                "transform_rows_peak_rss_mb_1m": big["peak_rss_mb"],
+                "transform_rows_rss_ratio": (
                     big["peak_rss_mb"] / small["peak_rss_mb"] if small["peak_rss_mb"] else None
                 ),
             }
         )
+        creators = size["transform_creators"]
+        m.update(transform_memory(run_transform_creators(creators), run_transform_creators(10 * creators)))
 
     def e2e() -> None:
         from devtools.bench.e2e import run_e2e

@@ -24,8 +24,13 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "fetch_429s_baseline",
     "upsert_request_ratio",
     "transform_rows_per_s",
-    "transform_peak_rss_mb_100k",
+    "transform_rows_peak_rss_mb_100k",
+    "transform_rows_peak_rss_mb_1m",
+    "transform_peak_rss_mb",
+    "transform_peak_rss_mb_10x",
+    "transform_rss_growth_10x",
     "transform_peak_rss_mb_1m",
+    "transform_peak_rss_mb_1m_basis",
     "e2e_bound_ratio",
     "e2e_airflow_overhead_s",
     "insightiq_requests_per_creator",
@@ -87,8 +92,13 @@ def _fetch_ok(results: Mapping[str, Any]) -> bool | None:
     )
 
 
+TRANSFORM_PEAK_RSS_MB_1M_TARGET = 1024
+TRANSFORM_RSS_GROWTH_10X_TARGET = 1.3
+
+
 def _memory_flat(results: Mapping[str, Any]) -> bool | None:
-    small, big = _num(results, "transform_peak_rss_mb_100k"), _num(results, "transform_peak_rss_mb_1m")
+    small = _num(results, "transform_rows_peak_rss_mb_100k")
+    big = _num(results, "transform_rows_peak_rss_mb_1m")
     if small is None or big is None or small <= 0:
         return None
     return big <= 1.5 * small
@@ -102,7 +112,17 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target("upsert_request_ratio", "<= 1.01", _cmp("upsert_request_ratio", "<=", 1.01)),
     Target("transform_rows_per_s", ">= 200,000", _cmp("transform_rows_per_s", ">=", 200_000)),
-    Target("transform_peak_rss_mb_1m", "<= 1.5 x the 100k peak", _memory_flat),
+    Target("transform_rows_peak_rss_mb_1m", "<= 1.5 x the 100k peak", _memory_flat),
+    Target(
+        "transform_peak_rss_mb_1m",
+        f"<= {TRANSFORM_PEAK_RSS_MB_1M_TARGET:,} MB (1,000,000 creators)",
+        _cmp("transform_peak_rss_mb_1m", "<=", TRANSFORM_PEAK_RSS_MB_1M_TARGET),
+    ),
+    Target(
+        "transform_rss_growth_10x",
+        f"<= {TRANSFORM_RSS_GROWTH_10X_TARGET} (peak at 10x the creators / peak at 1x)",
+        _cmp("transform_rss_growth_10x", "<=", TRANSFORM_RSS_GROWTH_10X_TARGET),
+    ),
     Target(
         "e2e_bound_ratio",
         f"<= {E2E_BOUND_RATIO_TARGET}",

@@ -32,7 +32,10 @@ SPEC_KEYS = {
     "fetch_429s_baseline",
     "upsert_request_ratio",
     "transform_rows_per_s",
-    "transform_peak_rss_mb_100k",
+    "transform_rows_peak_rss_mb_100k",
+    "transform_rows_peak_rss_mb_1m",
+    "transform_peak_rss_mb",
+    "transform_rss_growth_10x",
     "transform_peak_rss_mb_1m",
     "e2e_bound_ratio",
     "insightiq_requests_per_creator",
@@ -145,9 +148,13 @@ def test_other_targets():
     assert check["upsert_request_ratio"]({"upsert_request_ratio": 1.0}) is True
     assert check["upsert_request_ratio"]({"upsert_request_ratio": 1.04}) is False
     assert check["transform_rows_per_s"]({"transform_rows_per_s": 150_000}) is False
-    flat = {"transform_peak_rss_mb_100k": 200, "transform_peak_rss_mb_1m": 290}
-    assert check["transform_peak_rss_mb_1m"](flat) is True
-    assert check["transform_peak_rss_mb_1m"](flat | {"transform_peak_rss_mb_1m": 400}) is False
+    flat = {"transform_rows_peak_rss_mb_100k": 200, "transform_rows_peak_rss_mb_1m": 290}
+    assert check["transform_rows_peak_rss_mb_1m"](flat) is True
+    assert check["transform_rows_peak_rss_mb_1m"](flat | {"transform_rows_peak_rss_mb_1m": 400}) is False
+    assert check["transform_peak_rss_mb_1m"]({"transform_peak_rss_mb_1m": 562}) is True
+    assert check["transform_peak_rss_mb_1m"]({"transform_peak_rss_mb_1m": 1100}) is False
+    assert check["transform_rss_growth_10x"]({"transform_rss_growth_10x": 1.17}) is True
+    assert check["transform_rss_growth_10x"]({"transform_rss_growth_10x": 1.37}) is False
     assert check["e2e_bound_ratio"]({"e2e_bound_ratio": 1.1}) is True
     assert check["e2e_bound_ratio"]({"e2e_bound_ratio": 1.11}) is False
     assert check["incremental_send_ratio"]({"incremental_send_ratio": 0.05}) is False
