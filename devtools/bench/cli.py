@@ -44,6 +44,8 @@ SIZES = {
     # changes at 1 %/h of the fleet; quick: 10x faster on a tenth of the fleet = the full run's absolute rate
     "webhook_compression": (10, 1),
     "webhook_window_s": (300, 300),
+    # users in the state store bench (x 30 ledger events each); the _1m keys project to 1,000,000 users
+    "state_users": (20_000, 100_000),
 }
 SCALE_KEYS = (
     "wall_s",
@@ -61,6 +63,18 @@ SCALE_KEYS = (
     "sandbox_insightiq_429s",
     "sandbox_limit_violations",
     "airflow_start_s",
+)
+STATE_KEYS = (
+    "plan_s",
+    "plan_s_1m",
+    "plan_proposed_s_1m",
+    "claim_s_1m",
+    "claim_proposed_s_1m",
+    "record_s_1m",
+    "renew_s_1m",
+    "retention_s_1m",
+    "state_s_1m",
+    "fill_s",
 )
 WEBHOOK_KEYS = (
     "creators",
@@ -282,6 +296,17 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
             }
         )
 
+    def state() -> None:
+        from devtools.bench.local import run_state_store
+        from devtools.celery_stack import postgres_unavailable
+
+        backends = ["sqlite"] if postgres_unavailable() else ["sqlite", "postgresql"]
+        for backend in backends:
+            res = run_state_store(backend, size["state_users"])
+            m.update({f"state_{k}_{backend}": res[k] for k in STATE_KEYS if k in res})
+        m["state_users"] = size["state_users"]
+        m["state_ledger_rows"] = size["state_users"] * 30
+
     def dag_parse() -> None:
         from devtools.bench.local import run_dag_parse
 
@@ -345,6 +370,7 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
         ("backfill", backfill),
         ("fetch", fetch_and_upsert),
         ("transform", transform),
+        ("state", state),
         ("dag_parse", dag_parse),
         ("sandbox_start", sandbox_start),
         ("e2e", e2e),
@@ -373,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: requests_sim,backfill,fetch,upsert,transform,dag_parse,sandbox_start,e2e,scale,"
-        "webhook_latency",
+        help="comma list: requests_sim,backfill,fetch,upsert,transform,state,dag_parse,sandbox_start,e2e,"
+        "scale,webhook_latency",
     )
     parser.add_argument("--output", default=str(REPO / "bench-results.json"))
     args = parser.parse_args(argv)

@@ -75,6 +75,11 @@ def transform_memory(small: dict[str, Any], big: dict[str, Any]) -> dict[str, An
     return out
 
 
+def run_state_store(backend: str, users: int, timeout: float = 3600) -> dict[str, Any]:
+    """`devtools.bench.state_store --backend B --users N` in a fresh process."""
+    return _run_module(["devtools.bench.state_store", "--backend", backend, "--users", str(users)], timeout)
+
+
 def run_sandbox_start(creators: int = 100_000, timeout: float = 600) -> dict[str, Any]:
     """`devtools.sandbox.bench_start`: seconds from launch to the first /v1/social/contents page."""
     return _run_module(["devtools.sandbox.bench_start", "--creators", str(creators)], timeout)

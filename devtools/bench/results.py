@@ -31,6 +31,8 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "transform_rss_growth_10x",
     "transform_peak_rss_mb_1m",
     "transform_peak_rss_mb_1m_basis",
+    "state_plan_s_1m_sqlite",
+    "state_plan_s_1m_postgresql",
     "e2e_bound_ratio",
     "e2e_airflow_overhead_s",
     "insightiq_requests_per_creator",
@@ -93,6 +95,7 @@ def _fetch_ok(results: Mapping[str, Any]) -> bool | None:
 
 
 TRANSFORM_PEAK_RSS_MB_1M_TARGET = 1024
+STATE_PLAN_S_1M_TARGET = 60
 TRANSFORM_RSS_GROWTH_10X_TARGET = 1.3
 
 
@@ -122,6 +125,16 @@ TARGETS: tuple[Target, ...] = (
         "transform_rss_growth_10x",
         f"<= {TRANSFORM_RSS_GROWTH_10X_TARGET} (peak at 10x the creators / peak at 1x)",
         _cmp("transform_rss_growth_10x", "<=", TRANSFORM_RSS_GROWTH_10X_TARGET),
+    ),
+    Target(
+        "state_plan_s_1m_sqlite",
+        f"<= {STATE_PLAN_S_1M_TARGET} s (1M users, 30M ledger rows)",
+        _cmp("state_plan_s_1m_sqlite", "<=", STATE_PLAN_S_1M_TARGET),
+    ),
+    Target(
+        "state_plan_s_1m_postgresql",
+        f"<= {STATE_PLAN_S_1M_TARGET} s (1M users, 30M ledger rows)",
+        _cmp("state_plan_s_1m_postgresql", "<=", STATE_PLAN_S_1M_TARGET),
     ),
     Target(
         "e2e_bound_ratio",

@@ -136,6 +136,33 @@ def _run_keys(u: int, run_events: int) -> list[str]:
     return [_key("ev", u, j) for j in range(old)] + [_key("new", u, j) for j in range(run_events - old)]
 
 
+def claim_one_statement(store, run_id: str, user_keys: list[str], lease_s: float) -> set[str]:
+    """The claim as ONE statement per part (the change proposed for StateStore.claim, measured here beside
+    it): insert, or take over a key that is this run's or whose lease has passed, returning the keys the run
+    now holds (SQLite >= 3.35 and PostgreSQL: INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING)."""
+    import sqlalchemy as sa
+
+    from creator_sync.pipeline.state import IN_CHUNK
+    from creator_sync.pipeline.state import send_claims as t
+
+    at = time.time()
+    until = at + lease_s
+    held: set[str] = set()
+    with store.write() as conn:
+        for lo in range(0, len(user_keys), IN_CHUNK):
+            rows = [
+                {"user_key": k, "run_id": run_id, "lease_until": until} for k in user_keys[lo : lo + IN_CHUNK]
+            ]
+            stmt = store._insert(t)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.c.user_key],
+                set_={"run_id": stmt.excluded.run_id, "lease_until": stmt.excluded.lease_until},
+                where=sa.or_(t.c.run_id == run_id, t.c.lease_until < at),
+            ).returning(t.c.user_key)
+            held.update(conn.execute(stmt, rows).scalars())
+    return held
+
+
 def measure(backend: str, users: int, ledger_events: int, run_events: int) -> dict[str, Any]:
     from creator_sync.pipeline.state import OUTCOME_SENT
     from creator_sync.retention import Freed, purge_state
@@ -178,6 +205,17 @@ def measure(backend: str, users: int, ledger_events: int, run_events: int) -> di
             )
             timed("renew", store.renew_claims, RUN_ID, LEASE_S)
         timed("release", store.release_claims, RUN_ID)
+        # the proposed claim, over the same users: first all free, then all held by a live other run
+        times["claim_proposed"] = 0.0
+        for lo in range(0, users, READ_CHUNK):
+            keys = [_uuid(u) for u in range(lo, min(users, lo + READ_CHUNK))]
+            held = timed("claim_proposed", claim_one_statement, store, "proposed_run", keys, LEASE_S)
+            assert len(held) == len(keys)
+        other = timed(
+            "claim_proposed", claim_one_statement, store, "other_run", [_uuid(0), _uuid(1)], LEASE_S
+        )
+        assert not other  # held by a live run: not taken
+        store.release_claims("proposed_run")
         freed = Freed()
         timed("retention", purge_state, store, now - timedelta(days=90), now - timedelta(days=90), freed)
         out["retention_deleted_rows"] = freed.ledger_rows
@@ -188,6 +226,10 @@ def measure(backend: str, users: int, ledger_events: int, run_events: int) -> di
     out["record_all_s"] = round(times["record"] + times["renew"] + times["release"], 2)
     out["plan_s_1m"] = round(out["plan_s"] * scale, 1)
     out["claim_s_1m"] = round(times["claim"] * scale, 1)
+    out["claim_proposed_s_1m"] = round(times["claim_proposed"] * scale, 1)
+    out["plan_proposed_s_1m"] = round(
+        (times["claim_proposed"] + times["ledger"] + times["hashes"]) * scale, 1
+    )
     out["record_s_1m"] = round((times["record"] + times["release"]) * scale, 1)
     # renew_claims updates every claim of the run after every batch: batches x claims, quadratic in users
     out["renew_s_1m"] = round(times["renew"] * scale**2, 1)
