@@ -249,3 +249,20 @@ def test_task_timeline_and_phase_split():
     assert timeline["publish"]["run"] is None
     assert phase_split(timeline, 110.0) == {"fetch_phase_s": 100.0, "after_fetch_s": 10.0}
     assert phase_split({}, 5.0) == {"fetch_phase_s": None, "after_fetch_s": None}
+
+
+def test_the_million_creator_run_is_computed_from_measured_parts():
+    from devtools.bench.results import million_creator_run
+
+    parts = {
+        "insightiq_requests_per_hourly_run_1m": 16_052,
+        "transform_peak_rss_mb_1m": 562,
+        "state_state_s_1m_sqlite": 160.5,
+    }
+    run = million_creator_run(parts)
+    assert run["run_1m_insightiq_requests"] == 16_052 and run["run_1m_upsert_requests_max"] == 1000
+    assert run["run_1m_bound_s"] == pytest.approx(1605.2 + 2.4, abs=0.1)
+    assert run["run_1m_transform_peak_rss_mb"] == 562
+    assert run["run_1m_state_share_sqlite"] == pytest.approx(160.5 / 1607.6, abs=0.001)
+    assert run["run_1m_state_s_postgresql"] is None and run["run_1m_state_share_postgresql"] is None
+    assert million_creator_run({})["run_1m_transform_peak_rss_mb"] is None
