@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
             "peak_rss_mb_before_transform": round(rss_before),
             "peak_rss_mb": round(peak_rss_mb()),
             "buckets": stats.buckets,
+            "chunk_rows": transform.CHUNK_ROWS,
             "creator_rows_per_bucket": getattr(transform, "CREATOR_ROWS", None),
             "event_rows_per_bucket": transform.ROWS_PER_BUCKET,
             "users_written": stats.users_written,

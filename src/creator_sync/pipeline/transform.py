@@ -75,6 +75,7 @@ from creator_sync.pipeline.validate import (
 )
 from creator_sync.progress import track
 
+CHUNK_ROWS = 50_000  # rows read at a time: with the chunks in flight beside it, the transform's peak
 ROWS_PER_BUCKET = 100_000  # bounds pass-3 memory: a bucket holds about this many events
 CREATOR_ROWS = 50_000  # ... and about this many users + profiles + accounts rows
 MAX_BUCKETS = 256  # open spool files: two per bucket while events are read
@@ -573,7 +574,7 @@ def transform_run(
     out_dir: str | Path,
     events_from: datetime | None = None,
     mapping: Mapping | None = None,
-    chunk_rows: int = 100_000,
+    chunk_rows: int = CHUNK_ROWS,
     buckets: int | None = None,
     creator_rows: int = CREATOR_ROWS,
     offboarded: Callable[[Iterable[str]], set[str]] | None = None,
