@@ -118,3 +118,23 @@ def test_bucket_ranges_keep_every_id_in_one_ordered_bucket():
     got = ranges.of(pa.array(["a", "b", "c", "d", "e", "b"]))
     assert got.tolist() == [0, 1, 1, 2, 2, 1]
     assert transform._Ranges([]).of(pa.array(["x", "y"])).tolist() == [0, 0]
+
+
+def test_pages_whose_column_types_differ_are_read_as_one_resource(tmp_path):
+    root = tmp_path / "fetch"
+    users = [
+        write_resource(root / "users" / "p0.parquet", [{"id": 101, "name": "n", "external_id": 7}]),
+        write_resource(root / "users" / "p1.parquet", [{"id": "u-2", "name": "m", "external_id": "x-2"}]),
+    ]
+    email = [{"type": "WORK", "email_id": "a@example.com"}]
+    profiles = [
+        write_resource(
+            root / "profiles" / f"p{i}.parquet",
+            [profile(u, f"a{i}", "Instagram", "2024-04-01", emails=email)],
+        )
+        for i, u in enumerate(["101", "u-2"])
+    ]
+    result = run({"users": users, "profiles": profiles}, tmp_path / "out", buckets=2)
+    lines = (tmp_path / "out" / "users.jsonl").read_text().splitlines()
+    assert result.stats.users_written == 2 and '"uuid":"101"' in lines[0] and '"uuid":"u-2"' in lines[1]
+    assert '"insightiq_external_id":"7"' in lines[0]

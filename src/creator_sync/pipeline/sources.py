@@ -9,6 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from creator_sync import files
+
 # income transactions of an incremental run's weekly sweep (creator_sync.sync.incremental_fetch): the
 # transform keeps their events over the sweep's window, not only the run's
 SWEEP_TRANSACTIONS = "transactions_sweep"
@@ -64,9 +66,10 @@ def iter_chunks(paths: Iterable[str | Path], columns: list[str], chunk_rows: int
 
 
 def unified_schema(paths: Iterable[str | Path], columns: Iterable[str] | None = None) -> pa.Schema:
-    """The Arrow schema of a resource's non-empty files, restricted to `columns` (those no file has are left
-    out) in the order `pd.concat` of the files would give; a column missing or all-null in some files takes
-    the type of the others."""
+    """The schema of a resource's non-empty files, restricted to `columns` (those no file has are left out),
+    in the order `pd.concat` of the files would give, unified as the fetch's files are
+    (`creator_sync.files.concat_tables`: a column missing or all-null in some files takes the others' type;
+    differing types widen to float or string)."""
     schemas = []
     for path in paths:
         pf = pq.ParquetFile(path)
@@ -74,7 +77,7 @@ def unified_schema(paths: Iterable[str | Path], columns: Iterable[str] | None = 
             schemas.append(pf.schema_arrow.remove_metadata())
     if not schemas:
         return pa.schema([])
-    unified = pa.unify_schemas(schemas, promote_options="permissive")
+    unified = files.unify_schemas(schemas)
     wanted = None if columns is None else set(columns)
     return pa.schema([f for f in unified if wanted is None or f.name in wanted])
 
@@ -90,16 +93,4 @@ def iter_tables(
         names = pf.schema_arrow.names
         present = [f.name for f in schema if f.name in names]
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=present):
-            table = pa.Table.from_batches([batch])
-            yield (
-                Path(path),
-                pa.table(
-                    {
-                        f.name: table[f.name].cast(f.type)
-                        if f.name in present
-                        else pa.nulls(len(table), f.type)
-                        for f in schema
-                    },
-                    schema=schema,
-                ),
-            )
+            yield Path(path), files.conform(pa.Table.from_batches([batch]), schema)
