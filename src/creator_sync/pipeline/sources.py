@@ -1,4 +1,4 @@
-"""Read the fetch step's Parquet files (docs/development.md): small resources whole, large ones in chunks."""
+"""Read the fetch step's Parquet files (docs/development.md) in chunks, only the columns asked for."""
 
 from __future__ import annotations
 
@@ -36,13 +36,6 @@ def column(df: pd.DataFrame, name: str) -> pd.Series:
     if name in df.columns:
         return df[name]
     return pd.Series(pd.NA, index=df.index, dtype="object")
-
-
-def read_resource(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Concatenate a small resource (users, accounts, profiles: O(creators) rows)."""
-    frames = [pd.read_parquet(p) for p in paths]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def count_rows(paths: Iterable[str | Path]) -> int:
