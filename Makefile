@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo stop test test-fast lint format bench lock sandbox clean
+.PHONY: install demo stop test test-fast soak lint format bench lock sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: install ## the whole test suite (unit + slow tests that start servers), tw
 
 test-fast: install ## unit tests only
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+
+soak: install ## the exactly-once property test with a long search (300 generated histories)
+	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:xdist tests/exactly_once/test_property.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -56,7 +56,7 @@ def creator_offboard():
     def collect(**context) -> dict:
         from creator_sync.hooks.insightiq import InsightIQHook
         from creator_sync.offboard import steps
-        from creator_sync.pipeline.state import StateStore
+        from creator_sync.store import StateStore
 
         run = steps.OffboardRun.from_params(context["run_id"], context["params"])
         hook = InsightIQHook()
@@ -68,7 +68,7 @@ def creator_offboard():
     @task(trigger_rule="all_done")
     def purge(**context) -> dict:
         from creator_sync.offboard import steps
-        from creator_sync.pipeline.state import StateStore
+        from creator_sync.store import StateStore
 
         run = steps.OffboardRun.from_params(context["run_id"], context["params"])
         collected = context["ti"].xcom_pull(task_ids="collect")
@@ -78,7 +78,7 @@ def creator_offboard():
     @task(trigger_rule="all_done")
     def report(**context) -> dict:
         from creator_sync.offboard import steps
-        from creator_sync.pipeline.state import StateStore
+        from creator_sync.store import StateStore
 
         run = steps.OffboardRun.from_params(context["run_id"], context["params"])
         collected = context["ti"].xcom_pull(task_ids="collect")

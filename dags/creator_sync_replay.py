@@ -8,7 +8,10 @@ Manual trigger.
    send under the run's data directory.
 2. **upsert** (`InsiderUpsertOperator`): the same exactly-once sender as `creator_sync` (claims, ledger,
    lost-answer check, dead letters); users Insider rejects again are dead-lettered under this run.
-3. **finish**: marks the letters replayed and stores the run's report.
+3. **finish**: marks replayed the letters whose user Insider acknowledged or rejected again (a new dead
+   letter); letters the sender skipped (claimed by a live run, offboarded) stay pending. The run's report
+   reconciles selected = acknowledged + rejected again + skipped + still invalid + superseded, and the task
+   fails when it does not.
 
 Replayed data is historical, so `skip_hook` defaults to true.
 """
@@ -47,7 +50,7 @@ def creator_sync_replay():
     @task(multiple_outputs=True)
     def prepare(params: dict, run_id: str) -> dict:
         from creator_sync.pipeline.replay import prepare_replay
-        from creator_sync.pipeline.state import StateStore
+        from creator_sync.store import StateStore
         from creator_sync.sync.run_context import run_dir
 
         plan = prepare_replay(
@@ -65,21 +68,31 @@ def creator_sync_replay():
 
     @task
     def finish(plan: dict, sent: dict, dag_run=None) -> dict:
-        from creator_sync.pipeline.replay import finish_replay
-        from creator_sync.pipeline.state import StateStore
+        from creator_sync.pipeline.replay import finish_replay, replay_gap
+        from creator_sync.store import StateStore
 
         state = StateStore()
-        marked = finish_replay(state, plan["letter_ids"])
-        figures = {k: v for k, v in plan.items() if k not in ("letter_ids",)}
-        figures.update(marked_replayed=marked, send=sent["send"])
+        done = finish_replay(state, plan, dag_run.run_id)
+        gap = replay_gap(plan, done)
+        figures = {k: v for k, v in plan.items() if k not in ("letters", "settled_without_send")}
+        figures.update(
+            marked_replayed=done.marked_replayed,
+            settled=done.settled,
+            skipped=done.skipped,
+            gap=gap,
+            send=sent["send"],
+        )
         text = (
             f"creator_sync_replay: {plan['selected']} letters selected ({plan['users']} users); "
             f"still invalid {plan['still_invalid'] or 'none'}; superseded {plan['superseded']}; "
             f"sent {sent['send']['users_sent']} users, {sent['send']['events_sent']} events in "
-            f"{sent['send']['requests']} requests; rejected again {sent['send']['rejected'] or 'none'}; "
-            f"marked replayed {marked}."
+            f"{sent['send']['requests']} requests; settled {done.settled or 'none'}; "
+            f"left pending {done.skipped or 'none'}; marked replayed {done.marked_replayed}; "
+            + ("reconciles." if gap == 0 else f"DOES NOT RECONCILE: {gap} letter(s) unaccounted for.")
         )
-        state.save_run_report("creator_sync_replay", dag_run.run_id, figures, text, True)
+        state.save_run_report("creator_sync_replay", dag_run.run_id, figures, text, gap == 0)
+        if gap:
+            raise RuntimeError(text)
         return {**figures, "text": text}
 
     finish(plan, upsert.output)

@@ -1,7 +1,9 @@
 """Register (or update) our InsightIQ webhook: {CREATOR_SYNC_PUBLIC_BASE_URL}/creator-sync/webhooks/insightiq.
 
-Idempotent: creates it when missing, updates URL/events when they differ, otherwise does nothing. Daily,
-so a changed public URL or event list is picked up without a manual step; trigger it by hand after a deploy.
+Idempotent: creates it when missing, updates URL/events when they differ, otherwise does nothing. Hourly,
+so a changed public URL or event list is picked up without a manual step, and a webhook InsightIQ
+deactivated (after 3 failed deliveries) is re-enabled within the hour, with an alert through the project's
+notifier; trigger it by hand after a deploy.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from creator_sync.operators.webhooks import InsightIQWebhookSetupOperator
 @dag(
     dag_id="insightiq_webhooks_setup",
     description="Keep our InsightIQ webhook registered at the public receiver URL",
-    schedule="@daily",
+    schedule="@hourly",
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from creator_sync.pipeline.send import SendReport, send_users
-from creator_sync.pipeline.state import DeadLetter, StateStore
+from creator_sync.store import DeadLetter, StateStore
 
 
 def upsert_all(hook: Any, users: Iterable[dict], **kwargs: Any) -> tuple[SendReport, list[DeadLetter]]:

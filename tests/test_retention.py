@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from creator_sync.http.errors import CreatorSyncConfigError
-from creator_sync.pipeline.state import StateStore, acknowledged_events, dead_letters
 from creator_sync.retention import DAG_ID, ledger_days, run_maintenance
+from creator_sync.store import StateStore
+from creator_sync.store.schema import acknowledged_events, dead_letters
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -109,7 +110,7 @@ def test_the_incremental_income_sweep_needs_nine_days_of_ledger():
 
 
 def test_per_run_detail_rows_older_than_the_run_files_go(tmp_path, store, monkeypatch):
-    from creator_sync.pipeline.state import run_users, send_claims
+    from creator_sync.store.schema import run_users, send_claims
 
     monkeypatch.delenv("CREATOR_SYNC_RETAIN_RUN_FILES_DAYS", raising=False)
     for run in ("r-old", "r-new"):

@@ -8,7 +8,9 @@ TRANSACTIONS.ADDED with their new item ids, ACCOUNTS.CONNECTED for new creators)
 (creator_sync.sync.plan) turns those webhooks into reads, and `run_plan` executes them against the fake:
 the figures are requests actually made, so a planner that reads more shows up here.
 
-`python -m devtools.bench.requests_sim` prints the figures as JSON.
+`python -m devtools.bench.requests_sim` prints the figures as JSON. The `_per_account_contents` figures are
+the same hourly run when InsightIQ requires `account_id` on the contents list
+(creator_sync.sync.contents_read): the interval's list is replaced by the weekly per-account contents sweep.
 """
 
 from __future__ import annotations
@@ -58,7 +60,23 @@ class Fleet:
             income_accounts=income,
             known_users=_KnownUsers(self.n),
             contents_per_day=contents_per_day,
+            contents_accounts=_AccountIds(np.flatnonzero(self.engagement)),
         )
+
+
+@dataclass(frozen=True)
+class _AccountIds:
+    """`acc-<i>` for the given account indices, in order (a sequence without millions of strings)."""
+
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return [f"acc-{i}" for i in self.indices[key].tolist()]
+        return f"acc-{int(self.indices[key])}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,9 @@ class CountingFake:
         if read.resource in self.sizes:
             return 3 if "user_id" in p else self.sizes[read.resource]
         days = (date.fromisoformat(p["to_date"]) - date.fromisoformat(p["from_date"])).days + 1
+        if read.resource == "contents" and "account_id" in p:
+            a = int(str(p["account_id"]).removeprefix("acc-"))
+            return math.floor(CONTENTS_PER_ACCOUNT_DAY * days + (a * 0.7548776662) % 1)
         if read.resource == "contents":
             return round(self.contents_per_day * days)
         if read.resource == "social_transactions":
@@ -138,10 +159,17 @@ def hourly_webhooks(fleet: Fleet, fraction: float, hour: int, seed: int = 11) ->
 START = datetime(2026, 3, 2, 10, tzinfo=UTC)  # an hour that does not cross midnight
 
 
-def hourly_run(fleet: Fleet, fraction: float, hour: int = 0, snapshot: plan.Snapshot | None = None) -> dict:
+def hourly_run(
+    fleet: Fleet,
+    fraction: float,
+    hour: int = 0,
+    snapshot: plan.Snapshot | None = None,
+    contents_per_account: bool = False,
+) -> dict:
     snapshot = snapshot or fleet.snapshot()
     changes = plan.changes_from_payloads(hourly_webhooks(fleet, fraction, hour), snapshot.known_users)
-    reads = plan.plan_hourly(snapshot, changes, START, START + HOUR, hour)
+    per_account = {"contents_per_account": True} if contents_per_account else {}
+    reads = plan.plan_hourly(snapshot, changes, START, START + HOUR, hour, **per_account)
     fake = CountingFake(fleet)
     counts = plan.run_plan(reads, fake)
     assert counts["total"] == fake.requests
@@ -175,6 +203,8 @@ def simulate(changed_fraction: float = 0.01, backfill_days: int = 30) -> dict:
         run = hourly_run(fleet, changed_fraction, snapshot=snapshot)
         out[f"insightiq_requests_per_hourly_run_{label}"] = run["requests"]
         out[f"insightiq_requests_hourly_by_resource_{label}"] = run["by_resource"]
+        per_account = hourly_run(fleet, changed_fraction, snapshot=snapshot, contents_per_account=True)
+        out[f"insightiq_requests_per_hourly_run_{label}_per_account_contents"] = per_account["requests"]
         out[f"insightiq_requests_per_full_run_{label}"] = full_run(fleet, snapshot)["requests"]
         if label == "10k":
             full = out["insightiq_requests_per_full_run_10k"]

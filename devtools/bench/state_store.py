@@ -5,7 +5,7 @@
 Fills a fresh store (SQLite in a temp dir, or a throw-away PostgreSQL database on CREATOR_SYNC_TEST_POSTGRES,
 default 127.0.0.1:5432) with `--users` attribute hashes and `--users x --ledger-events` acknowledged events
 spread over the 91 days before now (the ledger keeps 90: about 1/91 of it is past retention), then times,
-through the public StateStore API, what one full run does with it (pipeline/send.py):
+through the public StateStore API (creator_sync.store), what one full run does with it (pipeline/send.py):
 
 - plan: per chunk of 1,000 users (send's `read_chunk`): `claim`, `acknowledged_by` of the run's event keys
   (`--run-events` per user, half of them already in the ledger) and `attribute_hashes`;
@@ -49,7 +49,7 @@ def _uuid(i: int) -> str:
 
 @contextmanager
 def _store(backend: str):
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
 
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="bench-state-") as tmp:
@@ -73,7 +73,7 @@ def _store(backend: str):
 
 def _fill(store, users: int, ledger_events: int, now: datetime) -> dict[str, float]:
     """Bulk-load the ledger and the hashes (setup, not part of the measured run)."""
-    from creator_sync.pipeline.state import acknowledged_events, user_attribute_hashes
+    from creator_sync.store.schema import acknowledged_events, user_attribute_hashes
 
     began = time.perf_counter()
     span = timedelta(days=91).total_seconds()
@@ -143,30 +143,36 @@ def claim_one_statement(store, run_id: str, user_keys: list[str], lease_s: float
     now holds (SQLite >= 3.35 and PostgreSQL: INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING)."""
     import sqlalchemy as sa
 
-    from creator_sync.pipeline.state import IN_CHUNK
-    from creator_sync.pipeline.state import send_claims as t
+    from creator_sync.store.engine import IN_CHUNK
+    from creator_sync.store.schema import send_claims as t
 
-    at = time.time()
+    at = store.clock()
     until = at + lease_s
     held: set[str] = set()
+    mine = sa.func.coalesce(t.c.fence, t.c.run_id) == run_id
     with store.write() as conn:
         for lo in range(0, len(user_keys), IN_CHUNK):
             rows = [
-                {"user_key": k, "run_id": run_id, "lease_until": until} for k in user_keys[lo : lo + IN_CHUNK]
+                {"user_key": k, "run_id": run_id, "lease_until": until, "fence": run_id}
+                for k in user_keys[lo : lo + IN_CHUNK]
             ]
             stmt = store._insert(t)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[t.c.user_key],
-                set_={"run_id": stmt.excluded.run_id, "lease_until": stmt.excluded.lease_until},
-                where=sa.or_(t.c.run_id == run_id, t.c.lease_until < at),
+                set_={
+                    "run_id": stmt.excluded.run_id,
+                    "lease_until": stmt.excluded.lease_until,
+                    "fence": stmt.excluded.fence,
+                },
+                where=sa.or_(mine, t.c.lease_until < at),
             ).returning(t.c.user_key)
             held.update(conn.execute(stmt, rows).scalars())
     return held
 
 
 def measure(backend: str, users: int, ledger_events: int, run_events: int) -> dict[str, Any]:
-    from creator_sync.pipeline.state import OUTCOME_SENT
     from creator_sync.retention import Freed, purge_state
+    from creator_sync.store import OUTCOME_SENT
 
     now = datetime.now(UTC)
     out: dict[str, Any] = {"backend": backend, "users": users, "ledger_events": ledger_events}

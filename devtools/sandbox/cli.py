@@ -18,6 +18,7 @@ from devtools.sandbox.faults import KINDS
 from devtools.sandbox.insider import InsiderService, create_insider_app
 from devtools.sandbox.insightiq import InsightIQService
 from devtools.sandbox.insightiq_items import create_insightiq_app
+from devtools.sandbox.readings import parse_reading_args
 from devtools.sandbox.web_push import WebPushService, create_web_push_app
 
 TARGETS = ("insightiq", "insider", "web_push")
@@ -45,6 +46,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--insider-upsert-window", type=float, default=60)
     a("--insider-profile-quota", type=float, default=1000)
     a("--insider-profile-window", type=float, default=60)
+    a(
+        "--insider-ingestion-lag",
+        type=float,
+        default=0.0,
+        help="seconds after processing before the Profile API sees an upsert (config ingestion_lag_seconds)",
+    )
+    a(
+        "--insider-complete-after-disconnect",
+        action="store_true",
+        help="process an Insider request whose client has disconnected (config complete_after_disconnect)",
+    )
     a("--web-push-rate", type=float, default=30)
     a("--web-push-window", type=float, default=60)
     for kind in KINDS:
@@ -52,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--slow-seconds", type=float, default=5.0)
     a("--fault-targets", default=",".join(TARGETS))
     a("--log-level", default="warning")
+    a(
+        "--reading",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="an alternative reading of the vendor docs (devtools/sandbox/readings.py), e.g. bare_429",
+    )
     return p.parse_args(argv)
 
 
@@ -88,11 +107,16 @@ def build(args: argparse.Namespace) -> dict:
         args.insider_upsert_window,
         args.insider_profile_quota,
         args.insider_profile_window,
+        ingestion_lag_seconds=args.insider_ingestion_lag,
+        complete_after_disconnect=args.insider_complete_after_disconnect,
         **faults("insider"),
     )
     push = WebPushService(
         args.seed, args.web_push_key, args.web_push_rate, args.web_push_window, **faults("web_push")
     )
+    readings = parse_reading_args(args.reading)
+    for svc in (iq, insider, push):
+        svc.readings.configure(readings)
     return {
         "insightiq": create_insightiq_app(iq),
         "insider": create_insider_app(insider),

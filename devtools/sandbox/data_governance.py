@@ -8,9 +8,10 @@
   identifiers (email, phone number) go, except that the last remaining identifier is kept.
 * ``POST /api/user/v1/delete``: the whole user goes; 200 ``{}`` (10,000 requests/min, limit ``delete``).
 
-Auth and injected faults (all refused before processing) come from the Insider service's gate and the shared
-middleware. ``POST /_sandbox/governance {"lose_answers": N}`` makes the next N anonymize requests that find
-their user take effect and then answer 502: the "processed, answer lost" outcome.
+Under the ``unifier`` reading (readings.py) an identifiers body without the account's unifier identifier is
+a 400. Auth and injected faults (all refused before processing) come from the Insider service's gate and the
+shared middleware. ``POST /_sandbox/governance {"lose_answers": N}`` makes the next N anonymize requests that
+find their user take effect and then answer 502: the "processed, answer lost" outcome.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from devtools.sandbox.insider_store import UserStore, identifier_keys
 from devtools.sandbox.insider_validate import validate_identifiers
 from devtools.sandbox.limits import FixedWindowLimiter
+from devtools.sandbox.readings import unifier_missing
 
 NO_SUCH_USER = "no such user for these identifiers: no data"
 TOO_MANY = {"error": "rejected: too many requests"}
@@ -29,7 +31,9 @@ PII_IDENTIFIERS = ("email", "phone_number")
 
 
 def anonymize(store: UserStore, iid: str) -> None:
-    """Remove the user's PII in place, keeping the last remaining identifier."""
+    """Remove the user's PII in place, keeping the last remaining identifier. Acts at once for the Profile
+    API too: whatever ingestion lag still hides for this user becomes visible first (``UserStore.flush``)."""
+    store.flush(iid)
     user = store.users[iid]
     ids = user["identifiers"]
     for name in PII_IDENTIFIERS:
@@ -84,6 +88,8 @@ def add_data_governance_routes(app: FastAPI, svc) -> None:
         if field == "identifiers":
             if not isinstance(body.get("identifiers"), dict) or not body["identifiers"]:
                 return err(400, "identifiers must be defined: bad request")
+            if (missing := unifier_missing(svc.readings, body["identifiers"])) is not None:
+                return err(400, missing)
             iid = one_user(body["identifiers"], None)
         else:
             if not isinstance(body.get("insider_id"), str) or not body["insider_id"]:
@@ -117,6 +123,8 @@ def add_data_governance_routes(app: FastAPI, svc) -> None:
             return rejected
         if not isinstance(body.get("identifiers"), dict) or not body["identifiers"]:
             return err(400, "identifiers must be defined: bad request")
+        if (missing := unifier_missing(svc.readings, body["identifiers"])) is not None:
+            return err(400, missing)
         iid = one_user(body["identifiers"], None)
         if isinstance(iid, JSONResponse):
             return iid

@@ -2,11 +2,18 @@
 
 Quota rule for the Profile API: cost = 1 + 0.5 x (number of wanted event types) units per call (the doc's
 example with 3 wanted events costs 2.5); ``--insider-profile-quota`` units per ``--insider-profile-window``.
+
+Test knobs (``POST /_sandbox/config``; kept across ``/_sandbox/reset`` like the other settings):
+``ingestion_lag_seconds`` (the Profile API sees a processed write only that long after it was processed; see
+insider_store), ``complete_after_disconnect`` (a request whose client has gone is processed all the same;
+see middleware) and ``reject_uuids`` (users with these uuids fail inside an accepted upsert with a
+unification error, the rest of the batch is stored).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 from fastapi import Body, FastAPI, Request
@@ -24,7 +31,12 @@ from devtools.sandbox.service import Service, _noop
 
 MAX_BODY, MAX_USERS = 5_000_000, 1_000
 TOO_MANY = {"error": "rejected: too many requests"}
+REJECTED = "sandbox reject_uuids: this user could not be unified with its profile"
 UPSERT_PATHS = ("/api/user/v1/upsert", "/api/user/v1/attribute/delete")
+
+
+class ConfiguredRejection(UnificationError):
+    """A unification error the sandbox raises for a user listed in ``reject_uuids``."""
 
 
 def err(status: int, message: str) -> JSONResponse:
@@ -43,21 +55,26 @@ class InsiderService(Service):
         upsert_window: float,
         quota: float,
         quota_window: float,
+        ingestion_lag_seconds: float = 0.0,
+        complete_after_disconnect: bool = False,
         **kw,
     ) -> None:
         self.partner, self.tokens = partner, set(tokens)
         super().__init__(seed, **kw)
         self.limiters["upsert"] = FixedWindowLimiter("upsert", upsert_rate, upsert_window)
         self.limiters["profile_quota"] = FixedWindowLimiter("profile_quota", quota, quota_window)
-        self.store = UserStore()
+        self.store = UserStore(ingestion_lag_seconds)
         self.callbacks = CallbackSender()
         self.drop_attributes: set[str] = set()
+        self.reject_uuids: set[str] = set()
+        self.complete_after_disconnect = bool(complete_after_disconnect)
         self.reset_state()
 
     def reset_state(self) -> None:
         self.store.reset()
         self.upsert_requests = self.delete_requests = self.profile_requests = 0
         self.quota_used = 0.0
+        self.unification_errors = {"identifiers": 0, "reject_uuids": 0}
         self.callbacks.outcomes.clear()
 
     def gate(self, scope, headers: Headers):
@@ -86,14 +103,36 @@ class InsiderService(Service):
             "profile_requests": self.profile_requests,
             "quota_used": self.quota_used,
             "error_callbacks": dict(self.callbacks.outcomes),
+            "unification_errors": dict(self.unification_errors),
+            "profile_pending_writes": s.pending_writes(),
         }
 
     def extra_config(self) -> dict:
-        return {"drop_attributes": sorted(self.drop_attributes)}
+        return {
+            "drop_attributes": sorted(self.drop_attributes),
+            "ingestion_lag_seconds": self.store.lag_seconds,
+            "complete_after_disconnect": self.complete_after_disconnect,
+            "reject_uuids": sorted(self.reject_uuids),
+        }
 
     def configure_extra(self, values: dict) -> None:
         if "drop_attributes" in values:
             self.drop_attributes = set(values["drop_attributes"] or [])
+        if "ingestion_lag_seconds" in values:
+            lag = float(values["ingestion_lag_seconds"])
+            if lag < 0:
+                raise ValueError("ingestion_lag_seconds must be >= 0")
+            self.store.lag_seconds = lag
+        if "complete_after_disconnect" in values:
+            flag = values["complete_after_disconnect"]
+            if not isinstance(flag, bool):
+                raise ValueError("complete_after_disconnect must be true or false")
+            self.complete_after_disconnect = flag
+        if "reject_uuids" in values:
+            uuids = values["reject_uuids"] or []
+            if not isinstance(uuids, list) or not all(isinstance(u, str) for u in uuids):
+                raise ValueError("reject_uuids must be a list of uuid strings")
+            self.reject_uuids = set(uuids)
 
 
 async def read_json(request: Request) -> dict | JSONResponse:
@@ -157,10 +196,14 @@ def create_insider_app(svc: InsiderService):
             validate_user(n, user, user_errors)
             if not user_errors:
                 try:
+                    if (user.get("identifiers") or {}).get("uuid") in svc.reject_uuids:
+                        raise ConfiguredRejection(REJECTED)
                     store.upsert(user, skip_hook, request_append, svc.drop_attributes)
                     ok += 1
                     continue
                 except UnificationError as exc:
+                    kind = "reject_uuids" if isinstance(exc, ConfiguredRejection) else "identifiers"
+                    svc.unification_errors[kind] += 1
                     user_errors[f"users.{n}.identifiers.unification"] = [str(exc)]
                     if body.get("error_callback_endpoint"):
                         svc.callbacks.post(
@@ -227,12 +270,13 @@ def create_insider_app(svc: InsiderService):
         svc.profile_requests += 1
         svc.quota_used += cost
         found = store.find(body.get("identifiers"), body.get("insider_id"))
-        if len(found) != 1:
+        now = time.monotonic()  # the ingestion-lag clock (insider_store)
+        if len(found) != 1 or not store.visible(iid := found.pop(), now):
             return err(404, "no such user for these identifiers: no data")
-        user = store.users[found.pop()]
+        user = store.users[iid]
         out: dict = {}
         if body.get("attributes"):
-            attrs = user["attributes"]
+            attrs = store.visible_attributes(iid, now)
             picked = {}
             for name in body["attributes"]:
                 source = attrs.get("custom", {}) if name.startswith("c_") else attrs
@@ -241,9 +285,8 @@ def create_insider_app(svc: InsiderService):
                     picked[name] = source[key]
             out["attributes"] = picked | {"iid": user["insider_id"]}
         if events is not None:
-            out["events"] = {
-                w["event_name"]: _events(user, w, events["start_date"], events["end_date"]) for w in wanted
-            }
+            start, end = events["start_date"], events["end_date"]
+            out["events"] = {w["event_name"]: _events(user, w, start, end, now) for w in wanted}
         if body.get("quota"):
             lim = svc.limiters["profile_quota"]
             out["quota"] = {"cost": cost, "used": lim.used(svc.partner), "total": lim.rate}
@@ -271,11 +314,17 @@ def create_insider_app(svc: InsiderService):
     return SandboxMiddleware(app, svc)
 
 
-def _events(user: dict, wanted: dict, start: float, end: float) -> list[dict]:
+def _events(user: dict, wanted: dict, start: float, end: float, now: float) -> list[dict]:
+    """The user's ``wanted`` events in [start, end] that are visible at ``now`` (ingestion lag), newest
+    first."""
     params = wanted.get("params") or []
     rows = []
     for event in user["events"]:
-        if event["event_name"] == wanted["event_name"] and start <= event["epoch"] <= end:
+        if (
+            event["event_name"] == wanted["event_name"]
+            and start <= event["epoch"] <= end
+            and event.get("visible_at", now) <= now
+        ):
             flat = {**event["params"], **(event["params"].get("custom") or {})}
             row = {p: flat[p] for p in params if p in flat}
             row["created_date"] = datetime.fromtimestamp(event["epoch"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

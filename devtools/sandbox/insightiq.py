@@ -41,7 +41,7 @@ class InsightIQService(Service):
         super().__init__(ds.seed, **kw)
         self.limiters["requests"] = FixedWindowLimiter("requests", rate, window)
         self.ds, self.render = ds, Renderer(ds)
-        self.hub = WebhookHub(secret)
+        self.hub = WebhookHub(secret, self.readings)
         self.reset_state()
 
     def reset_state(self) -> None:
@@ -104,6 +104,7 @@ class InsightIQService(Service):
             "mutated_creators": len(self.ds.mutations),
             "webhooks": len(self.hub.hooks),
             "webhook_deliveries": dict(self.hub.deliveries),
+            "webhooks_deactivated": self.hub.deactivated,
         }
 
     def extra_config(self) -> dict:

@@ -66,7 +66,7 @@ def add_collection_routes(app: FastAPI, svc: InsightIQService, path: str, spec: 
         account = None
         if q.get("account_id"):
             account = svc.account_or_404(q["account_id"])
-        elif account_required:
+        elif account_required or (name == "contents" and svc.readings.contents_require_account_id):
             raise ApiError(400, "missing_parameter", "query parameter 'account_id' is required")
         t_from = parse_date(from_param, q.get(from_param), end=False)
         t_to = parse_date(to_param, q.get(to_param), end=True)
@@ -156,6 +156,7 @@ def add_webhook_routes(app: FastAPI, svc: InsightIQService) -> None:
         hook.update(url=url, events=events, updated_at=iso(time.time()))
         if "is_active" in body:
             hook["is_active"] = bool(body["is_active"])
+            hub.reactivated(hook)
         return hook
 
     @app.delete("/v1/webhooks/{webhook_id}")

@@ -4,6 +4,17 @@ answer before the endpoint does any work; AFTER_KINDS let the endpoint process t
 its answer (drop the connection, hold it past the client's timeout, or truncate the body).
 /_sandbox/* bypasses all of it.
 
+Client disconnects: uvicorn does not cancel a request's task when its client goes away; it marks the
+request disconnected, after which ``receive()`` answers ``http.disconnect`` (even for a body it has already
+read) and ``send()`` does nothing. So by default a request whose client gives up during ``latency_seconds``
+or the ``slow`` fault's sleep is NOT processed: the endpoint's body read raises Starlette's
+``ClientDisconnect``, the error middleware "answers" 500 (counted in ``requests_by_status``, never
+delivered) and the server logs the traceback. With the service's ``complete_after_disconnect`` on, the body
+is read up front (before the latency and the fault) and the rest of the request runs as a task shielded
+from cancellation: the request is processed even though nobody reads the answer, as a real server that has
+accepted a request does. A request whose client disconnects before its whole body arrived cannot be
+processed in either mode (counted as ``disconnected_before_body``).
+
 A request carrying ``X-Sandbox-Sent-At`` (the client's send time, epoch seconds; only bench clients set it)
 has its send-to-arrival delay recorded at the moment the limits count it (see Service.note_sent_at)."""
 
@@ -28,6 +39,7 @@ class SandboxMiddleware:
     def __init__(self, app, service: Service) -> None:
         self.app = app
         self.service = service
+        self._work: set[asyncio.Future] = set()  # shielded requests still running (complete_after_disconnect)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
@@ -40,6 +52,7 @@ class SandboxMiddleware:
                 svc.requests_by_status[str(message["status"])] += 1
             await send(message)
 
+        counting_send = svc.readings.throttle_send(counting_send)  # bare_429 / throttle_403 (readings.py)
         headers = Headers(scope=scope)
         sent_at = headers.get(SENT_AT_HEADER)
         if sent_at is not None:
@@ -48,6 +61,22 @@ class SandboxMiddleware:
         if rejection is not None:
             await rejection(scope, receive, counting_send)
             return
+        if not svc.complete_after_disconnect:
+            await self._handle(scope, receive, send, counting_send, release)
+            return
+        replay = await _read_body(receive)
+        if replay is None:
+            svc.requests_by_status["disconnected_before_body"] += 1
+            release()
+            return
+        work = asyncio.ensure_future(self._handle(scope, replay, send, counting_send, release))
+        self._work.add(work)
+        work.add_done_callback(self._work.discard)
+        await asyncio.shield(work)
+
+    async def _handle(self, scope, receive, send, counting_send, release) -> None:
+        """Latency, fault draw and endpoint for one admitted request."""
+        svc = self.service
         svc.inflight += 1
         svc.max_concurrent = max(svc.max_concurrent, svc.inflight)
         try:
@@ -62,6 +91,8 @@ class SandboxMiddleware:
             elif fault is not None:
                 await self._fault(fault, scope, receive, send, counting_send)
                 return
+            if svc.complete_after_disconnect and _client_gone(send):
+                svc.processed_after_disconnect += 1
             await self.app(scope, receive, counting_send)
         finally:
             svc.inflight -= 1
@@ -113,6 +144,30 @@ class SandboxMiddleware:
         sender = send if fault == "truncated_after" else counting_send
         await sender({"type": "http.response.start", "status": status, "headers": headers})
         await sender({"type": "http.response.body", "body": payload})
+
+
+async def _read_body(receive):
+    """Read the whole request body now; a ``receive`` that replays it (then defers to the server's), or
+    None when the client disconnected before the body was complete."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+    async def replay():
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+def _client_gone(send) -> bool:
+    """Whether uvicorn has seen this request's client disconnect."""
+    return bool(getattr(getattr(send, "__self__", None), "disconnected", False))
 
 
 def _abort(send, fault: str) -> None:

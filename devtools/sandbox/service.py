@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from devtools.sandbox.faults import FaultInjector
 from devtools.sandbox.limits import FixedWindowLimiter
+from devtools.sandbox.readings import Readings
 
 Release = Callable[[], None]
 log = logging.getLogger(__name__)
@@ -64,11 +65,15 @@ def _noop() -> None:
 
 class Service:
     name = "service"
+    # process a request even when its client disconnected before the answer (middleware); a service that
+    # offers the option sets it from its configuration
+    complete_after_disconnect = False
 
     def __init__(self, seed: int, faults: dict[str, float] | None = None, slow_seconds: float = 5.0) -> None:
         self.seed = seed
         self.limiters: dict[str, FixedWindowLimiter] = {}
         self.faults = FaultInjector(seed, self.name, faults, slow_seconds)
+        self.readings = Readings()  # alternative readings of the vendor docs (readings.py); kept by reset
         self.reset_counters()
 
     # -- request accounting (called by the middleware; keep cheap) ---------------------------------
@@ -77,6 +82,7 @@ class Service:
         self.inflight = 0
         self.max_concurrent = 0
         self.extra_429s = 0
+        self.processed_after_disconnect = 0
         self.send_to_arrival: list[tuple[float, float]] = []
         for limiter in self.limiters.values():
             limiter.reset()
@@ -119,6 +125,7 @@ class Service:
             "rate_limited_429s": sum(lim.rejected for lim in self.limiters.values()) + self.extra_429s,
             "injected_429s": self.faults.injected["429"],
             "max_concurrent_requests": self.max_concurrent,
+            "processed_after_disconnect": self.processed_after_disconnect,
             "limits": {n: lim.stats() for n, lim in self.limiters.items()},
             "faults_injected": dict(self.faults.injected),
             "send_to_arrival_ms": delay_summary(self.send_to_arrival, self._sends_per_window()),
@@ -145,6 +152,7 @@ class Service:
         return {
             **self.faults.config(),
             "limits": {n: {"rate": lim.rate, "window": lim.window} for n, lim in self.limiters.items()},
+            **self.readings.config(),
             **self.extra_config(),
         }
 
@@ -153,6 +161,7 @@ class Service:
 
     def configure(self, values: dict) -> None:
         self.faults.configure(values)
+        self.readings.configure(values)
         for name, spec in (values.get("limits") or {}).items():
             if name not in self.limiters:
                 raise ValueError(f"unknown limit {name!r}; known: {sorted(self.limiters)}")

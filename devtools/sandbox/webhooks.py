@@ -1,5 +1,9 @@
-"""InsightIQ webhook registry and delivery: body signed with header ``Webhook-Signatures`` = hex
-HMAC-SHA256(raw body, key=client secret); async delivery with a few retries."""
+"""InsightIQ webhook registry and delivery: body signed with header ``Webhook-Signatures``
+(``Phyllo-Signature`` under the ``other_signature_header`` reading) = hex HMAC-SHA256(raw body,
+key=client secret); async delivery with a few retries. A delivery that fails every attempt is a failed
+delivery; after ``DEACTIVATE_AFTER`` failed deliveries in a row a webhook is deactivated (``is_active``
+false, nothing sent to it) until a ``PUT /v1/webhooks/{id}`` re-enables it (insightiq-webhook-events.md,
+"Webhook management API")."""
 
 from __future__ import annotations
 
@@ -14,8 +18,14 @@ from collections import Counter
 
 import httpx
 
+from devtools.sandbox.readings import Readings
+from devtools.sandbox.records import iso
+
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (0.2, 0.5, 1.0)
+DEACTIVATE_AFTER = 3  # failed deliveries in a row
+SIGNATURE_HEADER = "Webhook-Signatures"
+OTHER_SIGNATURE_HEADER = "Phyllo-Signature"
 
 # The event names InsightIQ's webhook enum holds (../shared/api-docs/insightiq-webhook-events.md,
 # tables A and B): creating or updating a webhook with any other name is refused with 400, as the
@@ -67,8 +77,12 @@ def sign(body: bytes, secret: str) -> str:
 
 
 class WebhookHub:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, readings: Readings | None = None) -> None:
         self.secret = secret
+        self.readings = readings or Readings()
+        # webhook id -> failed deliveries since its last success
+        self.failed_in_a_row: Counter[str] = Counter()
+        self.deactivated = 0
         self.hooks: dict[str, dict] = {}
         self.created = 0
         self._tasks: set[asyncio.Task] = set()
@@ -78,6 +92,8 @@ class WebhookHub:
 
     def reset(self) -> None:
         self.hooks.clear()
+        self.failed_in_a_row.clear()
+        self.deactivated = 0
         self.deliveries.clear()
         self.recent.clear()
 
@@ -90,15 +106,23 @@ class WebhookHub:
         targets = self.targets(str(payload.get("event")))
         body = json.dumps(payload, separators=(",", ":")).encode()
         for hook in targets:
-            task = asyncio.get_running_loop().create_task(self._deliver(hook["url"], body, payload["id"]))
+            task = asyncio.get_running_loop().create_task(self._deliver(hook, body, payload["id"]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return payload["id"], len(targets)
 
-    async def _deliver(self, url: str, body: bytes, event_id: str) -> None:
+    def signature_header(self) -> str:
+        return OTHER_SIGNATURE_HEADER if self.readings.other_signature_header else SIGNATURE_HEADER
+
+    def reactivated(self, hook: dict) -> None:
+        """``PUT`` set ``is_active``: the failure count starts again."""
+        self.failed_in_a_row.pop(hook["id"], None)
+
+    async def _deliver(self, hook: dict, body: bytes, event_id: str) -> None:
         if self._sem is None:
             self._sem = asyncio.Semaphore(16)
-        headers = {"Content-Type": "application/json", "Webhook-Signatures": sign(body, self.secret)}
+        url = hook["url"]
+        headers = {"Content-Type": "application/json", self.signature_header(): sign(body, self.secret)}
         outcome = "failed"
         async with self._sem, httpx.AsyncClient(timeout=5.0) as client:
             for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
@@ -111,5 +135,17 @@ class WebhookHub:
                 except httpx.HTTPError as exc:
                     log.debug("webhook %s attempt %d failed: %s", url, attempt, exc)
         self.deliveries[outcome] += 1
+        self._count_failure(hook, outcome == "failed")
         self.recent.append({"id": event_id, "url": url, "outcome": outcome, "at": time.time()})
         del self.recent[:-1000]
+
+    def _count_failure(self, hook: dict, failed: bool) -> None:
+        if not failed:
+            self.failed_in_a_row.pop(hook["id"], None)
+            return
+        self.failed_in_a_row[hook["id"]] += 1
+        if self.failed_in_a_row[hook["id"]] >= DEACTIVATE_AFTER and hook["is_active"]:
+            hook["is_active"] = False
+            hook["updated_at"] = iso(time.time())
+            self.deactivated += 1
+            log.warning("webhook %s deactivated after %d failed deliveries", hook["id"], DEACTIVATE_AFTER)

@@ -1,4 +1,6 @@
-"""Alerts through Airflow's notifier interface: a failed task, or a run that outlived its interval.
+"""Alerts through Airflow's notifier interface: a failed task, a run that outlived its interval, or a notice
+a task raises itself (kind ``notice``: the context's ``notice`` holds ``subject`` and ``rows``, e.g. an
+InsightIQ webhook found deactivated and re-enabled).
 
 `CREATOR_SYNC_ALERT_CONN_ID` names one Airflow connection; unset = no alerts. Its type decides the channel:
 
@@ -41,6 +43,10 @@ def describe(context: dict, kind: str) -> tuple[str, list[tuple[str, str]]]:
     ti, dag_run = context.get("ti") or context.get("task_instance"), context.get("dag_run")
     dag_id = _get(ti, "dag_id") or _get(dag_run, "dag_id") or "?"
     run_id = _get(ti, "run_id") or _get(dag_run, "run_id") or _get(dag_run, "dag_run_id") or "?"
+    if kind == "notice":
+        notice = context.get("notice") or {}
+        rows = [("DAG", dag_id), ("Run", run_id), *[(str(k), str(v)) for k, v in notice.get("rows", [])]]
+        return f"[creator-sync] {notice.get('subject', dag_id)}", rows
     if kind == "deadline":
         deadline = context.get("deadline") or {}
         rows = [

@@ -11,8 +11,11 @@ and the API server builds the forms without importing the hook classes.
 Field mapping (docs/development.md, "Connections"):
 
 * ``insightiq``: host = base URL (empty: derived from the ``environment`` extra), login = client id,
-  password = client secret, extra ``environment`` = ``sandbox`` | ``production``.
-* ``insider``: host = unification base URL, login = partner name, password = request token.
+  password = client secret, extra ``environment`` = ``sandbox`` | ``production``, optional extra
+  ``contents_read`` = ``auto`` | ``all_accounts`` | ``per_account`` (creator_sync.sync.contents_read).
+* ``insider``: host = unification base URL, login = partner name, password = request token, optional
+  extra ``unifier_identifier`` = ``uuid`` | ``email`` | ``phone_number`` (empty: identifiers as given)
+  (creator_sync.hooks.data_governance).
 * ``insider_web_push``: host = web push base URL, login = partner id, password = API key.
 * every type, optional extras: ``timeout`` = seconds per request attempt (default 30, connect 10),
   ``retries`` = client retries of an idempotent request after its first attempt (default 4); the hook
@@ -23,6 +26,8 @@ as a password input and masks it in logs. No secret is stored in a plain ``extra
 """
 
 from __future__ import annotations
+
+from creator_sync.vendor_rules import UNIFIER_IDENTIFIERS
 
 PACKAGE_NAME = "creator-sync"
 VERSION = "0.1.0"  # keep equal to [project].version in pyproject.toml (tests/deploy/test_provider.py checks)
@@ -82,6 +87,15 @@ CONNECTION_TYPES = [
                 ),
                 "schema": {"type": "string", "enum": ["sandbox", "production"], "default": "sandbox"},
             },
+            "contents_read": {
+                "label": "Contents read",
+                "description": (
+                    "How GET /v1/social/contents is read (the sources disagree on whether account_id is "
+                    "required): auto (default) = once over all accounts until InsightIQ answers a 400 asking "
+                    "for account_id, then per account from then on; all_accounts or per_account force one."
+                ),
+                "schema": {"type": ["string", "null"], "enum": [None, "auto", "all_accounts", "per_account"]},
+            },
             **CLIENT_FIELDS,
         },
     },
@@ -97,7 +111,18 @@ CONNECTION_TYPES = [
                 "password": "API request token (X-REQUEST-TOKEN)",
             },
         ),
-        "conn-fields": dict(CLIENT_FIELDS),
+        "conn-fields": {
+            "unifier_identifier": {
+                "label": "Unifier identifier",
+                "description": (
+                    f"The identifier the Insider account unifies on (InOne settings): one of "
+                    f"{', '.join(UNIFIER_IDENTIFIERS)}. Every Data Governance request carries it (looked up "
+                    "through the Profile API when a request lacks it). Empty: identifiers go as given (uuid)."
+                ),
+                "schema": {"type": ["string", "null"], "enum": [None, *UNIFIER_IDENTIFIERS]},
+            },
+            **CLIENT_FIELDS,
+        },
     },
     {
         "connection-type": "insider_web_push",

@@ -12,10 +12,15 @@ NON_E164_PHONE = "non_e164_phone"  # phone present, cannot become ^\+[1-9]\d{6,1
 NO_USABLE_IDENTIFIER = "no_usable_identifier"  # business rule: no valid email and no valid phone
 INVALID_EVENT_TIMESTAMP = "invalid_event_timestamp"  # not RFC 3339
 PURCHASE_MISSING_PARAMS = "purchase_missing_params"  # purchase event without its required params
+CART_PAGE_VIEW_MISSING_PARAMS = "cart_page_view_missing_params"  # cart_page_view without its required params
 USER_TOO_LARGE = "user_too_large"  # one user's JSON over the request size limit
 VENDOR_REJECTED = "vendor_rejected"  # Insider answered 200 but listed the user under fail
 UNIFICATION_ERROR = "unification_error"  # Insider called the error callback for the user
 MALFORMED_SOURCE_RECORD = "malformed_source_record"  # an InsightIQ record without its id / user id
+# an upsert's answer was lost and the Profile API could not say whether the user's events arrived (it
+# returned the events without their key params): the events are held (never re-sent blindly) for an
+# operator to check at Insider
+UNSETTLED_LOST_ANSWER = "unsettled_lost_answer"
 REASONS = (
     MISSING_IDENTIFIER,
     INVALID_UUID,
@@ -24,12 +29,15 @@ REASONS = (
     NO_USABLE_IDENTIFIER,
     INVALID_EVENT_TIMESTAMP,
     PURCHASE_MISSING_PARAMS,
+    CART_PAGE_VIEW_MISSING_PARAMS,
     USER_TOO_LARGE,
     VENDOR_REJECTED,
     UNIFICATION_ERROR,
     MALFORMED_SOURCE_RECORD,
+    UNSETTLED_LOST_ANSWER,
 )
 
 # Reasons whose dead letters hold a user payload that can be sent again (creator_sync_replay's choices);
-# a malformed_source_record letter holds an InsightIQ record, not a user.
-REPLAYABLE = tuple(r for r in REASONS if r != MALFORMED_SOURCE_RECORD)
+# a malformed_source_record letter holds an InsightIQ record, not a user; an unsettled_lost_answer letter's
+# events may be at Insider already (an operator decides).
+REPLAYABLE = tuple(r for r in REASONS if r not in (MALFORMED_SOURCE_RECORD, UNSETTLED_LOST_ANSWER))

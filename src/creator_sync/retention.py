@@ -154,7 +154,7 @@ def purge_state(
 ) -> None:
     """Delete acknowledged events, dead letters and (with `runs_before`) the per-run detail rows older than
     the cut-offs (one transaction)."""
-    from creator_sync.pipeline.state import (
+    from creator_sync.store.schema import (
         acknowledged_events,
         dead_letters,
         run_client_stats,
@@ -184,7 +184,7 @@ def purge_state(
 
 def run_maintenance(run_id: str, *, now: datetime | None = None, store=None, root=None) -> dict[str, Any]:
     """Delete what is past its retention, log and store (StateStore.save_run_report) what was freed."""
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
 
     now = now or datetime.now(UTC)
     cutoffs = {

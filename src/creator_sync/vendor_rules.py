@@ -11,3 +11,7 @@ WEB_PUSH_LANGUAGE_PATTERN = r"^(?:[a-z]{2}_[A-Z]{2}|all_ALL)$"  # e.g. en_US; al
 
 # InsightIQ SDK token products (insightiq-api.md, "Create an SDK token").
 INSIGHTIQ_PRODUCTS = ("IDENTITY", "IDENTITY.AUDIENCE", "ENGAGEMENT", "ENGAGEMENT.AUDIENCE", "INCOME")
+
+# Insider One Data Governance (insider-data-governance.md section 0, "Identifier model"): the identifiers an
+# account may unify on; every request body carries the configured one.
+UNIFIER_IDENTIFIERS = ("uuid", "email", "phone_number")

@@ -190,7 +190,7 @@ def _transformed(tmp_path, fetched, rejected=None):
 
 def test_dry_run_report_says_so_first_reconciles_and_is_stored(tmp_path):
     from creator_sync.pipeline.send import SendReport
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
     from creator_sync.sync.steps import report_step
 
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
@@ -207,7 +207,7 @@ def test_dry_run_report_says_so_first_reconciles_and_is_stored(tmp_path):
 def test_a_reconciliation_gap_fails_the_report_task_after_storing_the_report(tmp_path):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
     from creator_sync.sync.steps import report_step
 
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
@@ -234,12 +234,15 @@ def test_publish_emits_no_asset_event_on_a_dry_run(creator_sync):
     assert events["creator_sync_insider_users"].extra == {"run_id": "r", "users_path": "/u", "sent": 3}
 
 
-def test_replay_offers_every_reason_whose_letters_hold_a_user():
+def test_replay_offers_every_reason_whose_letters_hold_a_user_safe_to_send():
+    """Not offered: malformed source records (no user) and unsettled lost answers (their events may be at
+    Insider already: an operator checks first)."""
     from airflow.dag_processing.dagbag import DagBag
 
     from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, REASONS
+    from creator_sync.reasons import UNSETTLED_LOST_ANSWER
 
     bag = DagBag(dag_folder=str(DAG_FILE.parent / "creator_sync_replay.py"), safe_mode=False)
     dag = bag.dags["creator_sync_replay"]
     offered = dag.params.get_param("reasons").schema["items"]["enum"]
-    assert set(offered) == set(REASONS) - {MALFORMED_SOURCE_RECORD}
+    assert set(offered) == set(REASONS) - {MALFORMED_SOURCE_RECORD, UNSETTLED_LOST_ANSWER}

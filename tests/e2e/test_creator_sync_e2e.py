@@ -146,7 +146,7 @@ def test_scheduled_run_sends_exactly_the_valid_creators(env):
     assert insider["users_stored"] == truth["creators"] - truth["invalid_creators"]
     assert insider["duplicate_events"] == 0
 
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
 
     letters = StateStore(env.stack.env["CREATOR_SYNC_STATE_URL"]).dead_letters(pending_only=False)
     invalid = httpx.get(f"{env.sb.insightiq_url}/_sandbox/creators/invalid").json()["data"]

@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from creator_sync.pipeline.state import OffboardingState, StateStore, creator_hash
+from creator_sync.store import OffboardingState, StateStore, creator_hash
 from devtools.airflow_stack import AirflowStack, sandbox_connections
 from devtools.sandbox.launcher import SandboxServers
 

@@ -222,7 +222,7 @@ def test_trigger_a_dry_run_from_the_form_and_read_its_report(env, page, shots):
 
 
 def test_open_the_dead_letters(env, page, shots):
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
 
     store = StateStore(env.stack.env["CREATOR_SYNC_STATE_URL"])
     pending = {r: n for r, n in store.count_dead_letters().items() if n}
@@ -242,7 +242,7 @@ def test_open_the_dead_letters(env, page, shots):
 
 
 def test_replay_button_starts_the_replay_dag(env, page, shots):
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
 
     store = StateStore(env.stack.env["CREATOR_SYNC_STATE_URL"])
     reason = max((r for r, n in store.count_dead_letters().items() if n), key=lambda r: r)

@@ -16,9 +16,16 @@ from creator_sync.hooks.insider import InsiderHook
 from creator_sync.http.client import RetrySettings
 from creator_sync.http.limiter import UnlimitedLimiter
 from creator_sync.pipeline.send import send_users
-from creator_sync.pipeline.state import StateStore
+from creator_sync.store import StateStore
 
 OK_BODY = {"data": {"successful": {"count": 1}, "fail": {}}}
+
+
+class Frozen(dict):
+    """A stored event's params, hashable so stored events can be counted."""
+
+    def __hash__(self):
+        return hash(json.dumps(self, sort_keys=True))
 
 
 class FakeInsider:
@@ -29,7 +36,7 @@ class FakeInsider:
         self.store_lost = store_lost  # False: the lost request never reached Insider
         self.lose, self.how = lose, how
         self.upserts: list[list[dict]] = []
-        self.events: list[tuple[str, str, str]] = []  # (uuid, event_name, timestamp) as stored
+        self.events: list[tuple] = []  # (uuid, event_name, timestamp, params) as stored
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
@@ -39,7 +46,13 @@ class FakeInsider:
                 raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
             for user in body["users"]:
                 for ev in user.get("events") or []:
-                    self.events.append((user["identifiers"]["uuid"], ev["event_name"], ev["timestamp"]))
+                    params = {
+                        **ev.get("event_params", {}),
+                        **(ev.get("event_params", {}).get("custom") or {}),
+                    }
+                    self.events.append(
+                        (user["identifiers"]["uuid"], ev["event_name"], ev["timestamp"], Frozen(params))
+                    )
             if len(self.upserts) == self.lose:
                 if self.how == "truncated":
                     return httpx.Response(200, content=json.dumps(OK_BODY).encode()[:17])
@@ -49,12 +62,18 @@ class FakeInsider:
                     raise httpx.ReadTimeout("read timed out")
                 return httpx.Response(int(self.how), json={"success": False, "message": "gateway"})
             return httpx.Response(200, json=OK_BODY)
-        uuid = body["identifiers"]["uuid"]  # Profile API probe
-        wanted = body["events"]["wanted"][0]["event_name"]
-        mine = [e for e in self.events if e[0] == uuid and e[1] == wanted]
+        uuid = body["identifiers"]["uuid"]  # Profile API probe: the wanted params of each stored event
         if not any(e[0] == uuid for e in self.events):
             return httpx.Response(404, json={"error": "no such user for these identifiers: no data"})
-        events = {wanted: [{"timestamp": e[2]} for e in mine]} if mine else {}
+        events = {}
+        for wanted in body["events"]["wanted"]:
+            rows = [
+                {p: e[3][p] for p in wanted["params"] if p in e[3]}
+                for e in self.events
+                if e[0] == uuid and e[1] == wanted["event_name"]
+            ]
+            if rows:
+                events[wanted["event_name"]] = rows
         return httpx.Response(200, json={"events": events, "quota": {"cost": 1.5}})
 
 
@@ -91,7 +110,7 @@ def test_a_lost_upsert_answer_is_sent_once_then_confirmed_not_resent(tmp_path, c
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     insider = FakeInsider(lose=2, how=how)
     report = send_users(users(6), state=state, hook=hook(insider), run_id="r", max_users=2)
-    assert (report.lost_answers, report.in_flight_confirmed, report.in_flight_resent) == (1, 1, 0)
+    assert (report.lost_answers, report.in_flight_confirmed, report.in_flight_resent) == (1, 2, 0)
     assert len(insider.upserts) == 3  # the lost batch was sent once, never re-sent
     assert report.users_sent == 6 and report.events_sent == 12
     assert state.in_flight() == []
@@ -102,7 +121,7 @@ def test_a_lost_request_that_never_arrived_is_sent_again_after_the_check(tmp_pat
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     insider = FakeInsider(lose=2, store_lost=False)
     report = send_users(users(6), state=state, hook=hook(insider), run_id="r", max_users=2)
-    assert (report.lost_answers, report.in_flight_confirmed, report.in_flight_resent) == (1, 0, 1)
+    assert (report.lost_answers, report.in_flight_confirmed, report.in_flight_resent) == (1, 0, 2)
     assert len(insider.upserts) == 4  # the batch that did not arrive went out again, once
     assert len(insider.events) == 12 and max(Counter(insider.events).values()) == 1
 
@@ -110,7 +129,7 @@ def test_a_lost_request_that_never_arrived_is_sent_again_after_the_check(tmp_pat
 def test_an_attempt_that_died_with_a_lost_answer_is_settled_by_the_next(tmp_path, conn_env, monkeypatch):
     """The attempt dies while checking (here: the Profile API check itself fails); the in-flight marker
     stays and the next attempt asks Insider before sending anything."""
-    import creator_sync.pipeline.send as send
+    import creator_sync.pipeline.settle as settle
 
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     insider = FakeInsider(lose=2, how="truncated")
@@ -118,14 +137,14 @@ def test_an_attempt_that_died_with_a_lost_answer_is_settled_by_the_next(tmp_path
     def dies(*_args, **_kwargs):
         raise RuntimeError("worker killed")
 
-    landed = send._event_landed
-    monkeypatch.setattr(send, "_event_landed", dies)
+    look = settle._look
+    monkeypatch.setattr(settle, "_look", dies)
     with pytest.raises(RuntimeError):
         send_users(users(6), state=state, hook=hook(insider), run_id="r", max_users=2)
     assert len(insider.upserts) == 2 and len(state.in_flight()) == 1
-    monkeypatch.setattr(send, "_event_landed", landed)
+    monkeypatch.setattr(settle, "_look", look)
     report = send_users(users(6), state=state, hook=hook(insider), run_id="r", max_users=2)
-    assert (report.in_flight_confirmed, report.in_flight_resent) == (1, 0)
+    assert (report.in_flight_confirmed, report.in_flight_resent) == (2, 0)
     assert len(insider.upserts) == 3  # only the batch never sent
     assert len(insider.events) == 12 and max(Counter(insider.events).values()) == 1  # each event once
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from creator_sync.pipeline.state import OffboardingState, StateStore, creator_hash
+from creator_sync.store import OffboardingState, StateStore, creator_hash
 
 EMAIL = "ann@example.com"
 
@@ -143,3 +143,22 @@ def test_erasure_log_holds_hash_reason_outcome_counts(store):
     assert entry["user_hash"] == creator_hash("u1") and entry["outcome"] == "erased"
     assert entry["purged"] == {"dead_letters": 2} and entry["at"].tzinfo is not None
     assert "u1" not in json.dumps({k: v for k, v in entry.items() if k != "at"})
+
+
+def test_the_purge_strips_the_creator_from_an_unanswered_batch_of_the_sender(store):
+    """The sender's markers hold each user as sent (identifiers included): the purge keeps the uuid and the
+    events (a probe still finds them), drops the email and the attribute hash, and leaves the others."""
+    from creator_sync.pipeline.settle import RECORD_VERSION, marker_user
+
+    event = {"event_name": "content_published", "timestamp": "2026-12-01T10:00:00Z", "event_params": {}}
+    users = [
+        marker_user("u1", {**_user("u1", EMAIL), "events": [event]}, "h1", [{"key": "k1"}]),
+        marker_user("u2", _user("u2", "b@x.io"), "h2", []),
+    ]
+    store.mark_in_flight("r3", "r3:b", {"v": RECORD_VERSION, "users": users})
+    assert OffboardingState(store).purge("u1")["in_flight_batches"] == 1
+    ((_, _, record),) = store.in_flight()
+    assert EMAIL not in json.dumps(record)
+    u1, u2 = record["users"]
+    assert u1["user"] == {"identifiers": {"uuid": "u1"}, "events": [event]} and u1["attr_hash"] == ""
+    assert u2 == users[1]

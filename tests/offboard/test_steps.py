@@ -12,7 +12,7 @@ from creator_sync.hooks.data_governance import InsiderDataGovernanceHook
 from creator_sync.http.errors import VendorNotFoundError
 from creator_sync.offboard import steps
 from creator_sync.operators.data_governance import AnonymizeIncomplete, InsiderAnonymizeOperator
-from creator_sync.pipeline.state import OffboardingState, StateStore, creator_hash
+from creator_sync.store import OffboardingState, StateStore, creator_hash
 
 
 def _nf(path):

@@ -148,7 +148,7 @@ def _upsert_op(tmp_path, users_path, **kw):
 
 
 def test_upsert_operator_sends_once_and_dead_letters_with_reasons(conn_env, transport, tmp_path):
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
 
     fail = {
         "data": {

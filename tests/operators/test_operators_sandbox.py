@@ -37,7 +37,7 @@ def test_fetch_operator_writes_the_contract_parquet(sandbox_env, tmp_path, monke
 def test_upsert_operator_sends_once_and_dead_letters_insider_rejections(sandbox_env, tmp_path):
     from types import SimpleNamespace
 
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
 
     src = tmp_path / "users.jsonl"
     users = [{"identifiers": {"uuid": f"c-{i}"}, "attributes": {"name": f"C{i}"}} for i in range(1200)]

@@ -128,3 +128,12 @@ def fetched(tmp_path: Path):
         return out
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _quick_lost_answer_probes(monkeypatch):
+    """Lost answers settle without the production waits (tests that model ingestion lag set their own)."""
+    from creator_sync.pipeline.settle import PROBE_BACKOFF_ENV, SETTLE_ENV
+
+    monkeypatch.setenv(SETTLE_ENV, "0")
+    monkeypatch.setenv(PROBE_BACKOFF_ENV, "0")

@@ -108,7 +108,9 @@ class FakeInsiderHook:
         if users_:
             yield FakeBatch(users_, idx)
 
-    def upsert_batch(self, batch, *, skip_hook, error_callback_endpoint=None):
+    def upsert_batch(self, batch, *, skip_hook, error_callback_endpoint=None, before_attempt=None):
+        if before_attempt is not None:
+            before_attempt()
         if self.crash_after is not None and len(self.requests) >= self.crash_after:
             if self.lost_answer:
                 self.requests.append(json.loads(json.dumps(batch.users)))
@@ -121,18 +123,27 @@ class FakeInsiderHook:
                 failed[i] = messages
         return FakeResult(failed)
 
-    def get_profile(self, identifiers=None, insider_id=None, attributes=None, events=None, quota=True):
-        """Answers from what this fake (and any hook passed as `stored_by`) received."""
+    def get_profile(
+        self, identifiers=None, insider_id=None, attributes=None, events=None, quota=True, before_attempt=None
+    ):
+        """Answers from what this fake (and any hook passed as `stored_by`) received, as Insider's Profile
+        API does: per wanted event, the rows' wanted params (custom params included)."""
+        if before_attempt is not None:
+            before_attempt()
         self.profile_calls += 1
-        wanted = events["wanted"][0]["event_name"]
-        found = [
-            e
-            for u in self.sent_users() + getattr(self, "stored_by_others", [])
-            if u["identifiers"].get("uuid") == identifiers.get("uuid")
-            for e in u.get("events", [])
-            if e["event_name"] == wanted
-        ]
-        return FakeProfile(found=True, events={wanted: found} if found else {})
+        out = {}
+        for wanted in events["wanted"]:
+            rows = [
+                {p: flat[p] for p in wanted["params"] if p in flat}
+                for u in self.sent_users() + getattr(self, "stored_by_others", [])
+                if u["identifiers"].get("uuid") == identifiers.get("uuid")
+                for e in u.get("events", [])
+                if e["event_name"] == wanted["event_name"]
+                for flat in [{**e.get("event_params", {}), **(e.get("event_params", {}).get("custom") or {})}]
+            ]
+            if rows:
+                out[wanted["event_name"]] = rows
+        return FakeProfile(found=True, events=out)
 
     def sent_users(self) -> list[dict]:
         return [u for request in self.requests for u in request]

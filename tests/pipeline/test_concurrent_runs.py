@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from creator_sync.pipeline.state import StateStore
+from creator_sync.store import StateStore
 
 pytestmark = pytest.mark.slow
 

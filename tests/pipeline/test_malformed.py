@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from creator_sync.pipeline.report import build_summary
 from creator_sync.pipeline.send import send_file
-from creator_sync.pipeline.state import StateStore
 from creator_sync.pipeline.transform import transform_run
+from creator_sync.store import StateStore
 
 from .factories import END, START, FakeInsiderHook, content, profile
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 
-from creator_sync.offboard.skip import offboarded_ids
 from creator_sync.pipeline.report import build_summary, run_send_totals
 from creator_sync.pipeline.send import SendReport, _Planner, send_file
-from creator_sync.pipeline.state import OffboardingState, StateStore
 from creator_sync.pipeline.transform import transform_run
+from creator_sync.store import OffboardingState, StateStore, offboarded_ids
 
 from .factories import END, START, FakeInsiderHook
 

@@ -5,8 +5,8 @@ import dataclasses
 from creator_sync.pipeline.mapping import load_mapping
 from creator_sync.pipeline.replay import replay_dead_letters
 from creator_sync.pipeline.send import send_file
-from creator_sync.pipeline.state import StateStore
 from creator_sync.pipeline.transform import transform_run
+from creator_sync.store import StateStore
 
 from .factories import END, START, FakeInsiderHook
 

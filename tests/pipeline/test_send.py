@@ -6,8 +6,8 @@ import pytest
 
 from creator_sync.pipeline.report import build_summary
 from creator_sync.pipeline.send import send_file
-from creator_sync.pipeline.state import StateStore
 from creator_sync.pipeline.transform import transform_run
+from creator_sync.store import StateStore
 
 from .factories import END, START, FakeInsiderHook, content, profile
 
@@ -89,8 +89,9 @@ def test_unanswered_batch_is_checked_at_insider_not_blindly_resent(fetched, tmp_
     retry = FakeInsiderHook(per_batch=2)
     retry.stored_by_others = crashing.sent_users()  # what Insider holds from the first attempt
     report = send(result, state, retry)
-    assert retry.profile_calls == 2 and state.in_flight() == []  # one probe per user of the 2-user batch
-    assert (report.in_flight_confirmed, report.in_flight_resent) == ((1, 0) if lost_answer else (0, 1))
+    # one probe per user of the 2-user batch and round; users not found are asked in every round
+    assert retry.profile_calls == (2 if lost_answer else 6) and state.in_flight() == []
+    assert (report.in_flight_confirmed, report.in_flight_resent) == ((2, 0) if lost_answer else (0, 2))
     delivered = crashing.sent_events() + retry.sent_events()
     assert len(delivered) == 18
     assert max(Counter(delivered).values()) == 1  # no event twice, none lost
@@ -108,7 +109,7 @@ def test_an_arrived_batch_whose_first_user_insider_rejected_is_not_resent(fetche
     retry.stored_by_others = [u for u in ok.sent_users() if u["identifiers"]["uuid"] != rejected_uuid]
     report = send(result, state, retry)
 
-    assert (report.in_flight_confirmed, report.in_flight_resent) == (1, 0)
+    assert (report.in_flight_confirmed, report.in_flight_resent) == (2, 1)
     assert [u["identifiers"]["uuid"] for u in retry.sent_users()] == [rejected_uuid]  # only it is retried
     stored = [e for e in ok.sent_events() if e[0] != rejected_uuid] + retry.sent_events()
     assert len(stored) == 18 and max(Counter(stored).values()) == 1  # none twice, none lost
@@ -206,7 +207,7 @@ def test_with_the_real_insider_hook_batching_and_200_parsing(fetched, tmp_path, 
         def plan_batches(self, users, **kw):
             return insider.InsiderHook.plan_batches(self, users, max_users=2, **kw)
 
-        def upsert_batch(self, batch, *, skip_hook, error_callback_endpoint=None):
+        def upsert_batch(self, batch, *, skip_hook, error_callback_endpoint=None, before_attempt=None):
             self.requests.append(batch.users)
             body = {"data": {"successful": {}, "fail": {"count": 1, "errors": {
                 "users.0.identifiers.*.type(string)": ["uuid must be string: 12345"]}}}}  # fmt: skip

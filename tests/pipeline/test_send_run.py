@@ -8,10 +8,11 @@ from collections import Counter
 
 import pytest
 
-from creator_sync.pipeline import state as state_module
 from creator_sync.pipeline.report import build_summary, run_send_totals
 from creator_sync.pipeline.send import send_file
-from creator_sync.pipeline.state import StateStore
+from creator_sync.store import StateStore
+from creator_sync.store import engine as engine_module
+from creator_sync.store import schema as state_module
 
 from .factories import FakeInsiderHook, content
 from .test_send import creators, six_creators_with_three_events_each, transform
@@ -114,8 +115,8 @@ def test_claims_of_a_dead_run_are_taken_over_after_their_lease(fetched, tmp_path
     blocked = send(result, state, FakeInsiderHook(per_batch=6), run_id="run-B")
     assert blocked.claimed_elsewhere == 6 and blocked.users_sent == 0
 
-    clock = [state_module.time.time() + 601]  # the dead run's lease has passed
-    monkeypatch.setattr(state_module.time, "time", lambda: clock[0])
+    clock = [engine_module.time.time() + 601]  # the dead run's lease has passed
+    monkeypatch.setattr(engine_module.time, "time", lambda: clock[0])
     hook = FakeInsiderHook(per_batch=6)
     taken = send(result, state, hook, run_id="run-C")
     assert taken.users_sent == 6 and len(hook.sent_events()) == 18
@@ -123,13 +124,15 @@ def test_claims_of_a_dead_run_are_taken_over_after_their_lease(fetched, tmp_path
     assert state.claim("run-C", keys, lease_s=600) == set(keys)
 
 
-def test_an_unanswered_batch_of_a_live_run_is_left_to_that_run(fetched, tmp_path, state):
+def test_an_unanswered_batch_of_a_live_sender_is_left_to_that_sender(fetched, tmp_path, state):
     result = six_creators_with_three_events_each(fetched, tmp_path)
     crashing = FakeInsiderHook(per_batch=2, crash_after=1, lost_answer=True)
     with pytest.raises(ConnectionError):
         send(result, state, crashing, run_id="run-A")
-    assert len(state.in_flight()) == 1
-    state.claim("run-A", ["u0"], lease_s=600)  # run-A is alive again (its retry is planning)
+    (marker,) = state.in_flight_markers()
+    # the sender is still alive (a stalled attempt): it holds the marker's users and renews its lease
+    state.claim("run-A", [u["user_key"] for u in marker.record["users"]], lease_s=600, fence=marker.fence)
+    state.renew(marker.fence, 600)
 
     other = FakeInsiderHook(per_batch=2)
     send(result, state, other, run_id="run-B")

@@ -8,8 +8,9 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from creator_sync.pipeline import state as state_mod
-from creator_sync.pipeline.state import StateStore
+from creator_sync.store import StateStore
+from creator_sync.store import engine as engine_mod
+from creator_sync.store import schema as state_mod
 from devtools.services import require_postgres
 
 
@@ -35,6 +36,8 @@ def state_url(request, tmp_path):
     url = request.getfixturevalue("postgres_state_db")
     engine = sa.create_engine(url)
     state_mod.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
     yield url
 
@@ -42,9 +45,9 @@ def state_url(request, tmp_path):
 def test_default_url_uses_the_data_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("CREATOR_SYNC_STATE_URL", raising=False)
     monkeypatch.setenv("CREATOR_SYNC_DATA_URL", f"file://{tmp_path}/data")
-    assert state_mod.state_url() == f"sqlite:///{tmp_path}/data/state.db"
+    assert engine_mod.state_url() == f"sqlite:///{tmp_path}/data/state.db"
     monkeypatch.setenv("CREATOR_SYNC_STATE_URL", "postgresql+psycopg2://x/y")
-    assert state_mod.state_url() == "postgresql+psycopg2://x/y"
+    assert engine_mod.state_url() == "postgresql+psycopg2://x/y"
 
 
 def test_default_url_agrees_with_the_run_files_and_refuses_a_non_file_data_url(monkeypatch, tmp_path):
@@ -55,12 +58,12 @@ def test_default_url_agrees_with_the_run_files_and_refuses_a_non_file_data_url(m
     monkeypatch.delenv("CREATOR_SYNC_STATE_URL", raising=False)
     monkeypatch.delenv("CREATOR_SYNC_DATA_URL", raising=False)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
-    assert state_mod.default_data_dir() == local_dir(data_base()) == tmp_path / "home" / "data"
+    assert engine_mod.default_data_dir() == local_dir(data_base()) == tmp_path / "home" / "data"
     monkeypatch.setenv("CREATOR_SYNC_DATA_URL", "s3://bucket/creator-sync")
     with pytest.raises(ValueError, match="CREATOR_SYNC_STATE_URL"):
-        state_mod.state_url()
+        engine_mod.state_url()
     monkeypatch.setenv("CREATOR_SYNC_STATE_URL", "postgresql+psycopg2://x/y")
-    assert state_mod.state_url() == "postgresql+psycopg2://x/y"  # the state store does not need the data dir
+    assert engine_mod.state_url() == "postgresql+psycopg2://x/y"  # the state store does not need the data dir
 
 
 def test_writes_are_idempotent(state_url):

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from creator_sync.attempt import Attempt
 from creator_sync.hooks.insightiq import InsightIQHook
-from creator_sync.operators._common import Attempt
-from creator_sync.pipeline.state import StateStore
 from creator_sync.pipeline.transform import load_stats
+from creator_sync.store import StateStore
 from creator_sync.sync import fetch
 from creator_sync.sync.run_context import SyncRun
 from creator_sync.sync.snapshot import SnapshotStore

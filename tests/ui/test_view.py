@@ -9,7 +9,7 @@ import pytest
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
-from creator_sync.pipeline.state import StateStore
+from creator_sync.store import StateStore
 from creator_sync.ui.app import create_app
 
 EMAIL = "ada.lovelace@example.com"

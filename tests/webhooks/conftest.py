@@ -5,9 +5,9 @@ from fastapi.testclient import TestClient
 from webhook_support import INSIDER_TOKEN, SECRET, FakeDeadLetters, FakeOffboardTrigger, FakeTrigger
 
 from creator_sync.offboard.webhook import OffboardEvents
-from creator_sync.pipeline.state import OffboardingState, StateStore
+from creator_sync.store import OffboardingState, StateStore
+from creator_sync.store.webhooks import WebhookStore, make_engine
 from creator_sync.webhooks.app import Receiver, create_app
-from creator_sync.webhooks.store import WebhookStore, make_engine
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from webhook_support import SECRET
 
+from creator_sync.store.engine import now as utcnow
 from creator_sync.webhooks.signature import sign
-from creator_sync.webhooks.store import utcnow
 
 URL = "/webhooks/insightiq"
 

@@ -152,7 +152,7 @@ def test_every_subscribed_event_is_a_name_insightiq_knows(iq_hook):
 
 def test_insider_unification_error_callback_lands_in_dead_letters(sb, tmp_path, monkeypatch):
     from creator_sync.hooks.insider import InsiderHook
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
     from creator_sync.webhooks.dead_letters import record_unification_errors
 
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")

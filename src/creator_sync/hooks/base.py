@@ -127,6 +127,10 @@ class VendorHook(BaseHook):
             del self.__dict__["client"]
 
     @property
+    def read_timeout_s(self) -> float | None:
+        return self.client.read_timeout_s
+
+    @property
     def stats(self) -> dict[str, Any]:
         """Request counters of this hook's client (requests, retries, 429s, ...)."""
         if "client" not in self.__dict__:

@@ -13,6 +13,14 @@ been processed without first finding out what happened:
   whether the user still holds PII. None left -> erased; no such user -> already gone; PII still there ->
   the request did not take effect and is sent again (at most ``max_sends`` times per call);
 * 404 "no such user": nothing to erase (already gone); after a lost answer this means done.
+
+The unifier identifier (insider-data-governance.md section 0, "Identifier model"): every body has to carry the
+account's configured unifier identifier under ``identifiers`` (an account unifying on email rejects a request
+without an email). The Insider connection's extra ``unifier_identifier`` (``uuid`` | ``email`` |
+``phone_number``) names it; unset, the identifiers go as given (creator_sync's rows carry the ``uuid``, its
+Insider key). A request whose identifiers lack it gets it from the Profile API first (looked up by the
+identifiers given); a user without it cannot be anonymized by identifier and is reported ``failed`` with that
+reason.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from creator_sync.http.errors import (
 )
 from creator_sync.http.limiter import build_limiter
 from creator_sync.limits import INSIDER_GOVERNANCE_POOL, INSIDER_PROFILE_POOL
+from creator_sync.vendor_rules import UNIFIER_IDENTIFIERS
 
 ANONYMIZE_PATH = "/api/user/v1/anonymize"
 ANONYMIZE_BY_PROFILE_PATH = "/api/contact/v1/anonymize"
@@ -52,6 +61,8 @@ PII_ATTRIBUTES: tuple[str, ...] = (
     "country",
 )
 ERASED, ALREADY_GONE, FAILED = "erased", "already_gone", "failed"
+# The Insider connection extra naming the account's unifier identifier (values: UNIFIER_IDENTIFIERS).
+UNIFIER_EXTRA = "unifier_identifier"
 # Answers that may come after Insider processed the request.
 MAYBE_PROCESSED = (AmbiguousOutcomeError, VendorTransportError, VendorServerError, VendorResponseError)
 
@@ -98,11 +109,28 @@ class InsiderDataGovernanceHook(InsiderHook):
     hook_name = "Insider One Data Governance"
     pool = INSIDER_GOVERNANCE_POOL
 
-    def __init__(self, conn_id: str | None = None, *, max_sends: int = 3, **kwargs: Any) -> None:
+    def __init__(
+        self, conn_id: str | None = None, *, max_sends: int = 3, unifier: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(conn_id, **kwargs)
         if max_sends < 1:
             raise CreatorSyncConfigError("max_sends must be >= 1")
         self.max_sends = max_sends
+        self._unifier = _checked_unifier(unifier, "the hook argument 'unifier'") if unifier else None
+        self._unifier_read = bool(unifier)
+
+    @property
+    def unifier(self) -> str | None:
+        """The account's unifier identifier: the hook argument, else the connection extra, else None (the
+        identifiers go as given)."""
+        if not self._unifier_read:
+            self.client  # noqa: B018 - reads the connection
+            extra = self._connection.extra_dejson or {}
+            raw = extra.get(UNIFIER_EXTRA)
+            where = f"connection '{self.conn_id}': extra {UNIFIER_EXTRA!r}"
+            self._unifier = _checked_unifier(raw, where) if raw not in (None, "") else None
+            self._unifier_read = True
+        return self._unifier
 
     def _build_client(self, conn) -> VendorClient:
         if self._limiters is None:
@@ -138,11 +166,16 @@ class InsiderDataGovernanceHook(InsiderHook):
         """
         if bool(identifiers) == bool(insider_id):
             raise CreatorSyncConfigError("anonymize needs exactly one of identifiers or insider_id")
+        result = ErasureResult(outcome=FAILED)
         if identifiers:
-            path, body = ANONYMIZE_PATH, {"identifiers": dict(identifiers)}
+            identifiers = dict(identifiers)
+            if self.unifier and identifiers.get(self.unifier) in (None, ""):
+                missing = self._add_unifier(identifiers, result)
+                if missing is not None:
+                    return missing
+            path, body = ANONYMIZE_PATH, {"identifiers": identifiers}
         else:
             path, body = ANONYMIZE_BY_PROFILE_PATH, {"insider_id": insider_id}
-        result = ErasureResult(outcome=FAILED)
         while result.requests < self.max_sends:
             result.requests += 1
             try:
@@ -183,6 +216,33 @@ class InsiderDataGovernanceHook(InsiderHook):
         result.retryable = True
         return result
 
+    def _add_unifier(self, identifiers: dict[str, Any], result: ErasureResult) -> ErasureResult | None:
+        """Put the user's unifier identifier (read through the Profile API) into ``identifiers``; an
+        ErasureResult when that cannot be done (no such user, no such identifier, the look-up failed)."""
+        unifier = str(self.unifier)
+        try:
+            profile = self.get_profile(identifiers=identifiers, attributes=[unifier], quota=True)
+        except VendorError as exc:
+            result.detail = (
+                f"the account unifies on {unifier} and the Profile API look-up of it failed "
+                f"({exc.vendor_message or type(exc).__name__}): not sent"
+            )
+            result.retryable = exc.retryable
+            return result
+        if not profile.found:
+            result.outcome, result.detail = ALREADY_GONE, "Insider holds no such user"
+            return result
+        value = profile.attributes.get(unifier)
+        if value in (None, "", [], {}):
+            result.detail = (
+                f"the account unifies on {unifier} and Insider holds no {unifier} for this user: it cannot "
+                f"be anonymized by identifier (use its insider_id, or fix extra {UNIFIER_EXTRA!r} of "
+                f"connection '{self.conn_id}' if the account unifies on another identifier)"
+            )
+            return result
+        identifiers[unifier] = value
+        return None
+
     def _after_lost_answer(
         self, result: ErasureResult, identifiers, insider_id, exc: VendorError
     ) -> ErasureResult | None:
@@ -207,3 +267,13 @@ class InsiderDataGovernanceHook(InsiderHook):
             return result
         result.detail = f"answer lost and PII still present ({', '.join(check.pii_left)}): sent again"
         return None
+
+
+def _checked_unifier(value: Any, where: str) -> str:
+    text = str(value).strip().lower() if isinstance(value, str) else value
+    if text not in UNIFIER_IDENTIFIERS:
+        raise CreatorSyncConfigError(
+            f"{where} must be one of {', '.join(UNIFIER_IDENTIFIERS)} (the identifier the Insider account "
+            f"unifies on, InOne > Settings), got {value!r}"
+        )
+    return text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,8 +225,10 @@ class InsiderHook(VendorHook):
         *,
         skip_hook: bool = False,
         error_callback_endpoint: str | None = None,
+        before_attempt: Callable[[], None] | None = None,
     ) -> BatchResult:
-        """Send one Upsert request; per-user failures come from the 200 body's ``fail.errors``."""
+        """Send one Upsert request; per-user failures come from the 200 body's ``fail.errors``.
+        ``before_attempt`` runs before each attempt goes out (see RequestOptions)."""
         if isinstance(users, UpsertBatch):
             if users.rejected:
                 raise CreatorSyncConfigError(f"refusing to send a locally rejected user: {users.reason}")
@@ -250,7 +252,12 @@ class InsiderHook(VendorHook):
         # not resent blindly; the one sender (creator_sync.pipeline.send, used by InsiderUpsertOperator)
         # checks what arrived (in-flight batches).
         response = self.client.request(
-            "POST", UPSERT_PATH, content=body, limiter=INSIDER_UPSERT_POOL, idempotent=False
+            "POST",
+            UPSERT_PATH,
+            content=body,
+            limiter=INSIDER_UPSERT_POOL,
+            idempotent=False,
+            before_attempt=before_attempt,
         )
         return parse_upsert_errors(response.data, len(encoded))
 
@@ -279,11 +286,12 @@ class InsiderHook(VendorHook):
         attributes: Sequence[str] | None = ("email", "name", "surname"),
         events: Mapping[str, Any] | None = None,
         quota: bool = True,
+        before_attempt: Callable[[], None] | None = None,
     ) -> ProfileResult:
         """One user's attributes/events. 404 "no such user" -> ``ProfileResult(found=False)``.
 
         The profile limiter spends quota units: the estimate (last seen cost) is reserved before the
-        call and corrected with ``quota.cost`` from the response.
+        call and corrected with ``quota.cost`` from the response. ``before_attempt``: see RequestOptions.
         """
         if not identifiers and not insider_id:
             raise CreatorSyncConfigError("get_profile needs identifiers or insider_id")
@@ -314,6 +322,7 @@ class InsiderHook(VendorHook):
                 limiter=INSIDER_PROFILE_POOL,
                 cost=self.profile_cost_estimate,
                 actual_cost=cost_of if quota else None,
+                before_attempt=before_attempt,
             )
         except VendorNotFoundError as exc:
             if "no such user" in (exc.vendor_message or "").lower():

@@ -2,8 +2,13 @@
 
 The API has no read endpoint; titles are unique (a create with an existing title is refused with 400). So
 after a create whose answer was lost, the hook sends the same create once more: 201 means the first never
-arrived, 400 means a campaign with this title exists (almost surely the lost attempt's), and no second
-campaign can come of it.
+arrived, 400 "title exists" means a campaign with this title exists (almost surely the lost attempt's), and no
+second campaign can come of it.
+
+The docs name one 400 (an existing title), but a 400 may carry another reason (a missing field, a title over
+100 characters, a bad language). The hook reads the 400 body (``bad_request_reason``): a message that names
+another reason is a ``VendorBadRequestError`` with Insider's message (fix the request); a message that says
+the title exists, or says nothing more than "bad request", is the documented ``WebPushTitleExistsError``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,33 @@ from creator_sync.vendor_rules import WEB_PUSH_MAX_TITLE
 DEFAULT_HOST = "https://web-push.api.useinsider.com"
 SINGLE_PATH = "/v1/single"
 MAX_TITLE = WEB_PUSH_MAX_TITLE
+
+
+# Words of a 400 message that say the title is taken, and words that name another reason (a field of the
+# body, a format or length rule). A message with neither is the documented reading: the title exists.
+TITLE_TAKEN_WORDS = ("exist", "already", "duplicate", "taken", "in use", "unique")
+OTHER_REASON_WORDS = (
+    "partner_id",
+    "language",
+    "is_all",
+    "required",
+    "characters",
+    "long",
+    "invalid",
+    "must",
+    "json",
+)
+TITLE_EXISTS, INVALID_REQUEST = "title_exists", "invalid_request"
+
+
+def bad_request_reason(message: str | None) -> str:
+    """What a Web Push 400 says: ``TITLE_EXISTS`` or ``INVALID_REQUEST`` (see the module docstring)."""
+    text = (message or "").lower()
+    if any(word in text for word in TITLE_TAKEN_WORDS):
+        return TITLE_EXISTS
+    if any(word in text for word in OTHER_REASON_WORDS):
+        return INVALID_REQUEST
+    return TITLE_EXISTS
 
 
 class WebPushCreateUnconfirmedError(WebPushTitleExistsError):
@@ -99,6 +131,12 @@ class InsiderWebPushHook(VendorHook):
         except VendorBadRequestError as exc:
             if exc.status != 400:
                 raise
+            if bad_request_reason(exc.vendor_message) == INVALID_REQUEST:
+                raise exc.recast(
+                    VendorBadRequestError,
+                    f"{exc}. Insider refused the campaign for this reason (not an existing title): fix the "
+                    "request (retrying will not help)",
+                ) from None
             raise exc.recast(
                 WebPushTitleExistsError,
                 f"{exc}. Insider rejects a create with HTTP 400 when a campaign titled {body['title']!r} "

@@ -1,8 +1,9 @@
 """The one HTTP core: every hook sends through ``VendorClient.request``.
 
 It owns: base URL + auth headers, timeouts, one reused ``httpx.Client``, the request limiter(s),
-retries (tenacity: capped exponential backoff + jitter; ``Retry-After`` on 429), fail-fast errors on other
-4xx, secret scrubbing and counters. What an attempt's answer means is decided by the pure
+retries (tenacity: capped exponential backoff + jitter; on a throttle (429, or a 403 "Request Limit
+Exceeded") ``Retry-After`` when given, else an exponential backoff sized to the limiter's window), fail-fast
+errors on other 4xx, secret scrubbing and counters. What an attempt's answer means is decided by the pure
 ``creator_sync.http.outcomes.classify``; this module is the retry strategy over those outcomes: unprocessed
 ones are retried, ambiguous ones only for idempotent requests (else ``AmbiguousOutcomeError``).
 
@@ -60,7 +61,7 @@ class ClientStats:
 
     requests: int = 0  # attempts actually sent (including retries)
     retries: int = 0
-    rate_limited_429: int = 0
+    rate_limited_429: int = 0  # throttles: 429s and 403 "Request Limit Exceeded"
     server_errors: int = 0
     transport_errors: int = 0
     failures: int = 0  # calls that ended in an exception
@@ -78,7 +79,14 @@ class RetrySettings:
     backoff_max: float = 30.0
     jitter: float = 0.5
     max_retry_after: float = 120.0  # a longer Retry-After is not slept through: raise (Airflow retries)
-    default_retry_after: float = 1.0  # 429 without a usable Retry-After
+    # A throttle without a usable Retry-After (Insider: Retry-After is "sometimes present", back off
+    # exponentially; insider-data-governance.md section 0): the k-th such wait of a call is
+    # min(max_retry_after, W x 2^(k-1)) plus a jitter of up to ``throttle_jitter`` x W, where W is the
+    # request's limiter window (the vendor's window stretched by the safety margin), or
+    # ``min_throttle_wait`` when the limiter has none. A wait of at least W puts the retry into a later
+    # vendor window, whatever that window's alignment.
+    min_throttle_wait: float = 1.0
+    throttle_jitter: float = 0.25
 
 
 @dataclass
@@ -98,6 +106,8 @@ class RequestOptions:
     ``idempotent=False``: an ambiguous outcome raises ``AmbiguousOutcomeError`` instead of a re-send.
     ``expect_json``: a 2xx body that is not JSON is a malformed answer (else returned as text).
     ``error_map``: exception class per 4xx status (e.g. 400 -> ``WebPushTitleExistsError``).
+    ``before_attempt()``: called right before each attempt goes out, after the limiter let it pass (the
+    exactly-once sender renews its lease and checks its fencing token there; raising stops the request).
     """
 
     limiter: str | None = None
@@ -106,6 +116,7 @@ class RequestOptions:
     idempotent: bool = True
     expect_json: bool = True
     error_map: Mapping[int, type[VendorError]] | None = None
+    before_attempt: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,10 +129,13 @@ class _Call:
 class _RetryableAttempt(Exception):
     """Internal: an attempt failed in a way the client retries itself."""
 
-    def __init__(self, error: VendorTransientError, wait: float | None = None) -> None:
+    def __init__(
+        self, error: VendorTransientError, wait: float | None = None, *, throttled: bool = False
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.wait = wait  # minimum wait (Retry-After), if any
+        self.throttled = throttled  # a throttle: without ``wait``, the window-sized backoff applies
 
 
 def _strip_userinfo(url: str) -> str:
@@ -223,6 +237,11 @@ class VendorClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def read_timeout_s(self) -> float | None:
+        """How long an attempt waits for its answer (a request still on its way is processed within it)."""
+        return self._http.timeout.read
+
     def limiter(self, name: str | None = None) -> Limiter:
         return self.limiters[name or self.default_limiter]
 
@@ -319,6 +338,8 @@ class VendorClient:
         def attempt() -> VendorResponse:
             waited_before = lim.stats.waited_seconds
             reservation = lim.acquire(options.cost)
+            if options.before_attempt is not None:
+                options.before_attempt()
             self._count(requests=1, waited_for_limiter_s=lim.stats.waited_seconds - waited_before)
             started = time.monotonic()
             try:
@@ -339,6 +360,8 @@ class VendorClient:
                 return VendorResponse(classified.status or 0, classified.data, answer.headers, elapsed)
             raise self._failure(call, classified, answer)
 
+        throttles = [0]  # throttles without Retry-After so far in this call
+
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             n = state.attempt_number
@@ -347,6 +370,9 @@ class VendorClient:
             if isinstance(exc, _RetryableAttempt) and exc.wait is not None:
                 # wait at least Retry-After (plus a little jitter so clients do not return in lockstep)
                 return exc.wait + random.uniform(0.01, 0.1 + self.retry.jitter / 5)
+            if isinstance(exc, _RetryableAttempt) and exc.throttled:
+                throttles[0] += 1
+                return self.throttle_backoff(lim.window, throttles[0])
             return backoff
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -377,6 +403,13 @@ class VendorClient:
             self._count(failures=1)
             raise
 
+    def throttle_backoff(self, window: float, k: int) -> float:
+        """The wait before retrying after the ``k``-th throttle (k >= 1) of a call that came without a usable
+        Retry-After, for a limiter of ``window`` seconds (see ``RetrySettings``)."""
+        base = window if window > 0 else self.retry.min_throttle_wait
+        wait = min(self.retry.max_retry_after, base * 2 ** (k - 1))
+        return wait + random.uniform(0, base * self.retry.throttle_jitter)
+
     @staticmethod
     def _settle(lim: Limiter, reservation, actual_cost: Callable[[Any], float | None], data: Any) -> None:
         try:
@@ -400,7 +433,7 @@ class VendorClient:
             if isinstance(answer, httpx.ConnectError):
                 msg = f"connection failed ({self.scrub(str(answer)) or type(answer).__name__})"
             err: VendorError = self._error(VendorTransportError, method, path, None, msg)
-        elif status == 429:
+        elif classified.throttled:  # 429, or a 403 "Request Limit Exceeded"
             self._count(rate_limited_429=1)
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             rate_err = self._error(
@@ -413,8 +446,7 @@ class VendorClient:
             )
             if retry_after is not None and retry_after > self.retry.max_retry_after:
                 return rate_err
-            wait = retry_after if retry_after is not None else self.retry.default_retry_after
-            return _RetryableAttempt(rate_err, wait=wait)
+            return _RetryableAttempt(rate_err, wait=retry_after, throttled=True)
         elif classified.malformed_body:
             err = self._error(VendorResponseError, method, path, status, classified.reason)
         elif classified.outcome is Outcome.PERMANENT:

@@ -19,7 +19,7 @@ from creator_sync.hooks.data_governance import ALREADY_GONE, ERASED, FAILED
 from creator_sync.http.errors import CreatorSyncConfigError, VendorError, VendorNotFoundError
 from creator_sync.offboard import rule
 from creator_sync.offboard.run_files import purge_run_files
-from creator_sync.pipeline.state import OffboardingState, StateStore, creator_hash
+from creator_sync.store import OffboardingState, StateStore, creator_hash
 
 log = logging.getLogger(__name__)
 

@@ -94,7 +94,7 @@ class OffboardEvents:
     @property
     def state(self):
         if self._state is None:
-            from creator_sync.pipeline.state import OffboardingState, StateStore
+            from creator_sync.store import OffboardingState, StateStore
 
             self._state = OffboardingState(StateStore())
         return self._state

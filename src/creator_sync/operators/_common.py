@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from creator_sync.http.errors import CreatorSyncConfigError
@@ -32,21 +31,6 @@ def as_bool(value: Any, name: str) -> bool:
         if text in ("false", "0", "no", "n", "off", ""):
             return False
     raise CreatorSyncConfigError(f"{name} must be a boolean, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One task attempt: ``task_id[map_index]`` and its try number (keys of per-attempt run figures)."""
-
-    task_key: str
-    try_number: int
-
-
-def attempt_key(context) -> Attempt:
-    ti = context["ti"]
-    map_index = getattr(ti, "map_index", -1)
-    task_key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}[{map_index}]"
-    return Attempt(task_key, int(getattr(ti, "try_number", 1) or 1))
 
 
 def as_list(value: Any, name: str) -> list[str]:

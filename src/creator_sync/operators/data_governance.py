@@ -110,7 +110,7 @@ class _SyncClaim:
 
     def __init__(self, context: Any, task_id: str):
         from creator_sync.pipeline.send import claim_lease_s
-        from creator_sync.pipeline.state import StateStore
+        from creator_sync.store import StateStore
 
         self.state, self.lease_s = StateStore(), claim_lease_s()
         run_id = (context or {}).get("run_id") or "manual"

@@ -16,9 +16,10 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from creator_sync.attempt import attempt_key
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.limits import INSIGHTIQ_POOL
-from creator_sync.operators._common import attempt_key, vendor_defaults
+from creator_sync.operators._common import vendor_defaults
 
 
 class InsightIQFetchOperator(BaseOperator):
@@ -98,7 +99,7 @@ class _SyncFetchOperator(BaseOperator):
         raise NotImplementedError
 
     def execute(self, context) -> dict[str, Any]:
-        from creator_sync.pipeline.state import StateStore
+        from creator_sync.store import StateStore
         from creator_sync.sync.run_context import SyncRun
 
         run = SyncRun.from_context(context)

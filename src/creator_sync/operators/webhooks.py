@@ -23,6 +23,13 @@ class InsightIQWebhookSetupOperator(BaseOperator):
 
     Idempotent (``creator_sync.webhooks.registration.ensure_webhook``); a create whose answer was lost is
     settled by looking the webhook up by URL (``InsightIQHook.create_webhook``).
+
+    InsightIQ deactivates a webhook after 3 failed deliveries (``is_active`` false;
+    insightiq-webhook-events.md, "Webhook management API") and sends nothing until it is re-enabled. A
+    deactivated webhook is re-enabled here and an alert goes out through the project's notifier
+    (``creator_sync.alerts``, connection ``$CREATOR_SYNC_ALERT_CONN_ID``): the events of the deactivated
+    time were not delivered, and the incremental sweeps (creator_sync.sync.plan) bring their changes within
+    their periods.
     """
 
     template_fields: Sequence[str] = ("url", "events")
@@ -50,4 +57,25 @@ class InsightIQWebhookSetupOperator(BaseOperator):
         finally:
             hook.close()
         self.log.info("InsightIQ webhook %s: %s (%s)", result["id"], result["action"], result["url"])
+        if (result.get("changed") or {}).get("reactivated"):
+            self._alert_reactivated(context, result)
         return result
+
+    def _alert_reactivated(self, context, result: dict[str, Any]) -> None:
+        from creator_sync.alerts import CreatorSyncAlert
+
+        self.log.warning("InsightIQ webhook %s was deactivated by InsightIQ; re-enabled", result["id"])
+        notice = {
+            "subject": f"InsightIQ webhook {result['id']} was deactivated and is re-enabled",
+            "rows": [
+                ("Webhook", str(result["id"])),
+                ("URL", str(result["url"])),
+                (
+                    "What happened",
+                    "InsightIQ deactivates a webhook after 3 failed deliveries. Events of the deactivated "
+                    "time were not delivered; the incremental sweeps re-read the changes (directory within "
+                    "a day, income and per-account contents within a week). Check why the receiver failed.",
+                ),
+            ],
+        }
+        CreatorSyncAlert(kind="notice").notify({**dict(context or {}), "notice": notice})

@@ -75,6 +75,8 @@ def _personal(profiles: pd.DataFrame, accounts: pd.DataFrame, m: Mapping) -> pd.
     country = column(profiles, m.sources["country"]).astype("str").str.strip().str.upper()
     rows["country"] = country.where(country.str.fullmatch(r"[A-Z]{2}").fillna(False).astype(bool))
     rows["language"] = column(profiles, m.sources["language"]).astype("str").str.strip().str.lower()
+    if m.language_format == "locale":  # "en" + "US" -> "en_US"; the language alone without a country
+        rows["language"] = (rows["language"] + "_" + rows["country"]).fillna(rows["language"])
     rows["email"] = identity.normalise_email(identity.pick(column(profiles, m.sources["email"]), "email_id"))
     phones = identity.pick(column(profiles, m.sources["phone_number"]), "phone_number")
     rows["phone_number"] = identity.normalise_phone(phones, column(profiles, m.sources["phone_region"]))

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from creator_sync.pipeline.jsonfrag import Node, Obj, Text, number_literal, render
 from creator_sync.pipeline.mapping import EventSpec, Param
-from creator_sync.pipeline.validate import RFC3339_RE, event_reasons
+from creator_sync.pipeline.validate import REQUIRED_EVENT_PARAMS, RFC3339_RE, event_reasons
 
 SPOOL_SCHEMA = pa.schema(
     [
@@ -85,16 +85,18 @@ def _fragment(values: pa.Array, param: Param, source: pa.ChunkedArray) -> Node:
 def _reasons(spec: EventSpec, ts_text: pa.Array, values: dict[str, pa.Array]) -> pa.Array:
     """`validate.event_reasons` per event. Rows whose timestamp passes the same regex in Arrow (RE2: \\d
     is ASCII-only and $ is the very end, so it accepts a subset of what Python's re accepts) are valid
-    unless the event is a purchase; only the other rows go through the pandas check."""
+    unless the event has required params (purchase, cart_page_view); only the other rows go through the
+    pandas check."""
     n = len(ts_text)
-    if spec.name == "purchase":  # only purchase has required params
+    has_required = spec.name in REQUIRED_EVENT_PARAMS
+    if has_required:
         rows = np.arange(n)
     else:
         passes = pc.fill_null(pc.match_substring_regex(ts_text, RFC3339_RE), False)
         rows = np.flatnonzero(~np.asarray(passes, dtype=bool))
         if not len(rows):
             return pa.nulls(n, pa.string())
-    checked = values if spec.name == "purchase" else {}
+    checked = values if has_required else {}
     subset = pa.array(rows)
     reasons = event_reasons(
         pd.Series([spec.name] * len(rows), dtype="str"),

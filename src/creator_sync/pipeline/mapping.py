@@ -50,10 +50,27 @@ class Mapping:
     profile_metrics: dict[str, str]  # metric name -> profiles column
     content_metrics: dict[str, tuple[str, ...]]  # metric name -> contents columns summed
     events: dict[str, EventSpec] = field(default_factory=dict)
+    language_format: str = "language"  # one of LANGUAGE_FORMATS: "en" as given, or "en_US"
 
     def key_params(self, event_name: str) -> tuple[str, ...] | None:
         spec = self.events.get(event_name)
         return spec.key_params if spec else None
+
+
+# The forms of the Insider ``language`` attribute (mapping ``attributes.language.format``): ``language`` =
+# the ISO 639-1 code InsightIQ gives ("en"), ``locale`` = language + "_" + the profile's country ("en_US",
+# Insider's sample form). The first is the default.
+LANGUAGE_FORMATS = ("language", "locale")
+
+
+def _language_format(attrs: dict) -> str:
+    value = (attrs.get("language") or {}).get("format", LANGUAGE_FORMATS[0])
+    if value not in LANGUAGE_FORMATS:
+        raise ValueError(
+            f"mapping attributes.language.format must be one of {', '.join(LANGUAGE_FORMATS)} "
+            f"(language: 'en' as InsightIQ gives it; locale: 'en_US' from the profile country), got {value!r}"
+        )
+    return value
 
 
 def _column(source: str) -> str:
@@ -97,6 +114,7 @@ def parse_mapping(raw: dict) -> Mapping:
         profile_metrics=dict(platform.get("from_profiles") or {}),
         content_metrics={k: tuple(v) for k, v in (platform.get("from_contents") or {}).items()},
         events=events,
+        language_format=_language_format(attrs),
     )
 
 

@@ -3,8 +3,13 @@
 Letters are grouped per user: the newest payload gives identifiers/attributes, events of all the user's
 letters are merged (the sender's ledger drops those already acknowledged). When Insider acknowledged newer
 attributes for the user after the letter was written, only identifiers + events are replayed, so an old
-payload never overwrites newer data. Letters still invalid stay pending; all others are marked replayed
-once the sender returns (users failing again are dead-lettered anew under the replay's run id).
+payload never overwrites newer data. Letters still invalid stay pending.
+
+After the send, a letter is marked replayed only when the replay run's outcome for its user says Insider
+acknowledged it (sent, or unchanged: Insider holds the same) or rejected it again (a new dead letter under
+the replay's run id holds the reason). A letter whose user the sender skipped (claimed by a live run,
+offboarded, not reached) stays pending, and the replay's figures reconcile: selected = acknowledged +
+rejected again + skipped + still invalid + superseded (nothing newer to send).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import pandas as pd
 from creator_sync.pipeline.identity import to_e164
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.send import SendReport, send_file
-from creator_sync.pipeline.state import DeadLetter, StateStore
-from creator_sync.pipeline.validate import USER_TOO_LARGE, event_reasons, identifier_reasons
+from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED, event_reasons, identifier_reasons
+from creator_sync.reasons import UNSETTLED_LOST_ANSWER
+from creator_sync.store import OUTCOME_SENT, OUTCOME_UNCHANGED, DeadLetter, StateStore
 
 
 @dataclass
@@ -32,6 +38,8 @@ class ReplayReport:
     superseded: int = 0  # newer attributes acknowledged since: replayed events only
     marked_replayed: int = 0
     send: SendReport = field(default_factory=SendReport)
+    settled: dict[str, int] = field(default_factory=dict)  # replay outcome -> letters marked replayed
+    skipped: dict[str, int] = field(default_factory=dict)  # outcome -> letters left pending (not sent)
 
 
 def rebuild(payload: dict[str, Any]) -> dict[str, Any]:
@@ -86,16 +94,25 @@ def _merge(letters: list[DeadLetter]) -> dict[str, Any]:
 
 @dataclass
 class ReplayPlan:
-    """What a replay will send (users.jsonl) and which letters it settles once the send succeeded."""
+    """What a replay will send (users.jsonl), the letters it hands to the sender (letter id -> user key),
+    the letters settled without a send (nothing newer than Insider holds) and the still-invalid ones."""
 
     users_path: Path
-    letter_ids: list[str]
+    letters: dict[str, str]
     report: ReplayReport
+    settled_without_send: list[str] = field(default_factory=list)
+    invalid_letters: int = 0
+
+    @property
+    def letter_ids(self) -> list[str]:
+        return list(self.letters) + list(self.settled_without_send)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "users_path": str(self.users_path),
-            "letter_ids": list(self.letter_ids),
+            "letters": dict(self.letters),
+            "settled_without_send": list(self.settled_without_send),
+            "invalid_letters": self.invalid_letters,
             "selected": self.report.selected,
             "users": self.report.users,
             "still_invalid": dict(self.report.still_invalid),
@@ -124,7 +141,7 @@ def prepare_replay(
     for dl in letters:
         by_user.setdefault(dl.user_key, []).append(dl)
     report.users = len(by_user)
-    ready, handed = [], []
+    ready, plan = [], ReplayPlan(users_path, {}, report)
     if by_user:
         keys = list(by_user)
         users = [_merge(by_user[k]) for k in keys]
@@ -133,27 +150,58 @@ def prepare_replay(
         acked = state.attribute_hashes(keys)
         for i, key in enumerate(keys):
             if pd.notna(verdict.iloc[i]):
+                plan.invalid_letters += len(by_user[key])
                 continue
             user = users[i]
             if key in acked and acked[key][1] > by_user[key][-1].created_at:
                 report.superseded += 1
                 user = {k: v for k, v in user.items() if k in ("identifiers", "events")}
                 if "events" not in user:  # nothing left that is newer than what Insider has
-                    handed.extend(by_user[key])
+                    plan.settled_without_send.extend(dl.id for dl in by_user[key])
                     continue
             ready.append(user)
-            handed.extend(by_user[key])
+            plan.letters.update({dl.id: key for dl in by_user[key]})
     with users_path.open("w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(u) + "\n" for u in ready)
-    return ReplayPlan(users_path, [dl.id for dl in handed], report)
+    return plan
 
 
-def finish_replay(state: StateStore, plan_or_ids: ReplayPlan | list[str]) -> int:
-    """Mark the plan's letters replayed (after its users were sent; users failing again were dead-lettered
-    anew under the replay's run id). Returns how many."""
-    ids = plan_or_ids.letter_ids if isinstance(plan_or_ids, ReplayPlan) else list(plan_or_ids)
-    state.mark_replayed(ids)
-    return len(ids)
+# Replay outcomes that settle a letter: Insider acknowledged the user (or holds the same), or rejected it
+# again (the new dead letter carries the reason).
+SETTLING = frozenset(
+    {OUTCOME_SENT, OUTCOME_UNCHANGED, VENDOR_REJECTED, USER_TOO_LARGE, UNSETTLED_LOST_ANSWER}
+)
+NOT_REACHED = "not_reached"  # the sender stopped before the user's chunk (the task failed)
+
+
+def finish_replay(state: StateStore, plan: ReplayPlan | dict, run_id: str) -> ReplayReport:
+    """Mark replayed the letters whose user the replay's send settled (see SETTLING); the others stay
+    pending. Returns the letter counts: ``settled`` and ``skipped`` by outcome, ``marked_replayed``."""
+    if isinstance(plan, ReplayPlan):
+        plan = plan.as_dict()
+    letters: dict[str, str] = plan["letters"]
+    outcomes = state.run_user_outcomes(run_id, set(letters.values()))
+    report = ReplayReport(selected=plan.get("selected", 0))
+    marked = list(plan.get("settled_without_send") or [])
+    for letter, user in letters.items():
+        outcome = outcomes.get(user, NOT_REACHED)
+        into = report.settled if outcome in SETTLING else report.skipped
+        into[outcome] = into.get(outcome, 0) + 1
+        if outcome in SETTLING:
+            marked.append(letter)
+    state.mark_replayed(marked)
+    report.marked_replayed = len(marked)
+    return report
+
+
+def replay_gap(plan: ReplayPlan | dict, done: ReplayReport) -> int:
+    """selected - (settled + skipped + still invalid + settled without a send): 0 when the replay
+    reconciles."""
+    if isinstance(plan, ReplayPlan):
+        plan = plan.as_dict()
+    accounted = sum(done.settled.values()) + sum(done.skipped.values())
+    accounted += plan.get("invalid_letters", 0) + len(plan.get("settled_without_send") or [])
+    return int(plan.get("selected", 0)) - accounted
 
 
 def replay_dead_letters(
@@ -177,7 +225,7 @@ def replay_dead_letters(
     with tempfile.TemporaryDirectory() as tmp:
         plan = prepare_replay(state, out_dir or tmp, reasons=reasons, mapping=m, limit=limit)
         report = plan.report
-        if plan.letter_ids:
+        if plan.letters:
             report.send = send_file(
                 plan.users_path,
                 state=state,
@@ -187,5 +235,12 @@ def replay_dead_letters(
                 skip_hook=skip_hook,
                 error_callback_endpoint=error_callback_endpoint,
             )
-            report.marked_replayed = finish_replay(state, plan)
+            done = finish_replay(state, plan, run_id)
+            report.marked_replayed, report.settled, report.skipped = (
+                done.marked_replayed,
+                done.settled,
+                done.skipped,
+            )
+        elif plan.settled_without_send:
+            report.marked_replayed = finish_replay(state, plan, run_id).marked_replayed
     return report

@@ -13,15 +13,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from creator_sync.pipeline.send import SendReport
-from creator_sync.pipeline.state import (
+from creator_sync.pipeline.transform import TransformStats
+from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
+from creator_sync.reasons import UNSETTLED_LOST_ANSWER
+from creator_sync.store import (
     OUTCOME_CLAIMED_ELSEWHERE,
     OUTCOME_OFFBOARDED,
     OUTCOME_SENT,
     OUTCOME_UNCHANGED,
     StateStore,
 )
-from creator_sync.pipeline.transform import TransformStats
-from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
 
 VENDORS = ("InsightIQ", "Insider")
 # client counters summed over the run's task attempts: requests sent, requests re-sent after an unusable
@@ -208,7 +209,7 @@ def run_send_totals(state: StateStore, run_id: str, transform: TransformStats) -
         claimed_elsewhere=users(OUTCOME_CLAIMED_ELSEWHERE),
         offboarded=users(OUTCOME_OFFBOARDED),
     )
-    for reason in (VENDOR_REJECTED, USER_TOO_LARGE):
+    for reason in (VENDOR_REJECTED, USER_TOO_LARGE, UNSETTLED_LOST_ANSWER):
         if users(reason):
             report.reject(reason, users(reason))
     sender = state.run_client_totals(run_id).get(SENDER_VENDOR, {})

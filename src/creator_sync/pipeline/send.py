@@ -6,13 +6,16 @@ identifiers+attributes hash equals the last acknowledged one and who has no new 
 only. After each 200 response, one transaction records the accepted users' events and attribute hashes and
 dead-letters the failed users with Insider's messages. A retried task or a re-run of the same interval
 therefore resumes from the ledger. A request whose answer never came back (timeout, dropped connection,
-killed task) is never re-sent blindly: an in-flight marker written before the request lets the next attempt
-ask Insider (Profile API probes) whether the batch arrived (resolve_in_flight).
+killed task) is never re-sent blindly: an in-flight marker (a copy of each user as sent) is written before
+the request, and the lost answer is settled per user and per event with the Profile API (settle.py), in
+this attempt or, when it died, by whoever next claims the users (in_flight.py).
 
-Concurrent runs: before planning a chunk of users, the run claims their user keys in the state store (one
-transaction, StateStore.claim). Users held by another live run are skipped and counted as
-`claimed_elsewhere`; a claim whose lease (CLAIM_LEASE_ENV, default 600 s, renewed after every batch) has
-passed belongs to a dead run and is taken over. Claims are released when the sender finishes.
+Concurrent runs and attempts: before planning a chunk of users, the attempt claims their user keys in the
+state store under its fencing token (one transaction, Claims.claim). Users held by another live run are
+skipped and counted as `claimed_elsewhere`; users held by an earlier attempt of the same run are waited for.
+The lease (CLAIM_LEASE_ENV, default 600 s) is renewed before every request; a claim whose lease has passed
+belongs to a dead attempt and is taken over, and the attempt that lost it stops at its next renewal or
+record (FencedOut). Claims are released when the sender finishes.
 
 Dry run: the same planning against the ledger (reads only), batches planned but not sent; the report's
 `users_sent` / `events_sent` / `requests` are what WOULD be sent. Nothing is written: no claims, no ledger,
@@ -32,27 +35,39 @@ import io
 import json
 import logging
 import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creator_sync.files import exists, open_input
-from creator_sync.http.errors import AmbiguousOutcomeError, CreatorSyncConfigError
+from creator_sync.http.errors import AmbiguousOutcomeError
+from creator_sync.pipeline.in_flight import resolve_markers, settlement, wait_for_own_run
 from creator_sync.pipeline.keys import attribute_hash, event_key, user_key
 from creator_sync.pipeline.mapping import Mapping, load_mapping
-from creator_sync.pipeline.state import (
+from creator_sync.pipeline.settle import (
+    RECORD_VERSION,
+    ProbeSettings,
+    expected_event,
+    marker_user,
+    settle_users,
+)
+from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, USER_TOO_LARGE, VENDOR_REJECTED
+from creator_sync.progress import track
+from creator_sync.reasons import UNSETTLED_LOST_ANSWER
+from creator_sync.store import (
     OUTCOME_CLAIMED_ELSEWHERE,
     OUTCOME_OFFBOARDED,
     OUTCOME_SENT,
     OUTCOME_UNCHANGED,
     StateStore,
+    offboarded_ids,
 )
-from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, USER_TOO_LARGE, VENDOR_REJECTED
-from creator_sync.progress import track
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +87,8 @@ class SendReport:
     lost_answers: int = (
         0  # upserts whose answer was lost (checked with the Profile API, never blindly resent)
     )
-    in_flight_confirmed: int = 0  # unanswered batches (this or an earlier attempt) that Insider had stored
-    in_flight_resent: int = 0  # unanswered batches that had not arrived: sent or planned again
+    in_flight_confirmed: int = 0  # users of unanswered batches whose events the Profile API showed at Insider
+    in_flight_resent: int = 0  # users of unanswered batches not found at Insider: sent or planned again
     claimed_elsewhere: int = 0  # users skipped because another live run holds their claim
     offboarded: int = 0  # users on the offboarding skip list by the time their chunk was claimed (not sent)
     unification_errors: int = 0  # sent users Insider later reported through the error callback
@@ -182,8 +197,9 @@ def record_rejections(
 class _Planner:
     """Turns the users stream into what is left to send, remembering per stream index what to record.
 
-    Per chunk of `chunk` users: claim them (unless dry run), then read the ledger for the claimed ones, so a
-    user is never planned from a ledger read that another run's in-progress send could still change."""
+    Per chunk of `chunk` users: claim them (unless dry run), settle unanswered batches that hold any of them,
+    then read the ledger for the claimed ones, so a user is never planned from a ledger read that another
+    run's in-progress send could still change."""
 
     def __init__(self, ctx: _Send, chunk: int):
         self.ctx, self.chunk = ctx, chunk
@@ -198,21 +214,22 @@ class _Planner:
     def _claimed(self, prepared: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
         if self.ctx.dry_run or not self.ctx.claims:
             return prepared
-        held = self.state.claim(self.ctx.run_id, (k for k, _ in prepared), self.ctx.lease_s)
-        skipped = [k for k, _ in prepared if k not in held]
+        keys = [k for k, _ in prepared]
+        held = self.ctx.claim(keys)
+        if len(held) < len(keys):
+            wait_for_own_run(self.ctx, [k for k in keys if k not in held])
+            held |= self.ctx.claim([k for k in keys if k not in held])
+        held -= resolve_markers(self.ctx, held)
+        skipped = [k for k in keys if k not in held]
         if skipped:
             self.report.claimed_elsewhere += len(skipped)
-            self.ctx.outcomes(
-                [(k, OUTCOME_CLAIMED_ELSEWHERE, 0) for k in skipped],
-            )
+            self.ctx.outcomes([(k, OUTCOME_CLAIMED_ELSEWHERE, 0) for k in skipped])
         return [(k, u) for k, u in prepared if k in held]
 
     def _not_offboarded(self, prepared: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
         """Drop users who went on the offboarding skip list after the transform ran. Checked AFTER the claim:
         the erase step claims a creator before erasing them, so either this run holds the claim (and the
         erase waits until it is released) or the skip list already names the creator here."""
-        from creator_sync.offboard.skip import offboarded_ids
-
         gone = offboarded_ids((k for k, _ in prepared), store=self.state)
         if not gone:
             return prepared
@@ -227,17 +244,18 @@ class _Planner:
             prepared = [(k, u, attribute_hash(u), self._keys(k, u)) for k, u in prepared]
             acked = self.state.acknowledged_by(key for *_, keys in prepared for key in keys)
             known = self.state.attribute_hashes(k for k, *_ in prepared)
-            unchanged = []
+            unchanged, planned = [], set()
             for uuid, user, attr_hash, keys in prepared:
                 new_events, new_keys = [], []
                 for ev, key in zip(user.get("events") or [], keys, strict=True):
-                    if key in acked or key in new_keys:
+                    if key in acked or key in planned:
                         # acknowledged by an earlier attempt of this run: counted as sent by the run
                         if acked.get(key) != self.ctx.run_id:
                             self.report.events_already_acknowledged += 1
                     else:
                         new_events.append(ev)
                         new_keys.append(key)
+                        planned.add(key)
                 same = uuid in known and known[uuid][0] == attr_hash
                 if same and not new_events:
                     self.report.unchanged += 1
@@ -256,82 +274,22 @@ class _Planner:
             self.ctx.outcomes(unchanged)
 
 
-def _batch_key(run_id: str, pending: list[_Pending]) -> str:
-    digest = hashlib.sha256("\n".join(p.user_key for p in pending).encode()).hexdigest()[:16]
-    return f"{run_id}:{digest}"
+def _batch_key(ctx: _Send, pending: list[_Pending]) -> str:
+    """One batch of one attempt: the run, the attempt's fence and the batch's users (a later attempt's batch
+    of the same users gets a marker of its own)."""
+    digest = hashlib.sha256("\n".join([ctx.fence, *(p.user_key for p in pending)]).encode()).hexdigest()[:16]
+    return f"{ctx.run_id}:{digest}"
 
 
-PROBES_PER_BATCH = 3  # Profile API lookups when resolving one unanswered batch (rare: a crash mid-request)
-
-
-def _probe_events(pending: list[_Pending], users: list[dict]) -> list[dict]:
-    """The first event of up to PROBES_PER_BATCH users of the batch (identifiers + name + time each): Insider
-    may reject single users of a request that arrived, so one probe alone could miss a stored batch."""
-    probes = []
-    for p, user in zip(pending, users, strict=True):
-        for ev in (user.get("events") or [])[:1]:
-            probes.append(
-                {
-                    "user_key": p.user_key,
-                    "identifiers": user["identifiers"],
-                    "event_name": ev["event_name"],
-                    "timestamp": ev["timestamp"],
-                }
-            )
-        if len(probes) == PROBES_PER_BATCH:
-            break
-    return probes
-
-
-def _event_landed(hook: InsiderHook, probe: dict) -> bool:
-    moment = epoch_seconds(probe["timestamp"])
-    wanted = {"event_name": probe["event_name"], "params": ["timestamp"]}
-    events = {"start_date": moment - 1, "end_date": moment + 1, "wanted": [wanted]}
-    result = hook.get_profile(identifiers=probe["identifiers"], attributes=None, events=events)
-    return result.found and bool(result.events.get(probe["event_name"]))
-
-
-def resolve_in_flight(state: StateStore, hook: InsiderHook, report: SendReport, run_id: str) -> None:
-    """Batches sent without a recorded answer, by this run's earlier attempts or by a dead run (no live
-    claim: a live run resolves its own): ask Insider (Profile API, one lookup per probe user) whether the
-    batch arrived. Insider stores a request's valid users together, so any probe found means it arrived: its
-    events and hashes are acknowledged, except those of probe users Insider does not hold (it rejected them;
-    they are planned again and their rejection reaches the dead letters). No probe found: the batch is
-    forgotten and its events stay unacknowledged, the planner sends them again."""
-    live = state.live_claim_runs() - {run_id}
-    for batch_key, owner, record in state.in_flight():
-        if owner in live:
-            continue
-        probes = record.get("probes") or [record["probe"]]  # "probe": records of earlier versions
-        missing = {p.get("user_key") for p in probes if not _event_landed(hook, p)}
-        if len(missing) < len(probes):
-            events = [tuple(e) for e in record["events"] if e[1] not in missing]
-            hashes = [tuple(h) for h in record["hashes"] if h[0] not in missing]
-            per_user = Counter(u for _, u in events)
-            outcomes = [(u, OUTCOME_SENT, per_user.get(u, 0)) for u, _ in hashes]
-            state.record_batch(
-                run_id=owner,
-                batch_key=batch_key,
-                events=events,
-                hashes=hashes,
-                failures=[],
-                outcomes=outcomes,
-            )
-            report.in_flight_confirmed += 1
-        else:
-            state.forget_in_flight(batch_key)
-            report.in_flight_resent += 1
-
-
-def epoch_seconds(value: str) -> int:
-    from datetime import datetime
-
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+def new_fence(run_id: str, try_number: int | None = None) -> str:
+    """The fencing token of one task attempt: run, try number and a random part (two attempts never share
+    one, even when Airflow starts the same try twice)."""
+    return f"{run_id}#{try_number if try_number is not None else 0}#{secrets.token_hex(4)}"
 
 
 @dataclass
 class _Send:
-    """One send: where it records, what it sends with, and its running report."""
+    """One send attempt: where it records, what it sends with, its fence and lease, and its running report."""
 
     state: StateStore
     hook: InsiderHook
@@ -343,10 +301,54 @@ class _Send:
     dry_run: bool
     claims: bool
     lease_s: float
+    fence: str
+    probe: ProbeSettings
+    max_users: int | None = None
+    sleep: Callable[[float], None] = time.sleep
+    lost_answer_seen: bool = False
 
     def outcomes(self, rows: list[tuple[str, str, int]]) -> None:
         if rows and not self.dry_run:
             self.state.record_outcomes(self.run_id, rows)
+
+    def claim(self, keys: list[str]) -> set[str]:
+        return self.state.claim(self.run_id, keys, self.lease_s, fence=self.fence)
+
+    def hold(self, keys: set[str]) -> bool:
+        """Claim all of ``keys`` for this attempt (waiting for an earlier attempt of this run); True if all
+        are held."""
+        if not self.claims:
+            return True
+        held = self.claim(list(keys))
+        if held != keys:
+            wait_for_own_run(self, sorted(keys - held))
+            held |= self.claim(sorted(keys - held))
+        return held == keys
+
+    def renew(self, user_keys: Iterable[str] = ()) -> None:
+        """Before every request: extend this attempt's leases, after checking it still holds the claims of
+        ``user_keys`` (FencedOut otherwise: the request is not sent)."""
+        if self.claims and not self.dry_run:
+            self.state.renew(self.fence, self.lease_s, user_keys)
+
+    @property
+    def kwargs(self) -> dict:
+        return {"skip_hook": self.skip_hook, "error_callback_endpoint": self.error_callback_endpoint}
+
+    def send_again(self, entries: list[dict], owner: str) -> None:
+        """Send the users of another run's settled marker that were not found at Insider (from the marker's
+        copy), recorded under that run (its figures, not this run's). Creators offboarded since are not
+        sent."""
+
+        gone = offboarded_ids((e["user_key"] for e in entries), store=self.state)
+        entries = [e for e in entries if e["user_key"] not in gone]
+        if not entries:
+            return
+        pending = [_Pending(e["user_key"], e["attr_hash"], [m["key"] for m in e["events"]]) for e in entries]
+        users = [e["user"] for e in entries]
+        owner_ctx = dataclasses.replace(self, run_id=owner, report=SendReport())
+        for batch in self.hook.plan_batches(users, **self.kwargs):
+            _send_batch(owner_ctx, batch, [pending[i] for i in batch.indices])
 
 
 def send_users(
@@ -364,14 +366,18 @@ def send_users(
     dry_run: bool = False,
     claims: bool = True,
     on_batch: Callable[[SendReport], None] | None = None,
+    fence: str | None = None,
+    probe: ProbeSettings | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> SendReport:
     """Send validated users (dicts = users[] elements) exactly once; see the module docstring. THE send loop
     of the code base: the Insider upsert operator (creator_sync) and the dead-letter replay use it.
 
-    `max_users` lowers the users per request below Insider's 1,000 (smaller batches = less to re-send
-    when a request fails); None keeps the hook's documented maximum. `claims=False` turns the concurrent-run
-    claims off (one writer only). `on_batch(report)` is called after every answered batch (progress,
-    persisting client counters)."""
+    `max_users` lowers the users per request below Insider's limit (smaller batches = less to probe when
+    an answer is lost); None keeps the hook's documented maximum. `claims=False` turns the concurrent-run
+    claims and fencing off (one writer only). `on_batch(report)` is called after every answered batch
+    (progress, persisting client counters). `fence`: this attempt's fencing token (new_fence); `probe`: how
+    lost answers are settled (default ProbeSettings.from_env)."""
     report = report or SendReport()
     report.dry_run = dry_run
     ctx = _Send(
@@ -385,23 +391,29 @@ def send_users(
         dry_run=dry_run,
         claims=claims,
         lease_s=claim_lease_s() if claims and not dry_run else 0.0,
+        fence=fence or new_fence(run_id),
+        probe=probe or ProbeSettings.from_env(getattr(hook, "read_timeout_s", None)),
+        max_users=max_users,
+        sleep=sleep,
     )
-    if not dry_run:
-        resolve_in_flight(state, hook, report, run_id)
     try:
-        _send_batches(ctx, _Planner(ctx, read_chunk), users, max_users, on_batch)
+        if not dry_run:
+            resolve_markers(ctx)
+        _send_batches(ctx, _Planner(ctx, read_chunk), users, on_batch)
     finally:
         if claims and not dry_run:
-            state.release_claims(run_id)
+            state.release_claims(run_id, fence=ctx.fence)
     return report
 
 
-def _send_batches(ctx: _Send, planner: _Planner, users, max_users, on_batch) -> None:
-    state, hook, report, run_id = ctx.state, ctx.hook, ctx.report, ctx.run_id
-    kwargs = {"skip_hook": ctx.skip_hook, "error_callback_endpoint": ctx.error_callback_endpoint}
-    sizing = {"max_users": max_users} if max_users else {}
+LOST_ANSWER_BATCH_USERS = 100  # users per request after a lost answer in this attempt (cheaper to probe)
+
+
+def _send_batches(ctx: _Send, planner: _Planner, users, on_batch) -> None:
+    report = ctx.report
+    sizing = {"max_users": ctx.max_users} if ctx.max_users else {}
     for batch in track(
-        hook.plan_batches(planner(users), **kwargs, **sizing),
+        ctx.hook.plan_batches(planner(users), **ctx.kwargs, **sizing),
         "upsert",
         unit="batches",
         gauges=lambda: {
@@ -412,169 +424,162 @@ def _send_batches(ctx: _Send, planner: _Planner, users, max_users, on_batch) -> 
     ):
         pending = [planner.pending.pop(i) for i in batch.indices]
         if batch.rejected:
-            failures = [
-                {"user_key": p.user_key, "reason": USER_TOO_LARGE, "detail": batch.reason or "", "payload": u}
-                for p, u in zip(pending, batch.users, strict=True)
-            ]
-            if not ctx.dry_run:
-                state.add_dead_letters(run_id, failures)
-                ctx.outcomes([(p.user_key, USER_TOO_LARGE, 0) for p in pending])
-            report.reject(USER_TOO_LARGE, len(failures))
+            _reject_too_large(ctx, batch, pending)
             continue
         if ctx.dry_run:  # what would go out: counted, not sent
             report.requests += 1
             report.users_sent += len(pending)
             report.events_sent += sum(len(p.event_keys) for p in pending)
             continue
-        batch_key = _batch_key(run_id, pending)
-        probes = _probe_events(pending, batch.users)
-        if probes:  # events append at Insider: an unanswered request must be checked, not resent
-            record = {
-                "events": [(key, p.user_key) for p in pending for key in p.event_keys],
-                "hashes": [(p.user_key, p.attr_hash) for p in pending],
-                "probes": probes,
-            }
-            state.mark_in_flight(run_id, batch_key, record)
-        answered = _upsert_checked(ctx, batch, pending, probes, batch_key, kwargs)
-        if answered is None:  # the answer was lost and the Profile API showed the whole batch arrived
-            _after_batch(ctx, on_batch)
-            continue
-        result, batch, pending, batch_key = answered
-        failed = result.failed or {}
-        report.unattributed_errors += len(getattr(result, "unattributed_errors", None) or {})
-        accepted = [p for i, p in enumerate(pending) if i not in failed]
-        failures = [
-            {
-                "user_key": pending[i].user_key,
-                "reason": VENDOR_REJECTED,
-                "detail": "; ".join(messages),
-                "payload": batch.users[i],
-            }
-            for i, messages in sorted(failed.items())
+        parts = [list(range(len(pending)))]
+        if ctx.lost_answer_seen and len(pending) > LOST_ANSWER_BATCH_USERS:
+            n = LOST_ANSWER_BATCH_USERS
+            parts = [list(range(i, min(i + n, len(pending)))) for i in range(0, len(pending), n)]
+        for part in parts:
+            sub = batch if len(parts) == 1 else _sub_batch(batch, part)
+            _send_batch(ctx, sub, [pending[i] for i in part])
+        if ctx.claims:
+            ctx.renew()
+        if on_batch is not None:
+            on_batch(report)
+
+
+def _reject_too_large(ctx: _Send, batch, pending: list[_Pending]) -> None:
+    failures = [
+        {"user_key": p.user_key, "reason": USER_TOO_LARGE, "detail": batch.reason or "", "payload": u}
+        for p, u in zip(pending, batch.users, strict=True)
+    ]
+    if not ctx.dry_run:
+        ctx.state.add_dead_letters(ctx.run_id, failures)
+        ctx.outcomes([(p.user_key, USER_TOO_LARGE, 0) for p in pending])
+    ctx.report.reject(USER_TOO_LARGE, len(failures))
+
+
+def _marker_record(ctx: _Send, batch, pending: list[_Pending]) -> dict:
+    users = []
+    for p, user in zip(pending, batch.users, strict=True):
+        events = [
+            expected_event(key, ev, ctx.mapping.key_params(ev.get("event_name")))
+            for key, ev in zip(p.event_keys, user.get("events") or [], strict=True)
         ]
-        outcomes = [(p.user_key, OUTCOME_SENT, len(p.event_keys)) for p in accepted]
-        outcomes += [(f["user_key"], VENDOR_REJECTED, 0) for f in failures]
-        state.record_batch(
-            run_id=run_id,
-            batch_key=batch_key,
-            events=[(key, p.user_key) for p in accepted for key in p.event_keys],
-            hashes=[(p.user_key, p.attr_hash) for p in accepted],
-            failures=failures,
-            outcomes=outcomes,
-        )
-        report.users_sent += len(accepted)
-        report.events_sent += sum(len(p.event_keys) for p in accepted)
-        if failures:
-            report.reject(VENDOR_REJECTED, len(failures))
-        _after_batch(ctx, on_batch)
+        users.append(marker_user(p.user_key, user, p.attr_hash, events))
+    return {"v": RECORD_VERSION, "sent_at": time.time(), "users": users}
 
 
-def _after_batch(ctx: _Send, on_batch) -> None:
-    if ctx.claims:
-        ctx.state.renew_claims(ctx.run_id, ctx.lease_s)
-    if on_batch is not None:
-        on_batch(ctx.report)
+LOST_ANSWER_CHECKS = 3  # lost answers per batch and attempt; past that the batch stays in flight
 
 
-LOST_ANSWER_CHECKS = 3  # per batch and task attempt; past that the batch stays in flight for the next attempt
-LOST_ANSWER_SETTLE_MAX_S = 60.0
-
-
-SETTLE_ENV = "CREATOR_SYNC_LOST_ANSWER_SETTLE_S"
-
-
-def _settle_s(hook: InsiderHook) -> float:
-    """How long to wait before asking the Profile API about a lost answer: $CREATOR_SYNC_LOST_ANSWER_SETTLE_S,
-    else the client's read timeout (a request still held by a proxy would be processed within it), at most
-    LOST_ANSWER_SETTLE_MAX_S."""
-    raw = os.environ.get(SETTLE_ENV, "").strip()
-    if raw:
+def _send_batch(ctx: _Send, batch, pending: list[_Pending]) -> None:
+    """Send one batch and record its answer; a lost answer is settled per user (settle.py) and the users
+    Insider does not hold are sent again, up to LOST_ANSWER_CHECKS times in this attempt."""
+    state, report = ctx.state, ctx.report
+    for _check in range(LOST_ANSWER_CHECKS + 1):
+        keys = [p.user_key for p in pending]
+        batch_key = _batch_key(ctx, pending)
+        record = _marker_record(ctx, batch, pending)
+        has_events = any(p.event_keys for p in pending)
+        if has_events:  # events append at Insider: an unanswered request must be checked, not resent
+            fence = ctx.fence if ctx.claims else None
+            state.mark_in_flight(
+                ctx.run_id, batch_key, record, fence=fence, lease_s=ctx.lease_s, user_keys=keys
+            )
         try:
-            return max(0.0, float(raw))
-        except ValueError:
-            raise CreatorSyncConfigError(f"{SETTLE_ENV} must be a number of seconds, got {raw!r}") from None
-    timeout = getattr(getattr(hook.client, "_http", None), "timeout", None)
-    read = getattr(timeout, "read", None)
-    return min(float(read), LOST_ANSWER_SETTLE_MAX_S) if read else 1.0
-
-
-def _upsert_checked(ctx: _Send, batch, pending: list[_Pending], probes, batch_key: str, kwargs):
-    """Send one batch. When its answer is lost (AmbiguousOutcomeError: the client never re-sends such a
-    request), ask the Profile API what arrived, in this attempt, before anything is sent again:
-
-    - a probe user's event is at Insider: the request arrived; its users are acknowledged (as the next
-      attempt's resolve_in_flight would), and probe users Insider does not hold (rejected inside that request)
-      are sent again on their own, so their rejection reaches the dead letters;
-    - no probe found: the request did not arrive; the same users are sent again;
-    - a batch without events (attributes only) appends nothing at Insider: sent again without a check.
-
-    Returns ``(result, batch, pending, batch_key)`` for the request that was answered, or None when the lost
-    answer was settled by the Profile API alone. After LOST_ANSWER_CHECKS lost answers the error propagates:
-    the batch stays in flight and the task's next attempt resolves it."""
-    state, hook, report, run_id = ctx.state, ctx.hook, ctx.report, ctx.run_id
-    for check in range(LOST_ANSWER_CHECKS + 1):
-        try:
-            result = hook.upsert_batch(batch, **kwargs)
-            report.requests += 1
-            return result, batch, pending, batch_key
+            result = ctx.hook.upsert_batch(batch, before_attempt=partial(ctx.renew, keys), **ctx.kwargs)
         except AmbiguousOutcomeError as exc:
             report.lost_answers += 1
-            if check == LOST_ANSWER_CHECKS:
+            ctx.lost_answer_seen = True
+            if _check == LOST_ANSWER_CHECKS:
                 raise
-            if not probes:
-                log.warning(
-                    "upsert answer lost (%s); the batch holds no events, sending it again", exc.outcome
-                )
-                continue
-            settle = _settle_s(hook)
-            log.warning(
-                "upsert answer lost (%s); asking the Profile API about %d user(s) of the batch in %.0f s",
-                exc.outcome,
-                len(probes),
-                settle,
-            )
-            time.sleep(settle)
-            missing = {p["user_key"] for p in probes if not _event_landed(hook, p)}
-            if len(missing) == len(probes):
-                report.in_flight_resent += 1
-                log.info(
-                    "none of the probed events is at Insider: the batch did not arrive, sending it again"
-                )
-                continue
-            report.in_flight_confirmed += 1
-            arrived = [p for p in pending if p.user_key not in missing]
-            state.record_batch(
-                run_id=run_id,
-                batch_key=batch_key,
-                events=[(key, p.user_key) for p in arrived for key in p.event_keys],
-                hashes=[(p.user_key, p.attr_hash) for p in arrived],
-                failures=[],
-                outcomes=[(p.user_key, OUTCOME_SENT, len(p.event_keys)) for p in arrived],
-            )
-            report.users_sent += len(arrived)
-            report.events_sent += sum(len(p.event_keys) for p in arrived)
-            if not missing:
-                log.info("the batch arrived (Profile API): %d users acknowledged", len(arrived))
-                return None
-            keep = [i for i, p in enumerate(pending) if p.user_key in missing]
-            log.info(
-                "the batch arrived (Profile API) without %d probed user(s): sending those again", len(keep)
-            )
-            batch = _sub_batch(batch, keep)
-            pending = [pending[i] for i in keep]
-            batch_key = _batch_key(run_id, pending)
-            probes = _probe_events(pending, batch.users)
-            if probes:
-                state.mark_in_flight(
-                    run_id,
-                    batch_key,
-                    {
-                        "events": [(key, p.user_key) for p in pending for key in p.event_keys],
-                        "hashes": [(p.user_key, p.attr_hash) for p in pending],
-                        "probes": probes,
-                    },
-                )
-    raise AssertionError("unreachable")  # the loop returns or raises
+            again = _settle_lost(ctx, exc, batch_key, record, has_events)
+            if not again:
+                return
+            pending = [
+                _Pending(e["user_key"], e["attr_hash"], [m["key"] for m in e["events"]]) for e in again
+            ]
+            (batch,) = list(ctx.hook.plan_batches([e["user"] for e in again], **ctx.kwargs))
+            continue
+        report.requests += 1
+        _record_answer(ctx, result, batch, pending, batch_key)
+        return
+
+
+def _settle_lost(ctx: _Send, exc: AmbiguousOutcomeError, batch_key: str, record: dict, has_events: bool):
+    """A lost answer: which users of the batch Insider holds. Records those; returns the rest (entries)."""
+    users = record["users"]
+    if not has_events:
+        log.warning("upsert answer lost (%s); the batch holds attributes only: sending it again", exc.outcome)
+        return users
+    log.warning(
+        "upsert answer lost (%s); asking the Profile API about the %d event-bearing user(s) of the batch "
+        "in %.0f s",
+        exc.outcome,
+        sum(1 for u in users if u["events"]),
+        ctx.probe.settle_s,
+    )
+    keys = [u["user_key"] for u in users]
+    verdicts = settle_users(
+        ctx.hook,
+        users,
+        ctx.probe,
+        before_attempt=lambda: ctx.renew(keys),
+        sleep=ctx.sleep,
+        sent_at=record.get("sent_at"),
+    )
+    events, hashes, letters, outcomes, again = settlement(users, verdicts, ctx.run_id)
+    ctx.state.record_batch(
+        run_id=ctx.run_id,
+        batch_key=batch_key,
+        events=events,
+        hashes=hashes,
+        failures=letters,
+        outcomes=outcomes,
+        fence=ctx.fence if ctx.claims else None,
+    )
+    arrived = sum(1 for v in verdicts if v.arrived)
+    ctx.report.in_flight_confirmed += arrived
+    ctx.report.in_flight_resent += len(again)
+    ctx.report.users_sent += arrived
+    ctx.report.events_sent += sum(n for _, o, n in outcomes if o == OUTCOME_SENT)
+    if letters:
+        ctx.report.reject(UNSETTLED_LOST_ANSWER, len(letters))
+    log.info(
+        "Profile API: %d user(s) of the batch at Insider, %d to send again, %d held (unverifiable)",
+        arrived,
+        len(again),
+        len(letters),
+    )
+    return again
+
+
+def _record_answer(ctx: _Send, result, batch, pending: list[_Pending], batch_key: str) -> None:
+    report = ctx.report
+    failed = result.failed or {}
+    report.unattributed_errors += len(getattr(result, "unattributed_errors", None) or {})
+    accepted = [p for i, p in enumerate(pending) if i not in failed]
+    failures = [
+        {
+            "user_key": pending[i].user_key,
+            "reason": VENDOR_REJECTED,
+            "detail": "; ".join(messages),
+            "payload": batch.users[i],
+        }
+        for i, messages in sorted(failed.items())
+    ]
+    outcomes = [(p.user_key, OUTCOME_SENT, len(p.event_keys)) for p in accepted]
+    outcomes += [(f["user_key"], VENDOR_REJECTED, 0) for f in failures]
+    ctx.state.record_batch(
+        run_id=ctx.run_id,
+        batch_key=batch_key,
+        events=[(key, p.user_key) for p in accepted for key in p.event_keys],
+        hashes=[(p.user_key, p.attr_hash) for p in accepted],
+        failures=failures,
+        outcomes=outcomes,
+        fence=ctx.fence if ctx.claims else None,
+    )
+    report.users_sent += len(accepted)
+    report.events_sent += sum(len(p.event_keys) for p in accepted)
+    if failures:
+        report.reject(VENDOR_REJECTED, len(failures))
 
 
 def _sub_batch(batch, keep: list[int]):
@@ -604,6 +609,7 @@ def send_file(
     dry_run: bool = False,
     claims: bool = True,
     on_batch: Callable[[SendReport], None] | None = None,
+    fence: str | None = None,
 ) -> SendReport:
     """Dead-letter the transform's rejected users (and malformed source records that are not users), then
     send users.jsonl (streamed). In a dry run the rejections are counted, not written."""
@@ -628,6 +634,7 @@ def send_file(
         dry_run=dry_run,
         claims=claims,
         on_batch=on_batch,
+        fence=fence,
     )
     if bad_lines:
         if not dry_run:

@@ -14,7 +14,20 @@ from creator_sync import files
 # income transactions of an incremental run's weekly sweep (creator_sync.sync.incremental_fetch): the
 # transform keeps their events over the sweep's window, not only the run's
 SWEEP_TRANSACTIONS = "transactions_sweep"
-RESOURCES = ("accounts", "profiles", "users", "contents", "transactions", SWEEP_TRANSACTIONS, "audience")
+# contents of an incremental run's weekly per-account contents sweep (when InsightIQ's contents are read per
+# account, creator_sync.sync.contents_read): kept over the same sweep window
+SWEEP_CONTENTS = "contents_sweep"
+RESOURCES = (
+    "accounts",
+    "profiles",
+    "users",
+    "contents",
+    SWEEP_CONTENTS,
+    "transactions",
+    SWEEP_TRANSACTIONS,
+    "audience",
+)
+SWEEPS = {SWEEP_TRANSACTIONS: "transactions", SWEEP_CONTENTS: "contents"}  # sweep input -> its event source
 Inputs = Mapping[str, Iterable[str | Path]]
 
 

@@ -57,7 +57,7 @@ from creator_sync.pipeline.creators import (
 from creator_sync.pipeline.keys import attribute_hash
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.sources import (
-    SWEEP_TRANSACTIONS,
+    SWEEPS,
     Inputs,
     count_rows,
     discover_inputs,
@@ -359,21 +359,17 @@ def _spool_creators(
 
 
 def _event_inputs(inputs: dict, m: Mapping, window, sweep_from) -> list[tuple]:
-    """(event spec, label, paths, [from, end)) per event source: the run's window, and for the income sweep's
-    transactions (SWEEP_TRANSACTIONS) the sweep's window [sweep_from, end)."""
+    """(event spec, label, paths, [from, end)) per event source: the run's window, and for the sweeps'
+    records (SWEEPS: the income sweep's transactions, the per-account contents sweep's contents) the sweep's
+    window [sweep_from, end)."""
     groups = [(spec, spec.source, inputs.get(spec.source) or [], window) for spec in m.events.values()]
-    sweep = inputs.get(SWEEP_TRANSACTIONS) or []
-    if sweep and sweep_from is None:
-        raise ValueError(
-            f"{SWEEP_TRANSACTIONS} files need sweep_from (the start of the income sweep's window)"
-        )
-    if sweep:
-        span = (min(utc(sweep_from), window[0]), window[1])
-        groups += [
-            (spec, SWEEP_TRANSACTIONS, sweep, span)
-            for spec in m.events.values()
-            if spec.source == "transactions"
-        ]
+    for label, source in SWEEPS.items():
+        sweep = inputs.get(label) or []
+        if sweep and sweep_from is None:
+            raise ValueError(f"{label} files need sweep_from (the start of the sweep's window)")
+        if sweep:
+            span = (min(utc(sweep_from), window[0]), window[1])
+            groups += [(spec, label, sweep, span) for spec in m.events.values() if spec.source == source]
     return groups
 
 
@@ -584,10 +580,11 @@ def transform_run(
 
     Events are kept only when their timestamp is in [events_from, end) (timezone-aware datetimes;
     `events_from` defaults to `start`, an earlier one is the run's look-back for late-arriving data). Content
-    metric attributes always sum the data interval [start, end) only. `offboarded(ids)` names the creators
-    who left (creator_sync.offboard.skip): they are dropped before anything is written for them. Income
-    transactions of an incremental run's weekly sweep (the `transactions_sweep` input) cover up to a week:
-    their events are kept from `sweep_from` (the event ledger drops those already acknowledged).
+    metric attributes always sum the data interval [start, end) only. `offboarded(ids)` names the
+    creators who left (creator_sync.store.offboarded_ids): they are dropped before anything is written for
+    them. Income transactions of an incremental run's weekly sweep (the `transactions_sweep` input), and
+    contents of the per-account contents sweep (`contents_sweep`), cover up to a week: their events are kept
+    from `sweep_from` (the event ledger drops those already acknowledged).
 
     Memory: one chunk of `chunk_rows` rows while reading, then one bucket (a range of user ids with about
     `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows; `buckets` sets their number
@@ -604,7 +601,7 @@ def transform_run(
     stats = TransformStats()
 
     event_rows = sum(count_rows(inputs.get(s.source) or []) for s in m.events.values())
-    event_rows += count_rows(inputs.get(SWEEP_TRANSACTIONS) or [])
+    event_rows += sum(count_rows(inputs.get(label) or []) for label in SWEEPS)
     source_rows = sum(count_rows(inputs.get(r) or []) for r in ("users", "profiles", "accounts"))
     stats.buckets = buckets or max(
         1,

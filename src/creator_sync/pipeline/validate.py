@@ -13,6 +13,7 @@ from creator_sync.pipeline.identity import is_e164, is_email
 
 # Reason codes (stable).
 from creator_sync.reasons import (  # noqa: F401 - the stable codes, re-exported for the pipeline
+    CART_PAGE_VIEW_MISSING_PARAMS,
     INVALID_EVENT_TIMESTAMP,
     INVALID_UUID,
     MALFORMED_EMAIL,
@@ -28,7 +29,15 @@ from creator_sync.reasons import (  # noqa: F401 - the stable codes, re-exported
 )
 
 RFC3339_RE = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+# Event params Insider requires per event name (insider-upsert-user-data.md, the event parameter table:
+# event_group_id, currency and unit_sale_price "Yes only when the event_name is purchase or cart_page_view",
+# quantity "Yes, only when the event_name is purchase"), and the reason code of an event missing one.
 PURCHASE_REQUIRED = ("event_group_id", "currency", "quantity", "unit_sale_price")
+CART_PAGE_VIEW_REQUIRED = ("event_group_id", "currency", "unit_sale_price")
+REQUIRED_EVENT_PARAMS: dict[str, tuple[tuple[str, ...], str]] = {
+    "purchase": (PURCHASE_REQUIRED, PURCHASE_MISSING_PARAMS),
+    "cart_page_view": (CART_PAGE_VIEW_REQUIRED, CART_PAGE_VIEW_MISSING_PARAMS),
+}
 
 
 def first_reason(checks: list[tuple[pd.Series, str]], index: pd.Index) -> pd.Series:
@@ -62,18 +71,20 @@ def identifier_reasons(frame: pd.DataFrame, *, require_contact: bool) -> pd.Seri
 
 
 def event_reasons(event_name: pd.Series, timestamp: pd.Series, params: pd.DataFrame) -> pd.Series:
-    """Per event: RFC 3339 timestamp, and purchase events' required params (`params` = one column each)."""
+    """Per event: RFC 3339 timestamp, and the required params of purchase / cart_page_view events
+    (``REQUIRED_EVENT_PARAMS``; `params` = one column each)."""
     ts = timestamp.astype("str")
     bad_ts = ~ts.str.match(RFC3339_RE).fillna(False).astype(bool)
-    is_purchase = (event_name == "purchase").fillna(False).astype(bool)
-    missing = pd.Series(False, index=event_name.index)
-    if is_purchase.any():
-        for name in PURCHASE_REQUIRED:
-            missing |= params[name].isna() if name in params else True
-    return first_reason(
-        [(bad_ts, INVALID_EVENT_TIMESTAMP), (is_purchase & missing, PURCHASE_MISSING_PARAMS)],
-        event_name.index,
-    )
+    checks: list[tuple[pd.Series, str]] = [(bad_ts, INVALID_EVENT_TIMESTAMP)]
+    for name, (required, reason) in REQUIRED_EVENT_PARAMS.items():
+        is_event = (event_name == name).fillna(False).astype(bool)
+        if not is_event.any():
+            continue
+        missing = pd.Series(False, index=event_name.index)
+        for param in required:
+            missing |= params[param].isna() if param in params else True
+        checks.append((is_event & missing, reason))
+    return first_reason(checks, event_name.index)
 
 
 def size_reasons(line_bytes: pd.Series, max_bytes: int) -> pd.Series:

@@ -1,8 +1,10 @@
 """The sync's InsightIQ reads, planned to spend as few requests as the API allows.
 
 - users, profiles: the global list endpoints (100 per request), or per account for a targeted sync;
-- contents: ONE date-filtered list over all accounts (account_id is optional on /v1/social/contents), over
-  the days of the run's event window (its interval plus the look-back, see run_context.LOOKBACK_ENV);
+- contents: ONE date-filtered list over all accounts, over the days of the run's event window (its interval
+  plus the look-back, see run_context.LOOKBACK_ENV); when the connection reads contents per account
+  (creator_sync.sync.contents_read: the sources disagree on whether account_id is required) each shard
+  lists its accounts' contents instead;
 - accounts: split into shards, one per `insightiq_api` pool slot but the one fetch_creators and
   fetch_contents take in turn, run as mapped tasks: shard i of n reads
   every n-th page of the accounts list from page i (or every n-th account of a targeted sync), so the shards
@@ -27,6 +29,7 @@ from typing import Any
 
 from creator_sync.files import write_records_parquet
 from creator_sync.hooks.insightiq import InsightIQHook
+from creator_sync.http.errors import VendorError
 from creator_sync.http.paging import DEFAULT_PAGE_LIMIT
 from creator_sync.progress import client_requests, track
 from creator_sync.sync import backfill
@@ -80,21 +83,60 @@ def _directory_files(hook: InsightIQHook, run: SyncRun, users, profiles) -> dict
     }
 
 
-def fetch_contents(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
+def _account_contents(hook: InsightIQHook, account_ids, from_date: str, to_date: str):
+    return (
+        c
+        for account_id in account_ids
+        for c in hook.iter_records("contents", from_date=from_date, to_date=to_date, account_id=account_id)
+    )
+
+
+def fetch_contents(hook: InsightIQHook, run: SyncRun, *, in_task: bool = False) -> dict[str, Any]:
+    """The run's contents. Per account for a targeted run; otherwise as the connection reads contents
+    (creator_sync.sync.contents_read): one list over all accounts, or, per account, nothing here (the account
+    shards read them; ``in_task``: this task reads them per account of the accounts list, as a backfill
+    chunk does). A 400 asking for account_id switches the connection to per-account reads and this task
+    reads this run's contents per account itself."""
+    from creator_sync.sync import contents_read
+
     if backfill.applies(run):  # a backfill run: from the range cache (sync/backfill.py)
         return backfill.fetch_contents(hook, run)
     from_date, to_date = _day_range(run)
+    out = run.dir / "fetch" / "contents"
     if run.account_ids:
-        records = (
-            c
-            for account_id in run.account_ids
-            for c in hook.iter_records(
-                "contents", from_date=from_date, to_date=to_date, account_id=account_id
+        records = _account_contents(hook, run.account_ids, from_date, to_date)
+        return {**_write(records, out, "contents"), "requests": hook.stats}
+    in_task = in_task or run.run_type == "backfill"  # a backfill chunk: its shards' cache entries hold none
+    mode = contents_read.for_hook(hook, run.dir)
+    if mode == contents_read.PER_ACCOUNT and not in_task:
+        return {**_write(iter(()), out, "contents"), "mode": mode, "read_by": "account shards"}
+    if mode == contents_read.ALL_ACCOUNTS:
+        try:
+            written = _write(
+                hook.iter_records("contents", from_date=from_date, to_date=to_date), out, "contents"
             )
-        )
-    else:
-        records = hook.iter_records("contents", from_date=from_date, to_date=to_date)
-    return {**_write(records, run.dir / "fetch" / "contents", "contents"), "requests": hook.stats}
+            return {**written, "mode": mode, "requests": hook.stats}
+        except VendorError as exc:
+            if not contents_read.asks_for_account_id(exc):
+                raise
+            if contents_read.forced(hook) == contents_read.ALL_ACCOUNTS:
+                raise exc.recast(
+                    type(exc),
+                    f"{exc}. Connection '{hook.conn_id}' forces {contents_read.CONTENTS_READ_EXTRA}="
+                    f"{contents_read.ALL_ACCOUNTS} but InsightIQ requires account_id on this list: set the "
+                    f"extra to {contents_read.AUTO} or {contents_read.PER_ACCOUNT}",
+                ) from None
+            contents_read.remember(hook.conn_id, f"HTTP 400 on the all-accounts list: {exc.vendor_message}")
+        from creator_sync.sync import incremental_fetch
+
+        if not in_task and incremental_fetch.sweep_base(run) is not None:
+            # an incremental run: the per-account contents sweep of the next runs reads back a week
+            # (plan.CONTENTS_SWEEP_HOURS), so this hour's contents arrive with it; no fleet-wide read here
+            written = _write(iter(()), out, "contents")
+            return {**written, "mode": contents_read.PER_ACCOUNT, "read_by": "the next runs' sweep"}
+    accounts = (a["id"] for a in hook.iter_records("accounts") if contents_read.has_contents(a))
+    written = _write(_account_contents(hook, accounts, from_date, to_date), out, "contents")
+    return {**written, "mode": contents_read.PER_ACCOUNT, "read_by": "this task", "requests": hook.stats}
 
 
 def shard_accounts(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> list[dict[str, Any]]:
@@ -134,8 +176,11 @@ def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) 
 def _shard_files(
     hook: InsightIQHook, run: SyncRun, shard: int, accounts: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Shard `shard`'s files: its `accounts` (records already read), their income transactions and (targeted
-    syncs) audience."""
+    """Shard `shard`'s files: its `accounts` (records already read), their income transactions, (targeted
+    syncs) audience and, when a scheduled or manual run reads contents per account, their contents (a
+    backfill chunk's contents task reads them itself)."""
+    from creator_sync.sync import contents_read
+
     from_date, to_date = _day_range(run)
     income = [a["id"] for a in accounts if _status(a, "income") in INCOME_SYNCED]
     audience = []
@@ -158,8 +203,13 @@ def _shard_files(
         "audience": _write(
             (hook.get_audience(account_id) for account_id in audience), out / "audience", f"shard-{shard}"
         ),
-        "requests": hook.stats,
     }
+    reads_contents = not run.account_ids and run.run_type != "backfill"
+    if reads_contents and contents_read.for_hook(hook, run.dir) == contents_read.PER_ACCOUNT:
+        mine = [a["id"] for a in accounts if contents_read.has_contents(a)]
+        records = _account_contents(hook, mine, from_date, to_date)
+        result["contents"] = _write(records, out / "contents", f"shard-{shard}")
+    result["requests"] = hook.stats
     return json.loads(json.dumps(result, default=str))
 
 

@@ -10,7 +10,11 @@ A scheduled run with a snapshot (creator_sync.sync.snapshot) makes the planner's
   (slice h % 168 of the snapshot's income accounts), each over the days since its previous sweep, written to
   `<run>/fetch/transactions_sweep/` - the transform keeps those events over the sweep's window
   (`income_sweep_from`), not only the run's, and the event ledger drops the ones already acknowledged;
-- contents: the run's date-filtered list, as in a full run (creator_sync.sync.fetch.fetch_contents).
+- contents: the run's date-filtered list, as in a full run (creator_sync.sync.fetch.fetch_contents); when the
+  connection reads contents per account (creator_sync.sync.contents_read), each account shard reads its share
+  of the accounts due in the weekly contents sweep (slice h % 168 of the snapshot's accounts with contents),
+  each over the week before the run's end, to `<run>/fetch/contents_sweep/` - kept by the transform over the
+  sweep's window like the income sweep's transactions.
 
 `complete_directory` (the transform task, before transforming: every fetch task has finished) then:
 - incremental: merges the re-read rows into the snapshot's (a re-read row wins by id), writes the merged FULL
@@ -28,6 +32,7 @@ of the lists at the latest within a day (directory) or a week (income).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,8 +44,8 @@ import pyarrow.parquet as pq
 from creator_sync import files, storage
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.progress import client_requests, track
+from creator_sync.sync import contents_read, plan
 from creator_sync.sync import fetch_mode as modes
-from creator_sync.sync import plan
 from creator_sync.sync.incremental import execute, records
 from creator_sync.sync.run_context import SyncRun
 from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, merge
@@ -51,6 +56,8 @@ READS_DIR = "directory_reads"
 OWNERS_FILE = "snapshot-owners.parquet"  # a targeted run's completion rows, see _complete_owners
 OWNER_COLUMN = {"users": KEY, "profiles": "user.id", "accounts": "user.id"}
 SWEEP_DIR = "transactions_sweep"  # creator_sync.pipeline.sources.SWEEP_TRANSACTIONS
+CONTENTS_SWEEP_DIR = "contents_sweep"  # creator_sync.pipeline.sources.SWEEP_CONTENTS
+ENGAGEMENT_STATUS = "data.engagement.status"
 
 
 def directory_kind(run: SyncRun, store: SnapshotStore | None = None) -> tuple[str, Meta | None]:
@@ -81,8 +88,31 @@ def income_sweep_from(run: SyncRun) -> datetime:
     return datetime(first.year, first.month, first.day, tzinfo=UTC)
 
 
-def planned_reads(run: SyncRun, base: Meta) -> list[plan.Read]:
-    return plan.plan_hourly(base.planner_snapshot(), plan.Changes(), run.start, run.end, sweep_hour(run))
+def contents_accounts(accounts: pa.Table) -> tuple[str, ...]:
+    """The snapshot's accounts that have contents (every engagement status but NOT_SUPPORTED), sorted (the
+    contents sweep's stable order)."""
+    if KEY not in accounts.column_names:
+        return ()
+    ids = accounts[KEY]
+    if ENGAGEMENT_STATUS in accounts.column_names:
+        unsupported = pc.equal(accounts[ENGAGEMENT_STATUS], contents_read.NO_CONTENTS_STATUS)
+        ids = ids.filter(pc.invert(pc.fill_null(unsupported, False)))
+    return tuple(sorted({str(v) for v in pc.drop_null(ids).to_pylist()}))
+
+
+def planned_reads(
+    run: SyncRun, base: Meta, hook: InsightIQHook | None = None, store: SnapshotStore | None = None
+) -> list[plan.Read]:
+    """The planner's reads of this incremental run (contents per account when the run reads them so: the
+    mode is read through ``hook``)."""
+    snapshot = base.planner_snapshot()
+    per_account = hook is not None and contents_read.for_hook(hook, run.dir) == contents_read.PER_ACCOUNT
+    if per_account:
+        accounts = (store or SnapshotStore()).read(base, "accounts")
+        snapshot = dataclasses.replace(snapshot, contents_accounts=contents_accounts(accounts))
+    return plan.plan_hourly(
+        snapshot, plan.Changes(), run.start, run.end, sweep_hour(run), contents_per_account=per_account
+    )
 
 
 def fetch_directory(hook: InsightIQHook, run: SyncRun, base: Meta) -> dict[str, Any]:
@@ -101,9 +131,8 @@ def fetch_income_sweep(hook: InsightIQHook, run: SyncRun, shard: int, of: int, b
     """Shard `shard` of `of` of the income accounts due in this hour's sweep: their transactions since their
     previous sweep -> `<run>/fetch/transactions_sweep/shard-<shard>.parquet`. Scheduled runs read no
     audience (creator_sync.sync.fetch.wants_audience) and no accounts list (the directory sweep does)."""
-    due = [
-        r for r in planned_reads(run, base) if r.resource == "social_transactions" and r.purpose == "sweep"
-    ]
+    reads = planned_reads(run, base, hook)
+    due = [r for r in reads if r.resource == "social_transactions" and r.purpose == "sweep"]
     mine = due[shard::of]
     rows = (
         t
@@ -112,14 +141,25 @@ def fetch_income_sweep(hook: InsightIQHook, run: SyncRun, shard: int, of: int, b
     )
     path = storage.ensure_dir(run.dir / "fetch" / SWEEP_DIR) / f"shard-{shard}.parquet"
     count = files.write_records_parquet(rows, path)
-    return {
+    result = {
         "shard": shard,
         "mode": modes.SWEEP,
         "snapshot": base.version,
         "income_accounts_due": len(mine),
         SWEEP_DIR: {"path": str(path), "count": count},
-        "requests": dict(hook.stats),
     }
+    contents_due = [r for r in reads if r.resource == "contents" and r.purpose == "sweep"][shard::of]
+    if contents_due:  # contents read per account (creator_sync.sync.contents_read)
+        items = (
+            c
+            for read in track(contents_due, f"shard {shard}: contents sweep", unit="accounts")
+            for c in records(hook, read)
+        )
+        cpath = storage.ensure_dir(run.dir / "fetch" / CONTENTS_SWEEP_DIR) / f"shard-{shard}.parquet"
+        result["contents_accounts_due"] = len(contents_due)
+        result[CONTENTS_SWEEP_DIR] = {"path": str(cpath), "count": files.write_records_parquet(items, cpath)}
+    result["requests"] = dict(hook.stats)
+    return result
 
 
 def _parquet_files(directory) -> list:

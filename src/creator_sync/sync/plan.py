@@ -10,8 +10,9 @@ Three plans (docs/performance.md, "Incremental sync: the request budget"):
 - `plan_hourly`: incremental; the directory (users, accounts, profiles) comes from the stored snapshot plus
   the ids the webhooks named plus a rotating sweep of 1/N of each list per hour (the lists have no
   updated-since filter, so the sweep is the safety net for a lost webhook); contents from the interval's
-  date-filtered list plus a bulk search of the ids the webhooks named; income by bulk search of the
-  transaction ids the webhooks named plus a slower rotating per-account sweep.
+  date-filtered list plus a bulk search of the ids the webhooks named (when contents are read per account,
+  creator_sync.sync.contents_read: a rotating per-account sweep instead of the list, like income); income by
+  bulk search of the transaction ids the webhooks named plus a slower rotating per-account sweep.
 - `plan_backfill`: a range of days; the directory once (or 0 requests from the snapshot), the range's
   date-filtered content list once and each income account's transactions over the whole range once.
 """
@@ -29,6 +30,10 @@ from creator_sync.http.paging import DEFAULT_PAGE_LIMIT
 SEARCH_MAX_IDS = 100  # the bulk /search endpoints take at most 100 ids (webhook `items` hold <= 100 too)
 DIRECTORY_SWEEP_HOURS = 24  # every user, account and profile is re-read at least once a day
 INCOME_SWEEP_HOURS = 168  # every income account's transactions are re-read at least once a week
+# Per-account contents (creator_sync.sync.contents_read): every account's contents are re-read at least once
+# a week, over the week before (so no item is missed between two sweeps of an account); the same period as
+# income, so both sweeps share one window start (incremental_fetch.income_sweep_from).
+CONTENTS_SWEEP_HOURS = INCOME_SWEEP_HOURS
 
 DIRECTORY = ("users", "accounts", "profiles")
 ACCOUNT_EVENTS = frozenset({"ACCOUNTS.CONNECTED", "ACCOUNTS.DISCONNECTED", "SESSION.EXPIRED"})
@@ -67,6 +72,7 @@ class Snapshot:
     income_accounts: Sequence[str]
     known_users: Container[str] = frozenset()
     contents_per_day: int = 0
+    contents_accounts: Sequence[str] = ()  # accounts with contents, stable order (per-account contents only)
 
 
 @dataclass
@@ -152,25 +158,44 @@ def _contents(snapshot: Snapshot, from_date: str, to_date: str, purpose: str) ->
 
 
 def _income(account_ids: Iterable[str], from_date: str, to_date: str, purpose: str) -> list[Read]:
+    return _per_account("social_transactions", account_ids, from_date, to_date, purpose)
+
+
+def _per_account(
+    resource: str, account_ids: Iterable[str], from_date: str, to_date: str, purpose: str
+) -> list[Read]:
     return [
-        Read(
-            "list",
-            "social_transactions",
-            purpose,
-            params={"account_id": a, "from_date": from_date, "to_date": to_date},
-        )
+        Read("list", resource, purpose, params={"account_id": a, "from_date": from_date, "to_date": to_date})
         for a in account_ids
     ]
 
 
-def plan_full(snapshot: Snapshot, start: datetime, end: datetime) -> list[Read]:
+def _due(accounts: Sequence[str], hour: int, hours: int) -> Sequence[str]:
+    """Slice `hour % hours` of `accounts`: `hours` consecutive runs cover every account once."""
+    per = math.ceil(len(accounts) / hours) if accounts else 0
+    k = hour % hours
+    return accounts[k * per : (k + 1) * per]
+
+
+def _interval_contents(
+    snapshot: Snapshot, from_date: str, to_date: str, purpose: str, per_account: bool
+) -> list[Read]:
+    if per_account:
+        return _per_account("contents", snapshot.contents_accounts, from_date, to_date, purpose)
+    return [_contents(snapshot, from_date, to_date, purpose)]
+
+
+def plan_full(
+    snapshot: Snapshot, start: datetime, end: datetime, contents_per_account: bool = False
+) -> list[Read]:
     """A full sync (what every hourly run does in CREATOR_SYNC_FETCH_MODE=full): the three directory lists
-    in full, the interval's contents, and each income-synced account's transactions over the interval."""
+    in full, the interval's contents (per account when `contents_per_account`), and each income-synced
+    account's transactions over the interval."""
     from_date, to_date = day_range(start, end)
     sizes = {"users": snapshot.users, "accounts": snapshot.accounts, "profiles": snapshot.profiles}
     return [
         *(full_list(name, sizes[name], "full") for name in DIRECTORY),
-        _contents(snapshot, from_date, to_date, "interval"),
+        *_interval_contents(snapshot, from_date, to_date, "interval", contents_per_account),
         *_income(snapshot.income_accounts, from_date, to_date, "full"),
     ]
 
@@ -195,11 +220,17 @@ def plan_hourly(
     hour: int,
     directory_sweep_hours: int = DIRECTORY_SWEEP_HOURS,
     income_sweep_hours: int = INCOME_SWEEP_HOURS,
+    contents_per_account: bool = False,
 ) -> list[Read]:
     """An incremental hourly run. `hour` is the sweep cursor (e.g. hours since the epoch): run h sweeps
     slice h % N of each directory list and slice h % M of the income accounts, so N (M) consecutive runs
     cover every record. Where the changed ids of a directory list would cost more requests than reading
-    the whole list, the whole list is read instead (and its sweep slice is dropped)."""
+    the whole list, the whole list is read instead (and its sweep slice is dropped).
+
+    `contents_per_account` (the connection reads contents per account): instead of the interval's list,
+    slice h % CONTENTS_SWEEP_HOURS of the snapshot's contents accounts, each over the week before the run's
+    end; the contents the webhooks named still come by bulk search, and a targeted run (webhook) reads its
+    accounts' contents at once."""
     if directory_sweep_hours < 1 or income_sweep_hours < 1:
         raise ValueError("sweep periods must be at least 1 hour")
     sizes = {"users": snapshot.users, "accounts": snapshot.accounts, "profiles": snapshot.profiles}
@@ -217,21 +248,27 @@ def plan_hourly(
             sweep = sweep_slice(name, sizes[name], hour, directory_sweep_hours)
             reads += [sweep] if sweep else []
     from_date, to_date = day_range(start, end)
-    reads.append(_contents(snapshot, from_date, to_date, "interval"))
+    if contents_per_account:
+        due_contents = _due(snapshot.contents_accounts, hour, CONTENTS_SWEEP_HOURS)
+        contents_from, _ = day_range(end - timedelta(hours=CONTENTS_SWEEP_HOURS), end)
+        reads += _per_account("contents", due_contents, contents_from, to_date, "sweep")
+    else:
+        reads.append(_contents(snapshot, from_date, to_date, "interval"))
     reads += _searches("contents", changes.contents, "changed")
     reads += _searches("social_transactions", changes.transactions, "changed")
     # income sweep: the due accounts' transactions since their previous sweep (M hours ago)
-    accounts = snapshot.income_accounts
-    per = math.ceil(len(accounts) / income_sweep_hours) if accounts else 0
-    k = hour % income_sweep_hours
-    due = accounts[k * per : (k + 1) * per]
+    due = _due(snapshot.income_accounts, hour, income_sweep_hours)
     sweep_from, _ = day_range(end - timedelta(hours=income_sweep_hours), end)
     reads += _income(due, sweep_from, to_date, "sweep")
     return reads
 
 
 def plan_backfill(
-    snapshot: Snapshot, start: datetime, end: datetime, use_snapshot: bool = False
+    snapshot: Snapshot,
+    start: datetime,
+    end: datetime,
+    use_snapshot: bool = False,
+    contents_per_account: bool = False,
 ) -> list[Read]:
     """A backfill of [start, end): the directory once (nothing when `use_snapshot`), the range's contents in
     one date-filtered list, each income account's transactions over the whole range in one list. The
@@ -241,7 +278,7 @@ def plan_backfill(
     directory = [] if use_snapshot else [full_list(name, sizes[name], "backfill") for name in DIRECTORY]
     return [
         *directory,
-        _contents(snapshot, from_date, to_date, "backfill"),
+        *_interval_contents(snapshot, from_date, to_date, "backfill", contents_per_account),
         *_income(snapshot.income_accounts, from_date, to_date, "backfill"),
     ]
 

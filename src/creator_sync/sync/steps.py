@@ -19,9 +19,9 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
     """Fetched Parquet -> users.jsonl / rejected.jsonl / malformed.jsonl (pure pandas/Arrow, no Airflow);
     also returns the run's resolved `skip_hook` / `dry_run` for the upsert operator. First the run's
     directory is completed and the snapshot updated (creator_sync.sync.incremental_fetch)."""
-    from creator_sync.offboard.skip import offboarded_ids
     from creator_sync.pipeline.transform import transform_run
     from creator_sync.storage import staged_input, staged_output
+    from creator_sync.store import offboarded_ids
     from creator_sync.sync.incremental_fetch import complete_directory, income_sweep_from
 
     directory = complete_directory(run)
@@ -69,8 +69,8 @@ def run_summary(run: SyncRun, transformed: dict[str, Any], sent: dict[str, Any],
     run's from the upsert's XCom (it records nothing); request figures per vendor from the state store."""
     from creator_sync.pipeline.report import build_summary, run_send_totals
     from creator_sync.pipeline.send import SendReport
-    from creator_sync.pipeline.state import StateStore
     from creator_sync.pipeline.transform import load_stats
+    from creator_sync.store import StateStore
 
     state = state or StateStore()
     stats = load_stats(transformed["stats_path"])
@@ -85,8 +85,8 @@ def report_step(
     (after the report is stored, so the gap is visible)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from creator_sync.pipeline.state import StateStore
     from creator_sync.run_checks import fail_on_rejection_rate
+    from creator_sync.store import StateStore
     from creator_sync.sync.run_note import set_run_note
 
     state = state or StateStore()

@@ -10,7 +10,7 @@ the same step functions in one process, writing the same files under the run dir
    account shard; each account is read once);
 2. the transform (creator_sync.sync.steps.transform_step: the accounts are merged into the directory
    snapshot, and only the run's own creators are transformed - the run's files hold only its accounts);
-3. the exactly-once send (creator_sync.operators.insider.upsert_users, the code of InsiderUpsertOperator:
+3. the exactly-once send (creator_sync.pipeline.upsert.upsert, the code of InsiderUpsertOperator:
    ledger, claims, attribute-hash skip, in-flight checks).
 
 The report and publish tasks then run as on the full path. Client counters are stored per task attempt
@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from creator_sync.operators._common import Attempt
+from creator_sync.attempt import Attempt, attempt_key
 from creator_sync.sync.run_context import SyncRun
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,8 @@ def sync_accounts(run: SyncRun, attempt: Attempt, *, slots: int = 1, state_url: 
     from creator_sync.hooks.insightiq import InsightIQHook
     from creator_sync.http.limiter import build_limiter
     from creator_sync.limits import INSIGHTIQ_POOL
-    from creator_sync.operators.insider import env_max_users, upsert_users
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.pipeline.upsert import SendOptions, upsert
+    from creator_sync.store import StateStore
     from creator_sync.sync.fetch import fetch_targeted
     from creator_sync.sync.steps import transform_step
 
@@ -55,26 +55,22 @@ def sync_accounts(run: SyncRun, attempt: Attempt, *, slots: int = 1, state_url: 
         hook.close()
     log.info("targeted fetch of %d account(s): %s", len(run.account_ids), fetched)
     transformed = transform_step(run)
-    sent = upsert_users(
-        attempt,
+    options = SendOptions(
         users_path=transformed["users_path"],
+        run_id=run.run_id,
         rejected_path=transformed["rejected_path"],
         malformed_path=transformed["malformed_path"],
         skip_hook=transformed["skip_hook"],
         dry_run=transformed["dry_run"],
-        max_users=env_max_users(),
-        run_id=run.run_id,
         state_url=state_url,
-        log=log,
     )
+    sent = upsert(attempt, options, log=log)
     return {"fetched": fetched, "transformed": transformed, "sent": sent}
 
 
 def sync_step(context: Any, slots: int) -> dict | None:
     """The DAG's first task: `sync_accounts` for a targeted run (its results, for the report task), None for
     any other run (it takes the fetch tasks)."""
-    from creator_sync.operators._common import attempt_key
-
     run = SyncRun.from_context(context)
     if not run.account_ids:
         return None

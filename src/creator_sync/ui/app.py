@@ -103,14 +103,14 @@ def airflow_trigger_replay(reason: str, user_name: str) -> str:
 
 
 def default_store():
-    from creator_sync.pipeline.state import StateStore
+    from creator_sync.store import StateStore
 
     return StateStore()
 
 
 def dead_letter_counts(store) -> dict[str, tuple[int, int]]:
     """reason -> (pending, all) in one grouped query."""
-    from creator_sync.pipeline.state import dead_letters as t
+    from creator_sync.store.schema import dead_letters as t
 
     pending = sa.func.sum(sa.case((t.c.replayed_at.is_(None), 1), else_=0))
     query = sa.select(t.c.reason, pending, sa.func.count()).group_by(t.c.reason)

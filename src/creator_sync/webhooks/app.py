@@ -2,7 +2,8 @@
 (``src/creator_sync_webhooks_plugin.py``).
 
 * ``POST /webhooks/insightiq``  InsightIQ events -> a coalesced, targeted ``creator_sync`` run.
-  413 when the body exceeds 1 MB, 401 when no ``Webhook-Signatures`` entry is the HMAC of the raw body,
+  413 when the body exceeds 1 MB, 401 when no entry of a signature header (``Webhook-Signatures`` or
+  ``Phyllo-Signature``, webhooks/signature.py) is the HMAC of the raw body,
   400 when the signed body is not a webhook payload - in all three cases nothing is written. 200 for an
   accepted event, and 200 (``duplicate``) for a replay, which does nothing.
 * ``POST /webhooks/insider-errors?token=...``  Insider One's unification-error callback -> every user of the
@@ -104,7 +105,7 @@ class Receiver:
     def store(self):
         with self._lock:
             if self._store is None:
-                from creator_sync.webhooks.store import WebhookStore, make_engine
+                from creator_sync.store.webhooks import WebhookStore, make_engine
 
                 self._store = WebhookStore(make_engine())
             return self._store
@@ -189,13 +190,12 @@ def create_app(receiver: Receiver | None = None) -> FastAPI:
     @app.post("/webhooks/insightiq")
     async def insightiq_webhook(request: Request) -> dict:
         body = await read_body(request, MAX_WEBHOOK_BYTES)
-        header = request.headers.get(signature.SIGNATURE_HEADER)
-        if not signature.parse_header(header):
-            raise HTTPException(401, f"missing {signature.SIGNATURE_HEADER}")
+        if not signature.signatures(request.headers):
+            raise HTTPException(401, f"missing signature header ({' or '.join(signature.SIGNATURE_HEADERS)})")
         secret = await run_in_threadpool(receiver.insightiq_secret)
         if not secret:
             raise HTTPException(503, "InsightIQ client secret is not configured")
-        if not signature.is_valid(body, header, [secret]):
+        if not signature.verify(body, request.headers, [secret]):
             log.warning("Rejected an InsightIQ webhook with a bad signature (%d bytes)", len(body))
             raise HTTPException(401, "invalid signature")
         try:

@@ -16,7 +16,8 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from creator_sync.webhooks.store import WebhookStore, utcnow
+from creator_sync.store.engine import now as utcnow
+from creator_sync.store.webhooks import WebhookStore
 from creator_sync.webhooks.trigger import SyncTrigger
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Insider One unification errors -> the pipeline's dead-letter store (``creator_sync.pipeline.state``).
+"""Insider One unification errors -> the pipeline's dead-letter store (``creator_sync.store``).
 
 Each user of a callback becomes one ``dead_letters`` row with reason ``unification_error``; the row's
 ``run_id`` is ``insider-callback:<sha256 of the user payload>``, so a re-sent identical callback is stored
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from creator_sync.pipeline.keys import canonical, user_key
-from creator_sync.pipeline.state import StateStore
+from creator_sync.store import StateStore
 
 RUN_ID_PREFIX = "insider-callback:"
 

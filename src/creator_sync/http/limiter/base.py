@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -60,3 +61,27 @@ class UnlimitedLimiter(Limiter):
 
     def settle(self, reservation: Reservation, actual_cost: float) -> None:
         reservation.cost = actual_cost
+
+
+class WindowLimiter(Limiter):
+    """What every sliding-window backend shares: the checked limit, window and burst, its name, whether it
+    paces sends, the sleep it waits with, and its counters."""
+
+    def __init__(
+        self,
+        limit: float,
+        window: float,
+        *,
+        name: str,
+        sleep: Callable[[float], None] = time.sleep,
+        pace: bool = True,
+        burst: float = 1.0,
+    ) -> None:
+        from creator_sync.http.limiter.window import check_burst, check_limit
+
+        check_limit(limit, window)
+        check_burst(burst)
+        self.limit, self.window, self.name, self.pace = float(limit), float(window), name, pace
+        self.burst = float(burst)
+        self._sleep = sleep
+        self.stats = LimiterStats()

@@ -8,11 +8,11 @@ import time
 import uuid
 from collections.abc import Callable
 
-from creator_sync.http.limiter.base import Limiter, LimiterStats, Reservation
-from creator_sync.http.limiter.window import check_burst, check_limit, decide
+from creator_sync.http.limiter.base import Reservation, WindowLimiter
+from creator_sync.http.limiter.window import decide
 
 
-class SlidingWindowLimiter(Limiter):
+class SlidingWindowLimiter(WindowLimiter):
     """Sends of this process only. ``clock``/``sleep`` are injectable for tests."""
 
     def __init__(
@@ -26,14 +26,10 @@ class SlidingWindowLimiter(Limiter):
         pace: bool = True,
         burst: float = 1.0,
     ) -> None:
-        check_limit(limit, window)
-        check_burst(burst)
-        self.limit, self.window, self.name, self.pace = float(limit), float(window), name, pace
-        self.burst = float(burst)
-        self._clock, self._sleep = clock, sleep
+        super().__init__(limit, window, name=name, sleep=sleep, pace=pace, burst=burst)
+        self._clock = clock
         self._sends: collections.deque[Reservation] = collections.deque()
         self._lock = threading.Lock()
-        self.stats = LimiterStats()
 
     def _try(self, cost: float) -> tuple[Reservation | None, float]:
         now = self._clock()

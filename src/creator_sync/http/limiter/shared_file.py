@@ -11,11 +11,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from creator_sync.http.limiter.base import Limiter, LimiterStats, Reservation
-from creator_sync.http.limiter.window import check_burst, check_limit, decide
+from creator_sync.http.limiter.base import Reservation, WindowLimiter
+from creator_sync.http.limiter.window import decide
 
 
-class SqliteLimiter(Limiter):
+class SqliteLimiter(WindowLimiter):
     """Sends of every process using the same directory (wall clock, one transaction per decision)."""
 
     def __init__(
@@ -30,15 +30,11 @@ class SqliteLimiter(Limiter):
         pace: bool = True,
         burst: float = 1.0,
     ) -> None:
-        check_limit(limit, window)
-        check_burst(burst)
-        self.limit, self.window, self.name, self.pace = float(limit), float(window), name, pace
-        self.burst = float(burst)
-        self._clock, self._sleep = clock, sleep
+        super().__init__(limit, window, name=name, sleep=sleep, pace=pace, burst=burst)
+        self._clock = clock
         Path(directory).mkdir(parents=True, exist_ok=True)
         self.path = Path(directory) / "creator_sync_rate_limits.sqlite"
         self._local = threading.local()
-        self.stats = LimiterStats()
         with self._tx() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS sends (bucket TEXT, id TEXT PRIMARY KEY, at REAL, cost REAL)"

@@ -10,8 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from creator_sync.http.limiter.base import Limiter, LimiterStats, Reservation
-from creator_sync.http.limiter.window import check_burst, check_limit
+from creator_sync.http.limiter.base import Reservation, WindowLimiter
 
 # window.decide, line for line: ats/costs oldest first; returns the wait in seconds (0 = send now).
 DECIDE_LUA = """
@@ -92,7 +91,7 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class RedisLimiter(Limiter):
+class RedisLimiter(WindowLimiter):
     """Sends of every worker using the same Redis (the server's clock decides, not the workers')."""
 
     def __init__(
@@ -107,18 +106,13 @@ class RedisLimiter(Limiter):
         pace: bool = True,
         burst: float = 1.0,
     ) -> None:
-        check_limit(limit, window)
-        check_burst(burst)
         import redis
 
-        self.limit, self.window, self.name, self.pace = float(limit), float(window), name, pace
-        self.burst = float(burst)
-        self._sleep = sleep
+        super().__init__(limit, window, name=name, sleep=sleep, pace=pace, burst=burst)
         self._redis = client or redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         self._script = self._redis.register_script(ACQUIRE_LUA)
         self._settle = self._redis.register_script(SETTLE_LUA)
         self.key = f"creator_sync:ratelimit:{name}"
-        self.stats = LimiterStats()
 
     def acquire(self, cost: float = 1.0) -> Reservation:
         while True:

@@ -1,4 +1,4 @@
-"""Receiver state in the project state DB (``CREATOR_SYNC_STATE_URL``; SQLAlchemy Core, no ORM).
+"""The webhook receiver's part of the state store (``CREATOR_SYNC_STATE_URL``; SQLAlchemy Core, no ORM).
 
 Three small tables, owned by the webhook receiver:
 
@@ -19,73 +19,23 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-metadata = sa.MetaData()
-
-deliveries = sa.Table(
-    "webhook_deliveries",
-    metadata,
-    sa.Column("event_id", sa.String(200), primary_key=True),
-    sa.Column("event", sa.String(100), nullable=False),
-    sa.Column("account_id", sa.String(200), nullable=True),
-    sa.Column("action", sa.String(20), nullable=False),  # queued | ignored
-    sa.Column("body_sha256", sa.String(64), nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-pending_accounts = sa.Table(
-    "webhook_pending_accounts",
-    metadata,
-    sa.Column("account_id", sa.String(200), primary_key=True),
-    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("events", sa.Integer, nullable=False, default=1),
-)
-
-sync_batches = sa.Table(
-    "webhook_sync_batches",
-    metadata,
-    sa.Column("batch_id", sa.String(40), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("account_ids", sa.Text, nullable=False),  # JSON list, sorted
-    sa.Column("run_id", sa.String(250), nullable=True),
-    sa.Column("triggered_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("last_error", sa.Text, nullable=True),
-)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands timezone-aware columns back naive; they were written in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def state_url() -> str:
-    """The project state DB (``CREATOR_SYNC_STATE_URL``, default SQLite in the data dir): the pipeline's."""
-    from creator_sync.pipeline.state import state_url as pipeline_state_url
-
-    return pipeline_state_url()
+from creator_sync.store.engine import aware
+from creator_sync.store.engine import now as utcnow
+from creator_sync.store.schema import deliveries, pending_accounts, sync_batches
 
 
 def make_engine(url: str | None = None) -> sa.Engine:
-    """The pipeline state store's engine (WAL + busy timeout + ``BEGIN IMMEDIATE`` writes on SQLite) with
-    the receiver's tables created next to ``dead_letters``."""
-    from creator_sync.pipeline.state import StateStore
+    """The pipeline state store's engine (WAL + busy timeout + ``BEGIN IMMEDIATE`` writes on SQLite); its
+    migrations create the receiver's tables next to ``dead_letters``."""
+    from creator_sync.store import StateStore
 
-    engine = StateStore(url or state_url()).engine
-    metadata.create_all(engine, checkfirst=True)
-    return engine
+    return StateStore(url).engine
 
 
 @dataclass(frozen=True)
@@ -169,7 +119,7 @@ class WebhookStore:
     # -- pending accounts ---------------------------------------------------------------------------
     def oldest_pending(self) -> datetime | None:
         with self.engine.connect() as conn:
-            return _aware(conn.execute(sa.select(sa.func.min(pending_accounts.c.first_seen_at))).scalar())
+            return aware(conn.execute(sa.select(sa.func.min(pending_accounts.c.first_seen_at))).scalar())
 
     def pending(self) -> list[str]:
         with self.engine.connect() as conn:

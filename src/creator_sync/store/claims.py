@@ -1,0 +1,192 @@
+"""Claims and in-flight markers, under fencing tokens.
+
+A run claims the users it is about to send; a claim is live while its lease (epoch seconds) has not passed.
+Every task attempt that sends holds its claims and in-flight markers under its own fencing token (its
+``fence``: run id, try number and a random part). Claims and markers are renewed before every request the
+attempt sends; a renewal or a record that finds a claim no longer held by its fence raises ``FencedOut`` and
+the attempt stops without sending. An in-flight marker is a batch sent without a recorded answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from creator_sync.store.engine import StoreBase, chunks, now
+from creator_sync.store.schema import in_flight_batches, send_claims
+
+
+class FencedOut(RuntimeError):
+    """This attempt no longer holds the claims it sends under (its lease passed and another attempt or run
+    took them over): it must stop without sending."""
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A batch sent without a recorded answer: who sent it and until when that sender's lease runs."""
+
+    batch_key: str
+    run_id: str
+    fence: str
+    lease_until: float
+    record: dict
+
+
+class Claims(StoreBase):
+    def claim(
+        self, run_id: str, user_keys: Iterable[str], lease_s: float, fence: str | None = None
+    ) -> set[str]:
+        """Claim users for the attempt ``fence`` of ``run_id`` in ONE transaction; returns the keys it holds.
+
+        A key is taken when it is unclaimed, already this fence's, or held under a lease that has passed (a
+        live sender renews it before every request). A key held under a live lease by another run, or by
+        another attempt of the same run (it may still be sending), is not returned. ``fence`` defaults to the
+        run id (callers with one attempt per run)."""
+        keys = list(dict.fromkeys(user_keys))
+        if not keys:
+            return set()
+        fence = fence or run_id
+        at = self.clock()
+        until = at + lease_s
+        t = send_claims
+        mine = sa.func.coalesce(t.c.fence, t.c.run_id) == fence
+        held: set[str] = set()
+        with self.write() as conn:
+            for part in chunks(keys):
+                rows = [{"user_key": k, "run_id": run_id, "lease_until": until, "fence": fence} for k in part]
+                conn.execute(self._insert(t).on_conflict_do_nothing(), rows)
+                conn.execute(
+                    t.update()
+                    .where(t.c.user_key.in_(part), sa.or_(mine, t.c.lease_until < at))
+                    .values(run_id=run_id, lease_until=until, fence=fence)
+                )
+                held.update(
+                    conn.execute(sa.select(t.c.user_key).where(t.c.user_key.in_(part), mine)).scalars()
+                )
+        return held
+
+    def claim_holders(self, user_keys: Iterable[str]) -> dict[str, tuple[str, str, float]]:
+        """``{user_key: (run_id, fence, lease_until)}`` of the claims on these keys."""
+        keys, found = list(dict.fromkeys(user_keys)), {}
+        t = send_claims
+        with self.engine.connect() as conn:
+            for part in chunks(keys):
+                rows = conn.execute(
+                    sa.select(t.c.user_key, t.c.run_id, t.c.fence, t.c.lease_until).where(
+                        t.c.user_key.in_(part)
+                    )
+                )
+                found.update({r.user_key: (r.run_id, r.fence or r.run_id, r.lease_until) for r in rows})
+        return found
+
+    def renew_claims(self, run_id: str, lease_s: float, fence: str | None = None) -> None:
+        self.renew(fence or run_id, lease_s)
+
+    def renew(self, fence: str, lease_s: float, user_keys: Iterable[str] = ()) -> None:
+        """Extend the lease of every claim and in-flight marker of ``fence`` in one transaction, after
+        checking that ``fence`` still holds the claims of ``user_keys``; raises FencedOut otherwise."""
+        until = self.clock() + lease_s
+        with self.write() as conn:
+            self._check_fence(conn, fence, user_keys)
+            c, f = send_claims, in_flight_batches
+            conn.execute(
+                c.update().where(sa.func.coalesce(c.c.fence, c.c.run_id) == fence).values(lease_until=until)
+            )
+            conn.execute(f.update().where(f.c.fence == fence).values(lease_until=until))
+
+    @staticmethod
+    def _check_fence(conn: Connection, fence: str | None, user_keys: Iterable[str]) -> None:
+        keys = list(dict.fromkeys(user_keys))
+        if fence is None or not keys:
+            return
+        t = send_claims
+        held = 0
+        for part in chunks(keys):
+            held += conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t)
+                .where(t.c.user_key.in_(part), sa.func.coalesce(t.c.fence, t.c.run_id) == fence)
+            ).scalar_one()
+        if held < len(keys):
+            raise FencedOut(
+                f"attempt {fence} no longer holds {len(keys) - held} of the {len(keys)} claims it sends "
+                "under (its lease passed and another attempt took them over): stopping without sending"
+            )
+
+    def release_claims(self, run_id: str, fence: str | None = None) -> None:
+        """Drop the claims of ``fence`` (default: the run id) and end its markers' lease now: the attempt
+        sends nothing more, so a marker it leaves may be probed once the settle time has passed."""
+        fence = fence or run_id
+        at = self.clock()
+        c, f = send_claims, in_flight_batches
+        with self.write() as conn:
+            conn.execute(c.delete().where(sa.func.coalesce(c.c.fence, c.c.run_id) == fence))
+            conn.execute(
+                f.update()
+                .where(f.c.fence == fence, sa.or_(f.c.lease_until.is_(None), f.c.lease_until > at))
+                .values(lease_until=at)
+            )
+
+    def live_claim_runs(self) -> set[str]:
+        """Runs that hold at least one claim whose lease has not passed."""
+        t = send_claims
+        with self.engine.connect() as conn:
+            query = sa.select(t.c.run_id).where(t.c.lease_until >= self.clock()).distinct()
+            return set(conn.execute(query).scalars())
+
+    def mark_in_flight(
+        self,
+        run_id: str,
+        batch_key: str,
+        record: dict,
+        *,
+        fence: str | None = None,
+        lease_s: float | None = None,
+        user_keys: Iterable[str] = (),
+    ) -> None:
+        """Write the marker of a batch about to be sent, in the transaction that checks ``fence`` still holds
+        the claims of ``user_keys`` (FencedOut otherwise) and renews its leases."""
+        until = self.clock() + lease_s if lease_s is not None else None
+        row = {
+            "batch_key": batch_key,
+            "run_id": run_id,
+            "record": json.dumps(record),
+            "created_at": now(),
+            "fence": fence or run_id,
+            "lease_until": until,
+        }
+        with self.write() as conn:
+            self._check_fence(conn, fence, user_keys)
+            conn.execute(self._insert(in_flight_batches).on_conflict_do_nothing(), [row])
+            if fence is not None and until is not None:
+                c, f = send_claims, in_flight_batches
+                conn.execute(c.update().where(c.c.fence == fence).values(lease_until=until))
+                conn.execute(f.update().where(f.c.fence == fence).values(lease_until=until))
+
+    def in_flight(self) -> list[tuple[str, str, dict]]:
+        """(batch_key, run_id, record) of every batch sent without a recorded answer."""
+        return [(m.batch_key, m.run_id, m.record) for m in self.in_flight_markers()]
+
+    def in_flight_markers(self) -> list[InFlight]:
+        """Every batch sent without a recorded answer, oldest first."""
+        t = in_flight_batches
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.created_at, t.c.batch_key)).mappings().all()
+        return [
+            InFlight(
+                r["batch_key"],
+                r["run_id"],
+                r["fence"] or r["run_id"],
+                r["lease_until"] or 0.0,
+                json.loads(r["record"]),
+            )
+            for r in rows
+        ]
+
+    def forget_in_flight(self, batch_key: str) -> None:
+        with self.write() as conn:
+            conn.execute(in_flight_batches.delete().where(in_flight_batches.c.batch_key == batch_key))

@@ -1,0 +1,124 @@
+"""Where the state database is and how it is written: the engine (SQLite: WAL, a busy timeout and
+``BEGIN IMMEDIATE`` for write transactions, so parallel writers queue instead of failing; PostgreSQL via
+``CREATOR_SYNC_STATE_URL``), the write transaction, dialect-aware inserts, and the base every part of the
+store builds on. Opening a store upgrades its database with the migrations (creator_sync.store.migrate)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+STATE_URL_ENV = "CREATOR_SYNC_STATE_URL"
+DATA_URL_ENV = "CREATOR_SYNC_DATA_URL"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+IN_CHUNK = 500  # bound parameters per IN (...) query
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_data_dir() -> Path:
+    """`CREATOR_SYNC_DATA_URL` (file://...) if set, else `$AIRFLOW_HOME/data`: the same directory as
+    creator_sync.sync.run_context.data_base, which this Airflow-free module cannot import."""
+    url = os.environ.get(DATA_URL_ENV, "")
+    if not url:
+        return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "data"
+    if not url.startswith("file://"):
+        raise ValueError(
+            f"{DATA_URL_ENV}={url} is not a file:// URL, so the default SQLite state DB has no place: use a "
+            f"file:// data directory, or set {STATE_URL_ENV} (e.g. postgresql://...) for the state store"
+        )
+    return Path(urlparse(url).path)
+
+
+def state_url() -> str:
+    return os.environ.get(STATE_URL_ENV) or f"sqlite:///{default_data_dir() / 'state.db'}"
+
+
+def chunks(items: list, size: int = IN_CHUNK) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class StoreBase:
+    """The engine and the write transaction every part of the state store uses."""
+
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None):
+        self.url = url or state_url()
+        self.engine = engine or self._engine(self.url)
+        from creator_sync.store.migrate import upgrade
+
+        upgrade(self.engine, self.write)
+
+    @staticmethod
+    def _engine(url: str) -> Engine:
+        if not url.startswith("sqlite"):
+            return sa.create_engine(url, pool_pre_ping=True)
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _begin)
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            immediate = conn.get_execution_options().get("creator_sync_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite: writers queue on the busy timeout)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(creator_sync_write=True)
+            with conn.begin():
+                yield conn
+
+    def _insert(self, table: sa.Table):
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise NotImplementedError(dialect)
+        return insert(table)
+
+    def clock(self) -> float:
+        """Now, in epoch seconds, from the clock every writer of this database shares: PostgreSQL's (workers
+        on several hosts compare leases on one clock), the host's for SQLite (one host)."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                return float(conn.exec_driver_sql("SELECT EXTRACT(EPOCH FROM clock_timestamp())").scalar())
+        return time.time()
+
+    @contextmanager
+    def _maybe_write(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.write() as c:
+                yield c

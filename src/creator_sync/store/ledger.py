@@ -1,0 +1,85 @@
+"""The ledger: events Insider acknowledged (per event key) and the attribute hash last acknowledged per user,
+written with a batch's dead letters and per-user outcomes in one transaction per answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from creator_sync.store.engine import StoreBase, aware, chunks, now
+from creator_sync.store.schema import acknowledged_events, in_flight_batches, user_attribute_hashes
+
+
+class Ledger(StoreBase):
+    def acknowledged(self, event_keys: Iterable[str]) -> set[str]:
+        return set(self.acknowledged_by(event_keys))
+
+    def acknowledged_by(self, event_keys: Iterable[str]) -> dict[str, str]:
+        """Acknowledged event keys among `event_keys` -> the run that sent them."""
+        keys, found = list(dict.fromkeys(event_keys)), {}
+        t = acknowledged_events
+        with self.engine.connect() as conn:
+            for part in chunks(keys):
+                rows = conn.execute(sa.select(t.c.event_key, t.c.run_id).where(t.c.event_key.in_(part)))
+                found.update({key: run_id for key, run_id in rows})
+        return found
+
+    def attribute_hashes(self, user_keys: Iterable[str]) -> dict[str, tuple[str, datetime]]:
+        keys, found = list(dict.fromkeys(user_keys)), {}
+        t = user_attribute_hashes
+        with self.engine.connect() as conn:
+            for part in chunks(keys):
+                rows = conn.execute(
+                    sa.select(t.c.user_key, t.c.attr_hash, t.c.acked_at).where(t.c.user_key.in_(part))
+                )
+                found.update({r.user_key: (r.attr_hash, aware(r.acked_at)) for r in rows})
+        return found
+
+    def record_batch(
+        self,
+        *,
+        run_id: str,
+        batch_key: str,
+        events: list[tuple[str, str]],
+        hashes: list[tuple[str, str]],
+        failures: list[dict],
+        outcomes: list[tuple[str, str, int]] | None = None,
+        fence: str | None = None,
+        keep_marker: bool = False,
+    ) -> None:
+        """After one 200 response, in ONE transaction: acknowledged events (event_key, user_key),
+        attribute hashes of accepted users (user_key, attr_hash), dead letters of failed users, and the
+        run's per-user outcomes (user_key, outcome, events). With ``fence``, the transaction first checks
+        that the attempt still holds the claims of the users it records (FencedOut otherwise: nothing is
+        written, the marker stays for whoever holds them now). ``keep_marker``: the batch's marker stays
+        (part of it is still unsettled)."""
+        at = now()
+        with self.write() as conn:
+            if fence is not None:
+                self._check_fence(conn, fence, [u for u, _ in hashes] + [o[0] for o in outcomes or []])
+            self._ack_events(conn, run_id, batch_key, events, at)
+            self._ack_hashes(conn, run_id, hashes, at)
+            self._dead_letters(conn, run_id, failures, at)
+            self.record_outcomes(run_id, outcomes or [], conn=conn)
+            if not keep_marker:
+                conn.execute(in_flight_batches.delete().where(in_flight_batches.c.batch_key == batch_key))
+
+    def _ack_events(self, conn, run_id, batch_key, events, at) -> None:
+        rows = [
+            {"event_key": k, "user_key": u, "run_id": run_id, "batch_key": batch_key, "acked_at": at}
+            for k, u in events
+        ]
+        for part in chunks(rows):
+            conn.execute(self._insert(acknowledged_events).on_conflict_do_nothing(), part)
+
+    def _ack_hashes(self, conn, run_id, hashes, at) -> None:
+        rows = [{"user_key": u, "attr_hash": h, "run_id": run_id, "acked_at": at} for u, h in hashes]
+        for part in chunks(rows):
+            stmt = self._insert(user_attribute_hashes)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[user_attribute_hashes.c.user_key],
+                set_={"attr_hash": stmt.excluded.attr_hash, "run_id": stmt.excluded.run_id, "acked_at": at},
+            )
+            conn.execute(stmt, part)

@@ -1,0 +1,1 @@
+"""The creator_sync DAG's task bodies: fetch (full, incremental, backfill), snapshot, transform, report."""
