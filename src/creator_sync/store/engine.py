@@ -82,6 +82,7 @@ class StoreBase:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA cache_size=-65536")  # 64 MB: the ledger's primary-key reads at scale
             cursor.close()
 
         @event.listens_for(engine, "begin")
