@@ -6,13 +6,14 @@
    (the fast path: a few dozen accounts are little work, so the full path's task processes were most of
    their wall time; creator_sync.sync.targeted). Every other run (scheduled, manual, backfill) goes on to the
    fetch tasks below.
-1. **fetch** (InsightIQ fetch operators), three branches at once: users and profiles
-   (`fetch_creators`); the interval's contents (`fetch_contents`, one date-filtered list); per account
-   shard (`fetch_account_shard`, mapped, one per `insightiq_api` slot) its pages of the accounts list and
-   their income transactions. Parquet lands under the run's data directory; XCom carries paths and counts
-   only. With `CREATOR_SYNC_FETCH_MODE=incremental` (default) a scheduled run re-reads only rotating slices
-   of the directory and of the income accounts on top of the stored directory snapshot (a full read when
-   there is none yet); `full` reads everything every run.
+1. **fetch** (InsightIQ fetch operators), two branches at once, as many tasks as `insightiq_api` slots:
+   users and profiles (`fetch_creators`), then the interval's contents (`fetch_contents`, one date-filtered
+   list), in one slot; per account shard (`fetch_account_shard`, mapped, one per remaining slot) its pages
+   of the accounts list and their income transactions. No fetch task waits for a slot, so the shards (the
+   bulk of the requests, split evenly) start together and end together. Parquet lands under the run's data
+   directory; XCom carries paths and counts only. With `CREATOR_SYNC_FETCH_MODE=incremental` (default) a
+   scheduled run re-reads only rotating slices of the directory and of the income accounts on top of the
+   stored directory snapshot (a full read when there is none yet); `full` reads everything every run.
 2. **transform** (TaskFlow, pure pandas): first the run's reads are merged into the directory snapshot;
    one Insider user per InsightIQ user (the package's insider_mapping.yaml), validated with Insider's rules;
    rejects and records without their id go to the dead letters with their reason and never cost a request.
@@ -52,11 +53,14 @@ from creator_sync.operators import (
 )
 from creator_sync.sync.run_context import SCHEDULE
 
-ACCOUNT_SHARDS = pool_slots(INSIGHTIQ_POOL)  # one mapped fetch per insightiq_api pool slot
+INSIGHTIQ_SLOTS = pool_slots(INSIGHTIQ_POOL)
+# no more fetch tasks at once than insightiq_api slots: fetch_creators then fetch_contents hold one slot in
+# turn, the account shards (mapped) one each, so no shard waits for a slot and the shards end together
+ACCOUNT_SHARDS = max(1, INSIGHTIQ_SLOTS - 1)
 # What sync_accounts follows (a branch skips its other direct downstream tasks): the report is on both paths;
 # on the full path it waits for the upsert (its trigger rule waits for every upstream task to finish).
 FAST_PATH = ["report"]
-FULL_PATH = ["fetch_creators", "fetch_contents", "fetch_account_shard", *FAST_PATH]
+FULL_PATH = ["fetch_creators", "fetch_account_shard", *FAST_PATH]
 
 
 @dag(
@@ -103,13 +107,13 @@ FULL_PATH = ["fetch_creators", "fetch_contents", "fetch_account_shard", *FAST_PA
 def creator_sync():
     # every insightiq_api slot: no other InsightIQ task runs meanwhile, so its one client may spend the
     # whole limit (creator_sync.sync.targeted); a full run holds them only while it picks its path
-    @task.branch(pool=INSIGHTIQ_POOL, pool_slots=ACCOUNT_SHARDS)
+    @task.branch(pool=INSIGHTIQ_POOL, pool_slots=INSIGHTIQ_SLOTS)
     def sync_accounts(**context) -> list[str]:
         """Targeted run: InsightIQ fetch, transform and Insider upsert of its accounts in this process, then
         the report. Any other run: the fetch tasks."""
         from creator_sync.sync.targeted import sync_step
 
-        synced = sync_step(context, slots=ACCOUNT_SHARDS)
+        synced = sync_step(context, slots=INSIGHTIQ_SLOTS)
         if synced is None:
             return FULL_PATH
         context["ti"].xcom_push(key="transformed", value=synced["transformed"])
@@ -134,8 +138,9 @@ def creator_sync():
         return transform_step(SyncRun.from_context(context))
 
     transformed = transform()
-    route >> [creators, contents, shards]
-    [creators, contents, shards] >> transformed
+    route >> [creators, shards]
+    creators >> contents  # one slot for both: with the shards, as many fetch tasks as slots
+    [contents, shards] >> transformed
 
     upsert = InsiderUpsertOperator(
         task_id="upsert",

@@ -31,6 +31,7 @@ SIZES = {
     "upsert_users": (25_000, 25_000),
     "transform_rows_small": (100_000, 100_000),
     "transform_rows": (1_000_000, 1_000_000),
+    "transform_creators": (10_000, 100_000),  # and 10x that: quick 10k / 100k, full 100k / 1M
     "e2e_creators": (2000, 2000),
     "e2e_insightiq_rate": (50, 10),  # quick: raised so it fits 5 min; full: the documented limit
     "sandbox_start_creators": (100_000, 100_000),
@@ -43,6 +44,8 @@ SIZES = {
     # changes at 1 %/h of the fleet; quick: 10x faster on a tenth of the fleet = the full run's absolute rate
     "webhook_compression": (10, 1),
     "webhook_window_s": (300, 300),
+    # users in the state store bench (x 30 ledger events each); the _1m keys project to 1,000,000 users
+    "state_users": (20_000, 100_000),
 }
 SCALE_KEYS = (
     "wall_s",
@@ -60,6 +63,18 @@ SCALE_KEYS = (
     "sandbox_insightiq_429s",
     "sandbox_limit_violations",
     "airflow_start_s",
+)
+STATE_KEYS = (
+    "plan_s",
+    "plan_s_1m",
+    "plan_proposed_s_1m",
+    "claim_s_1m",
+    "claim_proposed_s_1m",
+    "record_s_1m",
+    "renew_s_1m",
+    "retention_s_1m",
+    "state_s_1m",
+    "fill_s",
 )
 WEBHOOK_KEYS = (
     "creators",
@@ -226,7 +241,7 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
                 )
 
     def transform() -> None:
-        from devtools.bench.local import run_transform
+        from devtools.bench.local import run_transform, run_transform_creators, transform_memory
 
         small = run_transform(size["transform_rows_small"])
         big = run_transform(size["transform_rows"])
@@ -235,13 +250,15 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
                 "transform_rows_per_s": big["rows_per_s"],
                 "transform_rows": big["rows"],
                 "transform_rows_per_s_100k": small["rows_per_s"],
-                "transform_peak_rss_mb_100k": small["peak_rss_mb"],
-                "transform_peak_rss_mb_1m": big["peak_rss_mb"],
-                "transform_rss_ratio": (
+                "transform_rows_peak_rss_mb_100k": small["peak_rss_mb"],
+                "transform_rows_peak_rss_mb_1m": big["peak_rss_mb"],
+                "transform_rows_rss_ratio": (
                     big["peak_rss_mb"] / small["peak_rss_mb"] if small["peak_rss_mb"] else None
                 ),
             }
         )
+        creators = size["transform_creators"]
+        m.update(transform_memory(run_transform_creators(creators), run_transform_creators(10 * creators)))
 
     def e2e() -> None:
         from devtools.bench.e2e import run_e2e
@@ -278,6 +295,17 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
                 "e2e_data_interval": res["first"].get("data_interval"),
             }
         )
+
+    def state() -> None:
+        from devtools.bench.local import run_state_store
+        from devtools.celery_stack import postgres_unavailable
+
+        backends = ["sqlite"] if postgres_unavailable() else ["sqlite", "postgresql"]
+        for backend in backends:
+            res = run_state_store(backend, size["state_users"])
+            m.update({f"state_{k}_{backend}": res[k] for k in STATE_KEYS if k in res})
+        m["state_users"] = size["state_users"]
+        m["state_ledger_rows"] = size["state_users"] * 30
 
     def dag_parse() -> None:
         from devtools.bench.local import run_dag_parse
@@ -342,6 +370,7 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
         ("backfill", backfill),
         ("fetch", fetch_and_upsert),
         ("transform", transform),
+        ("state", state),
         ("dag_parse", dag_parse),
         ("sandbox_start", sandbox_start),
         ("e2e", e2e),
@@ -370,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: requests_sim,backfill,fetch,upsert,transform,dag_parse,sandbox_start,e2e,scale,"
-        "webhook_latency",
+        help="comma list: requests_sim,backfill,fetch,upsert,transform,state,dag_parse,sandbox_start,e2e,"
+        "scale,webhook_latency",
     )
     parser.add_argument("--output", default=str(REPO / "bench-results.json"))
     args = parser.parse_args(argv)

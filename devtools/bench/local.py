@@ -1,9 +1,11 @@
-"""Benchmarks that need no Airflow: the transform (subprocess per size), DAG file parse time (Airflow's
-own DagBag, one file at a time, in a warm subprocess) and the InsightIQ sandbox's start at 100k creators."""
+"""Benchmarks that need no Airflow: the transform (subprocess per size: by event rows and by creators), DAG
+file parse time (Airflow's own DagBag, one file at a time, in a warm subprocess) and the InsightIQ sandbox's
+start at 100k creators."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -38,6 +40,44 @@ def _run_module(args: list[str], timeout: float, env: dict[str, str] | None = No
 def run_transform(rows: int, timeout: float = 900) -> dict[str, Any]:
     """`devtools.bench.transform_data --rows N` in a fresh process (its peak RSS is that process's)."""
     return _run_module(["devtools.bench.transform_data", "--rows", str(rows)], timeout)
+
+
+def run_transform_creators(creators: int, timeout: float = 1800) -> dict[str, Any]:
+    """`devtools.bench.transform_creators --creators N` in a fresh process (its peak RSS is its own)."""
+    return _run_module(["devtools.bench.transform_creators", "--creators", str(creators)], timeout)
+
+
+def transform_memory(small: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:
+    """The transform's memory keys from runs at N and 10 x N creators: the peaks, their ratio, and the peak at
+    1,000,000 creators: measured when one of the runs had them, else projected as the 10 x N peak times the
+    measured growth (one more decade at the rate of the last one)."""
+    growth = big["peak_rss_mb"] / small["peak_rss_mb"] if small["peak_rss_mb"] else None
+    out = {
+        "transform_creators": small["creators"],
+        "transform_creators_10x": big["creators"],
+        "transform_peak_rss_mb": small["peak_rss_mb"],
+        "transform_peak_rss_mb_10x": big["peak_rss_mb"],
+        "transform_rss_growth_10x": round(growth, 3) if growth else None,
+        "transform_rss_before_mb": big["peak_rss_mb_before_transform"],
+        "transform_buckets_10x": big["buckets"],
+        "transform_creators_per_s_10x": big["creators_per_s"],
+    }
+    measured = next((r for r in (small, big) if r["creators"] == 1_000_000), None)
+    if measured is not None:
+        out["transform_peak_rss_mb_1m"] = measured["peak_rss_mb"]
+        out["transform_peak_rss_mb_1m_basis"] = "measured at 1,000,000 creators"
+    elif growth and big["creators"] < 1_000_000:
+        decades = math.log10(1_000_000 / big["creators"])
+        out["transform_peak_rss_mb_1m"] = round(big["peak_rss_mb"] * growth**decades)
+        out["transform_peak_rss_mb_1m_basis"] = (
+            f"projected: peak at {big['creators']:,} x growth {growth:.2f} per decade, {decades:g} decade(s)"
+        )
+    return out
+
+
+def run_state_store(backend: str, users: int, timeout: float = 3600) -> dict[str, Any]:
+    """`devtools.bench.state_store --backend B --users N` in a fresh process."""
+    return _run_module(["devtools.bench.state_store", "--backend", backend, "--users", str(users)], timeout)
 
 
 def run_sandbox_start(creators: int = 100_000, timeout: float = 600) -> dict[str, Any]:

@@ -178,6 +178,9 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+unify_schemas, conform = _unify, _conform  # for readers of the same files (creator_sync.pipeline.sources)
+
+
 def _to_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
     try:
         return col.cast(pa.string())

@@ -75,7 +75,7 @@ class Freed:
     run_files: int = 0
     run_bytes: int = 0
     ledger_rows: int = 0
-    run_detail_rows: int = 0  # run_users + run_client_stats + expired send_claims
+    run_detail_rows: int = 0  # run_users + run_client_stats + expired send_claims and send_leases
     dead_letters: dict[str, int] = field(default_factory=dict)
     cutoffs: dict[str, str] = field(default_factory=dict)
 
@@ -153,6 +153,7 @@ def purge_state(
         run_client_stats,
         run_users,
         send_claims,
+        send_leases,
     )
 
     with store.write() as conn:
@@ -163,6 +164,7 @@ def purge_state(
                     run_users.delete().where(run_users.c.updated_at < runs_before),
                     run_client_stats.delete().where(run_client_stats.c.updated_at < runs_before),
                     send_claims.delete().where(send_claims.c.lease_until < runs_before.timestamp()),
+                    send_leases.delete().where(send_leases.c.lease_until < runs_before.timestamp()),
                 )
             )
         done = conn.execute(

@@ -125,8 +125,9 @@ class Settings(BaseSettings):
     claim_lease_s: float = Field(
         600,
         gt=0,
-        description="Seconds a run's send claims stay live without renewal; more than one upsert request "
-        "with its retries.",
+        description="Seconds an attempt's send claims stay live without renewal (renewed before every "
+        "request): more than the longest wait between requests (a Retry-After, at most 120, plus the read "
+        "timeout).",
     )
     lost_answer_settle_s: float | None = Field(
         None,
@@ -137,8 +138,8 @@ class Settings(BaseSettings):
     probe_rounds: int = Field(
         3,
         ge=1,
-        description="Profile API rounds that look for a batch whose answer was lost, before it stays in "
-        "flight for the next attempt.",
+        description="Profile API rounds that look for the events of a batch whose answer was lost; what "
+        "is not found after them is sent again.",
     )
     probe_backoff_s: float = Field(
         5.0,

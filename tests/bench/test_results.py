@@ -32,7 +32,10 @@ SPEC_KEYS = {
     "fetch_429s_baseline",
     "upsert_request_ratio",
     "transform_rows_per_s",
-    "transform_peak_rss_mb_100k",
+    "transform_rows_peak_rss_mb_100k",
+    "transform_rows_peak_rss_mb_1m",
+    "transform_peak_rss_mb",
+    "transform_rss_growth_10x",
     "transform_peak_rss_mb_1m",
     "e2e_bound_ratio",
     "insightiq_requests_per_creator",
@@ -145,9 +148,13 @@ def test_other_targets():
     assert check["upsert_request_ratio"]({"upsert_request_ratio": 1.0}) is True
     assert check["upsert_request_ratio"]({"upsert_request_ratio": 1.04}) is False
     assert check["transform_rows_per_s"]({"transform_rows_per_s": 150_000}) is False
-    flat = {"transform_peak_rss_mb_100k": 200, "transform_peak_rss_mb_1m": 290}
-    assert check["transform_peak_rss_mb_1m"](flat) is True
-    assert check["transform_peak_rss_mb_1m"](flat | {"transform_peak_rss_mb_1m": 400}) is False
+    flat = {"transform_rows_peak_rss_mb_100k": 200, "transform_rows_peak_rss_mb_1m": 290}
+    assert check["transform_rows_peak_rss_mb_1m"](flat) is True
+    assert check["transform_rows_peak_rss_mb_1m"](flat | {"transform_rows_peak_rss_mb_1m": 400}) is False
+    assert check["transform_peak_rss_mb_1m"]({"transform_peak_rss_mb_1m": 562}) is True
+    assert check["transform_peak_rss_mb_1m"]({"transform_peak_rss_mb_1m": 1100}) is False
+    assert check["transform_rss_growth_10x"]({"transform_rss_growth_10x": 1.17}) is True
+    assert check["transform_rss_growth_10x"]({"transform_rss_growth_10x": 1.37}) is False
     assert check["e2e_bound_ratio"]({"e2e_bound_ratio": 1.1}) is True
     assert check["e2e_bound_ratio"]({"e2e_bound_ratio": 1.11}) is False
     assert check["incremental_send_ratio"]({"incremental_send_ratio": 0.05}) is False
@@ -242,3 +249,20 @@ def test_task_timeline_and_phase_split():
     assert timeline["publish"]["run"] is None
     assert phase_split(timeline, 110.0) == {"fetch_phase_s": 100.0, "after_fetch_s": 10.0}
     assert phase_split({}, 5.0) == {"fetch_phase_s": None, "after_fetch_s": None}
+
+
+def test_the_million_creator_run_is_computed_from_measured_parts():
+    from devtools.bench.results import million_creator_run
+
+    parts = {
+        "insightiq_requests_per_hourly_run_1m": 16_052,
+        "transform_peak_rss_mb_1m": 562,
+        "state_state_s_1m_sqlite": 160.5,
+    }
+    run = million_creator_run(parts)
+    assert run["run_1m_insightiq_requests"] == 16_052 and run["run_1m_upsert_requests_max"] == 1000
+    assert run["run_1m_bound_s"] == pytest.approx(1605.2 + 2.4, abs=0.1)
+    assert run["run_1m_transform_peak_rss_mb"] == 562
+    assert run["run_1m_state_share_sqlite"] == pytest.approx(160.5 / 1607.6, abs=0.001)
+    assert run["run_1m_state_s_postgresql"] is None and run["run_1m_state_share_postgresql"] is None
+    assert million_creator_run({})["run_1m_transform_peak_rss_mb"] is None

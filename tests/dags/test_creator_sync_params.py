@@ -141,7 +141,22 @@ def test_the_first_task_routes_targeted_runs_to_the_fast_path_and_the_rest_to_th
     assert tasks["report"].trigger_rule == "none_failed_min_one_success"
     assert tasks["publish"].upstream_task_ids == {"report"} and tasks["publish"].trigger_rule == "all_success"
     # it reads InsightIQ for a targeted run with every insightiq_api slot (its client spends them all)
-    assert (route.pool, route.pool_slots) == ("insightiq_api", module.ACCOUNT_SHARDS)
+    assert (route.pool, route.pool_slots) == ("insightiq_api", module.INSIGHTIQ_SLOTS)
+
+
+def test_no_more_fetch_tasks_at_once_than_insightiq_slots(creator_sync):
+    """fetch_creators then fetch_contents share one slot in turn; one account shard per other slot."""
+    from creator_sync.limits import INSIGHTIQ_POOL, pool_slots
+
+    tasks = {t.task_id: t for t in creator_sync.tasks}
+    module = dag_module(tasks["sync_accounts"])
+    slots = pool_slots(INSIGHTIQ_POOL)
+    assert slots - 1 == module.ACCOUNT_SHARDS and slots == module.INSIGHTIQ_SLOTS
+    assert tasks["fetch_contents"].upstream_task_ids == {"fetch_creators"}
+    assert tasks["transform"].upstream_task_ids == {"fetch_contents", "fetch_account_shard"}
+    shards = tasks["fetch_account_shard"]
+    assert shards.partial_kwargs["of"] == module.ACCOUNT_SHARDS
+    assert slots >= 1 + module.ACCOUNT_SHARDS
 
 
 def test_a_run_without_account_ids_takes_the_full_path_without_a_request(creator_sync, monkeypatch):

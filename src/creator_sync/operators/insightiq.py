@@ -138,7 +138,8 @@ class InsightIQContentsFetchOperator(_SyncFetchOperator):
 class InsightIQAccountShardFetchOperator(_SyncFetchOperator):
     """Shard ``shard`` of ``of`` of the accounts, their income transactions and (targeted syncs) audience.
 
-    Mapped one task per ``insightiq_api`` pool slot: ``.partial(of=n).expand(shard=range(n))``."""
+    Mapped one task per ``insightiq_api`` pool slot but the one the creators and contents fetches take in
+    turn: ``.partial(of=n).expand(shard=range(n))``."""
 
     template_fields: Sequence[str] = (*_SyncFetchOperator.template_fields, "shard", "of")
 

@@ -17,6 +17,24 @@ from creator_sync.pipeline.sources import column
 PERSONAL = ["name", "surname", "gender", "country", "language", "email", "phone_number"]
 
 
+def source_columns(m: Mapping) -> dict[str, list[str]]:
+    """The columns of users, profiles and accounts that `build_creators` reads (no other is loaded)."""
+    personal = [m.sources[name] for name in [*PERSONAL, "phone_region"]]
+    return {
+        "users": ["id", m.sources["custom.insightiq_external_id"]],
+        "profiles": list(
+            dict.fromkeys(
+                [
+                    *("user.id", "account.id", "work_platform.name", "updated_at", "full_name"),
+                    *personal,
+                    *m.profile_metrics.values(),
+                ]
+            )
+        ),
+        "accounts": ["id", "user.id", "work_platform.name"],
+    }
+
+
 def creator_ids(users: pd.DataFrame, profiles: pd.DataFrame, accounts: pd.DataFrame) -> pd.Index:
     """Every InsightIQ user id seen in users, profiles or accounts (= the run's fetched creators)."""
     ids = pd.concat([column(users, "id"), column(profiles, "user.id"), column(accounts, "user.id")])

@@ -153,11 +153,12 @@ def build_events(table: pa.Table, ts: pd.Series, spec: EventSpec) -> pa.Table:
     return pa.table([uuid, ts_arrow, name, item_id, event_json, reason], schema=SPOOL_SCHEMA)
 
 
-def metric_sums(table: pa.Table, spec: EventSpec, metrics: dict[str, tuple[str, ...]]) -> pd.DataFrame:
-    """(uuid, platform, metric...) partial sums for one chunk (content engagement attributes)."""
+def metric_sums(table: pa.Table, spec: EventSpec, metrics: dict[str, tuple[str, ...]]) -> pa.Table | None:
+    """(uuid, platform, metric...) partial sums for one chunk (content engagement attributes); None when the
+    chunk has none."""
     platform_col = next((p.column for p in spec.custom if p.type == "platform"), None)
     if not metrics or platform_col is None or not len(table):
-        return pd.DataFrame()
+        return None
     columns = {
         "uuid": pc.cast(table[spec.user], pa.string()),
         "platform": platform_name(table[platform_col]),
@@ -169,4 +170,4 @@ def metric_sums(table: pa.Table, spec: EventSpec, metrics: dict[str, tuple[str, 
             total = pc.add(total, part)
         columns[name] = total
     sums = pa.table(columns).group_by(["uuid", "platform"]).aggregate([(m, "sum") for m in metrics])
-    return sums.rename_columns([n.removesuffix("_sum") for n in sums.column_names]).to_pandas()
+    return sums.rename_columns([n.removesuffix("_sum") for n in sums.column_names])

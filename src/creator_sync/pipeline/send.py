@@ -13,9 +13,9 @@ this attempt or, when it died, by whoever next claims the users (in_flight.py).
 Concurrent runs and attempts: before planning a chunk of users, the attempt claims their user keys in the
 state store under its fencing token (one transaction, Claims.claim). Users held by another live run are
 skipped and counted as `claimed_elsewhere`; users held by an earlier attempt of the same run are waited for.
-The lease (CLAIM_LEASE_ENV, default 600 s) is renewed before every request; a claim whose lease has passed
-belongs to a dead attempt and is taken over, and the attempt that lost it stops at its next renewal or
-record (FencedOut). Claims are released when the sender finishes.
+The lease (CREATOR_SYNC_CLAIM_LEASE_S, default 600 s) is renewed before every request; a claim whose
+lease has passed belongs to a dead attempt and is taken over, and the attempt that lost it stops at its next
+renewal or record (FencedOut). Claims are released when the sender finishes.
 
 Dry run: the same planning against the ledger (reads only), batches planned but not sent; the report's
 `users_sent` / `events_sent` / `requests` are what WOULD be sent. Nothing is written: no claims, no ledger,
@@ -34,7 +34,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import secrets
 import time
 from collections import Counter
@@ -45,6 +44,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from creator_sync import settings
 from creator_sync.files import exists, open_input
 from creator_sync.http.errors import AmbiguousOutcomeError
 from creator_sync.pipeline.in_flight import resolve_markers, settlement, wait_for_own_run
@@ -158,26 +158,10 @@ def iter_users(path: str | Path, bad_lines: list[dict]) -> Iterator[dict]:
             )
 
 
-CLAIM_LEASE_ENV = "CREATOR_SYNC_CLAIM_LEASE_S"
-DEFAULT_CLAIM_LEASE_S = 600.0
-
-
 def claim_lease_s() -> float:
-    """How long a run's claims stay live without renewal (the sender renews after every batch)."""
-    raw = os.environ.get(CLAIM_LEASE_ENV, "").strip()
-    try:
-        lease = float(raw) if raw else DEFAULT_CLAIM_LEASE_S
-    except ValueError:
-        lease = -1.0
-    if lease <= 0:
-        from creator_sync.http.errors import CreatorSyncConfigError
-
-        raise CreatorSyncConfigError(
-            f"{CLAIM_LEASE_ENV}={raw!r} is invalid: give the claim lease in seconds (> 0, default "
-            f"{DEFAULT_CLAIM_LEASE_S:.0f}); it must exceed the longest single upsert request with its "
-            "retries."
-        )
-    return lease
+    """How long an attempt's claims stay live without renewal (``CREATOR_SYNC_CLAIM_LEASE_S``; the sender
+    renews them before every request)."""
+    return float(settings.current().claim_lease_s)
 
 
 def record_rejections(

@@ -22,13 +22,12 @@ through the hook's profile limiter; attribute-only users cost nothing (re-sendin
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync import settings
 from creator_sync.pipeline.keys import canonical_timestamp, event_instant, key_value
 
 if TYPE_CHECKING:
@@ -36,26 +35,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SETTLE_ENV = "CREATOR_SYNC_LOST_ANSWER_SETTLE_S"
+SETTLE_ENV = "CREATOR_SYNC_LOST_ANSWER_SETTLE_S"  # the names tests set; creator_sync.settings reads them
 PROBE_ROUNDS_ENV = "CREATOR_SYNC_PROBE_ROUNDS"
 PROBE_BACKOFF_ENV = "CREATOR_SYNC_PROBE_BACKOFF_S"
 SETTLE_MAX_S = 60.0  # the default settle time is the client's read timeout, at most this
-DEFAULT_PROBE_ROUNDS = 3
-DEFAULT_PROBE_BACKOFF_S = 5.0
 RECORD_VERSION = 2
-
-
-def _env_float(name: str, default: float, minimum: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise CreatorSyncConfigError(f"{name}={raw!r} is invalid: give a number >= {minimum:g}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -65,8 +49,8 @@ class ProbeSettings:
     ingestion lag)."""
 
     settle_s: float = 1.0
-    rounds: int = DEFAULT_PROBE_ROUNDS
-    backoff_s: float = DEFAULT_PROBE_BACKOFF_S
+    rounds: int = 3
+    backoff_s: float = 5.0
 
     @property
     def total_wait_s(self) -> float:
@@ -75,11 +59,15 @@ class ProbeSettings:
 
     @classmethod
     def from_env(cls, read_timeout_s: float | None) -> ProbeSettings:
+        """From the settings (``CREATOR_SYNC_LOST_ANSWER_SETTLE_S``, ``_PROBE_ROUNDS``, ``_PROBE_BACKOFF_S``);
+        the settle time defaults to the client's read timeout, at most SETTLE_MAX_S."""
+        current = settings.current()
         default = min(float(read_timeout_s), SETTLE_MAX_S) if read_timeout_s else 1.0
+        settle = current.lost_answer_settle_s
         return cls(
-            settle_s=_env_float(SETTLE_ENV, default, 0.0),
-            rounds=int(_env_float(PROBE_ROUNDS_ENV, DEFAULT_PROBE_ROUNDS, 1)),
-            backoff_s=_env_float(PROBE_BACKOFF_ENV, DEFAULT_PROBE_BACKOFF_S, 0.0),
+            settle_s=default if settle is None else float(settle),
+            rounds=int(current.probe_rounds),
+            backoff_s=float(current.probe_backoff_s),
         )
 
 

@@ -1,4 +1,4 @@
-"""Read the fetch step's Parquet files (docs/development.md): small resources whole, large ones in chunks."""
+"""Read the fetch step's Parquet files (docs/development.md) in chunks, only the columns asked for."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from creator_sync import files
 
 # income transactions of an incremental run's weekly sweep (creator_sync.sync.incremental_fetch): the
 # transform keeps their events over the sweep's window, not only the run's
@@ -49,13 +51,6 @@ def column(df: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series(pd.NA, index=df.index, dtype="object")
 
 
-def read_resource(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Concatenate a small resource (users, accounts, profiles: O(creators) rows)."""
-    frames = [pd.read_parquet(p) for p in paths]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
 def count_rows(paths: Iterable[str | Path]) -> int:
     return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
 
@@ -74,3 +69,34 @@ def iter_chunks(paths: Iterable[str | Path], columns: list[str], chunk_rows: int
                 if name not in present:
                     table = table.append_column(name, pa.nulls(len(table), pa.string()))
             yield table.select(columns)
+
+
+def unified_schema(paths: Iterable[str | Path], columns: Iterable[str] | None = None) -> pa.Schema:
+    """The schema of a resource's non-empty files, restricted to `columns` (those no file has are left out),
+    in the order `pd.concat` of the files would give, unified as the fetch's files are
+    (`creator_sync.files.concat_tables`: a column missing or all-null in some files takes the others' type;
+    differing types widen to float or string)."""
+    schemas = []
+    for path in paths:
+        pf = pq.ParquetFile(path)
+        if pf.metadata.num_rows:
+            schemas.append(pf.schema_arrow.remove_metadata())
+    if not schemas:
+        return pa.schema([])
+    unified = files.unify_schemas(schemas)
+    wanted = None if columns is None else set(columns)
+    return pa.schema([f for f in unified if wanted is None or f.name in wanted])
+
+
+def iter_tables(
+    paths: Iterable[str | Path], schema: pa.Schema, chunk_rows: int
+) -> Iterator[tuple[Path, pa.Table]]:
+    """(path, table) of at most `chunk_rows` rows per batch, cast to `schema` (columns a file lacks: null)."""
+    for path in paths:
+        pf = pq.ParquetFile(path)
+        if not pf.metadata.num_rows:
+            continue
+        names = pf.schema_arrow.names
+        present = [f.name for f in schema if f.name in names]
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=present):
+            yield Path(path), files.conform(pa.Table.from_batches([batch]), schema)

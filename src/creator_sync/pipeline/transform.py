@@ -1,13 +1,21 @@
-"""InsightIQ Parquet -> Insider users JSON Lines, with memory flat in the number of content/income rows.
+"""InsightIQ Parquet -> Insider users JSON Lines, with memory flat in the number of creators and of
+content/income rows.
 
-Two passes:
-1. contents and transactions are streamed chunk by chunk (`ParquetFile.iter_batches`); rows inside the run's
-   event window [events_from, end) (its data interval, plus a look-back for late-arriving data) become event
-   JSON (column-wise) and are spooled to one of N bucket files by user hash; content engagement of the rows
-   inside the data interval [start, end) itself is summed per (creator, platform) on the way (O(creators)
-   state), so an attribute never depends on the look-back.
-2. per bucket: its creators (held in memory, O(creators)) get their events (deduplicated, sorted), are
-   validated and written as lines of `users.jsonl`; rejected ones go to `rejected.jsonl` with reason+payload.
+Every record is assigned to a bucket: a range of user ids (`_Ranges`, bounds from a sample of the ids), so
+that a bucket holds about `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows.
+1. users, profiles and accounts are streamed (`ParquetFile.iter_batches`, only the columns the mapping
+   reads, `creators.source_columns`) and spooled to their bucket's Arrow IPC file.
+2. contents and transactions are streamed chunk by chunk; rows inside the run's event window
+   [events_from, end) (its data interval, plus a look-back for late-arriving data) become event JSON
+   (column-wise) and are spooled to their bucket; content engagement of the rows inside the data interval
+   [start, end) itself is summed per (creator, platform) per chunk and the partial sums spooled too, so an
+   attribute never depends on the look-back.
+3. per bucket, in user id order: its creators are built (pandas, `creators.build_creators`), get their
+   metrics and events (deduplicated, sorted), are validated and written as lines of `users.jsonl`; rejected
+   ones go to `rejected.jsonl` with reason+payload. Only one bucket is in memory at a time.
+
+users.jsonl is in user id order whatever the number of buckets (ranges, not hashes), so the output does not
+depend on the chunk sizes.
 
 Records without the id they are joined on (creator_sync.pipeline.malformed) are set aside first: user records
 go to rejected.jsonl (reason malformed_source_record, counted as fetched creators), profile / account /
@@ -39,7 +47,13 @@ import pyarrow.parquet as pq
 from creator_sync.files import read_text
 from creator_sync.pipeline import events as ev
 from creator_sync.pipeline import malformed as bad
-from creator_sync.pipeline.creators import add_metrics, build_creators, head_json, per_platform
+from creator_sync.pipeline.creators import (
+    add_metrics,
+    build_creators,
+    head_json,
+    per_platform,
+    source_columns,
+)
 from creator_sync.pipeline.keys import attribute_hash
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.sources import (
@@ -48,7 +62,8 @@ from creator_sync.pipeline.sources import (
     count_rows,
     discover_inputs,
     iter_chunks,
-    read_resource,
+    iter_tables,
+    unified_schema,
 )
 from creator_sync.pipeline.validate import (
     MALFORMED_EMAIL,
@@ -60,8 +75,12 @@ from creator_sync.pipeline.validate import (
 )
 from creator_sync.progress import track
 
-ROWS_PER_BUCKET = 100_000  # bounds pass-2 memory: a bucket holds about this many events
-_MAX_SORT_KEY = 2**62  # pass 2 sorts on one combined int64 key below this, else np.lexsort
+CHUNK_ROWS = 50_000  # rows read at a time: with the chunks in flight beside it, the transform's peak
+ROWS_PER_BUCKET = 100_000  # bounds pass-3 memory: a bucket holds about this many events
+CREATOR_ROWS = 50_000  # ... and about this many users + profiles + accounts rows
+MAX_BUCKETS = 256  # open spool files: two per bucket while events are read
+_SAMPLE_ROWS = 100_000  # ids sampled to place the bucket bounds
+_MAX_SORT_KEY = 2**62  # pass 3 sorts on one combined int64 key below this, else np.lexsort
 
 
 @dataclass
@@ -92,18 +111,49 @@ class TransformResult:
     malformed_path: Path | None = None
 
 
-def bucket_of(uuids: pa.Array | pa.ChunkedArray | pd.Index, buckets: int) -> np.ndarray:
-    """Stable bucket per user id (same for creators and their events, across processes).
+class _Ranges:
+    """Buckets as ranges of user ids: bucket i holds the ids in [bounds[i - 1], bounds[i]) (Python string
+    order, the order `sorted` and Arrow's sort give)."""
 
-    Hashes each distinct id once (dictionary encoding), not every row."""
-    encoded = pc.dictionary_encode(
-        pa.array(np.asarray(uuids, dtype=object), pa.string()) if isinstance(uuids, pd.Index) else uuids
-    )
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    distinct = pd.util.hash_array(np.asarray(encoded.dictionary.to_pylist(), dtype=object))
-    per_value = (distinct % np.uint64(buckets)).astype(np.int64)
-    return per_value[encoded.indices.to_numpy(zero_copy_only=False)]
+    def __init__(self, bounds: list[str]):
+        self.bounds = np.asarray(bounds, dtype=object)
+        self.count = len(self.bounds) + 1
+
+    def of(self, uuids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """The bucket of each id; each distinct id is looked up once (dictionary encoding)."""
+        if not len(self.bounds):
+            return np.zeros(len(uuids), dtype=np.int64)
+        encoded = pc.dictionary_encode(pc.cast(uuids, pa.string()))
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        distinct = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+        per_value = np.searchsorted(self.bounds, distinct, side="right").astype(np.int64)
+        return per_value[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def _sample_ranges(inputs: dict, buckets: int, chunk_rows: int) -> _Ranges:
+    """`buckets` ranges holding about as many users/profiles/accounts rows each: bounds at the quantiles of
+    a sample (every k-th row) of their user ids."""
+    if buckets <= 1:
+        return _Ranges([])
+    keys = {resource: bad.ID_COLUMN[resource] for resource in ("users", "profiles", "accounts")}
+    rows = sum(count_rows(inputs.get(resource) or []) for resource in keys)
+    step = max(1, rows // _SAMPLE_ROWS)
+    sample = []
+    for resource, key in keys.items():
+        paths = inputs.get(resource) or []
+        schema = unified_schema(paths, [key])
+        if not len(schema):
+            continue
+        for _, table in iter_tables(paths, schema, chunk_rows):
+            ids = pc.cast(table[key], pa.string()).combine_chunks()
+            sample.append(ids.take(pa.array(np.arange(0, len(ids), step))))
+    if not sample:
+        return _Ranges([])
+    distinct = pc.drop_null(pc.unique(pa.concat_arrays(sample)))
+    distinct = distinct.take(pc.sort_indices(distinct)).to_pylist()
+    bounds = sorted({distinct[i * len(distinct) // buckets] for i in range(1, buckets)} - {distinct[0]})
+    return _Ranges(bounds)
 
 
 class _Background:
@@ -188,25 +238,27 @@ def _prefetch(items: Iterable, depth: int = 1) -> Iterator:
 
 
 class _Spool:
-    """One Arrow IPC stream per bucket, opened on first use."""
+    """One Arrow IPC stream per bucket (of the rows' `key` column), opened on first use."""
 
-    def __init__(self, root: Path, buckets: int):
-        self.root, self.buckets, self.writers = root, buckets, {}
+    def __init__(self, root: Path, ranges: _Ranges, schema: pa.Schema = ev.SPOOL_SCHEMA, key: str = "uuid"):
+        self.root, self.ranges, self.schema, self.key, self.writers = root, ranges, schema, key, {}
         root.mkdir(parents=True, exist_ok=True)
 
     def path(self, bucket: int) -> Path:
         return self.root / f"bucket-{bucket:04d}.arrow"
 
     def write(self, table: pa.Table) -> None:
-        buckets = bucket_of(table["uuid"], self.buckets)
+        if not len(table):
+            return
+        buckets = self.ranges.of(table[self.key])
         order = np.argsort(buckets, kind="stable")
-        table, counts = table.take(pa.array(order)), np.bincount(buckets, minlength=self.buckets)
+        table, counts = table.take(pa.array(order)), np.bincount(buckets, minlength=self.ranges.count)
         offset = 0
         for bucket in np.flatnonzero(counts):
             part = table.slice(offset, counts[bucket])
             offset += counts[bucket]
             if bucket not in self.writers:
-                self.writers[bucket] = pa.ipc.new_stream(self.path(bucket), ev.SPOOL_SCHEMA)
+                self.writers[bucket] = pa.ipc.new_stream(self.path(bucket), self.schema)
             self.writers[bucket].write_table(part)
 
     def close(self) -> None:
@@ -215,7 +267,7 @@ class _Spool:
 
     def read(self, bucket: int) -> pa.Table:
         if not self.path(bucket).exists():
-            return ev.SPOOL_SCHEMA.empty_table()
+            return self.schema.empty_table()
         with pa.ipc.open_stream(self.path(bucket)) as reader:
             return reader.read_all()
 
@@ -244,6 +296,68 @@ class _MalformedOut:
         self.file.close()
 
 
+def _missing_ids(values: pa.ChunkedArray) -> pa.Array:
+    """True where an id is null or blank (the record cannot be joined to a creator)."""
+    text = pc.cast(values, pa.string())
+    blank = pc.or_kleene(pc.is_null(text), pc.equal(pc.utf8_trim_whitespace(text), ""))
+    return pc.fill_null(blank, True)
+
+
+def _dead_letters(resource: str, paths: list, bad_rows: dict[Path, list[np.ndarray]], chunk_rows: int):
+    """Dead-letter rows of the records without their id, every column of them (read again, only the
+    batches that hold such records); columns of the resource's other files are there as null."""
+    if not bad_rows:
+        return []
+    order = unified_schema(paths).names
+    letters = []
+    for path in paths:
+        rows = np.concatenate(bad_rows[Path(path)]) if Path(path) in bad_rows else None
+        if rows is None:
+            continue
+        offset = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            here = rows[(rows >= offset) & (rows < offset + len(batch))] - offset
+            offset += len(batch)
+            if len(here):
+                frame = pa.Table.from_batches([batch]).take(pa.array(here)).to_pandas()
+                frame = frame.reindex(columns=order)
+                key = bad.ID_COLUMN[resource]
+                letters += [bad.dead_letter(resource, row, key) for row in frame.to_dict(orient="records")]
+    return letters
+
+
+def _spool_creators(
+    inputs: dict, m: Mapping, ranges: _Ranges, root: Path, chunk_rows: int, malformed, stats
+) -> tuple[dict[str, _Spool], list[dict]]:
+    """Pass 1: users, profiles and accounts (only the columns the mapping reads) to their buckets' files.
+    Returns the spools and the dead letters of user records without their id (rejected creators)."""
+    spools, bad_users = {}, []
+    for resource, columns in source_columns(m).items():
+        paths = inputs.get(resource) or []
+        key = bad.ID_COLUMN[resource]
+        schema = unified_schema(paths, columns)
+        if key not in schema.names:  # no file has the id: every record is malformed
+            schema = schema.append(pa.field(key, pa.string()))
+        spool = spools[resource] = _Spool(root / resource, ranges, schema, key)
+        bad_rows: dict[Path, list[np.ndarray]] = {}
+        offsets: dict[Path, int] = {}
+        for path, table in iter_tables(paths, schema, chunk_rows):
+            offset = offsets.get(path, 0)
+            offsets[path] = offset + len(table)
+            missing = _missing_ids(table[key])
+            if pc.any(missing).as_py():
+                bad_rows.setdefault(path, []).append(np.flatnonzero(np.asarray(missing)) + offset)
+                table = table.filter(pc.invert(missing))
+            spool.write(table)
+        spool.close()
+        letters = _dead_letters(resource, paths, bad_rows, chunk_rows)
+        if resource == "users":
+            bad_users = letters
+        else:
+            malformed.write(resource, letters)
+    return spools, bad_users
+
+
 def _event_inputs(inputs: dict, m: Mapping, window, sweep_from) -> list[tuple]:
     """(event spec, label, paths, [from, end)) per event source: the run's window, and for the sweeps'
     records (SWEEPS: the income sweep's transactions, the per-account contents sweep's contents) the sweep's
@@ -266,17 +380,16 @@ def _spool_events(
     start,
     chunk_rows,
     spool,
+    metric_spool,
     stats,
     background: _Background,
     malformed=None,
     sweep_from=None,
-) -> pd.DataFrame:
-    """Pass 1. Events of the window [events_from, end) (the income sweep's transactions: [sweep_from, end));
-    returns per-platform content metrics of the rows at or after `start` (uuid index, `{platform}_{metric}`
-    columns).
+) -> None:
+    """Pass 2. Events of the window [events_from, end) (the income sweep's transactions: [sweep_from, end))
+    to `spool`; per-chunk sums of the content metrics of the rows at or after `start` to `metric_spool`.
 
     Reading the next chunk and spooling the previous one's events run in threads beside the event build."""
-    partial_metrics = []
     for spec, label, paths, span in _event_inputs(inputs, m, window, sweep_from):
         metrics = m.content_metrics if spec.source == "contents" else {}
         columns = list(dict.fromkeys(spec.columns + [c for cols in metrics.values() for c in cols]))
@@ -295,21 +408,32 @@ def _spool_events(
                     early = np.asarray(ts < start, dtype=bool)
                     stats.rows_in_lookback += int(early.sum())
                     own = kept.filter(pa.array(~early)) if early.any() else kept
-                    partial_metrics.append(ev.metric_sums(own, spec, metrics))
-                if len(partial_metrics) > 64:  # keep the partial sums O(creators)
-                    partial_metrics = [_sum_partials(partial_metrics, m)]
+                    sums = ev.metric_sums(own, spec, metrics)
+                    if sums is not None and len(sums):
+                        sums = sums.select(metric_spool.schema.names).cast(metric_spool.schema)
+                        background.submit(lambda sums=sums: metric_spool.write(sums))
     background.submit(spool.close)
-    partial_metrics = [p for p in partial_metrics if len(p)]
-    if not partial_metrics:
-        return pd.DataFrame()
-    return per_platform(_sum_partials(partial_metrics, m), list(m.content_metrics))
+    background.submit(metric_spool.close)
 
 
-def _sum_partials(parts: list[pd.DataFrame], m: Mapping) -> pd.DataFrame:
-    parts = [p for p in parts if len(p)]
-    if not parts:
+def _metric_schema(m: Mapping) -> pa.Schema:
+    return pa.schema(
+        [("uuid", pa.string()), ("platform", pa.string())]
+        + [(name, pa.float64()) for name in m.content_metrics]
+    )
+
+
+def _bucket_metrics(partials: pa.Table, m: Mapping) -> pd.DataFrame:
+    """A bucket's per-chunk metric sums -> one row per creator, `{platform}_{metric}` columns."""
+    if not len(partials):
         return pd.DataFrame()
-    return pd.concat(parts).groupby(["uuid", "platform"], as_index=False)[list(m.content_metrics)].sum()
+    names = list(m.content_metrics)
+    summed = partials.to_pandas().groupby(["uuid", "platform"], as_index=False)[names].sum()
+    return per_platform(summed, names)
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas() if len(table) else pd.DataFrame()
 
 
 @dataclass
@@ -446,8 +570,9 @@ def transform_run(
     out_dir: str | Path,
     events_from: datetime | None = None,
     mapping: Mapping | None = None,
-    chunk_rows: int = 100_000,
+    chunk_rows: int = CHUNK_ROWS,
     buckets: int | None = None,
+    creator_rows: int = CREATOR_ROWS,
     offboarded: Callable[[Iterable[str]], set[str]] | None = None,
     sweep_from: datetime | None = None,
 ) -> TransformResult:
@@ -460,6 +585,10 @@ def transform_run(
     them. Income transactions of an incremental run's weekly sweep (the `transactions_sweep` input), and
     contents of the per-account contents sweep (`contents_sweep`), cover up to a week: their events are kept
     from `sweep_from` (the event ledger drops those already acknowledged).
+
+    Memory: one chunk of `chunk_rows` rows while reading, then one bucket (a range of user ids with about
+    `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows; `buckets` sets their number
+    instead). The output does not depend on either.
     """
     m = mapping or load_mapping()
     start, end = utc(start), utc(end)
@@ -471,71 +600,87 @@ def transform_run(
     out.mkdir(parents=True, exist_ok=True)
     stats = TransformStats()
 
-    malformed = _MalformedOut(out / "malformed.jsonl", stats)
-    users, bad_users = bad.split_frame("users", read_resource(inputs.get("users") or []))
-    profiles, bad_profiles = bad.split_frame("profiles", read_resource(inputs.get("profiles") or []))
-    accounts, bad_accounts = bad.split_frame("accounts", read_resource(inputs.get("accounts") or []))
-    malformed.write("profiles", bad_profiles)
-    malformed.write("accounts", bad_accounts)
-    creators = build_creators(users, profiles, accounts, m)
-    # a user record without its id is a fetched creator that cannot be sent: rejected, with its reason
-    stats.fetched_creators = len(creators) + len(bad_users)
-    if bad_users:
-        stats.malformed_records["users"] = len(bad_users)
-    if offboarded is not None:
-        creators, stats.offboarded = _without(creators, offboarded(creators.index))
-
     event_rows = sum(count_rows(inputs.get(s.source) or []) for s in m.events.values())
     event_rows += sum(count_rows(inputs.get(label) or []) for label in SWEEPS)
-    stats.buckets = buckets or max(1, min(256, math.ceil(event_rows / ROWS_PER_BUCKET)))
-    spool = _Spool(out / "_spool", stats.buckets)
+    source_rows = sum(count_rows(inputs.get(r) or []) for r in ("users", "profiles", "accounts"))
+    stats.buckets = buckets or max(
+        1,
+        min(MAX_BUCKETS, max(math.ceil(event_rows / ROWS_PER_BUCKET), math.ceil(source_rows / creator_rows))),
+    )
+    ranges = _sample_ranges(inputs, stats.buckets, chunk_rows)
+    malformed = _MalformedOut(out / "malformed.jsonl", stats)
+    spool = _Spool(out / "_spool" / "events", ranges)
+    metric_spool = _Spool(out / "_spool" / "metrics", ranges, _metric_schema(m))
+    creator_spools: dict[str, _Spool] = {}
     background = _Background()
+    hashes_path = out / "user_hashes.parquet"
+    hashes_out = pq.ParquetWriter(hashes_path, _HASHES_SCHEMA)
     try:
-        window = (events_from, end)
-        metrics = _spool_events(
-            inputs, m, window, start, chunk_rows, spool, stats, background, malformed, sweep_from
+        creator_spools, bad_users = _spool_creators(
+            inputs, m, ranges, out / "_spool", chunk_rows, malformed, stats
         )
-        creators = _with_reasons(add_metrics(creators, metrics), m)
-        creator_bucket = bucket_of(creators.index, stats.buckets)
-        hashes: list[tuple[str, str, int]] = []
+        stats.fetched_creators = len(bad_users)  # a user record without its id: rejected, with its reason
+        if bad_users:
+            stats.malformed_records["users"] = len(bad_users)
+        window = (events_from, end)
+        spools = spool, metric_spool
+        _spool_events(inputs, m, window, start, chunk_rows, *spools, stats, background, malformed, sweep_from)
         paths = out / "users.jsonl", out / "rejected.jsonl"
         # users.jsonl gets Arrow's UTF-8 bytes as they are; rejected.jsonl is written line by line
         with paths[0].open("wb") as users_file, paths[1].open("w", encoding="utf-8") as rejected_out:
-            background.close()  # the spool is written and closed
+            background.close()  # the spools are written and closed
             background = _Background()
             users_out = _AsyncFile(background, users_file)  # writes overlap the next bucket's work
             for letter in bad_users:
                 rejected_out.write(json.dumps(letter) + "\n")
                 stats.rejected[letter["reason"]] = stats.rejected.get(letter["reason"], 0) + 1
-            for bucket in range(stats.buckets):
-                chunk = creators[creator_bucket == bucket]
+            for bucket in range(ranges.count):
+                creators = build_creators(
+                    *(_frame(creator_spools[r].pop(bucket)) for r in ("users", "profiles", "accounts")), m
+                )
+                stats.fetched_creators += len(creators)
+                if offboarded is not None and len(creators):
+                    creators, left = _without(creators, offboarded(creators.index))
+                    stats.offboarded += left
+                metrics = _bucket_metrics(metric_spool.pop(bucket), m)
                 events = spool.pop(bucket)
-                if len(chunk):
-                    _write_bucket(chunk, events, m, users_out, rejected_out, hashes, stats)
-                del events
+                if len(creators):
+                    creators = _with_reasons(add_metrics(creators, metrics), m)
+                    hashes: list[tuple[str, str, int]] = []
+                    _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats)
+                    if hashes:
+                        hashes_out.write_table(_hashes_table(hashes))
+                else:
+                    stats.orphan_events += len(events)
+                del events, creators, metrics
             background.close()
     finally:
         try:
             background.close()
         finally:
+            hashes_out.close()
             malformed.close()
-            spool.close()
-            shutil.rmtree(spool.root, ignore_errors=True)
+            for each in [spool, metric_spool, *creator_spools.values()]:
+                each.close()
+            shutil.rmtree(out / "_spool", ignore_errors=True)
 
-    hashes_path = out / "user_hashes.parquet"
-    pq.write_table(
-        pa.table(
-            {
-                "uuid": pa.array([h[0] for h in hashes], pa.string()),
-                "attr_hash": pa.array([h[1] for h in hashes], pa.string()),
-                "events": pa.array([h[2] for h in hashes], pa.int64()),
-            }
-        ),
-        hashes_path,
-    )
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
     return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path)
+
+
+_HASHES_SCHEMA = pa.schema([("uuid", pa.string()), ("attr_hash", pa.string()), ("events", pa.int64())])
+
+
+def _hashes_table(hashes: list[tuple[str, str, int]]) -> pa.Table:
+    return pa.table(
+        {
+            "uuid": pa.array([h[0] for h in hashes], pa.string()),
+            "attr_hash": pa.array([h[1] for h in hashes], pa.string()),
+            "events": pa.array([h[2] for h in hashes], pa.int64()),
+        },
+        schema=_HASHES_SCHEMA,
+    )
 
 
 def _without(creators: pd.DataFrame, ids: set[str]) -> tuple[pd.DataFrame, int]:

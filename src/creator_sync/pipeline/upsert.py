@@ -6,22 +6,20 @@ and stores the attempt's client counters per run so the run's report adds retrie
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
+from creator_sync import settings
 from creator_sync.attempt import Attempt
 from creator_sync.hooks.base import mask
 from creator_sync.hooks.insider import InsiderHook
 from creator_sync.pipeline.send import SendReport, new_fence, send_file
 from creator_sync.store import StateStore
 
-MAX_USERS_ENV = "CREATOR_SYNC_UPSERT_MAX_USERS"
-
 
 def env_max_users() -> int | None:
     """``CREATOR_SYNC_UPSERT_MAX_USERS`` (users per upsert request), None = the hook's documented maximum."""
-    return int(os.environ.get(MAX_USERS_ENV, "0")) or None
+    return settings.current().upsert_max_users or None
 
 
 @dataclass(frozen=True)

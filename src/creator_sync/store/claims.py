@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from creator_sync.store.engine import StoreBase, chunks, now
-from creator_sync.store.schema import in_flight_batches, send_claims
+from creator_sync.store.schema import in_flight_batches, send_claims, send_leases
 
 
 class FencedOut(RuntimeError):
@@ -37,15 +37,23 @@ class InFlight:
 
 
 class Claims(StoreBase):
+    def _lease(self, conn: Connection, fence: str, run_id: str, until: float) -> None:
+        """Write (or extend) the lease row of ``fence``."""
+        stmt = self._insert(send_leases)
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=[send_leases.c.fence], set_={"lease_until": until}),
+            [{"fence": fence, "run_id": run_id, "lease_until": until}],
+        )
+
     def claim(
         self, run_id: str, user_keys: Iterable[str], lease_s: float, fence: str | None = None
     ) -> set[str]:
         """Claim users for the attempt ``fence`` of ``run_id`` in ONE transaction; returns the keys it holds.
 
         A key is taken when it is unclaimed, already this fence's, or held under a lease that has passed (a
-        live sender renews it before every request). A key held under a live lease by another run, or by
-        another attempt of the same run (it may still be sending), is not returned. ``fence`` defaults to the
-        run id (callers with one attempt per run)."""
+        live sender renews its fence's lease before every request). A key held under a live lease by another
+        run, or by another attempt of the same run (it may still be sending), is not returned. ``fence``
+        defaults to the run id (callers with one attempt per run)."""
         keys = list(dict.fromkeys(user_keys))
         if not keys:
             return set()
@@ -56,12 +64,13 @@ class Claims(StoreBase):
         mine = sa.func.coalesce(t.c.fence, t.c.run_id) == fence
         held: set[str] = set()
         with self.write() as conn:
+            self._lease(conn, fence, run_id, until)
             for part in chunks(keys):
                 rows = [{"user_key": k, "run_id": run_id, "lease_until": until, "fence": fence} for k in part]
                 conn.execute(self._insert(t).on_conflict_do_nothing(), rows)
                 conn.execute(
                     t.update()
-                    .where(t.c.user_key.in_(part), sa.or_(mine, t.c.lease_until < at))
+                    .where(t.c.user_key.in_(part), sa.or_(mine, _effective_lease() < at))
                     .values(run_id=run_id, lease_until=until, fence=fence)
                 )
                 held.update(
@@ -70,32 +79,30 @@ class Claims(StoreBase):
         return held
 
     def claim_holders(self, user_keys: Iterable[str]) -> dict[str, tuple[str, str, float]]:
-        """``{user_key: (run_id, fence, lease_until)}`` of the claims on these keys."""
+        """``{user_key: (run_id, fence, lease_until)}`` of the claims on these keys (the fence's lease)."""
         keys, found = list(dict.fromkeys(user_keys)), {}
         t = send_claims
         with self.engine.connect() as conn:
             for part in chunks(keys):
                 rows = conn.execute(
-                    sa.select(t.c.user_key, t.c.run_id, t.c.fence, t.c.lease_until).where(
+                    sa.select(t.c.user_key, t.c.run_id, t.c.fence, _effective_lease().label("lease")).where(
                         t.c.user_key.in_(part)
                     )
                 )
-                found.update({r.user_key: (r.run_id, r.fence or r.run_id, r.lease_until) for r in rows})
+                found.update({r.user_key: (r.run_id, r.fence or r.run_id, r.lease) for r in rows})
         return found
 
     def renew_claims(self, run_id: str, lease_s: float, fence: str | None = None) -> None:
         self.renew(fence or run_id, lease_s)
 
     def renew(self, fence: str, lease_s: float, user_keys: Iterable[str] = ()) -> None:
-        """Extend the lease of every claim and in-flight marker of ``fence`` in one transaction, after
-        checking that ``fence`` still holds the claims of ``user_keys``; raises FencedOut otherwise."""
+        """Extend the lease of ``fence`` (one row: its claims and in-flight markers) in one transaction,
+        after checking that ``fence`` still holds the claims of ``user_keys``; raises FencedOut otherwise."""
         until = self.clock() + lease_s
         with self.write() as conn:
             self._check_fence(conn, fence, user_keys)
-            c, f = send_claims, in_flight_batches
-            conn.execute(
-                c.update().where(sa.func.coalesce(c.c.fence, c.c.run_id) == fence).values(lease_until=until)
-            )
+            leases, f = send_leases, in_flight_batches
+            conn.execute(leases.update().where(leases.c.fence == fence).values(lease_until=until))
             conn.execute(f.update().where(f.c.fence == fence).values(lease_until=until))
 
     @staticmethod
@@ -118,13 +125,19 @@ class Claims(StoreBase):
             )
 
     def release_claims(self, run_id: str, fence: str | None = None) -> None:
-        """Drop the claims of ``fence`` (default: the run id) and end its markers' lease now: the attempt
-        sends nothing more, so a marker it leaves may be probed once the settle time has passed."""
+        """Drop the claims and the lease of ``fence`` (default: the run id) and end its markers' lease now:
+        the attempt sends nothing more, so a marker it leaves may be probed once the settle time has
+        passed."""
         fence = fence or run_id
         at = self.clock()
         c, f = send_claims, in_flight_batches
         with self.write() as conn:
-            conn.execute(c.delete().where(sa.func.coalesce(c.c.fence, c.c.run_id) == fence))
+            conn.execute(
+                c.delete().where(
+                    sa.or_(c.c.fence == fence, sa.and_(c.c.fence.is_(None), c.c.run_id == fence))
+                )
+            )
+            conn.execute(send_leases.delete().where(send_leases.c.fence == fence))
             conn.execute(
                 f.update()
                 .where(f.c.fence == fence, sa.or_(f.c.lease_until.is_(None), f.c.lease_until > at))
@@ -135,7 +148,7 @@ class Claims(StoreBase):
         """Runs that hold at least one claim whose lease has not passed."""
         t = send_claims
         with self.engine.connect() as conn:
-            query = sa.select(t.c.run_id).where(t.c.lease_until >= self.clock()).distinct()
+            query = sa.select(t.c.run_id).where(_effective_lease() >= self.clock()).distinct()
             return set(conn.execute(query).scalars())
 
     def mark_in_flight(
@@ -163,8 +176,8 @@ class Claims(StoreBase):
             self._check_fence(conn, fence, user_keys)
             conn.execute(self._insert(in_flight_batches).on_conflict_do_nothing(), [row])
             if fence is not None and until is not None:
-                c, f = send_claims, in_flight_batches
-                conn.execute(c.update().where(c.c.fence == fence).values(lease_until=until))
+                leases, f = send_leases, in_flight_batches
+                conn.execute(leases.update().where(leases.c.fence == fence).values(lease_until=until))
                 conn.execute(f.update().where(f.c.fence == fence).values(lease_until=until))
 
     def in_flight(self) -> list[tuple[str, str, dict]]:
@@ -190,3 +203,14 @@ class Claims(StoreBase):
     def forget_in_flight(self, batch_key: str) -> None:
         with self.write() as conn:
             conn.execute(in_flight_batches.delete().where(in_flight_batches.c.batch_key == batch_key))
+
+
+def _effective_lease():
+    """A claim's lease: its fence's lease row, or (a claim 0.1.0 wrote, without a lease row) its own."""
+    c, leases = send_claims, send_leases
+    fence_lease = (
+        sa.select(leases.c.lease_until)
+        .where(leases.c.fence == sa.func.coalesce(c.c.fence, c.c.run_id))
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(fence_lease, c.c.lease_until)

@@ -17,8 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from creator_sync import settings
+
 STATE_URL_ENV = "CREATOR_SYNC_STATE_URL"
-DATA_URL_ENV = "CREATOR_SYNC_DATA_URL"
+DATA_URL_ENV = "CREATOR_SYNC_DATA_URL"  # named in messages; the values come from creator_sync.settings
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 IN_CHUNK = 500  # bound parameters per IN (...) query
 
@@ -30,7 +32,7 @@ def now() -> datetime:
 def default_data_dir() -> Path:
     """`CREATOR_SYNC_DATA_URL` (file://...) if set, else `$AIRFLOW_HOME/data`: the same directory as
     creator_sync.sync.run_context.data_base, which this Airflow-free module cannot import."""
-    url = os.environ.get(DATA_URL_ENV, "")
+    url = settings.current().data_url or ""
     if not url:
         return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "data"
     if not url.startswith("file://"):
@@ -42,7 +44,7 @@ def default_data_dir() -> Path:
 
 
 def state_url() -> str:
-    return os.environ.get(STATE_URL_ENV) or f"sqlite:///{default_data_dir() / 'state.db'}"
+    return settings.current().state_url or f"sqlite:///{default_data_dir() / 'state.db'}"
 
 
 def chunks(items: list, size: int = IN_CHUNK) -> Iterator[list]:
@@ -80,6 +82,7 @@ class StoreBase:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA cache_size=-65536")  # 64 MB: the ledger's primary-key reads at scale
             cursor.close()
 
         @event.listens_for(engine, "begin")

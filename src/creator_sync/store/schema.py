@@ -81,8 +81,17 @@ send_claims = sa.Table(
     metadata,
     sa.Column("user_key", sa.String(255), primary_key=True),
     sa.Column("run_id", sa.String(255), nullable=False, index=True),
+    sa.Column("lease_until", sa.Float, nullable=False),  # the lease when claimed (its fence's row renews it)
+    sa.Column("fence", sa.String(255), nullable=True, index=True),  # the holding attempt (None: the run id)
+)
+# One row per fencing token: the attempt's lease, renewed before every request. A claim is live while its
+# fence's lease has not passed (a claim without a lease row, written by 0.1.0, while its own lease_until).
+send_leases = sa.Table(
+    "send_leases",
+    metadata,
+    sa.Column("fence", sa.String(255), primary_key=True),
+    sa.Column("run_id", sa.String(255), nullable=False),
     sa.Column("lease_until", sa.Float, nullable=False),
-    sa.Column("fence", sa.String(255), nullable=True),  # the holding attempt (None: the run id)
 )
 
 

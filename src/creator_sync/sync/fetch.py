@@ -5,7 +5,8 @@
   plus the look-back, see run_context.LOOKBACK_ENV); when the connection reads contents per account
   (creator_sync.sync.contents_read: the sources disagree on whether account_id is required) each shard
   lists its accounts' contents instead;
-- accounts: split into shards, one per `insightiq_api` pool slot, run as mapped tasks: shard i of n reads
+- accounts: split into shards, one per `insightiq_api` pool slot but the one fetch_creators and
+  fetch_contents take in turn, run as mapped tasks: shard i of n reads
   every n-th page of the accounts list from page i (or every n-th account of a targeted sync), so the shards
   start at once, in parallel with users/profiles/contents, and no page is read twice;
 - income transactions: per account (account_id is required), only where income is synced, in its shard,
