@@ -37,9 +37,10 @@ test-fast: install ## unit tests only
 soak: install ## the exactly-once property test with a long search (300 generated histories)
 	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:xdist tests/exactly_once/test_property.py
 
-lint: install ## ruff, and the docs name only settings, make targets, paths and DAG ids that exist
+lint: install ## ruff, the layer contract (.importlinter), and the docs name only what exists
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m devtools.docs_check
 
 format: install

@@ -130,7 +130,7 @@ def env_connection_secrets(env: Mapping[str, str]) -> list[Secret]:
 
 def callback_token_secrets(env: Mapping[str, str], insider_passwords: Iterable[str]) -> list[Secret]:
     """The Insider error-callback tokens: derived from each Insider request token, and the explicit one."""
-    from creator_sync.webhooks.callback import CALLBACK_TOKEN_ENV, derived_callback_token
+    from creator_sync.routes.callback import CALLBACK_TOKEN_ENV, derived_callback_token
 
     found = [
         Secret("Insider error-callback token", derived_callback_token(p)) for p in insider_passwords if p

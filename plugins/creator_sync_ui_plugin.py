@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from creator_sync.ui.app import URL_PREFIX, create_app
+from creator_sync.routes import URL_PREFIX
+from creator_sync.ui.app import create_app
 
 HREF = URL_PREFIX.lstrip("/")  # relative: resolved against the Airflow UI's base URL
 

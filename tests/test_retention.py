@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.retention import DAG_ID, ledger_days, run_maintenance
 from creator_sync.store import StateStore
 from creator_sync.store.schema import acknowledged_events, dead_letters

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.run_checks import (
     MIN_CREATORS_FOR_RATE,
     fail_on_rejection_rate,

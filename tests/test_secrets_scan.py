@@ -57,7 +57,7 @@ def _deployment(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from creator_sync.webhooks.callback import derived_callback_token
+    from creator_sync.routes.callback import derived_callback_token
 
     insider_token = connections_file_entries()["insider_default"]["password"]
     callback = derived_callback_token(insider_token)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from creator_sync import settings
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "creator_sync"

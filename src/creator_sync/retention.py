@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from creator_sync import settings, storage
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,8 @@ from datetime import timedelta
 
 from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
-from creator_sync.http.errors import (
-    CreatorSyncConfigError,
-    VendorPermanentError,
-    VendorRateLimitError,
-    VendorTransientError,
-)
+from creator_sync.errors import CreatorSyncConfigError
+from creator_sync.http.errors import VendorPermanentError, VendorRateLimitError, VendorTransientError
 
 VENDOR_RETRY_POLICY = ExceptionRetryPolicy(
     rules=[

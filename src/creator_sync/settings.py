@@ -235,7 +235,7 @@ class _FromMapping(Settings):
 
 
 def _explain(error: ValidationError, environ: Mapping[str, str]) -> Exception:
-    from creator_sync.http.errors import CreatorSyncConfigError  # a ValueError; the http package imports this
+    from creator_sync.errors import CreatorSyncConfigError
 
     problems = []
     for item in error.errors():

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from creator_sync import settings
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 
 DATA_URL_ENV = "CREATOR_SYNC_DATA_URL"
 DATA_CONN_ID_ENV = "CREATOR_SYNC_DATA_CONN_ID"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 
 RECORD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 _RECORD_ID = re.compile(RECORD_ID_PATTERN)

@@ -11,7 +11,7 @@ import pytest
 
 from creator_sync.alerts import CreatorSyncAlert
 from creator_sync.dag_defaults import default_args, interval_length, task_timeout
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 

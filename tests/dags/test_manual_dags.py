@@ -177,7 +177,7 @@ def test_onboarding_and_audit_fields_render_from_the_form(dags):
 
 @pytest.mark.slow
 def test_web_push_existing_title_fails_without_retry(dags, sb):
-    from creator_sync.http.errors import WebPushTitleExistsError
+    from creator_sync.hooks.web_push import WebPushTitleExistsError
 
     params = {"title": "Spring launch", "language": "en_US", "is_all": False}
     task = rendered(dags["insider_web_push"].get_task("create_web_push_campaign"), params)

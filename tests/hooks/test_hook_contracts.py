@@ -9,16 +9,16 @@ import json
 import httpx
 import pytest
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.insider import InsiderHook
 from creator_sync.hooks.insightiq import InsightIQHook
-from creator_sync.hooks.web_push import InsiderWebPushHook, WebPushCreateUnconfirmedError
-from creator_sync.http.client import RetrySettings, VendorClient
-from creator_sync.http.errors import (
-    AmbiguousOutcomeError,
-    CreatorSyncConfigError,
-    VendorServerError,
+from creator_sync.hooks.web_push import (
+    InsiderWebPushHook,
+    WebPushCreateUnconfirmedError,
     WebPushTitleExistsError,
 )
+from creator_sync.http.client import RetrySettings, VendorClient
+from creator_sync.http.errors import AmbiguousOutcomeError, VendorServerError
 from creator_sync.http.limiter import UnlimitedLimiter
 
 FAST = RetrySettings(max_attempts=4, backoff_initial=0, jitter=0)

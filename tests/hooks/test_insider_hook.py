@@ -8,15 +8,16 @@ import json
 import httpx
 import pytest
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.insider import (
     MAX_REQUEST_BYTES,
     InsiderHook,
     build_upsert_body,
     parse_upsert_errors,
 )
-from creator_sync.hooks.web_push import InsiderWebPushHook
+from creator_sync.hooks.web_push import InsiderWebPushHook, WebPushTitleExistsError
 from creator_sync.http.client import RetrySettings
-from creator_sync.http.errors import CreatorSyncConfigError, VendorAuthError, WebPushTitleExistsError
+from creator_sync.http.errors import VendorAuthError
 from creator_sync.http.limiter import SlidingWindowLimiter, UnlimitedLimiter
 from creator_sync.retry import VENDOR_RETRY_POLICY
 from devtools.insider_load import upsert_all

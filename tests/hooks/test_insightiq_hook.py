@@ -8,9 +8,9 @@ import json
 import httpx
 import pytest
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.insightiq import RESOURCES, InsightIQHook
 from creator_sync.http.client import RetrySettings
-from creator_sync.http.errors import CreatorSyncConfigError
 from creator_sync.http.limiter import UnlimitedLimiter
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from creator_sync.hooks.insider import MAX_REQUEST_BYTES, InsiderHook
 from creator_sync.hooks.insightiq import InsightIQHook
-from creator_sync.hooks.web_push import InsiderWebPushHook
-from creator_sync.http.errors import VendorAuthError, WebPushTitleExistsError
+from creator_sync.hooks.web_push import InsiderWebPushHook, WebPushTitleExistsError
+from creator_sync.http.errors import VendorAuthError
 from creator_sync.http.limiter.config import DEFAULT_MARGIN
 from creator_sync.limits import rate_limit
 from creator_sync.retry import VENDOR_RETRY_POLICY

@@ -9,9 +9,9 @@ import json
 import httpx
 import pytest
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.data_governance import ALREADY_GONE, ERASED, FAILED, InsiderDataGovernanceHook
 from creator_sync.http.client import RetrySettings
-from creator_sync.http.errors import CreatorSyncConfigError
 from creator_sync.http.limiter import UnlimitedLimiter
 from creator_sync.limits import INSIDER_GOVERNANCE_POOL, INSIDER_PROFILE_POOL
 

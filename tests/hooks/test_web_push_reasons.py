@@ -13,10 +13,11 @@ from creator_sync.hooks.web_push import (
     TITLE_EXISTS,
     InsiderWebPushHook,
     WebPushCreateUnconfirmedError,
+    WebPushTitleExistsError,
     bad_request_reason,
 )
 from creator_sync.http.client import RetrySettings
-from creator_sync.http.errors import VendorBadRequestError, WebPushTitleExistsError
+from creator_sync.http.errors import VendorBadRequestError
 from creator_sync.http.limiter import UnlimitedLimiter
 
 LOST = httpx.ReadTimeout("read timed out")

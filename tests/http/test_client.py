@@ -397,8 +397,8 @@ def test_request_options_object_and_keywords_are_the_same():
 
 
 def test_the_timeout_env_sets_the_default_timeout_and_refuses_nonsense(monkeypatch):
+    from creator_sync.errors import CreatorSyncConfigError
     from creator_sync.http.client import TIMEOUT_ENV, default_timeout
-    from creator_sync.http.errors import CreatorSyncConfigError
 
     monkeypatch.setenv(TIMEOUT_ENV, "3")
     assert default_timeout().read == 3 and default_timeout().connect == 3

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.http.limiter import (
     RedisLimiter,
     SlidingWindowLimiter,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from creator_sync.http.errors import CreatorSyncConfigError, VendorNotFoundError
+from creator_sync.errors import CreatorSyncConfigError
+from creator_sync.http.errors import VendorNotFoundError
 from creator_sync.offboard import rule
 
 

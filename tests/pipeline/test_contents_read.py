@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.insightiq import InsightIQHook
-from creator_sync.http.errors import CreatorSyncConfigError, VendorBadRequestError
+from creator_sync.http.errors import VendorBadRequestError
 from creator_sync.pipeline.sources import discover_inputs
 from creator_sync.sync import contents_read, fetch
 from creator_sync.sync.run_context import SyncRun

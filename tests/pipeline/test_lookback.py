@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.insightiq import InsightIQHook
-from creator_sync.http.errors import CreatorSyncConfigError
 from creator_sync.pipeline.transform import load_stats
 from creator_sync.sync import fetch
 from creator_sync.sync.run_context import LOOKBACK_ENV, SyncRun, lookback_hours

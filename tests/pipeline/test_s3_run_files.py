@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from creator_sync import storage
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.sync.run_context import SyncRun, run_dir, run_dir_name
 from devtools.s3_server import MotoS3Server
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.files import flatten_records
-from creator_sync.http.errors import CreatorSyncConfigError
 from creator_sync.sync import fetch_mode as modes
 from creator_sync.sync import incremental_fetch, snapshot
 from creator_sync.sync.run_context import SyncRun

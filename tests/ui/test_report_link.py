@@ -6,7 +6,7 @@ import logging
 
 import airflow.sdk.configuration  # noqa: F401 - loaded (it configures logging) before caplog attaches
 
-from creator_sync.ui import links
+from creator_sync.routes import links
 
 
 def test_task_log_links_the_runs_report_in_the_view(caplog, monkeypatch):

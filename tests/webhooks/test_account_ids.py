@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from webhook_support import SECRET, FakeTrigger
 
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.store.engine import now as utcnow
 from creator_sync.sync import run_context
 from creator_sync.webhooks import coalesce

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from webhook_support import SECRET, AppServer, FakeTrigger
 
+from creator_sync.routes.callback import callback_token
 from creator_sync.store import StateStore
 from creator_sync.store.engine import now
 from creator_sync.webhooks import app as webhook_app
 from creator_sync.webhooks import bounded_json
 from creator_sync.webhooks import dead_letters as dl
 from creator_sync.webhooks.app import Receiver, create_app
-from creator_sync.webhooks.callback import callback_token
 from creator_sync.webhooks.dead_letters import record_unification_errors
 from creator_sync.webhooks.signature import sign
 
@@ -117,7 +117,7 @@ def test_a_callback_stores_only_users_the_project_sent_recently(server, state, m
 
 
 def test_the_window_is_a_setting(state, monkeypatch):
-    from creator_sync.http.errors import CreatorSyncConfigError
+    from creator_sync.errors import CreatorSyncConfigError
     from creator_sync.webhooks import sent_index
 
     monkeypatch.setenv(sent_index.SENT_WITHIN_ENV, "1")

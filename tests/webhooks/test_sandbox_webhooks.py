@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from webhook_support import SECRET, AppServer, Capture, FakeTrigger
 
+from creator_sync.routes.callback import error_callback_endpoint
 from creator_sync.webhooks.app import Receiver, create_app
-from creator_sync.webhooks.callback import error_callback_endpoint
 from creator_sync.webhooks.registration import ensure_webhook
 from devtools.connections import connection_envs, sandbox_hosts
 from devtools.insider_load import upsert_all

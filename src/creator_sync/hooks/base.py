@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 from airflow.sdk.bases.hook import BaseHook
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.http.client import RetrySettings, VendorClient
-from creator_sync.http.errors import CreatorSyncConfigError, VendorError, VendorTransientError
+from creator_sync.http.errors import VendorError, VendorTransientError
 
 # A non-idempotent call that failed with one of these may still have been processed by the vendor (the
 # answer was lost: timeout, dropped connection, 5xx, malformed body; or refused: 429/503/connect error,

@@ -29,11 +29,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.insider import InsiderHook
 from creator_sync.http.client import VendorClient
 from creator_sync.http.errors import (
     AmbiguousOutcomeError,
-    CreatorSyncConfigError,
     VendorError,
     VendorNotFoundError,
     VendorRateLimitError,

@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.base import VendorHook
 from creator_sync.http.client import VendorClient
-from creator_sync.http.errors import CreatorSyncConfigError, VendorNotFoundError
+from creator_sync.http.errors import VendorNotFoundError
 from creator_sync.http.limiter import build_limiter
 from creator_sync.limits import INSIDER_PROFILE_POOL, INSIDER_UPSERT_POOL
 

@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 
 from creator_sync import vendor_ids
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.base import MAY_HAVE_BEEN_PROCESSED, VendorHook
 from creator_sync.http.client import VendorClient
-from creator_sync.http.errors import CreatorSyncConfigError, VendorError, VendorNotFoundError
+from creator_sync.http.errors import VendorError, VendorNotFoundError
 from creator_sync.http.limiter import build_limiter
 from creator_sync.http.paging import DEFAULT_PAGE_LIMIT, iter_offset
 from creator_sync.limits import INSIGHTIQ_POOL

@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import contextlib
 
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.base import MAY_HAVE_BEEN_PROCESSED, VendorHook
 from creator_sync.http.client import VendorClient
-from creator_sync.http.errors import (
-    CreatorSyncConfigError,
-    VendorBadRequestError,
-    VendorResponseError,
-    WebPushTitleExistsError,
-)
+from creator_sync.http.errors import VendorBadRequestError, VendorResponseError
 from creator_sync.http.limiter import build_limiter
 from creator_sync.limits import INSIDER_WEB_PUSH_POOL
 from creator_sync.vendor_rules import WEB_PUSH_MAX_TITLE
@@ -57,6 +53,10 @@ def bad_request_reason(message: str | None) -> str:
     if any(word in text for word in OTHER_REASON_WORDS):
         return INVALID_REQUEST
     return TITLE_EXISTS
+
+
+class WebPushTitleExistsError(VendorBadRequestError):
+    """Insider Web Push answered 400 to a create: a campaign with this title already exists."""
 
 
 class WebPushCreateUnconfirmedError(WebPushTitleExistsError):

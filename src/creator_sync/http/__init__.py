@@ -3,8 +3,6 @@
 from creator_sync.http.client import ClientStats, RequestOptions, RetrySettings, VendorClient, VendorResponse
 from creator_sync.http.errors import (
     AmbiguousOutcomeError,
-    CreatorSyncConfigError,
-    CreatorSyncError,
     MalformedPageError,
     VendorAuthError,
     VendorBadRequestError,
@@ -16,7 +14,6 @@ from creator_sync.http.errors import (
     VendorServerError,
     VendorTransientError,
     VendorTransportError,
-    WebPushTitleExistsError,
 )
 from creator_sync.http.limiter import build_limiter
 from creator_sync.http.paging import iter_offset, iter_offset_pages
@@ -24,8 +21,6 @@ from creator_sync.http.paging import iter_offset, iter_offset_pages
 __all__ = [
     "AmbiguousOutcomeError",
     "ClientStats",
-    "CreatorSyncConfigError",
-    "CreatorSyncError",
     "MalformedPageError",
     "RequestOptions",
     "RetrySettings",
@@ -41,7 +36,6 @@ __all__ = [
     "VendorServerError",
     "VendorTransientError",
     "VendorTransportError",
-    "WebPushTitleExistsError",
     "build_limiter",
     "iter_offset",
     "iter_offset_pages",

@@ -1,7 +1,7 @@
 """Exceptions raised by the HTTP core. Messages never contain credentials.
 
 Two families decide what an Airflow retry can do:
-- ``VendorPermanentError``: a retry cannot fix it (auth, validation, not found, existing title, config).
+- ``VendorPermanentError``: a retry cannot fix it (auth, validation, not found, a vendor's refusal).
 - ``VendorTransientError``: the client already retried and gave up (5xx, 429, timeouts, bad JSON);
   an Airflow retry later may succeed.
 
@@ -11,13 +11,7 @@ have been processed but its answer was lost: the caller must find out what arriv
 
 from __future__ import annotations
 
-
-class CreatorSyncError(Exception):
-    """Base class of everything raised by creator_sync."""
-
-
-class CreatorSyncConfigError(CreatorSyncError, ValueError):
-    """A local mistake in arguments or configuration (unknown resource, missing account_id, ...)."""
+from creator_sync.errors import CreatorSyncError
 
 
 class VendorError(CreatorSyncError):
@@ -87,10 +81,6 @@ class VendorAuthError(VendorPermanentError):
 
 class VendorNotFoundError(VendorPermanentError):
     """HTTP 404."""
-
-
-class WebPushTitleExistsError(VendorBadRequestError):
-    """Insider Web Push answered 400 to a create: a campaign with this title already exists."""
 
 
 class VendorServerError(VendorTransientError):

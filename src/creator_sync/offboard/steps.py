@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from creator_sync import vendor_ids
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.data_governance import ALREADY_GONE, ERASED, FAILED
-from creator_sync.http.errors import CreatorSyncConfigError, VendorError, VendorNotFoundError
+from creator_sync.http.errors import VendorError, VendorNotFoundError
 from creator_sync.offboard import rule
 from creator_sync.offboard.run_files import purge_run_files
 from creator_sync.store import OffboardingState, StateStore, creator_hash

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.retry import DEFAULT_RETRY_ARGS, VENDOR_RETRY_POLICY
 
 

@@ -26,7 +26,7 @@ class InsiderUpsertOperator(BaseOperator):
 
     The transform's rejected users (``rejected_path``) and malformed source records (``malformed_path``)
     become dead letters. With ``dry_run`` nothing is sent or written: XCom says what WOULD be sent.
-    Insider's error callbacks go to the token-bearing URL of creator_sync.webhooks.callback (when
+    Insider's error callbacks go to the token-bearing URL of creator_sync.routes.callback (when
     ``CREATOR_SYNC_PUBLIC_BASE_URL`` is set). The client's counters of every attempt are stored per run
     (StateStore.save_client_stats) so the run's report adds retried attempts up.
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.limits import INSIGHTIQ_POOL
 from creator_sync.operators._common import as_list, vendor_defaults
 from creator_sync.vendor_rules import INSIGHTIQ_PRODUCTS as PRODUCTS

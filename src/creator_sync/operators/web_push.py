@@ -42,8 +42,11 @@ class InsiderWebPushOperator(BaseOperator):
         self.conn_id = conn_id
 
     def execute(self, context) -> dict[str, Any]:
-        from creator_sync.hooks.web_push import InsiderWebPushHook, WebPushCreateUnconfirmedError
-        from creator_sync.http.errors import WebPushTitleExistsError
+        from creator_sync.hooks.web_push import (
+            InsiderWebPushHook,
+            WebPushCreateUnconfirmedError,
+            WebPushTitleExistsError,
+        )
 
         is_all = as_bool(self.is_all, "is_all")
         hook = InsiderWebPushHook(self.conn_id)

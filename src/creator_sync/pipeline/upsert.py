@@ -54,7 +54,7 @@ def _counters(hook: InsiderHook, report: SendReport) -> dict[str, Any]:
 def upsert(attempt: Attempt, options: SendOptions, log: logging.Logger | None = None) -> dict[str, Any]:
     """Send ``options.users_path`` exactly once for one task attempt; returns the operator's XCom:
     ``{"send": SendReport.as_dict(), "client": request counters, "dry_run": bool}``."""
-    from creator_sync.webhooks.callback import error_callback_endpoint
+    from creator_sync.routes.callback import error_callback_endpoint
 
     log = log or logging.getLogger(__name__)
     state = StateStore(options.state_url)

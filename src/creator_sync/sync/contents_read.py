@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from creator_sync import files, storage
-from creator_sync.http.errors import CreatorSyncConfigError, VendorBadRequestError, VendorError
+from creator_sync.errors import CreatorSyncConfigError
+from creator_sync.http.errors import VendorBadRequestError, VendorError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from airflow.sdk import ObjectStoragePath
 
 from creator_sync import settings, storage
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 
 # The creator_sync schedule (a cron expression, UTC). Read by the DAG file and by manual runs that carry no
 # data interval, so both agree on what "one interval" is.

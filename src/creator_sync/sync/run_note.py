@@ -18,7 +18,7 @@ NOTE_CONN_ID = "creator_sync_airflow_api"
 def set_run_note(dag_id: str, run_id: str, text: str) -> bool:
     from airflow.sdk import BaseHook
 
-    from creator_sync.ui.links import log_report_link
+    from creator_sync.routes.links import log_report_link
 
     log_report_link(dag_id, run_id)  # the report is in the UI plugin's view in every deployment
     try:

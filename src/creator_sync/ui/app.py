@@ -34,7 +34,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from creator_sync.reasons import REPLAYABLE
-from creator_sync.ui import URL_PREFIX, guards, pages
+from creator_sync.routes import URL_PREFIX
+from creator_sync.ui import guards, pages
 from creator_sync.ui.figures import RunRow, run_row
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,9 @@ import json
 from html import escape
 from urllib.parse import quote
 
+from creator_sync.routes import URL_PREFIX
 from creator_sync.store import DeadLetter
-from creator_sync.ui import URL_PREFIX, masking
+from creator_sync.ui import masking
 from creator_sync.ui.charts import line_chart
 from creator_sync.ui.figures import RunRow, vendor_limit, vendor_name
 

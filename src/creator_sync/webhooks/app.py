@@ -29,7 +29,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from creator_sync import settings
-from creator_sync.webhooks import bounded_json, callback, signature
+from creator_sync.routes import callback
+from creator_sync.webhooks import bounded_json, signature
 from creator_sync.webhooks.events import MalformedEvent, parse_event
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from creator_sync.http.errors import CreatorSyncConfigError
-from creator_sync.webhooks.callback import insightiq_webhook_url
+from creator_sync.errors import CreatorSyncConfigError
+from creator_sync.routes.callback import insightiq_webhook_url
 from creator_sync.webhooks.events import SUBSCRIBED_EVENTS
 
 WEBHOOK_NAME = "creator-sync"

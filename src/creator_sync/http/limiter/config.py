@@ -17,7 +17,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from creator_sync import settings
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.http.limiter.base import Limiter
 from creator_sync.http.limiter.local import SlidingWindowLimiter
 from creator_sync.http.limiter.window import effective_window

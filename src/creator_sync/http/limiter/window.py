@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from creator_sync.http.errors import CreatorSyncConfigError
+from creator_sync.errors import CreatorSyncConfigError
 
 EPS = 1e-9
 MIN_WAIT = 1e-4  # never ask a caller to wait 0 s for a send that does not fit (no busy loop)

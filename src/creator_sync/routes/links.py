@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
-from creator_sync.ui import URL_PREFIX
+from creator_sync.routes import URL_PREFIX
 
 log = logging.getLogger(__name__)
 
