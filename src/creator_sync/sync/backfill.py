@@ -51,8 +51,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from creator_sync import files, settings, storage
 from creator_sync.http.client import ClientStats
+from creator_sync.pipeline.events import parse_timestamps
+from creator_sync.pipeline.mapping import load_mapping
 from creator_sync.sync.insightiq_reads import day_range
 from creator_sync.sync.run_context import SyncRun
 
@@ -300,8 +307,6 @@ def _finish(part: str, path: Any, first: date, last: date, result: dict[str, Any
 
 def _event_timestamps() -> dict[str, list[str]]:
     """Event source (fetched resource) -> the timestamp columns the transform filters it on."""
-    from creator_sync.pipeline.mapping import load_mapping
-
     columns: dict[str, list[str]] = {}
     for spec in load_mapping().events.values():
         columns.setdefault(spec.source, []).append(spec.timestamp)
@@ -316,13 +321,6 @@ def _copy(src: Any, dst: Any) -> None:
 def _copy_days(src: Any, dst: Any, columns: list[str], first: date, last: date) -> int:
     """Copy the rows of an event file dated on days [first, last] (by any of `columns`, UTC), and the rows
     with no parseable date (the transform sets those aside itself); returns the rows written."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from creator_sync.pipeline.events import parse_timestamps
-
     lo, hi = pd.Timestamp(_midnight(first)), pd.Timestamp(_midnight(last + timedelta(days=1)))
     kept = 0
     with files.open_input(src) as fin:

@@ -2,7 +2,8 @@
 creator_sync.sync.fetch_mode), and the snapshot update every run (but a backfill) ends its fetch with.
 
 A scheduled run with a snapshot (creator_sync.sync.snapshot) makes the planner's reads
-(creator_sync.sync.plan.plan_hourly, no webhook changes):
+(creator_sync.sync.plan.plan_hourly, no webhook changes); the fetch engine (creator_sync.sync.fetch) picks
+this strategy with `directory_kind`:
 - `fetch_directory` (the fetch_creators task): sweep slice h % 24 of the users, accounts and profiles lists
   (h = the interval start's hours since the epoch), written to `<run>/directory_reads/<part>/` (outside
   the fetch directory: they are not the run's directory yet);
