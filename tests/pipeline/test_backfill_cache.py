@@ -14,7 +14,8 @@ import pytest
 
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.pipeline.transform import transform_run
-from creator_sync.sync import backfill, fetch
+from creator_sync.sync import backfill, fetch, full_fetch
+from creator_sync.sync.insightiq_reads import INCOME_SYNCED, account_status
 from creator_sync.sync.run_context import SyncRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_rate_budget")]
@@ -121,7 +122,7 @@ def transformed(run: SyncRun, out: Path) -> dict:
 
 def income_accounts() -> set[str]:
     accounts = InsightIQHook().iter_records("accounts")
-    return {a["id"] for a in accounts if fetch._status(a, "income") in fetch.INCOME_SYNCED}
+    return {a["id"] for a in accounts if account_status(a, "income") in INCOME_SYNCED}
 
 
 def test_48_hourly_backfill_runs_read_once_and_transform_like_uncached_runs(
@@ -206,7 +207,7 @@ def test_an_expired_or_partial_entry_is_never_used(sandbox_env, monkeypatch):
     class Broken(Exception):
         pass
 
-    real = fetch.fetch_contents
+    real = full_fetch.fetch_contents  # the read that fills a cache entry
 
     def failing(hook, run):
         real(hook, run)
@@ -215,10 +216,10 @@ def test_an_expired_or_partial_entry_is_never_used(sandbox_env, monkeypatch):
 
     claims: list[str] = []
 
-    monkeypatch.setattr(fetch, "fetch_contents", failing)
+    monkeypatch.setattr(full_fetch, "fetch_contents", failing)
     with pytest.raises(Broken):
-        backfill.fetch_contents(reads.hook(), first)
-    monkeypatch.setattr(fetch, "fetch_contents", real)
+        fetch.fetch_contents(reads.hook(), first)
+    monkeypatch.setattr(full_fetch, "fetch_contents", real)
     assert len(backfill.entries("contents")) == 1 and backfill.find("contents", first) is None
     assert claims == [first.run_id] and not (backfill.entries("contents")[0].path / backfill.CLAIM).exists()
     fetch.fetch_contents(reads.hook(), first)

@@ -127,7 +127,7 @@ def test_a_run_waits_for_another_runs_read_in_progress_instead_of_reading_again(
 
     threading.Timer(0.3, finish).start()
     reads = []
-    got = backfill._cached("contents", _NoRequests(), run, lambda chunk: reads.append(chunk) or {})
+    got = backfill.cached("contents", _NoRequests(), run, lambda chunk: reads.append(chunk) or {})
     assert reads == [] and got["backfill_cache"] == {
         "entry": path.name,
         "days": ["2026-01-01", "2026-01-31"],

@@ -13,7 +13,7 @@ from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.http.errors import VendorBadRequestError
 from creator_sync.pipeline.sources import discover_inputs
-from creator_sync.sync import contents_read, fetch
+from creator_sync.sync import contents_read, fetch, insightiq_reads
 from creator_sync.sync.run_context import SyncRun
 
 RATE = 200
@@ -79,7 +79,7 @@ def strict_contents(iq_sandbox, conn_env, local_sync_store, monkeypatch, tmp_pat
     conn_env(sandbox_hosts(iq_sandbox))
     iq_sandbox.reset("insightiq")
     run = make_run("manual__contents-expected")
-    from_date, to_date = fetch._day_range(run)
+    from_date, to_date = insightiq_reads.day_range(run)
     expected = sorted(
         c["id"] for c in InsightIQHook().iter_records("contents", from_date=from_date, to_date=to_date)
     )

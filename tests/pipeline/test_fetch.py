@@ -10,7 +10,7 @@ import pytest
 
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.pipeline.sources import discover_inputs
-from creator_sync.sync import fetch
+from creator_sync.sync import fetch, insightiq_reads
 from creator_sync.sync.run_context import SyncRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_rate_budget")]
@@ -27,7 +27,7 @@ def test_shards_read_every_account_once_with_no_page_in_common(sandbox_env):
     pages = math.ceil(len(expected) / 100)
 
     hooks = [InsightIQHook() for _ in range(4)]
-    shards = [fetch.shard_accounts(hooks[k], run, k, 4) for k in range(4)]
+    shards = [insightiq_reads.shard_accounts(hooks[k], run, k, 4) for k in range(4)]
     assert sorted(a["id"] for shard in shards for a in shard) == expected  # each account exactly once
     assert pages <= sum(h.stats["requests"] for h in hooks) <= pages + 3  # + one empty page per reader
 
@@ -35,7 +35,7 @@ def test_shards_read_every_account_once_with_no_page_in_common(sandbox_env):
     written = pd.concat(pd.read_parquet(p) for p in discover_inputs(run.dir / "fetch")["accounts"])
     assert sorted(written["id"]) == expected
     assert [r["accounts"]["count"] for r in results] == [len(s) for s in shards]
-    income_accounts = int(written["data.income.status"].isin(fetch.INCOME_SYNCED).sum())
+    income_accounts = int(written["data.income.status"].isin(insightiq_reads.INCOME_SYNCED).sum())
     assert 0 < income_accounts < len(expected)
     assert sum(r["requests"]["requests"] for r in results) >= pages + income_accounts
 

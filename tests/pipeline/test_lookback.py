@@ -20,6 +20,7 @@ from creator_sync.errors import CreatorSyncConfigError
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.pipeline.transform import load_stats
 from creator_sync.sync import fetch
+from creator_sync.sync.insightiq_reads import day_range
 from creator_sync.sync.run_context import LOOKBACK_ENV, SyncRun, lookback_hours
 from creator_sync.sync.steps import report_step, transform_step
 
@@ -98,9 +99,9 @@ def test_sync_run_rejects_a_negative_lookback():
 
 def test_day_range_covers_the_lookback_days():
     start = datetime(2026, 1, 15, 1, tzinfo=UTC)
-    assert fetch._day_range(SyncRun("r", start, start + HOUR, False, False, ())) == ("2026-01-15",) * 2
+    assert day_range(SyncRun("r", start, start + HOUR, False, False, ())) == ("2026-01-15",) * 2
     with_lookback = SyncRun("r", start, start + HOUR, False, False, (), 2)
-    assert fetch._day_range(with_lookback) == ("2026-01-14", "2026-01-15")  # one extra whole day
+    assert day_range(with_lookback) == ("2026-01-14", "2026-01-15")  # one extra whole day
 
 
 # -- against the sandboxes -------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ per hour.
 `airflow backfill create` over D days makes 24*D hourly runs. Read like scheduled runs, each would read the
 whole directory (users, profiles, accounts) and one transactions list per income account. Here the first
 backfill run that finds no usable entry reads a CHUNK instead - the directory, one date-filtered contents
-list over the chunk's days, each income account's transactions over the chunk's days - through the plain
-fetch functions (creator_sync.sync.fetch), into the data directory (file:// or s3://, creator_sync.storage).
+list over the chunk's days, each income account's transactions over the chunk's days - through the full
+read (creator_sync.sync.full_fetch, handed in by the engine, creator_sync.sync.fetch), into the data
+directory (file:// or s3://, creator_sync.storage).
 Every later backfill run whose days lie inside the chunk copies its files from there without a request:
 event files (contents, transactions) keep only the rows dated on the run's days (undated rows are kept, the
 transform decides about them); the transform then keeps the run's event window [events_from, end) exactly
@@ -43,12 +44,23 @@ import copy
 import json
 import secrets
 import shutil
+import threading
+import time as clock
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from creator_sync import files, settings, storage
+from creator_sync.http.client import ClientStats
+from creator_sync.pipeline.events import parse_timestamps
+from creator_sync.pipeline.mapping import load_mapping
+from creator_sync.sync.insightiq_reads import day_range
 from creator_sync.sync.run_context import SyncRun
 
 CHUNK_DAYS_ENV = "CREATOR_SYNC_BACKFILL_CHUNK_DAYS"
@@ -84,9 +96,7 @@ def _now() -> datetime:
 
 def run_days(run: SyncRun) -> tuple[date, date]:
     """First and last day of the run's event window (the days a fetched run asks InsightIQ for)."""
-    from creator_sync.sync.fetch import _day_range
-
-    first, last = _day_range(run)
+    first, last = day_range(run)
     return date.fromisoformat(first), date.fromisoformat(last)
 
 
@@ -181,8 +191,6 @@ class _Heartbeat:
     """Rewrites an entry's claim every BEAT_S seconds while its read runs; removes it at the end."""
 
     def __init__(self, path: Any, run_id: str) -> None:
-        import threading
-
         self.path, self.run_id = path / CLAIM, run_id
         self.stop = threading.Event()
         self.beat()
@@ -269,7 +277,7 @@ def _prune(part: str, now: datetime) -> None:
 def fill(
     part: str, first: date, last: date, read: Callable[[SyncRun], dict[str, Any]], run_id: str = ""
 ) -> Entry:
-    """Read days [first, last] of `part` with the plain fetch function `read` into a new entry, claimed
+    """Read days [first, last] of `part` with the full read `read` into a new entry, claimed
     for `run_id` while it runs; the marker goes last. Paths in the marker are relative to the entry."""
     started = _now()
     _prune(part, started)
@@ -299,8 +307,6 @@ def _finish(part: str, path: Any, first: date, last: date, result: dict[str, Any
 
 def _event_timestamps() -> dict[str, list[str]]:
     """Event source (fetched resource) -> the timestamp columns the transform filters it on."""
-    from creator_sync.pipeline.mapping import load_mapping
-
     columns: dict[str, list[str]] = {}
     for spec in load_mapping().events.values():
         columns.setdefault(spec.source, []).append(spec.timestamp)
@@ -315,13 +321,6 @@ def _copy(src: Any, dst: Any) -> None:
 def _copy_days(src: Any, dst: Any, columns: list[str], first: date, last: date) -> int:
     """Copy the rows of an event file dated on days [first, last] (by any of `columns`, UTC), and the rows
     with no parseable date (the transform sets those aside itself); returns the rows written."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from creator_sync.pipeline.events import parse_timestamps
-
     lo, hi = pd.Timestamp(_midnight(first)), pd.Timestamp(_midnight(last + timedelta(days=1)))
     kept = 0
     with files.open_input(src) as fin:
@@ -345,7 +344,7 @@ def _copy_days(src: Any, dst: Any, columns: list[str], first: date, last: date) 
 
 def serve(entry: Entry, run: SyncRun) -> dict[str, Any]:
     """The entry's files, copied into the run's directory (event files: the run's days only), as the
-    result the plain fetch function would have returned (paths and counts of the run's files)."""
+    result the full read would have returned (paths and counts of the run's files)."""
     result = copy.deepcopy(entry.marker()["result"])
     first, last = run_days(run)
     events = _event_timestamps()
@@ -364,8 +363,6 @@ def serve(entry: Entry, run: SyncRun) -> dict[str, Any]:
 def _wait_for_entry(part: str, run: SyncRun) -> Entry | None:
     """A complete entry serving `run`, waiting while another run's live claim will produce one; None when
     there is neither (the caller reads)."""
-    import time as clock
-
     while True:
         entry = find(part, run)
         if entry is not None or pending(part, run) is None:
@@ -373,9 +370,10 @@ def _wait_for_entry(part: str, run: SyncRun) -> Entry | None:
         clock.sleep(POLL_S)
 
 
-def _cached(part: str, hook, run: SyncRun, read: Callable[[SyncRun], dict[str, Any]]) -> dict[str, Any]:
-    from creator_sync.http.client import ClientStats
-
+def cached(part: str, hook, run: SyncRun, read: Callable[[SyncRun], dict[str, Any]]) -> dict[str, Any]:
+    """`part` of `run`'s files served from a cache entry: a complete one covering the run's days, the one
+    another run is writing (waited for), or a new one this task fills with `read` over the chunk's days
+    (`read`: the full read of the part, creator_sync.sync.full_fetch, for a chunk SyncRun)."""
     entry = _wait_for_entry(part, run)
     hit = entry is not None
     if entry is None:
@@ -388,26 +386,3 @@ def _cached(part: str, hook, run: SyncRun, read: Callable[[SyncRun], dict[str, A
         "hit": hit,
     }
     return json.loads(json.dumps(result, default=str))
-
-
-def fetch_directory(hook, run: SyncRun) -> dict[str, Any]:
-    from creator_sync.sync import fetch
-
-    return _cached("directory", hook, run, lambda chunk: fetch.fetch_directory(hook, chunk))
-
-
-def fetch_contents(hook, run: SyncRun) -> dict[str, Any]:
-    from creator_sync.sync import fetch
-
-    return _cached("contents", hook, run, lambda chunk: fetch.fetch_contents(hook, chunk))
-
-
-def fetch_account_shard(hook, run: SyncRun, shard: int, of: int) -> dict[str, Any]:
-    from creator_sync.sync import fetch
-
-    return _cached(
-        f"accounts-{shard}-of-{of}",
-        hook,
-        run,
-        lambda chunk: fetch.fetch_account_shard(hook, chunk, shard, of),
-    )

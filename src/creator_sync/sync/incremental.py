@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from creator_sync.hooks.insightiq import InsightIQHook
-from creator_sync.sync.fetch import INCOME_SYNCED
+from creator_sync.sync.insightiq_reads import INCOME_SYNCED
 from creator_sync.sync.plan import Read, Snapshot
 
 

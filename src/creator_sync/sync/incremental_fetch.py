@@ -2,7 +2,8 @@
 creator_sync.sync.fetch_mode), and the snapshot update every run (but a backfill) ends its fetch with.
 
 A scheduled run with a snapshot (creator_sync.sync.snapshot) makes the planner's reads
-(creator_sync.sync.plan.plan_hourly, no webhook changes):
+(creator_sync.sync.plan.plan_hourly, no webhook changes); the fetch engine (creator_sync.sync.fetch) picks
+this strategy with `directory_kind`:
 - `fetch_directory` (the fetch_creators task): sweep slice h % 24 of the users, accounts and profiles lists
   (h = the interval start's hours since the epoch), written to `<run>/directory_reads/<part>/` (outside
   the fetch directory: they are not the run's directory yet);
@@ -10,7 +11,7 @@ A scheduled run with a snapshot (creator_sync.sync.snapshot) makes the planner's
   (slice h % 168 of the snapshot's income accounts), each over the days since its previous sweep, written to
   `<run>/fetch/transactions_sweep/` - the transform keeps those events over the sweep's window
   (`income_sweep_from`), not only the run's, and the event ledger drops the ones already acknowledged;
-- contents: the run's date-filtered list, as in a full run (creator_sync.sync.fetch.fetch_contents); when the
+- `fetch_contents`: the run's date-filtered list, as in a full run (creator_sync.sync.full_fetch); when the
   connection reads contents per account (creator_sync.sync.contents_read), each account shard reads its share
   of the accounts due in the weekly contents sweep (slice h % 168 of the snapshot's accounts with contents),
   each over the week before the run's end, to `<run>/fetch/contents_sweep/` - kept by the transform over the
@@ -46,6 +47,7 @@ from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.progress import client_requests, track
 from creator_sync.sync import contents_read, plan
 from creator_sync.sync import fetch_mode as modes
+from creator_sync.sync import insightiq_reads as reads
 from creator_sync.sync.incremental import execute, records
 from creator_sync.sync.run_context import SyncRun
 from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, merge
@@ -68,12 +70,6 @@ def directory_kind(run: SyncRun, store: SnapshotStore | None = None) -> tuple[st
         return modes.BACKFILL, None
     base = (store or SnapshotStore()).base_for(run.run_id)
     return modes.run_kind(run.run_type, run.account_ids, base is not None, mode), base
-
-
-def sweep_base(run: SyncRun) -> Meta | None:
-    """The snapshot an incremental run starts from; None when the run reads as before (full or targeted)."""
-    kind, base = directory_kind(run)
-    return base if kind == modes.SWEEP else None
 
 
 def sweep_hour(run: SyncRun) -> int:
@@ -127,10 +123,26 @@ def fetch_directory(hook: InsightIQHook, run: SyncRun, base: Meta) -> dict[str, 
     return {"mode": modes.SWEEP, "snapshot": base.version, **written, "requests": hook.stats}
 
 
+def fetch_contents(hook: InsightIQHook, run: SyncRun, *, in_task: bool = False) -> dict[str, Any]:
+    """The run's contents as in a full read (creator_sync.sync.full_fetch.fetch_contents), but for a 400 that
+    switches the connection to per-account reads: the per-account contents sweep of the next runs reads back
+    a week (plan.CONTENTS_SWEEP_HOURS), so this hour's contents arrive with it and this task makes no
+    fleet-wide read (``in_task``: it reads them per account of the accounts list itself)."""
+    mode = contents_read.for_hook(hook, run.dir)
+    if mode == contents_read.PER_ACCOUNT and not in_task:
+        return reads.no_contents(run, mode, "account shards")
+    if mode == contents_read.ALL_ACCOUNTS:
+        if (written := reads.all_accounts_contents(hook, run)) is not None:
+            return written
+        if not in_task:
+            return reads.no_contents(run, contents_read.PER_ACCOUNT, "the next runs' sweep")
+    return reads.contents_per_account(hook, run)
+
+
 def fetch_income_sweep(hook: InsightIQHook, run: SyncRun, shard: int, of: int, base: Meta) -> dict[str, Any]:
     """Shard `shard` of `of` of the income accounts due in this hour's sweep: their transactions since their
     previous sweep -> `<run>/fetch/transactions_sweep/shard-<shard>.parquet`. Scheduled runs read no
-    audience (creator_sync.sync.fetch.wants_audience) and no accounts list (the directory sweep does)."""
+    audience (creator_sync.sync.targeted_fetch) and no accounts list (the directory sweep does)."""
     reads = planned_reads(run, base, hook)
     due = [r for r in reads if r.resource == "social_transactions" and r.purpose == "sweep"]
     mine = due[shard::of]

@@ -39,8 +39,9 @@ import pyarrow.parquet as pq
 
 from creator_sync import files, storage
 from creator_sync.pipeline.malformed import ID_COLUMN as JOIN_COLUMN
-from creator_sync.sync.fetch import INCOME_SYNCED
+from creator_sync.sync.insightiq_reads import INCOME_SYNCED
 from creator_sync.sync.plan import Snapshot
+from creator_sync.sync.run_context import run_dir_name
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +163,6 @@ class SnapshotStore:
     ) -> Meta:
         """Write a new version (the storable rows of `tables`, one per part), then point CURRENT.json at it;
         older versions except `base` are removed afterwards."""
-        from creator_sync.sync.run_context import run_dir_name
-
         version = f"{now:%Y%m%dT%H%M%S}-{run_dir_name(run_id)}-{uuid.uuid4().hex[:8]}"
         directory = storage.ensure_dir(self.root / version)
         kept = {part: storable(part, tables[part]) for part in PARTS}

@@ -1,0 +1,161 @@
+"""The primitive InsightIQ reads of a sync run, each writing its records to a Parquet file of the run.
+
+Every fetch strategy (creator_sync.sync.full_fetch, targeted_fetch, incremental_fetch, backfill) builds on
+these; this module imports no strategy and no engine (creator_sync.sync.fetch picks the strategy):
+
+- `day_range`: the whole days of the run's event window, as InsightIQ filters by;
+- `shard_accounts`: one shard's accounts (every n-th page of the accounts list, or of the account filter);
+- `directory_files`: the users and profiles files of a directory read;
+- `shard_files`: an account shard's files (accounts, income transactions, audience, per-account contents);
+- `all_accounts_contents`, `contents_per_account`, `no_contents`: the run's contents, read once over all
+  accounts or per account (creator_sync.sync.contents_read decides which), or read elsewhere;
+- `INCOME_SYNCED`, `account_status`: whether an account's income transactions are read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from typing import Any
+
+from creator_sync.files import write_records_parquet
+from creator_sync.hooks.insightiq import InsightIQHook
+from creator_sync.http.errors import VendorError
+from creator_sync.http.paging import DEFAULT_PAGE_LIMIT
+from creator_sync.progress import client_requests, track
+from creator_sync.sync import contents_read
+from creator_sync.sync.run_context import SyncRun
+
+INCOME_SYNCED = {"SYNCED", "PARTIAL_SYNCED"}
+
+
+def day_range(run: SyncRun) -> tuple[str, str]:
+    """The days of the run's event window [events_from, end) (= [start, end) without a look-back).
+
+    InsightIQ filters by whole days; the transform keeps only timestamps inside the window."""
+    return run.events_from.date().isoformat(), (run.end - timedelta(microseconds=1)).date().isoformat()
+
+
+def write(records: Iterable[dict[str, Any]], directory, name: str) -> dict[str, Any]:
+    """`records` -> `<directory>/<name>.parquet`; returns its path and row count."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.parquet"
+    return {"path": str(path), "count": write_records_parquet(records, path)}
+
+
+def account_status(account: dict[str, Any], *product: str) -> str | None:
+    """`data.<product...>.status` of an account (the per-product sync status)."""
+    node: Any = account.get("data")
+    for key in product:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node.get("status") if isinstance(node, dict) else None
+
+
+def shard_accounts(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> list[dict[str, Any]]:
+    """Shard `shard` of `of`: every `of`-th page of the accounts list from page `shard`, or every
+    `of`-th account of the run's account filter."""
+    if run.account_ids:
+        return [hook.get_record("accounts", account_id) for account_id in run.account_ids[shard::of]]
+    return list(hook.iter_records("accounts", start_offset=shard * DEFAULT_PAGE_LIMIT, page_stride=of))
+
+
+def account_contents(
+    hook: InsightIQHook, account_ids: Iterable[str], from_date: str, to_date: str
+) -> Iterator[dict[str, Any]]:
+    """The contents of each account of `account_ids` over days [from_date, to_date], one list each."""
+    return (
+        c
+        for account_id in account_ids
+        for c in hook.iter_records("contents", from_date=from_date, to_date=to_date, account_id=account_id)
+    )
+
+
+def directory_files(hook: InsightIQHook, run: SyncRun, users, profiles) -> dict[str, Any]:
+    """The users and profiles files of a directory read (records or iterables of records)."""
+    out = run.dir / "fetch"
+    return {
+        "users": write(users, out / "users", "users"),
+        "profiles": write(profiles, out / "profiles", "profiles"),
+        "requests": hook.stats,
+    }
+
+
+def shard_files(
+    hook: InsightIQHook,
+    run: SyncRun,
+    shard: int,
+    accounts: list[dict[str, Any]],
+    *,
+    audience: bool,
+    contents: bool,
+) -> dict[str, Any]:
+    """Shard `shard`'s files: its `accounts` (records already read), their income transactions, with
+    `audience` the audience of its audience-synced accounts and, with `contents` and when the run reads
+    contents per account (creator_sync.sync.contents_read), their contents."""
+    from_date, to_date = day_range(run)
+    income = [a["id"] for a in accounts if account_status(a, "income") in INCOME_SYNCED]
+    audience_ids = []
+    if audience:
+        audience_ids = [a["id"] for a in accounts if account_status(a, "identity", "audience") == "SYNCED"]
+    transactions = (
+        t
+        for account_id in track(
+            income, f"shard {shard}: income", unit="accounts", gauges=client_requests(hook)
+        )
+        for t in hook.iter_records(
+            "social_transactions", from_date=from_date, to_date=to_date, account_id=account_id
+        )
+    )
+    out = run.dir / "fetch"
+    result = {
+        "shard": shard,
+        "accounts": write(accounts, out / "accounts", f"shard-{shard}"),
+        "transactions": write(transactions, out / "transactions", f"shard-{shard}"),
+        "audience": write(
+            (hook.get_audience(account_id) for account_id in audience_ids), out / "audience", f"shard-{shard}"
+        ),
+    }
+    if contents and contents_read.for_hook(hook, run.dir) == contents_read.PER_ACCOUNT:
+        mine = [a["id"] for a in accounts if contents_read.has_contents(a)]
+        records = account_contents(hook, mine, from_date, to_date)
+        result["contents"] = write(records, out / "contents", f"shard-{shard}")
+    result["requests"] = hook.stats
+    return json.loads(json.dumps(result, default=str))
+
+
+def no_contents(run: SyncRun, mode: str, read_by: str) -> dict[str, Any]:
+    """An empty contents file: the run's contents are read per account by `read_by`, not here."""
+    return {**write(iter(()), run.dir / "fetch" / "contents", "contents"), "mode": mode, "read_by": read_by}
+
+
+def all_accounts_contents(hook: InsightIQHook, run: SyncRun) -> dict[str, Any] | None:
+    """The run's contents as ONE list over all accounts; None when InsightIQ answers a 400 asking for
+    account_id (the connection is then switched to per-account reads, creator_sync.sync.contents_read).
+    Under a connection that forces all-accounts reads that 400 fails with the way out in its message."""
+    from_date, to_date = day_range(run)
+    out = run.dir / "fetch" / "contents"
+    try:
+        written = write(hook.iter_records("contents", from_date=from_date, to_date=to_date), out, "contents")
+        return {**written, "mode": contents_read.ALL_ACCOUNTS, "requests": hook.stats}
+    except VendorError as exc:
+        if not contents_read.asks_for_account_id(exc):
+            raise
+        if contents_read.forced(hook) == contents_read.ALL_ACCOUNTS:
+            raise exc.recast(
+                type(exc),
+                f"{exc}. Connection '{hook.conn_id}' forces {contents_read.CONTENTS_READ_EXTRA}="
+                f"{contents_read.ALL_ACCOUNTS} but InsightIQ requires account_id on this list: set the "
+                f"extra to {contents_read.AUTO} or {contents_read.PER_ACCOUNT}",
+            ) from None
+        contents_read.remember(hook.conn_id, f"HTTP 400 on the all-accounts list: {exc.vendor_message}")
+    return None
+
+
+def contents_per_account(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
+    """The run's contents per account of the accounts list (those with contents), read in this task."""
+    from_date, to_date = day_range(run)
+    accounts = (a["id"] for a in hook.iter_records("accounts") if contents_read.has_contents(a))
+    records = account_contents(hook, accounts, from_date, to_date)
+    written = write(records, run.dir / "fetch" / "contents", "contents")
+    return {**written, "mode": contents_read.PER_ACCOUNT, "read_by": "this task", "requests": hook.stats}
