@@ -3,7 +3,7 @@
 #   docker compose build          (docker-compose.yaml builds it as ${CREATOR_SYNC_IMAGE})
 #
 # Stages:
-#   build    - uv and the creator_sync wheel (`uv build --wheel`: only src/creator_sync and its resources)
+#   build    - uv and the creator_sync wheel (`uv build --wheel`: only include/creator_sync and its resources)
 #   runtime  - the Airflow image: pip installs the wheel (with its extras s3, redis, postgres) into the image's
 #              Python environment, resolving its dependencies under requirements.lock. The lock is resolved
 #              under Airflow's constraints for this version (constraints/), so what the image ships keeps its
@@ -21,7 +21,7 @@ USER airflow
 WORKDIR /tmp/build
 RUN python -m pip install --no-cache-dir --target /tmp/uv "uv==${UV_VERSION}"
 COPY --chown=airflow:0 pyproject.toml ./
-COPY --chown=airflow:0 src/ ./src/
+COPY --chown=airflow:0 include/ ./include/
 RUN /tmp/uv/bin/uv build --wheel --out-dir /tmp/dist .
 
 FROM apache/airflow:${AIRFLOW_VERSION}-python3.11 AS runtime

@@ -28,7 +28,7 @@ DEPLOYMENT_FILES = [
     *sorted((REPO / "devtools").rglob("*.py")),
     *sorted((REPO / "tests").rglob("*.py")),
 ]
-TOP_DIRS = ("src/", "docs/", "devtools/", "scripts/", "config/", "dags/", "plugins/", "tests/", "deploy/")
+TOP_DIRS = ("include/", "docs/", "devtools/", "scripts/", "config/", "dags/", "plugins/", "tests/", "deploy/")
 TOP_FILES = ("constraints/",)
 PATH_TOKEN = re.compile(r"`([A-Za-z0-9_.\-/*]+)`")
 LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)#\s]+)(?:#[^)]*)?\)")
@@ -43,7 +43,7 @@ HISTORY = re.compile(
 
 
 def settings_names() -> set[str]:
-    sys.path.insert(0, str(REPO / "src"))
+    sys.path.insert(0, str(REPO / "include"))
     from creator_sync.settings import Settings
 
     return {Settings.env_name(name) for name in Settings.model_fields}

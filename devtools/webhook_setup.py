@@ -1,5 +1,5 @@
 """The webhook path of a throw-away Airflow stack (devtools.airflow_stack.AirflowStack): the receiver the
-API server mounts (src/creator_sync_webhooks_plugin.py) made reachable for the InsightIQ sandbox, and our
+API server mounts (include/creator_sync_webhooks_plugin.py) made reachable for the InsightIQ sandbox, and our
 webhook registered there by the real ``insightiq_webhooks_setup`` DAG. Used by the e2e tests and benches."""
 
 from __future__ import annotations

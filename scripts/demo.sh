@@ -28,7 +28,7 @@ fi
 wait_for_url "$UI_URL/api/v2/monitor/health" 240 airflow
 
 echo "demo: loading pools and connections from config/"
-retry_locked airflow pools import src/creator_sync/resources/pools.json >/dev/null
+retry_locked airflow pools import include/creator_sync/resources/pools.json >/dev/null
 # Connections that exist are kept (a user may have edited them in the UI); CREATOR_SYNC_CONNECTIONS_OVERWRITE=true
 # resets them to config/connections.json.
 overwrite=()

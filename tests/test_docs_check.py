@@ -13,9 +13,9 @@ def test_each_kind_of_false_statement_is_caught(tmp_path):
     doc = docs_check.REPO / "docs" / "_docs_check_probe.md"
     unknown = "CREATOR_SYNC_" + "NO_SUCH_SETTING"  # split: this file is among those the check reads
     doc.write_text(
-        f"Set `{unknown}`, run `make no-such-target`, read `src/creator_sync/nope.py`,\n"
+        f"Set `{unknown}`, run `make no-such-target`, read `include/creator_sync/nope.py`,\n"
         "see [the guide](no-such-file.md), trigger the `no_such_dag` DAG. The sender previously retried.\n"
-        "Fine: `CREATOR_SYNC_FETCH_MODE`, `make lint`, `src/creator_sync/settings.py`,\n"
+        "Fine: `CREATOR_SYNC_FETCH_MODE`, `make lint`, `include/creator_sync/settings.py`,\n"
         "the `creator_sync` DAG.\n"
     )
     try:

@@ -16,7 +16,7 @@ from creator_sync import settings
 from creator_sync.errors import CreatorSyncConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGE = REPO / "src" / "creator_sync"
+PACKAGE = REPO / "include" / "creator_sync"
 SETTINGS_DOC = REPO / "docs" / "settings.md"
 # Modules whose environment reads move to creator_sync.settings in their own change (the exactly-once work).
 PENDING: set[str] = set()

@@ -103,7 +103,7 @@ WEBHOOK_KEYS = (
     "insider_users_before",
 )
 INSIGHTIQ_LIMIT = (
-    10.0  # src/creator_sync/resources/pools.json and the sandbox default: 10 requests per 1 s window
+    10.0  # include/creator_sync/resources/pools.json and the sandbox default: 10 requests per 1 s window
 )
 
 

@@ -89,7 +89,7 @@ def test_tasks_that_call_a_vendor_api_name_its_pool(dagbag):
                 continue
             checked += 1
             assert task.pool in wanted, f"{dag_id}.{task.task_id} calls {wanted} but runs in pool {task.pool}"
-            assert task.pool in POOLS, f"{task.pool} is not in src/creator_sync/resources/pools.json"
+            assert task.pool in POOLS, f"{task.pool} is not in include/creator_sync/resources/pools.json"
     assert checked, "no task calls a vendor API: the pool check would be vacuous"
 
 

@@ -516,7 +516,7 @@ def test_init_runs_the_script_that_imports_the_demo_files(compose):
     assert "config/connections.json" in script and "config/connections.json" in demo
     # the same pools file: the one the installed package reads (in the image: inside the wheel)
     assert "from creator_sync.settings import pools_file; print(pools_file())" in script
-    assert "src/creator_sync/resources/pools.json" in demo
+    assert "include/creator_sync/resources/pools.json" in demo
     assert {"db migrate", "pools import", "connections import"} <= _airflow_invocations(script)
 
 
@@ -564,7 +564,7 @@ def test_compose_paths_exist_in_the_repository():
     for path in (
         "Dockerfile",
         "config/airflow.env",
-        "src/creator_sync/resources/pools.json",
+        "include/creator_sync/resources/pools.json",
         "config/connections.json",
     ):
         assert (REPO / path).is_file(), path

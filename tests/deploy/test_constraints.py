@@ -104,7 +104,7 @@ def test_every_third_party_module_the_package_imports_is_a_declared_dependency()
     }
     module_to_dist = {"yaml": "pyyaml", "airflow": "apache-airflow", "redis": "redis"}
     imported = set()
-    for path in (REPO / "src" / "creator_sync").rglob("*.py"):
+    for path in (REPO / "include" / "creator_sync").rglob("*.py"):
         imported |= {m.split(".")[0] for m in imported_modules(path.read_text())}
     third_party = {
         m for m in imported - set(sys.stdlib_module_names) if m not in ("creator_sync", "__future__")
@@ -122,10 +122,11 @@ def test_a_fresh_airflow_venv_installs_the_wheel_with_pip_and_parses_the_dags(tm
     """As a team with its own Airflow does it: apache-airflow from the constraints, then the wheel by pip."""
     uv = str(Path(sys.executable).parent / "uv")
     airflow_version = pins(CONSTRAINTS.read_text())["apache-airflow"]
-    src = tmp_path / "src"
-    shutil.copy(REPO / "pyproject.toml", src.parent / "pyproject.toml")
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(
-        REPO / "src" / "creator_sync", src / "creator_sync", ignore=shutil.ignore_patterns("__pycache__")
+        REPO / "include" / "creator_sync",
+        tmp_path / "include" / "creator_sync",
+        ignore=shutil.ignore_patterns("__pycache__"),
     )
     run = lambda *cmd, **kw: subprocess.run(cmd, capture_output=True, text=True, timeout=1200, **kw)  # noqa: E731
     built = run(uv, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(tmp_path))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGE = REPO / "src" / "creator_sync"
+PACKAGE = REPO / "include" / "creator_sync"
 FORBIDDEN = ("devtools", "tests", "include")
 
 
@@ -65,7 +65,7 @@ def wheel(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("src")
     # build from a copy, so the checkout gets no build/ or egg-info leftovers
     shutil.copy(REPO / "pyproject.toml", src / "pyproject.toml")
-    shutil.copytree(PACKAGE, src / "src" / "creator_sync", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PACKAGE, src / "include" / "creator_sync", ignore=shutil.ignore_patterns("__pycache__"))
     uv = Path(sys.executable).parent / "uv"
     result = subprocess.run(
         [str(uv), "build", "--wheel", "--out-dir", str(out), str(src)],

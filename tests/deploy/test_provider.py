@@ -1,7 +1,7 @@
 """The `creator-sync` Airflow provider: schema-valid provider info, registered, three connection forms.
 
 The forms are declarative (provider info `conn-fields` / `ui-field-behaviour`, Airflow 3.2+); Airflow reads
-them without importing the hooks. The last tests import the hooks themselves (src/creator_sync/hooks/).
+them without importing the hooks. The last tests import the hooks themselves (include/creator_sync/hooks/).
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def test_api_server_builds_the_connection_forms_from_the_provider_info():
     )
 
 
-# --- With the hooks (src/creator_sync/hooks/) -----------------------------------------------------------
+# --- With the hooks (include/creator_sync/hooks/) -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("conn_type", sorted(EXPECTED))

@@ -345,7 +345,7 @@ def markdown() -> str:
     lines = [
         "# Settings",
         "",
-        "<!-- Generated from src/creator_sync/settings.py by",
+        "<!-- Generated from include/creator_sync/settings.py by",
         "`python -m creator_sync.settings > docs/settings.md`; tests/test_settings.py compares.",
         "Edit the module, not this file. -->",
         "",

@@ -1,5 +1,5 @@
 """The webhook receiver: a FastAPI app the Airflow API server mounts at ``/creator-sync``
-(``src/creator_sync_webhooks_plugin.py``).
+(``include/creator_sync_webhooks_plugin.py``).
 
 * ``POST /webhooks/insightiq``  InsightIQ events -> a coalesced, targeted ``creator_sync`` run.
   413 when the body exceeds 1 MB, 401 when no entry of a signature header (``Webhook-Signatures`` or
