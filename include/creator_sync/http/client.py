@@ -118,6 +118,18 @@ class _Call:
     options: RequestOptions
 
 
+@dataclass
+class _Prepared:
+    """One logical request ready to send: what it is, its limiter, and the encoded parts of each attempt."""
+
+    call: _Call
+    limiter: Limiter
+    params: dict[str, Any] | None
+    content: bytes | None
+    headers: dict[str, str]
+    throttles: int = 0  # throttles without Retry-After so far in this call
+
+
 class _RetryableAttempt(Exception):
     """Internal: an attempt failed in a way the client retries itself."""
 
@@ -310,77 +322,81 @@ class VendorClient:
             options = RequestOptions(**option_values)
         elif option_values:
             options = replace(options, **option_values)
-        method = method.upper()
-        lim = self.limiter(options.limiter)
         req_headers = dict(headers or {})
         if json_body is not None and content is None:
             content = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+        if content is not None:
             req_headers.setdefault("Content-Type", "application/json")
-        elif content is not None:
-            req_headers.setdefault("Content-Type", "application/json")
-        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        call = _Prepared(
+            call=_Call(method.upper(), path, options),
+            limiter=self.limiter(options.limiter),
+            params={k: v for k, v in (params or {}).items() if v is not None} or None,
+            content=content,
+            headers=req_headers,
+        )
+        return self._with_retries(call)
 
-        def attempt() -> VendorResponse:
-            waited_before = lim.stats.waited_seconds
-            reservation = lim.acquire(options.cost)
-            if options.before_attempt is not None:
-                options.before_attempt()
-            self._count(requests=1, waited_for_limiter_s=lim.stats.waited_seconds - waited_before)
-            started = time.monotonic()
-            try:
-                answer: httpx.Response | httpx.TransportError = self._http.request(
-                    method, path, params=clean_params or None, content=content, headers=req_headers
-                )
-            except httpx.TransportError as exc:
-                answer = exc
-            classified = classify(
-                answer, expect_json=options.expect_json, unprocessed_statuses=self.unprocessed_statuses
+    def _attempt(self, p: _Prepared) -> VendorResponse:
+        """One attempt: pass the limiter, run ``before_attempt``, send, classify the answer."""
+        options, lim = p.call.options, p.limiter
+        waited_before = lim.stats.waited_seconds
+        reservation = lim.acquire(options.cost)
+        if options.before_attempt is not None:
+            options.before_attempt()
+        self._count(requests=1, waited_for_limiter_s=lim.stats.waited_seconds - waited_before)
+        started = time.monotonic()
+        try:
+            answer: httpx.Response | httpx.TransportError = self._http.request(
+                p.call.method, p.call.path, params=p.params, content=p.content, headers=p.headers
             )
-            call = _Call(method, path, options)
-            if classified.outcome is Outcome.OK:
-                assert isinstance(answer, httpx.Response)
-                if options.actual_cost is not None:
-                    self._settle(lim, reservation, options.actual_cost, classified.data)
-                elapsed = time.monotonic() - started
-                return VendorResponse(classified.status or 0, classified.data, answer.headers, elapsed)
-            raise self._failure(call, classified, answer)
+        except httpx.TransportError as exc:
+            answer = exc
+        classified = classify(
+            answer, expect_json=options.expect_json, unprocessed_statuses=self.unprocessed_statuses
+        )
+        if classified.outcome is Outcome.OK:
+            assert isinstance(answer, httpx.Response)
+            if options.actual_cost is not None:
+                self._settle(lim, reservation, options.actual_cost, classified.data)
+            elapsed = time.monotonic() - started
+            return VendorResponse(classified.status or 0, classified.data, answer.headers, elapsed)
+        raise self._failure(p.call, classified, answer)
 
-        throttles = [0]  # throttles without Retry-After so far in this call
+    def _wait(self, p: _Prepared, state: tenacity.RetryCallState) -> float:
+        """How long to wait before the next attempt: Retry-After when given (plus a little jitter so clients
+        do not return in lockstep), a window-sized backoff after a bare throttle, else capped backoff."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableAttempt) and exc.wait is not None:
+            return exc.wait + random.uniform(0.01, 0.1 + self.retry.jitter / 5)
+        if isinstance(exc, _RetryableAttempt) and exc.throttled:
+            p.throttles += 1
+            return self.throttle_backoff(p.limiter.window, p.throttles)
+        n = state.attempt_number
+        backoff = min(self.retry.backoff_max, self.retry.backoff_initial * (2 ** (n - 1)))
+        return backoff + random.uniform(0, self.retry.jitter)
 
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            n = state.attempt_number
-            backoff = min(self.retry.backoff_max, self.retry.backoff_initial * (2 ** (n - 1)))
-            backoff += random.uniform(0, self.retry.jitter)
-            if isinstance(exc, _RetryableAttempt) and exc.wait is not None:
-                # wait at least Retry-After (plus a little jitter so clients do not return in lockstep)
-                return exc.wait + random.uniform(0.01, 0.1 + self.retry.jitter / 5)
-            if isinstance(exc, _RetryableAttempt) and exc.throttled:
-                throttles[0] += 1
-                return self.throttle_backoff(lim.window, throttles[0])
-            return backoff
+    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+        self._count(retries=1)
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s; retry %d/%d in %.2fs",
+            exc,
+            state.attempt_number,
+            self.retry.max_attempts - 1,
+            state.next_action.sleep if state.next_action else 0.0,
+        )
 
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            self._count(retries=1)
-            exc = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "%s; retry %d/%d in %.2fs",
-                exc,
-                state.attempt_number,
-                self.retry.max_attempts - 1,
-                state.next_action.sleep if state.next_action else 0.0,
-            )
-
+    def _with_retries(self, p: _Prepared) -> VendorResponse:
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_RetryableAttempt),
             stop=tenacity.stop_after_attempt(self.retry.max_attempts),
-            wait=wait,
+            wait=lambda state: self._wait(p, state),
             sleep=self._sleep,
-            before_sleep=before_sleep,
+            before_sleep=self._before_sleep,
             reraise=True,
         )
         try:
-            return retrying(attempt)
+            return retrying(self._attempt, p)
         except _RetryableAttempt as exc:
             self._count(failures=1)
             raise exc.error from None

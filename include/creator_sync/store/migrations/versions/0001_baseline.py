@@ -16,6 +16,13 @@ TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    _ledger()
+    _runs()
+    _offboarding()
+    _webhooks()
+
+
+def _ledger() -> None:
     op.create_table(
         "acknowledged_events",
         sa.Column("event_key", sa.String(64), primary_key=True),
@@ -50,6 +57,9 @@ def upgrade() -> None:
         sa.Column("record", sa.Text, nullable=False),
         sa.Column("created_at", TZ, nullable=False),
     )
+
+
+def _runs() -> None:
     op.create_table(
         "run_users",
         sa.Column("run_id", sa.String(255), primary_key=True),
@@ -84,6 +94,9 @@ def upgrade() -> None:
         sa.Column("created_at", TZ, nullable=False),
     )
     op.create_index("ix_run_reports_created_at", "run_reports", ["created_at"])
+
+
+def _offboarding() -> None:
     op.create_table(
         "offboard_requests",
         sa.Column("request_key", sa.String(255), primary_key=True),
@@ -117,6 +130,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_erasure_log_at", "erasure_log", ["at"])
     op.create_index("ix_erasure_log_user_hash", "erasure_log", ["user_hash"])
+
+
+def _webhooks() -> None:
     op.create_table(
         "webhook_deliveries",
         sa.Column("event_id", sa.String(200), primary_key=True),
