@@ -117,6 +117,36 @@ def collect(insightiq, run: OffboardRun, store: StateStore, directory: Path) -> 
     state = OffboardingState(store)
     rules = rule.enabled_rules()
     unresolved: list[dict] = []
+    requests = _requests(insightiq, run, state, unresolved)
+    candidates, kept = [], []
+    for request in requests:
+        user_id = _user_of(insightiq, request, run, state, unresolved)
+        if user_id is None:
+            continue
+        candidate = _decide(insightiq, request, user_id, run, state, rules, unresolved, kept)
+        if candidate is not None:
+            candidates.append(candidate)
+    path = directory / "candidates.jsonl"
+    _write_jsonl(path, candidates)
+    log.info(
+        "offboarding: %d gone, %d still here, %d unresolved%s",
+        len(candidates),
+        len(kept),
+        len(unresolved),
+        " (DRY RUN)" if run.dry_run else "",
+    )
+    return {
+        "candidates_path": str(path),
+        "results_path": str(directory / "results.jsonl"),
+        "gone": len(candidates),
+        "kept": kept,
+        "unresolved": unresolved,
+        "dry_run": run.dry_run,
+    }
+
+
+def _requests(insightiq, run: OffboardRun, state: OffboardingState, unresolved: list[dict]) -> list[dict]:
+    """The operator's ids (external ids resolved at InsightIQ) queued, then every queued request."""
     operator_ids = list(run.user_ids)
     for external_id in run.external_ids:
         try:
@@ -139,72 +169,54 @@ def collect(insightiq, run: OffboardRun, store: StateStore, directory: Path) -> 
     if not run.dry_run:
         for r in requests:
             state.queue(user_id=r["user_id"], account_id=None, reason=r["reason"], source=OPERATOR)
-        requests = state.requests()
-    else:
-        queued = {r["request_key"] for r in requests}
-        requests += [r for r in state.requests() if r["request_key"] not in queued]
+        return state.requests()
+    queued = {r["request_key"] for r in requests}
+    return requests + [r for r in state.requests() if r["request_key"] not in queued]
 
-    candidates, kept = [], []
-    for request in requests:
-        user_id = request["user_id"]
-        if not user_id:  # the webhook carried only an account id
-            try:
-                user_id = str(insightiq.get_record("accounts", request["account_id"])["user"]["id"])
-            except (VendorNotFoundError, KeyError, TypeError):
-                unresolved.append(
-                    {"account_id": request["account_id"], "detail": "account unknown at InsightIQ"}
-                )
-                if not run.dry_run:
-                    state.failed(request["request_key"], "account unknown at InsightIQ")
-                continue
-        operator = request["source"] == OPERATOR
-        try:
-            verdict = rule.decide(insightiq, user_id, operator=operator, rules=rules)
-        except VendorError as exc:  # InsightIQ could not say: keep the request for a later run
-            unresolved.append(
-                {"user_id": user_id, "detail": f"rule not decided: {exc.vendor_message or exc}"}
-            )
-            if not run.dry_run:
-                state.failed(request["request_key"], f"rule not decided: {type(exc).__name__}")
-            continue
-        if not verdict.gone:
-            kept.append({"user_id": user_id, "detail": verdict.detail})
-            if not run.dry_run:
-                state.finish(request["request_key"])
-            continue
-        candidate = {
-            "request_key": request["request_key"],
-            "user_id": user_id,
-            "rule": verdict.rule,
-            "detail": verdict.detail,
-            "identifiers": {"uuid": user_id},  # creator_sync's Insider uuid is the InsightIQ user id
-        }
-        if run.dry_run:
-            candidate["would_purge"] = {
-                **state.purge(user_id, dry_run=True),
-                **purge_run_files(data_dir(), user_id, dry_run=True),
-            }
-        else:
-            left_at = request.get("event_time")
-            state.mark_offboarded(user_id, verdict.rule or "", left_at=left_at)
-        candidates.append(candidate)
-    path = directory / "candidates.jsonl"
-    _write_jsonl(path, candidates)
-    log.info(
-        "offboarding: %d gone, %d still here, %d unresolved%s",
-        len(candidates),
-        len(kept),
-        len(unresolved),
-        " (DRY RUN)" if run.dry_run else "",
-    )
-    return {
-        "candidates_path": str(path),
-        "results_path": str(directory / "results.jsonl"),
-        "gone": len(candidates),
-        "kept": kept,
-        "unresolved": unresolved,
-        "dry_run": run.dry_run,
+
+def _user_of(insightiq, request: dict, run: OffboardRun, state: OffboardingState, unresolved: list[dict]):
+    """The request's InsightIQ user id (a webhook may carry only an account id); None when unknown."""
+    if request["user_id"]:
+        return request["user_id"]
+    try:
+        return str(insightiq.get_record("accounts", request["account_id"])["user"]["id"])
+    except (VendorNotFoundError, KeyError, TypeError):
+        unresolved.append({"account_id": request["account_id"], "detail": "account unknown at InsightIQ"})
+        if not run.dry_run:
+            state.failed(request["request_key"], "account unknown at InsightIQ")
+        return None
+
+
+def _decide(insightiq, request, user_id, run, state, rules, unresolved, kept) -> dict | None:
+    """The rule's verdict for one creator: a candidate when gone (on the skip list unless a dry run)."""
+    operator = request["source"] == OPERATOR
+    try:
+        verdict = rule.decide(insightiq, user_id, operator=operator, rules=rules)
+    except VendorError as exc:  # InsightIQ could not say: keep the request for a later run
+        unresolved.append({"user_id": user_id, "detail": f"rule not decided: {exc.vendor_message or exc}"})
+        if not run.dry_run:
+            state.failed(request["request_key"], f"rule not decided: {type(exc).__name__}")
+        return None
+    if not verdict.gone:
+        kept.append({"user_id": user_id, "detail": verdict.detail})
+        if not run.dry_run:
+            state.finish(request["request_key"])
+        return None
+    candidate = {
+        "request_key": request["request_key"],
+        "user_id": user_id,
+        "rule": verdict.rule,
+        "detail": verdict.detail,
+        "identifiers": {"uuid": user_id},  # creator_sync's Insider uuid is the InsightIQ user id
     }
+    if run.dry_run:
+        candidate["would_purge"] = {
+            **state.purge(user_id, dry_run=True),
+            **purge_run_files(data_dir(), user_id, dry_run=True),
+        }
+    else:
+        state.mark_offboarded(user_id, verdict.rule or "", left_at=request.get("event_time"))
+    return candidate
 
 
 # -- purge ---------------------------------------------------------------------------------------------
