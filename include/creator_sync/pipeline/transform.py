@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -600,13 +601,7 @@ def transform_run(
     out.mkdir(parents=True, exist_ok=True)
     stats = TransformStats()
 
-    event_rows = sum(count_rows(inputs.get(s.source) or []) for s in m.events.values())
-    event_rows += sum(count_rows(inputs.get(label) or []) for label in SWEEPS)
-    source_rows = sum(count_rows(inputs.get(r) or []) for r in ("users", "profiles", "accounts"))
-    stats.buckets = buckets or max(
-        1,
-        min(MAX_BUCKETS, max(math.ceil(event_rows / ROWS_PER_BUCKET), math.ceil(source_rows / creator_rows))),
-    )
+    stats.buckets = buckets or _bucket_count(inputs, m, creator_rows)
     ranges = _sample_ranges(inputs, stats.buckets, chunk_rows)
     malformed = _MalformedOut(out / "malformed.jsonl", stats)
     spool = _Spool(out / "_spool" / "events", ranges)
@@ -626,34 +621,10 @@ def transform_run(
         spools = spool, metric_spool
         _spool_events(inputs, m, window, start, chunk_rows, *spools, stats, background, malformed, sweep_from)
         paths = out / "users.jsonl", out / "rejected.jsonl"
-        # users.jsonl gets Arrow's UTF-8 bytes as they are; rejected.jsonl is written line by line
-        with paths[0].open("wb") as users_file, paths[1].open("w", encoding="utf-8") as rejected_out:
-            background.close()  # the spools are written and closed
-            background = _Background()
-            users_out = _AsyncFile(background, users_file)  # writes overlap the next bucket's work
-            for letter in bad_users:
-                rejected_out.write(json.dumps(letter) + "\n")
-                stats.rejected[letter["reason"]] = stats.rejected.get(letter["reason"], 0) + 1
-            for bucket in range(ranges.count):
-                creators = build_creators(
-                    *(_frame(creator_spools[r].pop(bucket)) for r in ("users", "profiles", "accounts")), m
-                )
-                stats.fetched_creators += len(creators)
-                if offboarded is not None and len(creators):
-                    creators, left = _without(creators, offboarded(creators.index))
-                    stats.offboarded += left
-                metrics = _bucket_metrics(metric_spool.pop(bucket), m)
-                events = spool.pop(bucket)
-                if len(creators):
-                    creators = _with_reasons(add_metrics(creators, metrics), m)
-                    hashes: list[tuple[str, str, int]] = []
-                    _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats)
-                    if hashes:
-                        hashes_out.write_table(_hashes_table(hashes))
-                else:
-                    stats.orphan_events += len(events)
-                del events, creators, metrics
-            background.close()
+        background.close()  # the spools are written and closed
+        background = _Background()
+        buckets_in = _BucketInputs(creator_spools, metric_spool, spool, offboarded, hashes_out)
+        _write_outputs(paths, bad_users, ranges.count, buckets_in, m, background, stats)
     finally:
         try:
             background.close()
@@ -667,6 +638,58 @@ def transform_run(
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
     return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path)
+
+
+def _bucket_count(inputs: Inputs, m: Mapping, creator_rows: int) -> int:
+    """Buckets enough for about ROWS_PER_BUCKET event rows and `creator_rows` creator rows each."""
+    event_rows = sum(count_rows(inputs.get(s.source) or []) for s in m.events.values())
+    event_rows += sum(count_rows(inputs.get(label) or []) for label in SWEEPS)
+    source_rows = sum(count_rows(inputs.get(r) or []) for r in ("users", "profiles", "accounts"))
+    by_rows = max(math.ceil(event_rows / ROWS_PER_BUCKET), math.ceil(source_rows / creator_rows))
+    return max(1, min(MAX_BUCKETS, by_rows))
+
+
+@dataclass
+class _BucketInputs:
+    """What each bucket is built from (the spools) and where its hashes go."""
+
+    creator_spools: dict
+    metric_spool: Any
+    event_spool: Any
+    offboarded: Callable[[Iterable[str]], set[str]] | None
+    hashes_out: Any
+
+
+def _write_outputs(paths, bad_users, count: int, b: _BucketInputs, m: Mapping, background, stats) -> None:
+    """users.jsonl (Arrow's UTF-8 bytes as they are, written while the next bucket is built) and
+    rejected.jsonl (line by line), bucket after bucket."""
+    with paths[0].open("wb") as users_file, paths[1].open("w", encoding="utf-8") as rejected_out:
+        users_out = _AsyncFile(background, users_file)
+        for letter in bad_users:
+            rejected_out.write(json.dumps(letter) + "\n")
+            stats.rejected[letter["reason"]] = stats.rejected.get(letter["reason"], 0) + 1
+        for bucket in range(count):
+            _write_one_bucket(bucket, b, m, users_out, rejected_out, stats)
+        background.close()  # the last writes land before the files close
+
+
+def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, users_out, rejected_out, stats) -> None:
+    frames = (_frame(b.creator_spools[r].pop(bucket)) for r in ("users", "profiles", "accounts"))
+    creators = build_creators(*frames, m)
+    stats.fetched_creators += len(creators)
+    if b.offboarded is not None and len(creators):
+        creators, left = _without(creators, b.offboarded(creators.index))
+        stats.offboarded += left
+    metrics = _bucket_metrics(b.metric_spool.pop(bucket), m)
+    events = b.event_spool.pop(bucket)
+    if not len(creators):
+        stats.orphan_events += len(events)
+        return
+    creators = _with_reasons(add_metrics(creators, metrics), m)
+    hashes: list[tuple[str, str, int]] = []
+    _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats)
+    if hashes:
+        b.hashes_out.write_table(_hashes_table(hashes))
 
 
 _HASHES_SCHEMA = pa.schema([("uuid", pa.string()), ("attr_hash", pa.string()), ("events", pa.int64())])
