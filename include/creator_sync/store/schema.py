@@ -60,6 +60,7 @@ run_users = sa.Table(
     sa.Column("outcome", sa.String(32), nullable=False),
     sa.Column("events", sa.Integer, nullable=False, default=0),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_run_users_user_key", "user_key", "outcome", "updated_at"),
 )
 # Per task attempt and vendor: the HTTP client's counters (requests, retries, 429s, ...), so a retried task
 # adds its attempts up instead of reporting its last one. Written while the attempt runs.
