@@ -1,9 +1,13 @@
-"""Server-side SVG charts (no JavaScript, no CDN): the page renders the same offline and in a screenshot."""
+"""Server-side SVG charts (no JavaScript, no CDN): the page renders the same offline and in a screenshot.
+
+Built in code (coordinates, not markup, are the work here); every text goes through markupsafe's
+``escape`` and the chart is returned as ``Markup`` for the templates."""
 
 from __future__ import annotations
 
 import math
-from html import escape
+
+from markupsafe import Markup, escape
 
 PALETTE = ("#017cee", "#e8710a", "#d93025", "#1e8e3e", "#9334e6", "#5f6368")
 WIDTH, PLOT_HEIGHT = 560, 152
@@ -47,7 +51,7 @@ def line_chart(
     *,
     limit: float | None = None,
     limit_label: str = "limit",
-) -> str:
+) -> Markup:
     """One SVG: a line per series over ``labels`` (oldest first), an optional dashed horizontal limit.
 
     A ``None`` value leaves a gap (the run did not report that figure)."""
@@ -116,4 +120,4 @@ def line_chart(
             f'<text x="{lx + 14}" y="{ly + 9}">{escape(name)}</text>'
         )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))  # every text in it went through escape
