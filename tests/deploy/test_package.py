@@ -87,5 +87,6 @@ def test_the_wheel_holds_only_the_creator_sync_package_and_metadata(wheel):
     assert "creator_sync/resources/pools.json" in names
     assert "creator_sync/resources/insider_mapping.yaml" in names
     assert "creator_sync/hooks/insightiq.py" in names and "creator_sync/http/limiter/window.py" in names
+    assert "creator_sync/ui/templates/overview.html" in names  # the view's pages (package data)
     entry_points = zipfile.ZipFile(wheel).read(f"{dist_info.pop()}/entry_points.txt").decode()
     assert "creator_sync.provider:get_provider_info" in entry_points

@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi import HTTPException
+from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
 from creator_sync.store import StateStore
+from creator_sync.ui import access, guards
+from creator_sync.ui import app as ui_app
 from creator_sync.ui.app import create_app
 
 EMAIL = "ada.lovelace@example.com"
@@ -102,19 +104,35 @@ def may_edit():
     return True
 
 
+GUARDS = {
+    "read": access.read_access,
+    "replay": access.replay_access,
+    "report": access.report_access,
+    "edit": access.edit_access,
+    "user": access.user_name,
+    "origin": guards.same_origin,
+}
+
+
+def view_app(store, calls, *, runs=runs_info, **replaced) -> FastAPI:
+    """The view on `store`, with Airflow's run lookup and trigger replaced; the guards named in `replaced`
+    (GUARDS) are replaced too, the others are Airflow's own."""
+    app = create_app()
+    app.dependency_overrides.update(
+        {
+            ui_app.get_store: lambda: store,
+            ui_app.get_runs_lookup: lambda: runs,
+            ui_app.get_trigger: lambda: calls.trigger,
+        }
+    )
+    app.dependency_overrides.update({GUARDS[name]: dependency for name, dependency in replaced.items()})
+    return app
+
+
 def client_for(store, calls, *, read=allow, replay=allow, edit=may_edit, report=allow) -> TestClient:
     """A browser of the Airflow UI (same-origin requests) logged in as alice, who may edit the DAG unless
     `edit` says otherwise."""
-    app = create_app(
-        store_factory=lambda: store,
-        runs_info=runs_info,
-        trigger_replay=calls.trigger,
-        read_access=read,
-        replay_access=replay,
-        user_name=lambda: "alice",
-        report_access=report,
-        edit_access=edit,
-    )
+    app = view_app(store, calls, read=read, replay=replay, user=lambda: "alice", report=report, edit=edit)
     return TestClient(app, root_path="/creator-sync-ui", headers={"Sec-Fetch-Site": "same-origin"})
 
 
@@ -195,8 +213,7 @@ def test_replay_needs_its_own_permission(store, calls):
 )
 def test_airflow_auth_refuses_anonymous_requests(store, calls, method, path):
     """The default read/replay guards are Airflow's requires_access_dag: no JWT -> 401, no data."""
-    app = create_app(store_factory=lambda: store, runs_info=runs_info, trigger_replay=calls.trigger)
-    answer = TestClient(app).request(method, path, data={"reason": "malformed_email"})
+    answer = TestClient(view_app(store, calls)).request(method, path, data={"reason": "malformed_email"})
     assert answer.status_code == 401
     assert EMAIL not in answer.text and "1,000" not in answer.text
     assert calls.triggered == []

@@ -9,12 +9,10 @@ from types import SimpleNamespace
 import pytest
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
-from test_view import EMAIL, Calls, allow, client_for, runs_info
+from test_view import EMAIL, Calls, allow, client_for, runs_info, view_app
 from test_view import store as store
 
-from creator_sync.ui import app as ui_app
-from creator_sync.ui import guards, masking
-from creator_sync.ui.app import create_app
+from creator_sync.ui import access, guards, masking
 
 PHONE = "+44 20 7946 0958"
 
@@ -102,7 +100,7 @@ def airflow_auth(monkeypatch):
 def airflow_client(store, calls, **kwargs) -> TestClient:
     from airflow.api_fastapi.core_api.security import get_user
 
-    app = create_app(store_factory=lambda: store, runs_info=runs_info, trigger_replay=calls.trigger, **kwargs)
+    app = view_app(store, calls, **kwargs)
     app.dependency_overrides[get_user] = lambda: SimpleNamespace(get_name=lambda: "viewer")
     return TestClient(app)
 
@@ -124,7 +122,7 @@ def test_a_run_report_needs_read_access_to_the_dag_in_the_path(store, calls, air
     store.save_run_report(
         "creator_offboard", "manual__1", {"erased": 1}, "erased InsightIQ user `u-77`", True
     )
-    kwargs = {"report_access": ui_app.airflow_read_access()} if guard == "off" else {}
+    kwargs = {"report": access.read_access} if guard == "off" else {}
     client = airflow_client(store, calls, **kwargs)
     answer = client.get("/runs/creator_offboard/manual__1")
     if guard == "off":  # the finding: access checked on creator_sync, another DAG's report served
@@ -149,16 +147,15 @@ CROSS_SITE = [
 @pytest.mark.parametrize("headers", CROSS_SITE)
 @pytest.mark.parametrize("guard", ["on", "off"])
 def test_a_replay_posted_from_another_site_is_refused(store, calls, headers, guard):
-    app = create_app(
-        store_factory=lambda: store,
-        runs_info=runs_info,
-        trigger_replay=calls.trigger,
-        read_access=allow,
-        replay_access=allow,
-        user_name=lambda: "alice",
-        report_access=allow,
-        edit_access=can_edit,
-        **({"origin_check": allow} if guard == "off" else {}),
+    app = view_app(
+        store,
+        calls,
+        read=allow,
+        replay=allow,
+        user=lambda: "alice",
+        report=allow,
+        edit=can_edit,
+        **({"origin": allow} if guard == "off" else {}),
     )
     client = TestClient(app, cookies={"_token": "alice's session"})
     answer = client.post(
@@ -242,15 +239,7 @@ def test_the_banner_never_shows_text_from_the_query_string(store, calls, params)
     def no_such_run(keys):  # Airflow knows no creator_sync_replay run of that id
         return {k: v for k, v in runs_info(keys).items() if k[0] != "creator_sync_replay"}
 
-    app = create_app(
-        store_factory=lambda: store,
-        runs_info=no_such_run,
-        trigger_replay=calls.trigger,
-        read_access=allow,
-        replay_access=allow,
-        report_access=allow,
-        edit_access=can_edit,
-    )
+    app = view_app(store, calls, runs=no_such_run, read=allow, replay=allow, report=allow, edit=can_edit)
     page = TestClient(app).get("/", params=params).text
     assert SPOOF not in page and "Started creator_sync_replay" not in page
 

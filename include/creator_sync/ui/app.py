@@ -6,92 +6,55 @@
 * ``GET /dead-letters?reason=...``  pending dead letters of one reason with a payload preview.
 * ``POST /replay``  (form field ``reason``) triggers ``creator_sync_replay`` for that reason.
 
-Every route requires an Airflow login, checked by Airflow's own auth-manager dependencies
-(``airflow.api_fastapi.core_api.security.requires_access_dag``): the JWT the Airflow UI holds in its
-``_token`` cookie (or an ``Authorization: Bearer`` token). Reading needs read access to ``creator_sync``
-runs; a run report needs read access to the runs of the DAG in its path; the replay button needs
-permission to create ``creator_sync_replay`` runs. The run is created through the API server's own
-``trigger_dag`` (the code path of ``POST /api/v2/dags/{id}/dagRuns``), in the name of the logged-in user.
+The routes live on the module-level ``router``; what they need comes through FastAPI dependencies, which
+tests replace with ``app.dependency_overrides``: the state store (``get_store``), Airflow's DagRun lookup
+(``get_runs_lookup``) and trigger (``get_trigger``), the Airflow UI's base path (``airflow_base``), and the
+permission checks of creator_sync.ui.access. Every route requires an Airflow login, checked by Airflow's
+own auth-manager dependencies: reading needs read access to ``creator_sync`` runs; a run report needs read
+access to the runs of the DAG in its path; the replay button needs permission to create
+``creator_sync_replay`` runs. The run is created through the API server's own ``trigger_dag`` (the code
+path of ``POST /api/v2/dags/{id}/dagRuns``), in the name of the logged-in user.
 
 Personal data: dead-letter previews show emails and phone numbers only to users who may edit the
-``creator_sync`` DAG (the auth manager's ``is_authorized_dag(PUT)``); everyone else sees them masked
-(creator_sync.ui.masking). Forgery and framing (creator_sync.ui.guards): ``POST /replay`` also needs a
-same-origin request (``Sec-Fetch-Site`` / ``Origin``), every response forbids framing by other sites and
-content sniffing, and the page's banner is chosen from fixed messages, never text from the query string.
+``creator_sync`` DAG; everyone else sees them masked (creator_sync.ui.masking). Forgery and framing
+(creator_sync.ui.guards): ``POST /replay`` also needs a same-origin request (``Sec-Fetch-Site`` /
+``Origin``), every response forbids framing by other sites and content sniffing, and the page's banner is
+chosen from fixed messages, never text from the query string. The HTML comes from Jinja2 templates with
+autoescape (creator_sync.ui.pages).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
-from html import escape
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from creator_sync.reasons import REPLAYABLE
 from creator_sync.routes import URL_PREFIX
 from creator_sync.ui import guards, pages
+from creator_sync.ui.access import (
+    REPLAY_DAG,
+    edit_access,
+    read_access,
+    replay_access,
+    report_access,
+    user_name,
+)
 from creator_sync.ui.figures import RunRow, run_row
 
 log = logging.getLogger(__name__)
 
-SYNC_DAG = "creator_sync"
-REPLAY_DAG = "creator_sync_replay"
 RUNS_SHOWN = 30
 LETTERS_SHOWN = 50
 
-
-def airflow_read_access() -> Callable:
-    """Read access to creator_sync DAG runs, decided by the configured Airflow auth manager."""
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import requires_access_dag
-
-    return requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=SYNC_DAG)
-
-
-def airflow_report_access() -> Callable:
-    """Read access to the runs of the DAG named in the path (``/runs/{dag_id}/...``)."""
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import requires_access_dag
-
-    return requires_access_dag("GET", DagAccessEntity.RUN)
-
-
-def airflow_edit_access() -> Callable:
-    """Whether the user may edit the creator_sync DAG, decided by the configured Airflow auth manager
-    (the check behind ``PATCH /api/v2/dags/creator_sync``): such users see unmasked previews."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
-    from airflow.api_fastapi.core_api.security import get_user
-    from airflow.models.dag import DagModel
-
-    def can_edit(user=Depends(get_user)) -> bool:  # noqa: B008 - FastAPI dependency
-        details = DagDetails(id=SYNC_DAG, team_name=DagModel.get_team_name(SYNC_DAG))
-        return bool(get_auth_manager().is_authorized_dag(method="PUT", details=details, user=user))
-
-    return can_edit
-
-
-def airflow_replay_access() -> Callable:
-    """Permission to create creator_sync_replay runs."""
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import requires_access_dag
-
-    return requires_access_dag("POST", DagAccessEntity.RUN, param_dag_id=REPLAY_DAG)
-
-
-def airflow_user_name() -> Callable:
-    from airflow.api_fastapi.core_api.security import get_user
-
-    async def name(user=Depends(get_user)) -> str:  # noqa: B008 - FastAPI dependency
-        return user.get_name()
-
-    return name
+RunsLookup = Callable[[list[tuple[str, str]]], dict[tuple[str, str], dict[str, Any]]]
 
 
 def airflow_runs(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -131,10 +94,36 @@ def airflow_trigger_replay(reason: str, user_name: str) -> str:
     return run.run_id
 
 
-def default_store():
+# -- what the routes need, as dependencies ------------------------------------------------------------
+
+
+@functools.cache
+def get_store():
+    """The state store (``CREATOR_SYNC_STATE_URL``), one per process."""
     from creator_sync.store import StateStore
 
     return StateStore()
+
+
+def get_runs_lookup() -> RunsLookup:
+    """(dag_id, run_id) -> Airflow's state and duration of that run."""
+    return airflow_runs
+
+
+def get_trigger() -> Callable[[str, str], str]:
+    """(reason, user name) -> the run id of the creator_sync_replay run it started."""
+    return airflow_trigger_replay
+
+
+def airflow_base(request: Request) -> str:
+    """The Airflow UI's base path, from where this app is mounted (works behind a base_url sub-path)."""
+    root = request.scope.get("root_path", "")
+    return root[: -len(URL_PREFIX)] if root.endswith(URL_PREFIX) else ""
+
+
+Store = Annotated[Any, Depends(get_store)]
+Runs = Annotated[RunsLookup, Depends(get_runs_lookup)]
+Base = Annotated[str, Depends(airflow_base)]
 
 
 def dead_letter_counts(store) -> dict[str, tuple[int, int]]:
@@ -147,150 +136,116 @@ def dead_letter_counts(store) -> dict[str, tuple[int, int]]:
         return {reason: (int(p or 0), int(n)) for reason, p, n in conn.execute(query)}
 
 
-def airflow_base(request: Request) -> str:
-    """The Airflow UI's base path, from where this app is mounted (works behind a base_url sub-path)."""
-    root = request.scope.get("root_path", "")
-    return root[: -len(URL_PREFIX)] if root.endswith(URL_PREFIX) else ""
+def run_rows(runs: RunsLookup, reports: list[dict]) -> list[RunRow]:
+    try:
+        info = runs([(r["dag_id"], r["run_id"]) for r in reports])
+    except Exception:  # the report figures still show without Airflow's run state
+        log.exception("could not read the DAG runs' state")
+        info = {}
+    return [run_row(r, info.get((r["dag_id"], r["run_id"]))) for r in reports]
 
 
-def create_app(
-    *,
-    store_factory: Callable[[], Any] = default_store,
-    runs_info: Callable[[list[tuple[str, str]]], dict] = airflow_runs,
-    trigger_replay: Callable[[str, str], str] = airflow_trigger_replay,
-    read_access: Callable | None = None,
-    replay_access: Callable | None = None,
-    user_name: Callable | None = None,
-    report_access: Callable | None = None,
-    edit_access: Callable | None = None,
-    origin_check: Callable | None = None,
-) -> FastAPI:
-    """Tests replace the Airflow-bound parts (store, DagRun lookup, trigger); the auth dependencies are
-    Airflow's unless given."""
-    read = Depends(read_access or airflow_read_access())
-    report_read = Depends(report_access or airflow_report_access())
-    may_edit = Depends(edit_access or airflow_edit_access())
-    app = FastAPI(title="creator-sync view", docs_url=None, redoc_url=None, openapi_url=None)
-    state: dict[str, Any] = {}
+def replay_started(runs: RunsLookup, replayed: str | None, reason: str | None) -> pages.Banner | None:
+    """The fixed "replay started" banner, shown only for a replayable reason and a replay run that exists
+    (so a crafted link cannot put words on the page)."""
+    if not replayed or reason not in REPLAYABLE:
+        return None
+    try:
+        exists = (REPLAY_DAG, replayed) in runs([(REPLAY_DAG, replayed)])
+    except Exception:
+        log.exception("could not look up %s run %s", REPLAY_DAG, replayed)
+        exists = False
+    if not exists:
+        return None
+    return pages.Banner("info", dag_id=REPLAY_DAG, reason=reason, run_id=replayed)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        for name, value in guards.SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
 
-    def store():
-        if "store" not in state:
-            state["store"] = store_factory()
-        return state["store"]
-
-    def rows(reports: list[dict]) -> list[RunRow]:
-        try:
-            info = runs_info([(r["dag_id"], r["run_id"]) for r in reports])
-        except Exception:  # the report figures still show without Airflow's run state
-            log.exception("could not read the DAG runs' state")
-            info = {}
-        return [run_row(r, info.get((r["dag_id"], r["run_id"]))) for r in reports]
-
-    def replay_started(
-        base: str, replayed: str | None = None, reason: str | None = None
-    ) -> tuple[str, str] | None:
-        """The fixed "replay started" banner, shown only for a replayable reason and a replay run that
-        exists (so a crafted link cannot put words on the page)."""
-        if not replayed or reason not in REPLAYABLE:
-            return None
-        try:
-            exists = (REPLAY_DAG, replayed) in runs_info([(REPLAY_DAG, replayed)])
-        except Exception:
-            log.exception("could not look up %s run %s", REPLAY_DAG, replayed)
-            exists = False
-        if not exists:
-            return None
-        href = f"{base}/dags/{REPLAY_DAG}/runs/{quote(replayed, safe='')}"
+async def overview_page(
+    store, runs: RunsLookup, base: str, *, banner=None, started=(None, None), status_code: int = 200
+) -> HTMLResponse:
+    def load():
         return (
-            "info",
-            f"Started {REPLAY_DAG} for <b>{escape(reason)}</b>: "
-            f'<a href="{escape(href)}" target="_top">{escape(replayed)}</a>',
+            run_rows(runs, store.run_reports(limit=RUNS_SHOWN)),
+            dead_letter_counts(store),
+            banner or replay_started(runs, *started),
         )
 
-    async def overview_page(
-        request: Request, message=None, status_code: int = 200, **started
-    ) -> HTMLResponse:
-        def load():
-            s = store()
-            return (
-                rows(s.run_reports(limit=RUNS_SHOWN)),
-                dead_letter_counts(s),
-                replay_started(base, **started),
-            )
+    rows, counts, shown = await run_in_threadpool(load)
+    html = pages.overview(rows, counts, airflow_base=base, replayable=REPLAYABLE, banner=shown)
+    return HTMLResponse(html, status_code=status_code)
 
-        base = airflow_base(request)
-        runs, counts, banner = await run_in_threadpool(load)
-        html = pages.overview(
-            runs, counts, airflow_base=base, replayable=REPLAYABLE, message=message or banner
+
+# -- the routes ------------------------------------------------------------------------------------------
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse, dependencies=[Depends(read_access)])
+async def overview(
+    store: Store, runs: Runs, base: Base, replayed: str | None = None, reason: str | None = None
+):
+    return await overview_page(store, runs, base, started=(replayed, reason))
+
+
+@router.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=[Depends(report_access)])
+async def run_report(store: Store, runs: Runs, base: Base, dag_id: str, run_id: str):
+    def load():
+        for report in store.run_reports(dag_id=dag_id, limit=RUNS_SHOWN * 10):
+            if report["run_id"] == run_id:
+                return run_rows(runs, [report])[0]
+        return None
+
+    row = await run_in_threadpool(load)
+    return HTMLResponse(pages.run_report(row, airflow_base=base), status_code=200 if row else 404)
+
+
+@router.get("/dead-letters", response_class=HTMLResponse, dependencies=[Depends(read_access)])
+async def dead_letters(
+    store: Store, base: Base, reason: str, unmasked: Annotated[bool, Depends(edit_access)]
+):
+    def load():
+        counts = dead_letter_counts(store)
+        if reason not in counts:
+            return None, 0
+        return store.dead_letters(reasons=[reason], limit=LETTERS_SHOWN), counts[reason][0]
+
+    letters, pending = await run_in_threadpool(load)
+    if letters is None:  # an unknown reason is not echoed back onto the page
+        return HTMLResponse(pages.message("Dead letters", "No dead letters of that reason."), 404)
+    html = pages.dead_letters(reason, letters, airflow_base=base, pending=pending, masked=not unmasked)
+    return HTMLResponse(html)
+
+
+# in this order: anonymous requests get Airflow's 401 first
+REPLAY_GUARDS = [Depends(read_access), Depends(replay_access), Depends(guards.same_origin)]
+
+
+@router.post("/replay", dependencies=REPLAY_GUARDS)
+async def replay(
+    store: Store,
+    runs: Runs,
+    base: Base,
+    reason: Annotated[str, Form()],
+    user: Annotated[str, Depends(user_name)],
+    trigger: Annotated[Callable[[str, str], str], Depends(get_trigger)],
+):
+    if reason not in REPLAYABLE:
+        raise HTTPException(
+            400, f"{reason!r} is not a reason {REPLAY_DAG} replays (have: {sorted(REPLAYABLE)})"
         )
-        return HTMLResponse(html, status_code=status_code)
+    try:
+        run_id = await run_in_threadpool(trigger, reason, user)
+    except Exception as exc:  # shown on this response itself, never carried in a URL
+        log.exception("could not trigger %s", REPLAY_DAG)
+        failed = f"Could not start {REPLAY_DAG}: {type(exc).__name__}: {exc}"[:300]
+        return await overview_page(store, runs, base, banner=pages.Banner("error", failed), status_code=503)
+    log.info("%s triggered %s for reason %s: %s", user, REPLAY_DAG, reason, run_id)
+    return RedirectResponse(f"./?replayed={quote(run_id)}&reason={quote(reason)}", status_code=303)
 
-    @app.get("/", response_class=HTMLResponse, dependencies=[read])
-    async def overview(request: Request, replayed: str | None = None, reason: str | None = None):
-        return await overview_page(request, replayed=replayed, reason=reason)
 
-    @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=[report_read])
-    async def run_report(request: Request, dag_id: str, run_id: str):
-        def load():
-            for report in store().run_reports(dag_id=dag_id, limit=RUNS_SHOWN * 10):
-                if report["run_id"] == run_id:
-                    return rows([report])[0]
-            return None
-
-        row = await run_in_threadpool(load)
-        html = pages.run_report(row, airflow_base=airflow_base(request), dag_id=dag_id, run_id=run_id)
-        return HTMLResponse(html, status_code=200 if row else 404)
-
-    @app.get("/dead-letters", response_class=HTMLResponse, dependencies=[read])
-    async def dead_letters(request: Request, reason: str, unmasked: bool = may_edit):
-        def load():
-            s = store()
-            counts = dead_letter_counts(s)
-            if reason not in counts:
-                return None, 0
-            return s.dead_letters(reasons=[reason], limit=LETTERS_SHOWN), counts[reason][0]
-
-        letters, pending = await run_in_threadpool(load)
-        if letters is None:  # an unknown reason is not echoed back onto the page
-            return HTMLResponse(pages.page("Dead letters", "<p>No dead letters of that reason.</p>"), 404)
-        html = pages.dead_letters(
-            reason,
-            letters,
-            airflow_base=airflow_base(request),
-            pending=pending,
-            shown=len(letters),
-            masked=not unmasked,
-        )
-        return HTMLResponse(html)
-
-    replay_deps = [  # in this order: anonymous requests get Airflow's 401 first
-        read,
-        Depends(replay_access or airflow_replay_access()),
-        Depends(origin_check or guards.same_origin),
-    ]
-
-    @app.post("/replay", dependencies=replay_deps)
-    async def replay(
-        request: Request, reason: str = Form(...), user: str = Depends(user_name or airflow_user_name())
-    ):
-        if reason not in REPLAYABLE:
-            raise HTTPException(
-                400, f"{reason!r} is not a reason {REPLAY_DAG} replays (have: {sorted(REPLAYABLE)})"
-            )
-        try:
-            run_id = await run_in_threadpool(trigger_replay, reason, user)
-        except Exception as exc:  # shown on this response itself, never carried in a URL
-            log.exception("could not trigger %s", REPLAY_DAG)
-            failed = f"Could not start {REPLAY_DAG}: {type(exc).__name__}: {exc}"[:300]
-            return await overview_page(request, message=("error", escape(failed)), status_code=503)
-        log.info("%s triggered %s for reason %s: %s", user, REPLAY_DAG, reason, run_id)
-        return RedirectResponse(f"./?replayed={quote(run_id)}&reason={quote(reason)}", status_code=303)
-
+def create_app() -> FastAPI:
+    """The view's app: the router, and the security headers on every response (refusals included)."""
+    app = FastAPI(title="creator-sync view", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(router)
+    app.middleware("http")(guards.add_security_headers)
     return app

@@ -1,9 +1,14 @@
-"""Server-side SVG charts (no JavaScript, no CDN): the page renders the same offline and in a screenshot."""
+"""Server-side SVG charts (no JavaScript, no CDN): the page renders the same offline and in a screenshot.
+
+Built in code (coordinates, not markup, are the work here); every text goes through markupsafe's
+``escape`` and the chart is returned as ``Markup`` for the templates."""
 
 from __future__ import annotations
 
 import math
-from html import escape
+from collections.abc import Callable
+
+from markupsafe import Markup, escape
 
 PALETTE = ("#017cee", "#e8710a", "#d93025", "#1e8e3e", "#9334e6", "#5f6368")
 WIDTH, PLOT_HEIGHT = 560, 152
@@ -40,6 +45,44 @@ def _legend_rows(names: list[str]) -> list[list[tuple[str, int]]]:
     return rows
 
 
+def _gapped(values: list[float | None]) -> list[list[tuple[int, float]]]:
+    """(index, value) runs of consecutive values: a ``None`` ends a run (a gap in the line)."""
+    runs: list[list[tuple[int, float]]] = [[]]
+    for i, v in enumerate(values):
+        if v is None:
+            runs.append([])
+        else:
+            runs[-1].append((i, v))
+    return [run for run in runs if run]
+
+
+def _series_parts(
+    series: dict[str, list[float | None]],
+    legend: list[list[tuple[str, int]]],
+    x: Callable[[int], float],
+    y: Callable[[float], float],
+) -> list[str]:
+    """Per series: its polylines and points, and its legend entry."""
+    parts = []
+    positions = {
+        name: (x0, TOP + PLOT_HEIGHT + AXIS + LEGEND_ROW * row)
+        for row, names in enumerate(legend)
+        for name, x0 in names
+    }
+    for (name, vs), color in zip(series.items(), PALETTE, strict=False):
+        for run in _gapped(vs):
+            points = [(f"{x(i):.1f}", f"{y(v):.1f}") for i, v in run]
+            polyline = " ".join(f"{cx},{cy}" for cx, cy in points)
+            parts.append(f'<polyline points="{polyline}" fill="none" stroke="{color}" stroke-width="2"/>')
+            parts += [f'<circle cx="{cx}" cy="{cy}" r="3" fill="{color}"/>' for cx, cy in points]
+        lx, ly = positions[name]
+        parts.append(
+            f'<rect x="{lx}" y="{ly}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{lx + 14}" y="{ly + 9}">{escape(name)}</text>'
+        )
+    return parts
+
+
 def line_chart(
     title: str,
     labels: list[str],
@@ -47,7 +90,7 @@ def line_chart(
     *,
     limit: float | None = None,
     limit_label: str = "limit",
-) -> str:
+) -> Markup:
     """One SVG: a line per series over ``labels`` (oldest first), an optional dashed horizontal limit.
 
     A ``None`` value leaves a gap (the run did not report that figure)."""
@@ -90,30 +133,6 @@ def line_chart(
             f'<text x="{WIDTH - RIGHT}" y="{y(limit) - 4:.1f}" text-anchor="end" class="limit-label">'
             f"{escape(limit_label)} {_fmt(limit)}</text>"
         )
-    positions = {
-        name: (x0, TOP + plot_h + AXIS + LEGEND_ROW * row)
-        for row, names in enumerate(legend)
-        for name, x0 in names
-    }
-    for (name, vs), color in zip(series.items(), PALETTE, strict=False):
-        runs, current = [], []
-        for i, v in enumerate(vs):
-            if v is None:
-                runs, current = [*runs, current] if current else runs, []
-            else:
-                current.append(f"{x(i):.1f},{y(v):.1f}")
-        runs = [*runs, current] if current else runs
-        for points in runs:
-            parts.append(
-                f'<polyline points="{" ".join(points)}" fill="none" stroke="{color}" stroke-width="2"/>'
-            )
-            for point in points:
-                cx, cy = point.split(",")
-                parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{color}"/>')
-        lx, ly = positions[name]
-        parts.append(
-            f'<rect x="{lx}" y="{ly}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{lx + 14}" y="{ly + 9}">{escape(name)}</text>'
-        )
+    parts += _series_parts(series, legend, x, y)
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))  # every text in it went through escape

@@ -61,3 +61,11 @@ def same_origin(request: Request) -> None:
     """FastAPI dependency: 403 for a state-changing request from another site."""
     if not is_same_origin(request, configured_origin()):
         raise HTTPException(403, "cross-site request refused: post from the Creator sync page itself")
+
+
+async def add_security_headers(request: Request, call_next):
+    """HTTP middleware: ``SECURITY_HEADERS`` on every response, refusals included."""
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
