@@ -356,6 +356,9 @@ def _spool_creators(
             bad_users = letters
         else:
             malformed.write(resource, letters)
+    stats.fetched_creators = len(bad_users)  # a user record without its id: rejected, with its reason
+    if bad_users:
+        stats.malformed_records["users"] = len(bad_users)
     return spools, bad_users
 
 
@@ -579,23 +582,18 @@ def transform_run(
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
-    Events are kept only when their timestamp is in [events_from, end) (timezone-aware datetimes;
-    `events_from` defaults to `start`, an earlier one is the run's look-back for late-arriving data). Content
-    metric attributes always sum the data interval [start, end) only. `offboarded(ids)` names the
-    creators who left (creator_sync.store.offboarded_ids): they are dropped before anything is written for
-    them. Income transactions of an incremental run's weekly sweep (the `transactions_sweep` input), and
-    contents of the per-account contents sweep (`contents_sweep`), cover up to a week: their events are kept
-    from `sweep_from` (the event ledger drops those already acknowledged).
+    Events are kept when their timestamp is in [events_from, end) (aware datetimes; `events_from` defaults to
+    `start`, an earlier one is the look-back for late data); content metrics sum [start, end) only.
+    `offboarded(ids)` names creators who left (creator_sync.store.offboarded_ids): dropped before anything is
+    written. The weekly sweeps (`transactions_sweep`, `contents_sweep`) keep events from `sweep_from` (the
+    ledger drops those already acknowledged).
 
     Memory: one chunk of `chunk_rows` rows while reading, then one bucket (a range of user ids with about
     `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows; `buckets` sets their number
     instead). The output does not depend on either.
     """
     m = mapping or load_mapping()
-    start, end = utc(start), utc(end)
-    events_from = start if events_from is None else utc(events_from)
-    if events_from > start:
-        raise ValueError(f"events_from ({events_from}) must not be after the interval start ({start})")
+    start, end, events_from = _window(start, end, events_from)
     inputs = discover_inputs(inputs) if isinstance(inputs, str | Path) else dict(inputs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -614,9 +612,6 @@ def transform_run(
         creator_spools, bad_users = _spool_creators(
             inputs, m, ranges, out / "_spool", chunk_rows, malformed, stats
         )
-        stats.fetched_creators = len(bad_users)  # a user record without its id: rejected, with its reason
-        if bad_users:
-            stats.malformed_records["users"] = len(bad_users)
         window = (events_from, end)
         spools = spool, metric_spool
         _spool_events(inputs, m, window, start, chunk_rows, *spools, stats, background, malformed, sweep_from)
@@ -626,18 +621,31 @@ def transform_run(
         buckets_in = _BucketInputs(creator_spools, metric_spool, spool, offboarded, hashes_out)
         _write_outputs(paths, bad_users, ranges.count, buckets_in, m, background, stats)
     finally:
-        try:
-            background.close()
-        finally:
-            hashes_out.close()
-            malformed.close()
-            for each in [spool, metric_spool, *creator_spools.values()]:
-                each.close()
-            shutil.rmtree(out / "_spool", ignore_errors=True)
+        _close(background, hashes_out, malformed, [spool, metric_spool, *creator_spools.values()], out)
 
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
     return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path)
+
+
+def _window(start: datetime, end: datetime, events_from: datetime | None) -> tuple[datetime, ...]:
+    start, end = utc(start), utc(end)
+    events_from = start if events_from is None else utc(events_from)
+    if events_from > start:
+        raise ValueError(f"events_from ({events_from}) must not be after the interval start ({start})")
+    return start, end, events_from
+
+
+def _close(background, hashes_out, malformed, spools, out: Path) -> None:
+    """Whatever happened: the background writes finish, every file closes, the spool directory goes."""
+    try:
+        background.close()
+    finally:
+        hashes_out.close()
+        malformed.close()
+        for each in spools:
+            each.close()
+        shutil.rmtree(out / "_spool", ignore_errors=True)
 
 
 def _bucket_count(inputs: Inputs, m: Mapping, creator_rows: int) -> int:
