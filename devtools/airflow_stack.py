@@ -67,6 +67,9 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             "CREATOR_SYNC_DATA_URL": f"file://{self.home / 'data'}",
+            # one machine, tasks killed on purpose: a killed upsert's retry waits its lease + settle time
+            "CREATOR_SYNC_CLAIM_LEASE_S": "20",
+            "CREATOR_SYNC_LOST_ANSWER_SETTLE_S": "5",
             **SQLITE_CONNECT_ARGS_SETTING,
             # the SQLite connect args above live in this dev-tool module, which is not installed
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),

@@ -331,6 +331,9 @@ class CeleryStack:
             "CREATOR_SYNC_HOME": str(REPO),
             "AIRFLOW_ADMIN_PASSWORD": self.admin_password,
             "CREATOR_SYNC_CONNECTIONS_FILE": "",  # connections come as AIRFLOW_CONN_* (extra_env)
+            # one machine, tasks killed on purpose: a killed upsert's retry waits its lease + settle time
+            "CREATOR_SYNC_CLAIM_LEASE_S": "20",
+            "CREATOR_SYNC_LOST_ANSWER_SETTLE_S": "5",
         }
         if self.worker_concurrency:
             env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(self.worker_concurrency)

@@ -123,7 +123,7 @@ class Settings(BaseSettings):
         0, ge=0, description="Users per Insider upsert request (0: Insider's maximum of 1,000)."
     )
     claim_lease_s: float = Field(
-        600,
+        180,
         gt=0,
         description="Seconds an attempt's send claims stay live without renewal (renewed before every "
         "request): more than the longest wait between requests (a Retry-After, at most 120, plus the read "

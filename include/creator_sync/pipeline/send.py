@@ -13,7 +13,7 @@ this attempt or, when it died, by whoever next claims the users (in_flight.py).
 Concurrent runs and attempts: before planning a chunk of users, the attempt claims their user keys in the
 state store under its fencing token (one transaction, Claims.claim). Users held by another live run are
 skipped and counted as `claimed_elsewhere`; users held by an earlier attempt of the same run are waited for.
-The lease (CREATOR_SYNC_CLAIM_LEASE_S, default 600 s) is renewed before every request; a claim whose
+The lease (CREATOR_SYNC_CLAIM_LEASE_S, default 180 s) is renewed before every request; a claim whose
 lease has passed belongs to a dead attempt and is taken over, and the attempt that lost it stops at its next
 renewal or record (FencedOut). Claims are released when the sender finishes.
 
