@@ -10,7 +10,6 @@ the marker; another run probes a marker when it is due or when it claims one of 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -57,8 +56,11 @@ def settlement(users: list[dict], verdicts: list[UserVerdict], run_id: str):
             continue
         user = dict(entry["user"])
         keep = set(v.missing)
-        sent_events = [e for e, meta in zip(user.get("events") or [], entry["events"], strict=False)]
-        resend = [e for e, meta in zip(sent_events, entry["events"], strict=False) if meta["key"] in keep]
+        resend = [
+            e
+            for e, meta in zip(user.get("events") or [], entry["events"], strict=False)
+            if meta["key"] in keep
+        ]
         user.pop("events", None)
         if resend:
             user["events"] = resend
@@ -188,7 +190,3 @@ def wait_for_own_run(ctx: _Send, keys: list[str]) -> None:
             return
         why = f"an earlier attempt of {ctx.run_id} holds {len(same)} claim(s) under a live lease"
         _wait_until(ctx, max(same) + 0.01, why)
-
-
-def count_users(pairs: Iterable[tuple[str, str]]) -> Counter:
-    return Counter(u for _, u in pairs)

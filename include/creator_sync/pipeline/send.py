@@ -258,6 +258,11 @@ class _Planner:
             self.ctx.outcomes(unchanged)
 
 
+def _pending_of(entries: list[dict]) -> list[_Pending]:
+    """What to record for marker entries that are sent again."""
+    return [_Pending(e["user_key"], e["attr_hash"], [m["key"] for m in e["events"]]) for e in entries]
+
+
 def _batch_key(ctx: _Send, pending: list[_Pending]) -> str:
     """One batch of one attempt: the run, the attempt's fence and the batch's users (a later attempt's batch
     of the same users gets a marker of its own)."""
@@ -328,7 +333,7 @@ class _Send:
         entries = [e for e in entries if e["user_key"] not in gone]
         if not entries:
             return
-        pending = [_Pending(e["user_key"], e["attr_hash"], [m["key"] for m in e["events"]]) for e in entries]
+        pending = _pending_of(entries)
         users = [e["user"] for e in entries]
         owner_ctx = dataclasses.replace(self, run_id=owner, report=SendReport())
         for batch in self.hook.plan_batches(users, **self.kwargs):
@@ -477,9 +482,7 @@ def _send_batch(ctx: _Send, batch, pending: list[_Pending]) -> None:
             again = _settle_lost(ctx, exc, batch_key, record, has_events)
             if not again:
                 return
-            pending = [
-                _Pending(e["user_key"], e["attr_hash"], [m["key"] for m in e["events"]]) for e in again
-            ]
+            pending = _pending_of(again)
             (batch,) = list(ctx.hook.plan_batches([e["user"] for e in again], **ctx.kwargs))
             continue
         report.requests += 1
