@@ -125,6 +125,7 @@ class Service:
             "rate_limited_429s": sum(lim.rejected for lim in self.limiters.values()) + self.extra_429s,
             "injected_429s": self.faults.injected["429"],
             "max_concurrent_requests": self.max_concurrent,
+            "requests_in_flight": self.inflight,
             "processed_after_disconnect": self.processed_after_disconnect,
             "limits": {n: lim.stats() for n, lim in self.limiters.items()},
             "faults_injected": dict(self.faults.injected),

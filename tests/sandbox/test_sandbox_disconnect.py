@@ -24,6 +24,7 @@ DEFAULTS = {"fault_slow": 0, "slow_seconds": 5, "latency_seconds": 0, "complete_
 
 @pytest.fixture
 def insider_config(sandbox):
+    settled(sandbox)  # no request of an earlier test is still running inside the sandbox
     sandbox.reset("insider")
     yield lambda values: sandbox.configure("insider", values)
     sandbox.configure("insider", DEFAULTS)
@@ -40,12 +41,14 @@ def give_up(sandbox, uuid: str) -> None:
         )
 
 
-def settled(sandbox, timeout: float = SLOW + 10) -> dict:
-    """Insider stats once the abandoned request has finished inside the sandbox (its status is counted)."""
+def settled(sandbox, timeout: float = SLOW + 10, answers: int = 0) -> dict:
+    """Insider stats once no request is running inside the sandbox and at least ``answers`` statuses are
+    counted (an abandoned request counts its status when it finishes)."""
     deadline = time.monotonic() + timeout
     while True:
         stats = sandbox.stats("insider")
-        if sum(stats["requests_by_status"].values()) >= 1:
+        done = stats["requests_in_flight"] == 0
+        if done and sum(stats["requests_by_status"].values()) >= answers:
             return stats
         assert time.monotonic() < deadline, stats
         time.sleep(0.1)
@@ -55,11 +58,12 @@ def settled(sandbox, timeout: float = SLOW + 10) -> dict:
 def test_by_default_an_abandoned_slow_upsert_is_not_processed(sandbox, insider_config, delay):
     assert insider_config(DELAYS[delay])["complete_after_disconnect"] is False  # the default
     give_up(sandbox, f"off-{delay}")
-    stats = settled(sandbox)
-    # the endpoint got http.disconnect instead of the body: nothing stored; the answer no client received is
-    # counted once (a 500, or on a loaded machine a status from before the disconnect was seen)
+    stats = settled(sandbox, answers=1)
+    # the endpoint got http.disconnect instead of the body: nothing stored, nothing processed. The status of
+    # the answer no client receives is not asserted: on a loaded machine it depends on when the server sees
+    # the disconnect.
     assert stats["users_stored"] == 0 and stats["upsert_requests"] == 0
-    assert sum(stats["requests_by_status"].values()) == 1 and stats["processed_after_disconnect"] == 0
+    assert stats["processed_after_disconnect"] == 0
     assert sandbox.insider_lookup([f"off-{delay}"]) == {f"off-{delay}": None}
 
 
@@ -70,7 +74,7 @@ def test_complete_after_disconnect_processes_an_abandoned_slow_upsert(sandbox, i
     started = time.monotonic()
     give_up(sandbox, f"on-{delay}")
     assert time.monotonic() - started < SLOW  # the client gave up before the sandbox processed anything
-    stats = settled(sandbox)
+    stats = settled(sandbox, answers=1)
     assert stats["users_stored"] == 1 and stats["upsert_requests"] == 1
     assert stats["requests_by_status"] == {"200": 1} and stats["processed_after_disconnect"] == 1
     assert sandbox.insider_lookup([f"on-{delay}"])[f"on-{delay}"]["attributes"]["name"] == f"on-{delay}"
