@@ -85,6 +85,7 @@ class SandboxMiddleware:
             fault = svc.faults.draw()
             if fault == "slow":
                 await asyncio.sleep(svc.faults.slow_seconds)
+                svc.note_held_answer(delivered=not _client_gone(send))
             elif fault in AFTER_KINDS:
                 await self._after(fault, scope, receive, send, counting_send)
                 return
@@ -139,6 +140,7 @@ class SandboxMiddleware:
             svc.requests_by_status[f"{status}_truncated"] += 1
         else:  # timeout_after: the client gives up before this answer comes
             await asyncio.sleep(svc.faults.slow_seconds)
+            svc.note_held_answer(delivered=not _client_gone(send))
             payload = bytes(body)
         headers.append((b"content-length", str(len(payload)).encode()))
         sender = send if fault == "truncated_after" else counting_send

@@ -58,6 +58,23 @@ def test_timeout_after_processing(sandbox, insider_faults):
         upsert(sandbox, "timeout-1", timeout=0.5)
     stats = sandbox.stats("insider")
     assert stats["users_stored"] == 1 and stats["faults_injected"]["timeout_after"] == 1
+    assert stats["held_answers_delivered"] == 0  # the client had gone when the hold ended
+
+
+@pytest.mark.parametrize("fault", ["fault_timeout_after", "fault_slow"])
+def test_a_held_answer_a_patient_client_still_waits_for_is_delivered_and_counted(
+    sandbox, insider_faults, fault
+):
+    """A held answer is a fault only for a client whose timeout is shorter than the hold: a client still
+    connected gets a usable answer, and the sandbox counts it apart so reports can be reconciled."""
+    insider_faults({fault: 1.0, "slow_seconds": 0.3})
+    try:
+        r = upsert(sandbox, f"patient-{fault}", timeout=10)
+    finally:
+        sandbox.configure("insider", {"fault_slow": 0})
+    assert r.status_code == 200 and r.json()["data"]["successful"] == {"count": 1}
+    stats = sandbox.stats("insider")
+    assert stats["users_stored"] == 1 and stats["held_answers_delivered"] == 1
 
 
 def test_a_read_can_lose_its_answer_too(sandbox):
