@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.12.15
 CONSTRAINTS := constraints/constraints-3.11.txt
 # Linux, Python 3.11, under Airflow's constraints: the set the image runs and the tests use
-COMPILE := $(BIN)/uv pip compile --python-version 3.11 --python-platform linux -c $(CONSTRAINTS) --no-emit-package creator-sync
+COMPILE := $(BIN)/uv pip compile --generate-hashes --python-version 3.11 --python-platform linux -c $(CONSTRAINTS) --no-emit-package creator-sync
 INSTALLED := $(VENV)/.installed
 
 .PHONY: install demo stop test test-fast soak lint format bench lock constraints sandbox clean
@@ -16,7 +16,7 @@ $(BIN)/python:
 
 $(INSTALLED): requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python requirements-dev.lock
+	$(BIN)/uv pip sync --require-hashes --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 
