@@ -9,7 +9,7 @@ CONSTRAINTS := constraints/constraints-3.11.txt
 COMPILE := $(BIN)/uv pip compile --generate-hashes --python-version 3.11 --python-platform linux -c $(CONSTRAINTS) --no-emit-package creator-sync
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo stop test test-fast soak lint format bench lock constraints sandbox clean
+.PHONY: install demo stop test test-fast soak lint format bench lock constraints pin-image sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ lock: ## resolve requirements.txt -> requirements.lock (runtime, the image) and 
 
 constraints: ## write $(CONSTRAINTS): Airflow's published constraints, or the same resolution where they are out of reach
 	$(BIN)/python -m devtools.constraints
+
+pin-image: install ## write the digest of the Dockerfile's base image into it (needs Docker with buildx and Docker Hub)
+	$(BIN)/python -m devtools.pin_image
 
 clean: stop
 	rm -rf .airflow .run

@@ -203,3 +203,17 @@ def stages(text: str | None = None) -> dict[str, list[tuple[str, str]]]:
 def build_arg(name: str, text: str | None = None) -> str:
     arg = next(args for word, args in instructions(text) if word == "ARG" and args.startswith(f"{name}="))
     return arg.split("=", 1)[1]
+
+
+BASE_IMAGE = "apache/airflow:${AIRFLOW_VERSION}-python3.11${AIRFLOW_IMAGE_DIGEST:+@}${AIRFLOW_IMAGE_DIGEST}"
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def base_image_problems(text: str | None = None) -> list[str]:
+    """Why a stage does not start from the locked Airflow image pinned by its digest ([] = none do)."""
+    froms = [args.split()[0] for word, args in instructions(text) if word == "FROM"]
+    problems = [f"FROM {image}: not {BASE_IMAGE}" for image in froms if image not in (BASE_IMAGE, "runtime")]
+    digest = build_arg("AIRFLOW_IMAGE_DIGEST", text)
+    if digest and not DIGEST.fullmatch(digest):
+        problems.append(f"AIRFLOW_IMAGE_DIGEST={digest} is not sha256:<64 hex digits>")
+    return problems

@@ -14,27 +14,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from deploy_support import ANCHORED_SERVICES, DOCKERFILE, REPO, VENV_BIN, build_arg, instructions, stages
+from deploy_support import (
+    ANCHORED_SERVICES,
+    BASE_IMAGE,
+    DOCKERFILE,
+    REPO,
+    VENV_BIN,
+    base_image_problems,
+    build_arg,
+    instructions,
+    stages,
+)
 
 
 def locked_version(package: str, lock: str = "requirements.lock") -> str:
     match = re.search(rf"^{re.escape(package)}==([^\s;]+)", (REPO / lock).read_text(), re.M)
     assert match, f"{package} is not in {lock}"
     return match.group(1)
-
-
-BASE_IMAGE = "apache/airflow:${AIRFLOW_VERSION}-python3.11${AIRFLOW_IMAGE_DIGEST:+@}${AIRFLOW_IMAGE_DIGEST}"
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-
-
-def base_image_problems(text: str | None = None) -> list[str]:
-    """Why a stage does not start from the locked Airflow image pinned by its digest ([] = none do)."""
-    froms = [args.split()[0] for word, args in instructions(text) if word == "FROM"]
-    problems = [f"FROM {image}: not {BASE_IMAGE}" for image in froms if image not in (BASE_IMAGE, "runtime")]
-    digest = build_arg("AIRFLOW_IMAGE_DIGEST", text)
-    if digest and not DIGEST.fullmatch(digest):
-        problems.append(f"AIRFLOW_IMAGE_DIGEST={digest} is not sha256:<64 hex digits>")
-    return problems
 
 
 def test_base_image_is_the_locked_airflow_on_python_311_pinned_by_digest():
