@@ -9,7 +9,7 @@ CONSTRAINTS := constraints/constraints-3.11.txt
 COMPILE := $(BIN)/uv pip compile --generate-hashes --python-version 3.11 --python-platform linux -c $(CONSTRAINTS) --no-emit-package creator-sync
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo stop test test-fast soak lint format bench lock constraints pin-image sandbox clean
+.PHONY: install demo stop test test-fast soak lint format bench lock constraints pin-image audit sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ lock: ## resolve requirements.txt -> requirements.lock (runtime, the image) and 
 
 constraints: ## write $(CONSTRAINTS): Airflow's published constraints, or the same resolution where they are out of reach
 	$(BIN)/python -m devtools.constraints
+
+audit: install ## the locks against known vulnerabilities (pip-audit, OSV): needs the network, so neither lint nor test runs it
+	$(BIN)/python -m devtools.audit
 
 pin-image: install ## write the digest of the Dockerfile's base image into it (needs Docker with buildx and Docker Hub)
 	$(BIN)/python -m devtools.pin_image
