@@ -4,7 +4,8 @@
 #
 # Stages:
 #   build    - uv and the creator_sync wheel (`uv build --wheel`: only include/creator_sync and its resources),
-#              and /tmp/dist/creator-sync.txt: the wheel with its extras as one requirement with its sha256
+#              and /tmp/dist/creator-sync.txt: the wheel with its extras as one requirement with its sha256.
+#              uv and the build backend (setuptools) come from requirements-build.lock, hash-checked.
 #   runtime  - the Airflow image: pip installs that requirement into the image's Python environment in
 #              --require-hashes mode, resolving the wheel's dependencies under requirements.lock, whose every
 #              package carries its hashes: a package the image lacks is downloaded only at its locked version
@@ -18,18 +19,17 @@
 # Base image: apache/airflow:${AIRFLOW_VERSION}-python3.11, pinned to AIRFLOW_IMAGE_DIGEST when that is set
 # (`make pin-image` writes it below where Docker can reach the registry; `--build-arg AIRFLOW_IMAGE_DIGEST=`
 # overrides it). With it empty the tag alone names the image.
-ARG UV_VERSION=0.12.15
 ARG AIRFLOW_VERSION=3.3.2
 ARG AIRFLOW_IMAGE_DIGEST=
 
 FROM apache/airflow:${AIRFLOW_VERSION}-python3.11${AIRFLOW_IMAGE_DIGEST:+@}${AIRFLOW_IMAGE_DIGEST} AS build
-ARG UV_VERSION
 USER airflow
 WORKDIR /tmp/build
-RUN python -m pip install --no-cache-dir --target /tmp/uv "uv==${UV_VERSION}"
+COPY --chown=airflow:0 requirements-build.lock ./
+RUN python -m pip install --no-cache-dir --require-hashes --target /tmp/uv -r requirements-build.lock
 COPY --chown=airflow:0 pyproject.toml ./
 COPY --chown=airflow:0 include/ ./include/
-RUN /tmp/uv/bin/uv build --wheel --out-dir /tmp/dist . \
+RUN /tmp/uv/bin/uv build --wheel --build-constraints requirements-build.lock --require-hashes --out-dir /tmp/dist . \
     && wheel="$(ls /tmp/dist/creator_sync-*.whl)" \
     && echo "creator-sync[s3,redis,postgres] @ file://${wheel} --hash=sha256:$(sha256sum "${wheel}" | cut -d ' ' -f 1)" \
         > /tmp/dist/creator-sync.txt

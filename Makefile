@@ -53,9 +53,10 @@ bench: install ## benchmarks; QUICK=1 for the short run
 sandbox: install ## run the vendor sandboxes in the foreground
 	$(BIN)/python -m devtools.sandbox
 
-lock: ## resolve requirements.txt -> requirements.lock (runtime, the image) and requirements-dev.txt -> requirements-dev.lock, under $(CONSTRAINTS)
+lock: ## resolve requirements.txt -> requirements.lock (runtime, the image), requirements-dev.txt -> requirements-dev.lock and requirements-build.txt -> requirements-build.lock (the image's build stage), under $(CONSTRAINTS), with hashes
 	$(COMPILE) requirements.txt -o requirements.lock
 	$(COMPILE) requirements-dev.txt -o requirements-dev.lock
+	$(COMPILE) requirements-build.txt -o requirements-build.lock
 
 constraints: ## write $(CONSTRAINTS): Airflow's published constraints, or the same resolution where they are out of reach
 	$(BIN)/python -m devtools.constraints

@@ -1,5 +1,6 @@
 """Audit the locks for known vulnerabilities: pip-audit asks an advisory service about every locked version of
-requirements.lock (what the image installs) and requirements-dev.lock (what `make install` installs).
+requirements.lock (what the image installs), requirements-dev.lock (what `make install` installs) and
+requirements-build.lock (what builds the image's wheel).
 
     python -m devtools.audit                 (make audit)
     python -m devtools.audit --service pypi  (PyPI's JSON API instead of OSV)
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LOCKS = (REPO / "requirements.lock", REPO / "requirements-dev.lock")
+LOCKS = (REPO / "requirements.lock", REPO / "requirements-dev.lock", REPO / "requirements-build.lock")
 SERVICE_HOSTS = {"osv": "api.osv.dev", "pypi": "pypi.org"}
 # `requests.exceptions.ConnectionError: ...` or pip-audit's `ERROR:pip_audit._cli:...`
 EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception): |ERROR:)")

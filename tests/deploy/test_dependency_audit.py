@@ -141,8 +141,10 @@ def test_a_skipped_package_or_an_empty_report_is_no_audit():
 def test_the_audit_is_strict_reads_the_locks_by_hash_and_runs_outside_lint_and_test():
     args = audit.command(LOCK, Path("report.json"), "osv", None, Path("cache"))
     assert {"--strict", "--disable-pip", "--require-hashes"} <= set(args)
-    assert [path.name for path in audit.LOCKS] == ["requirements.lock", "requirements-dev.lock"]
     makefile = (REPO / "Makefile").read_text()
+    locks = ["requirements.lock", "requirements-dev.lock", "requirements-build.lock"]
+    assert [path.name for path in audit.LOCKS] == locks
+    assert re.findall(r"-o (\S+\.lock)$", makefile, re.M) == locks, "make lock writes the locks audited"
     assert re.search(r"^audit: install\b.*\n\t\$\(BIN\)/python -m devtools\.audit$", makefile, re.M)
     for target in ("lint", "test", "test-fast"):
         recipe = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)

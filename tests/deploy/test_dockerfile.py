@@ -87,13 +87,44 @@ def wheel_install_problems(text: str | None = None) -> list[str]:
     return problems
 
 
+BUILD_LOCK = "requirements-build.lock"
+BUILD_TOOLS = re.compile(rf"\bpip install\b(?=.*\s--require-hashes\b)(?=.*\s-r {re.escape(BUILD_LOCK)}$)")
+WHEEL_BUILD = re.compile(
+    rf"\buv build --wheel\b(?=.*\s--build-constraints {re.escape(BUILD_LOCK)}\s)(?=.*\s--require-hashes\s)"
+)
+
+
+def build_stage_problems(text: str | None = None) -> list[str]:
+    """Why the build stage's tools are not hash-checked from requirements-build.lock ([] = they are)."""
+    runs = [args for word, args in stages(text)["build"] if word == "RUN"]
+    problems = []
+    if not any(BUILD_TOOLS.search(args) for args in runs):
+        problems.append(f"uv is not installed with `pip install --require-hashes ... -r {BUILD_LOCK}`")
+    if not any(WHEEL_BUILD.search(args) for args in runs):
+        problems.append(
+            f"the wheel is not built with `uv build --build-constraints {BUILD_LOCK} --require-hashes`"
+        )
+    return problems
+
+
 def test_installs_the_wheel_on_top_of_the_image_under_the_lock():
     assert wheel_install_problems() == []
-    build = " ".join(args for word, args in stages()["build"] if word == "RUN")
-    assert re.search(r"\buv build --wheel\b", build)
-    uv_version = build_arg("UV_VERSION")
+    assert build_stage_problems() == []
+    uv_version = locked_version("uv", BUILD_LOCK)
     assert uv_version == locked_version("uv", "requirements-dev.lock")
     assert re.search(rf"^UV_VERSION := {re.escape(uv_version)}$", (REPO / "Makefile").read_text(), re.M)
+
+
+def test_the_build_stage_check_catches_unchecked_build_tools():
+    text = DOCKERFILE.read_text()
+    unpinned = text.replace(f"--require-hashes --target /tmp/uv -r {BUILD_LOCK}", '--target /tmp/uv "uv"')
+    assert build_stage_problems(unpinned) == [
+        f"uv is not installed with `pip install --require-hashes ... -r {BUILD_LOCK}`"
+    ]
+    unconstrained = text.replace(f" --build-constraints {BUILD_LOCK}", "")
+    assert build_stage_problems(unconstrained) == [
+        f"the wheel is not built with `uv build --build-constraints {BUILD_LOCK} --require-hashes`"
+    ]
 
 
 def test_the_install_check_catches_a_sync_that_removes_the_image_providers():
@@ -115,18 +146,46 @@ def test_the_install_check_catches_an_install_without_require_hashes():
 # --- The build stage's wheel and the runtime install, run here (no Docker) ---------------------------------
 
 
-def build_wheel(tmp_path: Path, text: str | None = None) -> Path:
-    """Run the build stage's RUN that builds the wheel and writes its requirement, in a copy of the stage's
-    context (pyproject.toml, include/), with this venv's uv and tmp_path/dist for /tmp/dist. Returns dist."""
-    script = next(args for word, args in stages(text)["build"] if word == "RUN" and "uv build" in args)
+def run_build_stage(tmp_path: Path, text: str | None = None, build_lock: str | None = None):
+    """Run the build stage's RUN that builds the wheel and writes its requirement, in a copy of what the stage
+    copies (`build_lock` for requirements-build.lock when given), with this venv's uv (the locked version)
+    and tmp_path/dist for /tmp/dist."""
+    steps = stages(text)["build"]
     context, dist = tmp_path / "build", tmp_path / "dist"
-    context.mkdir()
-    shutil.copy(REPO / "pyproject.toml", context)
+    context.mkdir(parents=True)
     junk = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    shutil.copytree(REPO / "include", context / "include", ignore=junk)
+    for word, args in steps:
+        for source in [a for a in args.split()[:-1] if not a.startswith("--")] if word == "COPY" else []:
+            if (REPO / source).is_dir():
+                shutil.copytree(REPO / source, context / source, ignore=junk)
+            else:
+                shutil.copy(REPO / source, context / source)
+    if build_lock is not None:
+        (context / BUILD_LOCK).write_text(build_lock)
+    script = next(args for word, args in steps if word == "RUN" and "uv build" in args)
     script = script.replace("/tmp/uv/bin/uv", str(VENV_BIN / "uv")).replace("/tmp/dist", str(dist))
-    subprocess.run(["sh", "-c", script], cwd=context, check=True, capture_output=True, timeout=120)
-    return dist
+    return subprocess.run(["sh", "-c", script], cwd=context, capture_output=True, text=True, timeout=180)
+
+
+def build_wheel(tmp_path: Path, text: str | None = None) -> Path:
+    """The build stage's wheel and requirement: their folder (for /tmp/dist)."""
+    result = run_build_stage(tmp_path, text)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "dist"
+
+
+def test_the_build_stage_refuses_a_build_backend_without_its_locked_hash(tmp_path):
+    lock = (REPO / BUILD_LOCK).read_text()
+    backend = re.search(r"^setuptools==\S+ \\\n(?:\s+--hash=\S+(?: \\)?\n)+", lock, re.M).group(0)
+    altered = lock.replace(backend, re.sub(r"[0-9a-f]{64}", "e" * 64, backend))
+    refused = run_build_stage(tmp_path / "guarded", build_lock=altered)
+    assert refused.returncode != 0
+    assert "Hash mismatch for `setuptools==" in refused.stderr
+    # the guard is the hashed build constraint: without it the build takes any setuptools
+    unguarded = DOCKERFILE.read_text().replace(f" --build-constraints {BUILD_LOCK}", "")
+    unguarded = unguarded.replace(" --require-hashes --out-dir", " --out-dir")
+    built = run_build_stage(tmp_path / "unguarded", unguarded, build_lock=altered)
+    assert built.returncode == 0, built.stderr
 
 
 def install_dry_run(
