@@ -6,17 +6,17 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.12.15
 CONSTRAINTS := constraints/constraints-3.11.txt
 # Linux, Python 3.11, under Airflow's constraints: the set the image runs and the tests use
-COMPILE := $(BIN)/uv pip compile --python-version 3.11 --python-platform linux -c $(CONSTRAINTS) --no-emit-package creator-sync
+COMPILE := $(BIN)/uv pip compile --generate-hashes --python-version 3.11 --python-platform linux -c $(CONSTRAINTS) --no-emit-package creator-sync
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo stop test test-fast soak lint format bench lock constraints sandbox clean
+.PHONY: install demo stop test test-fast soak lint format bench lock constraints pin-image audit sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(INSTALLED): requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python requirements-dev.lock
+	$(BIN)/uv pip sync --require-hashes --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 
@@ -53,12 +53,19 @@ bench: install ## benchmarks; QUICK=1 for the short run
 sandbox: install ## run the vendor sandboxes in the foreground
 	$(BIN)/python -m devtools.sandbox
 
-lock: ## resolve requirements.txt -> requirements.lock (runtime, the image) and requirements-dev.txt -> requirements-dev.lock, under $(CONSTRAINTS)
+lock: ## resolve requirements.txt -> requirements.lock (runtime, the image), requirements-dev.txt -> requirements-dev.lock and requirements-build.txt -> requirements-build.lock (the image's build stage), under $(CONSTRAINTS), with hashes
 	$(COMPILE) requirements.txt -o requirements.lock
 	$(COMPILE) requirements-dev.txt -o requirements-dev.lock
+	$(COMPILE) requirements-build.txt -o requirements-build.lock
 
 constraints: ## write $(CONSTRAINTS): Airflow's published constraints, or the same resolution where they are out of reach
 	$(BIN)/python -m devtools.constraints
+
+audit: install ## the locks against known vulnerabilities (pip-audit, OSV): needs the network, so neither lint nor test runs it
+	$(BIN)/python -m devtools.audit
+
+pin-image: install ## write the digest of the Dockerfile's base image into it (needs Docker with buildx and Docker Hub)
+	$(BIN)/python -m devtools.pin_image
 
 clean: stop
 	rm -rf .airflow .run

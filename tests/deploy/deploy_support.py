@@ -19,6 +19,7 @@ DEPLOY_TESTS = Path(__file__).resolve().parent
 COMPOSE_FILE = REPO / "docker-compose.yaml"
 ENV_EXAMPLE = REPO / ".env.example"
 INIT_SCRIPT = REPO / "scripts" / "compose-init.sh"
+DOCKERFILE = REPO / "Dockerfile"
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = VENV_BIN / "airflow"
 
@@ -169,3 +170,50 @@ def run_many(commands: list[list[str]], timeout: float = 180) -> list[subprocess
     """Run independent commands in parallel (each Airflow CLI start costs a few seconds)."""
     with ThreadPoolExecutor(max_workers=max(1, min(len(commands), (os.cpu_count() or 2) * 2))) as pool:
         return list(pool.map(lambda command: run(command, timeout), commands))
+
+
+# --- Dockerfile ---------------------------------------------------------------------------------------------
+
+
+def instructions(text: str | None = None) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile with line continuations joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text() if text is None else text)
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            result.append((word.upper(), rest.strip()))
+    return result
+
+
+def stages(text: str | None = None) -> dict[str, list[tuple[str, str]]]:
+    """Stage name -> its instructions (FROM first)."""
+    result: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for word, args in instructions(text):
+        if word == "FROM":
+            name = args.split()[-1] if " AS " in args.upper() else f"stage{len(result)}"
+            current = result.setdefault(name, [])
+        if current is not None:
+            current.append((word, args))
+    return result
+
+
+def build_arg(name: str, text: str | None = None) -> str:
+    arg = next(args for word, args in instructions(text) if word == "ARG" and args.startswith(f"{name}="))
+    return arg.split("=", 1)[1]
+
+
+BASE_IMAGE = "apache/airflow:${AIRFLOW_VERSION}-python3.11${AIRFLOW_IMAGE_DIGEST:+@}${AIRFLOW_IMAGE_DIGEST}"
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def base_image_problems(text: str | None = None) -> list[str]:
+    """Why a stage does not start from the locked Airflow image pinned by its digest ([] = none do)."""
+    froms = [args.split()[0] for word, args in instructions(text) if word == "FROM"]
+    problems = [f"FROM {image}: not {BASE_IMAGE}" for image in froms if image not in (BASE_IMAGE, "runtime")]
+    digest = build_arg("AIRFLOW_IMAGE_DIGEST", text)
+    if digest and not DIGEST.fullmatch(digest):
+        problems.append(f"AIRFLOW_IMAGE_DIGEST={digest} is not sha256:<64 hex digits>")
+    return problems
