@@ -71,10 +71,14 @@ def test_by_default_an_abandoned_slow_upsert_is_not_processed(sandbox, insider_c
 def test_complete_after_disconnect_processes_an_abandoned_slow_upsert(sandbox, insider_config, delay):
     config = insider_config({**DELAYS[delay], "complete_after_disconnect": True})
     assert config["complete_after_disconnect"] is True
-    started = time.monotonic()
-    give_up(sandbox, f"on-{delay}")
-    assert time.monotonic() - started < SLOW  # the client gave up before the sandbox processed anything
-    stats = settled(sandbox, answers=1)
+    for _ in range(3):  # on a starved machine the client can give up before the server read the body
+        started = time.monotonic()
+        give_up(sandbox, f"on-{delay}")
+        assert time.monotonic() - started < SLOW  # the client gave up before the sandbox processed anything
+        stats = settled(sandbox, answers=1)
+        if "disconnected_before_body" not in stats["requests_by_status"]:
+            break
+        sandbox.reset("insider")
     assert stats["users_stored"] == 1 and stats["upsert_requests"] == 1
     assert stats["requests_by_status"] == {"200": 1} and stats["processed_after_disconnect"] == 1
     assert sandbox.insider_lookup([f"on-{delay}"])[f"on-{delay}"]["attributes"]["name"] == f"on-{delay}"

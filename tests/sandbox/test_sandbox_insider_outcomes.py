@@ -82,13 +82,23 @@ def test_updates_and_deletes_of_a_known_user_become_visible_in_order(sandbox, in
     gone = {"users": [{"identifiers": {"uuid": "lag-2"}, "whole": ["tags"]}]}
     assert insider.post(DELETE, json=gone).status_code == 200
     assert names(profile(insider, "lag-2")) == ("Ann", 0)  # the user is known; the update is not, yet
-    tags = insider.post(PROFILE, json={"identifiers": {"uuid": "lag-2"}, "attributes": ["tags"]}).json()
-    assert tags["attributes"]["tags"] == ["a"]
+    assert tags_of(insider, "lag-2")["tags"] == ["a"]
     true_state = sandbox.insider_lookup(["lag-2"])["lag-2"]
     assert true_state["attributes"]["name"] == "Bea" and "tags" not in true_state["attributes"]
     wait_visible(insider, "lag-2", lambda r: names(r) == ("Bea", 1))
-    tags = insider.post(PROFILE, json={"identifiers": {"uuid": "lag-2"}, "attributes": ["tags"]}).json()
-    assert "tags" not in tags["attributes"]
+    # the delete arrived after the update, so it becomes visible when its own lag has passed (on a loaded
+    # machine a moment after the update), never before the update
+    deadline = time.monotonic() + LAG + 10
+    while "tags" in tags_of(insider, "lag-2"):
+        assert names(profile(insider, "lag-2")) == ("Bea", 1)  # the update stays visible meanwhile
+        assert time.monotonic() < deadline, "the attribute delete never became visible"
+        time.sleep(0.1)
+
+
+def tags_of(insider, uuid: str) -> dict:
+    return insider.post(PROFILE, json={"identifiers": {"uuid": uuid}, "attributes": ["tags"]}).json()[
+        "attributes"
+    ]
 
 
 def test_anonymize_acts_at_once_for_the_profile_api(sandbox, insider, fresh):
