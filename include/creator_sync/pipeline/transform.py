@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 from creator_sync.files import read_text
 from creator_sync.pipeline import events as ev
 from creator_sync.pipeline import malformed as bad
+from creator_sync.pipeline.attributes import USER_KEY
 from creator_sync.pipeline.creators import (
     add_metrics,
     build_creators,
@@ -322,7 +323,7 @@ def _dead_letters(resource: str, paths: list, bad_rows: dict[Path, list[np.ndarr
             if len(here):
                 frame = pa.Table.from_batches([batch]).take(pa.array(here)).to_pandas()
                 frame = frame.reindex(columns=order)
-                key = bad.ID_COLUMN[resource]
+                key = USER_KEY[resource]
                 letters += [bad.dead_letter(resource, row, key) for row in frame.to_dict(orient="records")]
     return letters
 
@@ -330,12 +331,13 @@ def _dead_letters(resource: str, paths: list, bad_rows: dict[Path, list[np.ndarr
 def _spool_creators(
     inputs: dict, m: Mapping, ranges: _Ranges, root: Path, chunk_rows: int, malformed, stats
 ) -> tuple[dict[str, _Spool], list[dict]]:
-    """Pass 1: users, profiles and accounts (only the columns the mapping reads) to their buckets' files.
-    Returns the spools and the dead letters of user records without their id (rejected creators)."""
+    """Pass 1: users, profiles, accounts and (when mapped) audience, only the columns the mapping reads, to
+    their buckets' files. Returns the spools and the dead letters of user records without their id
+    (rejected creators)."""
     spools, bad_users = {}, []
     for resource, columns in source_columns(m).items():
         paths = inputs.get(resource) or []
-        key = bad.ID_COLUMN[resource]
+        key = USER_KEY[resource]
         schema = unified_schema(paths, columns)
         if key not in schema.names:  # no file has the id: every record is malformed
             schema = schema.append(pa.field(key, pa.string()))
@@ -518,7 +520,7 @@ def _lines(heads: pa.Array, uuids: pa.Array, per_user: _PerUser) -> tuple[pa.Arr
 
 def _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats) -> None:
     per_user = _bucket_events(events, creators.index, stats)
-    heads = head_json(creators)
+    heads = head_json(creators, m)
     uuids = pa.array(creators.index.astype(object), pa.string())
     lines, counts, event_reason = _lines(pa.array(heads, pa.string()), uuids, per_user)
     size = pd.Series(pc.subtract(pc.binary_length(lines), 1).to_numpy(), index=creators.index)
@@ -618,7 +620,7 @@ def transform_run(
         paths = out / "users.jsonl", out / "rejected.jsonl"
         background.close()  # the spools are written and closed
         background = _Background()
-        buckets_in = _BucketInputs(creator_spools, metric_spool, spool, offboarded, hashes_out)
+        buckets_in = _BucketInputs(creator_spools, metric_spool, spool, offboarded, hashes_out, end)
         _write_outputs(paths, bad_users, ranges.count, buckets_in, m, background, stats)
     finally:
         _close(background, hashes_out, malformed, [spool, metric_spool, *creator_spools.values()], out)
@@ -666,6 +668,7 @@ class _BucketInputs:
     event_spool: Any
     offboarded: Callable[[Iterable[str]], set[str]] | None
     hashes_out: Any
+    as_of: datetime  # the end of the run's data interval: time-relative attributes (age) are taken then
 
 
 def _write_outputs(paths, bad_users, count: int, b: _BucketInputs, m: Mapping, background, stats) -> None:
@@ -682,8 +685,15 @@ def _write_outputs(paths, bad_users, count: int, b: _BucketInputs, m: Mapping, b
 
 
 def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, users_out, rejected_out, stats) -> None:
-    frames = (_frame(b.creator_spools[r].pop(bucket)) for r in ("users", "profiles", "accounts"))
-    creators = build_creators(*frames, m)
+    frames = {r: _frame(spool.pop(bucket)) for r, spool in b.creator_spools.items()}
+    creators = build_creators(
+        frames["users"],
+        frames["profiles"],
+        frames["accounts"],
+        m,
+        audience=frames.get("audience"),
+        as_of=b.as_of,
+    )
     stats.fetched_creators += len(creators)
     if b.offboarded is not None and len(creators):
         creators, left = _without(creators, b.offboarded(creators.index))
