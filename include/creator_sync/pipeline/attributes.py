@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from creator_sync.pipeline.engagement import ATTRIBUTES as ENGAGEMENT_ATTRIBUTES
 from creator_sync.pipeline.mapping import Mapping, insider_name
 from creator_sync.pipeline.mapping_schema import AttributeSpec, IdentifierSpec
 from creator_sync.pipeline.reducers import REDUCERS, TRANSFORMS, Context, Rows
@@ -161,13 +162,15 @@ def _wide(per: pd.DataFrame, name: str) -> pd.DataFrame:
 def column_types(m: Mapping, columns: list[str]) -> dict[str, str]:
     """Insider type of each creators-frame column: the spec's; a per-platform column
     (`custom.{platform}_{name}`) that of the longest per-platform name it ends with; content metrics
-    (`platform_attributes.from_contents`) are integers."""
+    (`platform_attributes.from_contents`) are integers; engagement-window ones as
+    `creator_sync.pipeline.engagement.ATTRIBUTES` types them."""
     per_platform = {
         name.removeprefix("custom."): spec.type
         for name, spec in m.attributes.items()
         if REDUCERS[spec.reduce].per_platform
     }
     per_platform.update({name: "integer" for name in m.content_metrics})
+    per_platform.update({name: kind for name, (kind, _) in ENGAGEMENT_ATTRIBUTES.items()})
     types = {}
     for col in columns:
         spec = m.attributes.get(col)

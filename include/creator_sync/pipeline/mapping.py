@@ -67,6 +67,7 @@ class Mapping:
     content_metrics: dict[str, tuple[str, ...]]  # metric name -> contents columns summed
     events: dict[str, EventSpec] = field(default_factory=dict)
     language_format: str = "language"  # one of LANGUAGE_FORMATS: "en" as given, or "en_US"
+    engagement_columns: dict[str, str] = field(default_factory=dict)  # likes/comments/shares/views -> column
     file: MappingFile | None = None  # the validated file (docs/mapping.md is generated from it)
 
     def key_params(self, event_name: str) -> tuple[str, ...] | None:
@@ -112,6 +113,7 @@ def build(file: MappingFile) -> Mapping:
         content_metrics={k: tuple(v) for k, v in file.platform_attributes.from_contents.items()},
         events={name: _event(name, spec) for name, spec in file.events.items()},
         language_format=(language.format if language and language.format else LANGUAGE_FORMATS[0]),
+        engagement_columns=dict(file.platform_attributes.engagement_window),
         file=file,
     )
 

@@ -123,6 +123,8 @@ class PlatformAttributes(_Strict):
     interval (computed while the contents stream by: creator_sync.pipeline.transform)."""
 
     from_contents: dict[Name, list[str]] = {}
+    # the contents columns of the engagement-window attributes (creator_sync.pipeline.engagement)
+    engagement_window: dict[Literal["likes", "comments", "shares", "views"], str] = {}
 
 
 class ParamSpec(_Strict):
