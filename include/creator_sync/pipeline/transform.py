@@ -58,6 +58,7 @@ from creator_sync.pipeline.creators import (
     per_platform,
     source_columns,
 )
+from creator_sync.pipeline.drift import schema_drift
 from creator_sync.pipeline.keys import attribute_hash
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.sources import (
@@ -104,6 +105,8 @@ class TransformStats:
     buckets: int = 0
     malformed_records: dict[str, int] = field(default_factory=dict)  # resource -> records without their id
     offboarded: int = 0  # creators who left (creator_sync.offboard): fetched, not transformed, not sent
+    # source fields seen but unmapped / mapped fields absent from the source (creator_sync.pipeline.drift)
+    schema_drift: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -642,7 +645,7 @@ def transform_run(
     m = mapping or load_mapping()
     start, end, events_from = _window(start, end, events_from)
     inputs = discover_inputs(inputs) if isinstance(inputs, str | Path) else dict(inputs)
-    out, stats = Path(out_dir), TransformStats()
+    out, stats = Path(out_dir), TransformStats(schema_drift=schema_drift(inputs, m))
     out.mkdir(parents=True, exist_ok=True)
     stats.buckets = buckets or _bucket_count(inputs, m, creator_rows)
     ranges = _sample_ranges(inputs, stats.buckets, chunk_rows)
