@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from creator_sync.pipeline.engagement import ATTRIBUTES as ENGAGEMENT_ATTRIBUTES
@@ -74,7 +75,9 @@ def _platforms(frames: dict[str, pd.DataFrame], resource: str) -> pd.Series:
     if resource == "profiles" and accounts is not None and len(accounts) and "id" in accounts:
         by_account = accounts.drop_duplicates("id", keep="last").set_index("id")
         platform = platform.fillna(column(frame, "account.id").map(column(by_account, "work_platform.name")))
-    return platform.map(lambda v: insider_name(v) if isinstance(v, str) else None)
+    codes, names = pd.factorize(platform)  # each distinct name normalised once
+    named = np.array([insider_name(v) if isinstance(v, str) else None for v in names] + [None], dtype=object)
+    return pd.Series(named[codes], index=frame.index, dtype="object")  # code -1 (missing) -> the last, None
 
 
 def _apply(names: list[str], values: pd.Series, ctx: Context) -> pd.Series:

@@ -217,9 +217,12 @@ def max_platform(rows: Rows, spec) -> pd.Series:
 
 def platforms(rows: Rows, spec) -> pd.Series:
     """The sorted distinct platforms of the rows (after `where`), as a JSON array."""
-    frame = rows.frame().dropna(subset=["platform"])
-    listed = frame.groupby("uuid", sort=True)["platform"].agg(lambda p: json.dumps(sorted(set(p))))
-    return listed
+    frame = rows.frame().dropna(subset=["platform"]).drop_duplicates(["uuid", "platform"])
+    frame = frame.sort_values(["uuid", "platform"])
+    listed: dict[str, list[str]] = {}
+    for uuid, platform in zip(frame["uuid"], frame["platform"], strict=True):  # one pass, no per-group frame
+        listed.setdefault(uuid, []).append(platform)
+    return pd.Series({uuid: json.dumps(names) for uuid, names in listed.items()}, dtype="object")
 
 
 def _shares(rows: Rows, spec) -> pd.DataFrame:
