@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from creator_sync.pipeline import engagement
 from creator_sync.pipeline.creators import source_columns
 from creator_sync.pipeline.mapping import load_mapping
 from creator_sync.pipeline.transform import transform_run
@@ -185,11 +186,11 @@ def test_engagement_over_the_window_when_the_run_covers_it(tmp_path):
     assert not any(key.startswith("youtube_avg") for key in custom)  # no YouTube content
 
 
-def test_a_run_that_read_less_than_the_window_sends_only_the_last_post(tmp_path):
+def test_a_run_that_read_less_than_the_window_sends_none_of_them(tmp_path):
     result = transform_run(with_contents(tmp_path), start=START, end=END, out_dir=tmp_path / "out")
     custom = json.loads(result.users_path.read_text().splitlines()[0])["attributes"]["custom"]
-    assert custom["instagram_last_post_at"] == "2024-05-01T10:00:00Z"
-    assert not any(k.endswith(("_per_post", "_per_week", "_engagement_rate")) for k in custom)
+    assert not any(k.endswith(tuple(f"_{name}" for name in engagement.ATTRIBUTES)) for k in custom)
+    assert custom["instagram_engagement_count"] == 115  # the interval's own metric is still there
     shorter = transform_run(
         with_contents(tmp_path), start=START, end=END, events_from=START - timedelta(days=7),
         out_dir=tmp_path / "week", engagement_days=7,

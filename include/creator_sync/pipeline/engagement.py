@@ -7,10 +7,11 @@ inside [end - window, end) are summed per (creator, platform) - posts, the mappe
 spooled to their bucket; per bucket they become the attributes of ``ATTRIBUTES``.
 
 Honest about coverage: a run reads the contents of its own read window (an hourly run: its hours and the
-look-back; the weekly sweep: a week; a backfill: its days). The averages, posts per week and engagement
-rate are sent only by a run whose contents cover the whole engagement window (``full_window``); a run that
-read less leaves them out and Insider keeps the last full-window values. ``last_post_at`` is the newest
-publication time the run saw, sent whenever the run has one.
+look-back; the weekly sweep: a week; a backfill: its days). The attributes are sent only by a run whose
+contents cover the whole engagement window (``full_window``: a backfill or a run with a look-back of at
+least the window); a run that read less leaves them out and Insider keeps the last full-window values, so
+a value never describes a shorter span than its name says, and an hourly run's new post does not make
+every posting creator's attributes "changed" (a full re-send) each hour.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ ATTRIBUTES = {
         "number",
         "(likes + comments + shares) per post / that platform's followers, in percent",
     ),
-    "last_post_at": ("date", "the newest publication time among the contents the run read"),
+    "last_post_at": ("date", "the newest publication time in the window"),
 }
 _SUMMED = ("likes", "comments", "shares", "views")  # the keys of platform_attributes.engagement_window
 
@@ -76,7 +77,7 @@ def partials(
 def attributes(parts: pa.Table, followers: pd.DataFrame, window_days: int, full_window: bool) -> pd.DataFrame:
     """A bucket's partial sums -> one row per creator, `{platform}_{attribute}` columns. `followers`: the
     creators frame (its `custom.{platform}_follower_count` columns give the engagement rate)."""
-    if not len(parts):
+    if not len(parts) or not full_window:
         return pd.DataFrame()
     sums = (
         parts.to_pandas()
@@ -84,23 +85,22 @@ def attributes(parts: pa.Table, followers: pd.DataFrame, window_days: int, full_
         .agg({"posts": "sum", **{n: "sum" for n in _SUMMED}, "last_us": "max"})
     )
     out = pd.DataFrame({"uuid": sums["uuid"], "platform": sums["platform"]})
+    posts = sums["posts"]
+    out["avg_likes_per_post"] = (sums["likes"] / posts).round(2)
+    out["avg_comments_per_post"] = (sums["comments"] / posts).round(2)
+    out["avg_views_per_post"] = (sums["views"] / posts).round(2)
+    out["posts_per_week"] = (posts / (window_days / 7)).round(2)
+    per_post = (sums["likes"] + sums["comments"] + sums["shares"]) / posts
+    follower = [
+        followers.at[u, f"custom.{p}_follower_count"]
+        if f"custom.{p}_follower_count" in followers and u in followers.index
+        else np.nan
+        for u, p in zip(sums["uuid"], sums["platform"], strict=True)
+    ]
+    follower = pd.Series(follower, dtype="float64").where(lambda f: f > 0)
+    out["engagement_rate"] = (per_post / follower * 100).round(4)
     last = pd.to_datetime(sums["last_us"], unit="us", utc=True)
     out["last_post_at"] = last.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if full_window:
-        posts = sums["posts"]
-        out["avg_likes_per_post"] = (sums["likes"] / posts).round(2)
-        out["avg_comments_per_post"] = (sums["comments"] / posts).round(2)
-        out["avg_views_per_post"] = (sums["views"] / posts).round(2)
-        out["posts_per_week"] = (posts / (window_days / 7)).round(2)
-        per_post = (sums["likes"] + sums["comments"] + sums["shares"]) / posts
-        follower = [
-            followers.at[u, f"custom.{p}_follower_count"]
-            if f"custom.{p}_follower_count" in followers and u in followers.index
-            else np.nan
-            for u, p in zip(sums["uuid"], sums["platform"], strict=True)
-        ]
-        follower = pd.Series(follower, dtype="float64").where(lambda f: f > 0)
-        out["engagement_rate"] = (per_post / follower * 100).round(4)
     names = [n for n in ATTRIBUTES if n in out]
     wide = out.set_index(["uuid", "platform"])[names].unstack("platform")
     wide.columns = [f"{platform}_{name}" for name, platform in wide.columns]

@@ -187,10 +187,12 @@ def _content_attributes(m: Mapping) -> list[str]:
         f"The engagement window is `CREATOR_SYNC_ENGAGEMENT_WINDOW_DAYS` ({days} days by default) before the",
         f"end of the run's data interval; its columns: {used}. A run reads the contents of its own read",
         "window (an hourly run its hours and the look-back, the weekly contents sweep a week, a backfill",
-        "its days): the averages, posts per week and engagement rate are sent only by a run whose contents",
-        "cover the whole engagement window, so they never describe a shorter span under the window's name;",
-        "a run that read less leaves them out and Insider keeps the last full-window values.",
-        "`last_post_at` is the newest publication time among the contents the run read.",
+        "its days). These attributes are sent only by a run whose contents cover the whole engagement",
+        "window (a backfill over it, or a look-back of at least the window): a value never describes a",
+        "shorter span than its name says, and an hourly run's new post does not re-send every posting",
+        "creator's attributes. A run that read less leaves them out; Insider keeps the last full-window",
+        "values. With only hourly incremental runs they are not refreshed: schedule a backfill (or a run",
+        "with a look-back) over the window to refresh them.",
     ]
     return lines
 

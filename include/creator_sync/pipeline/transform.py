@@ -447,6 +447,8 @@ class _Rolling:
     full: bool
 
     def add(self, chunk: pa.Table, spec, m: Mapping, background: _Background) -> None:
+        if not self.full:  # nothing of a partial window is sent (creator_sync.pipeline.engagement)
+            return
         ts = ev.parse_timestamps(chunk[spec.timestamp])
         sums = engagement.partials(chunk, ts, spec, m.engagement_columns, self.since, self.end)
         if sums is not None and len(sums):
