@@ -95,12 +95,7 @@ def test_a_two_platform_creator_carries_the_creator_360_attributes(tmp_path):
     assert (custom["instagram_is_business"], custom["youtube_is_business"]) == (False, True)
     assert custom["image_url"] == "https://img/new.jpg"  # the newest profile's
     assert "bio" not in custom  # opt-in
-    # audience averaged over the two accounts: GB (30+50)/2, US (40+20)/2, IN 30/2
-    assert custom["audience_top_countries"] == ["GB", "US", "IN"]
-    assert custom["audience_top_countries_shares"] == [40.0, 30.0, 15.0]
-    assert custom["audience_top_cities"] == ["London", "Paris"]
-    assert custom["audience_top_gender_age"] == ["female_25-34", "male_35-44", "male_18-24"]
-    assert custom["audience_top_gender_age_shares"] == [20.0, 20.0, 10.0]
+    assert not any("audience" in key for key in custom)  # opt-in: audience is read by targeted runs only
     assert user["append"] is False and user["not_append"] is True  # arrays replace what Insider holds
     assert custom["instagram_follower_count"] == 1500  # the existing attributes are still there
 
@@ -135,6 +130,29 @@ def test_an_opt_in_attribute_is_sent_once_the_mapping_names_its_source(tmp_path)
     assert user["attributes"]["custom"]["bio"] == "bio text"
 
 
+def test_audience_per_platform_once_the_mapping_names_its_sources(tmp_path):
+    def opt_in(raw):
+        custom = raw["attributes"]["custom"]
+        for name, source in [
+            ("countries", "countries"),
+            ("cities", "cities"),
+            ("gender_age", "gender_age_distribution"),
+        ]:
+            custom[f"audience_top_{name}"]["source"] = f"audience.{source}"
+            custom[f"audience_top_{name}_shares"]["source"] = f"audience.{source}"
+
+    assert "audience" not in source_columns(load_mapping())  # off: the audience files are not even read
+    mapping = load_mapping(with_changes(tmp_path, opt_in))
+    user, _ = run(two_platform_fetch(tmp_path / "in"), tmp_path / "out", mapping)
+    custom = user["attributes"]["custom"]
+    assert custom["instagram_audience_top_countries"] == ["US", "GB", "TR"]
+    assert custom["instagram_audience_top_countries_shares"] == [40.0, 30.0, 10.0]
+    assert custom["youtube_audience_top_countries"] == ["GB", "IN", "US"]
+    assert custom["youtube_audience_top_cities"] == ["Paris"]
+    assert custom["youtube_audience_top_gender_age"] == ["male_35-44", "female_25-34"]
+    assert custom["youtube_audience_top_gender_age_shares"] == [40.0, 10.0]
+
+
 def test_a_new_attribute_from_a_fetched_column_needs_only_the_mapping(tmp_path):
     def add(raw):
         raw["attributes"]["custom"]["youngest_handle"] = {
@@ -146,11 +164,19 @@ def test_a_new_attribute_from_a_fetched_column_needs_only_the_mapping(tmp_path):
             "reduce": "platforms",
             "type": "array",
         }
+        raw["attributes"]["custom"]["top_country"] = {  # over all the creator's accounts
+            "source": "audience.countries",
+            "reduce": "top_items",
+            "key": "code",
+            "top": 1,
+            "type": "array",
+        }
 
     mapping = load_mapping(with_changes(tmp_path, add))
     user, _ = run(two_platform_fetch(tmp_path / "in"), tmp_path / "out", mapping)
     assert user["attributes"]["custom"]["youngest_handle"] == "adatube"  # the newest profile's
     assert user["attributes"]["custom"]["platform_count"] == ["instagram", "youtube"]
+    assert user["attributes"]["custom"]["top_country"] == ["GB"]  # (30 + 50) / 2 beats US (40 + 20) / 2
 
 
 def with_contents(tmp_path: Path) -> dict[str, list[Path]]:

@@ -46,7 +46,8 @@ def test_an_unknown_reducer_names_the_line_and_the_choices(tmp_path):
         "      reduce: max_platfrom\n",
         "max_platfrom",
         "attributes.custom.primary_platform.reduce must be one of newest, last_row, sum, sum_per_platform, "
-        "newest_per_platform, max_platform, platforms, top_items, top_shares; got 'max_platfrom'",
+        "newest_per_platform, max_platform, platforms, top_items, top_shares, top_items_per_platform, "
+        "top_shares_per_platform; got 'max_platfrom'",
     )
 
 

@@ -225,37 +225,55 @@ def platforms(rows: Rows, spec) -> pd.Series:
     return pd.Series({uuid: json.dumps(names) for uuid, names in listed.items()}, dtype="object")
 
 
-def _shares(rows: Rows, spec) -> pd.DataFrame:
-    """(uuid, item, share): a list column's items averaged over the creator's rows (accounts)."""
+def _shares(rows: Rows, spec, by: list[str]) -> pd.DataFrame:
+    """(by..., item, share): a list column's {key, value} items, shares averaged over the group's rows
+    (accounts), the `spec.top` largest per group."""
     out = []
     keys = [spec.key] if isinstance(spec.key, str) else list(spec.key)
-    frame = rows.frame().dropna(subset=["value"])
-    for uuid, raw in zip(frame["uuid"], frame["value"], strict=True):
+    frame = rows.frame().dropna(subset=["value", *by])
+    for group, raw in zip(zip(*(frame[c] for c in by), strict=True), frame["value"], strict=True):
         for item in _items(raw):
             if not isinstance(item, dict) or any(item.get(k) is None for k in keys):
                 continue
             name = "_".join(str(item[k]) for k in keys)
             share = pd.to_numeric(item.get("value"), errors="coerce")
             if share is not None and not math.isnan(share):
-                out.append((uuid, name.lower() if len(keys) > 1 else name, float(share)))
+                out.append((*group, name.lower() if len(keys) > 1 else name, float(share)))
     if not out:
-        return pd.DataFrame(columns=["uuid", "item", "share"])
-    shares = pd.DataFrame(out, columns=["uuid", "item", "share"])
-    accounts = frame.groupby("uuid")["value"].size()
-    shares = shares.groupby(["uuid", "item"], as_index=False)["share"].sum()
-    shares["share"] = (shares["share"] / shares["uuid"].map(accounts)).round(2)
-    shares = shares.sort_values(["uuid", "share", "item"], ascending=[True, False, True])
-    return shares.groupby("uuid", sort=True).head(spec.top)
+        return pd.DataFrame(columns=[*by, "item", "share"])
+    shares = pd.DataFrame(out, columns=[*by, "item", "share"])
+    rows_per_group = frame.groupby(by).size().rename("rows")
+    shares = shares.groupby([*by, "item"], as_index=False)["share"].sum().join(rows_per_group, on=by)
+    shares["share"] = (shares["share"] / shares["rows"]).round(2)
+    shares = shares.sort_values([*by, "share", "item"], ascending=[True] * len(by) + [False, True])
+    return shares.groupby(by, sort=True).head(spec.top)
+
+
+def _lists(shares: pd.DataFrame, by: list[str], column: str) -> pd.Series | pd.DataFrame:
+    """One JSON array per group, in the frame's order (one pass, no per-group frame)."""
+    listed: dict[tuple, list] = {}
+    for *group, value in zip(*(shares[c] for c in by), shares[column], strict=True):
+        listed.setdefault(tuple(group), []).append(value)
+    texts = {g: json.dumps(v, ensure_ascii=False) for g, v in listed.items()}
+    if by == ["uuid"]:
+        return pd.Series({g[0]: t for g, t in texts.items()}, dtype="object")
+    return pd.DataFrame([(*g, t) for g, t in texts.items()], columns=[*by, "value"])
 
 
 def top_items(rows: Rows, spec) -> pd.Series:
-    shares = _shares(rows, spec)
-    return shares.groupby("uuid", sort=True)["item"].agg(lambda v: json.dumps(list(v), ensure_ascii=False))
+    return _lists(_shares(rows, spec, ["uuid"]), ["uuid"], "item")
 
 
 def top_shares(rows: Rows, spec) -> pd.Series:
-    shares = _shares(rows, spec)
-    return shares.groupby("uuid", sort=True)["share"].agg(lambda v: json.dumps(list(v)))
+    return _lists(_shares(rows, spec, ["uuid"]), ["uuid"], "share")
+
+
+def top_items_per_platform(rows: Rows, spec) -> pd.DataFrame:
+    return _lists(_shares(rows, spec, ["uuid", "platform"]), ["uuid", "platform"], "item")
+
+
+def top_shares_per_platform(rows: Rows, spec) -> pd.DataFrame:
+    return _lists(_shares(rows, spec, ["uuid", "platform"]), ["uuid", "platform"], "share")
 
 
 @dataclass(frozen=True)
@@ -288,5 +306,15 @@ REDUCERS: dict[str, Reducer] = {
     ),
     "top_shares": Reducer(
         top_shares, ("number_array",), "the shares (%) of those items, same order", needs_key=True
+    ),
+    "top_items_per_platform": Reducer(
+        top_items_per_platform, ("array",), "`top_items` per platform", per_platform=True, needs_key=True
+    ),
+    "top_shares_per_platform": Reducer(
+        top_shares_per_platform,
+        ("number_array",),
+        "`top_shares` per platform",
+        per_platform=True,
+        needs_key=True,
     ),
 }
