@@ -1,7 +1,8 @@
-"""One row per creator (InsightIQ user): identifiers, default attributes, per-platform counts.
+"""One row per creator (InsightIQ user): identifiers and attributes, and their JSON head.
 
-A creator with several connected accounts is one person: their profiles are merged, personal fields taken
-from the most recently updated profile that has them (`updated_at`), platform counts summed per platform.
+A creator with several connected accounts is one person: the mapping's engine (creator_sync.pipeline.
+attributes) reduces their rows per attribute (personal fields from the most recently updated profile that
+has them, platform counts summed per platform, ...); `head_json` renders each column as its Insider type.
 """
 
 from __future__ import annotations
