@@ -170,3 +170,14 @@ def test_parse_mapping_without_a_file_names_the_key():
         MappingError, match=r"rules\.max_user_bytes: Input should be less than or equal to 5000000"
     ):
         parse_mapping(raw)
+
+
+def test_a_mapping_of_the_older_layout_says_how_to_move_its_platform_metrics(tmp_path):
+    bad(
+        tmp_path,
+        "platform_attributes:\n",
+        "platform_attributes:\n  from_profiles:\n    follower_count: reputation.follower_count\n",
+        "from_profiles:",
+        "platform_attributes.from_profiles: per-platform profile metrics are attributes: move each under "
+        "attributes.custom as {source: profiles.<column>, reduce: sum_per_platform, type: integer}",
+    )

@@ -215,6 +215,11 @@ def _location(loc: tuple) -> tuple:
 def _describe(where: str, error: dict) -> str:
     """`<where>: <what is wrong and how to fix it>` for one pydantic error."""
     msg, kind, got = str(error["msg"]).removeprefix("Value error, "), error["type"], error.get("input")
+    if kind == "extra_forbidden" and where == "platform_attributes.from_profiles":
+        return (
+            f"{where}: per-platform profile metrics are attributes: move each under attributes.custom as "
+            "{source: profiles.<column>, reduce: sum_per_platform, type: integer}"
+        )
     if kind == "extra_forbidden":
         return f"{where}: unknown key; remove it or check its spelling (docs/mapping.md lists the keys)"
     if kind == "missing":
