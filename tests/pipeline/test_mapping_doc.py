@@ -35,3 +35,12 @@ def test_the_example_user_is_a_two_platform_creator_with_the_new_attributes():
     assert custom["instagram_posts_per_week"] > 0 and custom["total_follower_count"] == 232_000
     block = DOC.read_text().split("```json\n", 1)[1].split("\n```", 1)[0]
     assert json.loads(block) == user
+
+
+def test_the_audience_example_is_per_platform_and_off_by_default():
+    audience = mapping_doc.audience_example(load_mapping())
+    assert audience["instagram_audience_top_countries"] == ["GB", "US", "IN"]
+    assert audience["youtube_audience_top_countries_shares"] == [36.0, 25.0, 10.0]
+    assert not any(
+        "_audience_" in k for k in mapping_doc.example_user(load_mapping())["attributes"]["custom"]
+    )

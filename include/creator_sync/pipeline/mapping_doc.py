@@ -7,6 +7,7 @@ example user from a transform run on the sample creator below (two platforms, au
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -312,6 +313,23 @@ def example_user(m: Mapping) -> dict:
     return user
 
 
+def with_audience(m: Mapping) -> Mapping:
+    """`m` with the audience opt-ins on (their sources named as their docs say)."""
+    sources = {"countries": "countries", "cities": "cities", "gender_age": "gender_age_distribution"}
+    attributes = dict(m.attributes)
+    for name, column in sources.items():
+        for suffix in ("", "_shares"):
+            key = f"custom.audience_top_{name}{suffix}"
+            attributes[key] = attributes[key].model_copy(update={"source": f"audience.{column}"})
+    return dataclasses.replace(m, attributes=attributes)
+
+
+def audience_example(m: Mapping) -> dict:
+    """The sample creator's audience attributes with the audience opt-ins on."""
+    custom = example_user(with_audience(m))["attributes"]["custom"]
+    return {k: v for k, v in custom.items() if "_audience_" in k}
+
+
 def markdown(m: Mapping | None = None) -> str:
     m = m or load_mapping()
     lines = [INTRO, *_identifiers(m), "", *_attributes(m), "", *_content_attributes(m), CONSENT, *_events(m)]
@@ -326,6 +344,12 @@ def markdown(m: Mapping | None = None) -> str:
         "",
         "```json",
         json.dumps(example_user(m), indent=2, ensure_ascii=False),
+        "```",
+        "",
+        "The same creator's audience attributes once the mapping names the audience sources (opt-in):",
+        "",
+        "```json",
+        json.dumps(audience_example(m), ensure_ascii=False, indent=2),
         "```",
         REASONS,
     ]
