@@ -181,3 +181,14 @@ def test_a_mapping_of_the_older_layout_says_how_to_move_its_platform_metrics(tmp
         "platform_attributes.from_profiles: per-platform profile metrics are attributes: move each under "
         "attributes.custom as {source: profiles.<column>, reduce: sum_per_platform, type: integer}",
     )
+
+
+def test_a_fallback_must_read_the_rows_its_source_reads(tmp_path):
+    bad(
+        tmp_path,
+        "fallback: {source: profiles.full_name, transform: first_word",
+        "fallback: {source: users.name, transform: first_word",
+        "users.name",
+        "attributes.name.fallback.source: users.name is not a column of profiles, the resource of "
+        "profiles.first_name; name a profiles column",
+    )

@@ -165,10 +165,38 @@ class MappingFile(_Strict):
     events: dict[Name, EventSpecModel] = {}
 
 
+def _same_resource(loc: tuple, spec) -> list[tuple[tuple, str]]:
+    """A fallback, its when_empty columns and region_from read the rows the source reads."""
+    if spec.source is None:
+        return []
+    resource = spec.source.split(".", 1)[0]
+    fallback = getattr(spec, "fallback", None)
+    others = [(("region_from",), getattr(spec, "region_from", None))]
+    if fallback is not None:
+        others.append((("fallback", "source"), fallback.source))
+        others += [(("fallback", "when_empty", i), c) for i, c in enumerate(fallback.when_empty)]
+    return [
+        (
+            loc + where,
+            f"{other} is not a column of {resource}, the resource of {spec.source}; name a {resource} column",
+        )
+        for where, other in others
+        if other is not None and other.split(".", 1)[0] != resource
+    ]
+
+
 def _cross_checks(file: MappingFile) -> list[tuple[tuple, str]]:
     """(location, message) of what one key alone cannot tell: default attributes keep Insider's types,
-    per-platform reducers only under custom."""
+    per-platform reducers only under custom, a fallback reads the source's resource."""
     problems = []
+    for name in file.identifiers.model_dump(exclude={"custom"}, exclude_none=True):
+        problems += _same_resource(("identifiers", name), getattr(file.identifiers, name))
+    for name, spec in file.identifiers.custom.items():
+        problems += _same_resource(("identifiers", "custom", name), spec)
+    for name, spec in file.attributes.items():
+        problems += _same_resource(("attributes", name), spec)
+    for name, spec in file.custom_attributes.items():
+        problems += _same_resource(("attributes", "custom", name), spec)
     for name, spec in file.attributes.items():
         insider = INSIDER_DEFAULT_ATTRIBUTES[name]
         if spec.type != insider and not (insider == "number" and spec.type == "integer"):
@@ -279,7 +307,9 @@ def validate(raw: Any, path: str = "<mapping>", root: yaml.Node | None = None) -
         raise MappingError(format_errors(path, root, exc)) from None
     problems = _cross_checks(file)
     if problems:
-        lines = [f"{path}:{_line(root, loc)}: {'.'.join(loc)}: {msg}" for loc, msg in problems]
+        lines = [
+            f"{path}:{_line(root, loc)}: {'.'.join(str(p) for p in loc)}: {msg}" for loc, msg in problems
+        ]
         raise MappingError("invalid mapping file\n" + "\n".join(lines))
     return file
 
