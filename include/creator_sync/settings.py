@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Late data: a run also sends unsent events from this many hours before its interval.",
     )
+    engagement_window_days: int = Field(
+        30,
+        ge=1,
+        description="Days of content the per-platform engagement attributes (averages per post, posts per "
+        "week, engagement rate) cover; a run whose contents cover fewer days leaves them out.",
+    )
     backfill_chunk_days: int = Field(31, ge=0, description="Days one backfill read of InsightIQ covers.")
     backfill_cache_hours: int = Field(
         12, ge=0, description="Hours a backfill read is reused by later backfill runs (0: no backfill cache)."

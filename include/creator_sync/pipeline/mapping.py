@@ -1,4 +1,5 @@
-"""Load the Insider mapping (``creator_sync/resources/insider_mapping.yaml``) into small typed objects."""
+"""Load the Insider mapping (``creator_sync/resources/insider_mapping.yaml``), validated by
+``creator_sync.pipeline.mapping_schema``, into the small typed objects the transform runs."""
 
 from __future__ import annotations
 
@@ -7,11 +8,21 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-import yaml
-
+from creator_sync.pipeline.mapping_schema import (
+    LANGUAGE_FORMATS,
+    PARAM_TYPES,
+    AttributeSpec,
+    EventSpecModel,
+    IdentifierSpec,
+    MappingError,
+    MappingFile,
+    ParamSpec,
+    load_file,
+    validate,
+)
 from creator_sync.settings import mapping_file
 
-PARAM_TYPES = {"string", "upper", "platform", "integer", "number"}
+__all__ = ["LANGUAGE_FORMATS", "PARAM_TYPES", "Mapping", "MappingError", "load_mapping", "parse_mapping"]
 
 
 def insider_name(value: str) -> str:
@@ -35,10 +46,13 @@ class EventSpec:
     key_params: tuple[str, ...]
     params: tuple[Param, ...]
     custom: tuple[Param, ...]
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (column, allowed values): other rows are no event
+    skip_hook: bool = False  # sent with skip_hook: true (history that must not trigger journeys)
 
     @property
     def columns(self) -> list[str]:
         cols = [self.user, self.timestamp, *(p.column for p in self.params + self.custom)]
+        cols += [column for column, _ in self.where]
         return list(dict.fromkeys(cols))
 
 
@@ -46,83 +60,75 @@ class EventSpec:
 class Mapping:
     require_contact_identifier: bool
     max_user_bytes: int
-    sources: dict[str, str]  # Insider field -> source column (identifiers and default attributes)
-    profile_metrics: dict[str, str]  # metric name -> profiles column
+    # Insider field -> spec: "uuid", "email", "phone_number", "custom.<name>" (custom identifiers)
+    identifiers: dict[str, IdentifierSpec]
+    # output column -> spec: "<default attribute>" or "custom.<name>" (per platform: custom.<platform>_<name>)
+    attributes: dict[str, AttributeSpec]
     content_metrics: dict[str, tuple[str, ...]]  # metric name -> contents columns summed
     events: dict[str, EventSpec] = field(default_factory=dict)
     language_format: str = "language"  # one of LANGUAGE_FORMATS: "en" as given, or "en_US"
+    engagement_columns: dict[str, str] = field(default_factory=dict)  # likes/comments/shares/views -> column
+    file: MappingFile | None = None  # the validated file (docs/mapping.md is generated from it)
 
     def key_params(self, event_name: str) -> tuple[str, ...] | None:
         spec = self.events.get(event_name)
         return spec.key_params if spec else None
 
-
-# The forms of the Insider ``language`` attribute (mapping ``attributes.language.format``): ``language`` =
-# the ISO 639-1 code InsightIQ gives ("en"), ``locale`` = language + "_" + the profile's country ("en_US",
-# Insider's sample form). The first is the default.
-LANGUAGE_FORMATS = ("language", "locale")
+    def active(self) -> dict[str, AttributeSpec]:
+        """The attributes that are sent: opt-in ones (no source) are off."""
+        return {name: spec for name, spec in self.attributes.items() if spec.source is not None}
 
 
-def _language_format(attrs: dict) -> str:
-    value = (attrs.get("language") or {}).get("format", LANGUAGE_FORMATS[0])
-    if value not in LANGUAGE_FORMATS:
-        raise ValueError(
-            f"mapping attributes.language.format must be one of {', '.join(LANGUAGE_FORMATS)} "
-            f"(language: 'en' as InsightIQ gives it; locale: 'en_US' from the profile country), got {value!r}"
-        )
-    return value
+def _param(name: str, spec: ParamSpec) -> Param:
+    return Param(name, spec.column, spec.type)
 
 
-def _column(source: str) -> str:
-    """`profiles.first_name` -> `first_name` (the resource prefix documents where it comes from)."""
-    return source.split(".", 1)[1]
-
-
-def _params(raw: dict | None) -> tuple[Param, ...]:
-    out = []
-    for name, spec in (raw or {}).items():
-        if spec["type"] not in PARAM_TYPES:
-            raise ValueError(f"param {name}: unknown type {spec['type']!r}; one of {sorted(PARAM_TYPES)}")
-        out.append(Param(name, spec["column"], spec["type"]))
-    return tuple(out)
-
-
-def parse_mapping(raw: dict) -> Mapping:
-    ids, attrs = raw["identifiers"], raw["attributes"]
-    sources = {name: _column(spec["source"]) for name, spec in ids.items() if name != "custom"}
-    sources["phone_region"] = _column(ids["phone_number"]["region_from"])
-    sources.update({f"custom.{k}": _column(v["source"]) for k, v in ids.get("custom", {}).items()})
-    sources.update({name: _column(spec["source"]) for name, spec in attrs.items()})
-    events = {
-        name: EventSpec(
-            name=name,
-            source=spec["source"],
-            user=spec["user"],
-            timestamp=spec["timestamp"],
-            key_params=tuple(spec.get("key_params", ())),
-            params=_params(spec.get("params")),
-            custom=_params(spec.get("custom")),
-        )
-        for name, spec in (raw.get("events") or {}).items()
-    }
-    platform = raw.get("platform_attributes") or {}
-    rules = raw.get("rules") or {}
-    return Mapping(
-        require_contact_identifier=bool(rules.get("require_contact_identifier", True)),
-        max_user_bytes=int(rules.get("max_user_bytes", 4_999_900)),
-        sources=sources,
-        profile_metrics=dict(platform.get("from_profiles") or {}),
-        content_metrics={k: tuple(v) for k, v in (platform.get("from_contents") or {}).items()},
-        events=events,
-        language_format=_language_format(attrs),
+def _event(name: str, spec: EventSpecModel) -> EventSpec:
+    return EventSpec(
+        name=name,
+        source=spec.source,
+        user=spec.user,
+        timestamp=spec.timestamp,
+        key_params=tuple(spec.key_params),
+        params=tuple(_param(n, p) for n, p in spec.params.items()),
+        custom=tuple(_param(n, p) for n, p in spec.custom.items()),
+        where=tuple((column, tuple(values)) for column, values in spec.where.items()),
+        skip_hook=spec.skip_hook,
     )
 
 
+def build(file: MappingFile) -> Mapping:
+    ids = file.identifiers
+    identifiers = {"uuid": ids.uuid}
+    identifiers.update({k: v for k, v in (("email", ids.email), ("phone_number", ids.phone_number)) if v})
+    identifiers.update({f"custom.{name}": spec for name, spec in ids.custom.items()})
+    attributes = dict(file.attributes)
+    attributes.update({f"custom.{name}": spec for name, spec in file.custom_attributes.items()})
+    language = file.attributes.get("language")
+    return Mapping(
+        require_contact_identifier=file.rules.require_contact_identifier,
+        max_user_bytes=file.rules.max_user_bytes,
+        identifiers=identifiers,
+        attributes=attributes,
+        content_metrics={k: tuple(v) for k, v in file.platform_attributes.from_contents.items()},
+        events={name: _event(name, spec) for name, spec in file.events.items()},
+        language_format=(language.format if language and language.format else LANGUAGE_FORMATS[0]),
+        engagement_columns=dict(file.platform_attributes.engagement_window),
+        file=file,
+    )
+
+
+def parse_mapping(raw: dict, path: str = "<mapping>") -> Mapping:
+    """A mapping from the file's parsed YAML (no line numbers in errors: `load_mapping` has them)."""
+    return build(validate(raw, path))
+
+
 def load_mapping(path: str | Path | None = None) -> Mapping:
-    """The mapping at ``path``, by default the configured one (``creator_sync.settings.mapping_file``)."""
+    """The mapping at ``path``, by default the configured one (``creator_sync.settings.mapping_file``).
+    A file that breaks the schema raises MappingError naming the file, the line and the fix."""
     return _load_mapping(str(path or mapping_file()))
 
 
 @cache
 def _load_mapping(path: str) -> Mapping:
-    return parse_mapping(yaml.safe_load(Path(path).read_text()))
+    return build(load_file(path))

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from creator_sync.pipeline.drift import drift_line
 from creator_sync.pipeline.send import SendReport
 from creator_sync.pipeline.transform import TransformStats
 from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
@@ -57,6 +58,7 @@ class RunSummary:
     unification_errors: int = 0  # sent users Insider reported through the error callback (so far)
     dry_run: bool = False
     offboarded: int = 0  # creators who left: skipped before the transform (docs/offboarding.md)
+    schema_drift: dict[str, list[str]] = field(default_factory=dict)  # creator_sync.pipeline.drift
 
     @property
     def rejected_total(self) -> int:
@@ -146,6 +148,8 @@ class RunSummary:
             )
         if self.unattributed_errors:
             lines.append(f"{self.unattributed_errors} Insider error key(s) named no user; see the task log.")
+        if drift := drift_line(self.schema_drift):
+            lines.append(drift)
         return "\n".join(lines)
 
 
@@ -189,6 +193,7 @@ def build_summary(
         unification_errors=send.unification_errors,
         dry_run=send.dry_run,
         offboarded=transform.offboarded + send.offboarded,
+        schema_drift=dict(getattr(transform, "schema_drift", None) or {}),
     )
 
 

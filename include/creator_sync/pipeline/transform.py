@@ -45,9 +45,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from creator_sync import settings
 from creator_sync.files import read_text
+from creator_sync.pipeline import engagement
 from creator_sync.pipeline import events as ev
 from creator_sync.pipeline import malformed as bad
+from creator_sync.pipeline.attributes import USER_KEY
 from creator_sync.pipeline.creators import (
     add_metrics,
     build_creators,
@@ -55,9 +58,11 @@ from creator_sync.pipeline.creators import (
     per_platform,
     source_columns,
 )
+from creator_sync.pipeline.drift import schema_drift
 from creator_sync.pipeline.keys import attribute_hash
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.sources import (
+    SWEEP_CONTENTS,
     SWEEPS,
     Inputs,
     count_rows,
@@ -100,6 +105,8 @@ class TransformStats:
     buckets: int = 0
     malformed_records: dict[str, int] = field(default_factory=dict)  # resource -> records without their id
     offboarded: int = 0  # creators who left (creator_sync.offboard): fetched, not transformed, not sent
+    # source fields seen but unmapped / mapped fields absent from the source (creator_sync.pipeline.drift)
+    schema_drift: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -322,7 +329,7 @@ def _dead_letters(resource: str, paths: list, bad_rows: dict[Path, list[np.ndarr
             if len(here):
                 frame = pa.Table.from_batches([batch]).take(pa.array(here)).to_pandas()
                 frame = frame.reindex(columns=order)
-                key = bad.ID_COLUMN[resource]
+                key = USER_KEY[resource]
                 letters += [bad.dead_letter(resource, row, key) for row in frame.to_dict(orient="records")]
     return letters
 
@@ -330,12 +337,13 @@ def _dead_letters(resource: str, paths: list, bad_rows: dict[Path, list[np.ndarr
 def _spool_creators(
     inputs: dict, m: Mapping, ranges: _Ranges, root: Path, chunk_rows: int, malformed, stats
 ) -> tuple[dict[str, _Spool], list[dict]]:
-    """Pass 1: users, profiles and accounts (only the columns the mapping reads) to their buckets' files.
-    Returns the spools and the dead letters of user records without their id (rejected creators)."""
+    """Pass 1: users, profiles, accounts and (when mapped) audience, only the columns the mapping reads, to
+    their buckets' files. Returns the spools and the dead letters of user records without their id
+    (rejected creators)."""
     spools, bad_users = {}, []
     for resource, columns in source_columns(m).items():
         paths = inputs.get(resource) or []
-        key = bad.ID_COLUMN[resource]
+        key = USER_KEY[resource]
         schema = unified_schema(paths, columns)
         if key not in schema.names:  # no file has the id: every record is malformed
             schema = schema.append(pa.field(key, pa.string()))
@@ -389,14 +397,18 @@ def _spool_events(
     background: _Background,
     malformed=None,
     sweep_from=None,
+    rolling: _Rolling | None = None,
 ) -> None:
     """Pass 2. Events of the window [events_from, end) (the income sweep's transactions: [sweep_from, end))
-    to `spool`; per-chunk sums of the content metrics of the rows at or after `start` to `metric_spool`.
+    to `spool`; per-chunk sums of the content metrics of the rows at or after `start` to `metric_spool`;
+    per-chunk engagement-window sums of the contents to `rolling.spool` (creator_sync.pipeline.engagement).
 
     Reading the next chunk and spooling the previous one's events run in threads beside the event build."""
     for spec, label, paths, span in _event_inputs(inputs, m, window, sweep_from):
         metrics = m.content_metrics if spec.source == "contents" else {}
+        windowed = rolling is not None and spec.source == "contents" and bool(m.engagement_columns)
         columns = list(dict.fromkeys(spec.columns + [c for cols in metrics.values() for c in cols]))
+        columns += [c for c in m.engagement_columns.values() if windowed and c not in columns]
         with contextlib.closing(_prefetch(iter_chunks(paths, columns, chunk_rows))) as chunks:
             for chunk in track(chunks, f"transform {label}", unit="chunks", gauges=lambda: stats.rows_read):
                 stats.chunks += 1
@@ -404,6 +416,8 @@ def _spool_events(
                 if malformed is not None:
                     chunk, letters = bad.split_table(spec.source, chunk, spec.user)
                     malformed.write(spec.source, letters)
+                if windowed:
+                    rolling.add(chunk, spec, m, background)
                 kept, ts = ev.in_interval(chunk, spec, *span)
                 stats.rows_outside_interval += len(chunk) - len(kept)
                 if len(kept):
@@ -418,6 +432,43 @@ def _spool_events(
                         background.submit(lambda sums=sums: metric_spool.write(sums))
     background.submit(spool.close)
     background.submit(metric_spool.close)
+    if rolling is not None:
+        background.submit(rolling.spool.close)
+
+
+@dataclass
+class _Rolling:
+    """The engagement window [since, end) and its spool; `full`: the run's contents cover all of it."""
+
+    spool: _Spool
+    since: datetime
+    end: datetime
+    days: int
+    full: bool
+
+    def add(self, chunk: pa.Table, spec, m: Mapping, background: _Background) -> None:
+        if not self.full:  # nothing of a partial window is sent (creator_sync.pipeline.engagement)
+            return
+        ts = ev.parse_timestamps(chunk[spec.timestamp])
+        sums = engagement.partials(chunk, ts, spec, m.engagement_columns, self.since, self.end)
+        if sums is not None and len(sums):
+            background.submit(lambda: self.spool.write(sums))
+
+
+def _rolling(out: Path, ranges: _Ranges, inputs: dict, end, events_from, sweep_from, days: int | None):
+    """The run's engagement window: `days` (default the setting) before `end`; the contents cover it
+    when the run's content read window (events_from, or the contents sweep's sweep_from) reaches back."""
+    days = days or settings.current().engagement_window_days
+    since = utc(engagement.window_start(end, days))
+    covered = events_from
+    if inputs.get(SWEEP_CONTENTS) and sweep_from is not None:
+        covered = min(covered, utc(sweep_from))
+    spool = _Spool(out / "_spool" / "engagement", ranges, engagement.schema())
+    return _Rolling(spool, since, end, days, covered <= since)
+
+
+def _metric_spool(out: Path, ranges: _Ranges, m: Mapping) -> _Spool:
+    return _Spool(out / "_spool" / "metrics", ranges, _metric_schema(m))
 
 
 def _metric_schema(m: Mapping) -> pa.Schema:
@@ -518,7 +569,7 @@ def _lines(heads: pa.Array, uuids: pa.Array, per_user: _PerUser) -> tuple[pa.Arr
 
 def _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats) -> None:
     per_user = _bucket_events(events, creators.index, stats)
-    heads = head_json(creators)
+    heads = head_json(creators, m)
     uuids = pa.array(creators.index.astype(object), pa.string())
     lines, counts, event_reason = _lines(pa.array(heads, pa.string()), uuids, per_user)
     size = pd.Series(pc.subtract(pc.binary_length(lines), 1).to_numpy(), index=creators.index)
@@ -579,6 +630,7 @@ def transform_run(
     creator_rows: int = CREATOR_ROWS,
     offboarded: Callable[[Iterable[str]], set[str]] | None = None,
     sweep_from: datetime | None = None,
+    engagement_days: int | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
@@ -586,7 +638,7 @@ def transform_run(
     `start`, an earlier one is the look-back for late data); content metrics sum [start, end) only.
     `offboarded(ids)` names creators who left (creator_sync.store.offboarded_ids): dropped before anything is
     written. The weekly sweeps (`transactions_sweep`, `contents_sweep`) keep events from `sweep_from` (the
-    ledger drops those already acknowledged).
+    ledger drops those already acknowledged). `engagement_days`: the engagement window (default: the setting).
 
     Memory: one chunk of `chunk_rows` rows while reading, then one bucket (a range of user ids with about
     `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows; `buckets` sets their number
@@ -595,33 +647,32 @@ def transform_run(
     m = mapping or load_mapping()
     start, end, events_from = _window(start, end, events_from)
     inputs = discover_inputs(inputs) if isinstance(inputs, str | Path) else dict(inputs)
-    out = Path(out_dir)
+    out, stats = Path(out_dir), TransformStats(schema_drift=schema_drift(inputs, m))
     out.mkdir(parents=True, exist_ok=True)
-    stats = TransformStats()
-
     stats.buckets = buckets or _bucket_count(inputs, m, creator_rows)
     ranges = _sample_ranges(inputs, stats.buckets, chunk_rows)
     malformed = _MalformedOut(out / "malformed.jsonl", stats)
-    spool = _Spool(out / "_spool" / "events", ranges)
-    metric_spool = _Spool(out / "_spool" / "metrics", ranges, _metric_schema(m))
+    spool, metric_spool = _Spool(out / "_spool" / "events", ranges), _metric_spool(out, ranges, m)
+    rolling = _rolling(out, ranges, inputs, end, events_from, sweep_from, engagement_days)
     creator_spools: dict[str, _Spool] = {}
-    background = _Background()
-    hashes_path = out / "user_hashes.parquet"
+    background, hashes_path = _Background(), out / "user_hashes.parquet"
     hashes_out = pq.ParquetWriter(hashes_path, _HASHES_SCHEMA)
     try:
         creator_spools, bad_users = _spool_creators(
             inputs, m, ranges, out / "_spool", chunk_rows, malformed, stats
         )
-        window = (events_from, end)
-        spools = spool, metric_spool
-        _spool_events(inputs, m, window, start, chunk_rows, *spools, stats, background, malformed, sweep_from)
+        spools, window = (spool, metric_spool), (events_from, end)
+        _spool_events(
+            inputs, m, window, start, chunk_rows, *spools, stats, background, malformed, sweep_from, rolling
+        )
         paths = out / "users.jsonl", out / "rejected.jsonl"
         background.close()  # the spools are written and closed
         background = _Background()
-        buckets_in = _BucketInputs(creator_spools, metric_spool, spool, offboarded, hashes_out)
+        buckets_in = _BucketInputs(creator_spools, metric_spool, spool, offboarded, hashes_out, end, rolling)
         _write_outputs(paths, bad_users, ranges.count, buckets_in, m, background, stats)
     finally:
-        _close(background, hashes_out, malformed, [spool, metric_spool, *creator_spools.values()], out)
+        spools = [spool, metric_spool, rolling.spool, *creator_spools.values()]
+        _close(background, hashes_out, malformed, spools, out)
 
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
@@ -666,6 +717,8 @@ class _BucketInputs:
     event_spool: Any
     offboarded: Callable[[Iterable[str]], set[str]] | None
     hashes_out: Any
+    as_of: datetime  # the end of the run's data interval: time-relative attributes (age) are taken then
+    rolling: Any  # _Rolling: the engagement window's spool
 
 
 def _write_outputs(paths, bad_users, count: int, b: _BucketInputs, m: Mapping, background, stats) -> None:
@@ -682,8 +735,15 @@ def _write_outputs(paths, bad_users, count: int, b: _BucketInputs, m: Mapping, b
 
 
 def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, users_out, rejected_out, stats) -> None:
-    frames = (_frame(b.creator_spools[r].pop(bucket)) for r in ("users", "profiles", "accounts"))
-    creators = build_creators(*frames, m)
+    frames = {r: _frame(spool.pop(bucket)) for r, spool in b.creator_spools.items()}
+    creators = build_creators(
+        frames["users"],
+        frames["profiles"],
+        frames["accounts"],
+        m,
+        audience=frames.get("audience"),
+        as_of=b.as_of,
+    )
     stats.fetched_creators += len(creators)
     if b.offboarded is not None and len(creators):
         creators, left = _without(creators, b.offboarded(creators.index))
@@ -693,7 +753,10 @@ def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, users_out, reje
     if not len(creators):
         stats.orphan_events += len(events)
         return
-    creators = _with_reasons(add_metrics(creators, metrics), m)
+    creators = add_metrics(creators, metrics)
+    r = b.rolling
+    creators = add_metrics(creators, engagement.attributes(r.spool.pop(bucket), creators, r.days, r.full))
+    creators = _with_reasons(creators, m)
     hashes: list[tuple[str, str, int]] = []
     _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats)
     if hashes:

@@ -1,0 +1,360 @@
+"""docs/mapping.md, generated from ``insider_mapping.yaml``: ``python -m creator_sync.pipeline.mapping_doc >
+docs/mapping.md`` (tests/pipeline/test_mapping_doc.py compares).
+
+The tables come from the validated mapping, the transforms and reducers from their registries, and the
+example user from a transform run on the sample creator below (two platforms, audience, a month of posts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from creator_sync.files import write_records_parquet
+from creator_sync.pipeline import engagement
+from creator_sync.pipeline.mapping import Mapping, load_mapping
+from creator_sync.pipeline.mapping_schema import INSIDER_DEFAULT_ATTRIBUTES
+from creator_sync.pipeline.reducers import REDUCERS, TRANSFORMS
+from creator_sync.settings import Settings
+
+SAMPLE_END = datetime(2024, 5, 2, tzinfo=UTC)
+INTRO = """# InsightIQ -> Insider One mapping
+
+<!-- Generated from include/creator_sync/resources/insider_mapping.yaml by
+`python -m creator_sync.pipeline.mapping_doc > docs/mapping.md`; tests/pipeline/test_mapping_doc.py
+compares. Edit the mapping (or the generator), not this file. -->
+
+The executable mapping is `include/creator_sync/resources/insider_mapping.yaml`, validated when it loads
+(`include/creator_sync/pipeline/mapping_schema.py`: a bad file fails with the file, the line, what is wrong
+and how to fix it). Source columns are the fetch step's flattened names (`pandas.json_normalize(sep=".")`,
+lists/dicts as JSON text, see `docs/development.md`). One engine computes every identifier and attribute
+(`include/creator_sync/pipeline/attributes.py`): the source column, its transforms row by row, a fallback,
+a `where` filter, then a reducer over the creator's rows. An attribute from a column the fetch already
+writes is a mapping change, no code. Events: `include/creator_sync/pipeline/events.py`.
+
+## One Insider user per creator
+
+One InsightIQ user (`users.id`) is one Insider user, however many accounts the creator connected. Their
+profiles are merged: each personal field is the newest non-empty value (by `profiles.updated_at`); platform
+values are kept per platform as `custom.{platform}_{name}` (summed when a creator has two accounts on one
+platform). Platform = `work_platform.name` normalised the way Insider names attributes (lowercase, runs of
+other characters -> `_`): `YouTube` -> `youtube_follower_count`, `X (Twitter)` -> `x_twitter_follower_count`.
+Fetched creators = distinct user ids seen in `users`, `profiles` and `accounts`. A column the fetched files
+lack gives no value: the key is left out (Insider keeps what it has).
+
+Array attributes (`array`, `number_array`) are the whole current list. Insider appends array values unless
+a request says otherwise (`"not_append": true` or `"append": false`, `append` winning when both are there);
+a user that carries an array attribute is sent with both, `"append": false, "not_append": true`, so the list
+replaces the stored one under either reading.
+"""
+
+CONSENT = """
+## Consent and opt-in attributes
+
+`email_optin`, `gdpr_optin`, `sms_optin`, `whatsapp_optin` are never sent: InsightIQ does not know consent
+(the schema refuses them). An attribute without a `source` is opt-in: declared, documented, off. It is sent
+(and its column read) only once the mapping names a source for it.
+"""
+
+REASONS = """
+## Rejection reason codes (stable)
+
+| Code | Where | Meaning |
+|---|---|---|
+| `missing_identifier` | validation | no identifier at all |
+| `invalid_uuid` | validation | uuid present but not a string |
+| `malformed_email` | validation | email present, does not match `^.+@.+\\..+$` |
+| `non_e164_phone` | validation | phone cannot become `^\\+[1-9]\\d{6,14}$` |
+| `no_usable_identifier` | validation (rule) | no valid email and no valid phone |
+| `invalid_event_timestamp` | validation | an event timestamp is not RFC 3339 |
+| `purchase_missing_params` | validation | purchase event without its required params (`event_group_id`, `currency`, `quantity`, `unit_sale_price`) |
+| `cart_page_view_missing_params` | validation | cart_page_view event without its required params (`event_group_id`, `currency`, `unit_sale_price`) |
+| `user_too_large` | validation / hook | one user over the 5,000,000-byte request limit |
+| `vendor_rejected` | sender | Insider answered 200 but listed the user under `fail` (messages kept) |
+| `unification_error` | webhook receiver | Insider called the run's `error_callback_endpoint` for the user (the report counts them for the run that sent the user) |
+| `malformed_source_record` | transform / sender | an InsightIQ record without its id (`id`, `user.id`), or a users file line that is not a user object; not replayable |
+| `unsettled_lost_answer` | sender | an upsert's answer was lost and the Profile API could not tell whether the user's events arrived: held for an operator |
+
+Rejected users are dead-lettered with reason, detail and the payload, and never cost an API call.
+"""  # noqa: E501
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _rule(spec) -> str:
+    parts = [f"`{t}`" for t in spec.transform]
+    fallback = getattr(spec, "fallback", None)
+    text = ", ".join(parts)
+    if fallback is not None:
+        empty = " and ".join(f"`{c}`" for c in fallback.when_empty)
+        fb = ", ".join(f"`{t}`" for t in fallback.transform)
+        text += f"; where missing{f' and {empty} empty' if empty else ''}: `{fallback.source}` {fb}"
+    if getattr(spec, "region_from", None):
+        text += f"; region `{spec.region_from}`"
+    return text or "as given"
+
+
+def _source(spec) -> str:
+    if spec.source is None:
+        return "off (opt-in: name a source)"
+    where = "".join(f" where `{c}` in {', '.join(v)}" for c, v in (getattr(spec, "where", {}) or {}).items())
+    return f"`{spec.source}`{where}"
+
+
+def _identifiers(m: Mapping) -> list[str]:
+    lines = [
+        "## Identifiers (`identifiers`)",
+        "",
+        "| Insider | Source | Rule | Reducer | Notes |",
+        "|---|---|---|---|---|",
+    ]
+    for name, spec in m.identifiers.items():
+        reduce = f"`{spec.reduce}`" if name != "uuid" else "-"  # uuid: every user id the fetch saw
+        lines.append(f"| `{name}` | {_source(spec)} | {_rule(spec)} | {reduce} | {_cell(spec.doc)} |")
+    rule = "on" if m.require_contact_identifier else "off"
+    lines += [
+        "",
+        f"Business rule (`rules.require_contact_identifier`, {rule}): a creator",
+        "needs a valid email or phone, else `no_usable_identifier`. An invalid email is never dropped",
+        "silently to send the rest. One user must fit in `rules.max_user_bytes` "
+        f"({m.max_user_bytes:,} bytes) with the request envelope.",
+    ]
+    return lines
+
+
+def _attribute_rows(m: Mapping, custom: bool) -> list[str]:
+    rows = []
+    for name, spec in m.attributes.items():
+        if name.startswith("custom.") != custom:
+            continue
+        short = name.removeprefix("custom.")
+        shown = f"{{platform}}_{short}" if REDUCERS[spec.reduce].per_platform else short
+        key = spec.key if isinstance(spec.key, str) else " + ".join(spec.key or [])
+        extra = f" {key}, top {spec.top}" if spec.key else ""
+        rows.append(
+            f"| `{shown}` | {spec.type} | {_source(spec)} | {_rule(spec)} | `{spec.reduce}`{extra} | "
+            f"{_cell(spec.doc)} |"
+        )
+    return rows
+
+
+def _attributes(m: Mapping) -> list[str]:
+    head = ["| Insider | Type | Source | Transforms | Reducer | Notes |", "|---|---|---|---|---|---|"]
+    defaults = ", ".join(f"`{n}` ({t})" for n, t in INSIDER_DEFAULT_ATTRIBUTES.items())
+    lines = [
+        "## Default attributes (`attributes`)",
+        "",
+        f"Insider's own attributes and types: {defaults}.",
+        "",
+    ]
+    lines += head + _attribute_rows(m, custom=False)
+    language = f"`{m.language_format}`"
+    lines += [
+        "",
+        f"`language` (format {language}): `language` sends the ISO 639-1 code InsightIQ gives (`en`);",
+        "`locale` sends `<language>_<COUNTRY>` from the same profile's country (`en_US`, Insider's sample",
+        "form; the language alone when the profile has no valid country).",
+        "",
+        "## Custom attributes (`attributes.custom`)",
+        "",
+    ]
+    return lines + head + _attribute_rows(m, custom=True)
+
+
+def _content_attributes(m: Mapping) -> list[str]:
+    days = Settings.model_fields["engagement_window_days"].default
+    lines = [
+        "## Attributes from contents (`platform_attributes`)",
+        "",
+        "| Insider | Type | From |",
+        "|---|---|---|",
+    ]
+    for name, cols in m.content_metrics.items():
+        summed = " + ".join(f"`{c}`" for c in cols)
+        lines.append(
+            f"| `{{platform}}_{name}` | integer | {summed} of the items published inside the run's data "
+            "interval |"
+        )
+    for name, (kind, doc) in engagement.ATTRIBUTES.items():
+        lines.append(f"| `{{platform}}_{name}` | {kind} | {doc} |")
+    used = ", ".join(f"{k} = `{v}`" for k, v in m.engagement_columns.items())
+    lines += [
+        "",
+        f"The engagement window is `CREATOR_SYNC_ENGAGEMENT_WINDOW_DAYS` ({days} days by default) before the",
+        f"end of the run's data interval; its columns: {used}. A run reads the contents of its own read",
+        "window (an hourly run its hours and the look-back, the weekly contents sweep a week, a backfill",
+        "its days). These attributes are sent only by a run whose contents cover the whole engagement",
+        "window (a backfill over it, or a look-back of at least the window): a value never describes a",
+        "shorter span than its name says, and an hourly run's new post does not re-send every posting",
+        "creator's attributes. A run that read less leaves them out; Insider keeps the last full-window",
+        "values. With only hourly incremental runs they are not refreshed: schedule a backfill (or a run",
+        "with a look-back) over the window to refresh them.",
+    ]
+    return lines
+
+
+def _events(m: Mapping) -> list[str]:
+    lines = [
+        "## Events (`events`)",
+        "",
+        "Only rows whose timestamp falls in the run's data interval `[start, end)`, or in",
+        "`[start - look-back, end)` with a look-back. Timestamps are RFC 3339 in UTC with whole seconds and",
+        "`Z`. Events are appended by Insider, so each one is sent once: the ledger key is",
+        "`sha256(uuid, event_name, timestamp, key params)` (changed like counts do not make a new event).",
+        "`where` keeps only rows whose column holds one of the listed values; `skip_hook: true` sends the",
+        "event with `skip_hook` (history that must not trigger journeys).",
+        "",
+        "| Event | Source | Timestamp | Key params | `event_params` | `event_params.custom` "
+        "| where / skip_hook |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for spec in m.events.values():
+        params = ", ".join(f"`{p.name}` = `{p.column}` ({p.type})" for p in spec.params)
+        custom = ", ".join(f"`{p.name}` = `{p.column}` ({p.type})" for p in spec.custom)
+        where = "; ".join(f"`{c}` in {', '.join(v)}" for c, v in spec.where) or "-"
+        where += ", skip_hook" if spec.skip_hook else ""
+        keys = ", ".join(f"`{k}`" for k in spec.key_params)
+        lines.append(
+            f"| `{spec.name}` | `{spec.source}` | `{spec.timestamp}` | {keys} | {params} | {custom} "
+            f"| {where} |"
+        )
+    return lines
+
+
+def _registries() -> list[str]:
+    lines = ["## Transforms and reducers", "", "| Transform | Does |", "|---|---|"]
+    lines += [f"| `{name}` | {t.doc} |" for name, t in TRANSFORMS.items()]
+    lines += ["", "| Reducer | Gives | Types |", "|---|---|---|"]
+    lines += [f"| `{name}` | {r.doc} | {', '.join(r.types)} |" for name, r in REDUCERS.items()]
+    return lines
+
+
+def sample_inputs(root: Path) -> dict[str, list[Path]]:
+    """One creator on Instagram and YouTube: profiles, accounts, audience and a month of posts."""
+    email = [{"type": "WORK", "email_id": "maya@example.com"}]
+
+    def prof(account, platform, updated, followers, **more):
+        return {
+            "id": f"p-{account}", "user": {"id": "u-maya"}, "account": {"id": account},
+            "work_platform": {"name": platform}, "updated_at": updated, "full_name": "Maya Stone",
+            "first_name": "Maya", "last_name": "Stone", "gender": "FEMALE", "country": "gb", "language": "en",
+            "emails": email, "reputation": {"follower_count": followers, "following_count": 120,
+                                           "content_count": 48},
+            "date_of_birth": "1996-07-14", "addresses": [{"type": "HOME", "city": "Leeds", "country": "GB"}],
+            **more,
+        }  # fmt: skip
+
+    profiles = [
+        prof("acc-ig", "Instagram", "2024-04-28T09:00:00Z", 52_000, username="maya.stone",
+             url="https://www.instagram.com/maya.stone", image_url="https://images.example.com/maya.jpg",
+             is_verified=True, is_business=False),
+        prof("acc-yt", "YouTube", "2024-04-10T09:00:00Z", 180_000, username="MayaMakes",
+             url="https://www.youtube.com/MayaMakes", image_url="https://images.example.com/maya-yt.jpg",
+             is_verified=False, is_business=True),
+    ]  # fmt: skip
+    accounts = [
+        {"id": acc, "user": {"id": "u-maya"}, "work_platform": {"name": platform}, "status": status}
+        for acc, platform, status in (
+            ("acc-ig", "Instagram", "CONNECTED"), ("acc-yt", "YouTube", "SESSION_EXPIRED"),
+        )
+    ]  # fmt: skip
+    audience = [
+        {"user": {"id": "u-maya"}, "account": {"id": acc}, "work_platform": {"name": platform},
+         "countries": [{"code": c, "value": v} for c, v in (("GB", gb), ("US", 25.0), ("IN", 10.0))],
+         "cities": [{"name": "London", "value": 12.5}, {"name": "Leeds", "value": 4.0}],
+         "gender_age_distribution": [{"gender": "FEMALE", "age_range": "25-34", "value": 31.0},
+                                     {"gender": "MALE", "age_range": "25-34", "value": 22.0},
+                                     {"gender": "FEMALE", "age_range": "18-24", "value": 18.0}],
+         "updated_at": "2024-04-30T00:00:00Z"}
+        for acc, platform, gb in (("acc-ig", "Instagram", 48.0), ("acc-yt", "YouTube", 36.0))
+    ]  # fmt: skip
+    contents = [
+        {"id": f"post-{i}", "user": {"id": "u-maya"}, "account": {"id": "acc-ig"},
+         "work_platform": {"name": "Instagram"}, "title": f"Post {i}", "url": f"https://www.instagram.com/p/{i}",
+         "format": "IMAGE", "type": "POST",
+         "published_at": (SAMPLE_END - timedelta(days=3 * i + 1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+         "engagement": {"like_count": 1800 + 100 * i, "comment_count": 90, "view_count": 21000,
+                        "share_count": 40}}
+        for i in range(8)
+    ]  # fmt: skip
+    records = {
+        "users": [{"id": "u-maya", "external_id": "crm-1042"}],
+        "profiles": profiles,
+        "accounts": accounts,
+    }
+    records |= {"audience": audience, "contents": contents}
+    out = {}
+    for resource, rows in records.items():
+        path = root / f"{resource}.parquet"
+        write_records_parquet(rows, path)
+        out[resource] = [path]
+    return out
+
+
+def example_user(m: Mapping) -> dict:
+    """The Insider user the transform writes for the sample creator (a run covering the engagement window)."""
+    from creator_sync.pipeline.transform import transform_run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = sample_inputs(Path(tmp) / "fetch")
+        start = SAMPLE_END - timedelta(hours=1)
+        days = Settings.model_fields["engagement_window_days"].default
+        result = transform_run(
+            inputs, start=start, end=SAMPLE_END, events_from=SAMPLE_END - timedelta(days=days),
+            out_dir=Path(tmp) / "out", mapping=m, engagement_days=days,
+        )  # fmt: skip
+        user = json.loads(result.users_path.read_text().splitlines()[0])
+    user["events"] = user.get("events", [])[:1]  # one event is enough to show the shape
+    return user
+
+
+def with_audience(m: Mapping) -> Mapping:
+    """`m` with the audience opt-ins on (their sources named as their docs say)."""
+    sources = {"countries": "countries", "cities": "cities", "gender_age": "gender_age_distribution"}
+    attributes = dict(m.attributes)
+    for name, column in sources.items():
+        for suffix in ("", "_shares"):
+            key = f"custom.audience_top_{name}{suffix}"
+            attributes[key] = attributes[key].model_copy(update={"source": f"audience.{column}"})
+    return dataclasses.replace(m, attributes=attributes)
+
+
+def audience_example(m: Mapping) -> dict:
+    """The sample creator's audience attributes with the audience opt-ins on."""
+    custom = example_user(with_audience(m))["attributes"]["custom"]
+    return {k: v for k, v in custom.items() if "_audience_" in k}
+
+
+def markdown(m: Mapping | None = None) -> str:
+    m = m or load_mapping()
+    lines = [INTRO, *_identifiers(m), "", *_attributes(m), "", *_content_attributes(m), CONSENT, *_events(m)]
+    lines += ["", *_registries(), ""]
+    lines += [
+        "## Example: one creator on two platforms",
+        "",
+        "What the transform writes for a sample creator (Instagram connected, YouTube session expired,",
+        "audience on both, eight Instagram posts in the month before the run's end; the run's contents cover",
+        "the engagement window; one of the events shown). Produced by `example_user` in",
+        "`include/creator_sync/pipeline/mapping_doc.py`; tests/pipeline/test_mapping_doc.py compares.",
+        "",
+        "```json",
+        json.dumps(example_user(m), indent=2, ensure_ascii=False),
+        "```",
+        "",
+        "The same creator's audience attributes once the mapping names the audience sources (opt-in):",
+        "",
+        "```json",
+        json.dumps(audience_example(m), ensure_ascii=False, indent=2),
+        "```",
+        REASONS,
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
