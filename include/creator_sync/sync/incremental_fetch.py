@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 from creator_sync import files, storage
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.progress import client_requests, track
-from creator_sync.sync import contents_read, plan
+from creator_sync.sync import account_status, contents_read, plan
 from creator_sync.sync import fetch_mode as modes
 from creator_sync.sync import insightiq_reads as reads
 from creator_sync.sync.incremental import execute, records
@@ -255,21 +255,28 @@ def complete_directory(run: SyncRun, store: SnapshotStore | None = None) -> dict
         log.info("snapshot: none yet; this targeted run's accounts go into the first full read's snapshot")
         return {"kind": kind, "snapshot": None}
     fetched = run.dir / "fetch"
+    window = (run.events_from, run.end)
+    before = store.read(base, "accounts") if base is not None else None
     if kind == modes.SWEEP:
-        tables = {}
+        tables = {
+            part: merge(store.read(base, part), read_tables(run.dir / READS_DIR / part)) for part in PARTS
+        }
+        tables["accounts"] = account_status.derive(before, tables["accounts"], window)
         for part in PARTS:
-            reread = read_tables(run.dir / READS_DIR / part)
-            tables[part] = merge(store.read(base, part), reread)
             _write_table(tables[part], storage.ensure_dir(fetched / part) / f"{part}.parquet")
         full_read, per_day = (), _contents_per_day(run)
     elif kind == modes.TARGETED:
         reads = {part: read_tables(fetched / part, skip=OWNERS_FILE) for part in PARTS}
         tables = {part: merge(store.read(base, part), reads[part]) for part in PARTS}
+        tables["accounts"] = account_status.derive(before, tables["accounts"], window)
         _complete_owners(fetched, reads, tables)
         full_read, per_day = (), base.contents_per_day
     else:
         tables = {part: read_tables(fetched / part) for part in PARTS}
+        tables["accounts"] = account_status.derive(before, tables["accounts"], window)
         full_read, per_day = PARTS, _contents_per_day(run)
+    if kind != modes.SWEEP:  # the transform reads the fetched account files: they get the status columns
+        account_status.annotate(_parquet_files(fetched / "accounts"), tables["accounts"])
     meta = store.write(
         run.run_id, base, tables, now=datetime.now(UTC), full_read=full_read, contents_per_day=per_day
     )
