@@ -104,3 +104,37 @@ def test_a_disconnect_and_a_reconnect_reach_insider_once_each(sandbox_env):
     (disconnected,) = [e for e in stored if e["event_name"] == "account_disconnected"]
     (connected_event,) = [e for e in stored if e["event_name"] == "account_connected"]
     assert disconnected["timestamp"] <= connected_event["timestamp"]
+
+
+def test_a_payout_webhooks_targeted_run_sends_payout_received_once(sandbox_env):
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    sync(scheduled(hour - timedelta(hours=1)))
+    accounts = SnapshotStore().read(SnapshotStore().current(), "accounts").to_pylist()
+    invalid = {
+        r["user_id"]
+        for r in httpx.get(f"{sandbox_env.insightiq_url}/_sandbox/creators/invalid").json()["data"]
+    }
+    payee = next(a for a in accounts if a["data.income.status"] == "SYNCED" and a["user.id"] not in invalid)
+    body = httpx.post(
+        f"{sandbox_env.insightiq_url}/_sandbox/mutate",
+        json={"user_ids": [payee["user.id"]], "kinds": ["payouts"]},
+        timeout=60,
+    ).json()
+    mine = set(body["items"]["social_payouts"])
+    assert body["events"]["PAYOUTS.ADDED"] >= 1 and mine
+
+    paid = sync(targeted(hour, payee["id"]))
+    events = [e for e in paid["users"][payee["user.id"]]["events"] if e["event_name"] == "payout_received"]
+    got = {e["event_params"]["custom"]["payout_id"] for e in events}
+    found = httpx.post(
+        f"{sandbox_env.insightiq_url}/v1/social/income/payouts/search",
+        json={"ids": sorted(mine)},
+        auth=("sandbox-client-id", "sandbox-client-secret"),
+        timeout=30,
+    ).json()["data"]
+    assert got == {p["id"] for p in found if p["account"]["id"] == payee["id"]} and got  # this account's
+    assert all(e["event_params"]["currency"] and e["event_params"]["custom"]["amount"] > 0 for e in events)
+    assert paid["stats"].events_by_name.get("payout_received", 0) == len(events)
+
+    again = sync(targeted(hour, payee["id"]))
+    assert again["sent"]["events_sent"] == 0
