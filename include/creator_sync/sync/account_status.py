@@ -18,8 +18,9 @@ fixed once, when the change is first seen, and kept in the snapshot from then on
 - no snapshot at all (the first full read) or a snapshot without `status_since`: `updated_at`
   (`created_at` for CONNECTED) as it is, not clamped: the fleet's existing connections are not news.
 
-`status_since.<status>` (`status_since.connected`, `status_since.not_connected`,
-`status_since.session_expired`) holds `status_since` on the rows with that status and is empty elsewhere:
+The columns are UTC timestamps. `status_since.<status>` (`status_since.connected`,
+`status_since.not_connected`, `status_since.session_expired`) holds `status_since` on the rows with that
+status and is empty elsewhere:
 each account event reads its own column, and a row without one is not that event. The ledger key holds the
 timestamp, so a reconnect after a disconnect (a new `status_since`) is a new `account_connected`, and the same
 change seen again (a retried task, a re-run interval) is the same event.
@@ -32,12 +33,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from creator_sync import files
+from creator_sync.pipeline.events import parse_timestamps
 
 KEY = "id"
 STATUS = "status"
@@ -52,50 +55,53 @@ def since_column(status: str) -> str:
 
 
 DERIVED = (SINCE, *(since_column(s) for s in STATUSES))
+SINCE_DTYPE = "datetime64[us, UTC]"
 
 
 def _text(table: pa.Table, name: str) -> pd.Series:
     if name not in table.column_names:
         return pd.Series([None] * table.num_rows, dtype="object")
-    return pd.Series(pc.cast(table[name], pa.string()).to_pylist(), dtype="object")
+    return pd.Series(pc.cast(table[name], pa.string()).to_pandas(), dtype="object")
 
 
-def _time(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
-
-
-def _iso(values: pd.Series) -> list[str | None]:
-    return [None if pd.isna(v) else v.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for v in values]
+def _time(table: pa.Table, name: str) -> pd.Series:
+    """A column as UTC datetimes (ISO text or Arrow timestamps; naive = UTC; missing or junk: NaT)."""
+    if name not in table.column_names:
+        return pd.Series(pd.NaT, index=pd.RangeIndex(table.num_rows), dtype=SINCE_DTYPE)
+    return parse_timestamps(table[name]).reset_index(drop=True)
 
 
 def derive(base: pa.Table | None, accounts: pa.Table, window: tuple[datetime, datetime]) -> pa.Table:
-    """`accounts` with the DERIVED columns, from the snapshot's `base` accounts (None: no snapshot) and the
-    run's event window [events_from, end) (see the module doc)."""
+    """`accounts` with the DERIVED columns (UTC timestamps), from the snapshot's `base` accounts (None: no
+    snapshot) and the run's event window [events_from, end) (see the module doc)."""
     accounts = accounts.drop_columns([c for c in DERIVED if c in accounts.column_names])
     status = _text(accounts, STATUS)
-    created, updated = _time(_text(accounts, "created_at")), _time(_text(accounts, "updated_at"))
-    seen = updated.where(status != CONNECTED, created).fillna(updated)
-    since = seen.copy()
+    created, updated = _time(accounts, "created_at"), _time(accounts, "updated_at")
+    connected = (status == CONNECTED).to_numpy()
+    seen = created.where(connected, updated).fillna(updated)
+    since = seen
     if base is not None and base.num_rows:
-        before = pd.DataFrame({STATUS: _text(base, STATUS), SINCE: _time(_text(base, SINCE))})
-        before.index = _text(base, KEY)
-        before = before[~before.index.duplicated(keep="last")]
-        ids = _text(accounts, KEY)
-        known = ids.isin(before.index).to_numpy()
-        prev = before.reindex(ids)
-        prev_status, prev_since = prev[STATUS].to_numpy(), prev[SINCE].reset_index(drop=True)
-        same = known & (prev_status == status.to_numpy()) & prev_since.notna().to_numpy()
-        legacy = known & (prev_status == status.to_numpy()) & prev_since.isna().to_numpy()
+        # each account's row in the snapshot (null: the snapshot lacks it); the snapshot holds one row per id
+        at = pc.index_in(pc.cast(accounts[KEY], pa.string()), value_set=pc.cast(base[KEY], pa.string()))
+        previous = base.select([c for c in (STATUS, SINCE) if c in base.column_names]).take(at)
+        known = np.asarray(pc.is_valid(at), dtype=bool)
+        unchanged = known & (_text(previous, STATUS) == status).to_numpy()
+        prev_since = _time(previous, SINCE)
         start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1]) - timedelta(seconds=1)
         changed = updated.where(known, seen)  # a known account's change: updated_at; a new one: as `seen`
         observed = changed.fillna(start).clip(lower=start, upper=end)
-        since = observed.where(~same, prev_since).where(~legacy, seen)
-    columns = {SINCE: _iso(since)}
+        legacy = unchanged & prev_since.isna().to_numpy()  # a snapshot from before these columns
+        since = observed.where(~unchanged, prev_since).where(~legacy, seen)
+    accounts = accounts.append_column(SINCE, _arrow(since))
     for value in STATUSES:
-        columns[since_column(value)] = _iso(since.where(status == value))
-    for name, values in columns.items():
-        accounts = accounts.append_column(name, pa.array(values, pa.string()))
+        accounts = accounts.append_column(
+            since_column(value), _arrow(since.where((status == value).to_numpy()))
+        )
     return accounts
+
+
+def _arrow(values: pd.Series) -> pa.Array:
+    return pa.array(values.astype(SINCE_DTYPE), pa.timestamp("us", tz="UTC"), from_pandas=True)
 
 
 def annotate(paths: Iterable, derived: pa.Table) -> int:
