@@ -67,3 +67,10 @@ def test_without_the_where_a_pending_payout_would_be_received_too():
 def test_a_where_column_that_is_not_read_is_a_mapping_error():
     with pytest.raises(ValueError, match="where column 'payout_status' is not among the columns read"):
         built(spec(payout_status=["PAID"]))
+
+
+def test_where_as_column_value_pairs_filters_the_same():
+    """The mapping loader may hold `where` as (column, values) pairs rather than a dict."""
+    pairs = spec()
+    pairs.where = (("status", ("PAID",)),)
+    assert [e["event_params"]["custom"]["payout_id"] for e in built(pairs)] == ["p1"]
