@@ -26,6 +26,12 @@ timestamp, so a reconnect after a disconnect (a new `status_since`) is a new `ac
 change seen again (a retried task, a re-run interval) is the same event.
 
 A disconnect and a reconnect between two reads of the account leave the status as it was: no event.
+
+The webhooks' `last_updated_time` (ACCOUNTS.CONNECTED, SESSION.EXPIRED, ...) is not used: the receiver hands
+the run it starts only account ids (creator_sync.webhooks.trigger), and that run reads the account right
+after, so its `updated_at` lies within minutes of the webhook. ACCOUNTS.DISCONNECTED starts no run
+(creator_sync.webhooks.events.NO_SYNC_EVENTS): a disconnect is found by the account's next read (the daily
+directory sweep, a full run, or a targeted run for another of its events).
 """
 
 from __future__ import annotations
