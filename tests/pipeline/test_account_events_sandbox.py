@@ -1,8 +1,10 @@
 """Account events end to end at pipeline level, against the sandboxes over HTTP: a full scheduled run writes
 the directory snapshot (the fleet's existing connections are not news), then the sandbox disconnects one
-account and reconnects it, each change followed by the targeted run its webhook would start. Insider ends
-with exactly one account_disconnected and one account_connected for the creator, and a run over the same
-interval again sends nothing new."""
+account and reconnects it, each change followed by a targeted run of the account (the run an
+ACCOUNTS.CONNECTED or SESSION.EXPIRED webhook starts; for the disconnect it stands in for the account's next
+read, as ACCOUNTS.DISCONNECTED starts no run). Insider ends
+with exactly one account_disconnected and one account_connected for the creator, a run over the same interval
+again sends nothing new, and a session expiry after that is one session_expired."""
 
 from __future__ import annotations
 
@@ -97,10 +99,18 @@ def test_a_disconnect_and_a_reconnect_reach_insider_once_each(sandbox_env):
     assert account_events(again, user_id) == ["account_connected"]
     assert again["sent"]["events_sent"] == 0
 
+    expiry = httpx.post(
+        f"{sandbox_env.insightiq_url}/_sandbox/mutate",
+        json={"user_ids": [user_id], "kinds": ["sessions"]},
+        timeout=60,
+    ).json()
+    assert expiry["events"] == {"SESSION.EXPIRED": 1}
+    lapsed_run = sync(targeted(hour, account_id))
+    assert account_events(lapsed_run, user_id) == ["session_expired"]
+
     stored = stored_events(sandbox_env, user_id)
-    assert sorted(e["event_name"] for e in stored) == ["account_connected", "account_disconnected"], (
-        json.dumps(stored)
-    )
+    names = sorted(e["event_name"] for e in stored)
+    assert names == ["account_connected", "account_disconnected", "session_expired"], json.dumps(stored)
     (disconnected,) = [e for e in stored if e["event_name"] == "account_disconnected"]
     (connected_event,) = [e for e in stored if e["event_name"] == "account_connected"]
     assert disconnected["timestamp"] <= connected_event["timestamp"]
