@@ -4,7 +4,8 @@ A fleet model with the sandbox's proportions (1-3 accounts per creator, ~27% of 
 contents and transactions spread over 400 days) answers list pages, gets and searches like InsightIQ would
 (a `CountingFake`). The change generator marks a fraction of the creators changed in an hour and produces
 the webhooks InsightIQ would send for them (PROFILES.UPDATED per account, CONTENTS.ADDED and
-TRANSACTIONS.ADDED with their new item ids, ACCOUNTS.CONNECTED for new creators). The planner
+TRANSACTIONS.ADDED with their new item ids, PAYOUTS.ADDED for a share of the paid accounts, ACCOUNTS.CONNECTED
+for new creators). The planner
 (creator_sync.sync.plan) turns those webhooks into reads, and `run_plan` executes them against the fake:
 the figures are requests actually made, so a planner that reads more shows up here.
 
@@ -31,6 +32,8 @@ INCOME_SHARE = 0.27  # income-synced accounts (YouTube/Twitch/Patreon, 85% synce
 ENGAGEMENT_SHARE = 0.97  # accounts with contents (all but commerce)
 CONTENTS_PER_ACCOUNT_DAY = 27.5 / 400
 TRANSACTIONS_PER_ACCOUNT_DAY = 12.5 / 400
+PAYOUTS_PER_ACCOUNT_DAY = 3.5 / 400  # the sandbox's 1-6 social payouts per income account over 400 days
+PAYOUT_SHARE = 0.1  # changed income accounts that are also paid out in the hour (PAYOUTS.ADDED)
 NEW_CREATORS_PER_HOUR = 0.0001  # share of the fleet that connects a new account in an hour
 
 
@@ -114,6 +117,9 @@ class CountingFake:
             # an account's transactions over the days, with a per-account fraction so the mean holds
             a = int(str(p["account_id"]).removeprefix("acc-"))
             return math.floor(TRANSACTIONS_PER_ACCOUNT_DAY * days + (a * 0.6180339887) % 1)
+        if read.resource == "social_payouts":
+            a = int(str(p["account_id"]).removeprefix("acc-"))
+            return math.floor(PAYOUTS_PER_ACCOUNT_DAY * days + (a * 0.4142135624) % 1)
         raise ValueError(f"the fake has no list {read.resource!r}")
 
     def __call__(self, read: plan.Read, offset: int, limit: int) -> int:
@@ -149,6 +155,11 @@ def hourly_webhooks(fleet: Fleet, fraction: float, hour: int, seed: int = 11) ->
                 out.append(
                     {"event": "TRANSACTIONS.ADDED", "data": {**base, "items": [f"txn-{hour}-{new_item}"]}}
                 )
+                if rng.random() < PAYOUT_SHARE:
+                    new_item += 1
+                    out.append(
+                        {"event": "PAYOUTS.ADDED", "data": {**base, "items": [f"pay-{hour}-{new_item}"]}}
+                    )
     for i in range(max(1, round(NEW_CREATORS_PER_HOUR * fleet.n))):
         data = {"account_id": f"acc-new-{hour}-{i}", "user_id": f"usr-new-{hour}-{i}"}
         out.append({"event": "ACCOUNTS.CONNECTED", "data": data})

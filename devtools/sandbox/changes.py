@@ -6,8 +6,13 @@ Kinds (any subset, at any fleet size):
 - `contents`: `items_per_account` new content items dated now on each engagement account -> `CONTENTS.ADDED`;
 - `transactions`: `items_per_account` new social transactions dated now on each income-synced account ->
   `TRANSACTIONS.ADDED`;
+- `payouts`: `items_per_account` new social payouts (PAID) dated now on each income-synced account ->
+  `PAYOUTS.ADDED`;
 - `accounts`: the creator's first account flips its connection (CONNECTED -> NOT_CONNECTED, otherwise ->
-  CONNECTED) -> `ACCOUNTS.DISCONNECTED` / `ACCOUNTS.CONNECTED`.
+  CONNECTED) -> `ACCOUNTS.DISCONNECTED` / `ACCOUNTS.CONNECTED`;
+- `sessions`: the creator's first account's platform session lapses (CONNECTED -> SESSION_EXPIRED) ->
+  `SESSION.EXPIRED`; an account that is not connected reconnects instead -> `ACCOUNTS.CONNECTED`.
+A status change moves the account's `updated_at` to the change's time (records.Renderer.account).
 Item events carry at most 100 ids in `data.items`; more items for one account come as several events, as the
 vendor documents.
 """
@@ -21,7 +26,7 @@ from devtools.sandbox import ids
 from devtools.sandbox.data import PLATFORMS, SYNCED, Dataset
 from devtools.sandbox.records import iso
 
-KINDS = ("profiles", "contents", "transactions", "accounts")
+KINDS = ("profiles", "contents", "transactions", "payouts", "accounts", "sessions")
 MAX_ITEMS_PER_EVENT = 100
 MAX_ITEMS_PER_ACCOUNT = 1000
 
@@ -53,7 +58,13 @@ def generate(
     account's current connection status as the API renders it."""
     codec, stamp = ds.codec, iso(now).replace("T", " ")
     payloads: list[dict] = []
-    items: dict[str, list[str]] = {"contents": [], "social_transactions": [], "profiles": [], "accounts": []}
+    items: dict[str, list[str]] = {
+        "contents": [],
+        "social_transactions": [],
+        "social_payouts": [],
+        "profiles": [],
+        "accounts": [],
+    }
 
     def event(name: str, data: dict) -> None:
         payloads.append({"event": name, "name": name.lower().replace(".", " "), "data": data})
@@ -79,6 +90,13 @@ def generate(
                     "TRANSACTIONS.ADDED",
                     platform[3] and int(ds.income_status[a]) == SYNCED,
                 ),
+                (
+                    "payouts",
+                    "social_payouts",
+                    ids.SOCIAL_PAYOUT,
+                    "PAYOUTS.ADDED",
+                    platform[3] and int(ds.income_status[a]) == SYNCED,
+                ),
             ):
                 if kind not in kinds or not wanted:
                     continue
@@ -87,15 +105,20 @@ def generate(
                 for chunk in _chunks(new):
                     event(event_name, {**base, "items": chunk})
         first = int(ds.creator_acc[c])
-        if "accounts" in kinds:
+        for kind, lapsed, lapse_event in (
+            ("accounts", "NOT_CONNECTED", "ACCOUNTS.DISCONNECTED"),
+            ("sessions", "SESSION_EXPIRED", "SESSION.EXPIRED"),
+        ):
+            if kind not in kinds:
+                continue
             connected = status_of(first) == "CONNECTED"
-            ds.account_overrides.setdefault(first, {})["status"] = (
-                "NOT_CONNECTED" if connected else "CONNECTED"
+            ds.account_overrides.setdefault(first, {}).update(
+                status=lapsed if connected else "CONNECTED", status_at=int(now)
             )
             account_id = codec.make(ids.ACCOUNT, first)
             items["accounts"].append(account_id)
             data = {"account_id": account_id, "user_id": user_id, "last_updated_time": stamp}
-            event("ACCOUNTS.DISCONNECTED" if connected else "ACCOUNTS.CONNECTED", data)
+            event(lapse_event if connected else "ACCOUNTS.CONNECTED", data)
     summary = {
         "events": dict(Counter(p["event"] for p in payloads)),
         "items": {name: values for name, values in items.items() if values},

@@ -259,7 +259,9 @@ def add_core_routes(app: FastAPI, svc: InsightIQService) -> None:
     @app.post("/v1/accounts/{account_id}/disconnect")
     def disconnect(account_id: str):
         a = svc.account_or_404(account_id)
-        ds.account_overrides.setdefault(a, {})["status"] = "NOT_CONNECTED"
+        ds.account_overrides.setdefault(a, {}).update(
+            status="NOT_CONNECTED", status_at=int(max(time.time(), ds.now + 1))
+        )
         return render.account(a)
 
     @app.get("/v1/profiles")

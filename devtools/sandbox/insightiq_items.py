@@ -188,7 +188,7 @@ def add_sandbox_routes(app: FastAPI, svc: InsightIQService) -> None:
     @app.post("/_sandbox/mutate")
     async def mutate(body: dict = Body(...)):  # noqa: B008
         """Change chosen creators (`user_ids`) or a random `fraction` of them: `kinds` (default
-        ["profiles"]) of profiles, contents, transactions, accounts; see devtools/sandbox/changes.py. Every
+        ["profiles"]) of changes.KINDS; see devtools/sandbox/changes.py. Every
         change is announced by the signed webhooks InsightIQ would send."""
         try:
             kinds, per = changes.parse_request(body)

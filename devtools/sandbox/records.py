@@ -17,6 +17,31 @@ from devtools.sandbox.data import (
 from devtools.sandbox.people import person
 
 TOPICS = ["travel", "food", "tech", "fitness"]
+# Profile personal data, where the platform gives it: `date_of_birth` is a free string in the vendor's
+# OpenAPI (its example "11/26/1989"), `addresses` a list of {type, address} whose address is free text
+# ("520 North Avenue, CA, USA"): no separate city field. Shares of the profiles that carry them:
+BIRTH_DATE_SHARE = 0.35  # of those, half in the documented MM/DD/YYYY form, half as YYYY-MM-DD
+ADDRESS_SHARE = 0.25
+CITIES = {
+    "US": ("New York", "Los Angeles", "Austin"),
+    "GB": ("London", "Manchester"),
+    "DE": ("Berlin", "Munich"),
+    "FR": ("Paris", "Lyon"),
+    "IN": ("Mumbai", "Bengaluru"),
+    "BR": ("São Paulo", "Rio de Janeiro"),
+    "TR": ("Istanbul", "Izmir"),
+    "ES": ("Madrid", "Barcelona"),
+    "IT": ("Milan", "Rome"),
+    "CA": ("Toronto", "Vancouver"),
+    "AU": ("Sydney", "Melbourne"),
+    "MX": ("Mexico City", "Guadalajara"),
+    "NL": ("Amsterdam", "Rotterdam"),
+    "JP": ("Tokyo", "Osaka"),
+}
+STREETS = ("Main Street", "North Avenue", "Station Road", "Park Lane", "Harbour Way")
+# disconnection_source of a disconnected account (the vendor's sample shows the field, not its values): a
+# user's disconnect and a lapsed platform session, as the sandbox tells them apart
+DISCONNECTION_SOURCES = {"NOT_CONNECTED": "USER", "SESSION_EXPIRED": "PLATFORM"}
 CURRENCIES = ["USD", "EUR", "GBP", "INR", "BRL", "TRY"]
 FORMATS = {
     "VIDEO": ["VIDEO", "REELS", "STORY"],
@@ -101,17 +126,20 @@ class Renderer:
 
         aud = rng.choices(["SYNCED", "IN_PROGRESS", "NOT_SYNCED"], [85, 10, 5])[0]
         eng = int(ds.engagement_status[a])
+        status = over.get("status", ACCOUNT_STATUSES[int(ds.acc_status[a])])
         return {
             "id": self.codec.make(ids.ACCOUNT, a),
             "created_at": iso(created),
-            "updated_at": iso(self._updated(a, last_sync)),
+            # a status change (changes.py) moves updated_at; so does every sync (last_sync)
+            "updated_at": iso(max(self._updated(a, last_sync), over.get("status_at", 0))),
             "user": self.user_ref(c),
             "work_platform": platform_ref(int(ds.acc_platform[a])),
             "platform_username": self.username(a),
             "platform_profile_name": self.person(c)["full_name"],
             "platform_profile_id": str(rng.randrange(10**9, 10**10)),
             "profile_pic_url": f"https://images.example.com/avatars/{a}.jpg",
-            "status": over.get("status", ACCOUNT_STATUSES[int(ds.acc_status[a])]),
+            "status": status,
+            "disconnection_source": DISCONNECTION_SOURCES.get(status),
             "data": {
                 "identity": product("identity", int(ds.identity_status[a]), aud),
                 "engagement": product("engagement", eng, aud if eng != 2 else "NOT_SUPPORTED"),
@@ -161,16 +189,34 @@ class Renderer:
             "country": per["country"],
             "gender": per["gender"],
             "language": per["language"],
-            "date_of_birth": None,
+            "date_of_birth": self.date_of_birth(c),
             "reputation": self.reputation(a),
             "emails": [{"type": "WORK", "email_id": per["email"]}] if per["email"] else [],
             "phone_numbers": [{"type": "PERSONAL", "phone_number": per["phone"]}] if per["phone"] else [],
-            "addresses": [],
+            "addresses": self.addresses(c, per["country"]),
             "is_verified": rng.random() < 0.2,
             "is_business": rng.random() < 0.3,
             "created_at": iso(created),
             "updated_at": iso(updated),
         }
+
+    def date_of_birth(self, c: int) -> str | None:
+        """A creator's date of birth (the same on each of their profiles), for BIRTH_DATE_SHARE of them."""
+        rng = self.rng("birth", c)
+        if rng.random() >= BIRTH_DATE_SHARE:
+            return None
+        born = datetime.fromtimestamp(self.ds.now, UTC).year - rng.randrange(16, 60)
+        month, day = rng.randrange(1, 13), rng.randrange(1, 29)
+        return f"{month:02d}/{day:02d}/{born}" if rng.random() < 0.5 else f"{born}-{month:02d}-{day:02d}"
+
+    def addresses(self, c: int, country: str) -> list[dict]:
+        """A home address for ADDRESS_SHARE of the creators: free text ending in city and country."""
+        rng = self.rng("address", c)
+        if rng.random() >= ADDRESS_SHARE:
+            return []
+        city = rng.choice(CITIES[country])
+        street = f"{rng.randrange(1, 900)} {rng.choice(STREETS)}"
+        return [{"type": "HOME", "address": f"{street}, {city}, {country}"}]
 
     def audience(self, a: int) -> dict:
         rng = self.rng("audience", a)
@@ -278,9 +324,11 @@ class Renderer:
         }
 
     def _social_payouts(self, rng, i, when, a):
+        # a payout added by /_sandbox/mutate (PAYOUTS.ADDED) is paid out; the generated ones are either
+        late = self.ds.appeared("social_payouts", i) is not None
         return {
             **self._money(rng),
-            "status": rng.choice(["PAID", "PENDING"]),
+            "status": "PAID" if late else rng.choice(["PAID", "PENDING"]),
             "payout_at": iso(when),
             "bank_details": None,
         }

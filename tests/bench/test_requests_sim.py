@@ -81,3 +81,13 @@ def test_the_fake_refuses_a_search_of_more_than_100_ids(fleet):
     fake = requests_sim.CountingFake(fleet)
     with pytest.raises(ValueError, match=r"1\.\.100"):
         fake(plan.Read("search", "contents", "changed", ids=tuple(str(i) for i in range(101))), 0, 100)
+
+
+def test_payouts_cost_the_weekly_sweep_slice_and_the_webhook_searches_not_the_fleet(fleet):
+    run = requests_sim.hourly_run(fleet, 0.01, hour=5)
+    payloads = requests_sim.hourly_webhooks(fleet, 0.01, hour=5)
+    announced = {i for p in payloads if p["event"] == "PAYOUTS.ADDED" for i in p["data"]["items"]}
+    due = -(-int(fleet.income.sum()) // plan.INCOME_SWEEP_HOURS)
+    searches = -(-len(announced) // plan.SEARCH_MAX_IDS)
+    assert announced and 0 < run["by_resource"]["social_payouts"] <= due + searches
+    assert run["by_resource"]["social_payouts"] * 50 < int(fleet.income.sum())  # not every income account

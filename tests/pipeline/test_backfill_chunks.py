@@ -150,3 +150,11 @@ def test_a_dead_or_own_claim_is_not_waited_for():
 
 class _NoRequests:
     stats: dict = {}
+
+
+def test_the_cache_filters_dated_items_by_day_and_copies_the_directory_whole():
+    """Account events read the accounts file, but its rows are creators' accounts, not dated items: a
+    backfill run's copy of it keeps every row."""
+    columns = backfill._event_timestamps()
+    assert {"contents", "transactions", "payouts"} <= set(columns)
+    assert not {"users", "profiles", "accounts"} & set(columns)

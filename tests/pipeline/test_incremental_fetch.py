@@ -104,9 +104,14 @@ def test_the_second_scheduled_run_reads_only_its_slices_and_sends_what_changed(s
     payer = owner[meta.income_accounts[cursor["hour"]]]
     mutate = f"{synced.insightiq_url}/_sandbox/mutate"
     httpx.post(mutate, json={"user_ids": in_slice + outside}, timeout=60).raise_for_status()
-    paid = httpx.post(mutate, json={"user_ids": [payer], "kinds": ["transactions"]}, timeout=60).json()
-    new_transactions = set(paid["items"]["social_transactions"])
-    assert new_transactions
+    paid = httpx.post(
+        mutate, json={"user_ids": [payer], "kinds": ["transactions", "payouts"]}, timeout=60
+    ).json()
+    new_transactions, new_payouts = (
+        set(paid["items"]["social_transactions"]),
+        set(paid["items"]["social_payouts"]),
+    )
+    assert new_transactions and new_payouts
 
     second = sync(scheduled(now_hour + timedelta(hours=1)))
     assert second["transformed"]["directory"]["kind"] == "incremental"
@@ -119,6 +124,9 @@ def test_the_second_scheduled_run_reads_only_its_slices_and_sends_what_changed(s
     sent_ids = {t for t in new_transactions if f'"{t}"' in payer_events}
     assert new_transactions <= sent_ids
     assert second["stats"].rows_read.get("transactions_sweep", 0) >= len(new_transactions)
+    # the payouts of the same accounts come with the same sweep, as payout_received
+    assert {p for p in new_payouts if f'"{p}"' in payer_events} == new_payouts
+    assert second["stats"].rows_read.get("payouts_sweep", 0) >= len(new_payouts)
     # only what changed is sent: the re-read mutated creators and the payer's new events
     assert second["sent"]["users_sent"] == len(set(in_slice) | {payer})
     # and it costs a fraction of the full read

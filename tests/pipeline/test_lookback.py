@@ -172,14 +172,19 @@ def valid_account(sandbox) -> str:
 
 
 def insider_events(sandbox) -> Counter:
-    """(event name, content or transaction id, timestamp) -> how many times Insider stored that event."""
+    """(event name, item id, timestamp) -> how many times Insider stored that event; the item id is the
+    content, transaction or payout id (account events: the account id)."""
     users = httpx.get(f"{sandbox.insider_url}/_sandbox/users", params={"limit": 100_000}).json()["data"]
     return Counter(
-        (e["event_name"], e["params"]["custom"].get("content_id") or e["params"]["custom"]["transaction_id"],
-         e["timestamp"])
-        for u in users
-        for e in u["events"]
-    )  # fmt: skip
+        (e["event_name"], _item_id(e["params"]["custom"]), e["timestamp"]) for u in users for e in u["events"]
+    )
+
+
+def _item_id(custom: dict) -> str:
+    for key in ("content_id", "transaction_id", "payout_id", "account_id"):
+        if custom.get(key):
+            return custom[key]
+    raise AssertionError(f"an event without an item id: {custom}")
 
 
 @pytest.mark.slow

@@ -202,3 +202,39 @@ def test_snapshot_from_a_directory_read_keeps_the_income_synced_accounts():
     assert list(snap.income_accounts) == ["a", "b"]
     assert (snap.users, snap.accounts, snap.profiles) == (2, 5, 5)
     assert "u1" in snap.known_users and "u3" not in snap.known_users
+
+
+def test_payout_webhooks_are_searched_and_other_income_events_left_to_the_sweep():
+    payloads = [
+        {"event": "PAYOUTS.ADDED", "data": {"account_id": "a1", "user_id": "u1", "items": ["p1", "p2"]}},
+        {"event": "PAYOUTS.UPDATED", "data": {"account_id": "a1", "user_id": "u1", "items": ["p2", "p3"]}},
+        {"event": "BALANCES.ADDED", "data": {"account_id": "a1", "user_id": "u1", "items": ["b1"]}},
+    ]
+    changes = plan.changes_from_payloads(payloads, known_users=set())
+    assert changes.payouts == {"p1", "p2", "p3"} and not changes.transactions
+    reads = plan.plan_hourly(snapshot(100), changes, START, END, 0)
+    (search,) = [r for r in reads if r.resource == "social_payouts" and r.kind == "search"]
+    assert search.ids == ("p1", "p2", "p3")
+
+
+def test_payouts_are_swept_with_the_transactions_of_the_same_accounts_never_all_in_one_hour():
+    snap = snapshot(5_000)
+    seen: list[str] = []
+    for hour in range(plan.INCOME_SWEEP_HOURS):
+        reads = plan.plan_hourly(snap, plan.Changes(), START, END, hour)
+        sweep = {r.resource: r for r in reads if r.purpose == "sweep" and r.resource in plan.INCOME_LISTS}
+        payouts = [r for r in reads if r.resource == "social_payouts"]
+        transactions = [r for r in reads if r.resource == "social_transactions" and r.purpose == "sweep"]
+        assert [r.params for r in payouts] == [r.params for r in transactions]
+        assert len(payouts) <= -(-len(snap.income_accounts) // plan.INCOME_SWEEP_HOURS)
+        seen += [r.params["account_id"] for r in payouts]
+        assert not sweep or sweep["social_payouts"].params["from_date"] == "2026-02-23"
+    assert sorted(seen) == sorted(snap.income_accounts)
+
+
+def test_a_full_run_reads_each_income_accounts_payouts_over_the_interval():
+    snap = snapshot(1_000)
+    reads = plan.plan_full(snap, START, END)
+    payouts = [r for r in reads if r.resource == "social_payouts"]
+    assert [r.params["account_id"] for r in payouts] == list(snap.income_accounts)
+    assert {(r.params["from_date"], r.params["to_date"]) for r in payouts} == {("2026-03-02", "2026-03-02")}

@@ -20,6 +20,8 @@ EVENTS = [
     "TRANSACTIONS.ADDED",
     "ACCOUNTS.CONNECTED",
     "ACCOUNTS.DISCONNECTED",
+    "PAYOUTS.ADDED",
+    "SESSION.EXPIRED",
 ]
 
 
@@ -163,3 +165,41 @@ def test_bad_change_requests_are_refused_with_what_to_fix(changing, body, messag
 def test_default_stays_profiles_only(changing):
     body = mutate(changing, fraction=0.01).json()
     assert set(body["events"]) == {"PROFILES.UPDATED"}
+
+
+def test_payouts_and_session_expiries_change_the_data_and_send_their_webhooks(changing, iq, subscribed):
+    account = creator_with_income(iq)
+    user_id = account["user"]["id"]
+    accounts = iq.get("/v1/accounts", params={"user_id": user_id}).json()["data"]
+    first, income = accounts[0], [a for a in accounts if a["data"]["income"]["status"] == "SYNCED"]
+    reconnect = first["status"] != "CONNECTED"  # an earlier change left it lapsed: reconnect it first
+    if reconnect:
+        assert mutate(changing, user_ids=[user_id], kinds=["accounts"]).json()["events"] == {
+            "ACCOUNTS.CONNECTED": 1
+        }
+        first = iq.get(f"/v1/accounts/{first['id']}").json()
+    body = mutate(changing, user_ids=[user_id], kinds=["payouts", "sessions"]).json()
+    assert body["events"] == {"PAYOUTS.ADDED": len(income), "SESSION.EXPIRED": 1}
+    events = delivered(subscribed, reconnect + len(income) + 1)[reconnect:]
+    payouts = [i for e in events if e["event"] == "PAYOUTS.ADDED" for i in e["data"]["items"]]
+    assert sorted(payouts) == sorted(body["items"]["social_payouts"]) and payouts
+    found = iq.post("/v1/social/income/payouts/search", json={"ids": payouts}).json()["data"]
+    assert sorted(p["id"] for p in found) == sorted(payouts)
+    assert {p["status"] for p in found} == {"PAID"}
+    today = datetime.now(UTC).date().isoformat()
+    listed = iq.get(
+        "/v1/social/income/payouts",
+        params={"account_id": account["id"], "payout_from_date": today, "limit": 100},
+    ).json()["data"]
+    assert {p["id"] for p in listed} & set(payouts)
+
+    # the status change moves updated_at to its time; a second one reconnects the account
+    expired = iq.get(f"/v1/accounts/{first['id']}").json()
+    assert expired["status"] == "SESSION_EXPIRED" and expired["disconnection_source"] == "PLATFORM"
+    moved = datetime.fromisoformat(expired["updated_at"]).replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - moved).total_seconds()) < 120
+    assert mutate(changing, user_ids=[user_id], kinds=["sessions"]).json()["events"] == {
+        "ACCOUNTS.CONNECTED": 1
+    }
+    back = iq.get(f"/v1/accounts/{first['id']}").json()
+    assert back["status"] == "CONNECTED" and back["disconnection_source"] is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 import pytest
 
@@ -112,6 +114,26 @@ def test_personal_fields_identical_across_a_creators_profiles(dataset):
     profiles = [render.profile(a) for a in dataset.accounts_of(multi)]
     keys = ("full_name", "first_name", "last_name", "emails", "phone_numbers", "country", "user")
     assert all({k: p[k] for k in keys} == {k: profiles[0][k] for k in keys} for p in profiles)
+
+
+def test_some_profiles_carry_a_birth_date_and_a_home_address_in_the_specs_shapes(dataset):
+    render = Renderer(dataset)
+    firsts = [render.profile(int(dataset.creator_acc[c])) for c in range(dataset.n)]
+    births = [p["date_of_birth"] for p in firsts if p["date_of_birth"]]
+    addresses = [p["addresses"] for p in firsts if p["addresses"]]
+    assert 0.3 < len(births) / dataset.n < 0.4 and 0.2 < len(addresses) / dataset.n < 0.3
+    us_form = [b for b in births if re.fullmatch(r"\d{2}/\d{2}/\d{4}", b)]
+    iso_form = [b for b in births if re.fullmatch(r"\d{4}-\d{2}-\d{2}", b)]
+    assert len(us_form) + len(iso_form) == len(births) and us_form and iso_form
+    for p in firsts:
+        for entry in p["addresses"]:
+            assert entry["type"] == "HOME" and entry["address"].endswith(f", {p['country']}")
+    multi = next(c for c in range(dataset.n) if len(dataset.accounts_of(c)) > 1)
+    same = {
+        (render.profile(a)["date_of_birth"], str(render.profile(a)["addresses"]))
+        for a in dataset.accounts_of(multi)
+    }
+    assert len(same) == 1  # personal data: the same on each of a creator's profiles
 
 
 def test_contents_spread_over_400_days_and_hour_windows(dataset):

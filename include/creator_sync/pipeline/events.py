@@ -1,4 +1,5 @@
-"""Content items / income transactions -> Insider event JSON, one Arrow chunk at a time."""
+"""Event source rows (content items, income transactions and payouts, account status changes) -> Insider
+event JSON, one Arrow chunk at a time."""
 
 from __future__ import annotations
 
@@ -113,15 +114,38 @@ def _reasons(spec: EventSpec, ts_text: pa.Array, values: dict[str, pa.Array]) ->
     return pc.replace_with_mask(pa.nulls(n, pa.string()), pa.array(mask), found)
 
 
+def where_mask(table: pa.Table, spec: EventSpec) -> np.ndarray | None:
+    """The rows the event's `where` keeps (mapping: `where: {column: [allowed values]}`, values compared as
+    text, a missing value is not allowed); None when the event has no `where`. A `where` column the chunk
+    lacks is a mapping error: the event would silently never be built."""
+    where = getattr(spec, "where", None) or {}
+    if not where:
+        return None
+    keep = np.ones(len(table), dtype=bool)
+    for column, allowed in dict(where).items():
+        if column not in table.column_names:
+            raise ValueError(
+                f"event {spec.name}: where column {column!r} is not among the columns read from "
+                f"{spec.source} ({', '.join(table.column_names)}); name it as a param of the event too"
+            )
+        values = pc.cast(table[column], pa.string())
+        allowed_text = pa.array([str(v) for v in allowed], pa.string())
+        keep &= np.asarray(pc.fill_null(pc.is_in(values, value_set=allowed_text), False), dtype=bool)
+    return keep
+
+
 def in_interval(
     table: pa.Table, spec: EventSpec, start: datetime, end: datetime
 ) -> tuple[pa.Table, pd.Series]:
-    """Rows with a user and a timestamp inside [start, end), and their parsed timestamps."""
+    """Rows with a user and a timestamp inside [start, end) that the event's `where` keeps, and their parsed
+    timestamps."""
     ts = parse_timestamps(table[spec.timestamp])
     user = table[spec.user]
     keep = (ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))
     keep &= np.asarray(pc.is_valid(user)) & ts.notna()
     mask = np.asarray(keep, dtype=bool)
+    if (allowed := where_mask(table, spec)) is not None:
+        mask = mask & allowed
     if mask.all():  # the common case: nothing to drop, no copy
         return table, ts.reset_index(drop=True)
     return table.filter(pa.array(mask)), ts[mask].reset_index(drop=True)

@@ -17,6 +17,8 @@ SWEEP_TRANSACTIONS = "transactions_sweep"
 # contents of an incremental run's weekly per-account contents sweep (when InsightIQ's contents are read per
 # account, creator_sync.sync.contents_read): kept over the same sweep window
 SWEEP_CONTENTS = "contents_sweep"
+# payouts of the same weekly income sweep (social payouts are read beside the transactions of an account)
+SWEEP_PAYOUTS = "payouts_sweep"
 RESOURCES = (
     "accounts",
     "profiles",
@@ -25,9 +27,12 @@ RESOURCES = (
     SWEEP_CONTENTS,
     "transactions",
     SWEEP_TRANSACTIONS,
+    "payouts",
+    SWEEP_PAYOUTS,
     "audience",
 )
-SWEEPS = {SWEEP_TRANSACTIONS: "transactions", SWEEP_CONTENTS: "contents"}  # sweep input -> its event source
+# sweep input -> its event source
+SWEEPS = {SWEEP_TRANSACTIONS: "transactions", SWEEP_CONTENTS: "contents", SWEEP_PAYOUTS: "payouts"}
 Inputs = Mapping[str, Iterable[str | Path]]
 
 

@@ -61,6 +61,7 @@ from creator_sync.http.client import ClientStats
 from creator_sync.pipeline.events import parse_timestamps
 from creator_sync.pipeline.mapping import load_mapping
 from creator_sync.sync.insightiq_reads import day_range
+from creator_sync.sync.plan import DIRECTORY as DIRECTORY_PARTS
 from creator_sync.sync.run_context import SyncRun
 
 CHUNK_DAYS_ENV = "CREATOR_SYNC_BACKFILL_CHUNK_DAYS"
@@ -306,10 +307,13 @@ def _finish(part: str, path: Any, first: date, last: date, result: dict[str, Any
 
 
 def _event_timestamps() -> dict[str, list[str]]:
-    """Event source (fetched resource) -> the timestamp columns the transform filters it on."""
+    """Event source (fetched resource) -> the timestamp columns the transform filters it on. The directory
+    (users, profiles, accounts: the account events' source) is copied whole: its rows are creators, not
+    dated items."""
     columns: dict[str, list[str]] = {}
     for spec in load_mapping().events.values():
-        columns.setdefault(spec.source, []).append(spec.timestamp)
+        if spec.source not in DIRECTORY_PARTS:
+            columns.setdefault(spec.source, []).append(spec.timestamp)
     return columns
 
 

@@ -9,8 +9,8 @@
   fetch_contents take in turn, run as mapped tasks: shard i of n reads every n-th page of the accounts list
   from page i, so the shards start at once, in parallel with users/profiles/contents, and no page is read
   twice;
-- income transactions: per account (account_id is required), only where income is synced, in its shard,
-  over the same days as contents.
+- income transactions and payouts: per account (account_id is required), only where income is synced, in
+  its shard, over the same days as contents.
 
 Scheduled runs without a snapshot (or in CREATOR_SYNC_FETCH_MODE=full), manual runs without an account filter,
 backfill runs outside the backfill range cache and the cache's own chunk reads read this way

@@ -8,8 +8,9 @@ this strategy with `directory_kind`:
   (h = the interval start's hours since the epoch), written to `<run>/directory_reads/<part>/` (outside
   the fetch directory: they are not the run's directory yet);
 - `fetch_income_sweep` (each account shard): its share of the income accounts due in the weekly sweep
-  (slice h % 168 of the snapshot's income accounts), each over the days since its previous sweep, written to
-  `<run>/fetch/transactions_sweep/` - the transform keeps those events over the sweep's window
+  (slice h % 168 of the snapshot's income accounts), each over the days since its previous sweep: their
+  transactions written to `<run>/fetch/transactions_sweep/`, their payouts to `<run>/fetch/payouts_sweep/` -
+  the transform keeps those events over the sweep's window
   (`income_sweep_from`), not only the run's, and the event ledger drops the ones already acknowledged;
 - `fetch_contents`: the run's date-filtered list, as in a full run (creator_sync.sync.full_fetch); when the
   connection reads contents per account (creator_sync.sync.contents_read), each account shard reads its share
@@ -45,7 +46,7 @@ import pyarrow.parquet as pq
 from creator_sync import files, storage
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.progress import client_requests, track
-from creator_sync.sync import contents_read, plan
+from creator_sync.sync import account_status, contents_read, plan
 from creator_sync.sync import fetch_mode as modes
 from creator_sync.sync import insightiq_reads as reads
 from creator_sync.sync.incremental import execute, records
@@ -59,6 +60,7 @@ OWNERS_FILE = "snapshot-owners.parquet"  # a targeted run's completion rows, see
 OWNER_COLUMN = {"users": KEY, "profiles": "user.id", "accounts": "user.id"}
 SWEEP_DIR = "transactions_sweep"  # creator_sync.pipeline.sources.SWEEP_TRANSACTIONS
 CONTENTS_SWEEP_DIR = "contents_sweep"  # creator_sync.pipeline.sources.SWEEP_CONTENTS
+PAYOUTS_SWEEP_DIR = "payouts_sweep"  # creator_sync.pipeline.sources.SWEEP_PAYOUTS
 ENGAGEMENT_STATUS = "data.engagement.status"
 
 
@@ -139,37 +141,40 @@ def fetch_contents(hook: InsightIQHook, run: SyncRun, *, in_task: bool = False) 
     return reads.contents_per_account(hook, run)
 
 
-def fetch_income_sweep(hook: InsightIQHook, run: SyncRun, shard: int, of: int, base: Meta) -> dict[str, Any]:
-    """Shard `shard` of `of` of the income accounts due in this hour's sweep: their transactions since their
-    previous sweep -> `<run>/fetch/transactions_sweep/shard-<shard>.parquet`. Scheduled runs read no
-    audience (creator_sync.sync.targeted_fetch) and no accounts list (the directory sweep does)."""
-    reads = planned_reads(run, base, hook)
-    due = [r for r in reads if r.resource == "social_transactions" and r.purpose == "sweep"]
-    mine = due[shard::of]
+def _sweep_file(hook, run: SyncRun, reads: list[plan.Read], shard: int, name: str) -> dict[str, Any]:
+    """The records of `reads` (this shard's share of one sweep) -> `<run>/fetch/<name>/shard-<n>.parquet`."""
     rows = (
-        t
-        for read in track(mine, f"shard {shard}: income sweep", unit="accounts", gauges=client_requests(hook))
-        for t in records(hook, read)
+        record
+        for read in track(reads, f"shard {shard}: {name}", unit="accounts", gauges=client_requests(hook))
+        for record in records(hook, read)
     )
-    path = storage.ensure_dir(run.dir / "fetch" / SWEEP_DIR) / f"shard-{shard}.parquet"
-    count = files.write_records_parquet(rows, path)
+    path = storage.ensure_dir(run.dir / "fetch" / name) / f"shard-{shard}.parquet"
+    return {"path": str(path), "count": files.write_records_parquet(rows, path)}
+
+
+def fetch_income_sweep(hook: InsightIQHook, run: SyncRun, shard: int, of: int, base: Meta) -> dict[str, Any]:
+    """Shard `shard` of `of` of the income accounts due in this hour's sweep: their transactions and payouts
+    since their previous sweep -> `<run>/fetch/transactions_sweep/` and `<run>/fetch/payouts_sweep/`
+    (`shard-<shard>.parquet`). Scheduled runs read no audience (creator_sync.sync.targeted_fetch) and no
+    accounts list (the directory sweep does)."""
+    reads = planned_reads(run, base, hook)
+
+    def due(resource: str) -> list[plan.Read]:
+        return [r for r in reads if r.resource == resource and r.purpose == "sweep"][shard::of]
+
+    mine = due("social_transactions")
     result = {
         "shard": shard,
         "mode": modes.SWEEP,
         "snapshot": base.version,
         "income_accounts_due": len(mine),
-        SWEEP_DIR: {"path": str(path), "count": count},
+        SWEEP_DIR: _sweep_file(hook, run, mine, shard, SWEEP_DIR),
+        PAYOUTS_SWEEP_DIR: _sweep_file(hook, run, due("social_payouts"), shard, PAYOUTS_SWEEP_DIR),
     }
-    contents_due = [r for r in reads if r.resource == "contents" and r.purpose == "sweep"][shard::of]
+    contents_due = due("contents")
     if contents_due:  # contents read per account (creator_sync.sync.contents_read)
-        items = (
-            c
-            for read in track(contents_due, f"shard {shard}: contents sweep", unit="accounts")
-            for c in records(hook, read)
-        )
-        cpath = storage.ensure_dir(run.dir / "fetch" / CONTENTS_SWEEP_DIR) / f"shard-{shard}.parquet"
         result["contents_accounts_due"] = len(contents_due)
-        result[CONTENTS_SWEEP_DIR] = {"path": str(cpath), "count": files.write_records_parquet(items, cpath)}
+        result[CONTENTS_SWEEP_DIR] = _sweep_file(hook, run, contents_due, shard, CONTENTS_SWEEP_DIR)
     result["requests"] = dict(hook.stats)
     return result
 
@@ -255,21 +260,28 @@ def complete_directory(run: SyncRun, store: SnapshotStore | None = None) -> dict
         log.info("snapshot: none yet; this targeted run's accounts go into the first full read's snapshot")
         return {"kind": kind, "snapshot": None}
     fetched = run.dir / "fetch"
+    window = (run.events_from, run.end)
+    before = store.read(base, "accounts") if base is not None else None
     if kind == modes.SWEEP:
-        tables = {}
+        tables = {
+            part: merge(store.read(base, part), read_tables(run.dir / READS_DIR / part)) for part in PARTS
+        }
+        tables["accounts"] = account_status.derive(before, tables["accounts"], window)
         for part in PARTS:
-            reread = read_tables(run.dir / READS_DIR / part)
-            tables[part] = merge(store.read(base, part), reread)
             _write_table(tables[part], storage.ensure_dir(fetched / part) / f"{part}.parquet")
         full_read, per_day = (), _contents_per_day(run)
     elif kind == modes.TARGETED:
         reads = {part: read_tables(fetched / part, skip=OWNERS_FILE) for part in PARTS}
         tables = {part: merge(store.read(base, part), reads[part]) for part in PARTS}
+        tables["accounts"] = account_status.derive(before, tables["accounts"], window)
         _complete_owners(fetched, reads, tables)
         full_read, per_day = (), base.contents_per_day
     else:
         tables = {part: read_tables(fetched / part) for part in PARTS}
+        tables["accounts"] = account_status.derive(before, tables["accounts"], window)
         full_read, per_day = PARTS, _contents_per_day(run)
+    if kind != modes.SWEEP:  # the transform reads the fetched account files: they get the status columns
+        account_status.annotate(_parquet_files(fetched / "accounts"), tables["accounts"])
     meta = store.write(
         run.run_id, base, tables, now=datetime.now(UTC), full_read=full_read, contents_per_day=per_day
     )

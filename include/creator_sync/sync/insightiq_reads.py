@@ -6,10 +6,11 @@ these; this module imports no strategy and no engine (creator_sync.sync.fetch pi
 - `day_range`: the whole days of the run's event window, as InsightIQ filters by;
 - `shard_accounts`: one shard's accounts (every n-th page of the accounts list, or of the account filter);
 - `directory_files`: the users and profiles files of a directory read;
-- `shard_files`: an account shard's files (accounts, income transactions, audience, per-account contents);
+- `shard_files`: an account shard's files (accounts, income transactions and payouts, audience,
+  per-account contents);
 - `all_accounts_contents`, `contents_per_account`, `no_contents`: the run's contents, read once over all
   accounts or per account (creator_sync.sync.contents_read decides which), or read elsewhere;
-- `INCOME_SYNCED`, `account_status`: whether an account's income transactions are read.
+- `INCOME_SYNCED`, `account_status`: whether an account's income (transactions, payouts) is read.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from creator_sync.sync import contents_read
 from creator_sync.sync.run_context import SyncRun
 
 INCOME_SYNCED = {"SYNCED", "PARTIAL_SYNCED"}
+# the income files of an account shard (fetch/<name>/) -> the InsightIQ list read per income-synced account
+INCOME_FILES = {"transactions": "social_transactions", "payouts": "social_payouts"}
 
 
 def day_range(run: SyncRun) -> tuple[str, str]:
@@ -50,6 +53,17 @@ def account_status(account: dict[str, Any], *product: str) -> str | None:
     for key in product:
         node = node.get(key) if isinstance(node, dict) else None
     return node.get("status") if isinstance(node, dict) else None
+
+
+def per_account(
+    hook: InsightIQHook, resource: str, account_ids: list[str], days: tuple[str, str], label: str
+) -> Iterator[dict[str, Any]]:
+    """The records of list `resource` of each account over `days` (from, to), one list each."""
+    return (
+        record
+        for account_id in track(account_ids, label, unit="accounts", gauges=client_requests(hook))
+        for record in hook.iter_records(resource, from_date=days[0], to_date=days[1], account_id=account_id)
+    )
 
 
 def shard_accounts(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> list[dict[str, Any]]:
@@ -90,7 +104,8 @@ def shard_files(
     audience: bool,
     contents: bool,
 ) -> dict[str, Any]:
-    """Shard `shard`'s files: its `accounts` (records already read), their income transactions, with
+    """Shard `shard`'s files: its `accounts` (records already read), their income transactions and payouts,
+    with
     `audience` the audience of its audience-synced accounts and, with `contents` and when the run reads
     contents per account (creator_sync.sync.contents_read), their contents."""
     from_date, to_date = day_range(run)
@@ -98,20 +113,18 @@ def shard_files(
     audience_ids = []
     if audience:
         audience_ids = [a["id"] for a in accounts if account_status(a, "identity", "audience") == "SYNCED"]
-    transactions = (
-        t
-        for account_id in track(
-            income, f"shard {shard}: income", unit="accounts", gauges=client_requests(hook)
-        )
-        for t in hook.iter_records(
-            "social_transactions", from_date=from_date, to_date=to_date, account_id=account_id
-        )
-    )
     out = run.dir / "fetch"
     result = {
         "shard": shard,
         "accounts": write(accounts, out / "accounts", f"shard-{shard}"),
-        "transactions": write(transactions, out / "transactions", f"shard-{shard}"),
+        **{
+            name: write(
+                per_account(hook, resource, income, (from_date, to_date), f"shard {shard}: {name}"),
+                out / name,
+                f"shard-{shard}",
+            )
+            for name, resource in INCOME_FILES.items()
+        },
         "audience": write(
             (hook.get_audience(account_id) for account_id in audience_ids), out / "audience", f"shard-{shard}"
         ),

@@ -12,9 +12,12 @@ Three plans (docs/performance.md, "Incremental sync: the request budget"):
   updated-since filter, so the sweep is the safety net for a lost webhook); contents from the interval's
   date-filtered list plus a bulk search of the ids the webhooks named (when contents are read per account,
   creator_sync.sync.contents_read: a rotating per-account sweep instead of the list, like income); income by
-  bulk search of the transaction ids the webhooks named plus a slower rotating per-account sweep.
+  bulk search of the transaction and payout ids the webhooks named plus a slower rotating per-account sweep
+  (transactions and payouts of the same accounts over the same days). Payouts come monthly or weekly:
+  never every income account every hour.
 - `plan_backfill`: a range of days; the directory once (or 0 requests from the snapshot), the range's
-  date-filtered content list once and each income account's transactions over the whole range once.
+  date-filtered content list once and each income account's transactions and payouts over the whole range
+  once.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ ACCOUNT_EVENTS = frozenset({"ACCOUNTS.CONNECTED", "ACCOUNTS.DISCONNECTED", "SESS
 PROFILE_EVENTS = frozenset({"PROFILES.ADDED", "PROFILES.UPDATED"})
 CONTENT_EVENTS = frozenset({"CONTENTS.ADDED", "CONTENTS.UPDATED"})
 TRANSACTION_EVENTS = frozenset({"TRANSACTIONS.ADDED", "TRANSACTIONS.UPDATED"})
+PAYOUT_EVENTS = frozenset({"PAYOUTS.ADDED", "PAYOUTS.UPDATED"})
+# the income lists read per income-synced account, over the same days: transactions and payouts (a payout is
+# the platform paying the creator out; payout_received in insider_mapping.yaml)
+INCOME_LISTS = ("social_transactions", "social_payouts")
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,12 @@ class Changes:
     profiles: dict[str, set[str]] = field(default_factory=dict)  # user id -> profile ids
     contents: set[str] = field(default_factory=set)  # content ids (bulk search)
     transactions: set[str] = field(default_factory=set)  # social transaction ids (bulk search)
+    payouts: set[str] = field(default_factory=set)  # social payout ids (bulk search)
 
 
 def changes_from_payloads(payloads: Iterable[Mapping[str, Any]], known_users: Container[str]) -> Changes:
     """Fold webhook payloads (``{"event", "data": {account_id, user_id, profile_id | items}}``) into the ids
-    to re-read. Events of other kinds (audience, payouts, async jobs) are left to the sweep."""
+    to re-read. Events of other kinds (audience, balances, async jobs) are left to the sweep."""
     out = Changes()
     for payload in payloads:
         event = str(payload.get("event", "")).upper()
@@ -104,6 +112,8 @@ def changes_from_payloads(payloads: Iterable[Mapping[str, Any]], known_users: Co
             out.contents.update(data.get("items") or ())
         elif event in TRANSACTION_EVENTS:
             out.transactions.update(data.get("items") or ())
+        elif event in PAYOUT_EVENTS:
+            out.payouts.update(data.get("items") or ())
     return out
 
 
@@ -158,7 +168,9 @@ def _contents(snapshot: Snapshot, from_date: str, to_date: str, purpose: str) ->
 
 
 def _income(account_ids: Iterable[str], from_date: str, to_date: str, purpose: str) -> list[Read]:
-    return _per_account("social_transactions", account_ids, from_date, to_date, purpose)
+    """Each account's INCOME_LISTS over the days: its transactions, then its payouts."""
+    accounts = list(account_ids)
+    return [r for name in INCOME_LISTS for r in _per_account(name, accounts, from_date, to_date, purpose)]
 
 
 def _per_account(
@@ -190,7 +202,7 @@ def plan_full(
 ) -> list[Read]:
     """A full sync (what every hourly run does in CREATOR_SYNC_FETCH_MODE=full): the three directory lists
     in full, the interval's contents (per account when `contents_per_account`), and each income-synced
-    account's transactions over the interval."""
+    account's transactions and payouts over the interval."""
     from_date, to_date = day_range(start, end)
     sizes = {"users": snapshot.users, "accounts": snapshot.accounts, "profiles": snapshot.profiles}
     return [
@@ -256,7 +268,8 @@ def plan_hourly(
         reads.append(_contents(snapshot, from_date, to_date, "interval"))
     reads += _searches("contents", changes.contents, "changed")
     reads += _searches("social_transactions", changes.transactions, "changed")
-    # income sweep: the due accounts' transactions since their previous sweep (M hours ago)
+    reads += _searches("social_payouts", changes.payouts, "changed")
+    # income sweep: the due accounts' transactions and payouts since their previous sweep (M hours ago)
     due = _due(snapshot.income_accounts, hour, income_sweep_hours)
     sweep_from, _ = day_range(end - timedelta(hours=income_sweep_hours), end)
     reads += _income(due, sweep_from, to_date, "sweep")
@@ -271,7 +284,8 @@ def plan_backfill(
     contents_per_account: bool = False,
 ) -> list[Read]:
     """A backfill of [start, end): the directory once (nothing when `use_snapshot`), the range's contents in
-    one date-filtered list, each income account's transactions over the whole range in one list. The
+    one date-filtered list, each income account's transactions and payouts over the whole range in one list
+    each. The
     transform then cuts the range into its hourly windows (events only inside each window)."""
     from_date, to_date = day_range(start, end)
     sizes = {"users": snapshot.users, "accounts": snapshot.accounts, "profiles": snapshot.profiles}

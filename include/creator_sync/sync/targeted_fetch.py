@@ -3,7 +3,8 @@
 - accounts: by id (one GET each), split over the shards as every n-th account of the filter;
 - users, profiles: the accounts' owners by id and each account's profiles;
 - contents: per account of the filter, over the days of the run's event window;
-- income transactions: per income-synced account, in its shard;
+- income transactions and payouts: per income-synced account, in its shard (a PAYOUTS.* or TRANSACTIONS.*
+  webhook starts such a run for its account);
 - audience: per audience-synced account (one request each): a webhook said the account changed, while
   scheduled runs do not spend the 10/s budget on demographics that move slowly.
 

@@ -1,0 +1,132 @@
+"""When each account's connection status began: the `status_since` columns the account events are read from
+(`account_connected`, `account_disconnected`, `session_expired` in insider_mapping.yaml).
+
+InsightIQ documents no status-change time: an account carries `status` (CONNECTED, NOT_CONNECTED,
+SESSION_EXPIRED), `created_at` and `updated_at`, and the docs do not say whether `updated_at` moves only when
+the status changes or on every sync (the sandbox moves it on every sync). Keying an event on `updated_at`
+would send one event per sync under the second reading. So the status change is found by comparing each
+account with the directory snapshot the run starts from (creator_sync.sync.snapshot), and its moment is
+fixed once, when the change is first seen, and kept in the snapshot from then on:
+
+- status as in the snapshot (and a `status_since` there): the snapshot's `status_since`, unchanged;
+- status changed, or an account the snapshot lacks (a new connection): the account's `updated_at` (for a
+  new CONNECTED account its `created_at`: the connection created it); under either reading of `updated_at`
+  it is a moment at which the new status held. It is clamped into the run's event window [events_from,
+  end), so that the run that sees the change sends it: a change found late (e.g. by the daily directory
+  sweep) is dated at the window's start, one after the window's end (e.g. in a webhook-triggered run,
+  which covers the last complete hour) at its last second;
+- no snapshot at all (the first full read) or a snapshot without `status_since`: `updated_at`
+  (`created_at` for CONNECTED) as it is, not clamped: the fleet's existing connections are not news.
+
+The columns are UTC timestamps. `status_since.<status>` (`status_since.connected`,
+`status_since.not_connected`, `status_since.session_expired`) holds `status_since` on the rows with that
+status and is empty elsewhere:
+each account event reads its own column, and a row without one is not that event. The ledger key holds the
+timestamp, so a reconnect after a disconnect (a new `status_since`) is a new `account_connected`, and the same
+change seen again (a retried task, a re-run interval) is the same event.
+
+A disconnect and a reconnect between two reads of the account leave the status as it was: no event.
+
+The webhooks' `last_updated_time` (ACCOUNTS.CONNECTED, SESSION.EXPIRED, ...) is not used: the receiver hands
+the run it starts only account ids (creator_sync.webhooks.trigger), and that run reads the account right
+after, so its `updated_at` lies within minutes of the webhook. ACCOUNTS.DISCONNECTED starts no run
+(creator_sync.webhooks.events.NO_SYNC_EVENTS): a disconnect is found by the account's next read (the daily
+directory sweep, a full run, or a targeted run for another of its events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from creator_sync import files
+from creator_sync.pipeline.events import parse_timestamps
+
+KEY = "id"
+STATUS = "status"
+SINCE = "status_since"
+CONNECTED = "CONNECTED"
+STATUSES = ("CONNECTED", "NOT_CONNECTED", "SESSION_EXPIRED")  # InsightIQ's account statuses
+
+
+def since_column(status: str) -> str:
+    """`status_since.connected` for CONNECTED: the column an account event reads its timestamp from."""
+    return f"{SINCE}.{status.lower()}"
+
+
+DERIVED = (SINCE, *(since_column(s) for s in STATUSES))
+SINCE_DTYPE = "datetime64[us, UTC]"
+
+
+def _text(table: pa.Table, name: str) -> pd.Series:
+    if name not in table.column_names:
+        return pd.Series([None] * table.num_rows, dtype="object")
+    return pd.Series(pc.cast(table[name], pa.string()).to_pandas(), dtype="object")
+
+
+def _time(table: pa.Table, name: str) -> pd.Series:
+    """A column as UTC datetimes (ISO text or Arrow timestamps; naive = UTC; missing or junk: NaT)."""
+    if name not in table.column_names:
+        return pd.Series(pd.NaT, index=pd.RangeIndex(table.num_rows), dtype=SINCE_DTYPE)
+    return parse_timestamps(table[name]).reset_index(drop=True)
+
+
+def derive(base: pa.Table | None, accounts: pa.Table, window: tuple[datetime, datetime]) -> pa.Table:
+    """`accounts` with the DERIVED columns (UTC timestamps), from the snapshot's `base` accounts (None: no
+    snapshot) and the run's event window [events_from, end) (see the module doc)."""
+    accounts = accounts.drop_columns([c for c in DERIVED if c in accounts.column_names])
+    status = _text(accounts, STATUS)
+    created, updated = _time(accounts, "created_at"), _time(accounts, "updated_at")
+    connected = (status == CONNECTED).to_numpy()
+    seen = created.where(connected, updated).fillna(updated)
+    since = seen
+    if base is not None and base.num_rows:
+        # each account's row in the snapshot (null: the snapshot lacks it); the snapshot holds one row per id
+        at = pc.index_in(pc.cast(accounts[KEY], pa.string()), value_set=pc.cast(base[KEY], pa.string()))
+        previous = base.select([c for c in (STATUS, SINCE) if c in base.column_names]).take(at)
+        known = np.asarray(pc.is_valid(at), dtype=bool)
+        unchanged = known & (_text(previous, STATUS) == status).to_numpy()
+        prev_since = _time(previous, SINCE)
+        start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1]) - timedelta(seconds=1)
+        changed = updated.where(known, seen)  # a known account's change: updated_at; a new one: as `seen`
+        observed = changed.fillna(start).clip(lower=start, upper=end)
+        legacy = unchanged & prev_since.isna().to_numpy()  # a snapshot from before these columns
+        since = observed.where(~unchanged, prev_since).where(~legacy, seen)
+    accounts = accounts.append_column(SINCE, _arrow(since))
+    for value in STATUSES:
+        accounts = accounts.append_column(
+            since_column(value), _arrow(since.where((status == value).to_numpy()))
+        )
+    return accounts
+
+
+def _arrow(values: pd.Series) -> pa.Array:
+    return pa.array(values.astype(SINCE_DTYPE), pa.timestamp("us", tz="UTC"), from_pandas=True)
+
+
+def annotate(paths: Iterable, derived: pa.Table) -> int:
+    """Add the DERIVED columns of `derived` (by account id) to each accounts file of `paths` (the run's fetch
+    files the transform reads); returns the files rewritten. Rewriting a file again gives the same file."""
+    if KEY not in derived.column_names:
+        return 0
+    ids = pc.cast(derived[KEY], pa.string())
+    count = 0
+    for path in paths:
+        with files.open_input(path) as fh:
+            table = pq.read_table(fh).replace_schema_metadata(None)
+        if KEY not in table.column_names:
+            continue
+        table = table.drop_columns([c for c in DERIVED if c in table.column_names])
+        at = pc.index_in(pc.cast(table[KEY], pa.string()), value_set=ids)
+        for name in DERIVED:
+            table = table.append_column(name, pc.take(derived[name], at))
+        with files.open_output(path) as fh:
+            pq.write_table(table, fh)
+        count += 1
+    return count
