@@ -90,7 +90,7 @@ def test_a_source_must_name_its_resource(tmp_path):
         "source: profile.username",
         "profile.username",
         "attributes.custom.handle.source: 'profile.username' is not resource.column; resource is one of "
-        "users, profiles, accounts, contents, transactions, audience",
+        "accounts, profiles, users, contents, transactions, payouts, audience",
     )
 
 

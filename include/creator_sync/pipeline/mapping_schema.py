@@ -15,13 +15,15 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from creator_sync.pipeline.reducers import REDUCERS, TRANSFORMS
+from creator_sync.pipeline.sources import RESOURCES, SWEEPS
 
 # Insider's attribute types (docs: String, Number, Boolean, Date/Time, arrays); integer is a Number sent
 # without a fraction, date a Date/Time in RFC 3339 UTC ("1993-03-12T00:00:00Z"), array a list of strings.
 INSIDER_TYPES = ("string", "integer", "number", "boolean", "date", "array", "number_array")
 PARAM_TYPES = ("string", "upper", "platform", "integer", "number")
 # the resources an attribute or event reads (creator_sync.pipeline.sources.RESOURCES without the sweeps)
-SOURCE_RESOURCES = ("users", "profiles", "accounts", "contents", "transactions", "audience")
+# what a mapping may read: the fetch step's resources (a weekly sweep's input is read as its event source)
+SOURCE_RESOURCES = tuple(name for name in RESOURCES if name not in SWEEPS)
 LANGUAGE_FORMATS = ("language", "locale")
 # Insider's attribute naming: lowercase letters, digits and "_"
 NAME_RE = r"^[a-z][a-z0-9_]*$"
