@@ -238,3 +238,18 @@ def test_blank_language_in_locale_form_is_no_locale(tmp_path):
     mapping = load_mapping(with_changes(tmp_path, locale))
     user, _ = run(inputs, tmp_path / "out", mapping)
     assert user["attributes"]["language"] == "fr"  # the newest language there is; never "_GB"
+
+
+def test_age_reads_both_date_of_birth_forms_and_guesses_no_other():
+    """InsightIQ's own example writes a date of birth as MM/DD/YYYY ("11/26/1989"); ISO dates occur too.
+    A form that is neither (DD/MM/YYYY, free text) gives no age rather than a wrong one."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from creator_sync.pipeline.reducers import Context, age_years
+
+    born = pd.Series(["11/26/1989", "1989-11-26", "26/11/1989", "soon", None])
+    ctx = Context(frame=pd.DataFrame(index=born.index), as_of=datetime(2024, 11, 26, tzinfo=UTC))
+    assert age_years(born, ctx).tolist()[:2] == [35.0, 35.0]
+    assert age_years(born, ctx).isna().tolist() == [False, False, True, True, True]

@@ -91,7 +91,11 @@ def number(values: pd.Series, ctx: Context) -> pd.Series:
 
 
 def _dates(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
+    """Dates as InsightIQ writes them: ISO 8601 ("1989-11-26"), or the MM/DD/YYYY of the vendor's own
+    date-of-birth example ("11/26/1989"); anything else is unknown (NaT), never guessed."""
+    iso = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
+    us = pd.to_datetime(values.where(iso.isna()), utc=True, format="%m/%d/%Y", errors="coerce")
+    return iso.fillna(us)
 
 
 def age_years(values: pd.Series, ctx: Context) -> pd.Series:
