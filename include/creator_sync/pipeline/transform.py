@@ -21,8 +21,9 @@ Records without the id they are joined on (creator_sync.pipeline.malformed) are 
 go to rejected.jsonl (reason malformed_source_record, counted as fetched creators), profile / account /
 event records to malformed.jsonl.
 
-Outputs in `out_dir`: users.jsonl, rejected.jsonl, malformed.jsonl, user_hashes.parquet (uuid, attr_hash,
-events), transform_stats.json.
+Outputs in `out_dir`: users.jsonl, rejected.jsonl, malformed.jsonl, clears.jsonl (the per-platform attributes
+of platforms a written user is no longer connected on, for the Delete User Attribute API:
+creator_sync.pipeline.clearing), user_hashes.parquet (uuid, attr_hash, events), transform_stats.json.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import pyarrow.parquet as pq
 
 from creator_sync import settings
 from creator_sync.files import read_text
-from creator_sync.pipeline import engagement
+from creator_sync.pipeline import clearing, engagement
 from creator_sync.pipeline import events as ev
 from creator_sync.pipeline import malformed as bad
 from creator_sync.pipeline.attributes import USER_KEY
@@ -105,6 +106,8 @@ class TransformStats:
     buckets: int = 0
     malformed_records: dict[str, int] = field(default_factory=dict)  # resource -> records without their id
     offboarded: int = 0  # creators who left (creator_sync.offboard): fetched, not transformed, not sent
+    clear_users: int = 0  # sent users with attributes to clear (clears.jsonl, creator_sync.pipeline.clearing)
+    clear_attributes: int = 0  # ... and the attributes listed for them
     # source fields seen but unmapped / mapped fields absent from the source (creator_sync.pipeline.drift)
     schema_drift: dict[str, list[str]] = field(default_factory=dict)
 
@@ -117,6 +120,7 @@ class TransformResult:
     stats_path: Path
     stats: TransformStats
     malformed_path: Path | None = None
+    clears_path: Path | None = None
 
 
 class _Ranges:
@@ -657,6 +661,7 @@ def transform_run(
     creator_spools: dict[str, _Spool] = {}
     background, hashes_path = _Background(), out / "user_hashes.parquet"
     hashes_out = pq.ParquetWriter(hashes_path, _HASHES_SCHEMA)
+    clears_out = (out / "clears.jsonl").open("w", encoding="utf-8")
     try:
         creator_spools, bad_users = _spool_creators(
             inputs, m, ranges, out / "_spool", chunk_rows, malformed, stats
@@ -668,15 +673,20 @@ def transform_run(
         paths = out / "users.jsonl", out / "rejected.jsonl"
         background.close()  # the spools are written and closed
         background = _Background()
-        buckets_in = _BucketInputs(creator_spools, metric_spool, spool, offboarded, hashes_out, end, rolling)
+        buckets_in = _BucketInputs(
+            creator_spools, metric_spool, spool, offboarded, hashes_out, end, rolling, clears_out
+        )
         _write_outputs(paths, bad_users, ranges.count, buckets_in, m, background, stats)
     finally:
+        clears_out.close()
         spools = [spool, metric_spool, rolling.spool, *creator_spools.values()]
         _close(background, hashes_out, malformed, spools, out)
 
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
-    return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path)
+    return TransformResult(
+        paths[0], paths[1], hashes_path, stats_path, stats, malformed.path, Path(clears_out.name)
+    )
 
 
 def _window(start: datetime, end: datetime, events_from: datetime | None) -> tuple[datetime, ...]:
@@ -719,6 +729,7 @@ class _BucketInputs:
     hashes_out: Any
     as_of: datetime  # the end of the run's data interval: time-relative attributes (age) are taken then
     rolling: Any  # _Rolling: the engagement window's spool
+    clears_out: Any  # clears.jsonl (text)
 
 
 def _write_outputs(paths, bad_users, count: int, b: _BucketInputs, m: Mapping, background, stats) -> None:
@@ -756,11 +767,24 @@ def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, users_out, reje
     creators = add_metrics(creators, metrics)
     r = b.rolling
     creators = add_metrics(creators, engagement.attributes(r.spool.pop(bucket), creators, r.days, r.full))
+    names = m.cleared(tuple(engagement.ATTRIBUTES))
+    creators, clears = clearing.split(creators, frames.get("accounts", pd.DataFrame()), names)
     creators = _with_reasons(creators, m)
     hashes: list[tuple[str, str, int]] = []
     _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats)
     if hashes:
         b.hashes_out.write_table(_hashes_table(hashes))
+    _write_clears(clears, {h[0] for h in hashes}, b.clears_out, stats)
+
+
+def _write_clears(clears: pd.Series, written: set[str], out, stats: TransformStats) -> None:
+    """clears.jsonl lines of the users written to users.jsonl (a rejected user is not at Insider by this
+    run; the next run that sends it clears it)."""
+    for uuid, attributes in clears.items():
+        if uuid in written:
+            out.write(clearing.clear_line(uuid, attributes))
+            stats.clear_users += 1
+            stats.clear_attributes += len(attributes)
 
 
 _HASHES_SCHEMA = pa.schema([("uuid", pa.string()), ("attr_hash", pa.string()), ("events", pa.int64())])
