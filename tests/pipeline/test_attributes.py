@@ -98,7 +98,8 @@ def test_a_two_platform_creator_carries_the_creator_360_attributes(tmp_path):
     assert not [k for k in custom if k.startswith("youtube_") and k != "youtube_connection_status"]
     (clear,) = [json.loads(x) for x in (tmp_path / "out" / "clears.jsonl").read_text().splitlines()]
     assert clear["identifiers"] == {"uuid": "u1"}
-    assert {"youtube_handle", "youtube_is_business", "youtube_follower_count"} <= set(clear["custom"]["whole"])
+    names = set(clear["custom"]["whole"])
+    assert {"youtube_handle", "youtube_is_business", "youtube_follower_count"} <= names
     assert not [n for n in clear["custom"]["whole"] if not n.startswith("youtube_")]
     assert custom["image_url"] == "https://img/new.jpg"  # the newest profile's
     assert "bio" not in custom  # opt-in

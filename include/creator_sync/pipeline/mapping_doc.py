@@ -77,6 +77,7 @@ REASONS = """
 | `unification_error` | webhook receiver | Insider called the run's `error_callback_endpoint` for the user (the report counts them for the run that sent the user) |
 | `malformed_source_record` | transform / sender | an InsightIQ record without its id (`id`, `user.id`), or a users file line that is not a user object; not replayable |
 | `unsettled_lost_answer` | sender | an upsert's answer was lost and the Profile API could not tell whether the user's events arrived: held for an operator |
+| `clear_failed` | clear (after the upsert) | a Delete User Attribute request for a lapsed platform's attributes failed or Insider listed the user under `fail`; payload: the request element; not replayable (the next run's clears send it again) |
 
 Rejected users are dead-lettered with reason, detail and the payload, and never cost an API call.
 """  # noqa: E501
@@ -247,8 +248,17 @@ def _registries() -> list[str]:
     return lines
 
 
+# the sample creator's accounts: TikTok's lapsed session shows clearing (its attributes are cleared)
+SAMPLE_ACCOUNTS = (
+    ("acc-ig", "Instagram", "CONNECTED"),
+    ("acc-yt", "YouTube", "CONNECTED"),
+    ("acc-tt", "TikTok", "SESSION_EXPIRED"),
+)
+
+
 def sample_inputs(root: Path) -> dict[str, list[Path]]:
-    """One creator on Instagram and YouTube: profiles, accounts, audience and a month of posts."""
+    """One creator on Instagram and YouTube (and TikTok, lapsed): profiles, accounts, audience and a month
+    of posts."""
     email = [{"type": "WORK", "email_id": "maya@example.com"}]
 
     def prof(account, platform, updated, followers, **more):
@@ -272,11 +282,8 @@ def sample_inputs(root: Path) -> dict[str, list[Path]]:
     ]  # fmt: skip
     accounts = [
         {"id": acc, "user": {"id": "u-maya"}, "work_platform": {"name": platform}, "status": status}
-        for acc, platform, status in (
-            ("acc-ig", "Instagram", "CONNECTED"), ("acc-yt", "YouTube", "CONNECTED"),
-            ("acc-tt", "TikTok", "SESSION_EXPIRED"),
-        )
-    ]  # fmt: skip
+        for acc, platform, status in SAMPLE_ACCOUNTS
+    ]
     audience = [
         {"user": {"id": "u-maya"}, "account": {"id": acc}, "work_platform": {"name": platform},
          "countries": [{"code": c, "value": v} for c, v in (("GB", gb), ("US", 25.0), ("IN", 10.0))],

@@ -127,8 +127,9 @@ class AttributeSpec(_Strict):
             )
         if self.clear and not REDUCERS[self.reduce].per_platform:
             raise ValueError(
-                f"clear removes a platform's attribute when the platform is disconnected; reduce {self.reduce} "
-                "gives one value for all platforms: remove clear or use a *_per_platform reducer"
+                "clear removes a platform's attribute when the platform is disconnected; reduce "
+                f"{self.reduce} gives one value for all platforms: remove clear, or use a per-platform "
+                "reducer (*_per_platform)"
             )
         return self
 

@@ -661,7 +661,6 @@ def transform_run(
     creator_spools: dict[str, _Spool] = {}
     background, hashes_path = _Background(), out / "user_hashes.parquet"
     hashes_out = pq.ParquetWriter(hashes_path, _HASHES_SCHEMA)
-    clears_out = (out / "clears.jsonl").open("w", encoding="utf-8")
     try:
         creator_spools, bad_users = _spool_creators(
             inputs, m, ranges, out / "_spool", chunk_rows, malformed, stats
@@ -670,23 +669,18 @@ def transform_run(
         _spool_events(
             inputs, m, window, start, chunk_rows, *spools, stats, background, malformed, sweep_from, rolling
         )
-        paths = out / "users.jsonl", out / "rejected.jsonl"
+        paths = out / "users.jsonl", out / "rejected.jsonl", out / "clears.jsonl"
         background.close()  # the spools are written and closed
         background = _Background()
-        buckets_in = _BucketInputs(
-            creator_spools, metric_spool, spool, offboarded, hashes_out, end, rolling, clears_out
-        )
+        buckets_in = _BucketInputs(creator_spools, metric_spool, spool, offboarded, hashes_out, end, rolling)
         _write_outputs(paths, bad_users, ranges.count, buckets_in, m, background, stats)
     finally:
-        clears_out.close()
         spools = [spool, metric_spool, rolling.spool, *creator_spools.values()]
         _close(background, hashes_out, malformed, spools, out)
 
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
-    return TransformResult(
-        paths[0], paths[1], hashes_path, stats_path, stats, malformed.path, Path(clears_out.name)
-    )
+    return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path, paths[2])
 
 
 def _window(start: datetime, end: datetime, events_from: datetime | None) -> tuple[datetime, ...]:
@@ -729,23 +723,28 @@ class _BucketInputs:
     hashes_out: Any
     as_of: datetime  # the end of the run's data interval: time-relative attributes (age) are taken then
     rolling: Any  # _Rolling: the engagement window's spool
-    clears_out: Any  # clears.jsonl (text)
 
 
 def _write_outputs(paths, bad_users, count: int, b: _BucketInputs, m: Mapping, background, stats) -> None:
-    """users.jsonl (Arrow's UTF-8 bytes as they are, written while the next bucket is built) and
-    rejected.jsonl (line by line), bucket after bucket."""
-    with paths[0].open("wb") as users_file, paths[1].open("w", encoding="utf-8") as rejected_out:
+    """users.jsonl (Arrow's UTF-8 bytes as they are, written while the next bucket is built),
+    rejected.jsonl and clears.jsonl (line by line), bucket after bucket."""
+    with (
+        paths[0].open("wb") as users_file,
+        paths[1].open("w", encoding="utf-8") as rejected_out,
+        paths[2].open("w", encoding="utf-8") as clears_out,
+    ):
         users_out = _AsyncFile(background, users_file)
         for letter in bad_users:
             rejected_out.write(json.dumps(letter) + "\n")
             stats.rejected[letter["reason"]] = stats.rejected.get(letter["reason"], 0) + 1
         for bucket in range(count):
-            _write_one_bucket(bucket, b, m, users_out, rejected_out, stats)
+            _write_one_bucket(bucket, b, m, (users_out, rejected_out, clears_out), stats)
         background.close()  # the last writes land before the files close
 
 
-def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, users_out, rejected_out, stats) -> None:
+def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, outs: tuple, stats) -> None:
+    """One bucket's creators -> its lines of `outs` (users.jsonl, rejected.jsonl, clears.jsonl)."""
+    users_out, rejected_out, clears_out = outs
     frames = {r: _frame(spool.pop(bucket)) for r, spool in b.creator_spools.items()}
     creators = build_creators(
         frames["users"],
@@ -774,7 +773,7 @@ def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, users_out, reje
     _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats)
     if hashes:
         b.hashes_out.write_table(_hashes_table(hashes))
-    _write_clears(clears, {h[0] for h in hashes}, b.clears_out, stats)
+    _write_clears(clears, {h[0] for h in hashes}, clears_out, stats)
 
 
 def _write_clears(clears: pd.Series, written: set[str], out, stats: TransformStats) -> None:
