@@ -20,7 +20,7 @@
 3. **upsert** (`InsiderUpsertOperator`, the one exactly-once sender): claims its users, drops events
    already acknowledged (ledger), skips unchanged creators, sends batches of <= 1,000 users / 5 MB, and
    checks an unanswered batch with the Profile API instead of re-sending it; then removes the attributes of
-   platforms a creator is no longer connected on (clears.jsonl, Delete User Attribute, same budget).
+   platforms a creator has no connected account on (clears.jsonl, Delete User Attribute, same budget).
 4. **report** (after upsert, or after sync_accounts on the fast path): the run's totals over every task
    attempt: fetched = sent + rejected + unchanged (+ claimed by another run), events, requests / retries /
    429s per vendor; stored in the state store (run_reports), report.md and the run note. A reconciliation

@@ -1,4 +1,4 @@
-"""What to clear at Insider: the per-platform attributes of platforms a creator is no longer connected on.
+"""What to clear at Insider: the per-platform attributes of platforms a creator has no connected account on.
 
 A platform has lapsed for a creator when the creator has accounts on it (the run's accounts rows: the whole
 directory after the snapshot merge, creator_sync.sync.incremental_fetch) and every one of them has a known

@@ -73,7 +73,7 @@ class Mapping:
 
     def cleared(self, window_names: tuple[str, ...] = ()) -> tuple[str, ...]:
         """The per-platform attribute names (without `custom.` and the platform) removed at Insider when a
-        platform's accounts are no longer connected: those of `attributes.custom` with clear on (opt-in
+        platform has no connected account left: those of `attributes.custom` with clear on (opt-in
         ones without a source are never sent, so never cleared), then, with `platform_attributes.clear`,
         the contents-based ones (`from_contents`, and `window_names`: the engagement window's)."""
         names = [

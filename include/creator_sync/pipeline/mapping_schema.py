@@ -110,7 +110,7 @@ class AttributeSpec(_Strict):
 
     @property
     def clears(self) -> bool:
-        """Whether the attribute is cleared when its platform's accounts are no longer connected."""
+        """Whether the attribute is cleared when the creator has no connected account on its platform."""
         return REDUCERS[self.reduce].per_platform and self.clear is not False
 
     @model_validator(mode="after")

@@ -94,13 +94,13 @@ class RunSummary:
             return ""
         listed = f"{self.clear_attributes} attribute(s) of {self.clear_users} user(s)"
         if self.dry_run:
-            return f"Clearing: would remove {listed} whose platforms are no longer connected."
+            return f"Clearing: would remove {listed} of platforms without a connected account."
         if not self.clear_sent:
             return f"Clearing: {listed} listed in clears.jsonl; this run's upsert sent no clears."
         line = (
             f"Clearing: {self.attributes_cleared} attribute(s) of {self.users_cleared} user(s) removed at "
-            f"Insider (platforms no longer connected); {self.clears_failed} user(s) failed (dead letters, "
-            "reason clear_failed)"
+            f"Insider (platforms without a connected account); {self.clears_failed} user(s) failed "
+            "(dead letters, reason clear_failed)"
         )
         if self.clears_reconciled:
             return line + "."

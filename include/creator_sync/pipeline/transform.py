@@ -22,7 +22,7 @@ go to rejected.jsonl (reason malformed_source_record, counted as fetched creator
 event records to malformed.jsonl.
 
 Outputs in `out_dir`: users.jsonl, rejected.jsonl, malformed.jsonl, clears.jsonl (the per-platform attributes
-of platforms a written user is no longer connected on, for the Delete User Attribute API:
+of platforms a written user has no connected account on, for the Delete User Attribute API:
 creator_sync.pipeline.clearing), user_hashes.parquet (uuid, attr_hash, events), transform_stats.json.
 """
 
