@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from creator_sync.pipeline.mapping import insider_name
@@ -36,9 +37,9 @@ def lapsed_platforms(accounts: pd.DataFrame) -> pd.DataFrame:
     if not len(accounts):
         return pd.DataFrame({"uuid": pd.Series(dtype="str"), "platform": pd.Series(dtype="str")})
     status = column(accounts, STATUS).astype("object")
-    platform = column(accounts, "work_platform.name").map(
-        lambda v: insider_name(v) if isinstance(v, str) else None
-    )
+    codes, distinct = pd.factorize(column(accounts, "work_platform.name").astype("object"))
+    named = [insider_name(v) if isinstance(v, str) else None for v in distinct] + [None]
+    platform = pd.Series(np.asarray(named, dtype=object)[codes], index=accounts.index)  # -1: missing
     rows = pd.DataFrame(
         {
             "uuid": column(accounts, "user.id").astype("str"),
@@ -68,9 +69,12 @@ def split(
             col = f"custom.{platform}_{name}"
             if col in creators.columns:
                 creators[col] = creators[col].where(~rows)
-    per_user = lapsed.groupby("uuid")["platform"].agg(lambda p: sorted(f"{x}_{n}" for x in p for n in names))
-    order = [u for u in creators.index if u in per_user.index]
-    return creators, per_user.reindex(order)
+    per_platform = {p: [f"{p}_{n}" for n in names] for p in lapsed["platform"].unique()}
+    per_user: dict[str, list[str]] = {}
+    for uuid, platform in zip(lapsed["uuid"], lapsed["platform"], strict=True):
+        per_user.setdefault(uuid, []).extend(per_platform[platform])
+    order = [u for u in creators.index if u in per_user]
+    return creators, pd.Series([sorted(per_user[u]) for u in order], index=order, dtype="object")
 
 
 def clear_line(uuid: str, attributes: list[str]) -> str:
