@@ -19,7 +19,8 @@
    rejects and records without their id go to the dead letters with their reason and never cost a request.
 3. **upsert** (`InsiderUpsertOperator`, the one exactly-once sender): claims its users, drops events
    already acknowledged (ledger), skips unchanged creators, sends batches of <= 1,000 users / 5 MB, and
-   checks an unanswered batch with the Profile API instead of re-sending it.
+   checks an unanswered batch with the Profile API instead of re-sending it; then removes the attributes of
+   platforms a creator has no connected account on (clears.jsonl, Delete User Attribute, same budget).
 4. **report** (after upsert, or after sync_accounts on the fast path): the run's totals over every task
    attempt: fetched = sent + rejected + unchanged (+ claimed by another run), events, requests / retries /
    429s per vendor; stored in the state store (run_reports), report.md and the run note. A reconciliation
@@ -147,6 +148,7 @@ def creator_sync():
         users_path=transformed["users_path"],
         rejected_path=transformed["rejected_path"],
         malformed_path=transformed["malformed_path"],
+        clears_path=transformed["clears_path"],
         skip_hook=transformed["skip_hook"],
         dry_run=transformed["dry_run"],
     )

@@ -21,6 +21,9 @@ MALFORMED_SOURCE_RECORD = "malformed_source_record"  # an InsightIQ record witho
 # returned the events without their key params): the events are held (never re-sent blindly) for an
 # operator to check at Insider
 UNSETTLED_LOST_ANSWER = "unsettled_lost_answer"
+# a Delete User Attribute request (clearing a lapsed platform's attributes) Insider did not confirm for the
+# user: the payload is the request element, not a user; the next run's clears send it again
+CLEAR_FAILED = "clear_failed"
 REASONS = (
     MISSING_IDENTIFIER,
     INVALID_UUID,
@@ -35,9 +38,13 @@ REASONS = (
     UNIFICATION_ERROR,
     MALFORMED_SOURCE_RECORD,
     UNSETTLED_LOST_ANSWER,
+    CLEAR_FAILED,
 )
 
 # Reasons whose dead letters hold a user payload that can be sent again (creator_sync_replay's choices);
 # a malformed_source_record letter holds an InsightIQ record, not a user; an unsettled_lost_answer letter's
-# events may be at Insider already (an operator decides).
-REPLAYABLE = tuple(r for r in REASONS if r not in (MALFORMED_SOURCE_RECORD, UNSETTLED_LOST_ANSWER))
+# events may be at Insider already (an operator decides); a clear_failed letter holds a delete, which the
+# next run's clears repeat.
+REPLAYABLE = tuple(
+    r for r in REASONS if r not in (MALFORMED_SOURCE_RECORD, UNSETTLED_LOST_ANSWER, CLEAR_FAILED)
+)

@@ -31,7 +31,9 @@ def audience(user: str, account: str, platform: str, countries: list, cities: li
     }
 
 
-def two_platform_fetch(root: Path, with_audience: bool = True) -> dict[str, list[Path]]:
+def two_platform_fetch(
+    root: Path, with_audience: bool = True, youtube: str = "SESSION_EXPIRED"
+) -> dict[str, list[Path]]:
     """One creator on Instagram (connected, verified) and YouTube (session expired, more followers)."""
     email = [{"type": "WORK", "email_id": "ada@example.com"}]
     profiles = [
@@ -51,7 +53,7 @@ def two_platform_fetch(root: Path, with_audience: bool = True) -> dict[str, list
     ]  # fmt: skip
     accounts = [
         {"id": "a1", "user": {"id": "u1"}, "work_platform": {"name": "Instagram"}, "status": "CONNECTED"},
-        {"id": "a2", "user": {"id": "u1"}, "work_platform": {"name": "YouTube"}, "status": "SESSION_EXPIRED"},
+        {"id": "a2", "user": {"id": "u1"}, "work_platform": {"name": "YouTube"}, "status": youtube},
     ]
     out = {
         "users": [write_resource(root / "users.parquet", [{"id": "u1", "external_id": "e1"}])],
@@ -89,10 +91,16 @@ def test_a_two_platform_creator_carries_the_creator_360_attributes(tmp_path):
         "connected",
         "session_expired",
     )
-    assert (custom["instagram_handle"], custom["youtube_handle"]) == ("ada.insta", "AdaTube")
-    assert custom["youtube_profile_url"] == "https://www.youtube.com/AdaTube"
-    assert (custom["instagram_is_verified"], custom["youtube_is_verified"]) == (True, False)
-    assert (custom["instagram_is_business"], custom["youtube_is_business"]) == (False, True)
+    assert custom["instagram_handle"] == "ada.insta"
+    assert custom["instagram_profile_url"] == "https://www.instagram.com/ada.insta"
+    assert (custom["instagram_is_verified"], custom["instagram_is_business"]) == (True, False)
+    # YouTube's session expired: its per-platform attributes are cleared, not sent (pipeline.clearing)
+    assert not [k for k in custom if k.startswith("youtube_") and k != "youtube_connection_status"]
+    (clear,) = [json.loads(x) for x in (tmp_path / "out" / "clears.jsonl").read_text().splitlines()]
+    assert clear["identifiers"] == {"uuid": "u1"}
+    names = set(clear["custom"]["whole"])
+    assert {"youtube_handle", "youtube_is_business", "youtube_follower_count"} <= names
+    assert not [n for n in clear["custom"]["whole"] if not n.startswith("youtube_")]
     assert custom["image_url"] == "https://img/new.jpg"  # the newest profile's
     assert "bio" not in custom  # opt-in
     assert not any("audience" in key for key in custom)  # opt-in: audience is read by targeted runs only
@@ -143,7 +151,7 @@ def test_audience_per_platform_once_the_mapping_names_its_sources(tmp_path):
 
     assert "audience" not in source_columns(load_mapping())  # off: the audience files are not even read
     mapping = load_mapping(with_changes(tmp_path, opt_in))
-    user, _ = run(two_platform_fetch(tmp_path / "in"), tmp_path / "out", mapping)
+    user, _ = run(two_platform_fetch(tmp_path / "in", youtube="CONNECTED"), tmp_path / "out", mapping)
     custom = user["attributes"]["custom"]
     assert custom["instagram_audience_top_countries"] == ["US", "GB", "TR"]
     assert custom["instagram_audience_top_countries_shares"] == [40.0, 30.0, 10.0]

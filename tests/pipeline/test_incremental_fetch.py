@@ -39,12 +39,14 @@ def upsert(run: SyncRun, transformed: dict) -> dict:
         users_path=transformed["users_path"],
         rejected_path=transformed["rejected_path"],
         malformed_path=transformed["malformed_path"],
+        clears_path=transformed["clears_path"],
         skip_hook=run.skip_hook,
         dry_run=run.dry_run,
         run_id=run.run_id,
     )
     ti = SimpleNamespace(task_id="upsert", map_index=-1, try_number=next(_TRIES))
-    return op.execute(context={"ti": ti})["send"]
+    result = op.execute(context={"ti": ti})
+    return {**result["send"], "clear": result["clear"]}
 
 
 def sync(run: SyncRun) -> dict:

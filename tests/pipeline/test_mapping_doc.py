@@ -30,11 +30,22 @@ def test_the_example_user_is_a_two_platform_creator_with_the_new_attributes():
     user = mapping_doc.example_user(load_mapping())
     custom = user["attributes"]["custom"]
     assert {"instagram_follower_count", "youtube_follower_count"} <= set(custom)
-    assert custom["connected_platforms"] == ["instagram"]
-    assert custom["youtube_connection_status"] == "session_expired"
+    assert sorted(custom["connected_platforms"]) == ["instagram", "youtube"]
+    assert custom["tiktok_connection_status"] == "session_expired"
+    assert not [k for k in custom if k.startswith("tiktok_") and k != "tiktok_connection_status"]
     assert custom["instagram_posts_per_week"] > 0 and custom["total_follower_count"] == 232_000
     block = DOC.read_text().split("```json\n", 1)[1].split("\n```", 1)[0]
     assert json.loads(block) == user
+
+
+def test_the_example_clear_lists_the_lapsed_platforms_attributes_only():
+    m = load_mapping()
+    clear = mapping_doc.example_clear(m)
+    assert clear["identifiers"] == {"uuid": "u-maya"}
+    names = clear["custom"]["whole"]
+    assert "tiktok_follower_count" in names and "tiktok_engagement_rate" in names
+    assert "tiktok_connection_status" not in names  # clear: false in the mapping
+    assert all(n.startswith("tiktok_") for n in names)
 
 
 def test_the_audience_example_is_per_platform_and_off_by_default():

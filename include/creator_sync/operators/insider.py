@@ -32,19 +32,23 @@ class InsiderUpsertOperator(BaseOperator):
 
     :param users_path: templated path of users.jsonl (the transform's output).
     :param rejected_path: / :param malformed_path: templated, optional: the transform's rejects.
+    :param clears_path: templated, optional: the transform's clears.jsonl; after the upsert its attributes
+        are deleted at Insider in the same budget (creator_sync.pipeline.clear); failures -> dead letters.
     :param skip_hook: templated boolean: Insider's ``skip_hook`` (keep the data out of Architect journeys).
     :param dry_run: templated boolean: plan only.
     :param max_users: users per request below the hook's MAX_USERS_PER_REQUEST (less to probe when an answer
         is lost); default env ``CREATOR_SYNC_UPSERT_MAX_USERS`` or that maximum.
     :param run_id: templated, the run the ledger, dead letters and claims are recorded under.
     :param state_url: the state store URL (default: ``CREATOR_SYNC_STATE_URL`` or SQLite in the data dir).
-    :return: ``{"send": SendReport.as_dict(), "client": request counters, "dry_run": bool}``.
+    :return: ``{"send": SendReport.as_dict(), "clear": ClearReport.as_dict(), "client": request counters,
+        "dry_run": bool}``.
     """
 
     template_fields: Sequence[str] = (
         "users_path",
         "rejected_path",
         "malformed_path",
+        "clears_path",
         "skip_hook",
         "dry_run",
         "run_id",
@@ -58,6 +62,7 @@ class InsiderUpsertOperator(BaseOperator):
         users_path: Any,
         rejected_path: Any = None,
         malformed_path: Any = None,
+        clears_path: Any = None,
         skip_hook: bool | str = False,
         dry_run: bool | str = False,
         max_users: int | None = None,
@@ -70,6 +75,7 @@ class InsiderUpsertOperator(BaseOperator):
         self.users_path = users_path
         self.rejected_path = rejected_path
         self.malformed_path = malformed_path
+        self.clears_path = clears_path
         self.skip_hook = skip_hook
         self.dry_run = dry_run
         self.max_users = max_users
@@ -85,6 +91,7 @@ class InsiderUpsertOperator(BaseOperator):
             run_id=self.run_id,
             rejected_path=str(self.rejected_path) if self.rejected_path else None,
             malformed_path=str(self.malformed_path) if self.malformed_path else None,
+            clears_path=str(self.clears_path) if self.clears_path else None,
             skip_hook=as_bool(self.skip_hook, "skip_hook"),
             dry_run=as_bool(self.dry_run, "dry_run"),
             max_users=int(self.max_users) if self.max_users else None,

@@ -25,7 +25,7 @@ USER_KEY = {"users": "id", "profiles": "user.id", "accounts": "user.id", "audien
 _CONTEXT_COLUMNS = {
     "users": ["id"],
     "profiles": ["user.id", "account.id", "work_platform.name", "updated_at"],
-    "accounts": ["id", "user.id", "work_platform.name", "updated_at"],
+    "accounts": ["id", "user.id", "work_platform.name", "updated_at", "status"],  # status: pipeline.clearing
     "audience": ["user.id", "work_platform.name", "updated_at"],
 }
 IDENTIFIER_COLUMN = "identifiers."  # prefix of identifier columns in the creators frame

@@ -69,6 +69,22 @@ class Mapping:
     language_format: str = "language"  # one of LANGUAGE_FORMATS: "en" as given, or "en_US"
     engagement_columns: dict[str, str] = field(default_factory=dict)  # likes/comments/shares/views -> column
     file: MappingFile | None = None  # the validated file (docs/mapping.md is generated from it)
+    clear_contents: bool = True  # platform_attributes.clear: contents-based per-platform attributes
+
+    def cleared(self, window_names: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The per-platform attribute names (without `custom.` and the platform) removed at Insider when a
+        platform has no connected account left: those of `attributes.custom` with clear on (opt-in
+        ones without a source are never sent, so never cleared), then, with `platform_attributes.clear`,
+        the contents-based ones (`from_contents`, and `window_names`: the engagement window's)."""
+        names = [
+            name.removeprefix("custom.")
+            for name, spec in self.active().items()
+            if isinstance(spec, AttributeSpec) and spec.clears
+        ]
+        if self.clear_contents:
+            names += list(self.content_metrics)
+            names += list(window_names) if self.engagement_columns else []
+        return tuple(dict.fromkeys(names))
 
     def key_params(self, event_name: str) -> tuple[str, ...] | None:
         spec = self.events.get(event_name)
@@ -115,6 +131,7 @@ def build(file: MappingFile) -> Mapping:
         language_format=(language.format if language and language.format else LANGUAGE_FORMATS[0]),
         engagement_columns=dict(file.platform_attributes.engagement_window),
         file=file,
+        clear_contents=file.platform_attributes.clear,
     )
 
 

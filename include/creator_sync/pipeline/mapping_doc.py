@@ -77,6 +77,7 @@ REASONS = """
 | `unification_error` | webhook receiver | Insider called the run's `error_callback_endpoint` for the user (the report counts them for the run that sent the user) |
 | `malformed_source_record` | transform / sender | an InsightIQ record without its id (`id`, `user.id`), or a users file line that is not a user object; not replayable |
 | `unsettled_lost_answer` | sender | an upsert's answer was lost and the Profile API could not tell whether the user's events arrived: held for an operator |
+| `clear_failed` | clear (after the upsert) | a Delete User Attribute request for a lapsed platform's attributes failed or Insider listed the user under `fail`; payload: the request element; not replayable (the next run's clears send it again) |
 
 Rejected users are dead-lettered with reason, detail and the payload, and never cost an API call.
 """  # noqa: E501
@@ -136,15 +137,19 @@ def _attribute_rows(m: Mapping, custom: bool) -> list[str]:
         shown = f"{{platform}}_{short}" if REDUCERS[spec.reduce].per_platform else short
         key = spec.key if isinstance(spec.key, str) else " + ".join(spec.key or [])
         extra = f" {key}, top {spec.top}" if spec.key else ""
+        cleared = ("yes" if spec.clears else "no") if REDUCERS[spec.reduce].per_platform else "-"
         rows.append(
             f"| `{shown}` | {spec.type} | {_source(spec)} | {_rule(spec)} | `{spec.reduce}`{extra} | "
-            f"{_cell(spec.doc)} |"
+            f"{cleared} | {_cell(spec.doc)} |"
         )
     return rows
 
 
 def _attributes(m: Mapping) -> list[str]:
-    head = ["| Insider | Type | Source | Transforms | Reducer | Notes |", "|---|---|---|---|---|---|"]
+    head = [
+        "| Insider | Type | Source | Transforms | Reducer | Clear | Notes |",
+        "|---|---|---|---|---|---|---|",
+    ]
     defaults = ", ".join(f"`{n}` ({t})" for n, t in INSIDER_DEFAULT_ATTRIBUTES.items())
     lines = [
         "## Default attributes (`attributes`)",
@@ -161,6 +166,11 @@ def _attributes(m: Mapping) -> list[str]:
         "form; the language alone when the profile has no valid country).",
         "",
         "## Custom attributes (`attributes.custom`)",
+        "",
+        "Clear (`clear`, per-platform attributes only, on unless `clear: false`): when none of a creator's",
+        "accounts on a platform is CONNECTED any more, the run leaves the platform's attribute out of the",
+        "upsert and removes it at Insider (Delete User Attribute, after the upsert, in the upsert's rate",
+        "budget; creator_sync.pipeline.clearing and creator_sync.pipeline.clear). `no` keeps the last value.",
         "",
     ]
     return lines + head + _attribute_rows(m, custom=True)
@@ -183,7 +193,11 @@ def _content_attributes(m: Mapping) -> list[str]:
     for name, (kind, doc) in engagement.ATTRIBUTES.items():
         lines.append(f"| `{{platform}}_{name}` | {kind} | {doc} |")
     used = ", ".join(f"{k} = `{v}`" for k, v in m.engagement_columns.items())
+    cleared = "cleared" if m.clear_contents else "kept (`clear: false`)"
     lines += [
+        "",
+        f"For a platform none of whose accounts is CONNECTED any more, these are {cleared} at Insider",
+        "(`platform_attributes.clear`).",
         "",
         f"The engagement window is `CREATOR_SYNC_ENGAGEMENT_WINDOW_DAYS` ({days} days by default) before the",
         f"end of the run's data interval; its columns: {used}. A run reads the contents of its own read",
@@ -234,8 +248,17 @@ def _registries() -> list[str]:
     return lines
 
 
+# the sample creator's accounts: TikTok's lapsed session shows clearing (its attributes are cleared)
+SAMPLE_ACCOUNTS = (
+    ("acc-ig", "Instagram", "CONNECTED"),
+    ("acc-yt", "YouTube", "CONNECTED"),
+    ("acc-tt", "TikTok", "SESSION_EXPIRED"),
+)
+
+
 def sample_inputs(root: Path) -> dict[str, list[Path]]:
-    """One creator on Instagram and YouTube: profiles, accounts, audience and a month of posts."""
+    """One creator on Instagram and YouTube (and TikTok, lapsed): profiles, accounts, audience and a month
+    of posts."""
     email = [{"type": "WORK", "email_id": "maya@example.com"}]
 
     def prof(account, platform, updated, followers, **more):
@@ -259,10 +282,8 @@ def sample_inputs(root: Path) -> dict[str, list[Path]]:
     ]  # fmt: skip
     accounts = [
         {"id": acc, "user": {"id": "u-maya"}, "work_platform": {"name": platform}, "status": status}
-        for acc, platform, status in (
-            ("acc-ig", "Instagram", "CONNECTED"), ("acc-yt", "YouTube", "SESSION_EXPIRED"),
-        )
-    ]  # fmt: skip
+        for acc, platform, status in SAMPLE_ACCOUNTS
+    ]
     audience = [
         {"user": {"id": "u-maya"}, "account": {"id": acc}, "work_platform": {"name": platform},
          "countries": [{"code": c, "value": v} for c, v in (("GB", gb), ("US", 25.0), ("IN", 10.0))],
@@ -298,6 +319,15 @@ def sample_inputs(root: Path) -> dict[str, list[Path]]:
 
 def example_user(m: Mapping) -> dict:
     """The Insider user the transform writes for the sample creator (a run covering the engagement window)."""
+    return _example(m)[0]
+
+
+def example_clear(m: Mapping) -> dict:
+    """The sample creator's clears.jsonl line: the attributes of its lapsed platform (TikTok)."""
+    return _example(m)[1]
+
+
+def _example(m: Mapping) -> tuple[dict, dict]:
     from creator_sync.pipeline.transform import transform_run
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -309,8 +339,9 @@ def example_user(m: Mapping) -> dict:
             out_dir=Path(tmp) / "out", mapping=m, engagement_days=days,
         )  # fmt: skip
         user = json.loads(result.users_path.read_text().splitlines()[0])
+        clear = json.loads(result.clears_path.read_text().splitlines()[0])
     user["events"] = user.get("events", [])[:1]  # one event is enough to show the shape
-    return user
+    return user, clear
 
 
 def with_audience(m: Mapping) -> Mapping:
@@ -337,13 +368,21 @@ def markdown(m: Mapping | None = None) -> str:
     lines += [
         "## Example: one creator on two platforms",
         "",
-        "What the transform writes for a sample creator (Instagram connected, YouTube session expired,",
-        "audience on both, eight Instagram posts in the month before the run's end; the run's contents cover",
-        "the engagement window; one of the events shown). Produced by `example_user` in",
+        "What the transform writes for a sample creator (Instagram and YouTube connected, audience on both,",
+        "a TikTok account whose session expired, eight Instagram posts in the month before the run's end;",
+        "the run's contents cover the engagement window; one of the events shown). Produced by",
+        "`example_user` in",
         "`include/creator_sync/pipeline/mapping_doc.py`; tests/pipeline/test_mapping_doc.py compares.",
         "",
         "```json",
         json.dumps(example_user(m), indent=2, ensure_ascii=False),
+        "```",
+        "",
+        "The same creator's line of clears.jsonl: the attributes of its lapsed platform (TikTok), removed",
+        "at Insider through Delete User Attribute after the upsert (`example_clear`):",
+        "",
+        "```json",
+        json.dumps(example_clear(m), ensure_ascii=False),
         "```",
         "",
         "The same creator's audience attributes once the mapping names the audience sources (opt-in):",

@@ -103,7 +103,15 @@ class AttributeSpec(_Strict):
     key: str | list[str] | None = None
     top: int = Field(3, ge=1, le=50)  # top_items / top_shares: how many items
     format: Literal[LANGUAGE_FORMATS] | None = None  # type: ignore[valid-type]
+    # per-platform attributes only: removed at Insider when none of the creator's accounts on the platform
+    # is CONNECTED any more (creator_sync.pipeline.clearing); None = on for per-platform attributes
+    clear: bool | None = None
     doc: str = ""
+
+    @property
+    def clears(self) -> bool:
+        """Whether the attribute is cleared when the creator has no connected account on its platform."""
+        return REDUCERS[self.reduce].per_platform and self.clear is not False
 
     @model_validator(mode="after")
     def _reducer_fits_type(self) -> AttributeSpec:
@@ -117,6 +125,12 @@ class AttributeSpec(_Strict):
             raise ValueError(
                 f"reduce {self.reduce} reads items of a list: add key: (the item field, e.g. code)"
             )
+        if self.clear and not REDUCERS[self.reduce].per_platform:
+            raise ValueError(
+                "clear removes a platform's attribute when the platform is disconnected; reduce "
+                f"{self.reduce} gives one value for all platforms: remove clear, or use a per-platform "
+                "reducer (*_per_platform)"
+            )
         return self
 
 
@@ -127,6 +141,8 @@ class PlatformAttributes(_Strict):
     from_contents: dict[Name, list[str]] = {}
     # the contents columns of the engagement-window attributes (creator_sync.pipeline.engagement)
     engagement_window: dict[Literal["likes", "comments", "shares", "views"], str] = {}
+    # both kinds above are cleared at Insider for a platform none of whose accounts is CONNECTED any more
+    clear: bool = True
 
 
 class ParamSpec(_Strict):

@@ -59,6 +59,15 @@ class RunSummary:
     dry_run: bool = False
     offboarded: int = 0  # creators who left: skipped before the transform (docs/offboarding.md)
     schema_drift: dict[str, list[str]] = field(default_factory=dict)  # creator_sync.pipeline.drift
+    # clearing (creator_sync.pipeline.clearing / clear): users and attributes clears.jsonl lists (the
+    # transform), and the clear pass after the upsert: users / attributes Insider confirmed, users failed
+    # (dead letters, reason clear_failed); clear_sent: the upsert recorded a clear pass
+    clear_users: int = 0
+    clear_attributes: int = 0
+    users_cleared: int = 0
+    attributes_cleared: int = 0
+    clears_failed: int = 0
+    clear_sent: bool = False
 
     @property
     def rejected_total(self) -> int:
@@ -69,8 +78,34 @@ class RunSummary:
         return self.sent + self.rejected_total + self.unchanged + self.claimed_elsewhere + self.offboarded
 
     @property
+    def clears_reconciled(self) -> bool:
+        """Every user clears.jsonl lists ends cleared or failed (a dead letter), once a clear pass ran."""
+        if self.dry_run or not self.clear_sent:
+            return True
+        return self.clear_users == self.users_cleared + self.clears_failed
+
+    @property
     def reconciled(self) -> bool:
-        return self.fetched_creators == self.accounted
+        return self.fetched_creators == self.accounted and self.clears_reconciled
+
+    def clear_line(self) -> str:
+        """The clearing figures in one sentence ('' when there was nothing to clear)."""
+        if not self.clear_users:
+            return ""
+        listed = f"{self.clear_attributes} attribute(s) of {self.clear_users} user(s)"
+        if self.dry_run:
+            return f"Clearing: would remove {listed} of platforms without a connected account."
+        if not self.clear_sent:
+            return f"Clearing: {listed} listed in clears.jsonl; this run's upsert sent no clears."
+        line = (
+            f"Clearing: {self.attributes_cleared} attribute(s) of {self.users_cleared} user(s) removed at "
+            f"Insider (platforms without a connected account); {self.clears_failed} user(s) failed "
+            "(dead letters, reason clear_failed)"
+        )
+        if self.clears_reconciled:
+            return line + "."
+        gap = self.clear_users - self.users_cleared - self.clears_failed
+        return f"{line}; CLEARS DO NOT RECONCILE: {self.clear_users} listed, {gap} unaccounted for."
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "rejected_total": self.rejected_total, "reconciled": self.reconciled}
@@ -132,6 +167,8 @@ class RunSummary:
                 f"| {v.get('rate_limited_429', 0)} | {v.get('failures', 0)} | {v.get('ambiguous', 0)} |"
             )
         lines += ["", self.reconciliation_line()]
+        if clear := self.clear_line():
+            lines.append(clear)
         if self.malformed_records:
             parts = ", ".join(f"{r}: {n}" for r, n in sorted(self.malformed_records.items()))
             lines.append(
@@ -167,9 +204,11 @@ def build_summary(
     client_stats: Mapping[str, Any] | None = None,
     *,
     vendors: Mapping[str, Mapping[str, Any]] | None = None,
+    cleared: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     """`vendors` = {vendor: {requests, retries, rate_limited_429}}; `client_stats` (the Insider hook's
-    `stats`) is the single-vendor shorthand for callers without a run (tests, replay)."""
+    `stats`) is the single-vendor shorthand for callers without a run (tests, replay). `cleared`: the clear
+    pass's counters (creator_sync.pipeline.clear.ClearReport.counters; None: no clear pass)."""
     if vendors is None and client_stats is not None:
         vendors = {SENDER_VENDOR: client_stats}
     figures = _vendor_figures(vendors)
@@ -194,7 +233,26 @@ def build_summary(
         dry_run=send.dry_run,
         offboarded=transform.offboarded + send.offboarded,
         schema_drift=dict(getattr(transform, "schema_drift", None) or {}),
+        **_clear_figures(transform, cleared),
     )
+
+
+def _clear_figures(transform: TransformStats, cleared: Mapping[str, Any] | None) -> dict[str, Any]:
+    done = cleared if cleared and "clear_users" in cleared else None
+    return {
+        "clear_users": int(getattr(transform, "clear_users", 0)),
+        "clear_attributes": int(getattr(transform, "clear_attributes", 0)),
+        "users_cleared": int((done or {}).get("clear_users_cleared", 0)),
+        "attributes_cleared": int((done or {}).get("attributes_cleared", 0)),
+        "clears_failed": int((done or {}).get("clear_users_failed", 0)),
+        "clear_sent": done is not None,
+    }
+
+
+def run_clear_counters(state: StateStore, run_id: str) -> dict[str, Any] | None:
+    """The clear pass of the run's latest upsert attempt (the one that finished), None when it ran none."""
+    latest = state.latest_client_stats(run_id, SENDER_VENDOR)
+    return latest if "clear_users" in latest else None
 
 
 def run_send_totals(state: StateStore, run_id: str, transform: TransformStats) -> SendReport:

@@ -21,8 +21,9 @@ Records without the id they are joined on (creator_sync.pipeline.malformed) are 
 go to rejected.jsonl (reason malformed_source_record, counted as fetched creators), profile / account /
 event records to malformed.jsonl.
 
-Outputs in `out_dir`: users.jsonl, rejected.jsonl, malformed.jsonl, user_hashes.parquet (uuid, attr_hash,
-events), transform_stats.json.
+Outputs in `out_dir`: users.jsonl, rejected.jsonl, malformed.jsonl, clears.jsonl (the per-platform attributes
+of platforms a written user has no connected account on, for the Delete User Attribute API:
+creator_sync.pipeline.clearing), user_hashes.parquet (uuid, attr_hash, events), transform_stats.json.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import pyarrow.parquet as pq
 
 from creator_sync import settings
 from creator_sync.files import read_text
-from creator_sync.pipeline import engagement
+from creator_sync.pipeline import clearing, engagement
 from creator_sync.pipeline import events as ev
 from creator_sync.pipeline import malformed as bad
 from creator_sync.pipeline.attributes import USER_KEY
@@ -105,6 +106,8 @@ class TransformStats:
     buckets: int = 0
     malformed_records: dict[str, int] = field(default_factory=dict)  # resource -> records without their id
     offboarded: int = 0  # creators who left (creator_sync.offboard): fetched, not transformed, not sent
+    clear_users: int = 0  # sent users with attributes to clear (clears.jsonl, creator_sync.pipeline.clearing)
+    clear_attributes: int = 0  # ... and the attributes listed for them
     # source fields seen but unmapped / mapped fields absent from the source (creator_sync.pipeline.drift)
     schema_drift: dict[str, list[str]] = field(default_factory=dict)
 
@@ -117,6 +120,7 @@ class TransformResult:
     stats_path: Path
     stats: TransformStats
     malformed_path: Path | None = None
+    clears_path: Path | None = None
 
 
 class _Ranges:
@@ -665,7 +669,7 @@ def transform_run(
         _spool_events(
             inputs, m, window, start, chunk_rows, *spools, stats, background, malformed, sweep_from, rolling
         )
-        paths = out / "users.jsonl", out / "rejected.jsonl"
+        paths = out / "users.jsonl", out / "rejected.jsonl", out / "clears.jsonl"
         background.close()  # the spools are written and closed
         background = _Background()
         buckets_in = _BucketInputs(creator_spools, metric_spool, spool, offboarded, hashes_out, end, rolling)
@@ -676,7 +680,7 @@ def transform_run(
 
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
-    return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path)
+    return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path, paths[2])
 
 
 def _window(start: datetime, end: datetime, events_from: datetime | None) -> tuple[datetime, ...]:
@@ -722,19 +726,25 @@ class _BucketInputs:
 
 
 def _write_outputs(paths, bad_users, count: int, b: _BucketInputs, m: Mapping, background, stats) -> None:
-    """users.jsonl (Arrow's UTF-8 bytes as they are, written while the next bucket is built) and
-    rejected.jsonl (line by line), bucket after bucket."""
-    with paths[0].open("wb") as users_file, paths[1].open("w", encoding="utf-8") as rejected_out:
+    """users.jsonl (Arrow's UTF-8 bytes as they are, written while the next bucket is built),
+    rejected.jsonl and clears.jsonl (line by line), bucket after bucket."""
+    with (
+        paths[0].open("wb") as users_file,
+        paths[1].open("w", encoding="utf-8") as rejected_out,
+        paths[2].open("w", encoding="utf-8") as clears_out,
+    ):
         users_out = _AsyncFile(background, users_file)
         for letter in bad_users:
             rejected_out.write(json.dumps(letter) + "\n")
             stats.rejected[letter["reason"]] = stats.rejected.get(letter["reason"], 0) + 1
         for bucket in range(count):
-            _write_one_bucket(bucket, b, m, users_out, rejected_out, stats)
+            _write_one_bucket(bucket, b, m, (users_out, rejected_out, clears_out), stats)
         background.close()  # the last writes land before the files close
 
 
-def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, users_out, rejected_out, stats) -> None:
+def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, outs: tuple, stats) -> None:
+    """One bucket's creators -> its lines of `outs` (users.jsonl, rejected.jsonl, clears.jsonl)."""
+    users_out, rejected_out, clears_out = outs
     frames = {r: _frame(spool.pop(bucket)) for r, spool in b.creator_spools.items()}
     creators = build_creators(
         frames["users"],
@@ -756,11 +766,24 @@ def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, users_out, reje
     creators = add_metrics(creators, metrics)
     r = b.rolling
     creators = add_metrics(creators, engagement.attributes(r.spool.pop(bucket), creators, r.days, r.full))
+    names = m.cleared(tuple(engagement.ATTRIBUTES))
+    creators, clears = clearing.split(creators, frames.get("accounts", pd.DataFrame()), names)
     creators = _with_reasons(creators, m)
     hashes: list[tuple[str, str, int]] = []
     _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats)
     if hashes:
         b.hashes_out.write_table(_hashes_table(hashes))
+    _write_clears(clears, {h[0] for h in hashes}, clears_out, stats)
+
+
+def _write_clears(clears: pd.Series, written: set[str], out, stats: TransformStats) -> None:
+    """clears.jsonl lines of the users written to users.jsonl (a rejected user is not at Insider by this
+    run; the next run that sends it clears it)."""
+    for uuid, attributes in clears.items():
+        if uuid in written:
+            out.write(clearing.clear_line(uuid, attributes))
+            stats.clear_users += 1
+            stats.clear_attributes += len(attributes)
 
 
 _HASHES_SCHEMA = pa.schema([("uuid", pa.string()), ("attr_hash", pa.string()), ("events", pa.int64())])

@@ -13,6 +13,7 @@ from creator_sync import settings
 from creator_sync.attempt import Attempt
 from creator_sync.hooks.base import mask
 from creator_sync.hooks.insider import InsiderHook
+from creator_sync.pipeline.clear import ClearReport, clear_file
 from creator_sync.pipeline.send import SendReport, new_fence, send_file
 from creator_sync.store import StateStore
 
@@ -37,10 +38,12 @@ class SendOptions:
     max_users: int | None = None
     state_url: str | None = None
     conn_id: str = InsiderHook.default_conn_name
+    clears_path: str | None = None  # the transform's clears.jsonl, sent after the upsert (pipeline.clear)
 
 
-def _counters(hook: InsiderHook, report: SendReport) -> dict[str, Any]:
+def _counters(hook: InsiderHook, report: SendReport, cleared: ClearReport | None = None) -> dict[str, Any]:
     return {
+        **(cleared.counters() if cleared is not None else {}),
         **hook.stats,
         "upserts": 0 if report.dry_run else report.requests,
         "unattributed_errors": report.unattributed_errors,
@@ -63,10 +66,10 @@ def upsert(attempt: Attempt, options: SendOptions, log: logging.Logger | None = 
     mask(callback)
     progress = SendReport()
 
-    def save(report: SendReport) -> None:
+    def save(report: SendReport, cleared: ClearReport | None = None) -> None:
         nonlocal progress
         progress = report
-        counters = _counters(hook, report)
+        counters = _counters(hook, report, cleared)
         state.save_client_stats(options.run_id, attempt.task_key, attempt.try_number, hook.vendor, counters)
 
     try:
@@ -85,6 +88,11 @@ def upsert(attempt: Attempt, options: SendOptions, log: logging.Logger | None = 
             fence=new_fence(options.run_id, attempt.try_number),
         )
         save(report)
+        # after the upsert: the clears name only attributes this run does not set (pipeline.clearing)
+        cleared = clear_file(
+            options.clears_path, hook=hook, state=state, run_id=options.run_id, dry_run=options.dry_run
+        )
+        save(report, cleared)
     except BaseException:
         save(progress)  # a failed attempt's requests and retries still count for the run
         raise
@@ -92,7 +100,13 @@ def upsert(attempt: Attempt, options: SendOptions, log: logging.Logger | None = 
         client_stats = hook.stats
         hook.close()
     _log_summary(log, report, options, client_stats)
-    return {"send": report.as_dict(), "client": client_stats, "dry_run": options.dry_run}
+    log.info("clear: %s", cleared.as_dict())
+    return {
+        "send": report.as_dict(),
+        "clear": cleared.as_dict(),
+        "client": client_stats,
+        "dry_run": options.dry_run,
+    }
 
 
 def _log_summary(log: logging.Logger, report: SendReport, options: SendOptions, client_stats: dict) -> None:

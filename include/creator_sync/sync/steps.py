@@ -43,6 +43,7 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
         "users_path": str(out / result.users_path.name),
         "rejected_path": str(out / result.rejected_path.name),
         "malformed_path": str(out / result.malformed_path.name),
+        "clears_path": str(out / result.clears_path.name),
         "stats_path": str(out / result.stats_path.name),
         "users": result.stats.users_written,
         "rejected": result.stats.rejected,
@@ -67,7 +68,7 @@ def header(run: SyncRun) -> str:
 def run_summary(run: SyncRun, transformed: dict[str, Any], sent: dict[str, Any], state=None):
     """The run's summary: a real run's figures from the state store (every task attempt of the run), a dry
     run's from the upsert's XCom (it records nothing); request figures per vendor from the state store."""
-    from creator_sync.pipeline.report import build_summary, run_send_totals
+    from creator_sync.pipeline.report import build_summary, run_clear_counters, run_send_totals
     from creator_sync.pipeline.send import SendReport
     from creator_sync.pipeline.transform import load_stats
     from creator_sync.store import StateStore
@@ -75,7 +76,17 @@ def run_summary(run: SyncRun, transformed: dict[str, Any], sent: dict[str, Any],
     state = state or StateStore()
     stats = load_stats(transformed["stats_path"])
     send = SendReport(**sent["send"]) if run.dry_run else run_send_totals(state, run.run_id, stats)
-    return build_summary(run.run_id, stats, send, vendors=state.run_client_totals(run.run_id))
+    cleared = _dry_clear(sent) if run.dry_run else run_clear_counters(state, run.run_id)
+    vendors = state.run_client_totals(run.run_id)
+    return build_summary(run.run_id, stats, send, vendors=vendors, cleared=cleared)
+
+
+def _dry_clear(sent: dict[str, Any]) -> dict[str, Any] | None:
+    """A dry run's clear figures: what the upsert's clear pass would remove (from its XCom)."""
+    from creator_sync.pipeline.clear import ClearReport
+
+    clear = sent.get("clear")
+    return ClearReport(**clear).counters() if clear else None
 
 
 def report_step(

@@ -60,6 +60,7 @@ def sync_accounts(run: SyncRun, attempt: Attempt, *, slots: int = 1, state_url: 
         run_id=run.run_id,
         rejected_path=transformed["rejected_path"],
         malformed_path=transformed["malformed_path"],
+        clears_path=transformed["clears_path"],
         skip_hook=transformed["skip_hook"],
         dry_run=transformed["dry_run"],
         state_url=state_url,

@@ -1,0 +1,127 @@
+"""Send clears.jsonl (creator_sync.pipeline.clearing) to Insider's Delete User Attribute API after the upsert.
+
+Batches of at most the hook's MAX_USERS_PER_REQUEST users go through `InsiderHook.delete_attributes`, whose
+requests spend the upsert pool's limiter: Insider's 25,000 requests/minute are shared by Upsert and Delete
+User Attribute. The answer has Upsert's shape (`data.fail.errors` keyed `users.<n>...`), so a user Insider
+reports failing, and every user of a request that failed as a whole (retries exhausted, an answer lost: the
+hook never re-sends a delete blindly), is kept as a dead letter with reason `clear_failed`, the vendor's
+message and the request element as payload. A delete is idempotent at Insider (removing an absent attribute
+changes nothing), so the next run's clears (a level, not an edge) send it again; the dead letter records
+that this run's did not land.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from creator_sync.files import exists, open_input
+from creator_sync.hooks.insider import MAX_USERS_PER_REQUEST, InsiderHook, parse_upsert_errors
+from creator_sync.http.errors import VendorError
+from creator_sync.reasons import CLEAR_FAILED
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClearReport:
+    """One clear pass: users / attributes planned, cleared (confirmed) and failed (dead letters)."""
+
+    users: int = 0
+    attributes: int = 0
+    users_cleared: int = 0
+    attributes_cleared: int = 0
+    users_failed: int = 0
+    requests: int = 0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def counters(self) -> dict[str, int]:
+        """The figures the run's report reads (stored with the upsert attempt's client counters)."""
+        return {
+            "clear_users": self.users,
+            "clear_attributes": self.attributes,
+            "clear_users_cleared": self.users_cleared,
+            "attributes_cleared": self.attributes_cleared,
+            "clear_users_failed": self.users_failed,
+            "clear_requests": self.requests,
+        }
+
+
+def _batches(path: str | Path, size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    with open_input(path) as fh:
+        for raw in fh:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            if line.strip():
+                batch.append(json.loads(line))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _names(user: dict[str, Any]) -> int:
+    return len((user.get("custom") or {}).get("whole") or [])
+
+
+def _letter(user: dict[str, Any], detail: str) -> dict[str, Any]:
+    return {
+        "user_key": str((user.get("identifiers") or {}).get("uuid")),
+        "reason": CLEAR_FAILED,
+        "detail": detail,
+        "payload": user,
+    }
+
+
+def clear_file(
+    path: str | Path | None,
+    *,
+    hook: InsiderHook,
+    state,
+    run_id: str,
+    dry_run: bool = False,
+    max_users: int = MAX_USERS_PER_REQUEST,
+) -> ClearReport:
+    """Delete the attributes `path` lists (None or no file: nothing to clear); failures -> dead letters."""
+    report = ClearReport(dry_run=dry_run)
+    if not path or not exists(path):
+        return report
+    for batch in _batches(path, min(max_users, MAX_USERS_PER_REQUEST)):
+        report.users += len(batch)
+        report.attributes += sum(map(_names, batch))
+        if dry_run:
+            report.requests += 1
+            continue
+        failed = _send(hook, batch)
+        report.requests += 1
+        letters = [_letter(batch[i], why) for i, why in failed.items()]
+        if letters:
+            state.add_dead_letters(run_id, letters)
+        report.users_failed += len(letters)
+        done = [user for i, user in enumerate(batch) if i not in failed]
+        report.users_cleared += len(done)
+        report.attributes_cleared += sum(map(_names, done))
+    return report
+
+
+def _send(hook: InsiderHook, batch: list[dict[str, Any]]) -> dict[int, str]:
+    """Batch-local index -> why it failed; {} when Insider confirmed every user."""
+    try:
+        answer = hook.delete_attributes(batch)
+    except VendorError as exc:  # retries exhausted, or an answer lost (never re-sent blindly)
+        log.warning("clear: a Delete User Attribute request of %d users failed: %s", len(batch), exc)
+        return dict.fromkeys(range(len(batch)), f"Delete User Attribute failed: {exc}")
+    result = parse_upsert_errors(answer if isinstance(answer, dict) else {}, len(batch))
+    failed = {i: "; ".join(messages) for i, messages in result.failed.items()}
+    if result.unattributed_errors:  # errors naming no user: the request's users are not confirmed
+        detail = f"Insider answered errors naming no user: {result.unattributed_errors}"
+        failed = {i: failed.get(i, detail) for i in range(len(batch))}
+    return failed
