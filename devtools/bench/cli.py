@@ -67,9 +67,7 @@ SCALE_KEYS = (
 STATE_KEYS = (
     "plan_s",
     "plan_s_1m",
-    "plan_proposed_s_1m",
     "claim_s_1m",
-    "claim_proposed_s_1m",
     "record_s_1m",
     "renew_s_1m",
     "retention_s_1m",

@@ -59,22 +59,21 @@ class Claims(StoreBase):
             return set()
         fence = fence or run_id
         t = send_claims
-        held: set[str] = set()
         with self.write() as conn:
             at = self._clock(conn)
             until = at + lease_s
             self._lease(conn, fence, run_id, until)
-            for part in chunks(keys):
-                # one statement per part: insert, or take over a claim that is this fence's or whose lease
-                # has passed; RETURNING names the rows inserted or taken over, i.e. the keys now held
-                stmt = self._insert(t)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[t.c.user_key],
-                    set_={"run_id": run_id, "lease_until": until, "fence": fence},
-                    where=sa.or_(sa.func.coalesce(t.c.fence, t.c.run_id) == fence, _effective_lease() < at),
-                ).returning(t.c.user_key)
-                rows = [{"user_key": k, "run_id": run_id, "lease_until": until, "fence": fence} for k in part]
-                held.update(conn.execute(stmt, rows).scalars())
+            # one statement: insert, or take over a claim that is this fence's or whose lease has passed;
+            # RETURNING names the rows inserted or taken over, i.e. the keys now held (SQLAlchemy sends the
+            # rows in pages of VALUES lists, within the driver's bound-parameter limit)
+            stmt = self._insert(t)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.c.user_key],
+                set_={"run_id": run_id, "lease_until": until, "fence": fence},
+                where=sa.or_(sa.func.coalesce(t.c.fence, t.c.run_id) == fence, _effective_lease() < at),
+            ).returning(t.c.user_key)
+            rows = [{"user_key": k, "run_id": run_id, "lease_until": until, "fence": fence} for k in keys]
+            held = set(conn.execute(stmt, rows).scalars())
         return held
 
     def claim_holders(self, user_keys: Iterable[str]) -> dict[str, tuple[str, str, float]]:
