@@ -72,6 +72,11 @@ STATE_KEYS = (
     "renew_s_1m",
     "retention_s_1m",
     "state_s_1m",
+    "plan_cpu_s",
+    "plan_cpu_s_1m",
+    "record_cpu_s_1m",
+    "state_cpu_s_1m",
+    "load_average_start",
     "fill_s",
 )
 WEBHOOK_KEYS = (

@@ -37,7 +37,12 @@ def test_another_live_attempt_keeps_its_claims(store):
     assert store.claim("r1", ["u1", "u3"], 600, fence="r1#2#b") == {"u3"}  # same run, other attempt
     assert store.claim("r2", ["u2", "u3", "u4"], 600) == {"u4"}  # another run
     holders = store.claim_holders(["u1", "u2", "u3", "u4"])
-    assert {k: v[1] for k, v in holders.items()} == {"u1": "r1#1#a", "u2": "r1#1#a", "u3": "r1#2#b", "u4": "r2"}
+    assert {k: v[1] for k, v in holders.items()} == {
+        "u1": "r1#1#a",
+        "u2": "r1#1#a",
+        "u3": "r1#2#b",
+        "u4": "r2",
+    }
 
 
 def test_an_attempt_claims_its_own_keys_again_and_extends_their_lease(store):
