@@ -67,13 +67,16 @@ SCALE_KEYS = (
 STATE_KEYS = (
     "plan_s",
     "plan_s_1m",
-    "plan_proposed_s_1m",
     "claim_s_1m",
-    "claim_proposed_s_1m",
     "record_s_1m",
     "renew_s_1m",
     "retention_s_1m",
     "state_s_1m",
+    "plan_cpu_s",
+    "plan_cpu_s_1m",
+    "record_cpu_s_1m",
+    "state_cpu_s_1m",
+    "load_average_start",
     "fill_s",
 )
 WEBHOOK_KEYS = (

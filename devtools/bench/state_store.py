@@ -7,16 +7,19 @@ default 127.0.0.1:5432) with `--users` attribute hashes and `--users x --ledger-
 spread over the 91 days before now (the ledger keeps 90: about 1/91 of it is past retention), then times,
 through the public StateStore API (creator_sync.store), what one full run does with it (pipeline/send.py):
 
-- plan: per chunk of 1,000 users (send's `read_chunk`): `claim`, `acknowledged_by` of the run's event keys
-  (`--run-events` per user, half of them already in the ledger) and `attribute_hashes`;
+- plan: per chunk of 1,000 users (send's `read_chunk`), what the sender's planner reads: `claim`, the
+  in-flight markers and the offboarding skip list (`in_flight_markers`, `offboarded_ids`), `acknowledged_by`
+  of the run's event keys (`--run-events` per user, half of them already in the ledger) and
+  `attribute_hashes`;
 - record: then that chunk's `record_batch` (its users' new events, hashes and outcomes) and `renew_claims`
-  (every claim the run holds so far), as the sender does; at the end `release_claims`;
-- the proposed claim (`claim_one_statement`) over the same users, for comparison;
+  (the attempt's lease row), as the sender does; at the end `release_claims`;
+- a claim of keys another run holds (refused: checked, timed as `claim_refused`);
 - retention: `creator_sync.retention.purge_state` with the 90-day ledger cut-off.
 
 Prints one JSON line: seconds per phase at this size and each projected to 1,000,000 users in proportion
-(the per-user work is index lookups and inserts: O(log n) each, so the projection is a slight under-estimate
-of the B-tree depth's share; run it at two sizes to see how far from linear it is).
+(the per-user work is index lookups and inserts: O(log n) each, and random reads leave the page cache as the
+ledger grows, so the projection is a lower bound; run it at two sizes to see how far from linear it is, or at
+`--users 1000000` to measure).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import tempfile
 import time
 from contextlib import contextmanager
@@ -137,109 +141,124 @@ def _run_keys(u: int, run_events: int) -> list[str]:
     return [_key("ev", u, j) for j in range(old)] + [_key("new", u, j) for j in range(run_events - old)]
 
 
-def claim_one_statement(store, run_id: str, user_keys: list[str], lease_s: float) -> set[str]:
-    """The claim as ONE statement per part (the change proposed for StateStore.claim, measured here beside
-    it): insert, or take over a key that is this run's or whose lease has passed, returning the keys the run
-    now holds (SQLite >= 3.35 and PostgreSQL: INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING)."""
-    import sqlalchemy as sa
+class _Timer:
+    """Seconds per phase, two ways: wall (what this machine took, other processes' load included) and CPU
+    (this process plus, on PostgreSQL, the server backends of the bench's database, from /proc: the work
+    itself, which other processes' load does not inflate; with the data in the page cache an idle machine
+    takes about that long)."""
 
-    from creator_sync.store.engine import IN_CHUNK
-    from creator_sync.store.schema import send_claims as t
+    def __init__(self, store) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.store, self.pids = store, []
+        self.tick = os.sysconf("SC_CLK_TCK")
 
-    at = store.clock()
-    until = at + lease_s
-    held: set[str] = set()
-    mine = sa.func.coalesce(t.c.fence, t.c.run_id) == run_id
-    with store.write() as conn:
-        for lo in range(0, len(user_keys), IN_CHUNK):
-            rows = [
-                {"user_key": k, "run_id": run_id, "lease_until": until, "fence": run_id}
-                for k in user_keys[lo : lo + IN_CHUNK]
-            ]
-            stmt = store._insert(t)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[t.c.user_key],
-                set_={
-                    "run_id": stmt.excluded.run_id,
-                    "lease_until": stmt.excluded.lease_until,
-                    "fence": stmt.excluded.fence,
-                },
-                where=sa.or_(mine, t.c.lease_until < at),
-            ).returning(t.c.user_key)
-            held.update(conn.execute(stmt, rows).scalars())
-    return held
+    def refresh(self) -> None:
+        """The server processes of the bench's database (PostgreSQL; once per chunk, outside the timing)."""
+        if self.store.engine.dialect.name == "postgresql":
+            with self.store.engine.connect() as conn:
+                self.pids = list(
+                    conn.exec_driver_sql(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    ).scalars()
+                )
+
+    def _cpu(self) -> float:
+        total = time.process_time()
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # a backend that ended, or a server on another host: its share is not counted
+                continue
+            total += (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+        return total
+
+    def __call__(self, name: str, fn, *args, **kwargs):
+        wall, cpu = time.perf_counter(), self._cpu()
+        result = fn(*args, **kwargs)
+        self.cpu[name] = self.cpu.get(name, 0.0) + self._cpu() - cpu
+        self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - wall
+        return result
+
+
+def _run(store, users: int, run_events: int, timed: _Timer) -> int:
+    """What one full run does to the store, per chunk as the sender: plan (claim, markers and skip list,
+    ledger, hashes), record the chunk's answer, renew the lease. Returns the acknowledged events found."""
+    from creator_sync.store import OUTCOME_SENT, offboarded_ids
+
+    acked = 0
+    new = run_events - run_events // 2
+    for lo in range(0, users, READ_CHUNK):  # as the sender: plan a chunk, send it, renew the leases
+        timed.refresh()
+        ids = range(lo, min(users, lo + READ_CHUNK))
+        keys = [_uuid(u) for u in ids]
+        held = timed("claim", store.claim, RUN_ID, keys, LEASE_S)
+        assert len(held) == len(keys)
+        run_keys = {u: _run_keys(u, run_events) for u in ids}
+        timed("markers", store.in_flight_markers)
+        timed("markers", offboarded_ids, keys, store=store)
+        acked += len(timed("ledger", store.acknowledged_by, [k for u in ids for k in run_keys[u]]))
+        timed("hashes", store.attribute_hashes, keys)
+        timed(
+            "record",
+            store.record_batch,
+            run_id=RUN_ID,
+            batch_key=f"{RUN_ID}:{lo}",
+            events=[(k, _uuid(u)) for u in ids for k in run_keys[u][run_events // 2 :]],
+            hashes=[(_uuid(u), _key("h2", u)) for u in ids],
+            failures=[],
+            outcomes=[(_uuid(u), OUTCOME_SENT, new) for u in ids],
+        )
+        timed("renew", store.renew_claims, RUN_ID, LEASE_S)
+    return acked
+
+
+PLAN = ("claim", "markers", "ledger", "hashes")
+RECORD = ("record", "release")
+
+
+def _figures(timer: _Timer, users: int) -> dict[str, Any]:
+    """Per phase and clock (wall ``_s``, CPU ``_cpu_s``): the seconds at this size and, for the run's phases,
+    projected to 1,000,000 users in proportion (``_s_1m``: a lower bound, see the module docstring)."""
+    out: dict[str, Any] = {}
+    scale = 1_000_000 / users
+    for clock, seconds in (("s", timer.wall), ("cpu_s", timer.cpu)):
+        for name, value in seconds.items():
+            out[f"{name}_{clock}"] = round(value, 2)
+        out[f"plan_{clock}"] = round(sum(seconds.get(k, 0.0) for k in PLAN), 2)
+        out[f"plan_{clock}_1m"] = round(out[f"plan_{clock}"] * scale, 1)
+        out[f"claim_{clock}_1m"] = round(seconds.get("claim", 0.0) * scale, 1)
+        out[f"record_{clock}_1m"] = round(sum(seconds.get(k, 0.0) for k in RECORD) * scale, 1)
+        # renew_claims updates the attempt's one lease row (send_leases), once per batch: linear in batches
+        out[f"renew_{clock}_1m"] = round(seconds.get("renew", 0.0) * scale, 1)
+        out[f"retention_{clock}_1m"] = round(seconds.get("retention", 0.0) * scale, 1)
+        out[f"state_{clock}_1m"] = round(sum(out[f"{k}_{clock}_1m"] for k in ("plan", "record", "renew")), 1)
+    return out
 
 
 def measure(backend: str, users: int, ledger_events: int, run_events: int) -> dict[str, Any]:
     from creator_sync.retention import Freed, purge_state
-    from creator_sync.store import OUTCOME_SENT
 
     now = datetime.now(UTC)
     out: dict[str, Any] = {"backend": backend, "users": users, "ledger_events": ledger_events}
+    out["load_average_start"] = round(os.getloadavg()[0], 1)
     with _store(backend) as store:
         out.update(_fill(store, users, ledger_events, now))
-        times = dict.fromkeys(("claim", "ledger", "hashes", "record", "renew", "release", "retention"), 0.0)
-
-        def timed(name, fn, *args, **kwargs):
-            began = time.perf_counter()
-            result = fn(*args, **kwargs)
-            times[name] += time.perf_counter() - began
-            return result
-
-        acked = 0
-        new = run_events - run_events // 2
-        for lo in range(0, users, READ_CHUNK):  # as the sender: plan a chunk, send it, renew the leases
-            ids = range(lo, min(users, lo + READ_CHUNK))
-            keys = [_uuid(u) for u in ids]
-            held = timed("claim", store.claim, RUN_ID, keys, LEASE_S)
-            assert len(held) == len(keys)
-            run_keys = {u: _run_keys(u, run_events) for u in ids}
-            acked += len(timed("ledger", store.acknowledged_by, [k for u in ids for k in run_keys[u]]))
-            timed("hashes", store.attribute_hashes, keys)
-            timed(
-                "record",
-                store.record_batch,
-                run_id=RUN_ID,
-                batch_key=f"{RUN_ID}:{lo}",
-                events=[(k, _uuid(u)) for u in ids for k in run_keys[u][run_events // 2 :]],
-                hashes=[(_uuid(u), _key("h2", u)) for u in ids],
-                failures=[],
-                outcomes=[(_uuid(u), OUTCOME_SENT, new) for u in ids],
-            )
-            timed("renew", store.renew_claims, RUN_ID, LEASE_S)
-        out["acknowledged_found"] = acked
+        timed = _Timer(store)
+        out["acknowledged_found"] = _run(store, users, run_events, timed)
         timed("release", store.release_claims, RUN_ID)
-        # the proposed claim, over the same users: first all free, then all held by a live other run
-        times["claim_proposed"] = 0.0
-        for lo in range(0, users, READ_CHUNK):
-            keys = [_uuid(u) for u in range(lo, min(users, lo + READ_CHUNK))]
-            held = timed("claim_proposed", claim_one_statement, store, "proposed_run", keys, LEASE_S)
-            assert len(held) == len(keys)
-        other = timed(
-            "claim_proposed", claim_one_statement, store, "other_run", [_uuid(0), _uuid(1)], LEASE_S
-        )
-        assert not other  # held by a live run: not taken
-        store.release_claims("proposed_run")
+        # the claim refuses keys a live attempt holds: one run's claims, then another run asking for them
+        ours = [_uuid(u) for u in range(min(users, READ_CHUNK))]
+        assert store.claim(RUN_ID, ours, LEASE_S) == set(ours)
+        other = timed("claim_refused", store.claim, "other_run", ours, LEASE_S)
+        assert not other, "the claim took keys a live attempt holds"
+        store.release_claims(RUN_ID)
         freed = Freed()
+        timed.refresh()
         timed("retention", purge_state, store, now - timedelta(days=90), now - timedelta(days=90), freed)
         out["retention_deleted_rows"] = freed.ledger_rows
-    scale = 1_000_000 / users
-    for name, seconds in times.items():
-        out[f"{name}_s"] = round(seconds, 2)
-    out["plan_s"] = round(times["claim"] + times["ledger"] + times["hashes"], 2)
-    out["record_all_s"] = round(times["record"] + times["renew"] + times["release"], 2)
-    out["plan_s_1m"] = round(out["plan_s"] * scale, 1)
-    out["claim_s_1m"] = round(times["claim"] * scale, 1)
-    out["claim_proposed_s_1m"] = round(times["claim_proposed"] * scale, 1)
-    out["plan_proposed_s_1m"] = round(
-        (times["claim_proposed"] + times["ledger"] + times["hashes"]) * scale, 1
-    )
-    out["record_s_1m"] = round((times["record"] + times["release"]) * scale, 1)
-    # renew_claims updates every claim the run holds after every batch: sum of k x 1,000 over the batches k,
-    # quadratic in users
-    out["renew_s_1m"] = round(times["renew"] * scale**2, 1)
-    out["retention_s_1m"] = round(times["retention"] * scale, 1)
-    out["state_s_1m"] = round(sum(out[k] for k in ("plan_s_1m", "record_s_1m", "renew_s_1m")), 1)
+    out["load_average_end"] = round(os.getloadavg()[0], 1)
+    out.update(_figures(timed, users))
     return out
 
 

@@ -58,24 +58,22 @@ class Claims(StoreBase):
         if not keys:
             return set()
         fence = fence or run_id
-        at = self.clock()
-        until = at + lease_s
         t = send_claims
-        mine = sa.func.coalesce(t.c.fence, t.c.run_id) == fence
-        held: set[str] = set()
         with self.write() as conn:
+            at = self._clock(conn)
+            until = at + lease_s
             self._lease(conn, fence, run_id, until)
-            for part in chunks(keys):
-                rows = [{"user_key": k, "run_id": run_id, "lease_until": until, "fence": fence} for k in part]
-                conn.execute(self._insert(t).on_conflict_do_nothing(), rows)
-                conn.execute(
-                    t.update()
-                    .where(t.c.user_key.in_(part), sa.or_(mine, _effective_lease() < at))
-                    .values(run_id=run_id, lease_until=until, fence=fence)
-                )
-                held.update(
-                    conn.execute(sa.select(t.c.user_key).where(t.c.user_key.in_(part), mine)).scalars()
-                )
+            # one statement: insert, or take over a claim that is this fence's or whose lease has passed;
+            # RETURNING names the rows inserted or taken over, i.e. the keys now held (SQLAlchemy sends the
+            # rows in pages of VALUES lists, within the driver's bound-parameter limit)
+            stmt = self._insert(t)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.c.user_key],
+                set_={"run_id": run_id, "lease_until": until, "fence": fence},
+                where=sa.or_(sa.func.coalesce(t.c.fence, t.c.run_id) == fence, _effective_lease() < at),
+            ).returning(t.c.user_key)
+            rows = [{"user_key": k, "run_id": run_id, "lease_until": until, "fence": fence} for k in keys]
+            held = set(conn.execute(stmt, rows).scalars())
         return held
 
     def claim_holders(self, user_keys: Iterable[str]) -> dict[str, tuple[str, str, float]]:
@@ -206,11 +204,12 @@ class Claims(StoreBase):
 
 
 def _effective_lease():
-    """A claim's lease: its fence's lease row, or (a claim 0.1.0 wrote, without a lease row) its own."""
+    """A claim's lease: its fence's lease row, or (a claim 0.1.0 wrote, without a lease row) its own.
+
+    The subquery names the claim's columns as ``send_claims.<column>`` so that it correlates with the
+    ``send_claims`` row of the enclosing statement, an ``INSERT ... ON CONFLICT DO UPDATE`` included (where
+    SQLAlchemy would not correlate a table column and would add ``send_claims`` to the subquery's FROM)."""
     c, leases = send_claims, send_leases
-    fence_lease = (
-        sa.select(leases.c.lease_until)
-        .where(leases.c.fence == sa.func.coalesce(c.c.fence, c.c.run_id))
-        .scalar_subquery()
-    )
+    owner = sa.func.coalesce(sa.literal_column(f"{c.name}.fence"), sa.literal_column(f"{c.name}.run_id"))
+    fence_lease = sa.select(leases.c.lease_until).where(leases.c.fence == owner).scalar_subquery()
     return sa.func.coalesce(fence_lease, c.c.lease_until)

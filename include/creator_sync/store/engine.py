@@ -115,7 +115,14 @@ class StoreBase:
         on several hosts compare leases on one clock), the host's for SQLite (one host)."""
         if self.engine.dialect.name == "postgresql":
             with self.engine.connect() as conn:
-                return float(conn.exec_driver_sql("SELECT EXTRACT(EPOCH FROM clock_timestamp())").scalar())
+                return self._clock(conn)
+        return time.time()
+
+    @staticmethod
+    def _clock(conn: Connection) -> float:
+        """``clock()`` read on an open connection (inside a transaction: no second connection)."""
+        if conn.dialect.name == "postgresql":
+            return float(conn.exec_driver_sql("SELECT EXTRACT(EPOCH FROM clock_timestamp())").scalar())
         return time.time()
 
     @contextmanager
