@@ -5,7 +5,9 @@ Interleavings are made deterministic with a hook on the engine's ``after_cursor_
 under test pauses right after a chosen statement of its transaction, a second attempt runs in a thread on its
 own connection, and the first continues once the second has finished or is waiting (on PostgreSQL a backend
 waiting on a lock is seen in ``pg_stat_activity``; on SQLite the second writer queues on ``BEGIN
-IMMEDIATE``). Tests that expose a bug assert the correct behaviour and are marked ``xfail(strict=True)``."""
+IMMEDIATE``). Without the claims lock (``claims.CLAIMS_LOCK_KEY``, ``_serialize`` made a no-op) three
+PostgreSQL interleavings break the claim: opposite key orders deadlock, a takeover queued behind a re-claim
+reads the old lease, and a fence check passes while a takeover commits; with it they pass."""
 
 from __future__ import annotations
 
@@ -292,11 +294,6 @@ def test_opposite_key_orders_do_not_deadlock_on_sqlite(sqlite_store):
     assert not a_held & b.result and a_held | b.result == set(keys)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="claim does not sort its keys: two chunks with the same keys in opposite orders deadlock on "
-    "PostgreSQL (DeadlockDetected raised from claim, the attempt fails)",
-)
 def test_opposite_key_orders_do_not_deadlock_on_postgresql(pg_store):
     b, a_held, a_error, keys = _opposite_orders(pg_store)
     assert a_error is None and b.error is None, (a_error, b.error)
@@ -327,12 +324,6 @@ def test_a_takeover_queued_behind_a_reclaim_sees_the_renewed_lease_on_sqlite(sql
     assert _holders(sqlite_store, ["k"]) == {"k": "C"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after waiting for the row lock, ON CONFLICT re-checks WHERE on the new row but the send_leases "
-    "subquery reads the statement's old snapshot: B takes over a key C has just re-claimed under a live "
-    "lease",
-)
 def test_a_takeover_queued_behind_a_reclaim_sees_the_renewed_lease_on_postgresql(pg_store):
     c_held, b = _takeover_behind_a_reclaim(pg_store)
     assert c_held == {"k"}
@@ -372,11 +363,6 @@ def test_a_guard_racing_a_takeover_is_serialized_on_sqlite(sqlite_store, guard):
     assert passed and b.result == set()  # BEGIN IMMEDIATE: B queued behind A's renewal
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="write skew on PostgreSQL READ COMMITTED: the fence check reads send_claims unlocked and the "
-    "takeover reads send_leases unlocked, so A passes its guard (and sends) while B takes the key over",
-)
 @pytest.mark.parametrize("guard", ["renew", "mark_in_flight"])
 def test_a_guard_racing_a_takeover_is_serialized_on_postgresql(pg_store, guard):
     passed, b = _guard_racing_a_takeover(pg_store, guard)

@@ -19,6 +19,13 @@ from sqlalchemy.engine import Connection
 from creator_sync.store.engine import StoreBase, chunks, now
 from creator_sync.store.schema import in_flight_batches, send_claims, send_leases
 
+# PostgreSQL: one transaction-level advisory lock that every claim and every fence check takes first. Under
+# READ COMMITTED a claim's takeover and another attempt's fence check would otherwise each read the other's
+# rows without waiting (a renewal committed while a takeover waited is not seen by its lease subquery; a
+# fence check passes while a takeover commits): serialized, each sees the other's committed work, as SQLite's
+# BEGIN IMMEDIATE gives on that backend.
+CLAIMS_LOCK_KEY = 0x63735F636C61696D  # "cs_claim"
+
 
 class FencedOut(RuntimeError):
     """This attempt no longer holds the claims it sends under (its lease passed and another attempt or run
@@ -54,12 +61,13 @@ class Claims(StoreBase):
         live sender renews its fence's lease before every request). A key held under a live lease by another
         run, or by another attempt of the same run (it may still be sending), is not returned. ``fence``
         defaults to the run id (callers with one attempt per run)."""
-        keys = list(dict.fromkeys(user_keys))
+        keys = sorted(set(user_keys))
         if not keys:
             return set()
         fence = fence or run_id
         t = send_claims
         with self.write() as conn:
+            _serialize(conn)
             at = self._clock(conn)
             until = at + lease_s
             self._lease(conn, fence, run_id, until)
@@ -108,6 +116,7 @@ class Claims(StoreBase):
         keys = list(dict.fromkeys(user_keys))
         if fence is None or not keys:
             return
+        _serialize(conn)
         t = send_claims
         held = 0
         for part in chunks(keys):
@@ -201,6 +210,13 @@ class Claims(StoreBase):
     def forget_in_flight(self, batch_key: str) -> None:
         with self.write() as conn:
             conn.execute(in_flight_batches.delete().where(in_flight_batches.c.batch_key == batch_key))
+
+
+def _serialize(conn: Connection) -> None:
+    """Take the claims lock for the rest of this transaction (PostgreSQL; SQLite's write transaction is
+    already the only writer)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIMS_LOCK_KEY})
 
 
 def _effective_lease():
