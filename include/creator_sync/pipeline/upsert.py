@@ -88,11 +88,14 @@ def upsert(attempt: Attempt, options: SendOptions, log: logging.Logger | None = 
             fence=new_fence(options.run_id, attempt.try_number),
         )
         save(report)
-        # after the upsert: the clears name only attributes this run does not set (pipeline.clearing)
-        cleared = clear_file(
-            options.clears_path, hook=hook, state=state, run_id=options.run_id, dry_run=options.dry_run
-        )
-        save(report, cleared)
+        # after the upsert: the clears name only attributes this run does not set (pipeline.clearing).
+        # Without a clears file no clear pass is recorded (the report says the upsert sent no clears).
+        cleared = None
+        if options.clears_path:
+            cleared = clear_file(
+                options.clears_path, hook=hook, state=state, run_id=options.run_id, dry_run=options.dry_run
+            )
+            save(report, cleared)
     except BaseException:
         save(progress)  # a failed attempt's requests and retries still count for the run
         raise
@@ -100,10 +103,11 @@ def upsert(attempt: Attempt, options: SendOptions, log: logging.Logger | None = 
         client_stats = hook.stats
         hook.close()
     _log_summary(log, report, options, client_stats)
-    log.info("clear: %s", cleared.as_dict())
+    if cleared is not None:
+        log.info("clear: %s", cleared.as_dict())
     return {
         "send": report.as_dict(),
-        "clear": cleared.as_dict(),
+        "clear": cleared.as_dict() if cleared is not None else None,
         "client": client_stats,
         "dry_run": options.dry_run,
     }
