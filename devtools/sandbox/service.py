@@ -79,7 +79,9 @@ class Service:
     # -- request accounting (called by the middleware; keep cheap) ---------------------------------
     def reset_counters(self) -> None:
         self.requests_by_status: Counter[str] = Counter()
-        self.inflight = 0
+        # a gauge, not a counter: requests still running when the counters are reset end later and
+        # decrement it, so a reset keeps it
+        self.inflight = getattr(self, "inflight", 0)
         self.max_concurrent = 0
         self.extra_429s = 0
         self.processed_after_disconnect = 0

@@ -24,7 +24,7 @@ DEFAULTS = {"fault_slow": 0, "slow_seconds": 5, "latency_seconds": 0, "complete_
 
 @pytest.fixture
 def insider_config(sandbox):
-    settled(sandbox)  # no request of an earlier test is still running inside the sandbox
+    settled(sandbox, timeout=30)  # no request of an earlier test is still running inside the sandbox
     sandbox.reset("insider")
     yield lambda values: sandbox.configure("insider", values)
     sandbox.configure("insider", DEFAULTS)
