@@ -146,6 +146,21 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
+@contextlib.contextmanager
+def scratch_state_store(prefix: str):
+    """A StateStore on a new PostgreSQL database named after ``prefix``, dropped on exit."""
+    from creator_sync.store import StateStore
+
+    name = unique_name(prefix)
+    create_database(name)
+    store = StateStore(f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}")
+    try:
+        yield store
+    finally:
+        store.engine.dispose()
+        drop_database(name)
+
+
 # -- Redis dbs ---------------------------------------------------------------------------------------------
 class RedisDbClaim:
     """Exclusive use of ``count`` Redis dbs out of ``candidates``, so parallel runs never share a broker

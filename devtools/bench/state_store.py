@@ -63,16 +63,10 @@ def _store(backend: str):
             finally:
                 store.engine.dispose()
         return
-    from devtools.celery_stack import PG_HOST, PG_PORT, PG_USER, create_database, drop_database, unique_name
+    from devtools.celery_stack import scratch_state_store
 
-    name = unique_name("cs_bench_state")
-    create_database(name)
-    store = StateStore(f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}")
-    try:
+    with scratch_state_store("cs_bench_state") as store:
         yield store
-    finally:
-        store.engine.dispose()
-        drop_database(name)
 
 
 def _fill(store, users: int, ledger_events: int, now: datetime) -> dict[str, float]:

@@ -19,17 +19,11 @@ def store(request, tmp_path) -> Iterator[StateStore]:
     if request.param == "sqlite":
         yield StateStore(f"sqlite:///{tmp_path / 'state.db'}")
         return
-    from devtools.celery_stack import PG_HOST, PG_PORT, PG_USER, create_database, drop_database, unique_name
+    from devtools.celery_stack import scratch_state_store
 
     require_postgres("the claim on PostgreSQL")
-    name = unique_name("cs_claims")
-    create_database(name)
-    s = StateStore(f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}")
-    try:
+    with scratch_state_store("cs_claims") as s:
         yield s
-    finally:
-        s.engine.dispose()
-        drop_database(name)
 
 
 def test_another_live_attempt_keeps_its_claims(store):

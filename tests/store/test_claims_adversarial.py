@@ -35,17 +35,11 @@ def _sqlite(tmp_path) -> Iterator[StateStore]:
 
 
 def _postgres() -> Iterator[StateStore]:
-    from devtools.celery_stack import PG_HOST, PG_PORT, PG_USER, create_database, drop_database, unique_name
+    from devtools.celery_stack import scratch_state_store
 
     require_postgres("the adversarial claim tests on PostgreSQL")
-    name = unique_name("cs_claims_adv")
-    create_database(name)
-    s = StateStore(f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}")
-    try:
+    with scratch_state_store("cs_claims_adv") as s:
         yield s
-    finally:
-        s.engine.dispose()
-        drop_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
