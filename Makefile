@@ -8,6 +8,10 @@ CONSTRAINTS := constraints/constraints-3.11.txt
 # Linux, Python 3.11, under Airflow's constraints: the set the image runs and the tests use
 COMPILE := $(BIN)/uv pip compile --generate-hashes --python-version 3.11 --python-platform linux -c $(CONSTRAINTS) --no-emit-package creator-sync
 INSTALLED := $(VENV)/.installed
+# Python caches compiled modules (__pycache__) for every process make starts, whatever the shell says:
+# with PYTHONDONTWRITEBYTECODE set, each Airflow process (CLI call, scheduler, task) recompiles Airflow
+# from source, about 3 s of CPU per `import airflow`.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo stop test test-fast soak lint format bench lock constraints pin-image audit sandbox clean
 
