@@ -74,3 +74,27 @@ def _fresh_object_stores():
 
     store._STORE_CACHE.clear()
     storage._checked_bucket.cache_clear()
+
+
+# Files that start a whole Airflow (minutes each). `make test` hands files to its two workers in collection
+# order (xdist --dist loadfile); these go first, then the other server-starting (slow) files, so no long
+# file starts near the end while the other worker sits idle.
+LONGEST_FIRST = (
+    "tests/e2e/test_chaos_e2e.py",
+    "tests/e2e/test_creator_sync_e2e.py",
+    "tests/test_demo.py",
+    "tests/deploy/test_celery_deployment.py",
+    "tests/e2e/test_offboard_e2e.py",
+    "tests/e2e/test_ui_browser.py",
+)
+
+
+def _schedule_rank(item: pytest.Item) -> tuple[int, int]:
+    path = item.nodeid.split("::", 1)[0]
+    if path in LONGEST_FIRST:
+        return (0, LONGEST_FIRST.index(path))
+    return (1 if item.get_closest_marker("slow") else 2, 0)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_schedule_rank)  # stable: each file keeps its own order
