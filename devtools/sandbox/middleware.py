@@ -83,21 +83,35 @@ class SandboxMiddleware:
             if svc.faults.latency_seconds > 0:
                 await asyncio.sleep(svc.faults.latency_seconds)
             fault = svc.faults.draw()
+            answer_send = counting_send
             if fault == "slow":
                 await asyncio.sleep(svc.faults.slow_seconds)
                 svc.note_held_answer(delivered=not _client_gone(send))
+                answer_send = self._held_send(send)
             elif fault in AFTER_KINDS:
-                await self._after(fault, scope, receive, send, counting_send)
+                await self._after(fault, scope, receive, send)
                 return
             elif fault is not None:
                 await self._fault(fault, scope, receive, send, counting_send)
                 return
             if svc.complete_after_disconnect and _client_gone(send):
                 svc.processed_after_disconnect += 1
-            await self.app(scope, receive, counting_send)
+            await self.app(scope, receive, answer_send)
         finally:
             svc.inflight -= 1
             release()
+
+    def _held_send(self, send):
+        """``send`` counting the answer's status as ``<status>_held``: a slow / timeout_after fault held it
+        (a fault already counted in faults_injected, so its status is not one of the plain statuses)."""
+        svc = self.service
+
+        async def held_send(message) -> None:
+            if message["type"] == "http.response.start":
+                svc.requests_by_status[f"{message['status']}_held"] += 1
+            await send(message)
+
+        return svc.readings.throttle_send(held_send)
 
     async def _fault(self, fault: str, scope, receive, send, counting_send) -> None:
         svc = self.service
@@ -116,7 +130,7 @@ class SandboxMiddleware:
             return
         await response(scope, receive, counting_send)
 
-    async def _after(self, fault: str, scope, receive, send, counting_send) -> None:
+    async def _after(self, fault: str, scope, receive, send) -> None:
         """Process the request for real, then lose its answer the way ``fault`` says."""
         svc = self.service
         start: dict = {}
@@ -143,7 +157,7 @@ class SandboxMiddleware:
             svc.note_held_answer(delivered=not _client_gone(send))
             payload = bytes(body)
         headers.append((b"content-length", str(len(payload)).encode()))
-        sender = send if fault == "truncated_after" else counting_send
+        sender = send if fault == "truncated_after" else self._held_send(send)
         await sender({"type": "http.response.start", "status": status, "headers": headers})
         await sender({"type": "http.response.body", "body": payload})
 

@@ -137,8 +137,10 @@ def chaos(tmp_path_factory):
 
 
 def failed_answers(stats: dict) -> int:
-    """Answers the client cannot use: every injected fault and every real limit 429."""
-    return sum(stats["faults_injected"].values()) + stats["rate_limited_429s"]
+    """Answers the client cannot use: every injected fault and every real limit 429, less the held answers
+    a client still received (a hold that ended before the client's own timeout, on a loaded machine)."""
+    faults = sum(stats["faults_injected"].values()) - stats["held_answers_delivered"]
+    return faults + stats["rate_limited_429s"]
 
 
 def arrivals(stats: dict) -> int:
@@ -194,14 +196,12 @@ def test_chaos_run_stores_every_valid_creator_and_event_exactly_once(chaos):
         assert row["rate_limited_429"] == stats["requests_by_status"].get("429", 0), (name, row, stats)
         # every unusable answer (injected fault or real 429) either made the client retry or ended its call
         # in an error (retries exhausted, or a lost answer the client must not re-send: the sender then asked
-        # the Profile API); the other failed calls are the vendor's own 404 answers (Profile API probes of
-        # users Insider does not hold). Failed attempts store their counters too, so nothing is subtracted.
-        # The run's figures can miss a few of them (78 of 81 and 131 of 135 in two CI runs; the sandbox's
-        # count of held answers a client still received was 0 in the second, so the cause is not that and is
-        # not found yet), never count more: the client invents no failure.
+        # the Profile API); so did each of the vendor's own 404 answers (Profile API probes of users Insider
+        # does not hold; a 404 a fault held is counted by the sandbox as the fault, under "404_held"). Failed
+        # attempts store their counters too, so nothing is subtracted, and the client invents no failure.
         not_found = stats["requests_by_status"].get("404", 0)
         counted, unusable = row["retries"] + row["failures"], failed_answers(stats) + not_found
-        assert counted <= unusable, (
+        assert counted == unusable, (
             name,
             row,
             stats["faults_injected"],

@@ -4,6 +4,8 @@ counted apart from real limit 429s."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from sandbox_samples import INSIDER_HEADERS, IQ_AUTH
@@ -59,6 +61,32 @@ def test_timeout_after_processing(sandbox, insider_faults):
     stats = sandbox.stats("insider")
     assert stats["users_stored"] == 1 and stats["faults_injected"]["timeout_after"] == 1
     assert stats["held_answers_delivered"] == 0  # the client had gone when the hold ended
+
+
+@pytest.mark.parametrize("fault", ["fault_timeout_after", "fault_slow"])
+def test_a_held_answer_is_counted_apart_from_the_statuses_of_answers_sent(sandbox, insider_faults, fault):
+    """A held 404 (a Profile API read of a user Insider does not hold) is one fault, not also one of the
+    plain 404 answers: a report that adds the vendor's 404s to the injected faults counts it once."""
+    insider_faults({fault: 1.0, "slow_seconds": 1.0})
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(
+                f"{sandbox.insider_url}/api/user/v1/profile",
+                headers=INSIDER_HEADERS,
+                json={"identifiers": {"uuid": f"nobody-{fault}"}, "attributes": ["name"]},
+                timeout=0.3,
+            )
+        deadline = time.monotonic() + 10  # the sandbox answers (to nobody) when the hold ends
+        while not (stats := sandbox.stats("insider"))["requests_by_status"]:
+            assert time.monotonic() < deadline, stats
+            time.sleep(0.1)
+    finally:
+        sandbox.configure("insider", {"fault_slow": 0})
+    # one answer, under <status>_held (404 when the endpoint read the body; the slow fault's endpoint may
+    # instead find its client gone and answer 500 to nobody, see devtools.sandbox.middleware)
+    (status,) = stats["requests_by_status"]
+    assert status.endswith("_held") and stats["requests_by_status"][status] == 1, stats
+    assert sum(stats["faults_injected"].values()) == 1
 
 
 @pytest.mark.parametrize("fault", ["fault_timeout_after", "fault_slow"])
