@@ -7,9 +7,11 @@ inside [end - window, end) are summed per (creator, platform) - posts, the mappe
 spooled to their bucket; per bucket they become the attributes of ``ATTRIBUTES``.
 
 Honest about coverage: a run reads the contents of its own read window (an hourly run: its hours and the
-look-back; the weekly sweep: a week; a backfill: its days). The attributes are sent only by a run whose
-contents cover the whole engagement window (``full_window``: a backfill or a run with a look-back of at
-least the window); a run that read less leaves them out and Insider keeps the last full-window values, so
+look-back; the weekly sweep: a week; a backfill: its days; a targeted run: the whole engagement window of
+its accounts, creator_sync.sync.targeted_fetch). The attributes are sent only by a run whose contents cover
+the whole engagement window (``full_window``: a backfill, a targeted run - so a webhook such as
+CONTENTS.UPDATED refreshes its account's values within minutes - or a run with a look-back of at least the
+window); a run that read less leaves them out and Insider keeps the last full-window values, so
 a value never describes a shorter span than its name says, and an hourly run's new post does not make
 every posting creator's attributes "changed" (a full re-send) each hour.
 """

@@ -202,12 +202,16 @@ def _content_attributes(m: Mapping) -> list[str]:
         f"The engagement window is `CREATOR_SYNC_ENGAGEMENT_WINDOW_DAYS` ({days} days by default) before the",
         f"end of the run's data interval; its columns: {used}. A run reads the contents of its own read",
         "window (an hourly run its hours and the look-back, the weekly contents sweep a week, a backfill",
-        "its days). These attributes are sent only by a run whose contents cover the whole engagement",
-        "window (a backfill over it, or a look-back of at least the window): a value never describes a",
+        "its days, a webhook-triggered targeted run the whole engagement window of its accounts). These",
+        "attributes are sent only by a run whose contents cover the whole engagement window (a targeted",
+        "run, a backfill over it, or a look-back of at least the window): a value never describes a",
         "shorter span than its name says, and an hourly run's new post does not re-send every posting",
         "creator's attributes. A run that read less leaves them out; Insider keeps the last full-window",
-        "values. With only hourly incremental runs they are not refreshed: schedule a backfill (or a run",
-        "with a look-back) over the window to refresh them.",
+        "values. Every InsightIQ webhook of an account (`CONTENTS.UPDATED` when its items' counts move,",
+        "`CONTENTS.ADDED`, `PROFILES.UPDATED`, ...) starts a targeted run that re-reads the account's",
+        "contents over the window and sends the recomputed values; its events stay those of the run's",
+        "event window, so an item read again is not sent again. An account without webhooks is refreshed",
+        "by a backfill (or a run with a look-back) over the window.",
     ]
     return lines
 

@@ -459,12 +459,22 @@ class _Rolling:
             background.submit(lambda: self.spool.write(sums))
 
 
-def _rolling(out: Path, ranges: _Ranges, inputs: dict, end, events_from, sweep_from, days: int | None):
+def _rolling(
+    out: Path,
+    ranges: _Ranges,
+    inputs: dict,
+    end,
+    events_from,
+    sweep_from,
+    days: int | None,
+    contents_from=None,
+):
     """The run's engagement window: `days` (default the setting) before `end`; the contents cover it
-    when the run's content read window (events_from, or the contents sweep's sweep_from) reaches back."""
+    when the run's content read window (events_from, `contents_from` when the contents were read further
+    back than the events, or the contents sweep's sweep_from) reaches back."""
     days = days or settings.current().engagement_window_days
     since = utc(engagement.window_start(end, days))
-    covered = events_from
+    covered = events_from if contents_from is None else min(events_from, utc(contents_from))
     if inputs.get(SWEEP_CONTENTS) and sweep_from is not None:
         covered = min(covered, utc(sweep_from))
     spool = _Spool(out / "_spool" / "engagement", ranges, engagement.schema())
@@ -635,6 +645,7 @@ def transform_run(
     offboarded: Callable[[Iterable[str]], set[str]] | None = None,
     sweep_from: datetime | None = None,
     engagement_days: int | None = None,
+    contents_from: datetime | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
@@ -643,6 +654,9 @@ def transform_run(
     `offboarded(ids)` names creators who left (creator_sync.store.offboarded_ids): dropped before anything is
     written. The weekly sweeps (`transactions_sweep`, `contents_sweep`) keep events from `sweep_from` (the
     ledger drops those already acknowledged). `engagement_days`: the engagement window (default: the setting).
+    `contents_from`: the contents files cover [contents_from, end) (a targeted run reads its accounts'
+    contents over the engagement window): the engagement attributes are sent when that covers the window,
+    while events stay inside [events_from, end), so an item read again is not an event again.
 
     Memory: one chunk of `chunk_rows` rows while reading, then one bucket (a range of user ids with about
     `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows; `buckets` sets their number
@@ -657,7 +671,7 @@ def transform_run(
     ranges = _sample_ranges(inputs, stats.buckets, chunk_rows)
     malformed = _MalformedOut(out / "malformed.jsonl", stats)
     spool, metric_spool = _Spool(out / "_spool" / "events", ranges), _metric_spool(out, ranges, m)
-    rolling = _rolling(out, ranges, inputs, end, events_from, sweep_from, engagement_days)
+    rolling = _rolling(out, ranges, inputs, end, events_from, sweep_from, engagement_days, contents_from)
     creator_spools: dict[str, _Spool] = {}
     background, hashes_path = _Background(), out / "user_hashes.parquet"
     hashes_out = pq.ParquetWriter(hashes_path, _HASHES_SCHEMA)

@@ -3,7 +3,8 @@
 Every fetch strategy (creator_sync.sync.full_fetch, targeted_fetch, incremental_fetch, backfill) builds on
 these; this module imports no strategy and no engine (creator_sync.sync.fetch picks the strategy):
 
-- `day_range`: the whole days of the run's event window, as InsightIQ filters by;
+- `day_range`: the whole days of the run's event window, as InsightIQ filters by; `contents_day_range`:
+  those of its contents window (a targeted run's covers the engagement window);
 - `shard_accounts`: one shard's accounts (every n-th page of the accounts list, or of the account filter);
 - `directory_files`: the users and profiles files of a directory read;
 - `shard_files`: an account shard's files (accounts, income transactions and payouts, audience,
@@ -38,6 +39,12 @@ def day_range(run: SyncRun) -> tuple[str, str]:
 
     InsightIQ filters by whole days; the transform keeps only timestamps inside the window."""
     return run.events_from.date().isoformat(), (run.end - timedelta(microseconds=1)).date().isoformat()
+
+
+def contents_day_range(run: SyncRun) -> tuple[str, str]:
+    """The days of the run's contents window [contents_from, end) (SyncRun.contents_from: a targeted run's
+    reaches back over the engagement window)."""
+    return run.contents_from.date().isoformat(), (run.end - timedelta(microseconds=1)).date().isoformat()
 
 
 def write(records: Iterable[dict[str, Any]], directory, name: str) -> dict[str, Any]:

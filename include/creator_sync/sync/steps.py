@@ -37,6 +37,7 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
             out_dir=local_out,
             offboarded=offboarded_ids,
             sweep_from=income_sweep_from(run),
+            contents_from=run.contents_from,
         )
     log.info("transform: %s", result.stats)
     return {

@@ -2,7 +2,10 @@
 
 - accounts: by id (one GET each), split over the shards as every n-th account of the filter;
 - users, profiles: the accounts' owners by id and each account's profiles;
-- contents: per account of the filter, over the days of the run's event window;
+- contents: per account of the filter, over the days of the engagement window
+  (CREATOR_SYNC_ENGAGEMENT_WINDOW_DAYS, SyncRun.contents_from): the run sends its accounts' recomputed
+  engagement attributes; at about 2 posts per account in 30 days that is the same one request per account
+  as a read of the event window (one page holds 100 items);
 - income transactions and payouts: per income-synced account, in its shard (a PAYOUTS.* or TRANSACTIONS.*
   webhook starts such a run for its account);
 - audience: per audience-synced account (one request each): a webhook said the account changed, while
@@ -40,8 +43,10 @@ def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
 
 
 def fetch_contents(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
-    """The contents of each of the run's accounts."""
-    from_date, to_date = reads.day_range(run)
+    """The contents of each of the run's accounts over the engagement window (SyncRun.contents_from): the
+    transform recomputes the accounts' rolling engagement attributes from them (a CONTENTS.UPDATED webhook
+    says counts moved) and keeps events only inside the run's event window."""
+    from_date, to_date = reads.contents_day_range(run)
     records = reads.account_contents(hook, run.account_ids, from_date, to_date)
     return {**reads.write(records, run.dir / "fetch" / "contents", "contents"), "requests": hook.stats}
 
