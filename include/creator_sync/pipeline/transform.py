@@ -781,7 +781,8 @@ def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, outs: tuple, st
     r = b.rolling
     creators = add_metrics(creators, engagement.attributes(r.spool.pop(bucket), creators, r.days, r.full))
     names = m.cleared(tuple(engagement.ATTRIBUTES))
-    creators, clears = clearing.split(creators, frames.get("accounts", pd.DataFrame()), names)
+    accounts = frames.get("accounts", pd.DataFrame())
+    creators, clears = clearing.split(creators, accounts, names, m.cleared_whole())
     creators = _with_reasons(creators, m)
     hashes: list[tuple[str, str, int]] = []
     _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats)
