@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pandas as pd
+
+from creator_sync.pipeline.transform import transform_run
 from creator_sync.sync import targeted_fetch
 from creator_sync.sync.run_context import SyncRun
 from creator_sync.sync.steps import transform_step
@@ -113,3 +116,39 @@ def test_without_the_engagement_window_read_the_targeted_run_sends_no_engagement
 def test_the_window_follows_the_setting(monkeypatch):
     monkeypatch.setenv("CREATOR_SYNC_ENGAGEMENT_WINDOW_DAYS", "7")
     assert targeted().contents_from == END - timedelta(days=7)
+
+
+def _second_instagram(tmp_path, status: str) -> dict:
+    """u1's fetch with a second Instagram account a3 (in `status`) beside a1, and a1's window contents."""
+    inputs = two_platform_fetch(tmp_path / "in", with_audience=False)
+    path = inputs["accounts"][0]
+    frame = pd.read_parquet(path)
+    extra = {"id": "a3", "user.id": "u1", "work_platform.name": "Instagram", "status": status}
+    pd.concat([frame, pd.DataFrame([extra])], ignore_index=True).to_parquet(path, index=False)
+    items = [
+        content("c1", "u1", "2024-05-01T10:00:00Z", platform="Instagram", account={"id": "a1"}),
+        content("c2", "u1", "2024-04-20T10:00:00Z", platform="Instagram", account={"id": "a1"}),
+    ]
+    inputs["contents"] = [write_resource(tmp_path / "in" / "contents.parquet", items)]
+    return inputs
+
+
+def _window_attributes(tmp_path, status: str, read) -> dict:
+    result = transform_run(
+        _second_instagram(tmp_path, status), start=START, end=END, out_dir=tmp_path / "out",
+        contents_from=END - timedelta(days=WINDOW_DAYS), contents_accounts=read,
+    )  # fmt: skip
+    custom = json.loads(result.users_path.read_text().splitlines()[0])["attributes"]["custom"]
+    return {k: v for k, v in custom.items() if k.startswith("instagram_") and k.endswith("_per_post")}
+
+
+def test_engagement_over_part_of_a_platform_s_accounts_is_not_sent(tmp_path):
+    """A webhook named a1; u1 also has a3 on Instagram, whose contents the run did not read: a value over
+    a1 alone would replace the platform's at Insider, so none is sent."""
+    assert _window_attributes(tmp_path / "part", "CONNECTED", ["a1"]) == {}
+    both = _window_attributes(tmp_path / "both", "CONNECTED", ["a1", "a3"])
+    assert both["instagram_avg_likes_per_post"] == 10.0
+    lapsed = _window_attributes(tmp_path / "lapsed", "NOT_CONNECTED", ["a1"])  # a3 does not count
+    assert lapsed["instagram_avg_likes_per_post"] == 10.0
+    every = _window_attributes(tmp_path / "all", "CONNECTED", None)  # not a targeted run: all were read
+    assert every["instagram_avg_likes_per_post"] == 10.0

@@ -449,6 +449,7 @@ class _Rolling:
     end: datetime
     days: int
     full: bool
+    read_accounts: frozenset[str] | None = None  # whose contents were read (a targeted run's); None: all
 
     def add(self, chunk: pa.Table, spec, m: Mapping, background: _Background) -> None:
         if not self.full:  # nothing of a partial window is sent (creator_sync.pipeline.engagement)
@@ -468,6 +469,7 @@ def _rolling(
     sweep_from,
     days: int | None,
     contents_from=None,
+    contents_accounts=None,
 ):
     """The run's engagement window: `days` (default the setting) before `end`; the contents cover it
     when the run's content read window (events_from, `contents_from` when the contents were read further
@@ -478,7 +480,8 @@ def _rolling(
     if inputs.get(SWEEP_CONTENTS) and sweep_from is not None:
         covered = min(covered, utc(sweep_from))
     spool = _Spool(out / "_spool" / "engagement", ranges, engagement.schema())
-    return _Rolling(spool, since, end, days, covered <= since)
+    read = None if contents_accounts is None else frozenset(str(a) for a in contents_accounts)
+    return _Rolling(spool, since, end, days, covered <= since, read)
 
 
 def _metric_spool(out: Path, ranges: _Ranges, m: Mapping) -> _Spool:
@@ -646,6 +649,7 @@ def transform_run(
     sweep_from: datetime | None = None,
     engagement_days: int | None = None,
     contents_from: datetime | None = None,
+    contents_accounts: Iterable[str] | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
@@ -657,6 +661,8 @@ def transform_run(
     `contents_from`: the contents files cover [contents_from, end) (a targeted run reads its accounts'
     contents over the engagement window): the engagement attributes are sent when that covers the window,
     while events stay inside [events_from, end), so an item read again is not an event again.
+    `contents_accounts`: the accounts whose contents the files hold (a targeted run's; None: every account):
+    a creator's engagement on a platform is sent only when all its connected accounts there were read.
 
     Memory: one chunk of `chunk_rows` rows while reading, then one bucket (a range of user ids with about
     `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows; `buckets` sets their number
@@ -671,7 +677,9 @@ def transform_run(
     ranges = _sample_ranges(inputs, stats.buckets, chunk_rows)
     malformed = _MalformedOut(out / "malformed.jsonl", stats)
     spool, metric_spool = _Spool(out / "_spool" / "events", ranges), _metric_spool(out, ranges, m)
-    rolling = _rolling(out, ranges, inputs, end, events_from, sweep_from, engagement_days, contents_from)
+    rolling = _rolling(
+        out, ranges, inputs, end, events_from, sweep_from, engagement_days, contents_from, contents_accounts
+    )
     creator_spools: dict[str, _Spool] = {}
     background, hashes_path = _Background(), out / "user_hashes.parquet"
     hashes_out = pq.ParquetWriter(hashes_path, _HASHES_SCHEMA)
@@ -779,9 +787,10 @@ def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, outs: tuple, st
         return
     creators = add_metrics(creators, metrics)
     r = b.rolling
-    creators = add_metrics(creators, engagement.attributes(r.spool.pop(bucket), creators, r.days, r.full))
-    names = m.cleared(tuple(engagement.ATTRIBUTES))
     accounts = frames.get("accounts", pd.DataFrame())
+    window = engagement.attributes(r.spool.pop(bucket), creators, r.days, r.full)
+    creators = add_metrics(creators, engagement.read_in_full(window, accounts, r.read_accounts))
+    names = m.cleared(tuple(engagement.ATTRIBUTES))
     creators, clears = clearing.split(creators, accounts, names, m.cleared_whole())
     creators = _with_reasons(creators, m)
     hashes: list[tuple[str, str, int]] = []

@@ -38,6 +38,7 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
             offboarded=offboarded_ids,
             sweep_from=income_sweep_from(run),
             contents_from=run.contents_from,
+            contents_accounts=run.account_ids or None,  # a targeted run reads only its accounts' contents
         )
     log.info("transform: %s", result.stats)
     return {
