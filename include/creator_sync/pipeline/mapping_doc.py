@@ -228,8 +228,10 @@ def _content_attributes(m: Mapping) -> list[str]:
         "values. Every InsightIQ webhook of an account (`CONTENTS.UPDATED` when its items' counts move,",
         "`CONTENTS.ADDED`, `PROFILES.UPDATED`, ...) starts a targeted run that re-reads the account's",
         "contents over the window and sends the recomputed values; its events stay those of the run's",
-        "event window, so an item read again is not sent again. An account without webhooks is refreshed",
-        "by a backfill (or a run with a look-back) over the window.",
+        "event window, so an item read again is not sent again. A targeted run sends a creator's values",
+        "for a platform only when it read all of the creator's connected accounts there (a value over part",
+        "of them would replace the whole). An account without webhooks is refreshed by a backfill (or a",
+        "run with a look-back) over the window.",
     ]
     return lines
 
