@@ -121,6 +121,15 @@ def test_a_full_read_that_misses_an_account_keeps_it_and_queues_it_for_a_targete
     assert clears == ""  # nothing cleared on the list's word
 
 
+def test_a_deleted_account_is_not_queued_again_by_later_full_reads(local_sync_store):
+    full_read([account("a1", "Instagram"), account("a2", "YouTube")])
+    run = targeted(("a2",))
+    write_fetch(run, [])  # 404: a2 is taken as disconnected and kept as NOT_CONNECTED
+    transform_step(run)
+    full_read([account("a1", "Instagram")], run_id="manual__third")
+    assert WebhookStore(make_engine()).pending() == []
+
+
 def test_vanished_and_missing_from_pick_the_right_rows():
     base = pa.table({"id": ["a1", "a2", "a3"], "status": ["CONNECTED", "CONNECTED", "NOT_CONNECTED"]})
     read = pa.table({"id": ["a1"], "status": ["CONNECTED"]})

@@ -266,11 +266,18 @@ def _keep_missing(before: pa.Table | None, read: pa.Table) -> pa.Table:
         return read
     from creator_sync.store.webhooks import WebhookStore, make_engine
 
-    WebhookStore(make_engine()).queue_accounts(missing)
-    log.warning("%d snapshot account(s) missing from the full read: queued for a targeted run", len(missing))
     kept = before.filter(
         pc.is_in(pc.cast(before[KEY], pa.string()), value_set=pa.array(missing, pa.string()))
     )
+    status = kept[account_status.STATUS].to_pylist() if account_status.STATUS in kept.column_names else []
+    # an account already NOT_CONNECTED (e.g. one a targeted run found deleted) has nothing left to clear
+    ids = [str(i) for i in kept[KEY].to_pylist()]
+    ask = [
+        i for i, s in zip(ids, status or [None] * len(ids), strict=True) if s != account_status.NOT_CONNECTED
+    ]
+    if ask:
+        WebhookStore(make_engine()).queue_accounts(ask)
+        log.warning("%d snapshot account(s) missing from the full read: queued for a targeted run", len(ask))
     kept = kept.drop_columns([c for c in account_status.DERIVED if c in kept.column_names])
     return files.concat_tables([read, kept])
 
