@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from creator_sync.pipeline.transform import transform_run
+from creator_sync.pipeline.transform import ContentsRead, transform_run
 from creator_sync.sync import targeted_fetch
 from creator_sync.sync.run_context import SyncRun
 from creator_sync.sync.steps import transform_step
@@ -136,7 +136,7 @@ def _second_instagram(tmp_path, status: str) -> dict:
 def _window_attributes(tmp_path, status: str, read) -> dict:
     result = transform_run(
         _second_instagram(tmp_path, status), start=START, end=END, out_dir=tmp_path / "out",
-        contents_from=END - timedelta(days=WINDOW_DAYS), contents_accounts=read,
+        contents=ContentsRead(END - timedelta(days=WINDOW_DAYS), None if read is None else frozenset(read)),
     )  # fmt: skip
     custom = json.loads(result.users_path.read_text().splitlines()[0])["attributes"]["custom"]
     return {k: v for k, v in custom.items() if k.startswith("instagram_") and k.endswith("_per_post")}

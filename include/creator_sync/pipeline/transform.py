@@ -440,6 +440,18 @@ def _spool_events(
         background.submit(rolling.spool.close)
 
 
+@dataclass(frozen=True)
+class ContentsRead:
+    """How a run read its contents when not as its event window says (a targeted run's). `since`: the files
+    cover [since, end) (a targeted run reads its accounts' contents over the engagement window), so the
+    engagement attributes are sent, while events stay inside [events_from, end): an item read again is not
+    an event again. `accounts`: the accounts whose contents the files hold (None: every account's); a
+    creator's engagement on a platform is sent only when all its connected accounts there were read."""
+
+    since: datetime | None = None
+    accounts: frozenset[str] | None = None
+
+
 @dataclass
 class _Rolling:
     """The engagement window [since, end) and its spool; `full`: the run's contents cover all of it."""
@@ -468,20 +480,19 @@ def _rolling(
     events_from,
     sweep_from,
     days: int | None,
-    contents_from=None,
-    contents_accounts=None,
+    contents: ContentsRead | None = None,
 ):
     """The run's engagement window: `days` (default the setting) before `end`; the contents cover it
-    when the run's content read window (events_from, `contents_from` when the contents were read further
+    when the run's content read window (events_from, `contents.since` when the contents were read further
     back than the events, or the contents sweep's sweep_from) reaches back."""
     days = days or settings.current().engagement_window_days
     since = utc(engagement.window_start(end, days))
-    covered = events_from if contents_from is None else min(events_from, utc(contents_from))
+    contents = contents or ContentsRead()
+    covered = events_from if contents.since is None else min(events_from, utc(contents.since))
     if inputs.get(SWEEP_CONTENTS) and sweep_from is not None:
         covered = min(covered, utc(sweep_from))
     spool = _Spool(out / "_spool" / "engagement", ranges, engagement.schema())
-    read = None if contents_accounts is None else frozenset(str(a) for a in contents_accounts)
-    return _Rolling(spool, since, end, days, covered <= since, read)
+    return _Rolling(spool, since, end, days, covered <= since, contents.accounts)
 
 
 def _metric_spool(out: Path, ranges: _Ranges, m: Mapping) -> _Spool:
@@ -648,8 +659,7 @@ def transform_run(
     offboarded: Callable[[Iterable[str]], set[str]] | None = None,
     sweep_from: datetime | None = None,
     engagement_days: int | None = None,
-    contents_from: datetime | None = None,
-    contents_accounts: Iterable[str] | None = None,
+    contents: ContentsRead | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
@@ -658,12 +668,7 @@ def transform_run(
     `offboarded(ids)` names creators who left (creator_sync.store.offboarded_ids): dropped before anything is
     written. The weekly sweeps (`transactions_sweep`, `contents_sweep`) keep events from `sweep_from` (the
     ledger drops those already acknowledged). `engagement_days`: the engagement window (default: the setting).
-    `contents_from`: the contents files cover [contents_from, end) (a targeted run reads its accounts'
-    contents over the engagement window): the engagement attributes are sent when that covers the window,
-    while events stay inside [events_from, end), so an item read again is not an event again.
-    `contents_accounts`: the accounts whose contents the files hold (a targeted run's; None: every account):
-    a creator's engagement on a platform is sent only when all its connected accounts there were read.
-
+    `contents`: how far back and for which accounts the contents were read (`ContentsRead`: a targeted run's).
     Memory: one chunk of `chunk_rows` rows while reading, then one bucket (a range of user ids with about
     `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows; `buckets` sets their number
     instead). The output does not depend on either.
@@ -677,9 +682,7 @@ def transform_run(
     ranges = _sample_ranges(inputs, stats.buckets, chunk_rows)
     malformed = _MalformedOut(out / "malformed.jsonl", stats)
     spool, metric_spool = _Spool(out / "_spool" / "events", ranges), _metric_spool(out, ranges, m)
-    rolling = _rolling(
-        out, ranges, inputs, end, events_from, sweep_from, engagement_days, contents_from, contents_accounts
-    )
+    rolling = _rolling(out, ranges, inputs, end, events_from, sweep_from, engagement_days, contents)
     creator_spools: dict[str, _Spool] = {}
     background, hashes_path = _Background(), out / "user_hashes.parquet"
     hashes_out = pq.ParquetWriter(hashes_path, _HASHES_SCHEMA)
@@ -699,7 +702,6 @@ def transform_run(
     finally:
         spools = [spool, metric_spool, rolling.spool, *creator_spools.values()]
         _close(background, hashes_out, malformed, spools, out)
-
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
     return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path, paths[2])
