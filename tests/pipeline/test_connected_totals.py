@@ -87,7 +87,7 @@ def test_clear_as_empty_list_sends_an_empty_array_with_not_append(tmp_path):
     assert user["attributes"]["custom"]["connected_platforms"] == []
     assert user["not_append"] is True and user["append"] is False  # the list replaces, not appends
     assert "connected_platforms" not in clears
-    assert {"primary_platform", "total_follower_count"} <= set(clears)  # those are deleted as before
+    assert {"primary_platform", "total_follower_count"} <= set(clears)  # those are deleted either way
     connected, _ = run(tmp_path / "c", "CONNECTED", "NOT_CONNECTED", mapping)
     assert connected["attributes"]["custom"]["connected_platforms"] == ["instagram"]
 

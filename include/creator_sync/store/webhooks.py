@@ -107,7 +107,7 @@ class WebhookStore:
 
     def queue_accounts(self, account_ids: list[str], now: datetime | None = None) -> int:
         """Mark accounts pending without a delivery (a sync run asks for their targeted runs, e.g. accounts a
-        full read no longer lists: their targeted run's GET tells deleted from skipped); returns how many."""
+        full read does not list: their targeted run's GET tells deleted from skipped); returns how many."""
         now = now or utcnow()
         with self._write() as conn:
             for account_id in account_ids:
