@@ -9,6 +9,11 @@ for new creators). The planner
 (creator_sync.sync.plan) turns those webhooks into reads, and `run_plan` executes them against the fake:
 the figures are requests actually made, so a planner that reads more shows up here.
 
+`targeted_contents` counts the contents lists of the targeted runs the same webhooks start (one per named
+account, over the engagement window; `insightiq_targeted_contents_extra_requests_<size>`: what that window
+costs beyond a read of the run's own interval). Targeted runs are separate Airflow runs, not part of the
+hourly run's figure.
+
 `python -m devtools.bench.requests_sim` prints the figures as JSON. The `_per_account_contents` figures are
 the same hourly run when InsightIQ requires `account_id` on the contents list
 (creator_sync.sync.contents_read): the interval's list is replaced by the weekly per-account contents sweep.
@@ -201,6 +206,39 @@ def backfill_run(fleet: Fleet, days: int, snapshot: plan.Snapshot | None = None)
     return {"requests": counts["total"], "by_resource": counts}
 
 
+def targeted_contents(fleet: Fleet, fraction: float, hour: int = 0, window_days: int | None = None) -> dict:
+    """The contents reads of the targeted runs the hour's webhooks start (creator_sync.sync.targeted_fetch:
+    each named account's contents list): over the engagement window (`window`, what a targeted run reads so
+    that CONTENTS.UPDATED refreshes the engagement attributes) and over the run's own interval (`interval`,
+    a read of the event window only), executed against the fake like the planner's reads. Accounts new in
+    the hour have no contents yet: one request each under either window (counted in both)."""
+    from creator_sync import settings
+
+    days = window_days or settings.default("engagement_window_days")
+    named = {
+        p["data"]["account_id"] for p in hourly_webhooks(fleet, fraction, hour) if p["data"].get("account_id")
+    }
+    known = sorted(a for a in named if a.removeprefix("acc-").isdigit())
+    new = len(named) - len(known)
+    end = START + HOUR
+
+    def requests(first: datetime) -> int:
+        from_date, to_date = plan.day_range(first, end)
+        reads = [
+            plan.Read(
+                "list",
+                "contents",
+                "targeted",
+                params={"account_id": a, "from_date": from_date, "to_date": to_date},
+            )
+            for a in known
+        ]
+        return plan.run_plan(reads, CountingFake(fleet))["total"] + new
+
+    window, interval = requests(end - timedelta(days=days)), requests(START)
+    return {"accounts": len(named), "window": window, "interval": interval, "extra": window - interval}
+
+
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 
 
@@ -217,6 +255,9 @@ def simulate(changed_fraction: float = 0.01, backfill_days: int = 30) -> dict:
         per_account = hourly_run(fleet, changed_fraction, snapshot=snapshot, contents_per_account=True)
         out[f"insightiq_requests_per_hourly_run_{label}_per_account_contents"] = per_account["requests"]
         out[f"insightiq_requests_per_full_run_{label}"] = full_run(fleet, snapshot)["requests"]
+        targeted = targeted_contents(fleet, changed_fraction)
+        out[f"insightiq_targeted_contents_requests_{label}"] = targeted["window"]
+        out[f"insightiq_targeted_contents_extra_requests_{label}"] = targeted["extra"]
         if label == "10k":
             full = out["insightiq_requests_per_full_run_10k"]
             backfill = backfill_run(fleet, backfill_days, snapshot)["requests"]

@@ -91,3 +91,15 @@ def test_payouts_cost_the_weekly_sweep_slice_and_the_webhook_searches_not_the_fl
     searches = -(-len(announced) // plan.SEARCH_MAX_IDS)
     assert announced and 0 < run["by_resource"]["social_payouts"] <= due + searches
     assert run["by_resource"]["social_payouts"] * 50 < int(fleet.income.sum())  # not every income account
+
+
+def test_the_targeted_runs_engagement_window_read_costs_pages_only_past_100_items(fleet, monkeypatch):
+    """A targeted run reads each named account's contents over the engagement window (so CONTENTS.UPDATED
+    refreshes the engagement attributes): one request per account, as a read of its interval, until an
+    account has 100 items in the window; then one more page per 100 items."""
+    usual = requests_sim.targeted_contents(fleet, 0.01)
+    assert usual["window"] == usual["interval"] >= usual["accounts"] > 0
+    assert usual["extra"] == 0
+    monkeypatch.setattr(requests_sim, "CONTENTS_PER_ACCOUNT_DAY", 5.0)  # 150 items in 30 days
+    busy = requests_sim.targeted_contents(fleet, 0.01)
+    assert busy["window"] - busy["interval"] == busy["extra"] > 0.9 * busy["accounts"]

@@ -84,8 +84,8 @@ def test_a_two_platform_creator_carries_the_creator_360_attributes(tmp_path):
     assert attrs["age"] == 33  # born 1990-05-03; the run's interval ends 2024-05-02: a day short of 34
     assert attrs["city"] == "Istanbul"  # the only address (the newest profile has none)
     assert "birthday" not in attrs  # opt-in, off by default
-    assert custom["total_follower_count"] == 10_500
-    assert custom["primary_platform"] == "youtube"
+    assert custom["total_follower_count"] == 1500  # connected accounts only: YouTube's session expired
+    assert custom["primary_platform"] == "instagram"
     assert custom["connected_platforms"] == ["instagram"]  # YouTube's session expired
     assert (custom["instagram_connection_status"], custom["youtube_connection_status"]) == (
         "connected",

@@ -125,16 +125,16 @@ def test_clear_is_on_for_per_platform_attributes_and_off_where_the_mapping_says_
     assert "total_follower_count" not in cleared and "audience_top_countries" not in cleared  # not / opt-in
 
 
-def test_clear_on_an_attribute_for_all_platforms_is_a_clear_error(tmp_path):
+def test_clear_on_a_default_attribute_is_a_clear_error(tmp_path):
     raw = raw_mapping()
-    raw["attributes"]["custom"]["total_follower_count"]["clear"] = True
+    raw["attributes"]["gender"]["clear"] = True
     path = tmp_path / "insider_mapping.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(MappingError) as err:
         load_mapping(path)
     text = str(err.value)
-    assert f"{path}:" in text and "attributes.custom.total_follower_count" in text
-    assert "gives one value for all platforms: remove clear" in text
+    assert f"{path}:" in text and "attributes.gender.clear" in text
+    assert "clear removes custom attributes only" in text
 
 
 def test_platform_attributes_clear_false_keeps_the_contents_attributes():

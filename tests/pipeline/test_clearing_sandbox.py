@@ -6,6 +6,7 @@ other platform's. With clearing switched off in the mapping (`clear: false`), th
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -107,3 +108,24 @@ def test_with_clearing_off_the_stale_attributes_stay(sandbox_env, config_dir):
     assert platform_attributes(before, gone)
     assert platform_attributes(after["custom"], gone) == platform_attributes(before, gone)  # stale, kept
     assert after["run"]["sent"]["clear"]["users"] == 0
+
+
+def test_a_creator_without_a_connected_account_loses_the_list_and_the_totals(sandbox_env):
+    """Every account of a creator disconnected: the targeted run removes connected_platforms and the totals
+    over platforms at Insider (clear: true, Delete User Attribute) instead of leaving the last list."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    first = sync(scheduled(hour - timedelta(hours=1)))
+    user_id, one, _ = two_platform_creator(first)
+    whole = {"connected_platforms", "total_follower_count", "primary_platform"}
+    assert whole <= set(stored(sandbox_env, user_id))
+    mine = [a["id"] for a in SnapshotStore().read(SnapshotStore().current(), "accounts").to_pylist()
+            if a["user.id"] == user_id]  # fmt: skip
+    for account_id in mine:
+        off = httpx.post(
+            f"{sandbox_env.insightiq_url}/v1/accounts/{account_id}/disconnect", auth=AUTH, timeout=30
+        )
+        assert off.json()["status"] == "NOT_CONNECTED"
+    sync(dataclasses.replace(targeted(hour, mine[0]), account_ids=tuple(mine)))
+    custom = stored(sandbox_env, user_id)
+    assert not whole & set(custom), custom
+    assert custom[f"{insider_name(one['work_platform.name'])}_{KEPT}"] == "not_connected"

@@ -13,6 +13,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from creator_sync.pipeline.clearing import CONNECTED
+from creator_sync.pipeline.clearing import STATUS as CLEARING_STATUS
 from creator_sync.pipeline.engagement import ATTRIBUTES as ENGAGEMENT_ATTRIBUTES
 from creator_sync.pipeline.mapping import Mapping, insider_name
 from creator_sync.pipeline.mapping_schema import AttributeSpec, IdentifierSpec
@@ -95,6 +97,7 @@ class _Resource:
     update times) and the per-row values computed so far (`language: format locale` reads `country`)."""
 
     def __init__(self, frames: dict[str, pd.DataFrame], resource: str, as_of: datetime):
+        self.frames, self.resource = frames, resource
         self.frame = frames[resource]
         self.as_of = as_of
         self.uuid = column(self.frame, USER_KEY[resource]).astype("str")
@@ -124,10 +127,29 @@ class _Resource:
         self.row_values[name] = values
         return values
 
+    def open_rows(self) -> pd.Series:
+        """Rows of an account that is CONNECTED or of unknown status (`connected_only`): accounts by their
+        own status, profiles by their account's (an account the run lacks: unknown, kept; the rule of
+        creator_sync.pipeline.clearing, nothing is left out on a guess); other resources: every row."""
+        if self.resource == "accounts":
+            status = column(self.frame, CLEARING_STATUS)
+        elif self.resource == "profiles":
+            accounts = self.frames.get("accounts")
+            if accounts is None or not len(accounts) or "id" not in accounts:
+                return pd.Series(True, index=self.frame.index)
+            by_id = accounts.drop_duplicates("id", keep="last").set_index("id")
+            status = column(self.frame, "account.id").map(column(by_id, CLEARING_STATUS))
+        else:
+            return pd.Series(True, index=self.frame.index)
+        status = status.astype("object")
+        return ((status == CONNECTED) | status.isna()).astype(bool)
+
     def rows(self, values: pd.Series, spec) -> Rows:
         keep = pd.Series(True, index=self.frame.index)
         for name, allowed in (getattr(spec, "where", {}) or {}).items():
             keep &= column(self.frame, name).astype("str").isin([str(v) for v in allowed])
+        if getattr(spec, "connected_only", False):
+            keep &= self.open_rows()
         return Rows(self.uuid[keep], self.platform[keep], self.updated_at[keep], values[keep])
 
 

@@ -1,4 +1,6 @@
-"""What to clear at Insider: the per-platform attributes of platforms a creator has no connected account on.
+"""What to clear at Insider: the per-platform attributes of platforms a creator has no connected account on,
+and the custom attributes over all platforms marked `clear: true` (connected_platforms, the totals) of a
+creator with no connected account at all.
 
 A platform has lapsed for a creator when the creator has accounts on it (the run's accounts rows: the whole
 directory after the snapshot merge, creator_sync.sync.incremental_fetch) and every one of them has a known
@@ -52,16 +54,55 @@ def lapsed_platforms(accounts: pd.DataFrame) -> pd.DataFrame:
     return still[~still].reset_index()[["uuid", "platform"]]
 
 
+def lapsed_creators(accounts: pd.DataFrame) -> pd.Index:
+    """The creators (uuid) whose accounts all have a known status other than CONNECTED: no platform left."""
+    if not len(accounts):
+        return pd.Index([], dtype="str")
+    status = column(accounts, STATUS).astype("object")
+    rows = pd.DataFrame(
+        {"uuid": column(accounts, "user.id").astype("str"), "open": (status == CONNECTED) | status.isna()}
+    )
+    still = rows.groupby("uuid")["open"].any()
+    return still.index[~still.to_numpy()]
+
+
+def _clear_whole(
+    creators: pd.DataFrame, accounts: pd.DataFrame, whole: dict[str, str], per_user: dict[str, list[str]]
+) -> pd.DataFrame:
+    """The custom attributes over all platforms of creators without a connected account (`whole`: column
+    -> clear_as): `delete` leaves the value out and lists the name for Delete User Attribute; `empty_list`
+    sets it to [] (the upsert sends the whole, empty list with not_append)."""
+    gone = lapsed_creators(accounts)
+    rows = creators.index.isin(gone)
+    if not whole or not rows.any():
+        return creators
+    creators = creators.copy()
+    for col, how in whole.items():
+        if how == "empty_list":
+            values = creators[col] if col in creators.columns else pd.Series(None, index=creators.index)
+            creators[col] = values.astype("object").where(~rows, "[]")
+            continue
+        if col in creators.columns:
+            creators[col] = creators[col].where(~rows)
+        for uuid in creators.index[rows]:
+            per_user.setdefault(uuid, []).append(col.removeprefix("custom."))
+    return creators
+
+
 def split(
-    creators: pd.DataFrame, accounts: pd.DataFrame, names: Iterable[str]
+    creators: pd.DataFrame, accounts: pd.DataFrame, names: Iterable[str], whole: dict[str, str] | None = None
 ) -> tuple[pd.DataFrame, pd.Series]:
     """`creators` without the values of the attributes to clear, and per creator (uuid index, in the
-    creators' order) the sorted attribute names to clear; creators with nothing to clear are not in it."""
+    creators' order) the sorted attribute names to clear; creators with nothing to clear are not in it.
+    `names`: the per-platform attributes cleared for a lapsed platform; `whole` (column -> clear_as): the
+    custom attributes over all platforms cleared for a creator with no connected account at all."""
     names = tuple(names)
+    per_user: dict[str, list[str]] = {}
+    creators = _clear_whole(creators, accounts, whole or {}, per_user)
     lapsed = lapsed_platforms(accounts)
     lapsed = lapsed[lapsed["uuid"].isin(creators.index)]
     if not names or lapsed.empty:
-        return creators, pd.Series(dtype="object")
+        return creators, _per_user(creators, per_user)
     creators = creators.copy()
     for platform, uuids in lapsed.groupby("platform")["uuid"]:
         rows = creators.index.isin(uuids.to_numpy())
@@ -70,11 +111,14 @@ def split(
             if col in creators.columns:
                 creators[col] = creators[col].where(~rows)
     per_platform = {p: [f"{p}_{n}" for n in names] for p in lapsed["platform"].unique()}
-    per_user: dict[str, list[str]] = {}
     for uuid, platform in zip(lapsed["uuid"], lapsed["platform"], strict=True):
         per_user.setdefault(uuid, []).extend(per_platform[platform])
+    return creators, _per_user(creators, per_user)
+
+
+def _per_user(creators: pd.DataFrame, per_user: dict[str, list[str]]) -> pd.Series:
     order = [u for u in creators.index if u in per_user]
-    return creators, pd.Series([sorted(per_user[u]) for u in order], index=order, dtype="object")
+    return pd.Series([sorted(per_user[u]) for u in order], index=order, dtype="object")
 
 
 def clear_line(uuid: str, attributes: list[str]) -> str:

@@ -7,9 +7,11 @@ inside [end - window, end) are summed per (creator, platform) - posts, the mappe
 spooled to their bucket; per bucket they become the attributes of ``ATTRIBUTES``.
 
 Honest about coverage: a run reads the contents of its own read window (an hourly run: its hours and the
-look-back; the weekly sweep: a week; a backfill: its days). The attributes are sent only by a run whose
-contents cover the whole engagement window (``full_window``: a backfill or a run with a look-back of at
-least the window); a run that read less leaves them out and Insider keeps the last full-window values, so
+look-back; the weekly sweep: a week; a backfill: its days; a targeted run: the whole engagement window of
+its accounts, creator_sync.sync.targeted_fetch). The attributes are sent only by a run whose contents cover
+the whole engagement window (``full_window``: a backfill, a targeted run - so a webhook such as
+CONTENTS.UPDATED refreshes its account's values within minutes - or a run with a look-back of at least the
+window); a run that read less leaves them out and Insider keeps the last full-window values, so
 a value never describes a shorter span than its name says, and an hourly run's new post does not make
 every posting creator's attributes "changed" (a full re-send) each hour.
 """
@@ -24,7 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from creator_sync.pipeline.events import platform_name
-from creator_sync.pipeline.mapping import EventSpec
+from creator_sync.pipeline.mapping import EventSpec, insider_name
+from creator_sync.pipeline.sources import column
 
 # attribute (custom.{platform}_{name}) -> (Insider type, what it is)
 ATTRIBUTES = {
@@ -104,6 +107,40 @@ def attributes(parts: pa.Table, followers: pd.DataFrame, window_days: int, full_
     names = [n for n in ATTRIBUTES if n in out]
     wide = out.set_index(["uuid", "platform"])[names].unstack("platform")
     wide.columns = [f"{platform}_{name}" for name, platform in wide.columns]
+    return wide.dropna(axis=1, how="all")
+
+
+def read_in_full(wide: pd.DataFrame, accounts: pd.DataFrame, read: frozenset[str] | None) -> pd.DataFrame:
+    """`wide` (uuid index, `{platform}_{attribute}` columns) without the values of a (creator, platform) whose
+    contents the run read for only some of the creator's accounts on the platform (`read`: the accounts
+    whose contents were read, a targeted run's; None: every account's). A targeted run names the accounts a
+    webhook named, and a value over part of a platform's accounts would replace the whole one at Insider.
+    Accounts of a known status other than CONNECTED do not count (their contents are not needed)."""
+    if read is None or wide.empty or not len(accounts):
+        return wide
+    status = column(accounts, "status").astype("object")
+    names = column(accounts, "work_platform.name").astype("object")
+    frame = pd.DataFrame(
+        {
+            "uuid": column(accounts, "user.id").astype("str"),
+            "platform": [insider_name(v) if isinstance(v, str) else None for v in names],
+            "unread": ~column(accounts, "id").astype("str").isin(read),
+            "open": ((status == "CONNECTED") | status.isna()).to_numpy(),
+        }
+    )
+    partial = frame[frame["unread"] & frame["open"]].dropna(subset=["platform"])
+    if partial.empty:
+        return wide
+    pairs = set(zip(partial["uuid"], partial["platform"], strict=True))
+    wide = wide.copy()
+    for col in wide.columns:
+        name = next((n for n in ATTRIBUTES if col.endswith(f"_{n}")), None)
+        if name is None:
+            continue
+        platform = col[: -len(name) - 1]
+        rows = np.asarray([(u, platform) in pairs for u in wide.index], dtype=bool)
+        if rows.any():
+            wide[col] = wide[col].where(~rows)
     return wide.dropna(axis=1, how="all")
 
 

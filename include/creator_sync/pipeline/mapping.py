@@ -86,6 +86,15 @@ class Mapping:
             names += list(window_names) if self.engagement_columns else []
         return tuple(dict.fromkeys(names))
 
+    def cleared_whole(self) -> dict[str, str]:
+        """The custom attributes over all platforms (creators-frame column `custom.<name>`) cleared when a
+        creator has no connected account left, each with how (`clear_as`: delete | empty_list)."""
+        return {
+            name: spec.clear_as
+            for name, spec in self.active().items()
+            if name.startswith("custom.") and isinstance(spec, AttributeSpec) and spec.clears_whole
+        }
+
     def key_params(self, event_name: str) -> tuple[str, ...] | None:
         spec = self.events.get(event_name)
         return spec.key_params if spec else None

@@ -128,6 +128,15 @@ def _identifiers(m: Mapping) -> list[str]:
     return lines
 
 
+def _clear_cell(spec) -> str:
+    """The Clear column: yes / no for per-platform attributes; for one over all platforms `no connected
+    account` (with how, and `connected only` when it counts only connected accounts), or `-`."""
+    if REDUCERS[spec.reduce].per_platform:
+        return "yes" if spec.clears else "no"
+    cell = f"no connected account: {spec.clear_as}" if spec.clears_whole else "-"
+    return f"{cell}; connected only" if spec.connected_only else cell
+
+
 def _attribute_rows(m: Mapping, custom: bool) -> list[str]:
     rows = []
     for name, spec in m.attributes.items():
@@ -137,7 +146,7 @@ def _attribute_rows(m: Mapping, custom: bool) -> list[str]:
         shown = f"{{platform}}_{short}" if REDUCERS[spec.reduce].per_platform else short
         key = spec.key if isinstance(spec.key, str) else " + ".join(spec.key or [])
         extra = f" {key}, top {spec.top}" if spec.key else ""
-        cleared = ("yes" if spec.clears else "no") if REDUCERS[spec.reduce].per_platform else "-"
+        cleared = _clear_cell(spec)
         rows.append(
             f"| `{shown}` | {spec.type} | {_source(spec)} | {_rule(spec)} | `{spec.reduce}`{extra} | "
             f"{cleared} | {_cell(spec.doc)} |"
@@ -167,10 +176,19 @@ def _attributes(m: Mapping) -> list[str]:
         "",
         "## Custom attributes (`attributes.custom`)",
         "",
-        "Clear (`clear`, per-platform attributes only, on unless `clear: false`): when none of a creator's",
+        "Clear (`clear`, per-platform attributes: on unless `clear: false`): when none of a creator's",
         "accounts on a platform is CONNECTED any more, the run leaves the platform's attribute out of the",
         "upsert and removes it at Insider (Delete User Attribute, after the upsert, in the upsert's rate",
         "budget; creator_sync.pipeline.clearing and creator_sync.pipeline.clear). `no` keeps the last value.",
+        "A custom attribute over all platforms with `clear: true` (`no connected account`) is handled the",
+        "same way when none of the creator's accounts is CONNECTED any more (every account the run knows",
+        "has a known other status: an account without a status clears nothing). `clear_as` says how:",
+        "`delete` (default) removes it through Delete User Attribute, the documented way to empty an",
+        "attribute; `empty_list` (arrays only) sends `[]` with `not_append` in the upsert instead. Insider's",
+        "docs neither allow nor refuse an empty array, so `empty_list` is for an account whose Insider is",
+        "known to take it. `connected only` (`connected_only: true`): the value is computed from the rows",
+        "of CONNECTED accounts only (profiles by their account; an account of unknown status counts), so",
+        "a total never includes a disconnected account.",
         "",
     ]
     return lines + head + _attribute_rows(m, custom=True)
@@ -202,12 +220,18 @@ def _content_attributes(m: Mapping) -> list[str]:
         f"The engagement window is `CREATOR_SYNC_ENGAGEMENT_WINDOW_DAYS` ({days} days by default) before the",
         f"end of the run's data interval; its columns: {used}. A run reads the contents of its own read",
         "window (an hourly run its hours and the look-back, the weekly contents sweep a week, a backfill",
-        "its days). These attributes are sent only by a run whose contents cover the whole engagement",
-        "window (a backfill over it, or a look-back of at least the window): a value never describes a",
+        "its days, a webhook-triggered targeted run the whole engagement window of its accounts). These",
+        "attributes are sent only by a run whose contents cover the whole engagement window (a targeted",
+        "run, a backfill over it, or a look-back of at least the window): a value never describes a",
         "shorter span than its name says, and an hourly run's new post does not re-send every posting",
         "creator's attributes. A run that read less leaves them out; Insider keeps the last full-window",
-        "values. With only hourly incremental runs they are not refreshed: schedule a backfill (or a run",
-        "with a look-back) over the window to refresh them.",
+        "values. Every InsightIQ webhook of an account (`CONTENTS.UPDATED` when its items' counts move,",
+        "`CONTENTS.ADDED`, `PROFILES.UPDATED`, ...) starts a targeted run that re-reads the account's",
+        "contents over the window and sends the recomputed values; its events stay those of the run's",
+        "event window, so an item read again is not sent again. A targeted run sends a creator's values",
+        "for a platform only when it read all of the creator's connected accounts there (a value over part",
+        "of them would replace the whole). An account without webhooks is refreshed by a backfill (or a",
+        "run with a look-back) over the window.",
     ]
     return lines
 

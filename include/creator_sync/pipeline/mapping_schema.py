@@ -103,15 +103,29 @@ class AttributeSpec(_Strict):
     key: str | list[str] | None = None
     top: int = Field(3, ge=1, le=50)  # top_items / top_shares: how many items
     format: Literal[LANGUAGE_FORMATS] | None = None  # type: ignore[valid-type]
-    # per-platform attributes only: removed at Insider when none of the creator's accounts on the platform
-    # is CONNECTED any more (creator_sync.pipeline.clearing); None = on for per-platform attributes
+    # per-platform attributes: removed at Insider when none of the creator's accounts on the platform is
+    # CONNECTED any more; a custom attribute over all platforms with clear: true: removed when none of the
+    # creator's accounts is CONNECTED any more (creator_sync.pipeline.clearing). None = on for per-platform
+    # attributes, off for the others
     clear: bool | None = None
+    # how an attribute over all platforms is cleared: delete (Delete User Attribute, documented) or, for an
+    # array, empty_list (the upsert sends [] with not_append; Insider's docs neither allow nor refuse an
+    # empty array, so this is for an account whose Insider is known to take it)
+    clear_as: Literal["delete", "empty_list"] = "delete"
+    # only the rows of accounts that are CONNECTED or of unknown status (profiles by their account.id): a
+    # total over platforms counts no disconnected account
+    connected_only: bool = False
     doc: str = ""
 
     @property
     def clears(self) -> bool:
         """Whether the attribute is cleared when the creator has no connected account on its platform."""
         return REDUCERS[self.reduce].per_platform and self.clear is not False
+
+    @property
+    def clears_whole(self) -> bool:
+        """Whether the attribute (over all platforms) is cleared when the creator has no connected account."""
+        return not REDUCERS[self.reduce].per_platform and self.clear is True
 
     @model_validator(mode="after")
     def _reducer_fits_type(self) -> AttributeSpec:
@@ -125,11 +139,14 @@ class AttributeSpec(_Strict):
             raise ValueError(
                 f"reduce {self.reduce} reads items of a list: add key: (the item field, e.g. code)"
             )
-        if self.clear and not REDUCERS[self.reduce].per_platform:
+        if self.clear_as == "empty_list" and self.type not in ("array", "number_array"):
             raise ValueError(
-                "clear removes a platform's attribute when the platform is disconnected; reduce "
-                f"{self.reduce} gives one value for all platforms: remove clear, or use a per-platform "
-                "reducer (*_per_platform)"
+                f"clear_as: empty_list sends an empty array; type {self.type} is not an array: use "
+                "clear_as: delete"
+            )
+        if self.clear_as == "empty_list" and not self.clears_whole:
+            raise ValueError(
+                "clear_as applies to an attribute over all platforms with clear: true; add clear: true"
             )
         return self
 
@@ -226,6 +243,14 @@ def _cross_checks(file: MappingFile) -> list[tuple[tuple, str]]:
                 (
                     ("attributes", name, "reduce"),
                     f"{spec.reduce} gives one attribute per platform; move {name} under attributes.custom",
+                )
+            )
+        if spec.clear:
+            problems.append(
+                (
+                    ("attributes", name, "clear"),
+                    f"clear removes custom attributes only (Delete User Attribute's custom.whole); remove "
+                    f"clear from {name}",
                 )
             )
     return problems

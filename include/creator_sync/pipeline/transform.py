@@ -440,6 +440,18 @@ def _spool_events(
         background.submit(rolling.spool.close)
 
 
+@dataclass(frozen=True)
+class ContentsRead:
+    """How a run read its contents when not as its event window says (a targeted run's). `since`: the files
+    cover [since, end) (a targeted run reads its accounts' contents over the engagement window), so the
+    engagement attributes are sent, while events stay inside [events_from, end): an item read again is not
+    an event again. `accounts`: the accounts whose contents the files hold (None: every account's); a
+    creator's engagement on a platform is sent only when all its connected accounts there were read."""
+
+    since: datetime | None = None
+    accounts: frozenset[str] | None = None
+
+
 @dataclass
 class _Rolling:
     """The engagement window [since, end) and its spool; `full`: the run's contents cover all of it."""
@@ -449,6 +461,7 @@ class _Rolling:
     end: datetime
     days: int
     full: bool
+    read_accounts: frozenset[str] | None = None  # whose contents were read (a targeted run's); None: all
 
     def add(self, chunk: pa.Table, spec, m: Mapping, background: _Background) -> None:
         if not self.full:  # nothing of a partial window is sent (creator_sync.pipeline.engagement)
@@ -459,16 +472,27 @@ class _Rolling:
             background.submit(lambda: self.spool.write(sums))
 
 
-def _rolling(out: Path, ranges: _Ranges, inputs: dict, end, events_from, sweep_from, days: int | None):
+def _rolling(
+    out: Path,
+    ranges: _Ranges,
+    inputs: dict,
+    end,
+    events_from,
+    sweep_from,
+    days: int | None,
+    contents: ContentsRead | None = None,
+):
     """The run's engagement window: `days` (default the setting) before `end`; the contents cover it
-    when the run's content read window (events_from, or the contents sweep's sweep_from) reaches back."""
+    when the run's content read window (events_from, `contents.since` when the contents were read further
+    back than the events, or the contents sweep's sweep_from) reaches back."""
     days = days or settings.current().engagement_window_days
     since = utc(engagement.window_start(end, days))
-    covered = events_from
+    contents = contents or ContentsRead()
+    covered = events_from if contents.since is None else min(events_from, utc(contents.since))
     if inputs.get(SWEEP_CONTENTS) and sweep_from is not None:
         covered = min(covered, utc(sweep_from))
     spool = _Spool(out / "_spool" / "engagement", ranges, engagement.schema())
-    return _Rolling(spool, since, end, days, covered <= since)
+    return _Rolling(spool, since, end, days, covered <= since, contents.accounts)
 
 
 def _metric_spool(out: Path, ranges: _Ranges, m: Mapping) -> _Spool:
@@ -635,6 +659,7 @@ def transform_run(
     offboarded: Callable[[Iterable[str]], set[str]] | None = None,
     sweep_from: datetime | None = None,
     engagement_days: int | None = None,
+    contents: ContentsRead | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
@@ -643,7 +668,7 @@ def transform_run(
     `offboarded(ids)` names creators who left (creator_sync.store.offboarded_ids): dropped before anything is
     written. The weekly sweeps (`transactions_sweep`, `contents_sweep`) keep events from `sweep_from` (the
     ledger drops those already acknowledged). `engagement_days`: the engagement window (default: the setting).
-
+    `contents`: how far back and for which accounts the contents were read (`ContentsRead`: a targeted run's).
     Memory: one chunk of `chunk_rows` rows while reading, then one bucket (a range of user ids with about
     `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows; `buckets` sets their number
     instead). The output does not depend on either.
@@ -657,7 +682,7 @@ def transform_run(
     ranges = _sample_ranges(inputs, stats.buckets, chunk_rows)
     malformed = _MalformedOut(out / "malformed.jsonl", stats)
     spool, metric_spool = _Spool(out / "_spool" / "events", ranges), _metric_spool(out, ranges, m)
-    rolling = _rolling(out, ranges, inputs, end, events_from, sweep_from, engagement_days)
+    rolling = _rolling(out, ranges, inputs, end, events_from, sweep_from, engagement_days, contents)
     creator_spools: dict[str, _Spool] = {}
     background, hashes_path = _Background(), out / "user_hashes.parquet"
     hashes_out = pq.ParquetWriter(hashes_path, _HASHES_SCHEMA)
@@ -677,7 +702,6 @@ def transform_run(
     finally:
         spools = [spool, metric_spool, rolling.spool, *creator_spools.values()]
         _close(background, hashes_out, malformed, spools, out)
-
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
     return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path, paths[2])
@@ -765,9 +789,11 @@ def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, outs: tuple, st
         return
     creators = add_metrics(creators, metrics)
     r = b.rolling
-    creators = add_metrics(creators, engagement.attributes(r.spool.pop(bucket), creators, r.days, r.full))
+    accounts = frames.get("accounts", pd.DataFrame())
+    window = engagement.attributes(r.spool.pop(bucket), creators, r.days, r.full)
+    creators = add_metrics(creators, engagement.read_in_full(window, accounts, r.read_accounts))
     names = m.cleared(tuple(engagement.ATTRIBUTES))
-    creators, clears = clearing.split(creators, frames.get("accounts", pd.DataFrame()), names)
+    creators, clears = clearing.split(creators, accounts, names, m.cleared_whole())
     creators = _with_reasons(creators, m)
     hashes: list[tuple[str, str, int]] = []
     _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats)

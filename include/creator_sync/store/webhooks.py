@@ -105,6 +105,15 @@ class WebhookStore:
         if not bumped.rowcount:
             conn.execute(pending_accounts.insert().values(**values))
 
+    def queue_accounts(self, account_ids: list[str], now: datetime | None = None) -> int:
+        """Mark accounts pending without a delivery (a sync run asks for their targeted runs, e.g. accounts a
+        full read does not list: their targeted run's GET tells deleted from skipped); returns how many."""
+        now = now or utcnow()
+        with self._write() as conn:
+            for account_id in account_ids:
+                self._touch_pending(conn, account_id, now)
+        return len(account_ids)
+
     def delivery(self, event_id: str) -> dict | None:
         with self.engine.connect() as conn:
             row = (

@@ -27,11 +27,16 @@ change seen again (a retried task, a re-run interval) is the same event.
 
 A disconnect and a reconnect between two reads of the account leave the status as it was: no event.
 
-The webhooks' `last_updated_time` (ACCOUNTS.CONNECTED, SESSION.EXPIRED, ...) is not used: the receiver hands
-the run it starts only account ids (creator_sync.webhooks.trigger), and that run reads the account right
-after, so its `updated_at` lies within minutes of the webhook. ACCOUNTS.DISCONNECTED starts no run
-(creator_sync.webhooks.events.NO_SYNC_EVENTS): a disconnect is found by the account's next read (the daily
-directory sweep, a full run, or a targeted run for another of its events).
+The webhooks' `last_updated_time` (ACCOUNTS.CONNECTED, ACCOUNTS.DISCONNECTED, SESSION.EXPIRED, ...) is not
+used: the receiver hands the run it starts only account ids (creator_sync.webhooks.trigger), and that run
+reads the account right after, so its `updated_at` lies within minutes of the webhook.
+
+An account deleted at InsightIQ (`GET /v1/accounts/{id}` answers 404 in a targeted run) is a
+disconnect too (`vanished`): its snapshot row, with status NOT_CONNECTED, joins the run's reads, so the run
+sends `account_disconnected` (dated like any status change) and clears the platform's attributes; the row
+stays in the snapshot as NOT_CONNECTED. A full read does not conclude that from an account missing in its
+list (offset paging can skip a record while the list changes): it queues such accounts for a targeted run
+(`missing_from`), whose GET decides.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ KEY = "id"
 STATUS = "status"
 SINCE = "status_since"
 CONNECTED = "CONNECTED"
+NOT_CONNECTED = "NOT_CONNECTED"
 STATUSES = ("CONNECTED", "NOT_CONNECTED", "SESSION_EXPIRED")  # InsightIQ's account statuses
 
 
@@ -130,3 +136,40 @@ def annotate(paths: Iterable, derived: pa.Table) -> int:
             pq.write_table(table, fh)
         count += 1
     return count
+
+
+def _ids(table: pa.Table | None) -> pa.Array:
+    if table is None or KEY not in table.column_names:
+        return pa.array([], pa.string())
+    return pc.cast(table[KEY], pa.string()).combine_chunks()
+
+
+def missing_from(base: pa.Table | None, read: pa.Table) -> list[str]:
+    """The ids of the snapshot's accounts that `read` (a full read of the accounts list) lacks, sorted."""
+    ids = _ids(base)
+    if not len(ids):
+        return []
+    absent = pc.invert(pc.fill_null(pc.is_in(ids, value_set=_ids(read)), False))
+    return sorted({str(v) for v in pc.drop_null(ids.filter(absent)).to_pylist()})
+
+
+def vanished(base: pa.Table | None, read: pa.Table, asked: Iterable[str]) -> pa.Table | None:
+    """The snapshot's rows of the accounts a targeted run asked for (`asked`) that InsightIQ does not have
+    (not in `read`: their GET answered 404), with status NOT_CONNECTED and without the DERIVED columns
+    (`derive` dates the change); None when there are none (or the snapshot lacks them: nothing to clear)."""
+    ids = _ids(base)
+    wanted = pa.array(sorted(set(asked)), pa.string())
+    if not len(ids) or not len(wanted):
+        return None
+    gone = pc.and_(
+        pc.fill_null(pc.is_in(ids, value_set=wanted), False),
+        pc.invert(pc.fill_null(pc.is_in(ids, value_set=_ids(read)), False)),
+    )
+    rows = base.filter(gone)
+    if not rows.num_rows:
+        return None
+    rows = rows.drop_columns([c for c in DERIVED if c in rows.column_names])
+    status = pa.array([NOT_CONNECTED] * rows.num_rows, pa.string())
+    if STATUS in rows.column_names:
+        return rows.set_column(rows.column_names.index(STATUS), STATUS, status)
+    return rows.append_column(STATUS, status)

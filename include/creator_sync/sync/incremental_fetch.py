@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 READS_DIR = "directory_reads"
 OWNERS_FILE = "snapshot-owners.parquet"  # a targeted run's completion rows, see _complete_owners
+VANISHED_FILE = "snapshot-vanished.parquet"  # a targeted run's accounts InsightIQ answered 404 for
 OWNER_COLUMN = {"users": KEY, "profiles": "user.id", "accounts": "user.id"}
 SWEEP_DIR = "transactions_sweep"  # creator_sync.pipeline.sources.SWEEP_TRANSACTIONS
 CONTENTS_SWEEP_DIR = "contents_sweep"  # creator_sync.pipeline.sources.SWEEP_CONTENTS
@@ -186,11 +187,11 @@ def _parquet_files(directory) -> list:
     return sorted((p for p in directory.rglob("*.parquet") if p.is_file()), key=str)
 
 
-def read_tables(directory, skip: str | None = None) -> pa.Table:
-    """Every Parquet file under `directory` (but those named `skip`) as one table (empty when none)."""
+def read_tables(directory, skip: tuple[str, ...] = ()) -> pa.Table:
+    """Every Parquet file under `directory` (but those named in `skip`) as one table (empty when none)."""
     tables = []
     for path in _parquet_files(directory):
-        if skip is not None and path.name == skip:
+        if path.name in skip:
             continue
         with files.open_input(path) as fh:
             tables.append(pq.read_table(fh))
@@ -241,6 +242,46 @@ def _complete_owners(fetched, reads: dict[str, pa.Table], tables: dict[str, pa.T
         _write_table(rows, storage.ensure_dir(fetched / part) / OWNERS_FILE)
 
 
+def _add_vanished(run: SyncRun, fetched, before: pa.Table | None, reads: dict[str, pa.Table]) -> None:
+    """A targeted run's accounts InsightIQ answered 404 for (deleted) join its account reads as NOT_CONNECTED
+    (account_status.vanished), written beside them (`accounts/VANISHED_FILE`) for the transform: the run
+    sends their account_disconnected and clears their platforms' attributes. Derived from the run's own
+    reads and the snapshot it starts from, so a retried transform writes the same file."""
+    gone = account_status.vanished(before, reads["accounts"], run.account_ids)
+    if gone is None:
+        return
+    log.warning("%d account(s) of the run are gone at InsightIQ: taken as disconnected", gone.num_rows)
+    _write_table(gone, storage.ensure_dir(fetched / "accounts") / VANISHED_FILE)
+    reads["accounts"] = files.concat_tables([reads["accounts"], gone])
+
+
+def _keep_missing(before: pa.Table | None, read: pa.Table) -> pa.Table:
+    """A full read's accounts plus the snapshot's rows of the accounts its list lacks (kept as they were, in
+    the snapshot only: the run's transform reads its fetched files), and those accounts queued for a
+    targeted run (creator_sync.store.webhooks.WebhookStore.queue_accounts): its GET tells a deleted account
+    (404: disconnected, account_status.vanished) from one the paging skipped. A missing account is never
+    cleared on the list's word alone."""
+    missing = account_status.missing_from(before, read)
+    if not missing:
+        return read
+    from creator_sync.store.webhooks import WebhookStore, make_engine
+
+    kept = before.filter(
+        pc.is_in(pc.cast(before[KEY], pa.string()), value_set=pa.array(missing, pa.string()))
+    )
+    status = kept[account_status.STATUS].to_pylist() if account_status.STATUS in kept.column_names else []
+    # an account already NOT_CONNECTED (e.g. one a targeted run found deleted) has nothing left to clear
+    ids = [str(i) for i in kept[KEY].to_pylist()]
+    ask = [
+        i for i, s in zip(ids, status or [None] * len(ids), strict=True) if s != account_status.NOT_CONNECTED
+    ]
+    if ask:
+        WebhookStore(make_engine()).queue_accounts(ask)
+        log.warning("%d snapshot account(s) missing from the full read: queued for a targeted run", len(ask))
+    kept = kept.drop_columns([c for c in account_status.DERIVED if c in kept.column_names])
+    return files.concat_tables([read, kept])
+
+
 def _text(values) -> pa.ChunkedArray:
     return pc.cast(values, pa.string())
 
@@ -271,13 +312,15 @@ def complete_directory(run: SyncRun, store: SnapshotStore | None = None) -> dict
             _write_table(tables[part], storage.ensure_dir(fetched / part) / f"{part}.parquet")
         full_read, per_day = (), _contents_per_day(run)
     elif kind == modes.TARGETED:
-        reads = {part: read_tables(fetched / part, skip=OWNERS_FILE) for part in PARTS}
+        reads = {part: read_tables(fetched / part, skip=(OWNERS_FILE, VANISHED_FILE)) for part in PARTS}
+        _add_vanished(run, fetched, before, reads)
         tables = {part: merge(store.read(base, part), reads[part]) for part in PARTS}
         tables["accounts"] = account_status.derive(before, tables["accounts"], window)
         _complete_owners(fetched, reads, tables)
         full_read, per_day = (), base.contents_per_day
     else:
         tables = {part: read_tables(fetched / part) for part in PARTS}
+        tables["accounts"] = _keep_missing(before, tables["accounts"])
         tables["accounts"] = account_status.derive(before, tables["accounts"], window)
         full_read, per_day = PARTS, _contents_per_day(run)
     if kind != modes.SWEEP:  # the transform reads the fetched account files: they get the status columns

@@ -3,7 +3,8 @@
 Every fetch strategy (creator_sync.sync.full_fetch, targeted_fetch, incremental_fetch, backfill) builds on
 these; this module imports no strategy and no engine (creator_sync.sync.fetch picks the strategy):
 
-- `day_range`: the whole days of the run's event window, as InsightIQ filters by;
+- `day_range`: the whole days of the run's event window, as InsightIQ filters by; `contents_day_range`:
+  those of its contents window (a targeted run's covers the engagement window);
 - `shard_accounts`: one shard's accounts (every n-th page of the accounts list, or of the account filter);
 - `directory_files`: the users and profiles files of a directory read;
 - `shard_files`: an account shard's files (accounts, income transactions and payouts, audience,
@@ -16,17 +17,20 @@ these; this module imports no strategy and no engine (creator_sync.sync.fetch pi
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
 from creator_sync.files import write_records_parquet
 from creator_sync.hooks.insightiq import InsightIQHook
-from creator_sync.http.errors import VendorError
+from creator_sync.http.errors import VendorError, VendorNotFoundError
 from creator_sync.http.paging import DEFAULT_PAGE_LIMIT
 from creator_sync.progress import client_requests, track
 from creator_sync.sync import contents_read
 from creator_sync.sync.run_context import SyncRun
+
+log = logging.getLogger(__name__)
 
 INCOME_SYNCED = {"SYNCED", "PARTIAL_SYNCED"}
 # the income files of an account shard (fetch/<name>/) -> the InsightIQ list read per income-synced account
@@ -38,6 +42,12 @@ def day_range(run: SyncRun) -> tuple[str, str]:
 
     InsightIQ filters by whole days; the transform keeps only timestamps inside the window."""
     return run.events_from.date().isoformat(), (run.end - timedelta(microseconds=1)).date().isoformat()
+
+
+def contents_day_range(run: SyncRun) -> tuple[str, str]:
+    """The days of the run's contents window [contents_from, end) (SyncRun.contents_from: a targeted run's
+    reaches back over the engagement window)."""
+    return run.contents_from.date().isoformat(), (run.end - timedelta(microseconds=1)).date().isoformat()
 
 
 def write(records: Iterable[dict[str, Any]], directory, name: str) -> dict[str, Any]:
@@ -66,23 +76,42 @@ def per_account(
     )
 
 
+def existing_accounts(hook: InsightIQHook, account_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The accounts of `account_ids` InsightIQ still has, one GET each. An account that answers 404 (deleted
+    at InsightIQ) is left out; the transform step takes it as disconnected
+    (creator_sync.sync.account_status.vanished). Every other error fails the read."""
+    found = []
+    for account_id in account_ids:
+        try:
+            found.append(hook.get_record("accounts", account_id))
+        except VendorNotFoundError:
+            log.warning("InsightIQ has no account %s (404): this run takes it as disconnected", account_id)
+    return found
+
+
 def shard_accounts(hook: InsightIQHook, run: SyncRun, shard: int, of: int) -> list[dict[str, Any]]:
     """Shard `shard` of `of`: every `of`-th page of the accounts list from page `shard`, or every
-    `of`-th account of the run's account filter."""
+    `of`-th account of the run's account filter (those InsightIQ still has: `existing_accounts`)."""
     if run.account_ids:
-        return [hook.get_record("accounts", account_id) for account_id in run.account_ids[shard::of]]
+        return existing_accounts(hook, run.account_ids[shard::of])
     return list(hook.iter_records("accounts", start_offset=shard * DEFAULT_PAGE_LIMIT, page_stride=of))
 
 
 def account_contents(
-    hook: InsightIQHook, account_ids: Iterable[str], from_date: str, to_date: str
+    hook: InsightIQHook, account_ids: Iterable[str], from_date: str, to_date: str, *, missing_ok: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """The contents of each account of `account_ids` over days [from_date, to_date], one list each."""
-    return (
-        c
-        for account_id in account_ids
-        for c in hook.iter_records("contents", from_date=from_date, to_date=to_date, account_id=account_id)
-    )
+    """The contents of each account of `account_ids` over days [from_date, to_date], one list each.
+    `missing_ok` (a targeted run, whose accounts may be deleted at InsightIQ): an account whose list answers
+    404 has no contents."""
+    for account_id in account_ids:
+        try:
+            yield from hook.iter_records(
+                "contents", from_date=from_date, to_date=to_date, account_id=account_id
+            )
+        except VendorNotFoundError:
+            if not missing_ok:
+                raise
+            log.warning("InsightIQ has no contents list for account %s (404): read as empty", account_id)
 
 
 def directory_files(hook: InsightIQHook, run: SyncRun, users, profiles) -> dict[str, Any]:

@@ -170,6 +170,18 @@ class SyncRun:
         """Start of the event window [events_from, end): the interval's start minus the look-back."""
         return self.start - timedelta(hours=self.lookback_hours)
 
+    @property
+    def contents_from(self) -> datetime:
+        """Start of the window [contents_from, end) the run reads contents over. A targeted run
+        (`account_ids`: a webhook named its accounts, e.g. CONTENTS.UPDATED: their items' counts moved)
+        reads its accounts' contents over the whole engagement window (CREATOR_SYNC_ENGAGEMENT_WINDOW_DAYS),
+        so the transform recomputes their rolling engagement attributes; every other run reads its event
+        window. Events are kept only inside [events_from, end) either way."""
+        if not self.account_ids:
+            return self.events_from
+        window = self.end - timedelta(days=settings.current().engagement_window_days)
+        return min(self.events_from, window)
+
     @classmethod
     def from_context(cls, context) -> SyncRun:
         params, dag_run = context["params"], context["dag_run"]

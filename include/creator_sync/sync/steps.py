@@ -19,7 +19,7 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
     """Fetched Parquet -> users.jsonl / rejected.jsonl / malformed.jsonl (pure pandas/Arrow, no Airflow);
     also returns the run's resolved `skip_hook` / `dry_run` for the upsert operator. First the run's
     directory is completed and the snapshot updated (creator_sync.sync.incremental_fetch)."""
-    from creator_sync.pipeline.transform import transform_run
+    from creator_sync.pipeline.transform import ContentsRead, transform_run
     from creator_sync.storage import staged_input, staged_output
     from creator_sync.store import offboarded_ids
     from creator_sync.sync.incremental_fetch import complete_directory, income_sweep_from
@@ -37,6 +37,7 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
             out_dir=local_out,
             offboarded=offboarded_ids,
             sweep_from=income_sweep_from(run),
+            contents=ContentsRead(run.contents_from, frozenset(run.account_ids) if run.account_ids else None),
         )
     log.info("transform: %s", result.stats)
     return {

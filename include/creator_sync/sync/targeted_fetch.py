@@ -1,8 +1,13 @@
 """The reads of a targeted run (`account_ids`, e.g. from the webhook receiver): only the run's accounts.
 
-- accounts: by id (one GET each), split over the shards as every n-th account of the filter;
+- accounts: by id (one GET each), split over the shards as every n-th account of the filter; an account
+  InsightIQ answers 404 for (deleted) is not written, and the transform step takes it as disconnected
+  (creator_sync.sync.account_status.vanished: its platform's attributes are cleared);
 - users, profiles: the accounts' owners by id and each account's profiles;
-- contents: per account of the filter, over the days of the run's event window;
+- contents: per account of the filter, over the days of the engagement window
+  (CREATOR_SYNC_ENGAGEMENT_WINDOW_DAYS, SyncRun.contents_from): the run sends its accounts' recomputed
+  engagement attributes; at about 2 posts per account in 30 days that is the same one request per account
+  as a read of the event window (one page holds 100 items);
 - income transactions and payouts: per income-synced account, in its shard (a PAYOUTS.* or TRANSACTIONS.*
   webhook starts such a run for its account);
 - audience: per audience-synced account (one request each): a webhook said the account changed, while
@@ -36,13 +41,15 @@ def _shard(hook: InsightIQHook, run: SyncRun, shard: int, accounts: list[dict[st
 def fetch_directory(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
     """The owners and profiles of the run's accounts: one extra GET per account (its shard reads it again
     to write it)."""
-    return _directory(hook, run, [hook.get_record("accounts", a) for a in run.account_ids])
+    return _directory(hook, run, reads.existing_accounts(hook, run.account_ids))
 
 
 def fetch_contents(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
-    """The contents of each of the run's accounts."""
-    from_date, to_date = reads.day_range(run)
-    records = reads.account_contents(hook, run.account_ids, from_date, to_date)
+    """The contents of each of the run's accounts over the engagement window (SyncRun.contents_from): the
+    transform recomputes the accounts' rolling engagement attributes from them (a CONTENTS.UPDATED webhook
+    says counts moved) and keeps events only inside the run's event window."""
+    from_date, to_date = reads.contents_day_range(run)
+    records = reads.account_contents(hook, run.account_ids, from_date, to_date, missing_ok=True)
     return {**reads.write(records, run.dir / "fetch" / "contents", "contents"), "requests": hook.stats}
 
 
@@ -54,7 +61,7 @@ def fetch_account_shard(hook: InsightIQHook, run: SyncRun, shard: int, of: int) 
 def fetch_all(hook: InsightIQHook, run: SyncRun) -> dict[str, Any]:
     """Every read of the run through one client, as one shard: each account is read once, its owner and its
     shard file come from the same record (the separate fetch tasks read it twice)."""
-    accounts = [hook.get_record("accounts", account_id) for account_id in run.account_ids]
+    accounts = reads.existing_accounts(hook, run.account_ids)
     parts = {
         "creators": _directory(hook, run, accounts),
         "contents": fetch_contents(hook, run),
