@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -19,6 +19,13 @@ from creator_sync.store.engine import StoreBase, aware, chunks, now
 from creator_sync.store.schema import account_history
 
 KNOWN, PENDING, REQUESTED, SENT = "known", "pending", "requested", "sent"
+WEBHOOK = "webhook"  # a row the receiver wrote on ACCOUNTS.CONNECTED
+
+
+def hour_floor(moment: datetime) -> datetime:
+    """The start of `moment`'s hour (UTC): an account first seen then has its events from it on sent by the
+    hourly runs, before it by the history path (its `takeover_at`)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,11 @@ def _row(row) -> HistoryAccount:
 
 class AccountHistory(StoreBase):
     def history_started(self) -> bool:
-        """Has the history path recorded anything yet (its baseline)?"""
+        """Has the history path's discovery run yet (its baseline is recorded)? Rows the webhook receiver
+        wrote do not count."""
+        q = sa.select(account_history.c.account_id).where(account_history.c.source != WEBHOOK).limit(1)
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(account_history.c.account_id).limit(1)).first() is not None
+            return conn.execute(q).first() is not None
 
     def history_known(self, account_ids: Iterable[str]) -> set[str]:
         """Which of the accounts have a row (of any status)."""

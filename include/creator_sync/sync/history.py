@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from creator_sync.store.history import hour_floor
 from creator_sync.sync import plan
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,9 @@ NOT_SUPPORTED = "NOT_SUPPORTED"
 
 
 # -- pure parts: the window arithmetic and the selection -------------------------------------------------
-def floor_hour(moment: datetime) -> datetime:
-    moment = moment.astimezone(UTC)
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def takeover_at(first_seen: datetime) -> datetime:
     """The moment the hourly runs own an account's events from: the start of the hour it was first seen."""
-    return floor_hour(first_seen)
+    return hour_floor(first_seen)
 
 
 def midnight(day: date) -> datetime:
@@ -228,30 +224,17 @@ def strip_to_events(src, dst) -> dict[str, int]:
     return {"users": users, "events": events}
 
 
-def send_due(
-    hook,
-    accounts: Sequence,
-    *,
-    run_id: str,
-    out_dir,
-    attempt,
-    from_date: date,
-    days: int,
-    state_url: str | None = None,
-    send=None,
-) -> dict[str, Any]:
-    """Read, transform and send the history of `accounts` (rows due), window by window; returns the figures
-    (per window: users and events sent) and the accounts done. `send(options)` is the exactly-once sender
-    (default creator_sync.pipeline.upsert.upsert for `attempt`)."""
+def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -> dict[str, Any]:
+    """Read and transform the history of `accounts` (rows due), window by window, into files to send: per
+    window `history_users.jsonl` (identifiers and events only). Returns the manifest (also written as
+    `manifest.json` in `out_dir`): the windows' files and counts and the accounts they cover."""
     from pathlib import Path
 
     from creator_sync.pipeline.sources import RESOURCES
     from creator_sync.pipeline.transform import transform_run
-    from creator_sync.pipeline.upsert import SendOptions, upsert
     from creator_sync.store import offboarded_ids
     from creator_sync.sync import insightiq_reads as reads
 
-    send = send or (lambda options: upsert(attempt, options, log=log))
     out = Path(out_dir)
     records = [hook.get_record("accounts", r.account_id) for r in accounts]
     directory = out / "directory"
@@ -260,43 +243,27 @@ def send_due(
     profiles = [p for a in records for p in hook.iter_records("profiles", account_id=a["id"])]
     reads.write(profiles, directory / "profiles", "profiles")
     reads.write(records, directory / "accounts", "accounts")
-    contents_ids = [a["id"] for a in records if has_contents(a)]
-    income_ids = [a["id"] for a in records if has_income(a)]
+    with_contents = {a["id"] for a in records if has_contents(a)}
+    with_income = {a["id"] for a in records if has_income(a)}
     groups: dict[datetime, list[str]] = {}
     for r in accounts:
         groups.setdefault(r.takeover_at, []).append(r.account_id)
-    figures: dict[str, Any] = {
-        "accounts": len(accounts),
-        "windows": 0,
-        "users_sent": 0,
-        "events_sent": 0,
-        "events": 0,
-    }
+    windows: list[dict[str, Any]] = []
     for takeover, members in sorted(groups.items()):
         for k, window in enumerate(history_windows(from_date, takeover, days)):
             first, last = window_days(window)
             name = f"{takeover:%Y%m%dT%H}-w{k:03d}"
             fetched = out / name / "fetch"
             inputs: dict[str, list] = {res: [] for res in RESOURCES}
-            inputs.update(
-                {res: [directory / res / f"{res}.parquet"] for res in ("users", "profiles", "accounts")}
-            )
-            mine = [a for a in contents_ids if a in members]
-            inputs["contents"] = [
-                Path(
-                    reads.write(
-                        reads.account_contents(hook, mine, first, last), fetched / "contents", "contents"
-                    )["path"]
-                )
-            ]
+            for res in ("users", "profiles", "accounts"):
+                inputs[res] = [directory / res / f"{res}.parquet"]
+            mine = [a for a in members if a in with_contents]
+            contents = reads.account_contents(hook, mine, first, last)
+            inputs["contents"] = [Path(reads.write(contents, fetched / "contents", "contents")["path"])]
             for file, resource in INCOME.items():
-                ids = [a for a in income_ids if a in members]
-                written = reads.write(
-                    reads.per_account(hook, resource, ids, (first, last), f"history {file}"),
-                    fetched / file,
-                    file,
-                )
-                inputs[file] = [Path(written["path"])]
+                ids = [a for a in members if a in with_income]
+                listed = reads.per_account(hook, resource, ids, (first, last), f"history {file}")
+                inputs[file] = [Path(reads.write(listed, fetched / file, file)["path"])]
             result = transform_run(
                 inputs,
                 start=window[0],
@@ -304,20 +271,38 @@ def send_due(
                 out_dir=out / name / "transform",
                 offboarded=offboarded_ids,
             )
-            events_path = out / name / "transform" / "history_users.jsonl"
-            kept = strip_to_events(result.users_path, events_path)
-            figures["windows"] += 1
-            figures["events"] += kept["events"]
-            if not kept["users"]:
-                continue
-            sent = send(
-                SendOptions(
-                    users_path=str(events_path),
-                    run_id=f"{run_id}__{name}",
-                    skip_hook=True,
-                    state_url=state_url,
-                )
+            users_path = out / name / "transform" / "history_users.jsonl"
+            kept = strip_to_events(result.users_path, users_path)
+            windows.append(
+                {
+                    "name": name,
+                    "start": window[0].isoformat(),
+                    "end": window[1].isoformat(),
+                    "users_path": str(users_path),
+                    **kept,
+                }
             )
-            figures["users_sent"] += int(sent["send"].get("users_sent", 0))
-            figures["events_sent"] += int(sent["send"].get("events_sent", 0))
-    return {**figures, "done": [r.account_id for r in accounts]}
+    manifest = {"accounts": [r.account_id for r in accounts], "windows": windows}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def send_windows(manifest: dict[str, Any], *, run_id: str, send) -> dict[str, Any]:
+    """Send every window of a manifest with `skip_hook: true` through `send(options)` (the exactly-once
+    sender, creator_sync.pipeline.upsert, for the task attempt); each window is recorded under its own run id
+    `<run_id>__<window>`. Returns the totals."""
+    from creator_sync.pipeline.upsert import SendOptions
+
+    keys = ("users_sent", "events_sent", "events_already_acknowledged", "requests")
+    totals = {"windows": len(manifest["windows"]), **dict.fromkeys(keys, 0)}
+    for window in manifest["windows"]:
+        if not window["users"]:
+            continue
+        options = SendOptions(
+            users_path=window["users_path"], run_id=f"{run_id}__{window['name']}", skip_hook=True
+        )
+        sent = send(options)["send"]
+        for key in keys:
+            totals[key] += int(sent.get(key, 0))
+    return totals
