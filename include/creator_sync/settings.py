@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         366, ge=1, description="creator_sync_history: days of an account's past one read of each list covers."
     )
     history_max_accounts_per_run: int = Field(
-        50,
+        100,
         ge=0,
         description="creator_sync_history: accounts one run requests and sends the past of, oldest first (0: "
         "the history path does nothing).",
