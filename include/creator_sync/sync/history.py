@@ -224,10 +224,21 @@ def strip_to_events(src, dst) -> dict[str, int]:
     return {"users": users, "events": events}
 
 
-def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -> dict[str, Any]:
-    """Read and transform the history of `accounts` (rows due), window by window, into files to send: per
-    window `history_users.jsonl` (identifiers and events only). Returns the manifest (also written as
-    `manifest.json` in `out_dir`): the windows' files and counts and the accounts they cover."""
+def _read_directory(hook, accounts: Sequence, directory) -> list[dict[str, Any]]:
+    """The accounts, their owners and their profiles, read once into `directory`; returns the accounts."""
+    from creator_sync.sync import insightiq_reads as reads
+
+    records = [hook.get_record("accounts", r.account_id) for r in accounts]
+    owners = sorted({a["user"]["id"] for a in records})
+    reads.write([hook.get_record("users", u) for u in owners], directory / "users", "users")
+    profiles = [p for a in records for p in hook.iter_records("profiles", account_id=a["id"])]
+    reads.write(profiles, directory / "profiles", "profiles")
+    reads.write(records, directory / "accounts", "accounts")
+    return records
+
+
+def _read_window(hook, window, out, directory, contents_ids: list[str], income_ids: list[str]) -> dict:
+    """One window's lists of the accounts, transformed and stripped to identifiers and events."""
     from pathlib import Path
 
     from creator_sync.pipeline.sources import RESOURCES
@@ -235,14 +246,38 @@ def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -
     from creator_sync.store import offboarded_ids
     from creator_sync.sync import insightiq_reads as reads
 
+    first, last = window_days(window)
+    inputs: dict[str, list] = {res: [] for res in RESOURCES}
+    for res in ("users", "profiles", "accounts"):
+        inputs[res] = [directory / res / f"{res}.parquet"]
+    contents = reads.account_contents(hook, contents_ids, first, last)
+    inputs["contents"] = [Path(reads.write(contents, out / "fetch" / "contents", "contents")["path"])]
+    for file, resource in INCOME.items():
+        listed = reads.per_account(hook, resource, income_ids, (first, last), f"history {file}")
+        inputs[file] = [Path(reads.write(listed, out / "fetch" / file, file)["path"])]
+    result = transform_run(
+        inputs, start=window[0], end=window[1], out_dir=out / "transform", offboarded=offboarded_ids
+    )
+    users_path = out / "transform" / "history_users.jsonl"
+    kept = strip_to_events(result.users_path, users_path)
+    return {
+        "start": window[0].isoformat(),
+        "end": window[1].isoformat(),
+        "users_path": str(users_path),
+        **kept,
+    }
+
+
+def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -> dict[str, Any]:
+    """Read and transform the history of `accounts` (rows due), window by window, into files to send: per
+    window `history_users.jsonl` (identifiers and events only). Returns the manifest (also written as
+    `manifest.json` in `out_dir`): the windows' files and counts and the accounts they cover. Accounts
+    first seen in the same hour share their windows."""
+    from pathlib import Path
+
     out = Path(out_dir)
-    records = [hook.get_record("accounts", r.account_id) for r in accounts]
     directory = out / "directory"
-    owners = sorted({a["user"]["id"] for a in records})
-    reads.write([hook.get_record("users", u) for u in owners], directory / "users", "users")
-    profiles = [p for a in records for p in hook.iter_records("profiles", account_id=a["id"])]
-    reads.write(profiles, directory / "profiles", "profiles")
-    reads.write(records, directory / "accounts", "accounts")
+    records = _read_directory(hook, accounts, directory)
     with_contents = {a["id"] for a in records if has_contents(a)}
     with_income = {a["id"] for a in records if has_income(a)}
     groups: dict[datetime, list[str]] = {}
@@ -250,38 +285,12 @@ def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -
         groups.setdefault(r.takeover_at, []).append(r.account_id)
     windows: list[dict[str, Any]] = []
     for takeover, members in sorted(groups.items()):
+        contents_ids = [a for a in members if a in with_contents]
+        income_ids = [a for a in members if a in with_income]
         for k, window in enumerate(history_windows(from_date, takeover, days)):
-            first, last = window_days(window)
             name = f"{takeover:%Y%m%dT%H}-w{k:03d}"
-            fetched = out / name / "fetch"
-            inputs: dict[str, list] = {res: [] for res in RESOURCES}
-            for res in ("users", "profiles", "accounts"):
-                inputs[res] = [directory / res / f"{res}.parquet"]
-            mine = [a for a in members if a in with_contents]
-            contents = reads.account_contents(hook, mine, first, last)
-            inputs["contents"] = [Path(reads.write(contents, fetched / "contents", "contents")["path"])]
-            for file, resource in INCOME.items():
-                ids = [a for a in members if a in with_income]
-                listed = reads.per_account(hook, resource, ids, (first, last), f"history {file}")
-                inputs[file] = [Path(reads.write(listed, fetched / file, file)["path"])]
-            result = transform_run(
-                inputs,
-                start=window[0],
-                end=window[1],
-                out_dir=out / name / "transform",
-                offboarded=offboarded_ids,
-            )
-            users_path = out / name / "transform" / "history_users.jsonl"
-            kept = strip_to_events(result.users_path, users_path)
-            windows.append(
-                {
-                    "name": name,
-                    "start": window[0].isoformat(),
-                    "end": window[1].isoformat(),
-                    "users_path": str(users_path),
-                    **kept,
-                }
-            )
+            read = _read_window(hook, window, out / name, directory, contents_ids, income_ids)
+            windows.append({"name": name, **read})
     manifest = {"accounts": [r.account_id for r in accounts], "windows": windows}
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
