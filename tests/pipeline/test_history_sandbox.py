@@ -4,22 +4,23 @@ creator_sync_history steps run twice more than needed and the hourly run again. 
 historic item from the from_date up to the takeover arrived exactly once with `skip_hook: true`, and nothing
 else changed. The guard: with the history record and the ledger bypassed, the same runs store duplicates.
 
-The DAG's task bodies are called in order (as tests/pipeline/test_incremental_fetch.py does for
-creator_sync); tests/dags checks the DAG's pools, retries and timeouts."""
+The DAG file's task callables are called in order (pools, retries and timeouts are tests/dags'); the hourly
+run is creator_sync's task bodies (tests/pipeline/test_incremental_fetch.py)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from creator_sync.attempt import Attempt
 from creator_sync.hooks.insightiq import InsightIQHook
-from creator_sync.pipeline.upsert import upsert
 from creator_sync.store import StateStore
 from creator_sync.store.webhooks import WebhookStore
 from creator_sync.sync import history
@@ -30,6 +31,7 @@ from .test_incremental_fetch import scheduled, sync
 
 pytestmark = [pytest.mark.slow]
 
+REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400
 FROM_DAYS = 200  # the from_date: this many days before the data set's NOW
 HIDDEN_DAYS = 100  # the sandbox hides what is older than this many days before NOW
@@ -111,33 +113,35 @@ def connect(sb, account_id: str) -> datetime:
     return datetime.now(UTC)
 
 
+@functools.cache
+def history_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "creator_sync_history.py"), safe_mode=False)
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[history.DAG_ID]
+
+
 def history_run() -> dict:
-    """The creator_sync_history task bodies in order (what the DAG's tasks call)."""
-    from creator_sync import settings
+    """One creator_sync_history run: the DAG file's task callables in order, with the context they use."""
+    dag, run_id = history_dag(), f"scheduled__history-{next(_RUNS)}"
 
-    config, state, run_id = settings.current(), StateStore(), f"scheduled__history-{next(_RUNS)}"
-    found = history.discover(state, history.snapshot_account_ids(), datetime.now(UTC))
-    rows = state.history_due(config.history_max_accounts_per_run)
-    requested = history.request_jobs(
-        InsightIQHook(), state, rows, config.history_from_date, datetime.now(UTC)
-    )
-    rows = state.history_due(config.history_max_accounts_per_run)
-    ready = history.due(rows, datetime.now(UTC), config.history_job_wait_s)
-    sent = {"users_sent": 0, "events_sent": 0}
-    if ready:
-        from creator_sync.sync.run_context import run_dir
+    def context(task_id: str) -> dict:
+        return {"run_id": run_id, "ti": SimpleNamespace(task_id=task_id, map_index=-1, try_number=1)}
 
-        manifest = history.read_due(
-            InsightIQHook(),
-            ready,
-            out_dir=run_dir(run_id) / "history",
-            from_date=config.history_from_date,
-            days=config.history_window_days,
-        )
-        attempt = Attempt("send", 1)
-        sent = history.send_windows(manifest, run_id=run_id, send=lambda options: upsert(attempt, options))
-        state.history_sent(manifest["accounts"], run_id)
-    return {"found": found, "requested": requested, "ready": len(ready), **sent}
+    found = dag.get_task("discover").python_callable()
+    requested = dag.get_task("request").python_callable(found, **context("request"))
+    manifest = dag.get_task("read").python_callable(requested, **context("read"))
+    sent = dag.get_task("send").python_callable(manifest, **context("send"))
+    report = dag.get_task("report").python_callable(sent, **context("report"))
+    assert report["text"].startswith("creator_sync_history:")
+    return {
+        "found": found,
+        "requested": requested["requested"],
+        "ready": len(manifest["accounts"]),
+        "users_sent": sent.get("users_sent", 0),
+        "events_sent": sent.get("events_sent", 0),
+    }
 
 
 def stored(sb) -> dict[str, dict]:
