@@ -14,9 +14,12 @@ account, over the engagement window; `insightiq_targeted_contents_extra_requests
 costs beyond a read of the run's own interval). Targeted runs are separate Airflow runs, not part of the
 hourly run's figure.
 
-`python -m devtools.bench.requests_sim` prints the figures as JSON. The `_per_account_contents` figures are
-the same hourly run when InsightIQ requires `account_id` on the contents list
-(creator_sync.sync.contents_read): the interval's list is replaced by the weekly per-account contents sweep.
+`python -m devtools.bench.requests_sim` prints the figures as JSON. The hourly figures are with history on:
+the hour's creator_sync run plus one creator_sync_history run of the hour's new connections (`history_run`,
+assumption at HISTORY_* below); `_without_history` is the creator_sync run alone. The
+`_per_account_contents` figures are the same hourly run when InsightIQ requires `account_id` on the contents
+list (creator_sync.sync.contents_read): the interval's list is replaced by the weekly per-account contents
+sweep.
 """
 
 from __future__ import annotations
@@ -40,6 +43,14 @@ TRANSACTIONS_PER_ACCOUNT_DAY = 12.5 / 400
 PAYOUTS_PER_ACCOUNT_DAY = 3.5 / 400  # the sandbox's 1-6 social payouts per income account over 400 days
 PAYOUT_SHARE = 0.1  # changed income accounts that are also paid out in the hour (PAYOUTS.ADDED)
 NEW_CREATORS_PER_HOUR = 0.0001  # share of the fleet that connects a new account in an hour
+# History on first connection (creator_sync_history): every newly connected account's past is read once.
+# Assumption: NEW_CREATORS_PER_HOUR connections an hour, each ONE new account (100/h at 1M creators: 2,400 a
+# day, the fleet's size again in about 14 months: a fast-growing fleet, on the high side), its past read
+# from HISTORY_FROM_DAYS days back in windows of HISTORY_WINDOW_DAYS (the settings' defaults: 2020-01-01
+# to the simulated hour, 366-day windows), bounded by HISTORY_MAX_ACCOUNTS per run.
+HISTORY_FROM_DAYS = (date(2026, 3, 2) - date(2020, 1, 1)).days
+HISTORY_WINDOW_DAYS = 366
+HISTORY_MAX_ACCOUNTS = 100
 
 
 class Fleet:
@@ -111,6 +122,8 @@ class CountingFake:
     def _list_size(self, read: plan.Read) -> int:
         p = read.params
         if read.resource in self.sizes:
+            if "account_id" in p:  # an account's profiles
+                return 1
             return 3 if "user_id" in p else self.sizes[read.resource]
         days = (date.fromisoformat(p["to_date"]) - date.fromisoformat(p["from_date"])).days + 1
         if read.resource == "contents" and "account_id" in p:
@@ -129,7 +142,7 @@ class CountingFake:
 
     def __call__(self, read: plan.Read, offset: int, limit: int) -> int:
         self.requests += 1
-        if read.kind == "get":
+        if read.kind in ("get", "job"):  # a record by id; a fetch-historic POST
             return 1
         if read.kind == "search":
             if not 0 < len(read.ids) <= plan.SEARCH_MAX_IDS:
@@ -239,6 +252,31 @@ def targeted_contents(fleet: Fleet, fraction: float, hour: int = 0, window_days:
     return {"accounts": len(named), "window": window, "interval": interval, "extra": window - interval}
 
 
+def history_run(fleet: Fleet, accounts: int | None = None, seed: int = 13) -> dict:
+    """One creator_sync_history run (creator_sync.sync.history.plan_history, executed against the fake):
+    `accounts` newly connected accounts (default: the hour's new connections, at most HISTORY_MAX_ACCOUNTS),
+    drawn from the fleet so their income share and list sizes are the fleet's, each read from
+    HISTORY_FROM_DAYS back to the hour."""
+    from creator_sync.sync import history
+
+    if accounts is None:
+        accounts = min(HISTORY_MAX_ACCOUNTS, max(1, round(NEW_CREATORS_PER_HOUR * fleet.n)))
+    rng = np.random.default_rng(seed)
+    picked = sorted(
+        int(a) for a in rng.choice(fleet.accounts, size=min(accounts, fleet.accounts), replace=False)
+    )
+    ids = [f"acc-{a}" for a in picked]
+    income = [f"acc-{a}" for a in picked if fleet.income[a]]
+    windows = history.history_windows(
+        (START - timedelta(days=HISTORY_FROM_DAYS)).date(), START, HISTORY_WINDOW_DAYS
+    )
+    reads = history.plan_history(ids, income, windows)
+    fake = CountingFake(fleet)
+    counts = plan.run_plan(reads, fake)
+    assert counts["total"] == fake.requests
+    return {"requests": counts["total"], "accounts": len(ids), "windows": len(windows), "by_resource": counts}
+
+
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 
 
@@ -250,10 +288,22 @@ def simulate(changed_fraction: float = 0.01, backfill_days: int = 30) -> dict:
         fleet = Fleet(n)
         snapshot = fleet.snapshot()
         run = hourly_run(fleet, changed_fraction, snapshot=snapshot)
-        out[f"insightiq_requests_per_hourly_run_{label}"] = run["requests"]
-        out[f"insightiq_requests_hourly_by_resource_{label}"] = run["by_resource"]
+        # history on: the hour's creator_sync run plus the creator_sync_history run of its new connections
+        hist = history_run(fleet)
+        out[f"insightiq_requests_history_per_hour_{label}"] = hist["requests"]
+        out[f"insightiq_requests_history_max_per_run_{label}"] = history_run(fleet, HISTORY_MAX_ACCOUNTS)[
+            "requests"
+        ]
+        out[f"insightiq_requests_per_hourly_run_{label}"] = run["requests"] + hist["requests"]
+        out[f"insightiq_requests_per_hourly_run_{label}_without_history"] = run["requests"]
+        out[f"insightiq_requests_hourly_by_resource_{label}"] = {
+            **run["by_resource"],
+            "history": hist["requests"],
+        }
         per_account = hourly_run(fleet, changed_fraction, snapshot=snapshot, contents_per_account=True)
-        out[f"insightiq_requests_per_hourly_run_{label}_per_account_contents"] = per_account["requests"]
+        out[f"insightiq_requests_per_hourly_run_{label}_per_account_contents"] = (
+            per_account["requests"] + hist["requests"]
+        )
         out[f"insightiq_requests_per_full_run_{label}"] = full_run(fleet, snapshot)["requests"]
         targeted = targeted_contents(fleet, changed_fraction)
         out[f"insightiq_targeted_contents_requests_{label}"] = targeted["window"]

@@ -7,7 +7,8 @@ statuses); records are rendered on demand by ``records.py`` from per-item RNGs, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +31,53 @@ PLATFORMS = [
 ACCOUNT_STATUSES = ["CONNECTED", "NOT_CONNECTED", "SESSION_EXPIRED"]
 SYNC_STATUSES = ["SYNCED", "IN_PROGRESS", "NOT_SUPPORTED", "NOT_SYNCED", "PARTIAL_SYNCED"]
 SYNCED, IN_PROGRESS, NOT_SUPPORTED, NOT_SYNCED, PARTIAL_SYNCED = range(5)
+# collections with a fetch-historic endpoint: their items older than the default window before an account's
+# connection wait for a fetch-historic job (History)
+HISTORIC_COLLECTIONS = (
+    "contents",
+    "content_groups",
+    "social_transactions",
+    "social_payouts",
+    "commerce_transactions",
+    "commerce_payouts",
+    "commerce_balances",
+)
+
+
+@dataclass
+class History:
+    """What InsightIQ holds of an account's past: on connection it syncs the items of a default window
+    (`default_days` before the connection); older items arrive only through a fetch-historic job for the
+    account and collection, `job_seconds` after it was requested, from the job's `from_date` on.
+
+    Only accounts connected through the sandbox (`connected`, set by `POST /_sandbox/connect`) have a
+    hidden past: the generated accounts were created before every generated item (records.Renderer.account),
+    so for them the default window covers everything and nothing is hidden."""
+
+    default_days: float = 30.0
+    job_seconds: float = 5.0
+    webhooks: bool = True  # a finished job announces its items (*.ADDED) to the webhook subscribers
+    connected: dict[int, int] = field(default_factory=dict)  # account -> epoch it connected
+    # (collection, account) -> [(epoch the job finishes, epoch of its from_date)]
+    jobs: dict[tuple[str, int], list[tuple[float, int]]] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.connected.clear()
+        self.jobs.clear()
+
+    def visible_from(self, name: str, account: int, now: float) -> int | None:
+        """Epoch before which the account's items of `name` are hidden at `now` (None: nothing hidden)."""
+        if name not in HISTORIC_COLLECTIONS or account not in self.connected:
+            return None
+        cutoff = int(self.connected[account] - self.default_days * DAY)
+        done = [start for finish, start in self.jobs.get((name, account), ()) if finish <= now]
+        return min([cutoff, *done])
+
+    def request(self, name: str, account: int, from_epoch: int, now: float) -> float:
+        """A fetch-historic job; returns when it finishes."""
+        finish = now + self.job_seconds
+        self.jobs.setdefault((name, account), []).append((finish, int(from_epoch)))
+        return finish
 
 
 @dataclass
@@ -135,6 +183,7 @@ class Dataset:
         # items that appeared after the data set was generated (InsightIQ synced them late), per collection:
         # (account, time relative to base, epoch it appeared); item index = len(collection) + position
         self.late: dict[str, list[tuple[int, int, int]]] = {}
+        self.history = History()
 
     # -- lookups -----------------------------------------------------------------------------------
     @property
@@ -155,7 +204,35 @@ class Dataset:
         hi = 2**40 if t_to is None else t_to - self.base + 1
         return lo, hi
 
+    def hidden(self, name: str, account: int | None = None, now: float | None = None) -> dict[int, int]:
+        """account -> relative time before which its items of `name` are hidden (History)."""
+        now = time.time() if now is None else now
+        accounts = self.history.connected if account is None else [account]
+        out = {}
+        for a in accounts:
+            bound = self.history.visible_from(name, a, now)
+            if bound is not None:
+                out[a] = bound - self.base
+        return out
+
+    def is_hidden(self, name: str, item: int) -> bool:
+        account = self.owner(name, item)
+        bound = self.hidden(name, account).get(account)
+        return bound is not None and self.epoch(name, item) - self.base < bound
+
     def list_items(self, name, account, t_from, t_to, offset, limit) -> list[int]:
+        hidden = self.hidden(name, account)
+        if not hidden:
+            return self._list_items(name, account, t_from, t_to, offset, limit)
+        everything = self._list_items(name, account, t_from, t_to, 0, 2**40)
+        kept = [
+            i
+            for i in everything
+            if (a := self.owner(name, i)) not in hidden or self.epoch(name, i) - self.base >= hidden[a]
+        ]
+        return kept[offset : offset + limit]
+
+    def _list_items(self, name, account, t_from, t_to, offset, limit) -> list[int]:
         col = self.collections[name]
         lo, hi = self.time_bounds(t_from, t_to)
         if account is None:

@@ -50,6 +50,7 @@ class InsightIQService(Service):
         self.ds.mutations.clear()
         self.ds.account_overrides.clear()
         self.ds.late.clear()
+        self.ds.history.clear()
         self.hub.reset()
         self.mutation_rounds = 0
 
@@ -108,11 +109,29 @@ class InsightIQService(Service):
         }
 
     def extra_config(self) -> dict:
-        return {"concurrency": self.concurrency}
+        h = self.ds.history
+        return {
+            "concurrency": self.concurrency,
+            "history_default_days": h.default_days,
+            "historic_job_seconds": h.job_seconds,
+            "historic_webhooks": h.webhooks,
+        }
 
     def configure_extra(self, values: dict) -> None:
         if "concurrency" in values:
             self.concurrency = int(values["concurrency"])
+        h = self.ds.history
+        for key, attr in (("history_default_days", "default_days"), ("historic_job_seconds", "job_seconds")):
+            if key in values:
+                value = float(values[key])
+                if value < 0:
+                    raise ValueError(f"{key} must be >= 0, got {value}")
+                setattr(h, attr, value)
+        if "historic_webhooks" in values:
+            value = values["historic_webhooks"]
+            h.webhooks = (
+                value.strip().lower() in ("1", "true", "yes", "on") if isinstance(value, str) else bool(value)
+            )
 
     # -- id helpers -------------------------------------------------------------------------------------
     def index(self, kind: int, value: str | None, size: int) -> int | None:

@@ -3,6 +3,7 @@ InsightIQ-only /_sandbox endpoints, and the app factory."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import numpy as np
@@ -52,6 +53,12 @@ COLLECTIONS = {
     "/v1/commerce/income/balances": ("commerce_balances", "balance_from_date", "balance_to_date", True, True),
 }
 MAX_SEARCH_IDS = 100
+# the webhook a finished fetch-historic job sends for the items it added
+HISTORIC_EVENTS = {
+    "contents": "CONTENTS.ADDED",
+    "social_transactions": "TRANSACTIONS.ADDED",
+    "social_payouts": "PAYOUTS.ADDED",
+}
 
 
 def add_collection_routes(app: FastAPI, svc: InsightIQService, path: str, spec: tuple) -> None:
@@ -88,16 +95,53 @@ def add_collection_routes(app: FastAPI, svc: InsightIQService, path: str, spec: 
         if len(wanted) > MAX_SEARCH_IDS:
             raise ApiError(400, "invalid_parameter", f"at most {MAX_SEARCH_IDS} ids per request")
         found = [svc.index(col.kind, str(v), ds.size(name)) for v in wanted]
-        return {"data": [render.item(name, i) for i in found if i is not None]}
+        return {"data": [render.item(name, i) for i in found if i is not None and not ds.is_hidden(name, i)]}
 
     def get_item(item_id: str):
         i = svc.index(col.kind, item_id, ds.size(name))
-        if i is None:
+        if i is None or ds.is_hidden(name, i):
             raise not_found(label, item_id)
         return render.item(name, i)
 
+    async def fetch_historic(body: dict = Body(...)):  # noqa: B008
+        """A job that makes the account's items from `from_date` on listable `historic_job_seconds` later
+        (data.History). The docs show `from_date` in every sample and say nothing of its absence: without it
+        the job covers the account's whole past."""
+        account = svc.account_or_404(body.get("account_id"))
+        raw = body.get("from_date")
+        start = parse_date("from_date", str(raw), end=False) if raw else -(2**40)
+        now = max(time.time(), ds.now)
+        finish = ds.history.request(name, account, start, now)
+        if ds.history.webhooks and name in HISTORIC_EVENTS:
+            asyncio.get_running_loop().call_later(
+                max(0.0, finish - now), announce_historic, name, account, start, now
+            )
+        return JSONResponse({"account_id": body["account_id"], "status": "IN_PROGRESS"}, status_code=202)
+
+    def announce_historic(name: str, account: int, start: int, requested: float) -> None:
+        """`*.ADDED` for the items the job made listable (at most 100 ids per event)."""
+        bound = ds.history.visible_from(name, account, requested)  # what was listable before the job
+        items = [
+            i
+            for i in ds.list_items(name, account, start, None, 0, 2**40)
+            if bound is None or ds.epoch(name, i) < bound
+        ]
+        if not items:
+            return
+        base = {
+            "account_id": ds.codec.make(ids.ACCOUNT, account),
+            "user_id": ds.codec.make(ids.USER, int(ds.acc_creator[account])),
+            "last_updated_time": iso(time.time()).replace("T", " "),
+        }
+        event = HISTORIC_EVENTS[name]
+        for chunk in range(0, len(items), MAX_SEARCH_IDS):
+            found = [ds.codec.make(col.kind, i) for i in items[chunk : chunk + MAX_SEARCH_IDS]]
+            svc.hub.dispatch(
+                {"event": event, "name": event.lower().replace(".", " "), "data": {**base, "items": found}}
+            )
+
     app.add_api_route(f"{path}/refresh", account_job, methods=["POST"], name=f"refresh_{name}")
-    app.add_api_route(f"{path}/fetch-historic", account_job, methods=["POST"], name=f"historic_{name}")
+    app.add_api_route(f"{path}/fetch-historic", fetch_historic, methods=["POST"], name=f"historic_{name}")
     app.add_api_route(f"{path}/search", search, methods=["POST"], name=f"search_{name}")
     app.add_api_route(f"{path}/{{item_id}}", get_item, methods=["GET"], name=f"get_{name}")
 
@@ -236,6 +280,39 @@ def add_sandbox_routes(app: FastAPI, svc: InsightIQService) -> None:
             )
         item = ds.add_late("contents", account, published, now)
         return svc.render.item("contents", item)
+
+    @app.post("/_sandbox/connect")
+    async def connect(body: dict = Body(...)):  # noqa: B008
+        """The account connects now (a new connection): its status becomes CONNECTED, InsightIQ holds only
+        the default window of its past (`history_default_days`) until fetch-historic jobs ask for more
+        (data.History), and `ACCOUNTS.CONNECTED` goes to the webhook subscribers."""
+        account = svc.account(str(body.get("account_id") or ""))
+        if account is None:
+            return JSONResponse({"error": "body field 'account_id' must name an existing account"}, 400)
+        now = int(max(time.time(), ds.now))
+        ds.account_overrides.setdefault(account, {}).update(status="CONNECTED", status_at=now)
+        ds.history.connected[account] = now
+        for key in [k for k in ds.history.jobs if k[1] == account]:
+            del ds.history.jobs[key]
+        data = {
+            "account_id": ds.codec.make(ids.ACCOUNT, account),
+            "user_id": ds.codec.make(ids.USER, int(ds.acc_creator[account])),
+            "last_updated_time": iso(now).replace("T", " "),
+        }
+        event_id, _ = svc.hub.dispatch(
+            {"event": "ACCOUNTS.CONNECTED", "name": "accounts connected", "data": data}
+        )
+        hidden = {
+            name: bound + ds.base
+            for name, bound in ((n, ds.hidden(n, account).get(account)) for n in HISTORIC_EVENTS)
+            if bound is not None
+        }
+        return {
+            **data,
+            "connected_at": iso(now),
+            "hidden_before": {n: iso(t) for n, t in hidden.items()},
+            "event_id": event_id,
+        }
 
     @app.get("/_sandbox/webhooks/deliveries")
     def deliveries():

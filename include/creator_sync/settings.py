@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -82,6 +83,27 @@ class Settings(BaseSettings):
     backfill_chunk_days: int = Field(31, ge=0, description="Days one backfill read of InsightIQ covers.")
     backfill_cache_hours: int = Field(
         12, ge=0, description="Hours a backfill read is reused by later backfill runs (0: no backfill cache)."
+    )
+    history_from_date: date = Field(
+        date(2020, 1, 1),
+        json_schema_extra={"allowed": "a date YYYY-MM-DD"},
+        description="creator_sync_history: a newly connected account's past is fetched (fetch-historic) and "
+        "sent from this day (00:00 UTC) on.",
+    )
+    history_window_days: int = Field(
+        366, ge=1, description="creator_sync_history: days of an account's past one read of each list covers."
+    )
+    history_max_accounts_per_run: int = Field(
+        100,
+        ge=0,
+        description="creator_sync_history: accounts one run requests and sends the past of, oldest first (0: "
+        "the history path does nothing).",
+    )
+    history_job_wait_s: float = Field(
+        600,
+        ge=0,
+        description="creator_sync_history: seconds between requesting an account's fetch-historic jobs and "
+        "reading its past.",
     )
     task_timeout_minutes: float = Field(
         180, gt=0, description="Every task is stopped (and retried) after this many minutes."
@@ -315,6 +337,7 @@ def _type_name(annotation: Any) -> str:
     if "Literal" in str(annotation):
         return "list" if "tuple" in str(annotation) else "choice"
     text = str(annotation).replace("typing.", "").replace("pathlib.", "").replace("pydantic.types.", "")
+    text = text.replace("datetime.", "")
     text = text.replace("<class '", "").replace("'>", "").replace("Annotated[", "").replace(", NoDecode]", "")
     return text.replace("SecretStr", "secret").replace(" | None", "").replace("Optional[", "")
 

@@ -103,3 +103,31 @@ def test_the_targeted_runs_engagement_window_read_costs_pages_only_past_100_item
     monkeypatch.setattr(requests_sim, "CONTENTS_PER_ACCOUNT_DAY", 5.0)  # 150 items in 30 days
     busy = requests_sim.targeted_contents(fleet, 0.01)
     assert busy["window"] - busy["interval"] == busy["extra"] > 0.9 * busy["accounts"]
+
+
+def test_history_reads_each_new_account_once_in_a_few_requests(fleet):
+    """creator_sync_history's plan executed against the fake: per account one read and its jobs, the
+    directory once, each list once per window (the sandbox's list sizes fit one page per window)."""
+    run = requests_sim.history_run(fleet, 20)
+    windows = run["windows"]
+    assert run["accounts"] == 20 and windows >= 1
+    assert 20 * (2 + 3 + windows) <= run["requests"] <= 20 * (4 + 3 + 3 * windows)
+
+
+def test_history_in_daily_windows_would_be_caught(fleet, monkeypatch):
+    """The guard: the figure comes from executing the windows, so reading the past a day at a time shows up
+    as a cost many times larger."""
+    good = requests_sim.history_run(fleet, 20)["requests"]
+    monkeypatch.setattr(requests_sim, "HISTORY_WINDOW_DAYS", 1)
+    assert requests_sim.history_run(fleet, 20)["requests"] > 50 * good
+
+
+def test_the_hourly_figure_includes_the_history_run(monkeypatch):
+    monkeypatch.setattr(requests_sim, "SIZES", {"10k": 10_000, "100k": 20_000, "1m": 30_000})
+    measured = requests_sim.simulate()
+    for label in requests_sim.SIZES:
+        assert measured[f"insightiq_requests_per_hourly_run_{label}"] == (
+            measured[f"insightiq_requests_per_hourly_run_{label}_without_history"]
+            + measured[f"insightiq_requests_history_per_hour_{label}"]
+        )
+        assert measured[f"insightiq_requests_history_per_hour_{label}"] > 0

@@ -4,6 +4,7 @@
 - ``schema``: every table; ``migrate`` + ``migrations/``: Alembic owns the schema;
 - ``ledger``: acknowledged events and attribute hashes; ``claims``: claims, fencing and in-flight markers;
 - ``dead_letters``; ``runs``: per-user outcomes, client counters, run reports;
+- ``history``: which accounts had their past requested and sent (creator_sync_history);
 - ``offboarding``: requests, the skip list, the purge, the erasure log; ``webhooks``: the receiver's tables.
 
 ``StateStore`` is the one object the pipeline holds: every part on one engine.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from creator_sync.store.claims import Claims, FencedOut, InFlight
 from creator_sync.store.dead_letters import DeadLetter, DeadLetters, dead_letter_id
 from creator_sync.store.engine import STATE_URL_ENV, default_data_dir, state_url
+from creator_sync.store.history import AccountHistory, HistoryAccount
 from creator_sync.store.ledger import Ledger
 from creator_sync.store.offboarding import OffboardingState, creator_hash, offboarded_ids
 from creator_sync.store.runs import (
@@ -25,8 +27,9 @@ from creator_sync.store.runs import (
 )
 
 
-class StateStore(Ledger, Claims, DeadLetters, Runs):
-    """The state database: ledger, claims and markers, dead letters and run records on one engine."""
+class StateStore(Ledger, Claims, DeadLetters, Runs, AccountHistory):
+    """The state database: ledger, claims and markers, dead letters, run records and the accounts' history
+    records on one engine."""
 
 
 __all__ = [
@@ -35,8 +38,10 @@ __all__ = [
     "OUTCOME_SENT",
     "OUTCOME_UNCHANGED",
     "STATE_URL_ENV",
+    "AccountHistory",
     "DeadLetter",
     "FencedOut",
+    "HistoryAccount",
     "InFlight",
     "OffboardingState",
     "StateStore",

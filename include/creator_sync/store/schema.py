@@ -179,3 +179,20 @@ sync_batches = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text, nullable=True),
 )
+
+# -- the history path (creator_sync.sync.history): which accounts had their past requested and sent
+account_history = sa.Table(
+    "account_history",
+    metadata,
+    sa.Column("account_id", sa.String(200), primary_key=True),
+    sa.Column("source", sa.String(20), nullable=False),  # baseline | snapshot | webhook
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+    # events before this moment are the history's; the hourly runs send from it on (NULL: baseline)
+    sa.Column("takeover_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),  # known | pending | requested | sent
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("run_id", sa.String(255), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Index("ix_account_history_status", "status", "first_seen_at"),
+)

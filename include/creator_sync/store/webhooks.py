@@ -27,7 +27,9 @@ from sqlalchemy.exc import IntegrityError
 
 from creator_sync.store.engine import aware
 from creator_sync.store.engine import now as utcnow
-from creator_sync.store.schema import deliveries, pending_accounts, sync_batches
+from creator_sync.store.schema import account_history, deliveries, pending_accounts, sync_batches
+
+CONNECTED = "ACCOUNTS.CONNECTED"
 
 
 def make_engine(url: str | None = None) -> sa.Engine:
@@ -87,9 +89,28 @@ class WebhookStore:
                 )
                 if queue_account and account_id:
                     self._touch_pending(conn, account_id, now)
+                if event == CONNECTED and account_id:
+                    self._owe_history(conn, account_id, now)
         except IntegrityError:
             return False
         return True
+
+    @staticmethod
+    def _owe_history(conn: sa.Connection, account_id: str, now: datetime) -> None:
+        """A connected account's past is owed to the history path (creator_sync.sync.history), once: an
+        account with a history row (known, owed or sent) keeps it."""
+        from creator_sync.store.history import PENDING, hour_floor
+
+        values = {
+            "account_id": account_id,
+            "source": "webhook",
+            "first_seen_at": now,
+            "takeover_at": hour_floor(now),
+            "status": PENDING,
+            "attempts": 0,
+        }
+        dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
+        conn.execute(dialect.insert(account_history).values(**values).on_conflict_do_nothing())
 
     def _touch_pending(self, conn: sa.Connection, account_id: str, now: datetime) -> None:
         values = {"account_id": account_id, "first_seen_at": now, "last_seen_at": now, "events": 1}

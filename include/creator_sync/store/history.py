@@ -1,0 +1,146 @@
+"""The history path's part of the state store: one ``account_history`` row per account the path knows.
+
+An account's row goes ``pending`` (first seen: its past is owed) -> ``requested`` (fetch-historic jobs asked
+for at InsightIQ) -> ``sent`` (its past reached Insider). ``known`` rows are the accounts that were there
+when the path first ran (the baseline): their past is not the path's to send (a backfill sends it). A row is
+inserted once (the primary key), so an account is selected for its history once whatever announces it (the
+directory snapshot, an ``ACCOUNTS.CONNECTED`` webhook, both, again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from creator_sync.store.engine import StoreBase, aware, chunks, now
+from creator_sync.store.schema import account_history
+
+KNOWN, PENDING, REQUESTED, SENT = "known", "pending", "requested", "sent"
+WEBHOOK = "webhook"  # a row the receiver wrote on ACCOUNTS.CONNECTED
+
+
+def hour_floor(moment: datetime) -> datetime:
+    """The start of `moment`'s hour (UTC): an account first seen then has its events from it on sent by the
+    hourly runs, before it by the history path (its `takeover_at`)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class HistoryAccount:
+    account_id: str
+    source: str
+    first_seen_at: datetime
+    takeover_at: datetime | None
+    status: str
+    requested_at: datetime | None
+    attempts: int
+
+
+def _row(row) -> HistoryAccount:
+    return HistoryAccount(
+        account_id=row["account_id"],
+        source=row["source"],
+        first_seen_at=aware(row["first_seen_at"]),
+        takeover_at=aware(row["takeover_at"]),
+        status=row["status"],
+        requested_at=aware(row["requested_at"]),
+        attempts=int(row["attempts"] or 0),
+    )
+
+
+class AccountHistory(StoreBase):
+    def history_started(self) -> bool:
+        """Has the history path's discovery run yet (its baseline is recorded)? Rows the webhook receiver
+        wrote do not count."""
+        q = sa.select(account_history.c.account_id).where(account_history.c.source != WEBHOOK).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(q).first() is not None
+
+    def history_known(self, account_ids: Iterable[str]) -> set[str]:
+        """Which of the accounts have a row (of any status)."""
+        ids, found = sorted(set(account_ids)), set()
+        with self.engine.connect() as conn:
+            for part in chunks(ids):
+                q = sa.select(account_history.c.account_id).where(account_history.c.account_id.in_(part))
+                found.update(conn.execute(q).scalars())
+        return found
+
+    def note_accounts(
+        self,
+        account_ids: Iterable[str],
+        *,
+        source: str,
+        takeover_at: datetime | None,
+        status: str = PENDING,
+        at: datetime | None = None,
+    ) -> int:
+        """Insert a row for each account without one; returns how many were new."""
+        at = at or now()
+        rows = [
+            {
+                "account_id": a,
+                "source": source,
+                "first_seen_at": at,
+                "takeover_at": takeover_at,
+                "status": status,
+                "attempts": 0,
+            }
+            for a in sorted(set(account_ids))
+        ]
+        added = 0
+        with self.write() as conn:
+            for part in chunks(rows):
+                stmt = self._insert(account_history).values(part).on_conflict_do_nothing()
+                added += conn.execute(stmt).rowcount or 0
+        return added
+
+    def history_accounts(self, account_ids: Iterable[str] | None = None) -> list[HistoryAccount]:
+        q = sa.select(account_history).order_by(account_history.c.account_id)
+        if account_ids is not None:
+            q = q.where(account_history.c.account_id.in_(sorted(set(account_ids))))
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q).mappings()]
+
+    def history_due(self, limit: int) -> list[HistoryAccount]:
+        """Accounts whose history is owed (pending or requested), oldest first, at most `limit`."""
+        q = (
+            sa.select(account_history)
+            .where(account_history.c.status.in_([PENDING, REQUESTED]))
+            .order_by(account_history.c.first_seen_at, account_history.c.account_id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q).mappings()]
+
+    def history_requested(self, account_ids: Iterable[str], at: datetime | None = None) -> None:
+        """The fetch-historic jobs of these pending accounts were asked for at `at`."""
+        self._history_update(account_ids, [PENDING], status=REQUESTED, requested_at=at or now())
+
+    def history_sent(self, account_ids: Iterable[str], run_id: str, at: datetime | None = None) -> None:
+        """These accounts' past reached Insider (their events are in the ledger) in `run_id`."""
+        owed = [PENDING, REQUESTED]
+        self._history_update(account_ids, owed, status=SENT, sent_at=at or now(), run_id=run_id)
+
+    def history_failed(self, account_ids: Iterable[str]) -> None:
+        """One more attempt that did not finish these accounts (they stay owed)."""
+        ids = sorted(set(account_ids))
+        with self.write() as conn:
+            for part in chunks(ids):
+                conn.execute(
+                    account_history.update()
+                    .where(account_history.c.account_id.in_(part))
+                    .values(attempts=account_history.c.attempts + 1)
+                )
+
+    def _history_update(self, account_ids: Iterable[str], current: list[str], **values) -> None:
+        ids = sorted(set(account_ids))
+        with self.write() as conn:
+            for part in chunks(ids):
+                conn.execute(
+                    account_history.update()
+                    .where(account_history.c.account_id.in_(part), account_history.c.status.in_(current))
+                    .values(**values)
+                )

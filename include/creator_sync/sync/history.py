@@ -1,0 +1,317 @@
+"""History on first connection: a newly connected account's past contents and income, sent once as events
+with `skip_hook: true` (the creator_sync_history DAG).
+
+InsightIQ syncs only a recent window of a newly connected account; older items come through a fetch-historic
+job per account and list (`POST .../fetch-historic {"account_id", "from_date"}`, answered 202 IN_PROGRESS,
+the items listed later). The path, one step per DAG task:
+
+1. **discover** (`discover`): the accounts of the directory snapshot (which the hourly creator_sync runs
+   keep) without an `account_history` row get one, `pending`; the webhook receiver does the same on
+   `ACCOUNTS.CONNECTED` (creator_sync.webhooks.app). The first discovery records every account as `known`
+   (the baseline: the fleet that was there before the path ran; a backfill sends its past). Each row keeps
+   its `takeover_at`: the hour the account was first seen, floored.
+2. **request** (`request_jobs`): for at most `CREATOR_SYNC_HISTORY_MAX_ACCOUNTS_PER_RUN` owed accounts,
+   oldest first, one account read and the fetch-historic jobs of its lists (contents when it has contents,
+   social transactions and payouts when its platform has income) from `CREATOR_SYNC_HISTORY_FROM_DATE`;
+   the row becomes `requested`.
+3. **send** (`send_due`): accounts requested at least `CREATOR_SYNC_HISTORY_JOB_WAIT_S` ago are read (the
+   account, its owner, its profiles: once) and their lists in date windows of
+   `CREATOR_SYNC_HISTORY_WINDOW_DAYS` from the from_date up to `takeover_at` (`history_windows`); each
+   window goes through the creator_sync transform (creator_sync.pipeline.transform) and, stripped to
+   identifiers and events (the attributes are the hourly runs' to send, and so are the dead letters of
+   creators Insider cannot take), through the one exactly-once sender
+   (creator_sync.pipeline.upsert: ledger, claims, lost-answer settlement) with `skip_hook: true`. The rows
+   become `sent` only after every window was sent; a failed attempt leaves them `requested` and the retry
+   sends again, the ledger dropping what Insider already acknowledged.
+
+**Where the hourly runs take over.** History windows tile [from_date 00:00 UTC, takeover_at) half-open; an
+hourly run owns [start, end) of its interval, and the first interval an account can be in starts at or after
+`takeover_at` (the hour it was first seen). So every moment belongs to exactly one window, an item stamped
+exactly `takeover_at` to the hourly run. Where they still meet (an hourly run before `takeover_at` that read
+the account, the look-back `CREATOR_SYNC_LOOKBACK_HOURS`, a targeted run) the event ledger, keyed by event
+name, key params and time, sends the event once.
+
+The DAG holds the `insightiq_api` and `insider_upsert` pools like creator_sync, with a lower priority weight:
+queued creator_sync tasks get the slots first, and every history run is bounded by the accounts it takes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from creator_sync.store.history import hour_floor
+from creator_sync.sync import plan
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+DAG_ID = "creator_sync_history"
+# the lists the path sends, with the fetch-historic resource (creator_sync.hooks.insightiq) and the fetch
+# file the transform reads them from (creator_sync.pipeline.sources.RESOURCES)
+CONTENTS = "contents"
+INCOME = {"transactions": "social_transactions", "payouts": "social_payouts"}
+NOT_SUPPORTED = "NOT_SUPPORTED"
+
+
+# -- pure parts: the window arithmetic and the selection -------------------------------------------------
+def takeover_at(first_seen: datetime) -> datetime:
+    """The moment the hourly runs own an account's events from: the start of the hour it was first seen."""
+    return hour_floor(first_seen)
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def history_windows(from_date: date, takeover: datetime, days: int) -> list[tuple[datetime, datetime]]:
+    """Half-open windows [a, b) of at most `days` days from `from_date` 00:00 UTC to `takeover`: no gap, no
+    overlap, the last one ending at `takeover` exactly (none when from_date is not before it)."""
+    if days < 1:
+        raise ValueError(f"history windows need at least one day, got {days}")
+    start, end, step = midnight(from_date), takeover.astimezone(UTC), timedelta(days=days)
+    out = []
+    while start < end:
+        out.append((start, min(start + step, end)))
+        start += step
+    return out
+
+
+def window_days(window: tuple[datetime, datetime]) -> tuple[str, str]:
+    """The days InsightIQ's date filters take for [a, b) (whole days; the transform cuts at a and b)."""
+    a, b = window
+    return a.date().isoformat(), (b - timedelta(microseconds=1)).date().isoformat()
+
+
+@dataclass(frozen=True)
+class Selection:
+    new: list[str]  # first seen now: their past is owed
+    baseline: list[str]  # there before the path's first run: recorded as known
+
+
+def select_new_accounts(current: Iterable[str], recorded: Iterable[str], started: bool) -> Selection:
+    """The accounts of the snapshot that have no history row yet. Before the path's first run (`started`
+    false) they are all the baseline, none is new."""
+    fresh = sorted(set(current) - set(recorded))
+    return Selection(new=fresh, baseline=[]) if started else Selection(new=[], baseline=fresh)
+
+
+def plan_history(
+    accounts: Sequence[str], income: Iterable[str], windows: Sequence[tuple[datetime, datetime]]
+) -> list[plan.Read]:
+    """The InsightIQ requests of sending `accounts`' history (all assumed to have contents; `income`: those
+    with an income platform), in the planner's terms for the request simulation (devtools.bench): per
+    account one read and the fetch-historic jobs when requesting, then the account, its owner and its
+    profiles once, and each list per window (kind `job` = one POST)."""
+    income = set(income)
+    reads: list[plan.Read] = []
+    for account_id in accounts:
+        lists = [CONTENTS, *(INCOME.values() if account_id in income else ())]
+        reads.append(plan.Read("get", "accounts", "history: request", record_id=account_id))
+        reads += [plan.Read("job", name, "history: fetch-historic", record_id=account_id) for name in lists]
+        reads.append(plan.Read("get", "accounts", "history: directory", record_id=account_id))
+        reads.append(plan.Read("get", "users", "history: directory", record_id=account_id))
+        reads.append(plan.Read("list", "profiles", "history: directory", {"account_id": account_id}))
+        for window in windows:
+            first, last = window_days(window)
+            reads.append(
+                plan.Read(
+                    "list",
+                    CONTENTS,
+                    "history",
+                    {"account_id": account_id, "from_date": first, "to_date": last},
+                )
+            )
+            for name in lists[1:]:
+                params = {"account_id": account_id, "from_date": first, "to_date": last}
+                reads.append(plan.Read("list", name, "history", params))
+    return reads
+
+
+# -- steps ----------------------------------------------------------------------------------------------
+def _status(account: dict[str, Any], product: str) -> str | None:
+    node = (account.get("data") or {}).get(product)
+    return node.get("status") if isinstance(node, dict) else None
+
+
+def has_contents(account: dict[str, Any]) -> bool:
+    return _status(account, "engagement") != NOT_SUPPORTED
+
+
+def has_income(account: dict[str, Any]) -> bool:
+    status = _status(account, "income")
+    return status is not None and status != NOT_SUPPORTED
+
+
+def snapshot_account_ids() -> list[str]:
+    """The accounts of the directory snapshot in force ([] before creator_sync wrote one)."""
+    from creator_sync.sync.snapshot import SnapshotStore
+
+    store = SnapshotStore()
+    meta = store.current()
+    if meta is None:
+        return []
+    table = store.read(meta, "accounts")
+    return [str(a) for a in table.column("id").to_pylist() if a] if "id" in table.column_names else []
+
+
+def discover(state, account_ids: Iterable[str], now: datetime) -> dict[str, int]:
+    """Record the accounts without a history row: `pending` (taken over at `now`'s hour), or `known` on the
+    path's first run."""
+    from creator_sync.store.history import KNOWN, PENDING
+
+    account_ids = list(account_ids)
+    started = state.history_started()
+    selection = select_new_accounts(account_ids, state.history_known(account_ids), started)
+    new = state.note_accounts(
+        selection.new, source="snapshot", takeover_at=takeover_at(now), status=PENDING, at=now
+    )
+    base = state.note_accounts(selection.baseline, source="baseline", takeover_at=None, status=KNOWN, at=now)
+    return {"snapshot_accounts": len(account_ids), "new": new, "baseline": base}
+
+
+def request_jobs(hook, state, accounts: Sequence, from_date: date, now: datetime) -> dict[str, int]:
+    """The fetch-historic jobs of the `pending` ones of `accounts` (HistoryAccount rows)."""
+    from creator_sync.store.history import PENDING
+
+    jobs, done = 0, []
+    for row in accounts:
+        if row.status != PENDING:
+            continue
+        account = hook.get_record("accounts", row.account_id)
+        lists = ([CONTENTS] if has_contents(account) else []) + (
+            list(INCOME.values()) if has_income(account) else []
+        )
+        for resource in lists:
+            hook.fetch_historic(resource, row.account_id, from_date)
+            jobs += 1
+        done.append(row.account_id)
+    state.history_requested(done, now)
+    return {"accounts": len(done), "jobs": jobs}
+
+
+def due(accounts: Sequence, now: datetime, wait_s: float) -> list:
+    """The `requested` rows whose jobs have had `wait_s` seconds."""
+    from creator_sync.store.history import REQUESTED
+
+    return [
+        r
+        for r in accounts
+        if r.status == REQUESTED
+        and r.requested_at is not None
+        and r.requested_at + timedelta(seconds=wait_s) <= now
+    ]
+
+
+def strip_to_events(src, dst) -> dict[str, int]:
+    """users.jsonl -> the same users with identifiers and events only; users without events are left out."""
+    users = events = 0
+    with open(src, encoding="utf-8") as fin, open(dst, "w", encoding="utf-8") as fout:
+        for line in fin:
+            if not line.strip():
+                continue
+            user = json.loads(line)
+            if not user.get("events"):
+                continue
+            kept = {k: user[k] for k in ("identifiers", "events") if k in user}
+            fout.write(json.dumps(kept, separators=(",", ":")) + "\n")
+            users += 1
+            events += len(user["events"])
+    return {"users": users, "events": events}
+
+
+def _read_directory(hook, accounts: Sequence, directory) -> list[dict[str, Any]]:
+    """The accounts, their owners and their profiles, read once into `directory`; returns the accounts."""
+    from creator_sync.sync import insightiq_reads as reads
+
+    records = [hook.get_record("accounts", r.account_id) for r in accounts]
+    owners = sorted({a["user"]["id"] for a in records})
+    reads.write([hook.get_record("users", u) for u in owners], directory / "users", "users")
+    profiles = [p for a in records for p in hook.iter_records("profiles", account_id=a["id"])]
+    reads.write(profiles, directory / "profiles", "profiles")
+    reads.write(records, directory / "accounts", "accounts")
+    return records
+
+
+def _read_window(hook, window, out, directory, contents_ids: list[str], income_ids: list[str]) -> dict:
+    """One window's lists of the accounts, transformed and stripped to identifiers and events."""
+    from pathlib import Path
+
+    from creator_sync.pipeline.sources import RESOURCES
+    from creator_sync.pipeline.transform import transform_run
+    from creator_sync.store import offboarded_ids
+    from creator_sync.sync import insightiq_reads as reads
+
+    first, last = window_days(window)
+    inputs: dict[str, list] = {res: [] for res in RESOURCES}
+    for res in ("users", "profiles", "accounts"):
+        inputs[res] = [directory / res / f"{res}.parquet"]
+    contents = reads.account_contents(hook, contents_ids, first, last)
+    inputs["contents"] = [Path(reads.write(contents, out / "fetch" / "contents", "contents")["path"])]
+    for file, resource in INCOME.items():
+        listed = reads.per_account(hook, resource, income_ids, (first, last), f"history {file}")
+        inputs[file] = [Path(reads.write(listed, out / "fetch" / file, file)["path"])]
+    result = transform_run(
+        inputs, start=window[0], end=window[1], out_dir=out / "transform", offboarded=offboarded_ids
+    )
+    users_path = out / "transform" / "history_users.jsonl"
+    kept = strip_to_events(result.users_path, users_path)
+    return {
+        "start": window[0].isoformat(),
+        "end": window[1].isoformat(),
+        "users_path": str(users_path),
+        **kept,
+    }
+
+
+def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -> dict[str, Any]:
+    """Read and transform the history of `accounts` (rows due), window by window, into files to send: per
+    window `history_users.jsonl` (identifiers and events only). Returns the manifest (also written as
+    `manifest.json` in `out_dir`): the windows' files and counts and the accounts they cover. Accounts
+    first seen in the same hour share their windows."""
+    from pathlib import Path
+
+    out = Path(out_dir)
+    directory = out / "directory"
+    records = _read_directory(hook, accounts, directory)
+    with_contents = {a["id"] for a in records if has_contents(a)}
+    with_income = {a["id"] for a in records if has_income(a)}
+    groups: dict[datetime, list[str]] = {}
+    for r in accounts:
+        groups.setdefault(r.takeover_at, []).append(r.account_id)
+    windows: list[dict[str, Any]] = []
+    for takeover, members in sorted(groups.items()):
+        contents_ids = [a for a in members if a in with_contents]
+        income_ids = [a for a in members if a in with_income]
+        for k, window in enumerate(history_windows(from_date, takeover, days)):
+            name = f"{takeover:%Y%m%dT%H}-w{k:03d}"
+            read = _read_window(hook, window, out / name, directory, contents_ids, income_ids)
+            windows.append({"name": name, **read})
+    manifest = {"accounts": [r.account_id for r in accounts], "windows": windows}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def send_windows(manifest: dict[str, Any], *, run_id: str, send) -> dict[str, Any]:
+    """Send every window of a manifest with `skip_hook: true` through `send(options)` (the exactly-once
+    sender, creator_sync.pipeline.upsert, for the task attempt); each window is recorded under its own run id
+    `<run_id>__<window>`. Returns the totals."""
+    from creator_sync.pipeline.upsert import SendOptions
+
+    keys = ("users_sent", "events_sent", "events_already_acknowledged", "requests")
+    totals = {"windows": len(manifest["windows"]), **dict.fromkeys(keys, 0)}
+    for window in manifest["windows"]:
+        if not window["users"]:
+            continue
+        options = SendOptions(
+            users_path=window["users_path"], run_id=f"{run_id}__{window['name']}", skip_hook=True
+        )
+        sent = send(options)["send"]
+        for key in keys:
+            totals[key] += int(sent.get(key, 0))
+    return totals
