@@ -33,7 +33,7 @@ stop: ## stop everything `make demo` started
 	scripts/stop.sh
 
 test: install ## the whole test suite (unit + slow tests that start servers), two workers, one file each
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 test-fast: install ## unit tests only
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"

@@ -77,8 +77,9 @@ def _fresh_object_stores():
 
 
 # Files that start a whole Airflow (minutes each). `make test` hands files to its two workers in collection
-# order (xdist --dist loadfile); these go first, then the other server-starting (slow) files, so no long
-# file starts near the end while the other worker sits idle.
+# order (xdist --dist loadfile --no-loadscope-reorder; xdist's own reorder puts the files with the most tests
+# first); these go first, then the other server-starting (slow) files, so no long file starts near the end
+# while the other worker sits idle.
 LONGEST_FIRST = (
     "tests/e2e/test_chaos_e2e.py",
     "tests/e2e/test_creator_sync_e2e.py",
