@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creator_sync.store.engine import StoreBase, chunks, now
+from creator_sync.store.engine import KEY_CHUNK, StoreBase, chunks, key_values, now
 from creator_sync.store.schema import in_flight_batches, send_claims, send_leases
 
 # PostgreSQL: one transaction-level advisory lock that every claim and every fence check takes first. Under
@@ -71,17 +71,23 @@ class Claims(StoreBase):
             at = self._clock(conn)
             until = at + lease_s
             self._lease(conn, fence, run_id, until)
-            # one statement: insert, or take over a claim that is this fence's or whose lease has passed;
-            # RETURNING names the rows inserted or taken over, i.e. the keys now held (SQLAlchemy sends the
-            # rows in pages of VALUES lists, within the driver's bound-parameter limit)
-            stmt = self._insert(t)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[t.c.user_key],
-                set_={"run_id": run_id, "lease_until": until, "fence": fence},
-                where=sa.or_(sa.func.coalesce(t.c.fence, t.c.run_id) == fence, _effective_lease() < at),
-            ).returning(t.c.user_key)
-            rows = [{"user_key": k, "run_id": run_id, "lease_until": until, "fence": fence} for k in keys]
-            held = set(conn.execute(stmt, rows).scalars())
+            # one statement per KEY_CHUNK keys: insert, or take over a claim that is this fence's or whose
+            # lease has passed; RETURNING names the rows inserted or taken over, i.e. the keys now held. The
+            # keys come as one bound parameter (key_values), in sorted order.
+            held: set[str] = set()
+            for part in chunks(keys, KEY_CHUNK):
+                values = key_values(conn.dialect.name, part)
+                rows = sa.select(values.c.value, sa.literal(run_id), sa.literal(until), sa.literal(fence))
+                # SQLite: a WHERE tells its parser the ON CONFLICT that follows belongs to the INSERT
+                stmt = self._insert(t).from_select(
+                    [t.c.user_key, t.c.run_id, t.c.lease_until, t.c.fence], rows.where(sa.true())
+                )
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[t.c.user_key],
+                    set_={"run_id": run_id, "lease_until": until, "fence": fence},
+                    where=sa.or_(sa.func.coalesce(t.c.fence, t.c.run_id) == fence, _effective_lease() < at),
+                ).returning(t.c.user_key)
+                held.update(conn.execute(stmt).scalars())
         return held
 
     def claim_holders(self, user_keys: Iterable[str]) -> dict[str, tuple[str, str, float]]:

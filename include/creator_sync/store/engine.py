@@ -5,6 +5,7 @@ store builds on. Opening a store upgrades its database with the migrations (crea
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from urllib.parse import urlparse
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from creator_sync import settings
@@ -23,6 +25,7 @@ STATE_URL_ENV = "CREATOR_SYNC_STATE_URL"
 DATA_URL_ENV = "CREATOR_SYNC_DATA_URL"  # named in messages; the values come from creator_sync.settings
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 IN_CHUNK = 500  # bound parameters per IN (...) query
+KEY_CHUNK = 10_000  # keys per statement of a key_values() look-up or claim (one bound parameter each)
 
 
 def now() -> datetime:
@@ -50,6 +53,17 @@ def state_url() -> str:
 def chunks(items: list, size: int = IN_CHUNK) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def key_values(dialect: str, keys: list[str]):
+    """The keys as a table with one column, ``value``, from ONE bound parameter: PostgreSQL
+    ``unnest(:keys::VARCHAR[])``, SQLite ``json_each(:keys)`` (a JSON array). Joined to a table by its primary
+    key, a look-up is one statement per call, each key one index probe in the order given (sorted keys walk
+    the B-tree in order), and neither SQLAlchemy nor the database handles a parameter per key."""
+    if dialect == "postgresql":
+        keys_param = sa.bindparam("keys", keys, type_=postgresql.ARRAY(sa.String))
+        return sa.func.unnest(keys_param).table_valued("value").render_derived(name="keys")
+    return sa.func.json_each(sa.bindparam("keys", json.dumps(keys))).table_valued("value").alias("keys")
 
 
 def aware(value: datetime | None) -> datetime | None:

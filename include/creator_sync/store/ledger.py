@@ -8,7 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from creator_sync.store.engine import StoreBase, aware, chunks, now
+from creator_sync.store.engine import KEY_CHUNK, StoreBase, aware, chunks, key_values, now
 from creator_sync.store.schema import acknowledged_events, in_flight_batches, user_attribute_hashes
 
 
@@ -17,24 +17,27 @@ class Ledger(StoreBase):
         return set(self.acknowledged_by(event_keys))
 
     def acknowledged_by(self, event_keys: Iterable[str]) -> dict[str, str]:
-        """Acknowledged event keys among `event_keys` -> the run that sent them."""
-        keys, found = list(dict.fromkeys(event_keys)), {}
-        t = acknowledged_events
+        """Acknowledged event keys among `event_keys` -> the run that sent them (one statement per
+        KEY_CHUNK keys: the keys, sorted, joined to the ledger's primary key)."""
+        t, found = acknowledged_events, {}
         with self.engine.connect() as conn:
-            for part in chunks(keys):
-                rows = conn.execute(sa.select(t.c.event_key, t.c.run_id).where(t.c.event_key.in_(part)))
-                found.update({key: run_id for key, run_id in rows})
+            for part in chunks(sorted(set(event_keys)), KEY_CHUNK):
+                keys = key_values(conn.dialect.name, part)
+                query = sa.select(t.c.event_key, t.c.run_id).select_from(
+                    keys.join(t, t.c.event_key == keys.c.value)
+                )
+                found.update({key: run_id for key, run_id in conn.execute(query)})
         return found
 
     def attribute_hashes(self, user_keys: Iterable[str]) -> dict[str, tuple[str, datetime]]:
-        keys, found = list(dict.fromkeys(user_keys)), {}
-        t = user_attribute_hashes
+        t, found = user_attribute_hashes, {}
         with self.engine.connect() as conn:
-            for part in chunks(keys):
-                rows = conn.execute(
-                    sa.select(t.c.user_key, t.c.attr_hash, t.c.acked_at).where(t.c.user_key.in_(part))
+            for part in chunks(sorted(set(user_keys)), KEY_CHUNK):
+                keys = key_values(conn.dialect.name, part)
+                query = sa.select(t.c.user_key, t.c.attr_hash, t.c.acked_at).select_from(
+                    keys.join(t, t.c.user_key == keys.c.value)
                 )
-                found.update({r.user_key: (r.attr_hash, aware(r.acked_at)) for r in rows})
+                found.update({key: (attr_hash, aware(at)) for key, attr_hash, at in conn.execute(query)})
         return found
 
     def record_batch(
