@@ -1,4 +1,4 @@
-"""An account disconnected or deleted at InsightIQ: its targeted run (ACCOUNTS.DISCONNECTED queues one) sends
+"""An account disconnected or deleted at InsightIQ: a targeted run of it sends
 `account_disconnected` and clears the platform's attributes at Insider. An account whose GET answers 404 is
 taken as disconnected (creator_sync.sync.account_status.vanished); a full read whose list lacks an
 account queues it for such a run instead of deciding on the list's word."""

@@ -23,12 +23,12 @@ def test_disconnect_queues_a_check_and_triggers_offboard(client, offboarding, of
     response = post(client, "ACCOUNTS.DISCONNECTED", "e1")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["status"] == "queued" and body["offboarding"] == "queued"
+    assert body["status"] == "ignored" and body["offboarding"] == "queued"
     assert offboard_trigger.runs == [body["run_id"]] and body["run_id"].startswith("insightiq_offboard__")
     (request,) = offboarding.state.requests()
     assert (request["user_id"], request["account_id"], request["source"]) == ("user-1", "acc-1", "webhook")
     assert request["event_time"].year == 2026
-    assert store.pending() == ["acc-1"]  # and its targeted sync: account_disconnected, clears
+    assert store.pending() == []  # a disconnected account is not synced
     assert not offboarding.state.is_offboarded("user-1")  # nothing decided on the webhook's word
 
 

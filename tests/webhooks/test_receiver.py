@@ -100,16 +100,10 @@ def test_replayed_delivery_is_acknowledged_and_does_nothing(client, store, recei
     assert len(trigger.runs) == 1
 
 
-def test_a_disconnect_queues_its_account_and_events_without_an_account_are_recorded_only(
-    client, store, receiver, trigger
-):
-    """ACCOUNTS.DISCONNECTED starts a targeted run: it sends account_disconnected and clears the platform's
-    attributes within minutes, not at the account's next scheduled read."""
+def test_connection_state_events_are_recorded_without_a_sync(client, store):
     response = post(client, event(name="ACCOUNTS.DISCONNECTED"))
-    assert response.json()["status"] == "queued"
-    assert store.pending() == ["acc-1"]
-    receiver.coalescer.flush(force=True)
-    assert list(trigger.runs.values()) == [["acc-1"]]
+    assert response.json()["status"] == "ignored"
+    assert store.pending() == []
     no_account = json.dumps({"id": "e2", "event": "USERS.ADDED", "data": {"user_id": "u"}}).encode()
     assert post(client, no_account).json()["status"] == "ignored"
 

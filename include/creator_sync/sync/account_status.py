@@ -27,7 +27,7 @@ change seen again (a retried task, a re-run interval) is the same event.
 
 A disconnect and a reconnect between two reads of the account leave the status as it was: no event.
 
-The webhooks' `last_updated_time` (ACCOUNTS.CONNECTED, ACCOUNTS.DISCONNECTED, SESSION.EXPIRED, ...) is not
+The webhooks' `last_updated_time` (ACCOUNTS.CONNECTED, SESSION.EXPIRED, ...) is not
 used: the receiver hands the run it starts only account ids (creator_sync.webhooks.trigger), and that run
 reads the account right after, so its `updated_at` lies within minutes of the webhook.
 

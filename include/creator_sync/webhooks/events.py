@@ -3,11 +3,9 @@
 Payload (InsightIQ / Phyllo): ``{"id", "event", "name", "data": {"account_id", "user_id", "profile_id" |
 "items", "last_updated_time"}}``. Every data event of an account (PROFILES.*, PROFILES_AUDIENCE.*,
 CONTENTS.*, CONTENT-GROUPS.* (InsightIQ spells this family with a hyphen), TRANSACTIONS.*, PAYOUTS.*,
-BALANCES.*, ACCOUNTS.CONNECTED, SESSION.EXPIRED and ACCOUNTS.DISCONNECTED (the account is re-read: its status
-changed), and families added later) queues a sync of that account. ACCOUNTS.DISCONNECTED needs its run most:
-it sends `account_disconnected` and removes the platform's attributes at Insider (creator_sync.pipeline.
-clearing) within minutes, instead of at the account's next scheduled read (up to a day with the directory
-sweep). Events without an account are recorded without a sync.
+BALANCES.*, ACCOUNTS.CONNECTED, SESSION.EXPIRED (the account is re-read: its status changed), and families
+added later) queues a sync of that account; the events below only change the connection state and are
+recorded without a sync (a disconnected account has nothing new to send).
 """
 
 from __future__ import annotations
@@ -19,8 +17,7 @@ from dataclasses import dataclass
 from creator_sync.vendor_ids import RECORD_ID_PATTERN, is_record_id
 from creator_sync.webhooks import bounded_json
 
-# Account events recorded without a sync (none: every account event can change what Insider holds).
-NO_SYNC_EVENTS: frozenset[str] = frozenset()
+NO_SYNC_EVENTS = frozenset({"ACCOUNTS.DISCONNECTED"})
 
 # What our webhook subscribes to at InsightIQ (insightiq_webhooks_setup).
 SUBSCRIBED_EVENTS = (
