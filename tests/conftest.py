@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -78,9 +77,9 @@ def _fresh_object_stores():
 
 
 # Files that start a whole Airflow (minutes each). `make test` hands files to its two workers in collection
-# order (xdist --dist loadfile --no-loadscope-reorder); these go first, so no long file starts near the end
-# while the other worker sits idle. The other files follow with the most tests first (xdist's own reorder),
-# which mixes the sandbox files that mostly wait on rate windows with CPU-bound unit files.
+# order (xdist --dist loadfile --no-loadscope-reorder; xdist's own reorder puts the files with the most tests
+# first); these go first, then the other server-starting (slow) files, so no long file starts near the end
+# while the other worker sits idle.
 LONGEST_FIRST = (
     "tests/e2e/test_chaos_e2e.py",
     "tests/e2e/test_creator_sync_e2e.py",
@@ -91,17 +90,12 @@ LONGEST_FIRST = (
 )
 
 
-def _file(item: pytest.Item) -> str:
-    return item.nodeid.split("::", 1)[0]
+def _schedule_rank(item: pytest.Item) -> tuple[int, int]:
+    path = item.nodeid.split("::", 1)[0]
+    if path in LONGEST_FIRST:
+        return (0, LONGEST_FIRST.index(path))
+    return (1 if item.get_closest_marker("slow") else 2, 0)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    sizes = Counter(_file(item) for item in items)
-
-    def rank(item: pytest.Item) -> tuple[int, int]:
-        path = _file(item)
-        if path in LONGEST_FIRST:
-            return (0, LONGEST_FIRST.index(path))
-        return (1, -sizes[path])
-
-    items.sort(key=rank)  # stable: each file keeps its own order
+    items.sort(key=_schedule_rank)  # stable: each file keeps its own order
