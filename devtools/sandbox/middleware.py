@@ -86,8 +86,7 @@ class SandboxMiddleware:
             answer_send = counting_send
             if fault == "slow":
                 await asyncio.sleep(svc.faults.slow_seconds)
-                svc.note_held_answer(delivered=not _client_gone(send))
-                answer_send = self._held_send(send)
+                answer_send = self._held_send(send, delivered=not _client_gone(send))
             elif fault in AFTER_KINDS:
                 await self._after(fault, scope, receive, send)
                 return
@@ -101,14 +100,16 @@ class SandboxMiddleware:
             svc.inflight -= 1
             release()
 
-    def _held_send(self, send):
+    def _held_send(self, send, delivered: bool):
         """``send`` counting the answer's status as ``<status>_held``: a slow / timeout_after fault held it
-        (a fault already counted in faults_injected, so its status is not one of the plain statuses)."""
+        (a fault already counted in faults_injected, so its status is not one of the plain statuses).
+        ``delivered``: the client was still connected when the hold ended."""
         svc = self.service
 
         async def held_send(message) -> None:
             if message["type"] == "http.response.start":
                 svc.requests_by_status[f"{message['status']}_held"] += 1
+                svc.note_held_answer(delivered, message["status"])
             await send(message)
 
         return svc.readings.throttle_send(held_send)
@@ -154,10 +155,9 @@ class SandboxMiddleware:
             svc.requests_by_status[f"{status}_truncated"] += 1
         else:  # timeout_after: the client gives up before this answer comes
             await asyncio.sleep(svc.faults.slow_seconds)
-            svc.note_held_answer(delivered=not _client_gone(send))
             payload = bytes(body)
         headers.append((b"content-length", str(len(payload)).encode()))
-        sender = send if fault == "truncated_after" else self._held_send(send)
+        sender = send if fault == "truncated_after" else self._held_send(send, delivered=not _client_gone(send))
         await sender({"type": "http.response.start", "status": status, "headers": headers})
         await sender({"type": "http.response.body", "body": payload})
 

@@ -86,18 +86,22 @@ class Service:
         self.extra_429s = 0
         self.processed_after_disconnect = 0
         self.held_answers_delivered = 0
+        self.held_usable_answers_delivered = 0
         self.send_to_arrival: list[tuple[float, float]] = []
         for limiter in self.limiters.values():
             limiter.reset()
         self.faults.reset()
 
-    def note_held_answer(self, delivered: bool) -> None:
-        """A ``slow`` or ``timeout_after`` fault's hold is over. ``delivered``: the client was still
-        connected, so it may receive a usable answer after all (its read timeout started late, e.g. on a
-        starved CPU, or is longer than the hold). Such an answer is counted as a fault but costs the client
-        nothing; a report that counts the client's retries and failures can miss exactly these."""
+    def note_held_answer(self, delivered: bool, status: int) -> None:
+        """A ``slow`` or ``timeout_after`` fault's hold is over and its answer (``status``) goes out.
+        ``delivered``: the client was still connected, so it may receive the answer after all (its read
+        timeout started late, e.g. on a starved CPU, or is longer than the hold). Such an answer is counted
+        as a fault; a usable one (below 400) costs the client nothing, so a report that counts the client's
+        retries and failures misses exactly these."""
         if delivered:
             self.held_answers_delivered += 1
+            if status < 400:
+                self.held_usable_answers_delivered += 1
 
     def note_sent_at(self, raw: str, arrived: float) -> None:
         """One send-to-arrival delay: ``arrived`` (the limits' clock) minus the client's send time."""
@@ -139,6 +143,7 @@ class Service:
             "requests_in_flight": self.inflight,
             "processed_after_disconnect": self.processed_after_disconnect,
             "held_answers_delivered": self.held_answers_delivered,
+            "held_usable_answers_delivered": self.held_usable_answers_delivered,
             "limits": {n: lim.stats() for n, lim in self.limiters.items()},
             "faults_injected": dict(self.faults.injected),
             "send_to_arrival_ms": delay_summary(self.send_to_arrival, self._sends_per_window()),

@@ -137,9 +137,10 @@ def chaos(tmp_path_factory):
 
 
 def failed_answers(stats: dict) -> int:
-    """Answers the client cannot use: every injected fault and every real limit 429, less the held answers
-    a client still received (a hold that ended before the client's own timeout, on a loaded machine)."""
-    faults = sum(stats["faults_injected"].values()) - stats["held_answers_delivered"]
+    """Answers the client cannot use: every injected fault and every real limit 429, less the usable held
+    answers a client was still connected for (a hold that ended before the client's own timeout, on a loaded
+    machine). A held 404 a client still received stays counted once, as the fault."""
+    faults = sum(stats["faults_injected"].values()) - stats["held_usable_answers_delivered"]
     return faults + stats["rate_limited_429s"]
 
 
@@ -199,13 +200,16 @@ def test_chaos_run_stores_every_valid_creator_and_event_exactly_once(chaos):
         # the Profile API); so did each of the vendor's own 404 answers (Profile API probes of users Insider
         # does not hold; a 404 a fault held is counted by the sandbox as the fault, under "404_held"). Failed
         # attempts store their counters too, so nothing is subtracted, and the client invents no failure.
+        # A usable held answer the sandbox sent to a still-connected client may still have reached it after
+        # its own read timeout fired (the sandbox cannot see that race), so each may count either way.
         not_found = stats["requests_by_status"].get("404", 0)
         counted, unusable = row["retries"] + row["failures"], failed_answers(stats) + not_found
-        assert counted == unusable, (
+        assert unusable <= counted <= unusable + stats["held_usable_answers_delivered"], (
             name,
             row,
             stats["faults_injected"],
             stats["held_answers_delivered"],
+            stats["held_usable_answers_delivered"],
             stats["requests_by_status"],
         )
         assert row["ambiguous"] <= row["failures"], row

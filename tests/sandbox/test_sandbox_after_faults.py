@@ -110,6 +110,26 @@ def test_a_held_answer_a_patient_client_still_waits_for_is_delivered_and_counted
     assert r.status_code == 200 and r.json()["data"]["successful"] == {"count": 1}
     stats = sandbox.stats("insider")
     assert stats["users_stored"] == 1 and stats["held_answers_delivered"] == 1
+    assert stats["held_usable_answers_delivered"] == 1
+
+
+@pytest.mark.parametrize("fault", ["fault_timeout_after", "fault_slow"])
+def test_a_held_404_a_patient_client_receives_is_delivered_but_not_usable(sandbox, insider_faults, fault):
+    """A held Profile API 404 the client still receives costs it a failure like any 404: it counts as a
+    delivered held answer, not as a usable one (a report subtracting it from the faults would miss one)."""
+    insider_faults({fault: 1.0, "slow_seconds": 0.3})
+    try:
+        r = httpx.post(
+            f"{sandbox.insider_url}/api/user/v1/profile",
+            headers=INSIDER_HEADERS,
+            json={"identifiers": {"uuid": f"nobody-patient-{fault}"}, "attributes": ["name"]},
+            timeout=10,
+        )
+    finally:
+        sandbox.configure("insider", {"fault_slow": 0})
+    assert r.status_code == 404
+    stats = sandbox.stats("insider")
+    assert stats["held_answers_delivered"] == 1 and stats["held_usable_answers_delivered"] == 0, stats
 
 
 def test_a_read_can_lose_its_answer_too(sandbox):
