@@ -157,7 +157,8 @@ class SandboxMiddleware:
             await asyncio.sleep(svc.faults.slow_seconds)
             payload = bytes(body)
         headers.append((b"content-length", str(len(payload)).encode()))
-        sender = send if fault == "truncated_after" else self._held_send(send, delivered=not _client_gone(send))
+        delivered = not _client_gone(send)
+        sender = send if fault == "truncated_after" else self._held_send(send, delivered)
         await sender({"type": "http.response.start", "status": status, "headers": headers})
         await sender({"type": "http.response.body", "body": payload})
 
