@@ -157,6 +157,13 @@ class Settings(BaseSettings):
         "request): more than the longest wait between requests (a Retry-After, at most 120, plus the read "
         "timeout).",
     )
+    claim_wait_s: float = Field(
+        3600,
+        ge=0,
+        description="Seconds a send waits for users another live run holds (it sends them once that run "
+        "releases them, so the other run's data never replaces this run's); past it the task fails and its "
+        "retry resumes from the ledger.",
+    )
     lost_answer_settle_s: float | None = Field(
         None,
         ge=0,

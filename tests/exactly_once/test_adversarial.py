@@ -17,7 +17,7 @@ import pytest
 
 from creator_sync.http.errors import AmbiguousOutcomeError, VendorError
 from creator_sync.pipeline.replay import finish_replay, prepare_replay, replay_gap
-from creator_sync.pipeline.send import send_file, send_users
+from creator_sync.pipeline.send import ClaimsHeldElsewhere, send_file, send_users
 from creator_sync.store import FencedOut, StateStore, schema
 
 from .conftest import LEASE_S
@@ -445,7 +445,7 @@ def test_l_replay_while_a_dead_run_holds_a_marker_for_the_same_user(insider, sta
     plan = prepare_replay(store, tmp_path / "replay")
     net = Net()
     net.state = Dying(store)
-    send_file(plan.users_path, state=net.state, hook=hook(net), run_id="replay-1")
+    send_file(plan.users_path, state=net.state, hook=hook(net), run_id="replay-1", wait_for_claims=False)
     done = finish_replay(store, plan, "replay-1")
     assert replay_gap(plan, done) == 0
     if not wait_lease:
@@ -454,7 +454,7 @@ def test_l_replay_while_a_dead_run_holds_a_marker_for_the_same_user(insider, sta
         plan = prepare_replay(store, tmp_path / "replay2")
         net = Net()
         net.state = Dying(store)
-        send_file(plan.users_path, state=net.state, hook=hook(net), run_id="replay-2")
+        send_file(plan.users_path, state=net.state, hook=hook(net), run_id="replay-2", wait_for_claims=False)
         assert replay_gap(plan, finish_replay(store, plan, "replay-2")) == 0
     assert store.dead_letters() == []
     stored = insider.events(["u1", "u2", "u3"])
@@ -738,6 +738,7 @@ def test_r_a_process_whose_clock_runs_a_lease_ahead_does_not_resend_a_live_attem
 def _skewed_runs(insider, store, monkeypatch, engine_module) -> None:
     skewed = _SkewedTime()
     monkeypatch.setattr(engine_module, "time", skewed)
+    monkeypatch.setenv("CREATOR_SYNC_CLAIM_WAIT_S", "0")
     users = [user(f"u{i}", [content_event(f"c{i}", T)]) for i in (1, 2)]
     go = threading.Event()
     a_net = Net(["stall"], stall=go)
@@ -756,7 +757,9 @@ def _skewed_runs(insider, store, monkeypatch, engine_module) -> None:
         from creator_sync.pipeline.settle import ProbeSettings
 
         skewed.local.skew = 2 * LEASE_S
-        _send(users, Dying(store), Net(), run_id="run-B", probe=ProbeSettings(0.05, 1, 0.0))
+        # B does not wait for A's users (CREATOR_SYNC_CLAIM_WAIT_S=0): it fails at once unless it took them
+        with contextlib.suppress(ClaimsHeldElsewhere):
+            _send(users, Dying(store), Net(), run_id="run-B", probe=ProbeSettings(0.05, 1, 0.0))
 
     b = threading.Thread(target=run_b)
     b.start()

@@ -168,7 +168,8 @@ def _throttled_batch_and_a_second_run(insider, state):
 
 def test_5_the_lease_is_renewed_before_every_retry_so_another_run_cannot_take_the_users(insider, state):
     users, other = _throttled_batch_and_a_second_run(insider, state)
-    assert other.claimed_elsewhere == 4 and other.users_sent == 0
+    # B waits for A's users, then finds A's events acknowledged: it sends nothing
+    assert other.waited_for_other_runs == 4 and other.users_sent == 0 and other.claimed_elsewhere == 0
     assert check_delivery(insider, state, users, rejected=set()) == []
 
 
@@ -202,7 +203,7 @@ def _replay_with_a_claimed_user(insider, state, tmp_path, finish):
     plan = prepare_replay(state, tmp_path / "replay")
     net = Net()
     net.state = state
-    send_file(plan.users_path, state=state, hook=hook(net), run_id="replay-1")
+    send_file(plan.users_path, state=state, hook=hook(net), run_id="replay-1", wait_for_claims=False)
     done = finish(state, plan, "replay-1")
     return plan, done
 

@@ -4,12 +4,14 @@ attempts, lines that are not users."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 
 import pytest
 
 from creator_sync.pipeline.report import build_summary, run_send_totals
-from creator_sync.pipeline.send import send_file
+from creator_sync.pipeline.send import ClaimsHeldElsewhere, send_file
 from creator_sync.store import StateStore
 from creator_sync.store import engine as engine_module
 from creator_sync.store import schema as state_module
@@ -83,27 +85,72 @@ class InterleavingHook(FakeInsiderHook):
         return super().upsert_batch(batch, **kw)
 
 
-@pytest.mark.parametrize("claims", [True, False], ids=["claims", "guard-off"])
-def test_a_concurrent_run_skips_users_claimed_by_a_live_run(fetched, tmp_path, state, claims):
+def _b_tried_to_claim(state: StateStore, b: threading.Thread, timeout: float = 60) -> None:
+    """Wait until a second attempt has asked for claims (its lease row exists beside the first one's) or
+    has ended (one that skips what it cannot claim releases its lease row at once)."""
+    deadline = time.monotonic() + timeout
+    while rows(state, state_module.send_leases) < 2 and b.is_alive():
+        assert time.monotonic() < deadline, "the other run never asked for its claims"
+        time.sleep(0.02)
+
+
+def _overlapping_runs(state, result_a, result_b, **kw) -> tuple[FakeInsiderHook, FakeInsiderHook, dict]:
+    """Run B starts while run A's first request is in the network (B asks for the same users' claims then),
+    A finishes, B goes on. Returns both hooks and both reports."""
+    second, reports, threads = FakeInsiderHook(per_batch=6), {}, []
+
+    def other_run_starts_meanwhile():
+        def run_b():
+            reports["B"] = send(result_b, state, second, run_id="run-B", **kw)
+
+        threads.append(threading.Thread(target=run_b, daemon=True))
+        threads[0].start()
+        _b_tried_to_claim(state, threads[0])
+
+    first = InterleavingHook(other_run_starts_meanwhile, per_batch=6)
+    reports["A"] = send(result_a, state, first, run_id="run-A", **kw)
+    threads[0].join(timeout=120)
+    assert not threads[0].is_alive() and "B" in reports
+    return first, second, reports
+
+
+def test_a_run_waits_for_users_another_live_run_holds_then_sends_only_what_is_new(fetched, tmp_path, state):
+    """Same data in both runs (a re-run of the same interval beside the scheduled one): B waits for A's
+    users, then finds every event acknowledged and the attributes unchanged."""
     result = six_creators_with_three_events_each(fetched, tmp_path)
-    second = FakeInsiderHook(per_batch=6)
-    reports = {}
-
-    def other_run_sends_meanwhile():
-        reports["B"] = send(result, state, second, run_id="run-B", claims=claims)
-
-    first = InterleavingHook(other_run_sends_meanwhile, per_batch=6)
-    reports["A"] = send(result, state, first, run_id="run-A", claims=claims)
-
+    first, second, reports = _overlapping_runs(state, result, result)
     delivered = first.sent_events() + second.sent_events()
-    if claims:
-        assert second.requests == [] and reports["B"].claimed_elsewhere == 6
-        assert len(delivered) == 18 and max(Counter(delivered).values()) == 1
-        assert rows(state, state_module.send_claims) == 0  # both released
-        b = build_summary("run-B", result.stats, run_send_totals(state, "run-B", result.stats))
-        assert b.reconciled and b.claimed_elsewhere == 6, b.render()
-    else:  # without claims both runs plan from the same ledger: every event goes out twice
-        assert max(Counter(delivered).values()) == 2
+    assert len(delivered) == 18 and max(Counter(delivered).values()) == 1
+    assert second.requests == [] and reports["B"].waited_for_other_runs == 6
+    assert (reports["B"].unchanged, reports["B"].events_already_acknowledged) == (6, 18)
+    assert rows(state, state_module.send_claims) == 0  # both released
+    b = build_summary("run-B", result.stats, run_send_totals(state, "run-B", result.stats))
+    assert b.reconciled and b.claimed_elsewhere == 0, b.render()
+
+
+def _another_interval(fetched, tmp_path):
+    """The same six creators with three other posts each (the next interval's events)."""
+    users, profiles = creators(6)
+    contents = [content(f"next{i}", f"u{i % 6}", "2024-05-01T10:00:00Z") for i in range(18)]
+    return transform(fetched, tmp_path, "t-next", users=users, profiles=profiles, contents=contents)
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["wait", "guard-off"])
+def test_overlapping_runs_of_different_intervals_each_deliver_their_own_events(
+    fetched, tmp_path, state, wait
+):
+    """Two backfill days (or a backfill beside the scheduled run) hold different events for the same users:
+    the run that finds the users claimed sends its own events once the other lets them go. With the guard
+    off (the users skipped as if the other run carried them) the second interval's events are lost."""
+    a, b = six_creators_with_three_events_each(fetched, tmp_path), _another_interval(fetched, tmp_path)
+    first, second, reports = _overlapping_runs(state, a, b, wait_for_claims=wait)
+    delivered = Counter(first.sent_events() + second.sent_events())
+    assert max(delivered.values()) == 1  # nothing twice either way
+    if wait:
+        assert len(delivered) == 36 and reports["B"].events_sent == 18
+        assert reports["B"].waited_for_other_runs == 6 and reports["B"].claimed_elsewhere == 0
+    else:
+        assert len(delivered) == 18 and reports["B"].claimed_elsewhere == 6
 
 
 def test_claims_of_a_dead_run_are_taken_over_after_their_lease(fetched, tmp_path, state, monkeypatch):
@@ -112,8 +159,13 @@ def test_claims_of_a_dead_run_are_taken_over_after_their_lease(fetched, tmp_path
     assert state.claim("run-dead", keys, lease_s=600) == set(keys)  # a run that died holding them
     assert state.claim("run-B", keys, lease_s=600) == set()  # live lease: not taken
 
-    blocked = send(result, state, FakeInsiderHook(per_batch=6), run_id="run-B")
-    assert blocked.claimed_elsewhere == 6 and blocked.users_sent == 0
+    monkeypatch.setenv("CREATOR_SYNC_CLAIM_WAIT_S", "0")
+    hook = FakeInsiderHook(per_batch=6)
+    with pytest.raises(
+        ClaimsHeldElsewhere, match=r"6 user\(s\) stayed claimed by other live run\(s\) \['run-dead'\]"
+    ):
+        send(result, state, hook, run_id="run-B")
+    assert hook.requests == []  # nothing sent; the task's retry sends them
 
     clock = [engine_module.time.time() + 601]  # the dead run's lease has passed
     monkeypatch.setattr(engine_module.time, "time", lambda: clock[0])
@@ -124,7 +176,7 @@ def test_claims_of_a_dead_run_are_taken_over_after_their_lease(fetched, tmp_path
     assert state.claim("run-C", keys, lease_s=600) == set(keys)
 
 
-def test_an_unanswered_batch_of_a_live_sender_is_left_to_that_sender(fetched, tmp_path, state):
+def test_an_unanswered_batch_of_a_live_sender_is_left_to_that_sender(fetched, tmp_path, state, monkeypatch):
     result = six_creators_with_three_events_each(fetched, tmp_path)
     crashing = FakeInsiderHook(per_batch=2, crash_after=1, lost_answer=True)
     with pytest.raises(ConnectionError):
@@ -134,8 +186,10 @@ def test_an_unanswered_batch_of_a_live_sender_is_left_to_that_sender(fetched, tm
     state.claim("run-A", [u["user_key"] for u in marker.record["users"]], lease_s=600, fence=marker.fence)
     state.renew(marker.fence, 600)
 
+    monkeypatch.setenv("CREATOR_SYNC_CLAIM_WAIT_S", "0")
     other = FakeInsiderHook(per_batch=2)
-    send(result, state, other, run_id="run-B")
+    with pytest.raises(ClaimsHeldElsewhere):  # B sends the rest and fails on the users the live sender holds
+        send(result, state, other, run_id="run-B")
     assert other.profile_calls == 0 and len(state.in_flight()) == 1  # not probed by another run
 
 

@@ -234,6 +234,8 @@ def replay_dead_letters(
                 mapping=m,
                 skip_hook=skip_hook,
                 error_callback_endpoint=error_callback_endpoint,
+                # a letter whose user a live run holds stays pending for a later replay
+                wait_for_claims=False,
             )
             done = finish_replay(state, plan, run_id)
             report.marked_replayed, report.settled, report.skipped = (

@@ -11,8 +11,14 @@ the request, and the lost answer is settled per user and per event with the Prof
 this attempt or, when it died, by whoever next claims the users (in_flight.py).
 
 Concurrent runs and attempts: before planning a chunk of users, the attempt claims their user keys in the
-state store under its fencing token (one transaction, Claims.claim). Users held by another live run are
-skipped and counted as `claimed_elsewhere`; users held by an earlier attempt of the same run are waited for.
+state store under its fencing token (one transaction, Claims.claim). Users held by an earlier attempt of
+the same run are waited for. Users held by another live run are put aside: that run carries its own data
+for them (another interval's events, another snapshot's attributes), not this run's, so they are sent after
+the rest of the stream, once that run lets them go. Before each pass over the users put aside, the attempt
+releases its own claims (everything it planned is answered and recorded by then), so two runs waiting on
+each other's users cannot deadlock; the ledger, read after the claim, drops what the other run sent.
+Past CREATOR_SYNC_CLAIM_WAIT_S the send fails (ClaimsHeldElsewhere) and the task's retry resumes from the
+ledger. The dead-letter replay instead skips such users (`claimed_elsewhere`: their letters stay pending).
 The lease (CREATOR_SYNC_CLAIM_LEASE_S, default 180 s) is renewed before every request; a claim whose
 lease has passed belongs to a dead attempt and is taken over, and the attempt that lost it stops at its next
 renewal or record (FencedOut). Claims are released when the sender finishes.
@@ -45,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creator_sync import settings
+from creator_sync.errors import CreatorSyncError
 from creator_sync.files import exists, open_input
 from creator_sync.http.errors import AmbiguousOutcomeError
 from creator_sync.pipeline.in_flight import resolve_markers, settlement, wait_for_own_run
@@ -89,7 +96,8 @@ class SendReport:
     )
     in_flight_confirmed: int = 0  # users of unanswered batches whose events the Profile API showed at Insider
     in_flight_resent: int = 0  # users of unanswered batches not found at Insider: sent or planned again
-    claimed_elsewhere: int = 0  # users skipped because another live run holds their claim
+    claimed_elsewhere: int = 0  # users skipped because another live run held their claim (replay only)
+    waited_for_other_runs: int = 0  # users put aside while another live run held them, sent after it
     offboarded: int = 0  # users on the offboarding skip list by the time their chunk was claimed (not sent)
     unification_errors: int = 0  # sent users Insider later reported through the error callback
     dry_run: bool = False  # users_sent / events_sent / requests are what WOULD be sent
@@ -110,6 +118,7 @@ class SendReport:
             "in_flight_confirmed": self.in_flight_confirmed,
             "in_flight_resent": self.in_flight_resent,
             "claimed_elsewhere": self.claimed_elsewhere,
+            "waited_for_other_runs": self.waited_for_other_runs,
             "offboarded": self.offboarded,
             "unification_errors": self.unification_errors,
             "dry_run": self.dry_run,
@@ -190,6 +199,8 @@ class _Planner:
         self.state, self.report = ctx.state, ctx.report
         self.pending: dict[int, _Pending] = {}
         self.index = 0
+        self.put_aside: list[dict] = []  # users another live run held when their chunk was claimed
+        self._waited: set[str] = set()
 
     def _keys(self, uuid: str, user: dict) -> list[str]:
         m = self.ctx.mapping
@@ -205,7 +216,11 @@ class _Planner:
             held |= self.ctx.claim([k for k in keys if k not in held])
         held -= resolve_markers(self.ctx, held)
         skipped = [k for k in keys if k not in held]
-        if skipped:
+        if skipped and self.ctx.wait_for_claims:
+            self.put_aside += [u for k, u in prepared if k not in held]
+            self.report.waited_for_other_runs += len(set(skipped) - self._waited)
+            self._waited.update(skipped)
+        elif skipped:
             self.report.claimed_elsewhere += len(skipped)
             self.ctx.outcomes([(k, OUTCOME_CLAIMED_ELSEWHERE, 0) for k in skipped])
         return [(k, u) for k, u in prepared if k in held]
@@ -295,6 +310,7 @@ class _Send:
     max_users: int | None = None
     sleep: Callable[[float], None] = time.sleep
     lost_answer_seen: bool = False
+    wait_for_claims: bool = True  # put aside users another live run holds (False: skip them, replay)
 
     def outcomes(self, rows: list[tuple[str, str, int]]) -> None:
         if rows and not self.dry_run:
@@ -358,6 +374,7 @@ def send_users(
     fence: str | None = None,
     probe: ProbeSettings | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    wait_for_claims: bool = True,
 ) -> SendReport:
     """Send validated users (dicts = users[] elements) exactly once; see the module docstring. THE send loop
     of the code base: the Insider upsert operator (creator_sync) and the dead-letter replay use it.
@@ -366,7 +383,8 @@ def send_users(
     an answer is lost); None keeps the hook's documented maximum. `claims=False` turns the concurrent-run
     claims and fencing off (one writer only). `on_batch(report)` is called after every answered batch
     (progress, persisting client counters). `fence`: this attempt's fencing token (new_fence); `probe`: how
-    lost answers are settled (default ProbeSettings.from_env)."""
+    lost answers are settled (default ProbeSettings.from_env). `wait_for_claims=False` skips users another
+    live run holds (`claimed_elsewhere`) instead of sending them once it lets them go."""
     report = report or SendReport()
     report.dry_run = dry_run
     ctx = _Send(
@@ -384,15 +402,54 @@ def send_users(
         probe=probe or ProbeSettings.from_env(getattr(hook, "read_timeout_s", None)),
         max_users=max_users,
         sleep=sleep,
+        wait_for_claims=wait_for_claims,
     )
     try:
         if not dry_run:
             resolve_markers(ctx)
-        _send_batches(ctx, _Planner(ctx, read_chunk), users, on_batch)
+        planner = _Planner(ctx, read_chunk)
+        _send_batches(ctx, planner, users, on_batch)
+        _send_put_aside(ctx, planner, on_batch)
     finally:
         if claims and not dry_run:
             state.release_claims(run_id, fence=ctx.fence)
     return report
+
+
+class ClaimsHeldElsewhere(CreatorSyncError):
+    """Users another live run held for longer than CREATOR_SYNC_CLAIM_WAIT_S: not sent by this attempt
+    (the task fails; its retry resumes from the ledger and sends them)."""
+
+
+def claim_wait_s() -> float:
+    """How long a send waits for users another live run holds (``CREATOR_SYNC_CLAIM_WAIT_S``)."""
+    return float(settings.current().claim_wait_s)
+
+
+def _send_put_aside(ctx: _Send, planner: _Planner, on_batch) -> None:
+    """Send the users another live run held when their chunk was claimed, once it lets them go. Each pass
+    first releases this attempt's own claims (everything it planned is answered and recorded), so two runs
+    waiting on each other's users both go on; the planner then claims and reads the ledger again, which
+    drops what the other run sent."""
+    deadline = ctx.state.clock() + claim_wait_s()
+    while planner.put_aside:
+        ctx.state.release_claims(ctx.run_id, fence=ctx.fence)
+        users, planner.put_aside = planner.put_aside, []
+        planner.index = 0  # the hook numbers each pass's stream from 0 (batch.indices)
+        _send_batches(ctx, planner, users, on_batch)
+        if not planner.put_aside:
+            return
+        held = ctx.state.claim_holders(user_key(u) for u in planner.put_aside)
+        holders = sorted({run for run, *_ in held.values()})
+        if ctx.state.clock() >= deadline:
+            raise ClaimsHeldElsewhere(
+                f"{len(planner.put_aside)} user(s) stayed claimed by other live run(s) {holders} for more "
+                f"than CREATOR_SYNC_CLAIM_WAIT_S={claim_wait_s():g} s; this attempt sent everything else. "
+                "The task's retry sends them once those runs finish (raise the setting if runs overlap "
+                "for longer)."
+            )
+        log.info("waiting for %d user(s) held by run(s) %s", len(planner.put_aside), holders)
+        ctx.sleep(min(5.0, max(ctx.lease_s / 3, 0.05)))
 
 
 LOST_ANSWER_BATCH_USERS = 100  # users per request after a lost answer in this attempt (cheaper to probe)
@@ -597,9 +654,11 @@ def send_file(
     claims: bool = True,
     on_batch: Callable[[SendReport], None] | None = None,
     fence: str | None = None,
+    wait_for_claims: bool = True,
 ) -> SendReport:
     """Dead-letter the transform's rejected users (and malformed source records that are not users), then
-    send users.jsonl (streamed). In a dry run the rejections are counted, not written."""
+    send users.jsonl (streamed). In a dry run the rejections are counted, not written. `wait_for_claims`:
+    see send_users."""
     report = SendReport()
     if rejected_path and exists(rejected_path):
         counts = record_rejections(rejected_path, state=None if dry_run else state, run_id=run_id)
@@ -622,6 +681,7 @@ def send_file(
         claims=claims,
         on_batch=on_batch,
         fence=fence,
+        wait_for_claims=wait_for_claims,
     )
     if bad_lines:
         if not dry_run:
