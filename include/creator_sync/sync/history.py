@@ -147,23 +147,29 @@ def has_income(account: dict[str, Any]) -> bool:
     return status is not None and status != NOT_SUPPORTED
 
 
-def snapshot_account_ids() -> list[str]:
-    """The accounts of the directory snapshot in force ([] before creator_sync wrote one)."""
+def snapshot_account_ids() -> list[str] | None:
+    """The accounts of the directory snapshot in force (None before creator_sync wrote one: the fleet is not
+    known yet, which an empty snapshot, a fleet of no account, is)."""
     from creator_sync.sync.snapshot import SnapshotStore
 
     store = SnapshotStore()
     meta = store.current()
     if meta is None:
-        return []
+        return None
     table = store.read(meta, "accounts")
     return [str(a) for a in table.column("id").to_pylist() if a] if "id" in table.column_names else []
 
 
-def discover(state, account_ids: Iterable[str], now: datetime) -> dict[str, int]:
+def discover(state, account_ids: Iterable[str] | None, now: datetime) -> dict[str, int]:
     """Record the accounts without a history row: `pending` (taken over at `now`'s hour), or `known` on the
-    path's first run."""
-    from creator_sync.store.history import KNOWN, PENDING
+    path's first run with a snapshot. That run also writes the baseline mark (BASELINE_MARK), so the baseline
+    is taken once even when it holds no account (a new deployment's empty fleet, or a fleet the webhook
+    receiver already recorded): the accounts seen after it are owed. `account_ids` None (no snapshot yet)
+    records nothing."""
+    from creator_sync.store.history import BASELINE_MARK, KNOWN, PENDING
 
+    if account_ids is None:
+        return {"snapshot_accounts": 0, "new": 0, "baseline": 0}
     account_ids = list(account_ids)
     started = state.history_started()
     selection = select_new_accounts(account_ids, state.history_known(account_ids), started)
@@ -171,6 +177,8 @@ def discover(state, account_ids: Iterable[str], now: datetime) -> dict[str, int]
         selection.new, source="snapshot", takeover_at=takeover_at(now), status=PENDING, at=now
     )
     base = state.note_accounts(selection.baseline, source="baseline", takeover_at=None, status=KNOWN, at=now)
+    if not started:
+        state.note_accounts([BASELINE_MARK], source="baseline", takeover_at=None, status=KNOWN, at=now)
     return {"snapshot_accounts": len(account_ids), "new": new, "baseline": base}
 
 
