@@ -365,7 +365,7 @@ def test_no_snapshot_yet_takes_no_baseline(state):
     strict=True,
     reason="one account InsightIQ no longer has (404 on its GET: deleted or erased at InsightIQ) fails "
     "request_jobs (and read_due) for every account of the run; it stays first in history_due (oldest "
-    "first, attempts never counted: history_failed is never called), so no account behind it is ever "
+    "first, its failed attempts not counted), so no account behind it is ever "
     "requested. A fix needs a status and a reason to keep it with (a migration).",
 )
 def test_an_account_insightiq_no_longer_has_does_not_block_the_others(state):
@@ -377,3 +377,53 @@ def test_an_account_insightiq_no_longer_has_does_not_block_the_others(state):
         with contextlib.suppress(VendorNotFoundError):
             history.request_jobs(hook, state, state.history_due(1), FROM, T)
     assert [r.status for r in state.history_accounts(["ok"])] == [REQUESTED]
+
+
+# -- the history send meets an hourly run of the same creator ---------------------------------------
+def _sent_items(insider) -> list[str]:
+    return [_item(e) for batch in insider.requests for user in batch for e in user.get("events") or []]
+
+
+def _send_with(state, insider):
+    from creator_sync.pipeline.send import send_file
+
+    def send(options):
+        report = send_file(
+            options.users_path, state=state, hook=insider, run_id=options.run_id, skip_hook=True
+        )
+        return {"send": report.as_dict()}
+
+    return send
+
+
+def test_a_creator_an_hourly_run_holds_keeps_the_account_owed_until_its_past_is_sent(
+    offboarding_store, tmp_path
+):
+    """An hourly run holds the creator's claim (a live lease) while the history send runs: the history send
+    skips the creator's users as claimed elsewhere. The account must stay owed (its past did not reach
+    Insider); the next history run sends it, each item once."""
+    from .factories import FakeInsiderHook
+
+    state = offboarding_store
+    history.discover(state, ["old"], T - timedelta(days=1))
+    history.discover(state, ["old", "acc-1"], T + timedelta(minutes=20))
+    state.history_requested(["acc-1"], T + timedelta(minutes=30))
+    hook, insider = _fleet(), FakeInsiderHook(per_batch=50)
+    rows = state.history_due(10)
+    manifest = history.read_due(hook, rows, out_dir=tmp_path / "h1", from_date=FROM, days=3)
+    state.claim("hourly", ["u1"], 600, fence="hourly#1#x")  # the hourly run is sending u1 right now
+    totals = history.send_windows(manifest, run_id="h1", send=_send_with(state, insider))
+    history.finish(state, manifest, totals, "h1")
+    assert _sent_items(insider) == []
+    assert [r.status for r in state.history_accounts(["acc-1"])] == [REQUESTED]  # still owed
+
+    state.release_claims("hourly", fence="hourly#1#x")  # the hourly run ends; the next history run
+    manifest = history.read_due(hook, state.history_due(10), out_dir=tmp_path / "h2", from_date=FROM, days=3)
+    totals = history.send_windows(manifest, run_id="h2", send=_send_with(state, insider))
+    history.finish(state, manifest, totals, "h2")
+    items = _sent_items(insider)
+    start = datetime.combine(FROM, datetime.min.time(), UTC)
+    owed = [cid for cid, m in BOUNDARY if start <= m < T]
+    assert sorted(items) == sorted(owed + [f"t{c[1:]}" for c in owed])  # each historic item once
+    assert set(insider.skip_hooks) == {True}
+    assert [r.status for r in state.history_accounts(["acc-1"])] == [SENT]

@@ -21,8 +21,9 @@ the items listed later). The path, one step per DAG task:
    identifiers and events (the attributes are the hourly runs' to send, and so are the dead letters of
    creators Insider cannot take), through the one exactly-once sender
    (creator_sync.pipeline.upsert: ledger, claims, lost-answer settlement) with `skip_hook: true`. The rows
-   become `sent` only after every window was sent; a failed attempt leaves them `requested` and the retry
-   sends again, the ledger dropping what Insider already acknowledged.
+   become `sent` only after every window was sent (`finish`); a failed attempt, or one that found users held
+   by another live run's claim, leaves them `requested` and the retry or the next run sends again, the
+   ledger dropping what Insider already acknowledged.
 
 **Where the hourly runs take over.** History windows tile [from_date 00:00 UTC, takeover_at) half-open; an
 hourly run owns [start, end) of its interval, and the first interval an account can be in starts at or after
@@ -311,7 +312,7 @@ def send_windows(manifest: dict[str, Any], *, run_id: str, send) -> dict[str, An
     `<run_id>__<window>`. Returns the totals."""
     from creator_sync.pipeline.upsert import SendOptions
 
-    keys = ("users_sent", "events_sent", "events_already_acknowledged", "requests")
+    keys = ("users_sent", "events_sent", "events_already_acknowledged", "requests", "claimed_elsewhere")
     totals = {"windows": len(manifest["windows"]), **dict.fromkeys(keys, 0)}
     for window in manifest["windows"]:
         if not window["users"]:
@@ -323,3 +324,23 @@ def send_windows(manifest: dict[str, Any], *, run_id: str, send) -> dict[str, An
         for key in keys:
             totals[key] += int(sent.get(key, 0))
     return totals
+
+
+def finish(state, manifest: dict[str, Any], totals: dict[str, Any], run_id: str) -> list[str]:
+    """Record the manifest's accounts as sent, unless a window left users to another live run's claim
+    (`claimed_elsewhere`: an hourly run was sending the same creators). Those users' past did not reach
+    Insider, and the other run sends only its own interval, so the accounts stay owed (one more attempt
+    counted) and the next history run sends them again, the ledger dropping what this one got acknowledged.
+    Returns the accounts recorded as sent."""
+    accounts = list(manifest["accounts"])
+    if totals.get("claimed_elsewhere"):
+        log.warning(
+            "history: %d user(s) were held by another live run's claim; the %d account(s) of this run stay "
+            "owed and the next run sends their past",
+            totals["claimed_elsewhere"],
+            len(accounts),
+        )
+        state.history_failed(accounts)
+        return []
+    state.history_sent(accounts, run_id)
+    return accounts
