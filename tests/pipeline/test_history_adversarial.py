@@ -113,6 +113,19 @@ def _transaction(tid: str, account_id: str, user_id: str, at: datetime) -> dict:
     }
 
 
+def _payout(pid: str, account_id: str, user_id: str, at: datetime) -> dict:
+    return {
+        "id": pid,
+        "user": {"id": user_id},
+        "account": {"id": account_id},
+        "work_platform": {"name": "YouTube"},
+        "amount": 20.0,
+        "currency": "usd",
+        "status": "PAID",
+        "payout_at": _iso(at),
+    }
+
+
 def _profile(account_id: str, user_id: str) -> dict:
     return {
         "id": f"p-{account_id}",
@@ -143,9 +156,10 @@ BOUNDARY = [
 def _fleet() -> FakeInsightIQ:
     contents = [_content(cid, "acc-1", "u1", moment) for cid, moment in BOUNDARY]
     transactions = [_transaction(f"t{cid[1:]}", "acc-1", "u1", moment) for cid, moment in BOUNDARY]
+    payouts = [_payout(f"p{cid[1:]}", "acc-1", "u1", moment) for cid, moment in BOUNDARY]
     return FakeInsightIQ(
         {"acc-1": _account("acc-1", "u1")},
-        {"contents": contents, "social_transactions": transactions},
+        {"contents": contents, "social_transactions": transactions, "social_payouts": payouts},
         [_profile("acc-1", "u1")],
     )
 
@@ -166,7 +180,8 @@ def _events(users_path) -> list[tuple[str, dict]]:
 def _item(event: dict) -> str:
     params = event.get("event_params") or {}
     custom = params.get("custom") or {}
-    return str(custom.get("content_id") or custom.get("transaction_id") or params.get("product_id") or event)
+    found = custom.get("content_id") or custom.get("transaction_id") or custom.get("payout_id")
+    return str(found or event)
 
 
 def _ledger_keys(events) -> dict[str, str]:
@@ -198,6 +213,8 @@ def _hourly(hook, out: Path, start: datetime, events_from: datetime | None = Non
     ]
     txs = hook.lists["social_transactions"]
     inputs["transactions"] = [Path(reads.write(txs, out / "h" / "transactions", "transactions")["path"])]
+    pays = hook.lists["social_payouts"]
+    inputs["payouts"] = [Path(reads.write(pays, out / "h" / "payouts", "payouts")["path"])]
     result = transform_run(
         inputs, start=start, end=start + timedelta(hours=1), events_from=events_from, out_dir=out / "h" / "t"
     )
@@ -218,9 +235,9 @@ def test_items_around_the_takeover_are_sent_by_exactly_one_path(offboarding_stor
     expected_history = {
         cid for cid, m in BOUNDARY if datetime.combine(FROM, datetime.min.time(), UTC) <= m < T
     }
-    expected_history |= {f"t{c[1:]}" for c in expected_history}
+    expected_history |= {f"{x}{c[1:]}" for c in expected_history for x in "tp"}
     expected_hourly = {cid for cid, m in BOUNDARY if T <= m < T + timedelta(hours=1)}
-    expected_hourly |= {f"t{c[1:]}" for c in expected_hourly}
+    expected_hourly |= {f"{x}{c[1:]}" for c in expected_hourly for x in "tp"}
     assert set(h_items) == expected_history
     assert set(o_items) == expected_hourly
 
@@ -233,7 +250,8 @@ def test_a_lookback_before_the_takeover_names_the_items_by_the_history_keys(offb
     hist = _ledger_keys(_history(hook, [_row("acc-1", T)], tmp_path / "hist"))
     hourly = _ledger_keys(_hourly(hook, tmp_path / "hist", T, events_from=T - timedelta(hours=26)))
     overlap = set(hist) & set(hourly)
-    assert {"c-minus-1s", "c-minus-0.4s", "c-minus-1us", "c-day-before"} <= overlap
+    near = {"c-minus-1s", "c-minus-0.4s", "c-minus-1us", "c-day-before"}
+    assert {f"{x}{c[1:]}" for c in near for x in "ctp"} <= overlap
     assert {item: hist[item] for item in overlap} == {item: hourly[item] for item in overlap}
 
 
@@ -425,7 +443,7 @@ def test_a_creator_an_hourly_run_holds_keeps_the_account_owed_until_its_past_is_
     items = _sent_items(insider)
     start = datetime.combine(FROM, datetime.min.time(), UTC)
     owed = [cid for cid, m in BOUNDARY if start <= m < T]
-    assert sorted(items) == sorted(owed + [f"t{c[1:]}" for c in owed])  # each historic item once
+    assert sorted(items) == sorted(f"{x}{c[1:]}" for c in owed for x in "ctp")  # each historic item once
     assert set(insider.skip_hooks) == {True}
     assert [r.status for r in state.history_accounts(["acc-1"])] == [SENT]
 
