@@ -242,6 +242,28 @@ def test_items_around_the_takeover_are_sent_by_exactly_one_path(offboarding_stor
     assert set(o_items) == expected_hourly
 
 
+# the takeover instant and the second before it, spelled as a source might: an offset, a lowercase z, no zone
+# (taken as UTC), fractions; each item is on the takeover's UTC day in the text too
+ODD = [
+    ("c-odd-offset-at", "2026-12-06T11:00:00+01:00", "hourly"),
+    ("c-odd-z-at", "2026-12-06T10:00:00.000z", "hourly"),
+    ("c-odd-naive-at", "2026-12-06T10:00:00", "hourly"),
+    ("c-odd-offset-before", "2026-12-06T10:59:59.999999+01:00", "history"),
+    ("c-odd-naive-before", "2026-12-06T09:59:59.5", "history"),
+]
+
+
+def test_odd_spellings_of_the_takeover_instant_are_cut_once(offboarding_store, tmp_path):
+    hook = _fleet()
+    hook.lists["contents"] += [
+        {**_content(cid, "acc-1", "u1", T), "published_at": text} for cid, text, _ in ODD
+    ]
+    hist = {_item(e) for _, e in _history(hook, [_row("acc-1", T)], tmp_path / "hist")}
+    hourly = {_item(e) for _, e in _hourly(hook, tmp_path / "hist", T)}
+    for cid, _, owner in ODD:
+        assert (cid in hist, cid in hourly) == (owner == "history", owner == "hourly"), cid
+
+
 def test_a_lookback_before_the_takeover_names_the_items_by_the_history_keys(offboarding_store, tmp_path):
     """The hourly run's look-back (CREATOR_SYNC_LOOKBACK_HOURS) reaches before the takeover: it sends items
     the history path also sends. Both name each such item by the same ledger key (skip_hook is not part of
