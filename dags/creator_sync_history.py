@@ -103,22 +103,25 @@ def creator_sync_history():
         from creator_sync.attempt import attempt_key
         from creator_sync.pipeline.upsert import upsert
         from creator_sync.store import StateStore
-        from creator_sync.sync.history import send_windows
+        from creator_sync.sync.history import finish, send_windows
 
         attempt, run_id = attempt_key(context), context["run_id"]
         totals = send_windows(manifest, run_id=run_id, send=lambda options: upsert(attempt, options))
-        StateStore().history_sent(manifest["accounts"], run_id)
-        return {**{k: v for k, v in manifest.items() if k != "windows"}, **totals}
+        recorded = finish(StateStore(), manifest, totals, run_id)
+        return {**{k: v for k, v in manifest.items() if k != "windows"}, **totals, "accounts_sent": recorded}
 
     @task(**LOW)
     def report(sent: dict, **context) -> dict:
         from creator_sync.store import StateStore
 
+        recorded = sent.get("accounts_sent", sent["accounts"])
         text = (
             f"creator_sync_history: {sent.get('new', 0)} account(s) first seen; jobs requested for "
             f"{sent['requested']['accounts']} ({sent['requested']['jobs']} jobs); history sent for "
-            f"{len(sent['accounts'])} account(s) in {sent['windows']} window(s): {sent['users_sent']} users, "
-            f"{sent['events_sent']} events ({sent['events_already_acknowledged']} already acknowledged)."
+            f"{len(recorded)} of {len(sent['accounts'])} account(s) read in "
+            f"{sent['windows']} window(s): {sent['users_sent']} users, {sent['events_sent']} events "
+            f"({sent['events_already_acknowledged']} already acknowledged, "
+            f"{sent.get('claimed_elsewhere', 0)} user(s) held by another run: their accounts stay owed)."
         )
         StateStore().save_run_report("creator_sync_history", context["run_id"], sent, text, True)
         return {**sent, "text": text}

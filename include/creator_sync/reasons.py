@@ -6,7 +6,7 @@ Light on purpose (no pandas): DAG files and the UI import it at parse time. docs
 from __future__ import annotations
 
 MISSING_IDENTIFIER = "missing_identifier"  # no identifier at all
-INVALID_UUID = "invalid_uuid"  # uuid present but not a string
+INVALID_UUID = "invalid_uuid"  # uuid present but not a usable key (validate.usable_uuid)
 MALFORMED_EMAIL = "malformed_email"  # email present, does not match ^.+@.+\..+$
 NON_E164_PHONE = "non_e164_phone"  # phone present, cannot become ^\+[1-9]\d{6,14}$
 NO_USABLE_IDENTIFIER = "no_usable_identifier"  # business rule: no valid email and no valid phone

@@ -27,7 +27,11 @@ SPOOL_SCHEMA = pa.schema(
 
 
 def parse_timestamps(values: pa.ChunkedArray) -> pd.Series:
-    """ISO 8601 text (or Arrow timestamps) -> UTC datetimes; naive values are taken as UTC; junk -> NaT."""
+    """ISO 8601 text (or Arrow timestamps) -> UTC datetimes; naive values are taken as UTC; junk -> NaT.
+    Text is upper-cased first: RFC 3339 allows a lowercase "t" and "z" (`2024-05-01t10:00:00z`), which
+    pandas' parser takes for junk, and the only letters of an ISO 8601 timestamp are those two."""
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        values = pc.ascii_upper(values)
     parsed = pd.to_datetime(values.to_pandas(), utc=True, format="ISO8601", errors="coerce")
     return parsed.astype("datetime64[us, UTC]")
 

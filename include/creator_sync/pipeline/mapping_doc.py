@@ -65,7 +65,7 @@ REASONS = """
 | Code | Where | Meaning |
 |---|---|---|
 | `missing_identifier` | validation | no identifier at all |
-| `invalid_uuid` | validation | uuid present but not a string |
+| `invalid_uuid` | validation | uuid present but not a string, empty, longer than 255 characters (the state store's user keys) or holding a NUL |
 | `malformed_email` | validation | email present, does not match `^.+@.+\\..+$` |
 | `non_e164_phone` | validation | phone cannot become `^\\+[1-9]\\d{6,14}$` |
 | `no_usable_identifier` | validation (rule) | no valid email and no valid phone |

@@ -49,12 +49,23 @@ def first_reason(checks: list[tuple[pd.Series, str]], index: pd.Index) -> pd.Ser
     return pd.Series(chosen, index=index, dtype="str").replace("", pd.NA)
 
 
+# the longest user key the state store keeps (its user_key columns, creator_sync.store.schema)
+USER_KEY_MAX = 255
+
+
+def usable_uuid(value: object) -> bool:
+    """A uuid the state store can key a user by: a non-empty string of at most USER_KEY_MAX characters
+    without a NUL (PostgreSQL refuses a longer key, and a NUL, in the claim of the whole batch; SQLite's key
+    look-up would read a NUL as the end of the key, creator_sync.store.engine.key_values)."""
+    return isinstance(value, str) and 0 < len(value) <= USER_KEY_MAX and "\x00" not in value
+
+
 def identifier_reasons(frame: pd.DataFrame, *, require_contact: bool) -> pd.Series:
     """`frame` has columns uuid (any type), email, phone_number (already normalised) and optionally
     `other_identifier` (bool: e.g. a custom identifier is present)."""
     uuid = frame["uuid"]
     uuid_present = uuid.notna()
-    uuid_is_str = uuid.map(lambda v: isinstance(v, str) and v != "").astype(bool)
+    uuid_is_str = uuid.map(usable_uuid).astype(bool)
     email = frame["email"].astype("str")
     phone = frame["phone_number"].astype("str")
     email_ok, phone_ok = is_email(email), is_e164(phone)

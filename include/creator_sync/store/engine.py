@@ -59,7 +59,13 @@ def key_values(dialect: str, keys: list[str]):
     """The keys as a table with one column, ``value``, from ONE bound parameter: PostgreSQL
     ``unnest(:keys::VARCHAR[])``, SQLite ``json_each(:keys)`` (a JSON array). Joined to a table by its primary
     key, a look-up is one statement per call, each key one index probe in the order given (sorted keys walk
-    the B-tree in order), and neither SQLAlchemy nor the database handles a parameter per key."""
+    the B-tree in order), and neither SQLAlchemy nor the database handles a parameter per key.
+
+    A key with a NUL character is refused (ValueError, the key not named: it may be an email): PostgreSQL text
+    cannot hold one, and SQLite's json_each ends the string at it, so "a\\x00b" would be looked up, and
+    claimed, as "a", another key. Validation rejects such a uuid before it is sent (INVALID_UUID)."""
+    if any("\x00" in key for key in keys):
+        raise ValueError("a key holds a NUL character: no state store look-up or claim takes it")
     if dialect == "postgresql":
         keys_param = sa.bindparam("keys", keys, type_=postgresql.ARRAY(sa.String))
         return sa.func.unnest(keys_param).table_valued("value").render_derived(name="keys")

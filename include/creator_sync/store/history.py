@@ -20,6 +20,9 @@ from creator_sync.store.schema import account_history
 
 KNOWN, PENDING, REQUESTED, SENT = "known", "pending", "requested", "sent"
 WEBHOOK = "webhook"  # a row the receiver wrote on ACCOUNTS.CONNECTED
+# the row the path's first discovery writes beside the baseline's accounts (no InsightIQ account has this id):
+# the baseline is taken even when it holds no account
+BASELINE_MARK = "(baseline)"
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -98,7 +101,12 @@ class AccountHistory(StoreBase):
         return added
 
     def history_accounts(self, account_ids: Iterable[str] | None = None) -> list[HistoryAccount]:
-        q = sa.select(account_history).order_by(account_history.c.account_id)
+        """The rows of these accounts (default: all), the baseline mark left out."""
+        q = (
+            sa.select(account_history)
+            .where(account_history.c.account_id != BASELINE_MARK)
+            .order_by(account_history.c.account_id)
+        )
         if account_ids is not None:
             q = q.where(account_history.c.account_id.in_(sorted(set(account_ids))))
         with self.engine.connect() as conn:

@@ -21,8 +21,9 @@ the items listed later). The path, one step per DAG task:
    identifiers and events (the attributes are the hourly runs' to send, and so are the dead letters of
    creators Insider cannot take), through the one exactly-once sender
    (creator_sync.pipeline.upsert: ledger, claims, lost-answer settlement) with `skip_hook: true`. The rows
-   become `sent` only after every window was sent; a failed attempt leaves them `requested` and the retry
-   sends again, the ledger dropping what Insider already acknowledged.
+   become `sent` only after every window was sent (`finish`); a failed attempt, or one that found users held
+   by another live run's claim, leaves them `requested` and the retry or the next run sends again, the
+   ledger dropping what Insider already acknowledged.
 
 **Where the hourly runs take over.** History windows tile [from_date 00:00 UTC, takeover_at) half-open; an
 hourly run owns [start, end) of its interval, and the first interval an account can be in starts at or after
@@ -147,23 +148,29 @@ def has_income(account: dict[str, Any]) -> bool:
     return status is not None and status != NOT_SUPPORTED
 
 
-def snapshot_account_ids() -> list[str]:
-    """The accounts of the directory snapshot in force ([] before creator_sync wrote one)."""
+def snapshot_account_ids() -> list[str] | None:
+    """The accounts of the directory snapshot in force (None before creator_sync wrote one: the fleet is not
+    known yet, which an empty snapshot, a fleet of no account, is)."""
     from creator_sync.sync.snapshot import SnapshotStore
 
     store = SnapshotStore()
     meta = store.current()
     if meta is None:
-        return []
+        return None
     table = store.read(meta, "accounts")
     return [str(a) for a in table.column("id").to_pylist() if a] if "id" in table.column_names else []
 
 
-def discover(state, account_ids: Iterable[str], now: datetime) -> dict[str, int]:
+def discover(state, account_ids: Iterable[str] | None, now: datetime) -> dict[str, int]:
     """Record the accounts without a history row: `pending` (taken over at `now`'s hour), or `known` on the
-    path's first run."""
-    from creator_sync.store.history import KNOWN, PENDING
+    path's first run with a snapshot. That run also writes the baseline mark (BASELINE_MARK), so the baseline
+    is taken once even when it holds no account (a new deployment's empty fleet, or a fleet the webhook
+    receiver already recorded): the accounts seen after it are owed. `account_ids` None (no snapshot yet)
+    records nothing."""
+    from creator_sync.store.history import BASELINE_MARK, KNOWN, PENDING
 
+    if account_ids is None:
+        return {"snapshot_accounts": 0, "new": 0, "baseline": 0}
     account_ids = list(account_ids)
     started = state.history_started()
     selection = select_new_accounts(account_ids, state.history_known(account_ids), started)
@@ -171,6 +178,8 @@ def discover(state, account_ids: Iterable[str], now: datetime) -> dict[str, int]
         selection.new, source="snapshot", takeover_at=takeover_at(now), status=PENDING, at=now
     )
     base = state.note_accounts(selection.baseline, source="baseline", takeover_at=None, status=KNOWN, at=now)
+    if not started:
+        state.note_accounts([BASELINE_MARK], source="baseline", takeover_at=None, status=KNOWN, at=now)
     return {"snapshot_accounts": len(account_ids), "new": new, "baseline": base}
 
 
@@ -303,7 +312,7 @@ def send_windows(manifest: dict[str, Any], *, run_id: str, send) -> dict[str, An
     `<run_id>__<window>`. Returns the totals."""
     from creator_sync.pipeline.upsert import SendOptions
 
-    keys = ("users_sent", "events_sent", "events_already_acknowledged", "requests")
+    keys = ("users_sent", "events_sent", "events_already_acknowledged", "requests", "claimed_elsewhere")
     totals = {"windows": len(manifest["windows"]), **dict.fromkeys(keys, 0)}
     for window in manifest["windows"]:
         if not window["users"]:
@@ -315,3 +324,23 @@ def send_windows(manifest: dict[str, Any], *, run_id: str, send) -> dict[str, An
         for key in keys:
             totals[key] += int(sent.get(key, 0))
     return totals
+
+
+def finish(state, manifest: dict[str, Any], totals: dict[str, Any], run_id: str) -> list[str]:
+    """Record the manifest's accounts as sent, unless a window left users to another live run's claim
+    (`claimed_elsewhere`: an hourly run was sending the same creators). Those users' past did not reach
+    Insider, and the other run sends only its own interval, so the accounts stay owed (one more attempt
+    counted) and the next history run sends them again, the ledger dropping what this one got acknowledged.
+    Returns the accounts recorded as sent."""
+    accounts = list(manifest["accounts"])
+    if totals.get("claimed_elsewhere"):
+        log.warning(
+            "history: %d user(s) were held by another live run's claim; the %d account(s) of this run stay "
+            "owed and the next run sends their past",
+            totals["claimed_elsewhere"],
+            len(accounts),
+        )
+        state.history_failed(accounts)
+        return []
+    state.history_sent(accounts, run_id)
+    return accounts
