@@ -78,6 +78,7 @@ REASONS = """
 | `malformed_source_record` | transform / sender | an InsightIQ record without its id (`id`, `user.id`), or a users file line that is not a user object; not replayable |
 | `unsettled_lost_answer` | sender | an upsert's answer was lost and the Profile API could not tell whether the user's events arrived: held for an operator |
 | `clear_failed` | clear (after the upsert) | a Delete User Attribute request for a lapsed platform's attributes failed or Insider listed the user under `fail`; payload: the request element; not replayable (the next run's clears send it again) |
+| `invalid_income_item` | transform | an InsightIQ income transaction or payout without a usable id, amount, ISO 4217 currency or time: kept out of the income attributes; payload: the record; not replayable |
 
 Rejected users are dead-lettered with reason, detail and the payload, and never cost an API call.
 """  # noqa: E501
