@@ -402,8 +402,10 @@ def sample_inputs(root: Path) -> dict[str, list[Path]]:
          "gender_age_distribution": [{"gender": "FEMALE", "age_range": "25-34", "value": 31.0},
                                      {"gender": "MALE", "age_range": "25-34", "value": 22.0},
                                      {"gender": "FEMALE", "age_range": "18-24", "value": 18.0}],
-         "updated_at": "2024-04-30T00:00:00Z"}
-        for acc, platform, gb in (("acc-ig", "Instagram", 48.0), ("acc-yt", "YouTube", 36.0))
+         "credibility_score": credibility, "updated_at": "2024-04-30T00:00:00Z"}
+        for acc, platform, gb, credibility in (
+            ("acc-ig", "Instagram", 48.0, 0.82), ("acc-yt", "YouTube", 36.0, 0.91)
+        )
     ]  # fmt: skip
     contents = [
         {"id": f"post-{i}", "user": {"id": "u-maya"}, "account": {"id": "acc-ig"},
@@ -463,6 +465,10 @@ def with_audience(m: Mapping) -> Mapping:
         for suffix in ("", "_shares"):
             key = f"custom.audience_top_{name}{suffix}"
             attributes[key] = attributes[key].model_copy(update={"source": f"audience.{column}"})
+    credibility = "custom.audience_credibility"
+    attributes[credibility] = attributes[credibility].model_copy(
+        update={"source": "audience.credibility_score"}
+    )
     return dataclasses.replace(m, attributes=attributes)
 
 
