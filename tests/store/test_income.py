@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from creator_sync.store import StateStore
 from creator_sync.store import income as income_store
 from creator_sync.store.income import PAYOUT, TRANSACTION, IncomeItem, totals_of
-from devtools.services import require_postgres
+
+from .stores import dialect_store
 
 DAY_US = 86_400 * 1_000_000
 WINDOW = 30 * DAY_US
@@ -27,13 +28,7 @@ END = 20_000 * DAY_US  # 2024-10-04: a run's interval end, as epoch microseconds
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path) -> Iterator[StateStore]:
-    if request.param == "sqlite":
-        yield StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-        return
-    from devtools.celery_stack import scratch_state_store
-
-    require_postgres("the income state on PostgreSQL")
-    with scratch_state_store("cs_income") as s:
+    with dialect_store(request.param, tmp_path, "cs_income", "the income state on PostgreSQL") as s:
         yield s
 
 
