@@ -63,7 +63,7 @@ def test_the_30_day_figure_falls_with_time_without_a_new_transaction(store):
 def test_without_the_decay_check_the_30_day_figure_would_stay(store, monkeypatch):
     """The guard switched off (no creator is due for a recompute by time): the figure stays stale."""
     totals(store, [tx("t1", END - DAY_US, 5)])
-    monkeypatch.setattr(StateStore, "_decayed", staticmethod(lambda conn, users, as_of: set()))
+    monkeypatch.setattr(StateStore, "_decayed", staticmethod(lambda found, as_of: set()))
     stale = totals(store, [], as_of=END + 40 * DAY_US)["u1"]
     assert stale["recent"] == {"USD": 5_000_000}
 

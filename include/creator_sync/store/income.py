@@ -125,10 +125,11 @@ class Income(StoreBase):
             transaction = conn.begin()
             try:
                 self._upsert_items(conn, items)
-                due = {i.user_key for i in items} | self._decayed(conn, wanted, as_of_us)
+                found = self._read_totals(conn, wanted)  # one look-up of the asked creators
+                due = {i.user_key for i in items} | self._decayed(found, as_of_us)
                 for part in chunks(sorted(due), KEY_CHUNK):
                     self._recompute(conn, part, as_of_us, window_us)
-                found = self._read_totals(conn, wanted)
+                found.update(self._read_totals(conn, sorted(due & set(wanted))))
             except BaseException:
                 transaction.rollback()
                 raise
@@ -136,7 +137,7 @@ class Income(StoreBase):
                 transaction.commit()
             else:
                 transaction.rollback()
-        return found
+        return {user: {k: v for k, v in t.items() if k != "next_change_us"} for user, t in found.items()}
 
     def income_items_of(self, user_keys: Iterable[str]) -> list[IncomeItem]:
         """The kept items of `user_keys` (tests, the offboarding purge's count)."""
@@ -178,18 +179,14 @@ class Income(StoreBase):
             conn.execute(stmt, part)
 
     @staticmethod
-    def _decayed(conn, user_keys: list[str], as_of_us: int) -> set[str]:
-        """Creators among `user_keys` whose recent sum changed with time alone since it was computed."""
-        t, out = income_totals, set()
-        for part in chunks(user_keys, KEY_CHUNK):
-            keys = key_values(conn.dialect.name, part)
-            query = (
-                sa.select(t.c.user_key)
-                .select_from(keys.join(t, t.c.user_key == keys.c.value))
-                .where(t.c.next_change_us < as_of_us)
-            )
-            out.update(conn.execute(query).scalars())
-        return out
+    def _decayed(found: dict[str, dict[str, Any]], as_of_us: int) -> set[str]:
+        """Creators whose recent sum changed with time alone since it was computed: the moment their oldest
+        recent transaction leaves the window (`next_change_us`) is before `as_of_us`."""
+        return {
+            user
+            for user, totals in found.items()
+            if totals.get("next_change_us") is not None and totals["next_change_us"] < as_of_us
+        }
 
     def _recompute(self, conn, user_keys: list[str], as_of_us: int, window_us: int) -> None:
         t, dialect = income_items, conn.dialect.name
@@ -256,12 +253,16 @@ class Income(StoreBase):
 
     @staticmethod
     def _read_totals(conn, user_keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored totals of `user_keys`, each with its `next_change_us`."""
         t, found = income_totals, {}
         for part in chunks(user_keys, KEY_CHUNK):
             keys = key_values(conn.dialect.name, part)
             joined = keys.join(t, t.c.user_key == keys.c.value)
-            query = sa.select(t.c.user_key, t.c.totals).select_from(joined)
-            found.update({user: json.loads(text) for user, text in conn.execute(query)})
+            query = sa.select(t.c.user_key, t.c.totals, t.c.next_change_us).select_from(joined)
+            rows = conn.execute(query)
+            found.update(
+                {user: {**json.loads(text), "next_change_us": change} for user, text, change in rows}
+            )
         return found
 
 
