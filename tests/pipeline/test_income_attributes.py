@@ -154,3 +154,13 @@ def test_audience_credibility_is_sent_where_the_audience_record_has_it(tmp_path)
     assert "youtube_audience_credibility" not in custom
     off, _ = run(inputs, tmp_path / "off")  # opt-in: off by default (audience is read by targeted runs)
     assert "instagram_audience_credibility" not in off["attributes"]["custom"]
+
+
+def test_an_income_attribute_needs_an_event_over_its_source(tmp_path):
+    from creator_sync.pipeline.mapping_schema import MappingError
+
+    def no_payout_event(raw):
+        raw["events"].pop("payout_received")
+
+    with pytest.raises(MappingError, match="last_payout_at is computed from the payouts"):
+        load_mapping(with_changes(tmp_path, no_payout_event))

@@ -276,7 +276,7 @@ def _income_attributes(m: Mapping) -> list[str]:
         "replaced with what InsightIQ says now - and the figures are computed from all the kept items",
         "(`creator_sync.store.income`), never added to a counter. No extra InsightIQ request: the items come",
         "from the transactions and payouts the run reads for the `income_received` / `payout_received`",
-        "events.",
+        "events (the schema refuses an income attribute without an event over its source).",
         "",
         f"**The {income.WINDOW_DAYS}-day window** ends at the run's data interval end (or at a later end an",
         "earlier run computed the creator's figures for: a backfill does not move them back) and holds the",

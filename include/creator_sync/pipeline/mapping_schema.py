@@ -291,6 +291,26 @@ def _cross_checks(file: MappingFile) -> list[tuple[tuple, str]]:
                     f"clear from {name}",
                 )
             )
+    return problems + _income_sources(file)
+
+
+def _income_sources(file: MappingFile) -> list[tuple[tuple, str]]:
+    """The income items come from the rows the transform reads for the events: an income attribute needs an
+    event over its source (earnings: transactions; the last payout: payouts)."""
+    if file.income is None:
+        return []
+    sources = {spec.source for spec in file.events.values()}
+    problems = []
+    for name in file.income.attributes:
+        source = "payouts" if name.startswith("last_payout") else "transactions"
+        if source not in sources:
+            problems.append(
+                (
+                    ("income", "attributes", name),
+                    f"{name} is computed from the {source} the runs read for an event: add an event with "
+                    f"source: {source} (payout_received / income_received) or remove {name}",
+                )
+            )
     return problems
 
 
