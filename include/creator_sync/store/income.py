@@ -120,6 +120,11 @@ class Income(StoreBase):
         call computed the totals for (`as_of_us` or later): a backfill or a re-run of an old interval does
         not move a creator's figures back in time."""
         wanted = sorted(set(user_keys))
+        if not items:  # nothing read: a write transaction (SQLite's lock) only when a figure decayed
+            with self.engine.connect() as conn:
+                found = self._read_totals(conn, wanted)
+            if not self._decayed(found, as_of_us):
+                return _public(found)
         with self.engine.connect() as raw:
             conn = raw.execution_options(creator_sync_write=True)
             transaction = conn.begin()
@@ -137,7 +142,7 @@ class Income(StoreBase):
                 transaction.commit()
             else:
                 transaction.rollback()
-        return {user: {k: v for k, v in t.items() if k != "next_change_us"} for user, t in found.items()}
+        return _public(found)
 
     def income_items_of(self, user_keys: Iterable[str]) -> list[IncomeItem]:
         """The kept items of `user_keys` (tests, the offboarding purge's count)."""
@@ -264,6 +269,11 @@ class Income(StoreBase):
                 {user: {**json.loads(text), "next_change_us": change} for user, text, change in rows}
             )
         return found
+
+
+def _public(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Totals as callers get them: without the store's own `next_change_us`."""
+    return {user: {k: v for k, v in t.items() if k != "next_change_us"} for user, t in found.items()}
 
 
 _ITEM_COLUMNS = (
