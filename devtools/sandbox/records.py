@@ -22,6 +22,7 @@ TOPICS = ["travel", "food", "tech", "fitness"]
 # ("520 North Avenue, CA, USA"): no separate city field. Shares of the profiles that carry them:
 BIRTH_DATE_SHARE = 0.35  # of those, half in the documented MM/DD/YYYY form, half as YYYY-MM-DD
 ADDRESS_SHARE = 0.25
+CREDIBILITY_SHARE = 0.8  # of the audience records, those with a credibility_score
 CITIES = {
     "US": ("New York", "Los Angeles", "Austin"),
     "GB": ("London", "Manchester"),
@@ -237,6 +238,13 @@ class Renderer:
                 for g in ("FEMALE", "MALE")
                 for r in ("18-24", "25-34", "35-44")
             ],
+            # the share of the audience judged real (0..1), as InsightIQ's profile analytics names it; left
+            # out for some accounts (a platform without the estimate): the mapping sends it where present
+            **(
+                {"credibility_score": round(rng.uniform(0.45, 0.97), 2)}
+                if rng.random() < CREDIBILITY_SHARE
+                else {}
+            ),
             "created_at": iso(self.ds.now - 30 * DAY),
             "updated_at": iso(self.ds.now - DAY),
         }

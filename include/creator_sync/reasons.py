@@ -24,6 +24,9 @@ UNSETTLED_LOST_ANSWER = "unsettled_lost_answer"
 # a Delete User Attribute request (clearing a lapsed platform's attributes) Insider did not confirm for the
 # user: the payload is the request element, not a user; the next run's clears send it again
 CLEAR_FAILED = "clear_failed"
+# an InsightIQ income transaction or payout without a usable id, amount, ISO 4217 currency or time: kept out
+# of the income attributes (creator_sync.pipeline.income); the payload is the record, not a user
+INVALID_INCOME_ITEM = "invalid_income_item"
 REASONS = (
     MISSING_IDENTIFIER,
     INVALID_UUID,
@@ -39,12 +42,15 @@ REASONS = (
     MALFORMED_SOURCE_RECORD,
     UNSETTLED_LOST_ANSWER,
     CLEAR_FAILED,
+    INVALID_INCOME_ITEM,
 )
 
 # Reasons whose dead letters hold a user payload that can be sent again (creator_sync_replay's choices);
 # a malformed_source_record letter holds an InsightIQ record, not a user; an unsettled_lost_answer letter's
 # events may be at Insider already (an operator decides); a clear_failed letter holds a delete, which the
-# next run's clears repeat.
+# next run's clears repeat; an invalid_income_item letter holds an InsightIQ income record.
 REPLAYABLE = tuple(
-    r for r in REASONS if r not in (MALFORMED_SOURCE_RECORD, UNSETTLED_LOST_ANSWER, CLEAR_FAILED)
+    r
+    for r in REASONS
+    if r not in (MALFORMED_SOURCE_RECORD, UNSETTLED_LOST_ANSWER, CLEAR_FAILED, INVALID_INCOME_ITEM)
 )

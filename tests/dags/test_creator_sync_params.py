@@ -236,13 +236,15 @@ def test_publish_emits_no_asset_event_on_a_dry_run(creator_sync):
 
 def test_replay_offers_every_reason_whose_letters_hold_a_user_safe_to_send():
     """Not offered: malformed source records (no user), unsettled lost answers (their events may be at
-    Insider already: an operator checks first) and failed clears (the next run's clears repeat them)."""
+    Insider already: an operator checks first), failed clears (the next run's clears repeat them) and invalid
+    income items (an InsightIQ record, no user)."""
     from airflow.dag_processing.dagbag import DagBag
 
     from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, REASONS
-    from creator_sync.reasons import CLEAR_FAILED, UNSETTLED_LOST_ANSWER
+    from creator_sync.reasons import CLEAR_FAILED, INVALID_INCOME_ITEM, UNSETTLED_LOST_ANSWER
 
     bag = DagBag(dag_folder=str(DAG_FILE.parent / "creator_sync_replay.py"), safe_mode=False)
     dag = bag.dags["creator_sync_replay"]
     offered = dag.params.get_param("reasons").schema["items"]["enum"]
-    assert set(offered) == set(REASONS) - {MALFORMED_SOURCE_RECORD, UNSETTLED_LOST_ANSWER, CLEAR_FAILED}
+    held = {MALFORMED_SOURCE_RECORD, UNSETTLED_LOST_ANSWER, CLEAR_FAILED, INVALID_INCOME_ITEM}
+    assert set(offered) == set(REASONS) - held

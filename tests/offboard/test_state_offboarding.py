@@ -59,17 +59,44 @@ def _seed(store: StateStore) -> None:
     )
 
 
+def _seed_income(store: StateStore) -> None:
+    """Income items and totals of u1 and u2, and a dead letter of u1's invalid income item."""
+    from creator_sync.store.income import TRANSACTION, IncomeItem
+
+    items = [
+        IncomeItem(u, TRANSACTION, "t1", "a1", 5_000_000, "USD", 10**15, "COMPLETED", True)
+        for u in ("u1", "u2")
+    ]
+    store.income_totals(items, ["u1", "u2"], as_of_us=10**15, window_us=10**12)
+    letter = {"id": "t9", "user.id": "u1", "amount": None, "currency": "USD"}
+    store.add_dead_letters(
+        "r3",
+        [
+            {
+                "user_key": "income:transactions:x",
+                "reason": "invalid_income_item",
+                "detail": "",
+                "payload": letter,
+            }
+        ],
+    )
+
+
 def test_purge_removes_the_creator_and_only_them(store):
     _seed(store)
+    _seed_income(store)
     state = OffboardingState(store)
     assert state.purge("u1", dry_run=True) == {
         "attribute_hashes": 1,
         "in_flight_batches": 1,
-        "dead_letters": 1,
+        "dead_letters": 2,
+        "income_items": 1,
     }
     assert store.attribute_hashes(["u1"])  # a dry run changes nothing
     counts = state.purge("u1")
-    assert counts == {"attribute_hashes": 1, "in_flight_batches": 1, "dead_letters": 1}
+    assert counts == {"attribute_hashes": 1, "in_flight_batches": 1, "dead_letters": 2, "income_items": 1}
+    assert [i.user_key for i in store.income_items_of(["u1", "u2"])] == ["u2"]
+    assert store.income_totals([], ["u1", "u2"], as_of_us=10**15, window_us=10**12).keys() == {"u2"}
     assert store.attribute_hashes(["u1", "u2"]).keys() == {"u2"}
     assert [d.user_key for d in store.dead_letters(pending_only=False)] == ["u2"]
     ((_, _, record),) = store.in_flight()
@@ -77,7 +104,12 @@ def test_purge_removes_the_creator_and_only_them(store):
     assert record["hashes"] == [["u2", "h2b"]]  # a confirmed batch will not mark u1 unchanged
     assert record["probes"][0]["identifiers"] == {"uuid": "u1"}
     assert store.acknowledged(["ev-1", "ev-3"]) == {"ev-1"}  # acknowledged keys stay (no PII)
-    assert state.purge("u1") == {"attribute_hashes": 0, "in_flight_batches": 0, "dead_letters": 0}
+    assert state.purge("u1") == {
+        "attribute_hashes": 0,
+        "in_flight_batches": 0,
+        "dead_letters": 0,
+        "income_items": 0,
+    }
 
 
 def test_no_table_holds_the_email_after_the_purge(store):

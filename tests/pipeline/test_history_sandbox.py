@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from creator_sync.hooks.insightiq import InsightIQHook
+from creator_sync.pipeline.income import base_name
 from creator_sync.store import StateStore
 from creator_sync.store.webhooks import WebhookStore
 from creator_sync.sync import history
@@ -170,6 +171,37 @@ def events_of(user: dict) -> Counter:
     )
 
 
+def without_income(attributes: dict) -> dict:
+    custom = {k: v for k, v in attributes.get("custom", {}).items() if not base_name(k)}
+    return {**attributes, "custom": custom}
+
+
+def income_of(listed_now: dict[str, list[dict]], takeover: datetime) -> dict:
+    """The income attributes of the historic items (COMPLETED transactions, PAID payouts), computed here:
+    every one is older than 30 days at the hourly run's end (the data set ends at its anchor)."""
+    start = datetime(FROM_DATE.year, FROM_DATE.month, FROM_DATE.day, tzinfo=UTC).timestamp()
+
+    def owed(event: str) -> list[dict]:
+        return [r for r in listed_now[event] if start <= _epoch(r[LISTS[event][1]]) < takeover.timestamp()]
+
+    out: dict = {}
+    for row in owed("income_received"):
+        if row.get("status") in (None, "COMPLETED"):
+            key = f"earnings_lifetime_{row['currency'].lower()}"
+            out[key] = out.get(key, 0) + round(row["amount"] * 1e6)
+            out[f"earnings_30d_{row['currency'].lower()}"] = 0
+    out = {k: round(v / 1e6, 6) for k, v in out.items()}
+    paid = [r for r in owed("payout_received") if r.get("status") == "PAID"]
+    if paid:
+        newest = max(paid, key=lambda r: (_epoch(r["payout_at"]), r["id"]))
+        out["last_payout_at"] = datetime.fromtimestamp(int(_epoch(newest["payout_at"])), UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+        out["last_payout_amount"] = newest["amount"]
+        out["last_payout_currency"] = newest["currency"].upper()
+    return out
+
+
 def run_history_path(sb, account: dict) -> tuple[dict, dict, list[dict]]:
     everything = listed(sb, account["id"])  # before the connection hides the past
     before = stored(sb)
@@ -200,11 +232,14 @@ def test_a_new_accounts_history_arrives_once_with_skip_hook(world):
     historic = [e for e in user["events"] if e["event_name"] in EVENT_IDS]
     assert all(e["skip_hook"] is True for e in historic)
     assert world.stats("insider")["duplicate_events"] == 0
-    # nothing else changed: the other creators as before, this creator's attributes as before
+    # nothing else changed: the other creators as before, this creator's attributes as before but the income
+    # figures, which count the past income the history path read (the hourly runs read none of it)
     assert {k: v for k, v in after.items() if k != account["user_id"]} == {
         k: v for k, v in before.items() if k != account["user_id"]
     }
-    assert user["attributes"] == before[account["user_id"]]["attributes"]
+    assert without_income(user["attributes"]) == without_income(before[account["user_id"]]["attributes"])
+    figures = {k: v for k, v in user["attributes"]["custom"].items() if base_name(k)}
+    assert figures == income_of(everything, history.takeover_at(first_seen))
     rows = {r.account_id: r.status for r in StateStore().history_accounts()}
     assert rows[account["id"]] == "sent"
     assert set(rows.values()) == {"known", "sent"}

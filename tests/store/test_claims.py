@@ -11,18 +11,13 @@ import sqlalchemy as sa
 
 from creator_sync.store import StateStore
 from creator_sync.store.schema import send_claims
-from devtools.services import require_postgres
+
+from .stores import dialect_store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path) -> Iterator[StateStore]:
-    if request.param == "sqlite":
-        yield StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-        return
-    from devtools.celery_stack import scratch_state_store
-
-    require_postgres("the claim on PostgreSQL")
-    with scratch_state_store("cs_claims") as s:
+    with dialect_store(request.param, tmp_path, "cs_claims", "the claim on PostgreSQL") as s:
         yield s
 
 

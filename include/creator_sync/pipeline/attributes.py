@@ -16,6 +16,7 @@ import pandas as pd
 from creator_sync.pipeline.clearing import CONNECTED
 from creator_sync.pipeline.clearing import STATUS as CLEARING_STATUS
 from creator_sync.pipeline.engagement import ATTRIBUTES as ENGAGEMENT_ATTRIBUTES
+from creator_sync.pipeline.income import column_type as income_type
 from creator_sync.pipeline.mapping import Mapping, insider_name
 from creator_sync.pipeline.mapping_schema import AttributeSpec, IdentifierSpec
 from creator_sync.pipeline.reducers import REDUCERS, TRANSFORMS, Context, Rows
@@ -188,7 +189,8 @@ def column_types(m: Mapping, columns: list[str]) -> dict[str, str]:
     """Insider type of each creators-frame column: the spec's; a per-platform column
     (`custom.{platform}_{name}`) that of the longest per-platform name it ends with; content metrics
     (`platform_attributes.from_contents`) are integers; engagement-window ones as
-    `creator_sync.pipeline.engagement.ATTRIBUTES` types them."""
+    `creator_sync.pipeline.engagement.ATTRIBUTES` types them; income ones (`custom.earnings_30d_usd`, ...) as
+    `creator_sync.pipeline.income` types them."""
     per_platform = {
         name.removeprefix("custom."): spec.type
         for name, spec in m.attributes.items()
@@ -199,6 +201,9 @@ def column_types(m: Mapping, columns: list[str]) -> dict[str, str]:
     types = {}
     for col in columns:
         spec = m.attributes.get(col)
+        if spec is None and (kind := income_type(col)) is not None:
+            types[col] = kind
+            continue
         if spec is not None and not REDUCERS[spec.reduce].per_platform:
             types[col] = spec.type
             continue

@@ -14,6 +14,7 @@ from creator_sync.pipeline.mapping_schema import (
     AttributeSpec,
     EventSpecModel,
     IdentifierSpec,
+    IncomeSpec,
     MappingError,
     MappingFile,
     ParamSpec,
@@ -70,6 +71,7 @@ class Mapping:
     engagement_columns: dict[str, str] = field(default_factory=dict)  # likes/comments/shares/views -> column
     file: MappingFile | None = None  # the validated file (docs/mapping.md is generated from it)
     clear_contents: bool = True  # platform_attributes.clear: contents-based per-platform attributes
+    income: IncomeSpec | None = None  # the income attributes (creator_sync.pipeline.income); None: none
 
     def cleared(self, window_names: tuple[str, ...] = ()) -> tuple[str, ...]:
         """The per-platform attribute names (without `custom.` and the platform) removed at Insider when a
@@ -141,6 +143,7 @@ def build(file: MappingFile) -> Mapping:
         engagement_columns=dict(file.platform_attributes.engagement_window),
         file=file,
         clear_contents=file.platform_attributes.clear,
+        income=file.income if file.income and file.income.attributes else None,
     )
 
 

@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from creator_sync.files import write_records_parquet
-from creator_sync.pipeline import engagement
+from creator_sync.pipeline import engagement, income
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.mapping_schema import INSIDER_DEFAULT_ATTRIBUTES
 from creator_sync.pipeline.reducers import REDUCERS, TRANSFORMS
 from creator_sync.settings import Settings
+from creator_sync.store.income import PAYOUT, TRANSACTION, IncomeItem, totals_of
 
 SAMPLE_END = datetime(2024, 5, 2, tzinfo=UTC)
 INTRO = """# InsightIQ -> Insider One mapping
@@ -78,6 +79,7 @@ REASONS = """
 | `malformed_source_record` | transform / sender | an InsightIQ record without its id (`id`, `user.id`), or a users file line that is not a user object; not replayable |
 | `unsettled_lost_answer` | sender | an upsert's answer was lost and the Profile API could not tell whether the user's events arrived: held for an operator |
 | `clear_failed` | clear (after the upsert) | a Delete User Attribute request for a lapsed platform's attributes failed or Insider listed the user under `fail`; payload: the request element; not replayable (the next run's clears send it again) |
+| `invalid_income_item` | transform | an InsightIQ income transaction or payout without a usable id, amount, ISO 4217 currency or time: kept out of the income attributes; payload: the record; not replayable |
 
 Rejected users are dead-lettered with reason, detail and the payload, and never cost an API call.
 """  # noqa: E501
@@ -236,6 +238,95 @@ def _content_attributes(m: Mapping) -> list[str]:
     return lines
 
 
+def _income_attributes(m: Mapping) -> list[str]:
+    """The `income` section: the attributes, how they are kept correct, the safe readings."""
+    if m.income is None:
+        return ["## Income attributes (`income`)", "", "None: the mapping names no income attribute."]
+    lines = [
+        "## Income attributes (`income`)",
+        "",
+        "| Insider | Type | From |",
+        "|---|---|---|",
+    ]
+    for name, spec in m.income.attributes.items():
+        kind, per_currency, what = income.ATTRIBUTES[name]
+        shown = f"`{name}_{{currency}}`" if per_currency else f"`{name}`"
+        lines.append(f"| {shown} | {kind} | {_cell(spec.doc or what)} |")
+    statuses = ", ".join(f"`{s}`" for s in m.income.statuses("transaction"))
+    paid = ", ".join(f"`{s}`" for s in m.income.statuses("payout"))
+    lines += [
+        "",
+        "`{currency}` is the ISO 4217 code in lower case (`earnings_30d_usd`, `earnings_lifetime_eur`): one",
+        "attribute per currency, because Insider's attributes are flat (the Upsert API types String, Number,",
+        "Boolean, Date/Time and arrays; no object) and amounts of two currencies are never added. The",
+        "Upsert API docs do not say whether a number attribute takes fractions; the amounts are sent as",
+        "Numbers with up to 6 decimals, as InsightIQ gives them (the `income_received` event sends them the",
+        "same way). Amounts are summed as integer micro-units: exact, whatever the order.",
+        "",
+        f"Transactions count when their status is {statuses}, or when they carry no status (InsightIQ's",
+        f"docs name no transaction status; the sandbox's are all COMPLETED); payouts when it is {paid}",
+        "(as `payout_received`). Items of other statuses are kept with their status, so a later read that",
+        "finds them counted counts them. An item without a usable id, amount, ISO 4217 currency or time is",
+        "dead-lettered (`invalid_income_item`) and stays out of the figures.",
+        "",
+        "**Kept in state, counted once.** A run reads only some of a creator's income (an hourly run its",
+        "interval, the weekly income sweep eight days, a targeted run or a backfill its span, the history",
+        "path the past in windows; a retried task the same rows again). Every transaction and payout a run",
+        "reads is kept in the state store once per (creator, kind, InsightIQ id) - read again, its row is",
+        "replaced with what InsightIQ says now - and the figures are computed from all the kept items",
+        "(`creator_sync.store.income`), never added to a counter. No extra InsightIQ request: the items come",
+        "from the transactions and payouts the run reads for the `income_received` / `payout_received`",
+        "events (the schema refuses an income attribute without an event over its source).",
+        "",
+        f"**The {income.WINDOW_DAYS}-day window** ends at the run's data interval end (or at a later end an",
+        "earlier run computed the creator's figures for: a backfill does not move them back) and holds the",
+        f"transactions at or after end - {income.WINDOW_DAYS} days (a transaction exactly",
+        f"{income.WINDOW_DAYS} days old counts). It falls with time alone: each creator's totals keep the",
+        "moment their oldest transaction in the window leaves it, and every run rechecks the creators it",
+        "writes past that moment, so a creator without new income gets a correct figure from the next",
+        "hourly run (a currency with nothing recent is sent as 0). Unchanged figures change no attribute",
+        "hash, so they cost no request (the upsert skips unchanged creators).",
+        "",
+        "**The last payout** is the newest kept payout (by `payout_at`, then id): an older one read late",
+        "(the sweep, a backfill, the history path) never replaces it, because the newer one is kept too.",
+        "Two runs at once (an hourly and a targeted run): each computes the figures from the state when it",
+        "transforms, and the claims let one of them send a creator at a time; a run that computed before the",
+        "other's items were kept can still send its older figures last, and the next run that writes the",
+        "creator sends the current ones (its attribute hash differs from the acknowledged one).",
+        "",
+        "A dry run computes the figures with its items and keeps none of them.",
+        "",
+        "Example: the income attributes of a creator with three USD and one EUR transaction and two PAID",
+        "payouts (`income_example`):",
+        "",
+        "```json",
+        json.dumps(income_example(), ensure_ascii=False, indent=2),
+        "```",
+    ]
+    return lines
+
+
+def income_example() -> dict:
+    """The income attributes of a sample creator, as of 2024-06-01 (the totals computed the way the state
+    store computes them: creator_sync.store.income.totals_of)."""
+    end = income.epoch_us(datetime(2024, 6, 1, tzinfo=UTC))
+    day = 86_400 * income.MICROS
+
+    def item(kind, n, days, amount, currency):
+        return IncomeItem("u1", kind, f"{kind[0]}{n}", "a1", round(amount * income.MICROS), currency,
+                          end - days * day, "COMPLETED" if kind == TRANSACTION else "PAID", True)  # fmt: skip
+
+    items = [
+        item(TRANSACTION, 1, 3, 120.5, "USD"),
+        item(TRANSACTION, 2, 12, 80.0, "USD"),
+        item(TRANSACTION, 3, 45, 300.0, "USD"),
+        item(TRANSACTION, 4, 40, 55.25, "EUR"),
+        item(PAYOUT, 1, 20, 380.0, "USD"),
+        item(PAYOUT, 2, 50, 150.0, "USD"),
+    ]
+    return income.attribute_values(totals_of(items, end, income.window_us()))
+
+
 def _events(m: Mapping) -> list[str]:
     lines = [
         "## Events (`events`)",
@@ -315,8 +406,10 @@ def sample_inputs(root: Path) -> dict[str, list[Path]]:
          "gender_age_distribution": [{"gender": "FEMALE", "age_range": "25-34", "value": 31.0},
                                      {"gender": "MALE", "age_range": "25-34", "value": 22.0},
                                      {"gender": "FEMALE", "age_range": "18-24", "value": 18.0}],
-         "updated_at": "2024-04-30T00:00:00Z"}
-        for acc, platform, gb in (("acc-ig", "Instagram", 48.0), ("acc-yt", "YouTube", 36.0))
+         "credibility_score": credibility, "updated_at": "2024-04-30T00:00:00Z"}
+        for acc, platform, gb, credibility in (
+            ("acc-ig", "Instagram", 48.0, 0.82), ("acc-yt", "YouTube", 36.0, 0.91)
+        )
     ]  # fmt: skip
     contents = [
         {"id": f"post-{i}", "user": {"id": "u-maya"}, "account": {"id": "acc-ig"},
@@ -376,6 +469,10 @@ def with_audience(m: Mapping) -> Mapping:
         for suffix in ("", "_shares"):
             key = f"custom.audience_top_{name}{suffix}"
             attributes[key] = attributes[key].model_copy(update={"source": f"audience.{column}"})
+    credibility = "custom.audience_credibility"
+    attributes[credibility] = attributes[credibility].model_copy(
+        update={"source": "audience.credibility_score"}
+    )
     return dataclasses.replace(m, attributes=attributes)
 
 
@@ -414,6 +511,8 @@ def markdown(m: Mapping | None = None) -> str:
         "```json",
         json.dumps(audience_example(m), ensure_ascii=False, indent=2),
         "```",
+        "",
+        *_income_attributes(m),  # after the example user: its block is the doc's first JSON block
         REASONS,
     ]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -38,6 +38,16 @@ INSIDER_DEFAULT_ATTRIBUTES = {
     "country": "string",
     "city": "string",
 }
+# The income attributes (creator_sync.pipeline.income; the mapping's `income.attributes` names the ones sent):
+# name -> (Insider type, one attribute per currency: custom.{name}_{currency in lower case}, what it is).
+# Per currency because Insider attributes are flat (no object type) and amounts of two currencies never add.
+INCOME_ATTRIBUTES: dict[str, tuple[str, bool, str]] = {
+    "earnings_30d": ("number", True, "sum of the counted transactions of the last 30 days, per currency"),
+    "earnings_lifetime": ("number", True, "sum of every counted transaction kept, per currency"),
+    "last_payout_at": ("date", False, "time of the newest counted payout"),
+    "last_payout_amount": ("number", False, "the newest counted payout's amount"),
+    "last_payout_currency": ("string", False, "its currency (ISO 4217, upper case)"),
+}
 # never sent: InsightIQ does not know a creator's consent
 CONSENT_ATTRIBUTES = ("email_optin", "gdpr_optin", "sms_optin", "whatsapp_optin")
 
@@ -188,6 +198,33 @@ class EventSpecModel(_Strict):
         return self
 
 
+class IncomeAttribute(_Strict):
+    type: Literal["string", "number", "date"]
+    doc: str | None = None
+
+
+class IncomeSpec(_Strict):
+    """The income attributes, computed from the income items kept in state (creator_sync.pipeline.income)."""
+
+    # the statuses whose items count (a transaction without a status counts: see docs/mapping.md)
+    transaction_statuses: list[str] = ["COMPLETED"]
+    payout_statuses: list[str] = ["PAID"]
+    attributes: dict[Literal[tuple(INCOME_ATTRIBUTES)], IncomeAttribute] = {}  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _types_are_insiders(self) -> IncomeSpec:
+        wrong = {n: a.type for n, a in self.attributes.items() if a.type != INCOME_ATTRIBUTES[n][0]}
+        if wrong:
+            fix = ", ".join(f"{n}: type {INCOME_ATTRIBUTES[n][0]}" for n in wrong)
+            raise ValueError(f"income attributes have fixed types; set {fix}")
+        return self
+
+    def statuses(self, kind: str) -> tuple[str, ...]:
+        """The counted statuses of a kind of item (transaction | payout), upper case."""
+        chosen = self.transaction_statuses if kind == "transaction" else self.payout_statuses
+        return tuple(s.strip().upper() for s in chosen)
+
+
 class MappingFile(_Strict):
     """The whole file. Default attributes keep Insider's types; per-platform reducers only under custom."""
 
@@ -198,6 +235,7 @@ class MappingFile(_Strict):
     custom_attributes: dict[Name, AttributeSpec] = {}  # the file's attributes.custom (see `validate`)
     platform_attributes: PlatformAttributes = PlatformAttributes()
     events: dict[Name, EventSpecModel] = {}
+    income: IncomeSpec | None = None
 
 
 def _same_resource(loc: tuple, spec) -> list[tuple[tuple, str]]:
@@ -251,6 +289,26 @@ def _cross_checks(file: MappingFile) -> list[tuple[tuple, str]]:
                     ("attributes", name, "clear"),
                     f"clear removes custom attributes only (Delete User Attribute's custom.whole); remove "
                     f"clear from {name}",
+                )
+            )
+    return problems + _income_sources(file)
+
+
+def _income_sources(file: MappingFile) -> list[tuple[tuple, str]]:
+    """The income items come from the rows the transform reads for the events: an income attribute needs an
+    event over its source (earnings: transactions; the last payout: payouts)."""
+    if file.income is None:
+        return []
+    sources = {spec.source for spec in file.events.values()}
+    problems = []
+    for name in file.income.attributes:
+        source = "payouts" if name.startswith("last_payout") else "transactions"
+        if source not in sources:
+            problems.append(
+                (
+                    ("income", "attributes", name),
+                    f"{name} is computed from the {source} the runs read for an event: add an event with "
+                    f"source: {source} (payout_received / income_received) or remove {name}",
                 )
             )
     return problems

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 
 from creator_sync import settings
 from creator_sync.files import read_text
-from creator_sync.pipeline import clearing, engagement
+from creator_sync.pipeline import clearing, engagement, income
 from creator_sync.pipeline import events as ev
 from creator_sync.pipeline import malformed as bad
 from creator_sync.pipeline.attributes import USER_KEY
@@ -402,10 +402,13 @@ def _spool_events(
     malformed=None,
     sweep_from=None,
     rolling: _Rolling | None = None,
+    earnings: _Earnings | None = None,
 ) -> None:
     """Pass 2. Events of the window [events_from, end) (the income sweep's transactions: [sweep_from, end))
     to `spool`; per-chunk sums of the content metrics of the rows at or after `start` to `metric_spool`;
-    per-chunk engagement-window sums of the contents to `rolling.spool` (creator_sync.pipeline.engagement).
+    per-chunk engagement-window sums of the contents to `rolling.spool` (creator_sync.pipeline.engagement);
+    every income item read (transactions and payouts, inside the window or not) to `earnings.spool`
+    (creator_sync.pipeline.income).
 
     Reading the next chunk and spooling the previous one's events run in threads beside the event build."""
     for spec, label, paths, span in _event_inputs(inputs, m, window, sweep_from):
@@ -413,6 +416,8 @@ def _spool_events(
         windowed = rolling is not None and spec.source == "contents" and bool(m.engagement_columns)
         columns = list(dict.fromkeys(spec.columns + [c for cols in metrics.values() for c in cols]))
         columns += [c for c in m.engagement_columns.values() if windowed and c not in columns]
+        earning = earnings is not None and earnings.reads(spec)
+        columns += [c for c in income.COLUMNS if earning and c not in columns]
         with contextlib.closing(_prefetch(iter_chunks(paths, columns, chunk_rows))) as chunks:
             for chunk in track(chunks, f"transform {label}", unit="chunks", gauges=lambda: stats.rows_read):
                 stats.chunks += 1
@@ -422,6 +427,8 @@ def _spool_events(
                     malformed.write(spec.source, letters)
                 if windowed:
                     rolling.add(chunk, spec, m, background)
+                if earning:
+                    earnings.add(chunk, spec, background, malformed)
                 kept, ts = ev.in_interval(chunk, spec, *span)
                 stats.rows_outside_interval += len(chunk) - len(kept)
                 if len(kept):
@@ -438,6 +445,8 @@ def _spool_events(
     background.submit(metric_spool.close)
     if rolling is not None:
         background.submit(rolling.spool.close)
+    if earnings is not None:
+        background.submit(earnings.spool.close)
 
 
 @dataclass(frozen=True)
@@ -470,6 +479,32 @@ class _Rolling:
         sums = engagement.partials(chunk, ts, spec, m.engagement_columns, self.since, self.end)
         if sums is not None and len(sums):
             background.submit(lambda: self.spool.write(sums))
+
+
+@dataclass
+class _Earnings:
+    """The income items' spool (pass 2) and, per bucket (pass 3), the state they are kept in and the income
+    attributes are read from (creator_sync.pipeline.income). Without a state or income attributes: nothing."""
+
+    spool: _Spool
+    state: income.IncomeState | None
+    m: Mapping
+
+    def reads(self, spec) -> bool:
+        return self.state is not None and self.m.income is not None and spec.source in income.KINDS
+
+    def add(self, chunk: pa.Table, spec, background: _Background, malformed) -> None:
+        items, letters = income.items(chunk, spec, self.m)
+        if malformed is not None:
+            malformed.write(spec.source, letters)
+        if len(items):
+            background.submit(lambda: self.spool.write(items))
+
+    def attributes(self, bucket: int, creators: pd.Index, as_of) -> pd.DataFrame:
+        if self.state is None or self.m.income is None:
+            return pd.DataFrame()
+        items = income.as_items(self.spool.pop(bucket), creators)
+        return income.attributes(self.state.totals(items, creators, as_of), self.m)
 
 
 def _rolling(
@@ -660,6 +695,7 @@ def transform_run(
     sweep_from: datetime | None = None,
     engagement_days: int | None = None,
     contents: ContentsRead | None = None,
+    income_state: income.IncomeState | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
@@ -669,6 +705,8 @@ def transform_run(
     written. The weekly sweeps (`transactions_sweep`, `contents_sweep`) keep events from `sweep_from` (the
     ledger drops those already acknowledged). `engagement_days`: the engagement window (default: the setting).
     `contents`: how far back and for which accounts the contents were read (`ContentsRead`: a targeted run's).
+    `income_state`: where the income items are kept and the income attributes' totals read from
+    (creator_sync.pipeline.income; None: no income attributes).
     Memory: one chunk of `chunk_rows` rows while reading, then one bucket (a range of user ids with about
     `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows; `buckets` sets their number
     instead). The output does not depend on either.
@@ -683,6 +721,7 @@ def transform_run(
     malformed = _MalformedOut(out / "malformed.jsonl", stats)
     spool, metric_spool = _Spool(out / "_spool" / "events", ranges), _metric_spool(out, ranges, m)
     rolling = _rolling(out, ranges, inputs, end, events_from, sweep_from, engagement_days, contents)
+    earnings = _Earnings(_Spool(out / "_spool" / "income", ranges, income.SPOOL_SCHEMA), income_state, m)
     creator_spools: dict[str, _Spool] = {}
     background, hashes_path = _Background(), out / "user_hashes.parquet"
     hashes_out = pq.ParquetWriter(hashes_path, _HASHES_SCHEMA)
@@ -692,15 +731,18 @@ def transform_run(
         )
         spools, window = (spool, metric_spool), (events_from, end)
         _spool_events(
-            inputs, m, window, start, chunk_rows, *spools, stats, background, malformed, sweep_from, rolling
-        )
+            inputs, m, window, start, chunk_rows, *spools, stats, background, malformed, sweep_from, rolling,
+            earnings,
+        )  # fmt: skip
         paths = out / "users.jsonl", out / "rejected.jsonl", out / "clears.jsonl"
         background.close()  # the spools are written and closed
         background = _Background()
-        buckets_in = _BucketInputs(creator_spools, metric_spool, spool, offboarded, hashes_out, end, rolling)
+        buckets_in = _BucketInputs(
+            creator_spools, metric_spool, spool, offboarded, hashes_out, end, rolling, earnings
+        )
         _write_outputs(paths, bad_users, ranges.count, buckets_in, m, background, stats)
     finally:
-        spools = [spool, metric_spool, rolling.spool, *creator_spools.values()]
+        spools = [spool, metric_spool, rolling.spool, earnings.spool, *creator_spools.values()]
         _close(background, hashes_out, malformed, spools, out)
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
@@ -747,6 +789,7 @@ class _BucketInputs:
     hashes_out: Any
     as_of: datetime  # the end of the run's data interval: time-relative attributes (age) are taken then
     rolling: Any  # _Rolling: the engagement window's spool
+    earnings: Any = None  # _Earnings: the income items' spool and state
 
 
 def _write_outputs(paths, bad_users, count: int, b: _BucketInputs, m: Mapping, background, stats) -> None:
@@ -782,6 +825,8 @@ def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, outs: tuple, st
     if b.offboarded is not None and len(creators):
         creators, left = _without(creators, b.offboarded(creators.index))
         stats.offboarded += left
+    if b.earnings is not None:  # the income items of the bucket's creators kept, their totals read
+        creators = add_metrics(creators, b.earnings.attributes(bucket, creators.index, b.as_of))
     metrics = _bucket_metrics(b.metric_spool.pop(bucket), m)
     events = b.event_spool.pop(bucket)
     if not len(creators):

@@ -15,6 +15,7 @@ from creator_sync.pipeline.identity import is_e164, is_email
 from creator_sync.reasons import (  # noqa: F401 - the stable codes, re-exported for the pipeline
     CART_PAGE_VIEW_MISSING_PARAMS,
     INVALID_EVENT_TIMESTAMP,
+    INVALID_INCOME_ITEM,
     INVALID_UUID,
     MALFORMED_EMAIL,
     MALFORMED_SOURCE_RECORD,

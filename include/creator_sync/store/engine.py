@@ -76,6 +76,23 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+def _wal(cursor) -> None:
+    """``PRAGMA journal_mode=WAL``, again while another process holds the database's lock: SQLite answers
+    the pragma "database is locked" at once, without its busy handler (seen when processes open a new
+    database together while one migrates it), so the wait is here, up to the busy timeout."""
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class StoreBase:
     """The engine and the write transaction every part of the state store uses."""
 
@@ -99,7 +116,7 @@ class StoreBase:
         def _connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _begin)
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _wal(cursor)
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA cache_size=-65536")  # 64 MB: the ledger's primary-key reads at scale

@@ -16,6 +16,8 @@ from creator_sync.store.schema import (
     dead_letters,
     erasure_log,
     in_flight_batches,
+    income_items,
+    income_totals,
     offboard_requests,
     offboarded_creators,
     user_attribute_hashes,
@@ -28,7 +30,8 @@ def creator_hash(user_id: str) -> str:
 
 
 def _mentions(payload: str, user_id: str) -> bool:
-    """Is ``user_id`` this dead letter's user (its identifiers.uuid, or the user_key of a stored record)?"""
+    """Is ``user_id`` this dead letter's user (its identifiers.uuid, the user_key of a stored record, or the
+    `user.id` of an InsightIQ record: an invalid income item's)?"""
     try:
         value = json.loads(payload)
     except ValueError:
@@ -37,7 +40,10 @@ def _mentions(payload: str, user_id: str) -> bool:
     for user in users if isinstance(users, list) else []:
         if isinstance(user, dict):
             ids = user.get("identifiers") or {}
-            if (isinstance(ids, dict) and ids.get("uuid") == user_id) or user.get("user_key") == user_id:
+            if (isinstance(ids, dict) and ids.get("uuid") == user_id) or user_id in (
+                user.get("user_key"),
+                user.get("user.id"),
+            ):
                 return True
     return False
 
@@ -171,8 +177,9 @@ class OffboardingState:
     # -- the purge ----------------------------------------------------------------------------------
     def purge(self, user_id: str, *, dry_run: bool = False) -> dict[str, int]:
         """Remove the creator's attribute hash, their part of unanswered batches (hash entries; probes keep
-        only the uuid) and their dead letters. Acknowledged event keys stay: hashes without PII that keep
-        events Insider already holds from being sent twice after a re-enable. Returns counts."""
+        only the uuid), their dead letters and their income items and totals (creator_sync.store.income).
+        Acknowledged event keys stay: hashes without PII that keep events Insider already holds from being
+        sent twice after a re-enable. Returns counts."""
         if dry_run:
             with self.store.engine.connect() as conn:
                 return self._footprint(conn, user_id)[0]
@@ -180,6 +187,8 @@ class OffboardingState:
             counts, letters, changed = self._footprint(conn, user_id)
             h = user_attribute_hashes
             conn.execute(h.delete().where(h.c.user_key == user_id))
+            conn.execute(income_items.delete().where(income_items.c.user_key == user_id))
+            conn.execute(income_totals.delete().where(income_totals.c.user_key == user_id))
             for part in chunks(letters):
                 conn.execute(dead_letters.delete().where(dead_letters.c.id.in_(part)))
             for key, rec in changed:
@@ -208,7 +217,15 @@ class OffboardingState:
             stripped = _strip_in_flight(rec, user_id) if user_id in record else rec
             if stripped != rec:
                 changed.append((key, stripped))
-        counts = {"attribute_hashes": hashes, "in_flight_batches": len(changed), "dead_letters": len(letters)}
+        income = conn.execute(
+            sa.select(sa.func.count()).select_from(income_items).where(income_items.c.user_key == user_id)
+        ).scalar_one()
+        counts = {
+            "attribute_hashes": hashes,
+            "in_flight_batches": len(changed),
+            "dead_letters": len(letters),
+            "income_items": income,
+        }
         return counts, letters, changed
 
     # -- the erasure log ----------------------------------------------------------------------------

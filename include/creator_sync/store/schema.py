@@ -196,3 +196,32 @@ account_history = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Index("ix_account_history_status", "status", "first_seen_at"),
 )
+
+# -- income attributes (creator_sync.pipeline.income): the creators' income items, one row per item however
+# often runs read it (hourly, the weekly sweep, targeted, backfill, history), and per creator the totals
+# computed from them. Times and amounts are integers (epoch microseconds, amount x 1,000,000): sums are exact
+# and the same in any order, on both dialects.
+income_items = sa.Table(
+    "income_items",
+    metadata,
+    sa.Column("user_key", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # transaction | payout
+    sa.Column("item_id", sa.String(255), primary_key=True),
+    sa.Column("account_id", sa.String(255), nullable=True),
+    sa.Column("amount_micros", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),  # ISO 4217, upper case
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(32), nullable=True),
+    sa.Column("counted", sa.Boolean, nullable=False),  # its status counts (mapping's income statuses)
+    sa.Column("read_at", sa.DateTime(timezone=True), nullable=False),
+)
+income_totals = sa.Table(
+    "income_totals",
+    metadata,
+    sa.Column("user_key", sa.String(255), primary_key=True),
+    sa.Column("totals", sa.Text, nullable=False),  # JSON: creator_sync.store.income.Totals
+    sa.Column("as_of_us", sa.BigInteger, nullable=False),  # the moment the recent window ends at
+    # when the recent sum next changes with time alone (its oldest item leaves the window); NULL: never
+    sa.Column("next_change_us", sa.BigInteger, nullable=True, index=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

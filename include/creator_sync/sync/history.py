@@ -23,7 +23,8 @@ the items listed later). The path, one step per DAG task:
    (creator_sync.pipeline.upsert: ledger, claims, lost-answer settlement) with `skip_hook: true`. The rows
    become `sent` only after every window was sent (`finish`); a failed attempt, or one that found users held
    by another live run's claim, leaves them `requested` and the retry or the next run sends again, the
-   ledger dropping what Insider already acknowledged.
+   ledger dropping what Insider already acknowledged. The income items a window reads are kept in the state
+   store (creator_sync.pipeline.income): the past counts in the lifetime figures the hourly runs send.
 
 **Where the hourly runs take over.** History windows tile [from_date 00:00 UTC, takeover_at) half-open; an
 hourly run owns [start, end) of its interval, and the first interval an account can be in starts at or after
@@ -250,9 +251,10 @@ def _read_window(hook, window, out, directory, contents_ids: list[str], income_i
     """One window's lists of the accounts, transformed and stripped to identifiers and events."""
     from pathlib import Path
 
+    from creator_sync.pipeline.income import IncomeState
     from creator_sync.pipeline.sources import RESOURCES
     from creator_sync.pipeline.transform import transform_run
-    from creator_sync.store import offboarded_ids
+    from creator_sync.store import StateStore, offboarded_ids
     from creator_sync.sync import insightiq_reads as reads
 
     first, last = window_days(window)
@@ -265,7 +267,12 @@ def _read_window(hook, window, out, directory, contents_ids: list[str], income_i
         listed = reads.per_account(hook, resource, income_ids, (first, last), f"history {file}")
         inputs[file] = [Path(reads.write(listed, out / "fetch" / file, file)["path"])]
     result = transform_run(
-        inputs, start=window[0], end=window[1], out_dir=out / "transform", offboarded=offboarded_ids
+        inputs,
+        start=window[0],
+        end=window[1],
+        out_dir=out / "transform",
+        offboarded=offboarded_ids,
+        income_state=IncomeState(StateStore()),  # the past income counts in the lifetime figures
     )
     users_path = out / "transform" / "history_users.jsonl"
     kept = strip_to_events(result.users_path, users_path)

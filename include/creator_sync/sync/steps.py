@@ -18,10 +18,13 @@ DAG_ID = "creator_sync"
 def transform_step(run: SyncRun) -> dict[str, Any]:
     """Fetched Parquet -> users.jsonl / rejected.jsonl / malformed.jsonl (pure pandas/Arrow, no Airflow);
     also returns the run's resolved `skip_hook` / `dry_run` for the upsert operator. First the run's
-    directory is completed and the snapshot updated (creator_sync.sync.incremental_fetch)."""
+    directory is completed and the snapshot updated (creator_sync.sync.incremental_fetch). The income
+    items read are kept in the state store and the income attributes computed from it
+    (creator_sync.pipeline.income)."""
+    from creator_sync.pipeline.income import IncomeState
     from creator_sync.pipeline.transform import ContentsRead, transform_run
     from creator_sync.storage import staged_input, staged_output
-    from creator_sync.store import offboarded_ids
+    from creator_sync.store import StateStore, offboarded_ids
     from creator_sync.sync.incremental_fetch import complete_directory, income_sweep_from
 
     directory = complete_directory(run)
@@ -38,6 +41,7 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
             offboarded=offboarded_ids,
             sweep_from=income_sweep_from(run),
             contents=ContentsRead(run.contents_from, frozenset(run.account_ids) if run.account_ids else None),
+            income_state=IncomeState(StateStore(), keep=not run.dry_run),  # a dry run keeps no income item
         )
     log.info("transform: %s", result.stats)
     return {
