@@ -3,10 +3,13 @@ totals at once, amounts at the edges, items corrected between reads, and a prope
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from creator_sync.pipeline.income import attribute_values
 from creator_sync.store import StateStore
@@ -14,6 +17,7 @@ from creator_sync.store import income as income_store
 from creator_sync.store.income import PAYOUT, TRANSACTION, IncomeItem, totals_of
 
 from .stores import dialect_store
+from .test_income import _fresh_store
 
 DAY_US = 86_400 * 1_000_000
 WINDOW = 30 * DAY_US
@@ -135,3 +139,43 @@ def test_the_reference_and_the_store_agree_on_negative_and_same_time_items(store
     found = totals(store, items)["u1"]
     assert found == totals_of(items, END, WINDOW)
     assert found["payout"]["item_id"] == "pb"
+
+
+# --- the property over corrections ------------------------------------------------------------------------
+def _version(kind, n, day, micros, currency, status) -> IncomeItem:
+    counted = status in ("COMPLETED", "PAID")
+    return IncomeItem("u1", kind, f"{kind[0]}{n}", "a1", micros, currency, END - day * DAY_US, status, counted)
+
+
+versions = st.builds(
+    _version,
+    kind=st.sampled_from([TRANSACTION, TRANSACTION, PAYOUT]),
+    n=st.integers(0, 4),  # few ids: the same item is read again, often changed
+    day=st.integers(0, 45),
+    micros=st.one_of(st.integers(-10**9, 10**12), st.sampled_from([0, 8_999_999_999_999 * 10**6])),
+    currency=st.sampled_from(["USD", "EUR"]),
+    status=st.sampled_from(["COMPLETED", "PAID", "REVERSED", "FAILED", "PENDING"]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reads=st.lists(st.lists(versions, min_size=0, max_size=4), min_size=1, max_size=5))
+def test_the_kept_totals_are_those_of_the_last_read_of_each_item(reads):
+    """Runs read items that change between reads (amount, currency, time, status): the totals are those of
+    each item's last read; a currency no counted item has any more is 0, never a stale figure."""
+    last: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = _fresh_store(tmp)
+        for run in reads:
+            found = totals(store, run)
+            for item in run:
+                last[(item.kind, item.item_id)] = item
+    expected = totals_of(last.values(), END, WINDOW)
+    if not last:
+        return
+    got = found["u1"]
+    assert set(expected["lifetime"]) <= set(got["lifetime"])
+    for currency, micros in got["lifetime"].items():
+        assert micros == expected["lifetime"].get(currency, 0)
+        assert got["recent"][currency] == expected["recent"].get(currency, 0)
+    assert got["payout"] == expected["payout"]
