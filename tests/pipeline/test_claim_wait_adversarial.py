@@ -156,7 +156,7 @@ def test_three_runs_with_overlapping_creators_each_deliver_their_own_events_once
         order = sorted(users)
         orders.shuffle(order)
         streams[run] = [creator(prefix, i, run) for i in order]
-    hooks, reports, errors, landed = run_all(store, streams, delays, per_batch=per_batch, read_chunk=read_chunk)
+    hooks, _, errors, _ = run_all(store, streams, delays, per_batch=per_batch, read_chunk=read_chunk)
     assert not errors, errors
     got = delivered(hooks)
     assert max(got.values()) == 1, [e for e, n in got.items() if n > 1]
@@ -173,7 +173,7 @@ def test_two_runs_each_holding_what_the_other_wants_both_finish(store, fast_leas
             "A": [creator(prefix, 0, "A"), creator(prefix, 1, "A")],
             "B": [creator(prefix, 1, "B"), creator(prefix, 0, "B")],
         }
-        hooks, reports, errors, _landed = run_all(store, streams, {"A": [delay] * 2, "B": [delay] * 2})
+        hooks, _, errors, _ = run_all(store, streams, {"A": [delay] * 2, "B": [delay] * 2})
         assert not errors, errors
         got = delivered(hooks)
         assert max(got.values()) == 1 and _norm(got) == expected(streams)
@@ -324,3 +324,26 @@ def test_a_creator_erased_while_a_run_waits_for_it_is_not_sent_after_the_erase(s
     report = send_users(users, state=store, hook=hook, run_id=f"R-{prefix}")
     assert {u["identifiers"]["uuid"] for u in hook.sent_users()} == {f"{prefix}-u1"}
     assert report.waited_for_other_runs == 1 and report.offboarded == 1
+
+
+def test_the_attributes_of_the_run_that_waited_land_last_and_the_next_run_corrects_them(store, fast_leases):
+    """Which run's attributes land last is not by snapshot age: the run that waited for the creator sends
+    last, here the one with the OLDER snapshot (a backfill beside the scheduled run). The next run with the
+    newest snapshot sends them again (its hash differs from the last acknowledged one)."""
+    prefix = f"p{next(_ids)}"
+    newer, older = creator(prefix, 0, "new"), creator(prefix, 0, "old")
+    landed, lock = [], threading.Lock()
+    first = SlowHook([0.5], landed, lock, per_batch=1)
+    started = threading.Thread(
+        target=send_users, args=([newer],), kwargs={"state": store, "hook": first, "run_id": "new"}
+    )
+    started.start()
+    while not store.claim_holders([f"{prefix}-u0"]):
+        time.sleep(0.01)
+    report = send_users([older], state=store, hook=SlowHook([], landed, lock), run_id="old")
+    started.join(timeout=30)
+    assert report.waited_for_other_runs == 1
+    assert [attrs["name"] for _, attrs in landed] == ["C0 as of new", "C0 as of old"]  # older lands last
+    again = FakeInsiderHook()
+    send_users([{**newer, "events": []}], state=store, hook=again, run_id="next")
+    assert [u["attributes"]["name"] for u in again.sent_users()] == ["C0 as of new"]

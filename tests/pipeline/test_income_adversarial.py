@@ -9,7 +9,9 @@ from .test_income_attributes import fetch, income_of, state, transform, tx  # no
 def test_a_reversed_transaction_is_sent_as_zero_not_left_out(tmp_path, state):  # noqa: F811
     """t1 COMPLETED, then read again REVERSED (the creator's only income): the run sends 0 for both USD
     figures. Left out of the upsert, Insider would keep 10.5 for ever."""
-    first, _ = transform(tmp_path, "a", fetch(tmp_path / "a", [tx("t1", "2024-05-01T10:00:00Z", 10.5)]), state)
+    first, _ = transform(
+        tmp_path, "a", fetch(tmp_path / "a", [tx("t1", "2024-05-01T10:00:00Z", 10.5)]), state
+    )
     assert income_of(first["u1"]) == {"earnings_30d_usd": 10.5, "earnings_lifetime_usd": 10.5}
     again = [tx("t1", "2024-05-01T10:00:00Z", 10.5, status="REVERSED")]
     second, _ = transform(tmp_path, "b", fetch(tmp_path / "b", again), state)

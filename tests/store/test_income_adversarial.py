@@ -3,6 +3,7 @@ totals at once, amounts at the edges, items corrected between reads, and a prope
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -31,7 +32,9 @@ def store(request, tmp_path) -> Iterator[StateStore]:
 
 
 def tx(item_id, at_us=END - DAY_US, micros=10_000_000, currency="USD", user="u1", status="COMPLETED"):
-    return IncomeItem(user, TRANSACTION, item_id, "a1", micros, currency, at_us, status, status == "COMPLETED")
+    return IncomeItem(
+        user, TRANSACTION, item_id, "a1", micros, currency, at_us, status, status == "COMPLETED"
+    )
 
 
 def totals(store, items, users=("u1",), as_of=END) -> dict:
@@ -46,10 +49,9 @@ def _two_runs_at_once(store, monkeypatch) -> dict:
     original = income_store.Income._recompute
 
     def both_recompute_together(self, conn, *args, **kw):
-        try:
+        # a broken barrier: the other run waits for this one (serialized), nothing to line up
+        with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait()
-        except threading.BrokenBarrierError:
-            pass  # the other run waits for this one (serialized): nothing to line up
         return original(self, conn, *args, **kw)
 
     monkeypatch.setattr(income_store.Income, "_recompute", both_recompute_together)
@@ -144,7 +146,9 @@ def test_the_reference_and_the_store_agree_on_negative_and_same_time_items(store
 # --- the property over corrections ------------------------------------------------------------------------
 def _version(kind, n, day, micros, currency, status) -> IncomeItem:
     counted = status in ("COMPLETED", "PAID")
-    return IncomeItem("u1", kind, f"{kind[0]}{n}", "a1", micros, currency, END - day * DAY_US, status, counted)
+    return IncomeItem(
+        "u1", kind, f"{kind[0]}{n}", "a1", micros, currency, END - day * DAY_US, status, counted
+    )
 
 
 versions = st.builds(
@@ -152,7 +156,7 @@ versions = st.builds(
     kind=st.sampled_from([TRANSACTION, TRANSACTION, PAYOUT]),
     n=st.integers(0, 4),  # few ids: the same item is read again, often changed
     day=st.integers(0, 45),
-    micros=st.one_of(st.integers(-10**9, 10**12), st.sampled_from([0, 8_999_999_999_999 * 10**6])),
+    micros=st.one_of(st.integers(-(10**9), 10**12), st.sampled_from([0, 8_999_999_999_999 * 10**6])),
     currency=st.sampled_from(["USD", "EUR"]),
     status=st.sampled_from(["COMPLETED", "PAID", "REVERSED", "FAILED", "PENDING"]),
 )
