@@ -183,3 +183,26 @@ def test_the_kept_totals_are_those_of_the_last_read_of_each_item(reads):
         assert micros == expected["lifetime"].get(currency, 0)
         assert got["recent"][currency] == expected["recent"].get(currency, 0)
     assert got["payout"] == expected["payout"]
+
+
+def test_a_creator_purged_after_the_transform_checked_the_skip_list_gets_no_income_back(store):
+    """The transform drops offboarded creators when it builds a bucket; a creator put on the skip list and
+    purged between that check and the bucket's income write must not get their items back."""
+    _purge_then_write(store)
+    assert store.income_items_of(["u1"]) == []
+
+
+def test_without_the_skip_list_check_the_purged_creator_gets_income_back(store, monkeypatch):
+    monkeypatch.setattr(income_store, "_not_offboarded", lambda conn, items: items)
+    _purge_then_write(store)
+    assert [i.item_id for i in store.income_items_of(["u1"])] == ["t2"]
+
+
+def _purge_then_write(store) -> None:
+    from creator_sync.store.offboarding import OffboardingState
+
+    totals(store, [tx("t1")])
+    offboarding = OffboardingState(store)
+    offboarding.mark_offboarded("u1", "left")
+    offboarding.purge("u1")
+    totals(store, [tx("t2")])  # the run's bucket, built before u1 went on the list

@@ -7,7 +7,8 @@ item read is kept once, keyed by (creator, kind, item id) - read again, its row 
 InsightIQ says now - and the totals are computed from the kept items, never added to.
 
 Per call (one transform bucket), in ONE write transaction:
-1. the bucket's items are upserted;
+1. the bucket's items are upserted, but those of creators on the offboarding skip list (the transform
+   dropped them when it built the bucket; one put on the list and purged since must not get items back);
 2. the totals of the creators with items in the call, and of the asked creators whose recent window lost an
    item since their totals were computed (``next_change_us`` passed), are recomputed from the items with
    set-based statements (one per ``KEY_CHUNK`` creators, the keys joined like ``key_values``);
@@ -23,7 +24,7 @@ A currency the creator's previous totals had keeps a figure of 0 when no counted
 corrected to another currency, its only transaction REVERSED): an upsert that leaves an attribute out does
 not change it at Insider, so a figure that is gone is sent as 0.
 
-PostgreSQL: the write transaction first takes one advisory lock (INCOME_LOCK_KEY), so two runs keeping
+PostgreSQL: the write transaction first takes the income lock (engine.income_lock), so two runs keeping
 items of the same creator at once recompute one after the other, the second from the first's committed
 items. Without it, under READ COMMITTED each would sum without the other's uncommitted item and the last to
 commit would keep totals that miss one (kept until the creator's next item).
@@ -38,11 +39,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from creator_sync.store.engine import KEY_CHUNK, StoreBase, chunks, key_values, now
-from creator_sync.store.schema import income_items, income_totals
+from creator_sync.store.engine import KEY_CHUNK, StoreBase, chunks, income_lock, key_values, now
+from creator_sync.store.offboarding import creator_hash
+from creator_sync.store.schema import income_items, income_totals, offboarded_creators
 
 TRANSACTION, PAYOUT = "transaction", "payout"
-INCOME_LOCK_KEY = 0x63735F696E636F6D  # "cs_incom": the income write transactions' advisory lock
 UNIT = 1_000_000  # micro-units per unit: a sum is taken as whole units plus the micro-unit rest
 
 
@@ -119,10 +120,8 @@ def _totals(lifetime: dict, recent: dict, payout: dict | None, as_of_us: int) ->
 
 
 def serialize(conn) -> None:
-    """Take the income lock for the rest of this transaction (PostgreSQL; SQLite's write transaction is
-    already the only writer): see the module."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": INCOME_LOCK_KEY})
+    """Take the income lock for the rest of this transaction: see the module (a test switches it off)."""
+    income_lock(conn)
 
 
 class Income(StoreBase):
@@ -150,6 +149,7 @@ class Income(StoreBase):
             transaction = conn.begin()
             try:
                 serialize(conn)
+                items = _not_offboarded(conn, items)
                 self._upsert_items(conn, items)
                 found = self._read_totals(conn, wanted)  # one look-up of the asked creators
                 due = {i.user_key for i in items} | self._decayed(found, as_of_us)
@@ -298,6 +298,17 @@ class Income(StoreBase):
                 {user: {**json.loads(text), "next_change_us": change} for user, text, change in rows}
             )
         return found
+
+
+def _not_offboarded(conn, items: Sequence[IncomeItem]) -> Sequence[IncomeItem]:
+    """The items of creators not on the offboarding skip list, read under the income lock: the transform
+    drops offboarded creators when it builds a bucket, but a creator put on the list and purged since then
+    would otherwise get their items back after the purge (the purge takes the same lock)."""
+    t = offboarded_creators
+    gone = set(conn.execute(sa.select(t.c.user_hash).where(t.c.reenabled_at.is_(None))).scalars())
+    if not gone:
+        return items
+    return [i for i in items if creator_hash(i.user_key) not in gone]
 
 
 def _public(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
