@@ -347,3 +347,82 @@ def test_the_attributes_of_the_run_that_waited_land_last_and_the_next_run_correc
     again = FakeInsiderHook()
     send_users([{**newer, "events": []}], state=store, hook=again, run_id="next")
     assert [u["attributes"]["name"] for u in again.sent_users()] == ["C0 as of new"]
+
+
+def test_two_runs_waiting_for_the_two_users_of_a_dead_holders_lost_batch_both_finish(store, monkeypatch):
+    """D dies with an unanswered batch of u0 and u1. A waits for u0, B for u1; once D's lease passes each
+    takes over its own user and must hold the batch's other user too to settle the batch (the other run may
+    hold it then). Both must finish, the batch settled once, every event once."""
+    from creator_sync.pipeline.settle import PROBE_BACKOFF_ENV, PROBE_ROUNDS_ENV, SETTLE_ENV
+    from tests.exactly_once.harness import Dying, Killed
+
+    monkeypatch.setenv("CREATOR_SYNC_CLAIM_LEASE_S", "0.6")
+    monkeypatch.setenv("CREATOR_SYNC_CLAIM_WAIT_S", "6")
+    monkeypatch.setenv(SETTLE_ENV, "0.05")
+    monkeypatch.setenv(PROBE_ROUNDS_ENV, "2")
+    monkeypatch.setenv(PROBE_BACKOFF_ENV, "0.05")
+    prefix = f"p{next(_ids)}"
+    d_users = [creator(prefix, i, "D") for i in range(2)]
+    dying = Dying(store)
+    dead = DiesInFlight(dying, True, per_batch=2)
+    with pytest.raises(Killed):
+        send_users(d_users, state=dying, hook=dead, run_id=f"D-{prefix}")
+    streams = {"A": [creator(prefix, 0, "A")], "B": [creator(prefix, 1, "B")]}
+    landed, lock, barrier = [], threading.Lock(), threading.Barrier(2)
+    hooks, reports, errors = {}, {}, {}
+    for run in streams:
+        hooks[run] = SlowHook([], landed, lock, per_batch=1)
+        hooks[run].stored_by_others = dead.sent_users()
+
+    def one(run):
+        barrier.wait(timeout=30)
+        try:
+            reports[run] = send_users(streams[run], state=store, hook=hooks[run], run_id=f"{run}-{prefix}")
+        except Exception as exc:
+            errors[run] = exc
+
+    threads = [threading.Thread(target=one, args=(r,), daemon=True) for r in streams]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    got = Counter(dead.sent_events() + hooks["A"].sent_events() + hooks["B"].sent_events())
+    assert max(got.values()) == 1 and _norm(got) == expected({"D": d_users, **streams})
+
+
+@pytest.mark.parametrize("guard", [True, False], ids=["let-go", "guard-off"])
+def test_a_user_whose_lost_batch_cannot_be_settled_yet_is_let_go_while_the_run_waits(
+    store, monkeypatch, guard
+):
+    """D died with an unanswered batch of u0 and u1; B holds u1. A takes u0 over but cannot settle the batch
+    (it would need u1 too): A puts u0 aside and lets it go at once, so that B - which needs u0 to settle the
+    same batch - can take it. Held through A's wait (the guard off), each of two such runs holds what the
+    other needs, pass after pass, until CREATOR_SYNC_CLAIM_WAIT_S (seen: ClaimsHeldElsewhere naming the
+    run's own id as the holder)."""
+    from creator_sync.pipeline.settle import SETTLE_ENV
+    from creator_sync.store.claims import Claims
+    from tests.exactly_once.harness import Dying, Killed
+
+    if not guard:
+        monkeypatch.setattr(Claims, "release_keys", lambda self, fence, keys: None)
+    monkeypatch.setenv("CREATOR_SYNC_CLAIM_LEASE_S", "0.3")
+    monkeypatch.setenv("CREATOR_SYNC_CLAIM_WAIT_S", "30")
+    monkeypatch.setenv(SETTLE_ENV, "0.05")
+    prefix = f"p{next(_ids)}"
+    u0, u1 = f"{prefix}-u0", f"{prefix}-u1"
+    dying = Dying(store)
+    with pytest.raises(Killed):
+        send_users([creator(prefix, i, "D") for i in range(2)], state=dying,
+                   hook=DiesInFlight(dying, False, per_batch=2), run_id=f"D-{prefix}")  # fmt: skip
+    time.sleep(0.4)  # D's lease has passed
+    assert store.claim(f"B-{prefix}", [u1], 600, fence="B#1#x") == {u1}
+    seen = []
+
+    def waiting(_seconds):  # A waits: who holds u0 now? then B finishes and lets u1 go
+        seen.append(store.claim_holders([u0]).get(u0, (None,))[0])
+        store.release_claims(f"B-{prefix}", fence="B#1#x")
+
+    hook = FakeInsiderHook(per_batch=1)
+    send_users([creator(prefix, 0, "A")], state=store, hook=hook, run_id=f"A-{prefix}", sleep=waiting)
+    assert seen[0] == (None if guard else f"A-{prefix}")
