@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from creator_sync.pipeline.report import run_send_totals
+from creator_sync.pipeline.report import build_summary, run_send_totals
 from creator_sync.pipeline.send import ClaimsHeldElsewhere, send_users
 from creator_sync.pipeline.transform import TransformStats
 from creator_sync.store import StateStore
@@ -198,6 +198,10 @@ def test_claim_wait_zero_fails_fast_and_the_retry_sends_the_rest(store, monkeypa
     assert len(retry.sent_events()) == 2
     totals = run_send_totals(store, run_id, TransformStats())
     assert (totals.users_sent, totals.events_sent, totals.claimed_elsewhere) == (3, 6, 0)
+    summary = build_summary(
+        run_id, TransformStats(fetched_creators=3, users_written=3, events_written=6), totals
+    )
+    assert summary.reconciled, summary.render()
 
 
 class DiesInFlight(FakeInsiderHook):

@@ -133,7 +133,7 @@ def test_the_same_transaction_id_under_two_creators_counts_for_each(store):
 
 
 def test_the_reference_and_the_store_agree_on_negative_and_same_time_items(store):
-    items = [tx("t1", micros=-3_000_000), tx("t2", micros=5_000_001), tx("t3", at_us=END - WINDOW)]
+    items = [tx("t1", micros=-3_500_001), tx("t2", micros=5_000_001), tx("t3", at_us=END - WINDOW)]
     items += [
         IncomeItem("u1", PAYOUT, "pa", "a1", 1, "USD", END - DAY_US, "PAID", True),
         IncomeItem("u1", PAYOUT, "pb", "a1", 2, "USD", END - DAY_US, "PAID", True),  # same time: id decides
