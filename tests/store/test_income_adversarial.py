@@ -41,11 +41,13 @@ def totals(store, items, users=("u1",), as_of=END) -> dict:
     return store.income_totals(items, list(users), as_of_us=as_of, window_us=WINDOW)
 
 
-def _two_runs_at_once(store, monkeypatch) -> dict:
+def _two_runs_at_once(store, monkeypatch, line_up_s: float = 1.5) -> dict:
     """Run 1 keeps t1 and run 2 keeps t2 for the same creator at the same moment, lined up so that each
     recomputes while the other's item may be uncommitted; then the next run, reading no new income for the
-    creator, returns the kept totals (what it sends)."""
-    barrier = threading.Barrier(2, timeout=1.5)
+    creator, returns the kept totals (what it sends). ``line_up_s``: how long one run waits for the other at
+    the recompute (short with the lock, which holds the other run back; long without it, so a loaded
+    machine still lines them up)."""
+    barrier = threading.Barrier(2, timeout=line_up_s)
     original = income_store.Income._recompute
 
     def both_recompute_together(self, conn, *args, **kw):
@@ -83,7 +85,7 @@ def test_without_the_income_lock_two_runs_at_once_keep_totals_that_miss_an_item(
     the last to commit keeps totals with one item only."""
     monkeypatch.setattr(income_store, "serialize", lambda conn: None)
     with dialect_store("postgresql", tmp_path, "cs_income_adv_off", "the income lock") as s:
-        assert _two_runs_at_once(s, monkeypatch)["lifetime"] == {"USD": 10_000_000}
+        assert _two_runs_at_once(s, monkeypatch, line_up_s=60)["lifetime"] == {"USD": 10_000_000}
 
 
 def test_huge_amounts_do_not_stop_the_run(store):
