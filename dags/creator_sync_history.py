@@ -11,8 +11,8 @@ rest and sends it to Insider as events with `skip_hook: true` (history stays out
    oldest first, the fetch-historic jobs of their contents, social transactions and payouts from
    `CREATOR_SYNC_HISTORY_FROM_DATE`.
 3. **read** (pool `insightiq_api`): accounts whose jobs are `CREATOR_SYNC_HISTORY_JOB_WAIT_S` old: their
-   lists in date windows up to the hour they were first seen (where the hourly runs take over), through the
-   creator_sync transform, identifiers and events only.
+   lists in date windows up to the end of the hour they were first seen in (where the hourly runs take
+   over), through the creator_sync transform, identifiers and events only.
 4. **send** (pool `insider_upsert`): every window through the exactly-once sender (ledger, claims,
    lost-answer settlement), `skip_hook: true`; then the accounts are recorded as sent.
 5. **report**: the run's figures in the run reports.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -26,9 +26,21 @@ BASELINE_MARK = "(baseline)"
 
 
 def hour_floor(moment: datetime) -> datetime:
-    """The start of `moment`'s hour (UTC): an account first seen then has its events from it on sent by the
-    hourly runs, before it by the history path (its `takeover_at`)."""
+    """The start of `moment`'s hour (UTC)."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def takeover_hour(first_seen: datetime) -> datetime:
+    """An account's `takeover_at`: the start of the hour after the one it was first seen in (by the webhook
+    receiver or the snapshot). Its events before it are the history path's, from it on the hourly runs'.
+
+    Every item published before the account was first seen is before it, so the history windows hold them
+    all, whenever InsightIQ's first sync of the account lists them: an item posted at 10:10 for a connect at
+    10:59 that InsightIQ lists only at 11:04 is after the read of the hourly run of [10:00, 11:00) and outside
+    the interval of the run of [11:00, 12:00); with the takeover at 10:00 no path would send it. What the
+    history path and the hourly runs both send (the items from the start of that hour on that the hourly run
+    of it read) the event ledger sends once: both name an item by the same key."""
+    return hour_floor(first_seen) + timedelta(hours=1)
 
 
 @dataclass(frozen=True)

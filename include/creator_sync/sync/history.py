@@ -9,7 +9,7 @@ the items listed later). The path, one step per DAG task:
    keep) without an `account_history` row get one, `pending`; the webhook receiver does the same on
    `ACCOUNTS.CONNECTED` (creator_sync.webhooks.app). The first discovery records every account as `known`
    (the baseline: the fleet that was there before the path ran; a backfill sends its past). Each row keeps
-   its `takeover_at`: the hour the account was first seen, floored.
+   its `takeover_at`: the start of the hour after the one the account was first seen in.
 2. **request** (`request_jobs`): for at most `CREATOR_SYNC_HISTORY_MAX_ACCOUNTS_PER_RUN` owed accounts,
    oldest first, one account read and the fetch-historic jobs of its lists (contents when it has contents,
    social transactions and payouts when its platform has income) from `CREATOR_SYNC_HISTORY_FROM_DATE`;
@@ -27,11 +27,15 @@ the items listed later). The path, one step per DAG task:
    store (creator_sync.pipeline.income): the past counts in the lifetime figures the hourly runs send.
 
 **Where the hourly runs take over.** History windows tile [from_date 00:00 UTC, takeover_at) half-open; an
-hourly run owns [start, end) of its interval, and the first interval an account can be in starts at or after
-`takeover_at` (the hour it was first seen). So every moment belongs to exactly one window, an item stamped
-exactly `takeover_at` to the hourly run. Where they still meet (an hourly run before `takeover_at` that read
-the account, the look-back `CREATOR_SYNC_LOOKBACK_HOURS`, a targeted run) the event ledger, keyed by event
-name, key params and time, sends the event once.
+hourly run owns [start, end) of its interval. `takeover_at` is the start of the hour after the one the
+account was first seen in (by the webhook receiver or the snapshot, both after the connect), so every item
+published before the account was first seen is in a history window, read once InsightIQ lists it (the job
+wait), not left to an hourly run that read its interval before InsightIQ's first sync listed the item; an
+item stamped exactly `takeover_at` is the hourly run's. The hourly run of the hour the account was first seen
+in can read some of its items too (those after its interval start that InsightIQ listed by then): the
+history path and the hourly runs overlap there, never leave a gap, and the event ledger, keyed by event
+name, key params and time, sends each such event once. So it does where they meet otherwise (the look-back
+`CREATOR_SYNC_LOOKBACK_HOURS`, a targeted run).
 
 The DAG holds the `insightiq_api` and `insider_upsert` pools like creator_sync, with a lower priority weight:
 queued creator_sync tasks get the slots first, and every history run is bounded by the accounts it takes.
@@ -46,7 +50,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from creator_sync.store.history import hour_floor
+from creator_sync.store.history import takeover_hour
 from creator_sync.sync import plan
 
 log = logging.getLogger(__name__)
@@ -62,8 +66,10 @@ NOT_SUPPORTED = "NOT_SUPPORTED"
 
 # -- pure parts: the window arithmetic and the selection -------------------------------------------------
 def takeover_at(first_seen: datetime) -> datetime:
-    """The moment the hourly runs own an account's events from: the start of the hour it was first seen."""
-    return hour_floor(first_seen)
+    """The moment the hourly runs own an account's events from: the start of the hour after the one it was
+    first seen in (creator_sync.store.history.takeover_hour), so no item published before then is left to
+    an hourly run that read its interval before InsightIQ listed it."""
+    return takeover_hour(first_seen)
 
 
 def midnight(day: date) -> datetime:
