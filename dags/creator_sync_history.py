@@ -9,7 +9,8 @@ rest and sends it to Insider as events with `skip_hook: true` (history stays out
    records the fleet it finds as known: their past predates the path).
 2. **request** (pool `insightiq_api`): for at most `CREATOR_SYNC_HISTORY_MAX_ACCOUNTS_PER_RUN` owed accounts,
    oldest first, the fetch-historic jobs of their contents, social transactions and payouts from
-   `CREATOR_SYNC_HISTORY_FROM_DATE`.
+   `CREATOR_SYNC_HISTORY_FROM_DATE`. Offboarded creators' accounts and accounts InsightIQ answers 404 for
+   are recorded `skipped` with the reason (they hold no account back).
 3. **read** (pool `insightiq_api`): accounts whose jobs are `CREATOR_SYNC_HISTORY_JOB_WAIT_S` old: their
    lists in date windows up to the end of the hour they were first seen in (where the hourly runs take
    over), through the creator_sync transform, identifiers and events only.
@@ -74,7 +75,7 @@ def creator_sync_history():
         from creator_sync import settings
         from creator_sync.hooks.insightiq import InsightIQHook
         from creator_sync.store import StateStore
-        from creator_sync.sync.history import due, read_due
+        from creator_sync.sync.history import due, read_due, skip_gone
         from creator_sync.sync.run_context import run_dir
 
         config, state = settings.current(), StateStore()
@@ -94,6 +95,7 @@ def creator_sync_history():
             manifest = read_due(
                 hook, rows, out_dir=out, from_date=config.history_from_date, days=config.history_window_days
             )
+            skip_gone(state, manifest)
         finally:
             _save_stats(state, context, hook)
         return {**requested, **manifest}

@@ -20,7 +20,15 @@ from creator_sync.pipeline.keys import event_key
 from creator_sync.pipeline.mapping import load_mapping
 from creator_sync.pipeline.transform import transform_run
 from creator_sync.store import HistoryAccount, StateStore
-from creator_sync.store.history import KNOWN, PENDING, REQUESTED, SENT
+from creator_sync.store.history import (
+    ACCOUNT_NOT_FOUND,
+    CREATOR_OFFBOARDED,
+    KNOWN,
+    PENDING,
+    REQUESTED,
+    SENT,
+    SKIPPED,
+)
 from creator_sync.store.webhooks import CONNECTED, WebhookStore
 from creator_sync.sync import history
 from creator_sync.sync import insightiq_reads as reads
@@ -325,18 +333,18 @@ def test_an_offboarded_creator_pending_history_sends_nothing(offboarding_store, 
     assert _history(_fleet(), [_row("acc-1", T)], tmp_path / "h") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="request_jobs asks InsightIQ for the fetch-historic jobs of an offboarded (erased) creator's "
-    "account: it does not consult the offboarding skip list (only the transform drops their events)",
-)
 def test_an_offboarded_creator_gets_no_fetch_historic_jobs(offboarding_store):
     from creator_sync.store.offboarding import OffboardingState
 
     OffboardingState(offboarding_store).mark_offboarded("u1", "erasure")
     hook = _fleet()
-    history.request_jobs(hook, offboarding_store, [_row("acc-1", T, PENDING)], FROM, T)
+    history.discover(offboarding_store, ["old"], T - timedelta(days=1))
+    history.discover(offboarding_store, ["old", "acc-1"], T)
+    history.request_jobs(hook, offboarding_store, offboarding_store.history_due(10), FROM, T)
     assert hook.jobs == []
+    (row,) = offboarding_store.history_accounts(["acc-1"])
+    assert (row.status, row.reason) == (SKIPPED, CREATOR_OFFBOARDED)  # not owed forever
+    assert offboarding_store.history_due(10) == []
 
 
 # -- who sets the takeover: the webhook, the snapshot, both, a reconnect ---------------------------------
@@ -402,13 +410,6 @@ def test_no_snapshot_yet_takes_no_baseline(state):
     assert {r.status for r in state.history_accounts(["a", "b"])} == {KNOWN}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="one account InsightIQ no longer has (404 on its GET: deleted or erased at InsightIQ) fails "
-    "request_jobs (and read_due) for every account of the run; it stays first in history_due (oldest "
-    "first, its failed attempts not counted), so no account behind it is ever "
-    "requested. A fix needs a status and a reason to keep it with (a migration).",
-)
 def test_an_account_insightiq_no_longer_has_does_not_block_the_others(state):
     history.discover(state, ["old"], T - timedelta(days=1))
     history.discover(state, ["old", "gone", "ok"], T)
@@ -418,6 +419,45 @@ def test_an_account_insightiq_no_longer_has_does_not_block_the_others(state):
         with contextlib.suppress(VendorNotFoundError):
             history.request_jobs(hook, state, state.history_due(1), FROM, T)
     assert [r.status for r in state.history_accounts(["ok"])] == [REQUESTED]
+    (gone,) = state.history_accounts(["gone"])
+    assert (gone.status, gone.reason) == (SKIPPED, ACCOUNT_NOT_FOUND)
+
+
+def test_another_insightiq_error_fails_the_request_and_leaves_the_account_owed(state):
+    """Only a 404 is an account gone: a server error fails the step (Airflow retries) and the account stays
+    pending; what the accounts before it got is recorded."""
+    from creator_sync.http.errors import VendorServerError
+
+    history.discover(state, ["old"], T - timedelta(days=1))
+    history.discover(state, ["old", "a-ok", "b-down"], T)
+    hook = _fleet()
+    hook.accounts["a-ok"] = _account("a-ok", "u2")
+    hook.accounts["b-down"] = _account("b-down", "u3")
+    real = hook.get_record
+
+    def flaky(resource, record_id):
+        if record_id == "b-down":
+            raise VendorServerError("down", vendor="insightiq", method="GET", path=resource, status=503)
+        return real(resource, record_id)
+
+    hook.get_record = flaky
+    with pytest.raises(VendorServerError):
+        history.request_jobs(hook, state, state.history_due(10), FROM, T)
+    rows = {r.account_id: (r.status, r.reason) for r in state.history_accounts(["a-ok", "b-down"])}
+    assert rows == {"a-ok": (REQUESTED, None), "b-down": (PENDING, None)}
+
+
+def test_an_account_gone_before_its_read_is_skipped_and_the_others_are_read(state, tmp_path):
+    history.discover(state, ["old"], T - timedelta(days=1))
+    history.discover(state, ["old", "acc-1", "gone"], T)
+    state.history_requested(["acc-1", "gone"], T)
+    hook = _fleet()
+    manifest = history.read_due(hook, state.history_due(10), out_dir=tmp_path / "h", from_date=FROM, days=3)
+    assert manifest["accounts"] == ["acc-1"] and manifest["gone"] == ["gone"]
+    assert any(w["events"] for w in manifest["windows"])
+    assert history.skip_gone(state, manifest) == ["gone"]
+    assert [r.account_id for r in state.history_due(10)] == ["acc-1"]
+    assert [(r.status, r.reason) for r in state.history_accounts(["gone"])] == [(SKIPPED, ACCOUNT_NOT_FOUND)]
 
 
 # -- the history send meets an hourly run of the same creator ---------------------------------------

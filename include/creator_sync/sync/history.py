@@ -13,7 +13,8 @@ the items listed later). The path, one step per DAG task:
 2. **request** (`request_jobs`): for at most `CREATOR_SYNC_HISTORY_MAX_ACCOUNTS_PER_RUN` owed accounts,
    oldest first, one account read and the fetch-historic jobs of its lists (contents when it has contents,
    social transactions and payouts when its platform has income) from `CREATOR_SYNC_HISTORY_FROM_DATE`;
-   the row becomes `requested`.
+   the row becomes `requested`, or `skipped` with its reason (an offboarded creator's account, one
+   InsightIQ answers 404 for).
 3. **send** (`send_due`): accounts requested at least `CREATOR_SYNC_HISTORY_JOB_WAIT_S` ago are read (the
    account, its owner, its profiles: once) and their lists in date windows of
    `CREATOR_SYNC_HISTORY_WINDOW_DAYS` from the from_date up to `takeover_at` (`history_windows`); each
@@ -191,23 +192,41 @@ def discover(state, account_ids: Iterable[str] | None, now: datetime) -> dict[st
 
 
 def request_jobs(hook, state, accounts: Sequence, from_date: date, now: datetime) -> dict[str, int]:
-    """The fetch-historic jobs of the `pending` ones of `accounts` (HistoryAccount rows)."""
-    from creator_sync.store.history import PENDING
+    """The fetch-historic jobs of the `pending` ones of `accounts` (HistoryAccount rows). An account whose
+    creator is on the offboarding skip list gets no job, and one InsightIQ answers 404 for (gone: deleted
+    or erased there) is left; both are recorded `skipped` with the reason, so they leave the owed rows and
+    never hold back the accounts behind them. Any other error fails the step (the task's retry asks again);
+    what the accounts before it got is recorded first."""
+    from creator_sync.http.errors import VendorNotFoundError
+    from creator_sync.store import offboarded_ids
+    from creator_sync.store.history import ACCOUNT_NOT_FOUND, CREATOR_OFFBOARDED, PENDING
 
-    jobs, done = 0, []
-    for row in accounts:
-        if row.status != PENDING:
-            continue
-        account = hook.get_record("accounts", row.account_id)
-        lists = ([CONTENTS] if has_contents(account) else []) + (
-            list(INCOME.values()) if has_income(account) else []
-        )
-        for resource in lists:
-            hook.fetch_historic(resource, row.account_id, from_date)
-            jobs += 1
-        done.append(row.account_id)
-    state.history_requested(done, now)
-    return {"accounts": len(done), "jobs": jobs}
+    jobs, done, offboarded, gone = 0, [], [], []
+    try:
+        for row in accounts:
+            if row.status != PENDING:
+                continue
+            try:
+                account = hook.get_record("accounts", row.account_id)
+                if offboarded_ids([str((account.get("user") or {}).get("id"))], state):
+                    offboarded.append(row.account_id)
+                    continue
+                lists = ([CONTENTS] if has_contents(account) else []) + (
+                    list(INCOME.values()) if has_income(account) else []
+                )
+                for resource in lists:
+                    hook.fetch_historic(resource, row.account_id, from_date)
+                    jobs += 1
+            except VendorNotFoundError:
+                log.warning("history: InsightIQ has no account %s (404): skipped", row.account_id)
+                gone.append(row.account_id)
+                continue
+            done.append(row.account_id)
+    finally:
+        state.history_requested(done, now)
+        state.history_skipped(offboarded, CREATOR_OFFBOARDED, now)
+        state.history_skipped(gone, ACCOUNT_NOT_FOUND, now)
+    return {"accounts": len(done), "jobs": jobs, "offboarded": len(offboarded), "gone": len(gone)}
 
 
 def due(accounts: Sequence, now: datetime, wait_s: float) -> list:
@@ -240,17 +259,25 @@ def strip_to_events(src, dst) -> dict[str, int]:
     return {"users": users, "events": events}
 
 
-def _read_directory(hook, accounts: Sequence, directory) -> list[dict[str, Any]]:
-    """The accounts, their owners and their profiles, read once into `directory`; returns the accounts."""
+def _read_directory(hook, accounts: Sequence, directory) -> tuple[list[dict[str, Any]], list[str]]:
+    """The accounts, their owners and their profiles, read once into `directory`; returns the accounts and
+    the ids of those InsightIQ answers 404 for (gone since their jobs were requested)."""
+    from creator_sync.http.errors import VendorNotFoundError
     from creator_sync.sync import insightiq_reads as reads
 
-    records = [hook.get_record("accounts", r.account_id) for r in accounts]
+    records, gone = [], []
+    for r in accounts:
+        try:
+            records.append(hook.get_record("accounts", r.account_id))
+        except VendorNotFoundError:
+            log.warning("history: InsightIQ has no account %s (404): skipped", r.account_id)
+            gone.append(r.account_id)
     owners = sorted({a["user"]["id"] for a in records})
     reads.write([hook.get_record("users", u) for u in owners], directory / "users", "users")
     profiles = [p for a in records for p in hook.iter_records("profiles", account_id=a["id"])]
     reads.write(profiles, directory / "profiles", "profiles")
     reads.write(records, directory / "accounts", "accounts")
-    return records
+    return records, gone
 
 
 def _read_window(hook, window, out, directory, contents_ids: list[str], income_ids: list[str]) -> dict:
@@ -293,13 +320,15 @@ def _read_window(hook, window, out, directory, contents_ids: list[str], income_i
 def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -> dict[str, Any]:
     """Read and transform the history of `accounts` (rows due), window by window, into files to send: per
     window `history_users.jsonl` (identifiers and events only). Returns the manifest (also written as
-    `manifest.json` in `out_dir`): the windows' files and counts and the accounts they cover. Accounts
-    first seen in the same hour share their windows."""
+    `manifest.json` in `out_dir`): the windows' files and counts and the accounts they cover, and under
+    `gone` those InsightIQ answers 404 for (`skip_gone` records them). Accounts first seen in the same hour
+    share their windows."""
     from pathlib import Path
 
     out = Path(out_dir)
     directory = out / "directory"
-    records = _read_directory(hook, accounts, directory)
+    records, gone = _read_directory(hook, accounts, directory)
+    accounts = [r for r in accounts if r.account_id not in set(gone)]
     with_contents = {a["id"] for a in records if has_contents(a)}
     with_income = {a["id"] for a in records if has_income(a)}
     groups: dict[datetime, list[str]] = {}
@@ -313,10 +342,19 @@ def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -
             name = f"{takeover:%Y%m%dT%H}-w{k:03d}"
             read = _read_window(hook, window, out / name, directory, contents_ids, income_ids)
             windows.append({"name": name, **read})
-    manifest = {"accounts": [r.account_id for r in accounts], "windows": windows}
+    manifest = {"accounts": [r.account_id for r in accounts], "gone": gone, "windows": windows}
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def skip_gone(state, manifest: dict[str, Any]) -> list[str]:
+    """Record the accounts the read found gone at InsightIQ (404) as skipped (ACCOUNT_NOT_FOUND)."""
+    from creator_sync.store.history import ACCOUNT_NOT_FOUND
+
+    gone = list(manifest.get("gone") or [])
+    state.history_skipped(gone, ACCOUNT_NOT_FOUND)
+    return gone
 
 
 def send_windows(manifest: dict[str, Any], *, run_id: str, send) -> dict[str, Any]:
