@@ -105,12 +105,14 @@ def creator_sync_history():
         from creator_sync.attempt import attempt_key
         from creator_sync.pipeline.upsert import upsert
         from creator_sync.store import StateStore
-        from creator_sync.sync.history import finish, send_windows
+        from creator_sync.sync.history import finish, keep_malformed, send_windows
 
         attempt, run_id = attempt_key(context), context["run_id"]
+        kept = keep_malformed(StateStore(), manifest, run_id)  # the dead letters, whatever the send does
         totals = send_windows(manifest, run_id=run_id, send=lambda options: upsert(attempt, options))
         recorded = finish(StateStore(), manifest, totals, run_id)
-        return {**{k: v for k, v in manifest.items() if k != "windows"}, **totals, "accounts_sent": recorded}
+        rest = {k: v for k, v in manifest.items() if k != "windows"}
+        return {**rest, **totals, "accounts_sent": recorded, "dead_letters": kept}
 
     @task(**LOW)
     def report(sent: dict, **context) -> dict:

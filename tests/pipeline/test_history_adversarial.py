@@ -556,12 +556,6 @@ def test_the_snapshot_path_leaves_no_item_before_the_connect_to_an_hourly_run_th
         assert hourly_sends or history_sends, (connect, published)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an item whose date the parser cannot read ('not a date', '2024-05-01 10:00 UTC') is outside "
-    "every window: the transform counts it in rows_outside_interval and drops it, no dead letter and no "
-    "reason (neither the history nor an hourly run ever sends it); which run keeps it is a design decision",
-)
 def test_an_item_with_an_unreadable_date_is_kept_with_its_reason(tmp_path):
     from .factories import END, START, content, profile, write_resource
 
@@ -582,3 +576,78 @@ def test_an_item_with_an_unreadable_date_is_kept_with_its_reason(tmp_path):
     kept = Path(result.malformed_path).read_text() + Path(result.rejected_path).read_text()
     assert sent == ["c1"]
     assert "c2" in kept
+
+
+def _undated_inputs(tmp_path, items, transactions=()):
+    from .factories import profile, write_resource
+
+    emails = [{"type": "WORK", "email_id": "u1@example.com"}]
+    return {
+        "users": [write_resource(tmp_path / "users.parquet", [{"id": "u1"}])],
+        "profiles": [
+            write_resource(
+                tmp_path / "profiles.parquet",
+                [profile("u1", "a-u1", "Instagram", "2024-04-01T00:00:00Z", emails=emails)],
+            )
+        ],
+        "contents": [write_resource(tmp_path / "contents.parquet", items)],
+        "transactions": [write_resource(tmp_path / "transactions.parquet", list(transactions))],
+    }
+
+
+def _letters(result) -> list[dict]:
+    return [json.loads(line) for line in Path(result.malformed_path).read_text().splitlines() if line.strip()]
+
+
+def test_an_unreadable_date_read_twice_in_a_run_is_kept_once(tmp_path):
+    """The contents sweep reads the same list beside the run's window: the bad item is one dead letter, with
+    its reason, and counted once; it is not counted outside the interval."""
+    from creator_sync.pipeline.sources import SWEEP_CONTENTS
+
+    from .factories import END, START, content
+
+    items = [content("c1", "u1", "2024-05-01T10:00:00Z"), content("c2", "u1", "2024-05-01 10:00 UTC")]
+    inputs = _undated_inputs(tmp_path, items)
+    inputs[SWEEP_CONTENTS] = list(inputs["contents"])
+    result = transform_run(
+        inputs, start=START, end=END, sweep_from=START - timedelta(days=7), out_dir=tmp_path / "t"
+    )
+    letters = _letters(result)
+    assert [(x["reason"], x["payload"]["id"]) for x in letters] == [("malformed_source_record", "c2")]
+    assert "published_at" in letters[0]["detail"]
+    assert result.stats.malformed_records == {"contents": 1}
+    assert result.stats.rows_outside_interval == 0
+
+
+def test_an_income_item_with_an_unreadable_date_is_kept_once_by_the_income_step(tmp_path, state):
+    """The income step already keeps a transaction without a usable time (invalid_income_item): the event
+    step does not keep it again."""
+    from creator_sync.pipeline.income import IncomeState
+
+    from .factories import END, START, transaction
+
+    txs = [transaction("t1", "u1", "2024-05-01T10:00:00Z"), transaction("t2", "u1", "not a date")]
+    inputs = _undated_inputs(tmp_path, [], txs)
+    with_income = transform_run(
+        inputs, start=START, end=END, out_dir=tmp_path / "a", income_state=IncomeState(state)
+    )
+    assert [(x["reason"], x["payload"]["id"]) for x in _letters(with_income)] == [
+        ("invalid_income_item", "t2")
+    ]
+    without = transform_run(inputs, start=START, end=END, out_dir=tmp_path / "b")
+    assert [(x["reason"], x["payload"]["id"]) for x in _letters(without)] == [
+        ("malformed_source_record", "t2")
+    ]
+
+
+def test_the_history_path_keeps_an_unreadable_date_once_a_run(offboarding_store, tmp_path):
+    """Every history window's transform keeps its malformed records; the run keeps each once, and a retried
+    send keeps none twice."""
+    hook = _fleet()
+    bad = {**_content("c-bad", "acc-1", "u1", T), "published_at": "2026-11-21 10:00 UTC"}
+    hook.lists["contents"].append(bad)
+    manifest = history.read_due(hook, [_row("acc-1", T)], out_dir=tmp_path / "h", from_date=FROM, days=3)
+    for _ in range(2):  # the send task and its retry
+        assert history.keep_malformed(offboarding_store, manifest, "hist-1") == {"malformed_source_record": 1}
+    kept = offboarding_store.dead_letters(reasons=["malformed_source_record"])
+    assert [d.payload["id"] for d in kept] == ["c-bad"]

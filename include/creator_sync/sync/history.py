@@ -313,6 +313,7 @@ def _read_window(hook, window, out, directory, contents_ids: list[str], income_i
         "start": window[0].isoformat(),
         "end": window[1].isoformat(),
         "users_path": str(users_path),
+        "malformed_path": str(result.malformed_path),
         **kept,
     }
 
@@ -342,10 +343,45 @@ def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -
             name = f"{takeover:%Y%m%dT%H}-w{k:03d}"
             read = _read_window(hook, window, out / name, directory, contents_ids, income_ids)
             windows.append({"name": name, **read})
-    manifest = {"accounts": [r.account_id for r in accounts], "gone": gone, "windows": windows}
     out.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "accounts": [r.account_id for r in accounts],
+        "gone": gone,
+        "windows": windows,
+        "malformed_path": _malformed_once(windows, out / "malformed.jsonl"),
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def _malformed_once(windows: list[dict[str, Any]], path) -> str:
+    """The windows' malformed.jsonl (records the transform keeps as dead letters: without their ids, or
+    whose time is unreadable) in one file, each letter once (the directory's records are in every
+    window's)."""
+    seen: set[tuple[str, str]] = set()
+    with open(path, "w", encoding="utf-8") as out:
+        for window in windows:
+            with open(window["malformed_path"], encoding="utf-8") as lines:
+                for line in lines:
+                    if line.strip() and (key := _letter_key(line)) not in seen:
+                        seen.add(key)
+                        out.write(line if line.endswith("\n") else line + "\n")
+    return str(path)
+
+
+def _letter_key(line: str) -> tuple[str, str]:
+    letter = json.loads(line)
+    return letter["user_key"], letter["reason"]
+
+
+def keep_malformed(state, manifest: dict[str, Any], run_id: str) -> dict[str, int]:
+    """Dead-letter the records the history windows' transform could not send (the manifest's
+    malformed.jsonl) under the history run's id: idempotent, so a retried send keeps each once. Returns
+    letters per reason."""
+    from creator_sync.pipeline.send import record_rejections
+
+    path = manifest.get("malformed_path")
+    return dict(record_rejections(path, state=state, run_id=run_id)) if path else {}
 
 
 def skip_gone(state, manifest: dict[str, Any]) -> list[str]:
