@@ -478,12 +478,16 @@ def _send_with(state, insider):
 
 
 def test_a_creator_an_hourly_run_holds_keeps_the_account_owed_until_its_past_is_sent(
-    offboarding_store, tmp_path
+    offboarding_store, tmp_path, monkeypatch
 ):
-    """An hourly run holds the creator's claim (a live lease) while the history send runs: the history send
-    skips the creator's users as claimed elsewhere. The account must stay owed (its past did not reach
+    """An hourly run holds the creator's claim (a live lease) for longer than the history send waits
+    (CREATOR_SYNC_CLAIM_WAIT_S): the send fails. The account must stay owed (its past did not reach
     Insider); the next history run sends it, each item once."""
+    from creator_sync.pipeline.send import ClaimsHeldElsewhere
+
     from .factories import FakeInsiderHook
+
+    monkeypatch.setenv("CREATOR_SYNC_CLAIM_WAIT_S", "0")
 
     state = offboarding_store
     history.discover(state, ["old"], T - timedelta(days=1))
@@ -493,8 +497,8 @@ def test_a_creator_an_hourly_run_holds_keeps_the_account_owed_until_its_past_is_
     rows = state.history_due(10)
     manifest = history.read_due(hook, rows, out_dir=tmp_path / "h1", from_date=FROM, days=3)
     state.claim("hourly", ["u1"], 600, fence="hourly#1#x")  # the hourly run is sending u1 right now
-    totals = history.send_windows(manifest, run_id="h1", send=_send_with(state, insider))
-    history.finish(state, manifest, totals, "h1")
+    with pytest.raises(ClaimsHeldElsewhere):  # the task fails; finish is not reached
+        history.send_windows(manifest, run_id="h1", send=_send_with(state, insider))
     assert _sent_items(insider) == []
     assert [r.status for r in state.history_accounts(["acc-1"])] == [REQUESTED]  # still owed
 

@@ -85,27 +85,33 @@ class InterleavingHook(FakeInsiderHook):
         return super().upsert_batch(batch, **kw)
 
 
-def _b_tried_to_claim(state: StateStore, b: threading.Thread, timeout: float = 60) -> None:
-    """Wait until a second attempt has asked for claims (its lease row exists beside the first one's) or
-    has ended (one that skips what it cannot claim releases its lease row at once)."""
-    deadline = time.monotonic() + timeout
-    while rows(state, state_module.send_leases) < 2 and b.is_alive():
-        assert time.monotonic() < deadline, "the other run never asked for its claims"
-        time.sleep(0.02)
+class _CountingStore(StateStore):
+    """The same state store (another connection pool), counting the claim calls of the run that uses it."""
+
+    claims = 0
+
+    def claim(self, *args, **kw):
+        held = super().claim(*args, **kw)
+        self.claims += 1
+        return held
 
 
 def _overlapping_runs(state, result_a, result_b, **kw) -> tuple[FakeInsiderHook, FakeInsiderHook, dict]:
-    """Run B starts while run A's first request is in the network (B asks for the same users' claims then),
-    A finishes, B goes on. Returns both hooks and both reports."""
+    """Run B starts while run A's first request is in the network; A goes on once B has asked twice for the
+    users A holds (the sender asks again at once before it puts users aside), or B has ended."""
     second, reports, threads = FakeInsiderHook(per_batch=6), {}, []
+    b_state = _CountingStore(str(state.engine.url))
 
     def other_run_starts_meanwhile():
         def run_b():
-            reports["B"] = send(result_b, state, second, run_id="run-B", **kw)
+            reports["B"] = send(result_b, b_state, second, run_id="run-B", **kw)
 
         threads.append(threading.Thread(target=run_b, daemon=True))
         threads[0].start()
-        _b_tried_to_claim(state, threads[0])
+        deadline = time.monotonic() + 60
+        while b_state.claims < 2 and threads[0].is_alive():
+            assert time.monotonic() < deadline, "the other run never asked for its claims"
+            time.sleep(0.01)
 
     first = InterleavingHook(other_run_starts_meanwhile, per_batch=6)
     reports["A"] = send(result_a, state, first, run_id="run-A", **kw)

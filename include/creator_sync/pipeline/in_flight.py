@@ -138,7 +138,9 @@ def resolve_markers(ctx: _Send, users: Iterable[str] | None = None) -> set[str]:
 
     ``users=None`` (the send's start): markers whose probe time has passed and every marker of an earlier
     attempt of this run (waiting for its probe time). Otherwise the markers holding any of ``users`` (just
-    claimed). A marker is settled by an attempt that claims all of its users. Its users not found at Insider
+    claimed). A marker is settled by an attempt that claims all of its users; one that cannot lets go of
+    them (at the send's start here, a chunk's in the planner), so that two runs each holding one user of
+    the same marker do not keep each other from settling it. Its users not found at Insider
     are sent again: from the marker's copy, under the marker's run, when another run sent it; by the planner
     (from the users file) when an earlier attempt of this run did."""
     wanted = None if users is None else set(users)
@@ -154,6 +156,8 @@ def resolve_markers(ctx: _Send, users: Iterable[str] | None = None) -> set[str]:
             continue
         if not ctx.hold(keys):
             blocked |= keys
+            if wanted is None:  # the send's start: nothing planned yet, let go what was taken
+                ctx.state.release_keys(ctx.fence, keys)
             continue
         _wait_until(ctx, due, f"attempt {marker.fence} may still be sending batch {marker.batch_key}")
         again = settle_marker(ctx, marker)

@@ -214,7 +214,10 @@ class _Planner:
         if len(held) < len(keys):
             wait_for_own_run(self.ctx, [k for k in keys if k not in held])
             held |= self.ctx.claim([k for k in keys if k not in held])
-        held -= resolve_markers(self.ctx, held)
+        blocked = resolve_markers(self.ctx, held) & held
+        if blocked:  # not planned now: let go at once, so the run that can settle their batch takes them
+            self.ctx.state.release_keys(self.ctx.fence, blocked)
+        held -= blocked
         skipped = [k for k in keys if k not in held]
         if skipped and self.ctx.wait_for_claims:
             self.put_aside += [u for k, u in prepared if k not in held]

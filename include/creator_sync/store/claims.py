@@ -157,6 +157,16 @@ class Claims(StoreBase):
                 .values(lease_until=at)
             )
 
+    def release_keys(self, fence: str, user_keys: Iterable[str]) -> None:
+        """Drop the claims of ``fence`` on ``user_keys`` only (its lease and its other claims stay): users the
+        attempt claimed but does not send now."""
+        keys, c = sorted(set(user_keys)), send_claims
+        with self.write() as conn:
+            for part in chunks(keys):
+                conn.execute(
+                    c.delete().where(c.c.user_key.in_(part), sa.func.coalesce(c.c.fence, c.c.run_id) == fence)
+                )
+
     def live_claim_runs(self) -> set[str]:
         """Runs that hold at least one claim whose lease has not passed."""
         t = send_claims

@@ -72,6 +72,17 @@ def key_values(dialect: str, keys: list[str]):
     return sa.func.json_each(sa.bindparam("keys", json.dumps(keys))).table_valued("value").alias("keys")
 
 
+INCOME_LOCK_KEY = 0x63735F696E636F6D  # "cs_incom": the income state's advisory lock (PostgreSQL)
+
+
+def income_lock(conn) -> None:
+    """Take the income state's lock for the rest of this transaction (PostgreSQL; SQLite's write transaction
+    is already the only writer): every write of income items and totals takes it first, and so does the
+    offboarding purge that deletes them (creator_sync.store.income, creator_sync.store.offboarding)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": INCOME_LOCK_KEY})
+
+
 def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 

@@ -7,7 +7,8 @@ item read is kept once, keyed by (creator, kind, item id) - read again, its row 
 InsightIQ says now - and the totals are computed from the kept items, never added to.
 
 Per call (one transform bucket), in ONE write transaction:
-1. the bucket's items are upserted;
+1. the bucket's items are upserted, but those of creators on the offboarding skip list (the transform
+   dropped them when it built the bucket; one put on the list and purged since must not get items back);
 2. the totals of the creators with items in the call, and of the asked creators whose recent window lost an
    item since their totals were computed (``next_change_us`` passed), are recomputed from the items with
    set-based statements (one per ``KEY_CHUNK`` creators, the keys joined like ``key_values``);
@@ -16,6 +17,17 @@ Per call (one transform bucket), in ONE write transaction:
 
 Amounts are integer micro-units and times epoch microseconds: a sum is exact and does not depend on the
 order the items arrived in. Amounts of different currencies are never added: every sum is per currency.
+Each sum is taken in two parts (whole units and the micro-unit rest), added in Python: a creator's sum may
+pass the 64-bit range, where SQLite's sum() fails the statement ('integer overflow').
+
+A currency the creator's previous totals had keeps a figure of 0 when no counted item of it is left (an item
+corrected to another currency, its only transaction REVERSED): an upsert that leaves an attribute out does
+not change it at Insider, so a figure that is gone is sent as 0.
+
+PostgreSQL: the write transaction first takes the income lock (engine.income_lock), so two runs keeping
+items of the same creator at once recompute one after the other, the second from the first's committed
+items. Without it, under READ COMMITTED each would sum without the other's uncommitted item and the last to
+commit would keep totals that miss one (kept until the creator's next item).
 """
 
 from __future__ import annotations
@@ -27,10 +39,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from creator_sync.store.engine import KEY_CHUNK, StoreBase, chunks, key_values, now
-from creator_sync.store.schema import income_items, income_totals
+from creator_sync.store.engine import KEY_CHUNK, StoreBase, chunks, income_lock, key_values, now
+from creator_sync.store.offboarding import creator_hash
+from creator_sync.store.schema import income_items, income_totals, offboarded_creators
 
 TRANSACTION, PAYOUT = "transaction", "payout"
+UNIT = 1_000_000  # micro-units per unit: a sum is taken as whole units plus the micro-unit rest
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,11 @@ def _totals(lifetime: dict, recent: dict, payout: dict | None, as_of_us: int) ->
     }
 
 
+def serialize(conn) -> None:
+    """Take the income lock for the rest of this transaction: see the module (a test switches it off)."""
+    income_lock(conn)
+
+
 class Income(StoreBase):
     def income_totals(
         self,
@@ -129,6 +148,8 @@ class Income(StoreBase):
             conn = raw.execution_options(creator_sync_write=True)
             transaction = conn.begin()
             try:
+                serialize(conn)
+                items = _not_offboarded(conn, items)
                 self._upsert_items(conn, items)
                 found = self._read_totals(conn, wanted)  # one look-up of the asked creators
                 due = {i.user_key for i in items} | self._decayed(found, as_of_us)
@@ -201,27 +222,35 @@ class Income(StoreBase):
         )
         as_of_us = max(as_of_us, int(conn.execute(stored).scalar() or 0))
         cutoff = as_of_us - window_us
+        lifetime: dict[str, dict[str, int]] = {u: {} for u in user_keys}
+        for user, previous in self._read_totals(conn, user_keys).items():
+            lifetime[user] = dict.fromkeys(previous.get("lifetime") or {}, 0)  # a currency gone: sent as 0
         keys = key_values(dialect, user_keys)
-        recent = sa.case((t.c.at_us >= cutoff, t.c.amount_micros), else_=0)
+        units, rest = t.c.amount_micros // UNIT, t.c.amount_micros % UNIT  # truncated: units*UNIT + rest
+
+        def recent(part):
+            return sa.func.sum(sa.case((t.c.at_us >= cutoff, part), else_=0))
+
         oldest = sa.case((t.c.at_us >= cutoff, t.c.at_us), else_=None)
         sums = (
             sa.select(
                 t.c.user_key,
                 t.c.currency,
-                sa.func.sum(t.c.amount_micros),
-                sa.func.sum(recent),
+                sa.func.sum(units),
+                sa.func.sum(rest),
+                recent(units),
+                recent(rest),
                 sa.func.min(oldest),
             )
             .select_from(keys.join(t, t.c.user_key == keys.c.value))
             .where(t.c.kind == TRANSACTION, t.c.counted.is_(True))
             .group_by(t.c.user_key, t.c.currency)
         )
-        lifetime: dict[str, dict[str, int]] = {u: {} for u in user_keys}
         recents: dict[str, dict[str, int]] = {u: {} for u in user_keys}
         next_change: dict[str, int | None] = dict.fromkeys(user_keys)
-        for user, currency, total, recent_sum, first in conn.execute(sums):
-            lifetime[user][currency] = int(total)
-            recents[user][currency] = int(recent_sum)
+        for user, currency, total_units, total_rest, recent_units, recent_rest, first in conn.execute(sums):
+            lifetime[user][currency] = int(total_units) * UNIT + int(total_rest)
+            recents[user][currency] = int(recent_units) * UNIT + int(recent_rest)
             if first is not None:
                 change = int(first) + window_us
                 next_change[user] = change if next_change[user] is None else min(next_change[user], change)
@@ -269,6 +298,17 @@ class Income(StoreBase):
                 {user: {**json.loads(text), "next_change_us": change} for user, text, change in rows}
             )
         return found
+
+
+def _not_offboarded(conn, items: Sequence[IncomeItem]) -> Sequence[IncomeItem]:
+    """The items of creators not on the offboarding skip list, read under the income lock: the transform
+    drops offboarded creators when it builds a bucket, but a creator put on the list and purged since then
+    would otherwise get their items back after the purge (the purge takes the same lock)."""
+    t = offboarded_creators
+    gone = set(conn.execute(sa.select(t.c.user_hash).where(t.c.reenabled_at.is_(None))).scalars())
+    if not gone:
+        return items
+    return [i for i in items if creator_hash(i.user_key) not in gone]
 
 
 def _public(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from creator_sync.store.engine import StoreBase, aware, chunks, now
+from creator_sync.store.engine import StoreBase, aware, chunks, income_lock, now
 from creator_sync.store.schema import (
     dead_letters,
     erasure_log,
@@ -184,6 +184,7 @@ class OffboardingState:
             with self.store.engine.connect() as conn:
                 return self._footprint(conn, user_id)[0]
         with self.store.write() as conn:
+            income_lock(conn)  # an income write that began before it keeps nothing after it
             counts, letters, changed = self._footprint(conn, user_id)
             h = user_attribute_hashes
             conn.execute(h.delete().where(h.c.user_key == user_id))
