@@ -508,7 +508,8 @@ def test_a_creator_an_hourly_run_holds_keeps_the_account_owed_until_its_past_is_
     history.finish(state, manifest, totals, "h2")
     items = _sent_items(insider)
     start = datetime.combine(FROM, datetime.min.time(), UTC)
-    owed = [cid for cid, m in BOUNDARY if start <= m < T]
+    takeover = state.history_accounts(["acc-1"])[0].takeover_at  # the hour after discovery's
+    owed = [cid for cid, m in BOUNDARY if start <= m < takeover]
     assert sorted(items) == sorted(f"{x}{c[1:]}" for c in owed for x in "ctp")  # each historic item once
     assert set(insider.skip_hooks) == {True}
     assert [r.status for r in state.history_accounts(["acc-1"])] == [SENT]
