@@ -9,10 +9,11 @@ rest and sends it to Insider as events with `skip_hook: true` (history stays out
    records the fleet it finds as known: their past predates the path).
 2. **request** (pool `insightiq_api`): for at most `CREATOR_SYNC_HISTORY_MAX_ACCOUNTS_PER_RUN` owed accounts,
    oldest first, the fetch-historic jobs of their contents, social transactions and payouts from
-   `CREATOR_SYNC_HISTORY_FROM_DATE`.
+   `CREATOR_SYNC_HISTORY_FROM_DATE`. Offboarded creators' accounts and accounts InsightIQ answers 404 for
+   are recorded `skipped` with the reason (they hold no account back).
 3. **read** (pool `insightiq_api`): accounts whose jobs are `CREATOR_SYNC_HISTORY_JOB_WAIT_S` old: their
-   lists in date windows up to the hour they were first seen (where the hourly runs take over), through the
-   creator_sync transform, identifiers and events only.
+   lists in date windows up to the end of the hour they were first seen in (where the hourly runs take
+   over), through the creator_sync transform, identifiers and events only.
 4. **send** (pool `insider_upsert`): every window through the exactly-once sender (ledger, claims,
    lost-answer settlement), `skip_hook: true`; then the accounts are recorded as sent.
 5. **report**: the run's figures in the run reports.
@@ -74,7 +75,7 @@ def creator_sync_history():
         from creator_sync import settings
         from creator_sync.hooks.insightiq import InsightIQHook
         from creator_sync.store import StateStore
-        from creator_sync.sync.history import due, read_due
+        from creator_sync.sync.history import due, read_due, skip_gone
         from creator_sync.sync.run_context import run_dir
 
         config, state = settings.current(), StateStore()
@@ -94,6 +95,7 @@ def creator_sync_history():
             manifest = read_due(
                 hook, rows, out_dir=out, from_date=config.history_from_date, days=config.history_window_days
             )
+            skip_gone(state, manifest)
         finally:
             _save_stats(state, context, hook)
         return {**requested, **manifest}
@@ -103,12 +105,14 @@ def creator_sync_history():
         from creator_sync.attempt import attempt_key
         from creator_sync.pipeline.upsert import upsert
         from creator_sync.store import StateStore
-        from creator_sync.sync.history import finish, send_windows
+        from creator_sync.sync.history import finish, keep_malformed, send_windows
 
         attempt, run_id = attempt_key(context), context["run_id"]
+        kept = keep_malformed(StateStore(), manifest, run_id)  # the dead letters, whatever the send does
         totals = send_windows(manifest, run_id=run_id, send=lambda options: upsert(attempt, options))
         recorded = finish(StateStore(), manifest, totals, run_id)
-        return {**{k: v for k, v in manifest.items() if k != "windows"}, **totals, "accounts_sent": recorded}
+        rest = {k: v for k, v in manifest.items() if k != "windows"}
+        return {**rest, **totals, "accounts_sent": recorded, "dead_letters": kept}
 
     @task(**LOW)
     def report(sent: dict, **context) -> dict:

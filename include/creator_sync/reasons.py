@@ -16,7 +16,8 @@ CART_PAGE_VIEW_MISSING_PARAMS = "cart_page_view_missing_params"  # cart_page_vie
 USER_TOO_LARGE = "user_too_large"  # one user's JSON over the request size limit
 VENDOR_REJECTED = "vendor_rejected"  # Insider answered 200 but listed the user under fail
 UNIFICATION_ERROR = "unification_error"  # Insider called the error callback for the user
-MALFORMED_SOURCE_RECORD = "malformed_source_record"  # an InsightIQ record without its id / user id
+# an InsightIQ record without its id / user id, or an event record whose time is not ISO 8601
+MALFORMED_SOURCE_RECORD = "malformed_source_record"
 # an upsert's answer was lost and the Profile API could not say whether the user's events arrived (it
 # returned the events without their key params): the events are held (never re-sent blindly) for an
 # operator to check at Insider

@@ -20,7 +20,15 @@ from creator_sync.pipeline.keys import event_key
 from creator_sync.pipeline.mapping import load_mapping
 from creator_sync.pipeline.transform import transform_run
 from creator_sync.store import HistoryAccount, StateStore
-from creator_sync.store.history import KNOWN, PENDING, REQUESTED, SENT
+from creator_sync.store.history import (
+    ACCOUNT_NOT_FOUND,
+    CREATOR_OFFBOARDED,
+    KNOWN,
+    PENDING,
+    REQUESTED,
+    SENT,
+    SKIPPED,
+)
 from creator_sync.store.webhooks import CONNECTED, WebhookStore
 from creator_sync.sync import history
 from creator_sync.sync import insightiq_reads as reads
@@ -325,18 +333,18 @@ def test_an_offboarded_creator_pending_history_sends_nothing(offboarding_store, 
     assert _history(_fleet(), [_row("acc-1", T)], tmp_path / "h") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="request_jobs asks InsightIQ for the fetch-historic jobs of an offboarded (erased) creator's "
-    "account: it does not consult the offboarding skip list (only the transform drops their events)",
-)
 def test_an_offboarded_creator_gets_no_fetch_historic_jobs(offboarding_store):
     from creator_sync.store.offboarding import OffboardingState
 
     OffboardingState(offboarding_store).mark_offboarded("u1", "erasure")
     hook = _fleet()
-    history.request_jobs(hook, offboarding_store, [_row("acc-1", T, PENDING)], FROM, T)
+    history.discover(offboarding_store, ["old"], T - timedelta(days=1))
+    history.discover(offboarding_store, ["old", "acc-1"], T)
+    history.request_jobs(hook, offboarding_store, offboarding_store.history_due(10), FROM, T)
     assert hook.jobs == []
+    (row,) = offboarding_store.history_accounts(["acc-1"])
+    assert (row.status, row.reason) == (SKIPPED, CREATOR_OFFBOARDED)  # not owed forever
+    assert offboarding_store.history_due(10) == []
 
 
 # -- who sets the takeover: the webhook, the snapshot, both, a reconnect ---------------------------------
@@ -355,7 +363,7 @@ def test_a_reconnect_owes_the_past_once_and_keeps_the_first_takeover(state):
     assert _connected(state, "e2", "acc", T + timedelta(hours=5))  # disconnected, then connected again
     assert history.discover(state, ["old", "acc"], T + timedelta(hours=6))["new"] == 0
     row = state.history_accounts(["acc"])[0]
-    assert (row.status, row.takeover_at, row.source) == (PENDING, T, "webhook")
+    assert (row.status, row.takeover_at, row.source) == (PENDING, T + HOUR, "webhook")
     state.history_requested(["acc"], T + timedelta(hours=6))
     state.history_sent(["acc"], "r1")
     assert _connected(state, "e3", "acc", T + timedelta(days=2))  # a reconnect after the past was sent
@@ -368,7 +376,7 @@ def test_the_snapshot_first_then_the_webhook_keeps_the_snapshot_takeover(state):
     history.discover(state, ["old", "acc"], T + timedelta(minutes=30))
     assert _connected(state, "e1", "acc", T - timedelta(hours=3))  # a late delivery, stamped earlier
     row = state.history_accounts(["acc"])[0]
-    assert (row.takeover_at, row.source) == (T, "snapshot")
+    assert (row.takeover_at, row.source) == (T + HOUR, "snapshot")
 
 
 def test_the_baseline_is_taken_once_even_when_the_first_snapshot_is_empty(state):
@@ -402,13 +410,6 @@ def test_no_snapshot_yet_takes_no_baseline(state):
     assert {r.status for r in state.history_accounts(["a", "b"])} == {KNOWN}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="one account InsightIQ no longer has (404 on its GET: deleted or erased at InsightIQ) fails "
-    "request_jobs (and read_due) for every account of the run; it stays first in history_due (oldest "
-    "first, its failed attempts not counted), so no account behind it is ever "
-    "requested. A fix needs a status and a reason to keep it with (a migration).",
-)
 def test_an_account_insightiq_no_longer_has_does_not_block_the_others(state):
     history.discover(state, ["old"], T - timedelta(days=1))
     history.discover(state, ["old", "gone", "ok"], T)
@@ -418,6 +419,45 @@ def test_an_account_insightiq_no_longer_has_does_not_block_the_others(state):
         with contextlib.suppress(VendorNotFoundError):
             history.request_jobs(hook, state, state.history_due(1), FROM, T)
     assert [r.status for r in state.history_accounts(["ok"])] == [REQUESTED]
+    (gone,) = state.history_accounts(["gone"])
+    assert (gone.status, gone.reason) == (SKIPPED, ACCOUNT_NOT_FOUND)
+
+
+def test_another_insightiq_error_fails_the_request_and_leaves_the_account_owed(state):
+    """Only a 404 is an account gone: a server error fails the step (Airflow retries) and the account stays
+    pending; what the accounts before it got is recorded."""
+    from creator_sync.http.errors import VendorServerError
+
+    history.discover(state, ["old"], T - timedelta(days=1))
+    history.discover(state, ["old", "a-ok", "b-down"], T)
+    hook = _fleet()
+    hook.accounts["a-ok"] = _account("a-ok", "u2")
+    hook.accounts["b-down"] = _account("b-down", "u3")
+    real = hook.get_record
+
+    def flaky(resource, record_id):
+        if record_id == "b-down":
+            raise VendorServerError("down", vendor="insightiq", method="GET", path=resource, status=503)
+        return real(resource, record_id)
+
+    hook.get_record = flaky
+    with pytest.raises(VendorServerError):
+        history.request_jobs(hook, state, state.history_due(10), FROM, T)
+    rows = {r.account_id: (r.status, r.reason) for r in state.history_accounts(["a-ok", "b-down"])}
+    assert rows == {"a-ok": (REQUESTED, None), "b-down": (PENDING, None)}
+
+
+def test_an_account_gone_before_its_read_is_skipped_and_the_others_are_read(state, tmp_path):
+    history.discover(state, ["old"], T - timedelta(days=1))
+    history.discover(state, ["old", "acc-1", "gone"], T)
+    state.history_requested(["acc-1", "gone"], T)
+    hook = _fleet()
+    manifest = history.read_due(hook, state.history_due(10), out_dir=tmp_path / "h", from_date=FROM, days=3)
+    assert manifest["accounts"] == ["acc-1"] and manifest["gone"] == ["gone"]
+    assert any(w["events"] for w in manifest["windows"])
+    assert history.skip_gone(state, manifest) == ["gone"]
+    assert [r.account_id for r in state.history_due(10)] == ["acc-1"]
+    assert [(r.status, r.reason) for r in state.history_accounts(["gone"])] == [(SKIPPED, ACCOUNT_NOT_FOUND)]
 
 
 # -- the history send meets an hourly run of the same creator ---------------------------------------
@@ -468,22 +508,13 @@ def test_a_creator_an_hourly_run_holds_keeps_the_account_owed_until_its_past_is_
     history.finish(state, manifest, totals, "h2")
     items = _sent_items(insider)
     start = datetime.combine(FROM, datetime.min.time(), UTC)
-    owed = [cid for cid, m in BOUNDARY if start <= m < T]
+    takeover = state.history_accounts(["acc-1"])[0].takeover_at  # the hour after discovery's
+    owed = [cid for cid, m in BOUNDARY if start <= m < takeover]
     assert sorted(items) == sorted(f"{x}{c[1:]}" for c in owed for x in "ctp")  # each historic item once
     assert set(insider.skip_hooks) == {True}
     assert [r.status for r in state.history_accounts(["acc-1"])] == [SENT]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the webhook receiver takes an account over at the start of the hour it connected "
-    "(hour_floor(receipt)): an item published before the connect but in that hour, which InsightIQ lists "
-    "only with its first sync of the account (after the hour's creator_sync run read its interval), is "
-    "before no history window's end and after that run's read: sent by neither (with the default "
-    "CREATOR_SYNC_LOOKBACK_HOURS=0). The snapshot path takes over at the hour of discovery, after the run "
-    "that first listed the account. Taking the webhook's account over at the next hour (the ledger drops "
-    "the overlap) closes it; a design decision left to the lead.",
-)
 def test_an_item_published_just_before_a_late_in_the_hour_connect_is_sent_once(state):
     history.discover(state, ["old"], T - timedelta(days=1))
     connect = T + timedelta(minutes=59)  # 10:59, the webhook arrives at once
@@ -501,12 +532,35 @@ def test_an_item_published_just_before_a_late_in_the_hour_connect_is_sent_once(s
     assert hourly_sends + history_sends == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an item whose date the parser cannot read ('not a date', '2024-05-01 10:00 UTC') is outside "
-    "every window: the transform counts it in rows_outside_interval and drops it, no dead letter and no "
-    "reason (neither the history nor an hourly run ever sends it); which run keeps it is a design decision",
-)
+@pytest.mark.parametrize("connect_minute", [0, 1, 30, 59])
+@pytest.mark.parametrize("listed_after_min", [1, 5, 70])
+def test_the_snapshot_path_leaves_no_item_before_the_connect_to_an_hourly_run_that_read_too_early(
+    state, connect_minute, listed_after_min
+):
+    """Snapshot first: the account connects in the hour of a history run's discovery (the hourly run of the
+    hour before read the directory just after the connect). Every item posted before the connect, listed by
+    InsightIQ's first sync up to 70 minutes later, is sent by the history path or by an hourly run that reads
+    its interval after the item is listed: by at least one (the ledger drops a second send)."""
+    history.discover(state, ["old"], T - timedelta(days=1))
+    connect = T + timedelta(minutes=connect_minute)
+    discovery = connect + timedelta(seconds=30)  # at the earliest: after the snapshot that shows it
+    history.discover(state, ["old", "acc"], discovery)
+    takeover = state.history_accounts(["acc"])[0].takeover_at
+    listed = connect + timedelta(minutes=listed_after_min)
+    windows = history.history_windows(FROM, takeover, 3)
+    for before in (
+        timedelta(microseconds=1),
+        timedelta(seconds=30),
+        timedelta(minutes=10),
+        timedelta(hours=2),
+    ):
+        published = connect - before
+        start = published.replace(minute=0, second=0, microsecond=0)
+        hourly_sends = published >= takeover and listed <= start + HOUR  # its interval's run, if it lists it
+        history_sends = any(a <= published < b for a, b in windows)
+        assert hourly_sends or history_sends, (connect, published)
+
+
 def test_an_item_with_an_unreadable_date_is_kept_with_its_reason(tmp_path):
     from .factories import END, START, content, profile, write_resource
 
@@ -527,3 +581,78 @@ def test_an_item_with_an_unreadable_date_is_kept_with_its_reason(tmp_path):
     kept = Path(result.malformed_path).read_text() + Path(result.rejected_path).read_text()
     assert sent == ["c1"]
     assert "c2" in kept
+
+
+def _undated_inputs(tmp_path, items, transactions=()):
+    from .factories import profile, write_resource
+
+    emails = [{"type": "WORK", "email_id": "u1@example.com"}]
+    return {
+        "users": [write_resource(tmp_path / "users.parquet", [{"id": "u1"}])],
+        "profiles": [
+            write_resource(
+                tmp_path / "profiles.parquet",
+                [profile("u1", "a-u1", "Instagram", "2024-04-01T00:00:00Z", emails=emails)],
+            )
+        ],
+        "contents": [write_resource(tmp_path / "contents.parquet", items)],
+        "transactions": [write_resource(tmp_path / "transactions.parquet", list(transactions))],
+    }
+
+
+def _letters(result) -> list[dict]:
+    return [json.loads(line) for line in Path(result.malformed_path).read_text().splitlines() if line.strip()]
+
+
+def test_an_unreadable_date_read_twice_in_a_run_is_kept_once(tmp_path):
+    """The contents sweep reads the same list beside the run's window: the bad item is one dead letter, with
+    its reason, and counted once; it is not counted outside the interval."""
+    from creator_sync.pipeline.sources import SWEEP_CONTENTS
+
+    from .factories import END, START, content
+
+    items = [content("c1", "u1", "2024-05-01T10:00:00Z"), content("c2", "u1", "2024-05-01 10:00 UTC")]
+    inputs = _undated_inputs(tmp_path, items)
+    inputs[SWEEP_CONTENTS] = list(inputs["contents"])
+    result = transform_run(
+        inputs, start=START, end=END, sweep_from=START - timedelta(days=7), out_dir=tmp_path / "t"
+    )
+    letters = _letters(result)
+    assert [(x["reason"], x["payload"]["id"]) for x in letters] == [("malformed_source_record", "c2")]
+    assert "published_at" in letters[0]["detail"]
+    assert result.stats.malformed_records == {"contents": 1}
+    assert result.stats.rows_outside_interval == 0
+
+
+def test_an_income_item_with_an_unreadable_date_is_kept_once_by_the_income_step(tmp_path, state):
+    """The income step already keeps a transaction without a usable time (invalid_income_item): the event
+    step does not keep it again."""
+    from creator_sync.pipeline.income import IncomeState
+
+    from .factories import END, START, transaction
+
+    txs = [transaction("t1", "u1", "2024-05-01T10:00:00Z"), transaction("t2", "u1", "not a date")]
+    inputs = _undated_inputs(tmp_path, [], txs)
+    with_income = transform_run(
+        inputs, start=START, end=END, out_dir=tmp_path / "a", income_state=IncomeState(state)
+    )
+    assert [(x["reason"], x["payload"]["id"]) for x in _letters(with_income)] == [
+        ("invalid_income_item", "t2")
+    ]
+    without = transform_run(inputs, start=START, end=END, out_dir=tmp_path / "b")
+    assert [(x["reason"], x["payload"]["id"]) for x in _letters(without)] == [
+        ("malformed_source_record", "t2")
+    ]
+
+
+def test_the_history_path_keeps_an_unreadable_date_once_a_run(offboarding_store, tmp_path):
+    """Every history window's transform keeps its malformed records; the run keeps each once, and a retried
+    send keeps none twice."""
+    hook = _fleet()
+    bad = {**_content("c-bad", "acc-1", "u1", T), "published_at": "2026-11-21 10:00 UTC"}
+    hook.lists["contents"].append(bad)
+    manifest = history.read_due(hook, [_row("acc-1", T)], out_dir=tmp_path / "h", from_date=FROM, days=3)
+    for _ in range(2):  # the send task and its retry
+        assert history.keep_malformed(offboarding_store, manifest, "hist-1") == {"malformed_source_record": 1}
+    kept = offboarding_store.dead_letters(reasons=["malformed_source_record"])
+    assert [d.payload["id"] for d in kept] == ["c-bad"]

@@ -52,9 +52,10 @@ def test_no_window_when_the_from_date_is_not_before_the_takeover():
         history_windows(date(2026, 1, 1), T, 0)
 
 
-def test_takeover_is_the_start_of_the_hour_first_seen():
-    assert takeover_at(datetime(2026, 12, 6, 14, 59, 59, 999999, tzinfo=UTC)) == T
-    assert takeover_at(T) == T
+def test_takeover_is_the_start_of_the_hour_after_the_one_first_seen_in():
+    assert takeover_at(datetime(2026, 12, 6, 13, 59, 59, 999999, tzinfo=UTC)) == T
+    assert takeover_at(T - timedelta(hours=1)) == T
+    assert takeover_at(T) == T + timedelta(hours=1)
 
 
 @settings(max_examples=200, deadline=None)
@@ -66,16 +67,33 @@ def test_takeover_is_the_start_of_the_hour_first_seen():
 )
 def test_every_moment_has_exactly_one_owner(from_day, seen, days, probe):
     """Property: from from_date on (or the takeover, when that is earlier), every moment (down to the
-    microsecond) is sent by exactly one history window or one hourly run; before it, by none."""
+    microsecond) is sent by exactly one history window or one hourly run; before it, by none. A moment before
+    the account was first seen (an item posted before the connect) is a history window's."""
     takeover = takeover_at(seen.replace(tzinfo=UTC))
     windows = history_windows(from_day, takeover, days)
     moment = probe.replace(tzinfo=UTC)
     start = datetime(from_day.year, from_day.month, from_day.day, tzinfo=UTC)
     expected = 1 if moment >= min(start, takeover) else 0
     assert len(owner(moment, windows, takeover)) == expected
+    if start <= moment < seen.replace(tzinfo=UTC):  # posted before the account was first seen
+        assert any(a <= moment < b for a, b in windows), "an item before the connect is left to an hourly run"
     for a, b in windows:
         first, last = window_days((a, b))
         assert first <= a.date().isoformat() and last >= (b - timedelta(microseconds=1)).date().isoformat()
+
+
+def test_a_takeover_at_the_hour_first_seen_is_caught():
+    """The guard: a takeover at the start of the hour first seen in leaves an item posted before the connect
+    in that hour to the hourly run, which read its interval before InsightIQ's first sync listed it."""
+    from creator_sync.store.history import hour_floor
+
+    seen = T + timedelta(minutes=59)
+    windows = history_windows(date(2026, 12, 1), hour_floor(seen), 31)
+    assert not any(a <= T + timedelta(minutes=10) < b for a, b in windows)
+    assert any(
+        a <= T + timedelta(minutes=10) < b
+        for a, b in history_windows(date(2026, 12, 1), takeover_at(seen), 31)
+    )
 
 
 def test_a_broken_window_cut_is_caught():
@@ -107,7 +125,7 @@ def test_an_account_is_owed_once_whoever_announces_it(state):
     state.note_accounts(["d"], source="webhook", takeover_at=T - timedelta(hours=3), at=seen)
     assert history.discover(state, ["a", "b", "c", "d"], seen + timedelta(hours=1))["new"] == 0
     rows = {r.account_id: r for r in state.history_accounts()}
-    assert rows["c"].takeover_at == T and rows["d"].takeover_at == T - timedelta(hours=3)
+    assert rows["c"].takeover_at == T + timedelta(hours=1) and rows["d"].takeover_at == T - timedelta(hours=3)
     assert [r.account_id for r in state.history_due(10)] == ["c", "d"]
     assert [r.account_id for r in state.history_due(1)] == ["c"]  # bounded, oldest first
 

@@ -138,12 +138,29 @@ def where_mask(table: pa.Table, spec: EventSpec) -> np.ndarray | None:
     return keep
 
 
+def unreadable_times(table: pa.Table, spec: EventSpec, ts: pd.Series) -> np.ndarray:
+    """The rows with a user that the event's `where` keeps whose time (`ts`, parse_timestamps of the
+    event's timestamp column) is there but unreadable (`2024-05-01 10:00 UTC`): no run's interval holds
+    them, so the transform keeps them as dead letters (creator_sync.pipeline.malformed). A missing time is
+    no event (an account's `status_since.not_connected` before it ever disconnected)."""
+    raw = table[spec.timestamp]
+    if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
+        present = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(raw), ""), False)
+    else:
+        present = pc.is_valid(raw)
+    mask = np.asarray(ts.isna(), dtype=bool) & np.asarray(present, dtype=bool)
+    mask &= np.asarray(pc.is_valid(table[spec.user]), dtype=bool)
+    if mask.any() and (allowed := where_mask(table, spec)) is not None:
+        mask &= allowed
+    return mask
+
+
 def in_interval(
-    table: pa.Table, spec: EventSpec, start: datetime, end: datetime
+    table: pa.Table, spec: EventSpec, start: datetime, end: datetime, ts: pd.Series | None = None
 ) -> tuple[pa.Table, pd.Series]:
     """Rows with a user and a timestamp inside [start, end) that the event's `where` keeps, and their parsed
-    timestamps."""
-    ts = parse_timestamps(table[spec.timestamp])
+    timestamps (`ts`: parse_timestamps of the timestamp column, when the caller has it)."""
+    ts = parse_timestamps(table[spec.timestamp]) if ts is None else ts
     user = table[spec.user]
     keep = (ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))
     keep &= np.asarray(pc.is_valid(user)) & ts.notna()

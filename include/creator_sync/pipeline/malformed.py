@@ -1,6 +1,7 @@
 """InsightIQ records that lack the id the transform joins on (`users.id`, `user.id` of profiles, accounts,
-contents and income transactions): kept as dead letters with reason `malformed_source_record`, never
-silently dropped and never crashing the run.
+contents and income transactions), and event records (contents, transactions, payouts) whose time is there
+but unreadable (outside every run's interval, so no run would send them): kept as dead letters with reason
+`malformed_source_record`, never silently dropped and never crashing the run.
 
 A user record without its id is a fetched creator that cannot be sent: it goes to `rejected.jsonl` (so the
 reconciliation counts it as rejected). Other records (a profile, account or event without its user) are not
@@ -41,7 +42,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def dead_letter(resource: str, record: dict[str, Any], missing: str) -> dict[str, Any]:
+def dead_letter(
+    resource: str, record: dict[str, Any], missing: str, detail: str | None = None
+) -> dict[str, Any]:
     """The dead-letter row for one malformed record (key: a hash of the record, so retries are idempotent)."""
     payload = _plain(record)
     text = json.dumps(payload, sort_keys=True, default=str)
@@ -49,9 +52,17 @@ def dead_letter(resource: str, record: dict[str, Any], missing: str) -> dict[str
     return {
         "user_key": f"malformed:{resource}:{digest}",
         "reason": MALFORMED_SOURCE_RECORD,
-        "detail": f"InsightIQ {resource} record without {missing}: it cannot be joined to a creator",
+        "detail": detail
+        or f"InsightIQ {resource} record without {missing}: it cannot be joined to a creator",
         "payload": json.loads(json.dumps(payload, default=str)),
     }
+
+
+def unreadable_time(resource: str, record: dict[str, Any], column: str) -> dict[str, Any]:
+    """The dead-letter row of an event record whose `column` (its time) is not ISO 8601."""
+    value = record.get(column)
+    why = f"InsightIQ {resource} record whose {column} ({value!r}) is not an ISO 8601 time: no run sends it"
+    return dead_letter(resource, record, column, detail=why)
 
 
 def _missing(values: pd.Series) -> pd.Series:

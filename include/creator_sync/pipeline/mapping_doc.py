@@ -76,7 +76,7 @@ REASONS = """
 | `user_too_large` | validation / hook | one user over the 5,000,000-byte request limit |
 | `vendor_rejected` | sender | Insider answered 200 but listed the user under `fail` (messages kept) |
 | `unification_error` | webhook receiver | Insider called the run's `error_callback_endpoint` for the user (the report counts them for the run that sent the user) |
-| `malformed_source_record` | transform / sender | an InsightIQ record without its id (`id`, `user.id`), or a users file line that is not a user object; not replayable |
+| `malformed_source_record` | transform / sender | an InsightIQ record without its id (`id`, `user.id`), an event record whose time is there but not ISO 8601 (`2024-05-01 10:00 UTC`: no run's interval holds it; kept once a run, by every run that reads it: hourly, backfill, history), or a users file line that is not a user object; not replayable |
 | `unsettled_lost_answer` | sender | an upsert's answer was lost and the Profile API could not tell whether the user's events arrived: held for an operator |
 | `clear_failed` | clear (after the upsert) | a Delete User Attribute request for a lapsed platform's attributes failed or Insider listed the user under `fail`; payload: the request element; not replayable (the next run's clears send it again) |
 | `invalid_income_item` | transform | an InsightIQ income transaction or payout without a usable id, amount, ISO 4217 currency or time: kept out of the income attributes; payload: the record; not replayable |

@@ -410,7 +410,11 @@ def _spool_events(
     every income item read (transactions and payouts, inside the window or not) to `earnings.spool`
     (creator_sync.pipeline.income).
 
+    Records whose time is unreadable are dead letters (malformed.jsonl, `_undated`), each once a
+    run however many events and reads (window, sweep) take its list.
+
     Reading the next chunk and spooling the previous one's events run in threads beside the event build."""
+    seen_undated: set[str] = set()
     for spec, label, paths, span in _event_inputs(inputs, m, window, sweep_from):
         metrics = m.content_metrics if spec.source == "contents" else {}
         windowed = rolling is not None and spec.source == "contents" and bool(m.engagement_columns)
@@ -429,8 +433,10 @@ def _spool_events(
                     rolling.add(chunk, spec, m, background)
                 if earning:
                     earnings.add(chunk, spec, background, malformed)
-                kept, ts = ev.in_interval(chunk, spec, *span)
-                stats.rows_outside_interval += len(chunk) - len(kept)
+                ts = ev.parse_timestamps(chunk[spec.timestamp])
+                undated = _undated(chunk, spec, ts, malformed, earning, seen_undated)
+                kept, ts = ev.in_interval(chunk, spec, *span, ts=ts)
+                stats.rows_outside_interval += len(chunk) - len(kept) - undated
                 if len(kept):
                     events = ev.build_events(kept, ts, spec)
                     background.submit(lambda events=events: spool.write(events))
@@ -447,6 +453,25 @@ def _spool_events(
         background.submit(rolling.spool.close)
     if earnings is not None:
         background.submit(earnings.spool.close)
+
+
+def _undated(chunk: pa.Table, spec, ts, malformed, earning: bool, seen: set[str]) -> int:
+    """Keep the chunk's records whose time is unreadable (no run's interval holds them: neither an
+    hourly run, a backfill nor the history path would send them) as dead letters, each once a run (`seen`:
+    the keys written); an income item the income step already kept (`earning`: its letter names the same
+    fault) is not kept twice. Returns how many rows of the chunk they are (not outside the interval)."""
+    mask = ev.unreadable_times(chunk, spec, ts)
+    count = int(mask.sum())
+    if not count or malformed is None or earning:
+        return count
+    letters = []
+    for row in chunk.filter(pa.array(mask)).to_pylist():
+        letter = bad.unreadable_time(spec.source, row, spec.timestamp)
+        if letter["user_key"] not in seen:
+            seen.add(letter["user_key"])
+            letters.append(letter)
+    malformed.write(spec.source, letters)
+    return count
 
 
 @dataclass(frozen=True)

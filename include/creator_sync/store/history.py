@@ -1,24 +1,30 @@
 """The history path's part of the state store: one ``account_history`` row per account the path knows.
 
 An account's row goes ``pending`` (first seen: its past is owed) -> ``requested`` (fetch-historic jobs asked
-for at InsightIQ) -> ``sent`` (its past reached Insider). ``known`` rows are the accounts that were there
-when the path first ran (the baseline): their past is not the path's to send (a backfill sends it). A row is
-inserted once (the primary key), so an account is selected for its history once whatever announces it (the
-directory snapshot, an ``ACCOUNTS.CONNECTED`` webhook, both, again).
+for at InsightIQ) -> ``sent`` (its past reached Insider), or ``skipped`` with its ``reason`` when its past is
+not to be sent: its creator is offboarded (``creator_offboarded``), or InsightIQ no longer has the account
+(``account_not_found``, a 404: deleted or erased there), which must not hold back the accounts behind it.
+``known`` rows are the accounts that were there when the path first ran (the baseline): their past is not the
+path's to send (a backfill sends it). A row is inserted once (the primary key), so an account is selected for
+its history once whatever announces it (the directory snapshot, an ``ACCOUNTS.CONNECTED`` webhook, both,
+again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from creator_sync.store.engine import StoreBase, aware, chunks, now
 from creator_sync.store.schema import account_history
 
-KNOWN, PENDING, REQUESTED, SENT = "known", "pending", "requested", "sent"
+KNOWN, PENDING, REQUESTED, SENT, SKIPPED = "known", "pending", "requested", "sent", "skipped"
+# the reasons of a skipped row
+CREATOR_OFFBOARDED = "creator_offboarded"  # on the offboarding skip list: nothing of theirs is asked for
+ACCOUNT_NOT_FOUND = "account_not_found"  # InsightIQ answers 404 for the account: it is gone
 WEBHOOK = "webhook"  # a row the receiver wrote on ACCOUNTS.CONNECTED
 # the row the path's first discovery writes beside the baseline's accounts (no InsightIQ account has this id):
 # the baseline is taken even when it holds no account
@@ -26,9 +32,21 @@ BASELINE_MARK = "(baseline)"
 
 
 def hour_floor(moment: datetime) -> datetime:
-    """The start of `moment`'s hour (UTC): an account first seen then has its events from it on sent by the
-    hourly runs, before it by the history path (its `takeover_at`)."""
+    """The start of `moment`'s hour (UTC)."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def takeover_hour(first_seen: datetime) -> datetime:
+    """An account's `takeover_at`: the start of the hour after the one it was first seen in (by the webhook
+    receiver or the snapshot). Its events before it are the history path's, from it on the hourly runs'.
+
+    Every item published before the account was first seen is before it, so the history windows hold them
+    all, whenever InsightIQ's first sync of the account lists them: an item posted at 10:10 for a connect at
+    10:59 that InsightIQ lists only at 11:04 is after the read of the hourly run of [10:00, 11:00) and outside
+    the interval of the run of [11:00, 12:00); with the takeover at 10:00 no path would send it. What the
+    history path and the hourly runs both send (the items from the start of that hour on that the hourly run
+    of it read) the event ledger sends once: both name an item by the same key."""
+    return hour_floor(first_seen) + timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,7 @@ class HistoryAccount:
     status: str
     requested_at: datetime | None
     attempts: int
+    reason: str | None = None  # why a skipped row's past is not sent
 
 
 def _row(row) -> HistoryAccount:
@@ -51,6 +70,7 @@ def _row(row) -> HistoryAccount:
         status=row["status"],
         requested_at=aware(row["requested_at"]),
         attempts=int(row["attempts"] or 0),
+        reason=row["reason"],
     )
 
 
@@ -131,6 +151,12 @@ class AccountHistory(StoreBase):
         """These accounts' past reached Insider (their events are in the ledger) in `run_id`."""
         owed = [PENDING, REQUESTED]
         self._history_update(account_ids, owed, status=SENT, sent_at=at or now(), run_id=run_id)
+
+    def history_skipped(self, account_ids: Iterable[str], reason: str, at: datetime | None = None) -> None:
+        """These owed accounts' past is not to be sent, for `reason` (CREATOR_OFFBOARDED, ACCOUNT_NOT_FOUND):
+        they leave the owed rows, kept with the reason."""
+        owed = [PENDING, REQUESTED]
+        self._history_update(account_ids, owed, status=SKIPPED, reason=reason, sent_at=at or now())
 
     def history_failed(self, account_ids: Iterable[str]) -> None:
         """One more attempt that did not finish these accounts (they stay owed)."""

@@ -189,11 +189,14 @@ account_history = sa.Table(
     sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
     # events before this moment are the history's; the hourly runs send from it on (NULL: baseline)
     sa.Column("takeover_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("status", sa.String(20), nullable=False),  # known | pending | requested | sent
+    sa.Column("status", sa.String(20), nullable=False),  # known | pending | requested | sent | skipped
     sa.Column("requested_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),  # sent or skipped at
     sa.Column("run_id", sa.String(255), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column(
+        "reason", sa.String(64), nullable=True
+    ),  # a skipped row's: creator_offboarded | account_not_found
     sa.Index("ix_account_history_status", "status", "first_seen_at"),
 )
 

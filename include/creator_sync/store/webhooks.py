@@ -99,13 +99,13 @@ class WebhookStore:
     def _owe_history(conn: sa.Connection, account_id: str, now: datetime) -> None:
         """A connected account's past is owed to the history path (creator_sync.sync.history), once: an
         account with a history row (known, owed or sent) keeps it."""
-        from creator_sync.store.history import PENDING, hour_floor
+        from creator_sync.store.history import PENDING, takeover_hour
 
         values = {
             "account_id": account_id,
             "source": "webhook",
             "first_seen_at": now,
-            "takeover_at": hour_floor(now),
+            "takeover_at": takeover_hour(now),
             "status": PENDING,
             "attempts": 0,
         }

@@ -9,11 +9,12 @@ the items listed later). The path, one step per DAG task:
    keep) without an `account_history` row get one, `pending`; the webhook receiver does the same on
    `ACCOUNTS.CONNECTED` (creator_sync.webhooks.app). The first discovery records every account as `known`
    (the baseline: the fleet that was there before the path ran; a backfill sends its past). Each row keeps
-   its `takeover_at`: the hour the account was first seen, floored.
+   its `takeover_at`: the start of the hour after the one the account was first seen in.
 2. **request** (`request_jobs`): for at most `CREATOR_SYNC_HISTORY_MAX_ACCOUNTS_PER_RUN` owed accounts,
    oldest first, one account read and the fetch-historic jobs of its lists (contents when it has contents,
    social transactions and payouts when its platform has income) from `CREATOR_SYNC_HISTORY_FROM_DATE`;
-   the row becomes `requested`.
+   the row becomes `requested`, or `skipped` with its reason (an offboarded creator's account, one
+   InsightIQ answers 404 for).
 3. **send** (`send_due`): accounts requested at least `CREATOR_SYNC_HISTORY_JOB_WAIT_S` ago are read (the
    account, its owner, its profiles: once) and their lists in date windows of
    `CREATOR_SYNC_HISTORY_WINDOW_DAYS` from the from_date up to `takeover_at` (`history_windows`); each
@@ -27,11 +28,15 @@ the items listed later). The path, one step per DAG task:
    store (creator_sync.pipeline.income): the past counts in the lifetime figures the hourly runs send.
 
 **Where the hourly runs take over.** History windows tile [from_date 00:00 UTC, takeover_at) half-open; an
-hourly run owns [start, end) of its interval, and the first interval an account can be in starts at or after
-`takeover_at` (the hour it was first seen). So every moment belongs to exactly one window, an item stamped
-exactly `takeover_at` to the hourly run. Where they still meet (an hourly run before `takeover_at` that read
-the account, the look-back `CREATOR_SYNC_LOOKBACK_HOURS`, a targeted run) the event ledger, keyed by event
-name, key params and time, sends the event once.
+hourly run owns [start, end) of its interval. `takeover_at` is the start of the hour after the one the
+account was first seen in (by the webhook receiver or the snapshot, both after the connect), so every item
+published before the account was first seen is in a history window, read once InsightIQ lists it (the job
+wait), not left to an hourly run that read its interval before InsightIQ's first sync listed the item; an
+item stamped exactly `takeover_at` is the hourly run's. The hourly run of the hour the account was first seen
+in can read some of its items too (those after its interval start that InsightIQ listed by then): the
+history path and the hourly runs overlap there, never leave a gap, and the event ledger, keyed by event
+name, key params and time, sends each such event once. So it does where they meet otherwise (the look-back
+`CREATOR_SYNC_LOOKBACK_HOURS`, a targeted run).
 
 The DAG holds the `insightiq_api` and `insider_upsert` pools like creator_sync, with a lower priority weight:
 queued creator_sync tasks get the slots first, and every history run is bounded by the accounts it takes.
@@ -46,7 +51,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from creator_sync.store.history import hour_floor
+from creator_sync.store.history import takeover_hour
 from creator_sync.sync import plan
 
 log = logging.getLogger(__name__)
@@ -62,8 +67,10 @@ NOT_SUPPORTED = "NOT_SUPPORTED"
 
 # -- pure parts: the window arithmetic and the selection -------------------------------------------------
 def takeover_at(first_seen: datetime) -> datetime:
-    """The moment the hourly runs own an account's events from: the start of the hour it was first seen."""
-    return hour_floor(first_seen)
+    """The moment the hourly runs own an account's events from: the start of the hour after the one it was
+    first seen in (creator_sync.store.history.takeover_hour), so no item published before then is left to
+    an hourly run that read its interval before InsightIQ listed it."""
+    return takeover_hour(first_seen)
 
 
 def midnight(day: date) -> datetime:
@@ -185,23 +192,41 @@ def discover(state, account_ids: Iterable[str] | None, now: datetime) -> dict[st
 
 
 def request_jobs(hook, state, accounts: Sequence, from_date: date, now: datetime) -> dict[str, int]:
-    """The fetch-historic jobs of the `pending` ones of `accounts` (HistoryAccount rows)."""
-    from creator_sync.store.history import PENDING
+    """The fetch-historic jobs of the `pending` ones of `accounts` (HistoryAccount rows). An account whose
+    creator is on the offboarding skip list gets no job, and one InsightIQ answers 404 for (gone: deleted
+    or erased there) is left; both are recorded `skipped` with the reason, so they leave the owed rows and
+    never hold back the accounts behind them. Any other error fails the step (the task's retry asks again);
+    what the accounts before it got is recorded first."""
+    from creator_sync.http.errors import VendorNotFoundError
+    from creator_sync.store import offboarded_ids
+    from creator_sync.store.history import ACCOUNT_NOT_FOUND, CREATOR_OFFBOARDED, PENDING
 
-    jobs, done = 0, []
-    for row in accounts:
-        if row.status != PENDING:
-            continue
-        account = hook.get_record("accounts", row.account_id)
-        lists = ([CONTENTS] if has_contents(account) else []) + (
-            list(INCOME.values()) if has_income(account) else []
-        )
-        for resource in lists:
-            hook.fetch_historic(resource, row.account_id, from_date)
-            jobs += 1
-        done.append(row.account_id)
-    state.history_requested(done, now)
-    return {"accounts": len(done), "jobs": jobs}
+    jobs, done, offboarded, gone = 0, [], [], []
+    try:
+        for row in accounts:
+            if row.status != PENDING:
+                continue
+            try:
+                account = hook.get_record("accounts", row.account_id)
+                if offboarded_ids([str((account.get("user") or {}).get("id"))], state):
+                    offboarded.append(row.account_id)
+                    continue
+                lists = ([CONTENTS] if has_contents(account) else []) + (
+                    list(INCOME.values()) if has_income(account) else []
+                )
+                for resource in lists:
+                    hook.fetch_historic(resource, row.account_id, from_date)
+                    jobs += 1
+            except VendorNotFoundError:
+                log.warning("history: InsightIQ has no account %s (404): skipped", row.account_id)
+                gone.append(row.account_id)
+                continue
+            done.append(row.account_id)
+    finally:
+        state.history_requested(done, now)
+        state.history_skipped(offboarded, CREATOR_OFFBOARDED, now)
+        state.history_skipped(gone, ACCOUNT_NOT_FOUND, now)
+    return {"accounts": len(done), "jobs": jobs, "offboarded": len(offboarded), "gone": len(gone)}
 
 
 def due(accounts: Sequence, now: datetime, wait_s: float) -> list:
@@ -234,17 +259,25 @@ def strip_to_events(src, dst) -> dict[str, int]:
     return {"users": users, "events": events}
 
 
-def _read_directory(hook, accounts: Sequence, directory) -> list[dict[str, Any]]:
-    """The accounts, their owners and their profiles, read once into `directory`; returns the accounts."""
+def _read_directory(hook, accounts: Sequence, directory) -> tuple[list[dict[str, Any]], list[str]]:
+    """The accounts, their owners and their profiles, read once into `directory`; returns the accounts and
+    the ids of those InsightIQ answers 404 for (gone since their jobs were requested)."""
+    from creator_sync.http.errors import VendorNotFoundError
     from creator_sync.sync import insightiq_reads as reads
 
-    records = [hook.get_record("accounts", r.account_id) for r in accounts]
+    records, gone = [], []
+    for r in accounts:
+        try:
+            records.append(hook.get_record("accounts", r.account_id))
+        except VendorNotFoundError:
+            log.warning("history: InsightIQ has no account %s (404): skipped", r.account_id)
+            gone.append(r.account_id)
     owners = sorted({a["user"]["id"] for a in records})
     reads.write([hook.get_record("users", u) for u in owners], directory / "users", "users")
     profiles = [p for a in records for p in hook.iter_records("profiles", account_id=a["id"])]
     reads.write(profiles, directory / "profiles", "profiles")
     reads.write(records, directory / "accounts", "accounts")
-    return records
+    return records, gone
 
 
 def _read_window(hook, window, out, directory, contents_ids: list[str], income_ids: list[str]) -> dict:
@@ -280,6 +313,7 @@ def _read_window(hook, window, out, directory, contents_ids: list[str], income_i
         "start": window[0].isoformat(),
         "end": window[1].isoformat(),
         "users_path": str(users_path),
+        "malformed_path": str(result.malformed_path),
         **kept,
     }
 
@@ -287,13 +321,15 @@ def _read_window(hook, window, out, directory, contents_ids: list[str], income_i
 def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -> dict[str, Any]:
     """Read and transform the history of `accounts` (rows due), window by window, into files to send: per
     window `history_users.jsonl` (identifiers and events only). Returns the manifest (also written as
-    `manifest.json` in `out_dir`): the windows' files and counts and the accounts they cover. Accounts
-    first seen in the same hour share their windows."""
+    `manifest.json` in `out_dir`): the windows' files and counts and the accounts they cover, and under
+    `gone` those InsightIQ answers 404 for (`skip_gone` records them). Accounts first seen in the same hour
+    share their windows."""
     from pathlib import Path
 
     out = Path(out_dir)
     directory = out / "directory"
-    records = _read_directory(hook, accounts, directory)
+    records, gone = _read_directory(hook, accounts, directory)
+    accounts = [r for r in accounts if r.account_id not in set(gone)]
     with_contents = {a["id"] for a in records if has_contents(a)}
     with_income = {a["id"] for a in records if has_income(a)}
     groups: dict[datetime, list[str]] = {}
@@ -307,10 +343,54 @@ def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -
             name = f"{takeover:%Y%m%dT%H}-w{k:03d}"
             read = _read_window(hook, window, out / name, directory, contents_ids, income_ids)
             windows.append({"name": name, **read})
-    manifest = {"accounts": [r.account_id for r in accounts], "windows": windows}
     out.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "accounts": [r.account_id for r in accounts],
+        "gone": gone,
+        "windows": windows,
+        "malformed_path": _malformed_once(windows, out / "malformed.jsonl"),
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def _malformed_once(windows: list[dict[str, Any]], path) -> str:
+    """The windows' malformed.jsonl (records the transform keeps as dead letters: without their ids, or
+    whose time is unreadable) in one file, each letter once (the directory's records are in every
+    window's)."""
+    seen: set[tuple[str, str]] = set()
+    with open(path, "w", encoding="utf-8") as out:
+        for window in windows:
+            with open(window["malformed_path"], encoding="utf-8") as lines:
+                for line in lines:
+                    if line.strip() and (key := _letter_key(line)) not in seen:
+                        seen.add(key)
+                        out.write(line if line.endswith("\n") else line + "\n")
+    return str(path)
+
+
+def _letter_key(line: str) -> tuple[str, str]:
+    letter = json.loads(line)
+    return letter["user_key"], letter["reason"]
+
+
+def keep_malformed(state, manifest: dict[str, Any], run_id: str) -> dict[str, int]:
+    """Dead-letter the records the history windows' transform could not send (the manifest's
+    malformed.jsonl) under the history run's id: idempotent, so a retried send keeps each once. Returns
+    letters per reason."""
+    from creator_sync.pipeline.send import record_rejections
+
+    path = manifest.get("malformed_path")
+    return dict(record_rejections(path, state=state, run_id=run_id)) if path else {}
+
+
+def skip_gone(state, manifest: dict[str, Any]) -> list[str]:
+    """Record the accounts the read found gone at InsightIQ (404) as skipped (ACCOUNT_NOT_FOUND)."""
+    from creator_sync.store.history import ACCOUNT_NOT_FOUND
+
+    gone = list(manifest.get("gone") or [])
+    state.history_skipped(gone, ACCOUNT_NOT_FOUND)
+    return gone
 
 
 def send_windows(manifest: dict[str, Any], *, run_id: str, send) -> dict[str, Any]:
