@@ -90,6 +90,17 @@ def income_account(sb) -> dict:
     pytest.skip("no income account with a PAID payout in the sandbox fleet")
 
 
+def _get(iq: httpx.Client, path: str, params: dict) -> dict:
+    """One list page; the test's own reads share the sandbox's rate window with the pipeline's, so a 429
+    (seen on a loaded machine: the page was an error body) is waited out as its Retry-After says."""
+    for _ in range(30):
+        r = iq.get(path, params=params)
+        if r.status_code != 429:
+            return r.raise_for_status().json()
+        time.sleep(float(r.headers.get("Retry-After", 1)))
+    raise AssertionError(f"{path}: still 429 after 30 tries")
+
+
 def listed(sb, account_id: str) -> dict[str, list[dict]]:
     """Everything InsightIQ lists for the account now, per event name."""
     out = {}
@@ -97,7 +108,7 @@ def listed(sb, account_id: str) -> dict[str, list[dict]]:
         for event, (path, _) in LISTS.items():
             rows, offset = [], 0
             while True:
-                page = iq.get(path, params={"account_id": account_id, "limit": 100, "offset": offset}).json()
+                page = _get(iq, path, {"account_id": account_id, "limit": 100, "offset": offset})
                 rows += page["data"]
                 if len(page["data"]) < 100:
                     break

@@ -252,9 +252,14 @@ def _income_attributes(m: Mapping) -> list[str]:
         kind, per_currency, what = income.ATTRIBUTES[name]
         shown = f"`{name}_{{currency}}`" if per_currency else f"`{name}`"
         lines.append(f"| {shown} | {kind} | {_cell(spec.doc or what)} |")
+    return lines + _income_reading(m) + _income_figures()
+
+
+def _income_reading(m: Mapping) -> list[str]:
+    """What the income figures count and where their items come from."""
     statuses = ", ".join(f"`{s}`" for s in m.income.statuses("transaction"))
     paid = ", ".join(f"`{s}`" for s in m.income.statuses("payout"))
-    lines += [
+    return [
         "",
         "`{currency}` is the ISO 4217 code in lower case (`earnings_30d_usd`, `earnings_lifetime_eur`): one",
         "attribute per currency, because Insider's attributes are flat (the Upsert API types String, Number,",
@@ -277,6 +282,12 @@ def _income_attributes(m: Mapping) -> list[str]:
         "(`creator_sync.store.income`), never added to a counter. No extra InsightIQ request: the items come",
         "from the transactions and payouts the run reads for the `income_received` / `payout_received`",
         "events (the schema refuses an income attribute without an event over its source).",
+    ]
+
+
+def _income_figures() -> list[str]:
+    """How the 30-day window, the last payout and vanished figures behave, with an example."""
+    return [
         "",
         f"**The {income.WINDOW_DAYS}-day window** ends at the run's data interval end (or at a later end an",
         "earlier run computed the creator's figures for: a backfill does not move them back) and holds the",
@@ -312,7 +323,6 @@ def _income_attributes(m: Mapping) -> list[str]:
         json.dumps(income_example(), ensure_ascii=False, indent=2),
         "```",
     ]
-    return lines
 
 
 def income_example() -> dict:
@@ -408,27 +418,7 @@ def sample_inputs(root: Path) -> dict[str, list[Path]]:
         {"id": acc, "user": {"id": "u-maya"}, "work_platform": {"name": platform}, "status": status}
         for acc, platform, status in SAMPLE_ACCOUNTS
     ]
-    audience = [
-        {"user": {"id": "u-maya"}, "account": {"id": acc}, "work_platform": {"name": platform},
-         "countries": [{"code": c, "value": v} for c, v in (("GB", gb), ("US", 25.0), ("IN", 10.0))],
-         "cities": [{"name": "London", "value": 12.5}, {"name": "Leeds", "value": 4.0}],
-         "gender_age_distribution": [{"gender": "FEMALE", "age_range": "25-34", "value": 31.0},
-                                     {"gender": "MALE", "age_range": "25-34", "value": 22.0},
-                                     {"gender": "FEMALE", "age_range": "18-24", "value": 18.0}],
-         "credibility_score": credibility, "updated_at": "2024-04-30T00:00:00Z"}
-        for acc, platform, gb, credibility in (
-            ("acc-ig", "Instagram", 48.0, 0.82), ("acc-yt", "YouTube", 36.0, 0.91)
-        )
-    ]  # fmt: skip
-    contents = [
-        {"id": f"post-{i}", "user": {"id": "u-maya"}, "account": {"id": "acc-ig"},
-         "work_platform": {"name": "Instagram"}, "title": f"Post {i}", "url": f"https://www.instagram.com/p/{i}",
-         "format": "IMAGE", "type": "POST",
-         "published_at": (SAMPLE_END - timedelta(days=3 * i + 1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-         "engagement": {"like_count": 1800 + 100 * i, "comment_count": 90, "view_count": 21000,
-                        "share_count": 40}}
-        for i in range(8)
-    ]  # fmt: skip
+    audience, contents = _sample_audience(), _sample_contents()
     records = {
         "users": [{"id": "u-maya", "external_id": "crm-1042"}],
         "profiles": profiles,
@@ -441,6 +431,35 @@ def sample_inputs(root: Path) -> dict[str, list[Path]]:
         write_records_parquet(rows, path)
         out[resource] = [path]
     return out
+
+
+def _sample_audience() -> list[dict]:
+    """The sample creator's audience on both platforms."""
+    return [
+        {"user": {"id": "u-maya"}, "account": {"id": acc}, "work_platform": {"name": platform},
+         "countries": [{"code": c, "value": v} for c, v in (("GB", gb), ("US", 25.0), ("IN", 10.0))],
+         "cities": [{"name": "London", "value": 12.5}, {"name": "Leeds", "value": 4.0}],
+         "gender_age_distribution": [{"gender": "FEMALE", "age_range": "25-34", "value": 31.0},
+                                     {"gender": "MALE", "age_range": "25-34", "value": 22.0},
+                                     {"gender": "FEMALE", "age_range": "18-24", "value": 18.0}],
+         "credibility_score": credibility, "updated_at": "2024-04-30T00:00:00Z"}
+        for acc, platform, gb, credibility in (
+            ("acc-ig", "Instagram", 48.0, 0.82), ("acc-yt", "YouTube", 36.0, 0.91)
+        )
+    ]  # fmt: skip
+
+
+def _sample_contents() -> list[dict]:
+    """Eight Instagram posts of the sample creator, every three days back from the sample's end."""
+    return [
+        {"id": f"post-{i}", "user": {"id": "u-maya"}, "account": {"id": "acc-ig"},
+         "work_platform": {"name": "Instagram"}, "title": f"Post {i}", "url": f"https://www.instagram.com/p/{i}",
+         "format": "IMAGE", "type": "POST",
+         "published_at": (SAMPLE_END - timedelta(days=3 * i + 1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+         "engagement": {"like_count": 1800 + 100 * i, "comment_count": 90, "view_count": 21000,
+                        "share_count": 40}}
+        for i in range(8)
+    ]  # fmt: skip
 
 
 def example_user(m: Mapping) -> dict:

@@ -438,21 +438,28 @@ def _spool_events(
                 kept, ts = ev.in_interval(chunk, spec, *span, ts=ts)
                 stats.rows_outside_interval += len(chunk) - len(kept) - undated
                 if len(kept):
-                    events = ev.build_events(kept, ts, spec)
-                    background.submit(lambda events=events: spool.write(events))
-                    early = np.asarray(ts < start, dtype=bool)
-                    stats.rows_in_lookback += int(early.sum())
-                    own = kept.filter(pa.array(~early)) if early.any() else kept
-                    sums = ev.metric_sums(own, spec, metrics)
-                    if sums is not None and len(sums):
-                        sums = sums.select(metric_spool.schema.names).cast(metric_spool.schema)
-                        background.submit(lambda sums=sums: metric_spool.write(sums))
+                    _spool_kept(kept, ts, spec, start, metrics, (spool, metric_spool), stats, background)
     background.submit(spool.close)
     background.submit(metric_spool.close)
     if rolling is not None:
         background.submit(rolling.spool.close)
     if earnings is not None:
         background.submit(earnings.spool.close)
+
+
+def _spool_kept(kept: pa.Table, ts, spec, start, metrics, spools, stats, background: _Background) -> None:
+    """The events of a chunk's rows inside the window to the event spool; the content metric sums of the
+    rows at or after `start` (the look-back's rows are the previous run's) to the metric spool."""
+    spool, metric_spool = spools
+    events = ev.build_events(kept, ts, spec)
+    background.submit(lambda events=events: spool.write(events))
+    early = np.asarray(ts < start, dtype=bool)
+    stats.rows_in_lookback += int(early.sum())
+    own = kept.filter(pa.array(~early)) if early.any() else kept
+    sums = ev.metric_sums(own, spec, metrics)
+    if sums is not None and len(sums):
+        sums = sums.select(metric_spool.schema.names).cast(metric_spool.schema)
+        background.submit(lambda sums=sums: metric_spool.write(sums))
 
 
 def _undated(chunk: pa.Table, spec, ts, malformed, earning: bool, seen: set[str]) -> int:
@@ -738,11 +745,7 @@ def transform_run(
     """
     m = mapping or load_mapping()
     start, end, events_from = _window(start, end, events_from)
-    inputs = discover_inputs(inputs) if isinstance(inputs, str | Path) else dict(inputs)
-    out, stats = Path(out_dir), TransformStats(schema_drift=schema_drift(inputs, m))
-    out.mkdir(parents=True, exist_ok=True)
-    stats.buckets = buckets or _bucket_count(inputs, m, creator_rows)
-    ranges = _sample_ranges(inputs, stats.buckets, chunk_rows)
+    inputs, out, stats, ranges = _prepare(inputs, m, out_dir, buckets, creator_rows, chunk_rows)
     malformed = _MalformedOut(out / "malformed.jsonl", stats)
     spool, metric_spool = _Spool(out / "_spool" / "events", ranges), _metric_spool(out, ranges, m)
     rolling = _rolling(out, ranges, inputs, end, events_from, sweep_from, engagement_days, contents)
@@ -754,11 +757,8 @@ def transform_run(
         creator_spools, bad_users = _spool_creators(
             inputs, m, ranges, out / "_spool", chunk_rows, malformed, stats
         )
-        spools, window = (spool, metric_spool), (events_from, end)
-        _spool_events(
-            inputs, m, window, start, chunk_rows, *spools, stats, background, malformed, sweep_from, rolling,
-            earnings,
-        )  # fmt: skip
+        spools, more = (spool, metric_spool), (malformed, sweep_from, rolling, earnings)
+        _spool_events(inputs, m, (events_from, end), start, chunk_rows, *spools, stats, background, *more)
         paths = out / "users.jsonl", out / "rejected.jsonl", out / "clears.jsonl"
         background.close()  # the spools are written and closed
         background = _Background()
@@ -772,6 +772,16 @@ def transform_run(
     stats_path = out / "transform_stats.json"
     stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
     return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path, paths[2])
+
+
+def _prepare(inputs, m: Mapping, out_dir, buckets: int | None, creator_rows: int, chunk_rows: int):
+    """The run's inputs by resource, its output directory (created), its stats (with the schema drift and
+    the bucket count) and the buckets' id ranges."""
+    inputs = discover_inputs(inputs) if isinstance(inputs, str | Path) else dict(inputs)
+    out, stats = Path(out_dir), TransformStats(schema_drift=schema_drift(inputs, m))
+    out.mkdir(parents=True, exist_ok=True)
+    stats.buckets = buckets or _bucket_count(inputs, m, creator_rows)
+    return inputs, out, stats, _sample_ranges(inputs, stats.buckets, chunk_rows)
 
 
 def _window(start: datetime, end: datetime, events_from: datetime | None) -> tuple[datetime, ...]:

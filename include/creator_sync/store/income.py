@@ -254,18 +254,7 @@ class Income(StoreBase):
             if first is not None:
                 change = int(first) + window_us
                 next_change[user] = change if next_change[user] is None else min(next_change[user], change)
-        keys = key_values(dialect, user_keys)
-        payouts = (
-            sa.select(*_ITEM_COLUMNS)
-            .select_from(keys.join(t, t.c.user_key == keys.c.value))
-            .where(t.c.kind == PAYOUT, t.c.counted.is_(True))
-        )
-        newest: dict[str, IncomeItem] = {}
-        for row in conn.execute(payouts):
-            item = IncomeItem(*row)
-            held = newest.get(item.user_key)
-            if held is None or (item.at_us, item.item_id) > (held.at_us, held.item_id):
-                newest[item.user_key] = item
+        newest = self._newest_payouts(conn, user_keys)
         at = now()
         rows = [
             {
@@ -277,6 +266,26 @@ class Income(StoreBase):
             }
             for u in user_keys
         ]
+        self._store_totals(conn, rows)
+
+    @staticmethod
+    def _newest_payouts(conn, user_keys: list[str]) -> dict[str, IncomeItem]:
+        """Each creator's newest counted payout (by time, then id): a payout read late never wins."""
+        t, keys = income_items, key_values(conn.dialect.name, user_keys)
+        payouts = (
+            sa.select(*_ITEM_COLUMNS)
+            .select_from(keys.join(t, t.c.user_key == keys.c.value))
+            .where(t.c.kind == PAYOUT, t.c.counted.is_(True))
+        )
+        newest: dict[str, IncomeItem] = {}
+        for row in conn.execute(payouts):
+            item = IncomeItem(*row)
+            held = newest.get(item.user_key)
+            if held is None or (item.at_us, item.item_id) > (held.at_us, held.item_id):
+                newest[item.user_key] = item
+        return newest
+
+    def _store_totals(self, conn, rows: list[dict]) -> None:
         for part in chunks(rows):
             stmt = self._insert(income_totals)
             stmt = stmt.on_conflict_do_update(
