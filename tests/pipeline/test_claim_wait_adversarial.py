@@ -5,10 +5,8 @@ SQLite and PostgreSQL, whatever the overlap and the timing (hypothesis)."""
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
-import uuid
 from collections import Counter
 
 import pytest
@@ -22,7 +20,6 @@ from creator_sync.store import StateStore
 
 from .factories import FakeInsiderHook
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 _ids = itertools.count()
 
 
@@ -31,25 +28,12 @@ def store(request, tmp_path_factory):
     if request.param == "sqlite":
         yield StateStore(f"sqlite:///{tmp_path_factory.mktemp('claims') / 'state.db'}")
         return
-    import sqlalchemy as sa
+    from devtools.celery_stack import scratch_state_store
+    from devtools.services import require_postgres
 
-    name = f"creator_sync_adv2_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required in CI: {exc}")
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
-    state = StateStore(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
-    try:
+    require_postgres("the claim-wait tests on PostgreSQL")
+    with scratch_state_store("creator_sync_adv2") as state:
         yield state
-    finally:
-        state.engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ from creator_sync.pipeline.validate import USER_KEY_MAX
 from creator_sync.store import StateStore, claims
 from creator_sync.store.engine import KEY_CHUNK, StoreBase, key_values
 from creator_sync.store.schema import send_claims
-from devtools.services import require_postgres
+
+from .stores import dialect_store
 
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -33,23 +34,9 @@ SETTINGS = settings(
 key_text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40)
 
 
-def _sqlite(tmp_path) -> Iterator[StateStore]:
-    s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    try:
-        yield s
-    finally:
-        s.engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path) -> Iterator[StateStore]:
-    if request.param == "sqlite":
-        yield from _sqlite(tmp_path)
-        return
-    from devtools.celery_stack import scratch_state_store
-
-    require_postgres("the claim key tests on PostgreSQL")
-    with scratch_state_store("cs_claims_keys") as s:
+    with dialect_store(request.param, tmp_path, "cs_claims_keys", "the claim key tests on PostgreSQL") as s:
         yield s
 
 
