@@ -33,6 +33,8 @@ from creator_sync.store.webhooks import CONNECTED, WebhookStore
 from creator_sync.sync import history
 from creator_sync.sync import insightiq_reads as reads
 
+from .factories import transaction
+
 T = datetime(2026, 12, 6, 10, tzinfo=UTC)  # the takeover hour
 HOUR = timedelta(hours=1)
 FROM = date(2026, 11, 20)
@@ -109,29 +111,18 @@ def _content(cid: str, account_id: str, user_id: str, published: datetime) -> di
 
 
 def _transaction(tid: str, account_id: str, user_id: str, at: datetime) -> dict:
-    return {
-        "id": tid,
-        "user": {"id": user_id},
-        "account": {"id": account_id},
-        "work_platform": {"name": "YouTube"},
-        "amount": 10.0,
-        "currency": "usd",
-        "type": "AD_REVENUE",
-        "transaction_at": _iso(at),
-    }
+    """factories.transaction (10 USD) on the account under test."""
+    return {**transaction(tid, user_id, _iso(at), amount=10.0), "account": {"id": account_id}}
 
 
 def _payout(pid: str, account_id: str, user_id: str, at: datetime) -> dict:
-    return {
-        "id": pid,
-        "user": {"id": user_id},
-        "account": {"id": account_id},
-        "work_platform": {"name": "YouTube"},
-        "amount": 20.0,
-        "currency": "usd",
-        "status": "PAID",
-        "payout_at": _iso(at),
+    """A PAID payout of 20 USD, on the transaction's shape."""
+    base = {
+        k: v
+        for k, v in _transaction(pid, account_id, user_id, at).items()
+        if k not in ("type", "transaction_at")
     }
+    return {**base, "amount": 20.0, "status": "PAID", "payout_at": _iso(at)}
 
 
 def _profile(account_id: str, user_id: str) -> dict:
