@@ -42,21 +42,21 @@ def totals(store, items, users=("u1",), as_of=END) -> dict:
 
 
 def _two_runs_at_once(store, monkeypatch, line_up_s: float = 1.5) -> dict:
-    """Run 1 keeps t1 and run 2 keeps t2 for the same creator at the same moment, lined up so that each
-    recomputes while the other's item may be uncommitted; then the next run, reading no new income for the
-    creator, returns the kept totals (what it sends). ``line_up_s``: how long one run waits for the other at
-    the recompute (short with the lock, which holds the other run back; long without it, so a loaded
-    machine still lines them up)."""
+    """Run 1 keeps t1 and run 2 keeps t2 for the same creator at the same moment, lined up so that neither
+    stores its totals before both have summed the items (each while the other's item may be uncommitted);
+    then the next run, reading no new income for the creator, returns the kept totals (what it sends).
+    ``line_up_s``: how long one run waits for the other before it stores (short with the lock, which holds
+    the other run back before it sums; long without it, so a loaded machine still lines them up)."""
     barrier = threading.Barrier(2, timeout=line_up_s)
-    original = income_store.Income._recompute
+    original = income_store.Income._store_totals
 
-    def both_recompute_together(self, conn, *args, **kw):
+    def both_summed_before_either_stores(self, conn, rows):
         # a broken barrier: the other run waits for this one (serialized), nothing to line up
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait()
-        return original(self, conn, *args, **kw)
+        return original(self, conn, rows)
 
-    monkeypatch.setattr(income_store.Income, "_recompute", both_recompute_together)
+    monkeypatch.setattr(income_store.Income, "_store_totals", both_summed_before_either_stores)
     errors = []
 
     def run(item):
@@ -71,7 +71,7 @@ def _two_runs_at_once(store, monkeypatch, line_up_s: float = 1.5) -> dict:
     for t in threads:
         t.join(timeout=30)
     assert not errors, errors
-    monkeypatch.setattr(income_store.Income, "_recompute", original)
+    monkeypatch.setattr(income_store.Income, "_store_totals", original)
     return totals(store, [])["u1"]
 
 
