@@ -4,6 +4,7 @@ SQLite and PostgreSQL, whatever the overlap and the timing (hypothesis)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -74,27 +75,44 @@ class SlowHook(FakeInsiderHook):
         return result
 
 
-def run_all(state, streams: dict[str, list[dict]], delays, per_batch=1, read_chunk=1, **kw):
-    """Every run's send in its own thread, started together; returns hooks, reports, errors, landed."""
-    landed, lock, barrier = [], threading.Lock(), threading.Barrier(len(streams))
-    hooks = {r: SlowHook(delays.get(r, ()), landed, lock, per_batch=per_batch) for r in streams}
-    reports, errors = {}, {}
+def start_together(sends: dict) -> tuple[dict, dict]:
+    """Each run's send (a callable) in its own thread, started together; returns reports, errors."""
+    barrier, reports, errors = threading.Barrier(len(sends)), {}, {}
 
     def one(run):
         barrier.wait(timeout=30)
         try:
-            reports[run] = send_users(
-                streams[run], state=state, hook=hooks[run], run_id=run, read_chunk=read_chunk, **kw
-            )
+            reports[run] = sends[run]()
         except Exception as exc:  # reported, then asserted on
             errors[run] = exc
 
-    threads = [threading.Thread(target=one, args=(r,), daemon=True) for r in streams]
+    threads = [threading.Thread(target=one, args=(r,), daemon=True) for r in sends]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads), "a run never finished (deadlock?)"
+    return reports, errors
+
+
+def run_all(state, streams: dict[str, list[dict]], delays, per_batch=1, read_chunk=1, **kw):
+    """Every run's send in its own thread, started together; returns hooks, reports, errors, landed."""
+    landed, lock = [], threading.Lock()
+    hooks = {r: SlowHook(delays.get(r, ()), landed, lock, per_batch=per_batch) for r in streams}
+    reports, errors = start_together(
+        {
+            run: functools.partial(
+                send_users,
+                streams[run],
+                state=state,
+                hook=hooks[run],
+                run_id=run,
+                read_chunk=read_chunk,
+                **kw,
+            )
+            for run in streams
+        }
+    )
     return hooks, reports, errors, landed
 
 
@@ -356,24 +374,18 @@ def test_two_runs_waiting_for_the_two_users_of_a_dead_holders_lost_batch_both_fi
     with pytest.raises(Killed):
         send_users(d_users, state=dying, hook=dead, run_id=f"D-{prefix}")
     streams = {"A": [creator(prefix, 0, "A")], "B": [creator(prefix, 1, "B")]}
-    landed, lock, barrier = [], threading.Lock(), threading.Barrier(2)
-    hooks, reports, errors = {}, {}, {}
+    landed, lock, hooks = [], threading.Lock(), {}
     for run in streams:
         hooks[run] = SlowHook([], landed, lock, per_batch=1)
         hooks[run].stored_by_others = dead.sent_users()
-
-    def one(run):
-        barrier.wait(timeout=30)
-        try:
-            reports[run] = send_users(streams[run], state=store, hook=hooks[run], run_id=f"{run}-{prefix}")
-        except Exception as exc:
-            errors[run] = exc
-
-    threads = [threading.Thread(target=one, args=(r,), daemon=True) for r in streams]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    _, errors = start_together(
+        {
+            run: functools.partial(
+                send_users, streams[run], state=store, hook=hooks[run], run_id=f"{run}-{prefix}"
+            )
+            for run in streams
+        }
+    )
     assert not errors, errors
     got = Counter(dead.sent_events() + hooks["A"].sent_events() + hooks["B"].sent_events())
     assert max(got.values()) == 1 and _norm(got) == expected({"D": d_users, **streams})
