@@ -25,8 +25,8 @@ corrected to another currency, its only transaction REVERSED): an upsert that le
 not change it at Insider, so a figure that is gone is sent as 0. A last payout that is gone (the
 creator's only counted payout read again FAILED or PENDING) has no 0 to send: its totals say
 ``payout_gone`` instead, and keep saying it until a counted payout comes back, so every run that writes the
-creator deletes the last_payout_* attributes at Insider (creator_sync.pipeline.income.cleared; a level, as the lapsed platforms'
-clears are: a delete that did not land is sent again by the next run).
+creator deletes the last_payout_* attributes at Insider (creator_sync.pipeline.income.cleared; a level, as
+the lapsed platforms' clears are: a delete that did not land is sent again by the next run).
 
 PostgreSQL: the write transaction first takes the income lock (engine.income_lock), so two runs keeping
 items of the same creator at once recompute one after the other, the second from the first's committed
