@@ -23,6 +23,14 @@ export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export CREATOR_SYNC_DATA_URL="${CREATOR_SYNC_DATA_URL:-file://$AIRFLOW_HOME/data}"
 export CREATOR_SYNC_RATE_LIMIT_BACKEND="${CREATOR_SYNC_RATE_LIMIT_BACKEND:-file://$RUN_DIR/rate-limits}"
 export PATH="$REPO/.venv/bin:$PATH"
+# The demo's runs read contents and income over the whole engagement window (a look-back as long as it), so
+# the one sync `make demo` shows sends the engagement and income attributes: an hourly run reads only its
+# hour and leaves the engagement attributes out (creator_sync.pipeline.engagement). A deployment gets its
+# first full-window values from a backfill, a targeted run or one run with the `lookback_hours` Param.
+if [[ -z "${CREATOR_SYNC_LOOKBACK_HOURS:-}" ]]; then
+  CREATOR_SYNC_LOOKBACK_HOURS="$(python -c 'from creator_sync import settings; print(24 * settings.current().engagement_window_days)')"
+  export CREATOR_SYNC_LOOKBACK_HOURS
+fi
 mkdir -p "$RUN_DIR" "$AIRFLOW_HOME"
 
 # is_running NAME: true when .run/NAME.pid names a live process group leader.
