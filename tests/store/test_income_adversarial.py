@@ -188,14 +188,19 @@ versions = st.builds(
 @given(reads=st.lists(st.lists(versions, min_size=0, max_size=4), min_size=1, max_size=5))
 def test_the_kept_totals_are_those_of_the_last_read_of_each_item(reads):
     """Runs read items that change between reads (amount, currency, time, status): the totals are those of
-    each item's last read; a currency no counted item has any more is 0, never a stale figure."""
+    each item's last read; a currency no counted item has any more is 0, never a stale figure; and the last
+    payout is marked gone exactly when no counted payout is left but an earlier run's totals had one."""
     last: dict = {}
+    paid_before = False  # some run's totals had a last payout (sent to Insider)
     with tempfile.TemporaryDirectory() as tmp:
         store = _fresh_store(tmp)
         for run in reads:
             found = totals(store, run)
             for item in run:
                 last[(item.kind, item.item_id)] = item
+            got = found.get("u1", {})
+            assert bool(got.get("payout_gone")) == (paid_before and got.get("payout") is None), got
+            paid_before = paid_before or bool(got.get("payout"))
     expected = totals_of(last.values(), END, WINDOW)
     if not last:
         return
