@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 from devtools.airflow_api import AirflowAPI
+from devtools.webhook_setup import SETUP_DAG, register_webhook
+
+HISTORY_DAG = "creator_sync_history"
 
 
 def admin_login(airflow_home: Path) -> tuple[str, str]:
@@ -59,7 +62,19 @@ def main() -> int:
     text = report.get("text") if isinstance(report, dict) else str(report)
     write_note(api, args.dag_id, run_id, text)
     print(text)
+    enable_webhooks(api)
     return 0
+
+
+def enable_webhooks(api: AirflowAPI) -> None:
+    """Register the receiver at the InsightIQ sandbox (once: a later demo finds the setup DAG's successful
+    run) and unpause creator_sync_history, so a connect or disconnect at the sandbox reaches Insider."""
+    api.wait_for_dag(SETUP_DAG)
+    if not any(r["state"] == "success" for r in api.runs(SETUP_DAG)):
+        print(f"demo: registering the InsightIQ webhook ({SETUP_DAG})")
+        register_webhook(api)
+    api.unpause(HISTORY_DAG)
+    print(f"demo: InsightIQ webhooks reach the receiver; {HISTORY_DAG} unpaused")
 
 
 def write_note(api: AirflowAPI, dag_id: str, run_id: str, text: str) -> bool:

@@ -23,6 +23,18 @@ export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export CREATOR_SYNC_DATA_URL="${CREATOR_SYNC_DATA_URL:-file://$AIRFLOW_HOME/data}"
 export CREATOR_SYNC_RATE_LIMIT_BACKEND="${CREATOR_SYNC_RATE_LIMIT_BACKEND:-file://$RUN_DIR/rate-limits}"
 export PATH="$REPO/.venv/bin:$PATH"
+# InsightIQ's webhooks reach the demo's API server (the receiver plugin, creator_sync.webhooks.app): a
+# connect or disconnect at the sandbox starts a targeted creator_sync run, and a newly connected account's
+# past is owed to creator_sync_history. `make demo` registers the webhook (devtools.demo_run).
+export CREATOR_SYNC_PUBLIC_BASE_URL="${CREATOR_SYNC_PUBLIC_BASE_URL:-http://localhost:${AIRFLOW__API__PORT:-8080}}"
+# The demo's runs read contents and income over the whole engagement window (a look-back as long as it), so
+# the one sync `make demo` shows sends the engagement and income attributes: an hourly run reads only its
+# hour and leaves the engagement attributes out (creator_sync.pipeline.engagement). A deployment gets its
+# first full-window values from a backfill, a targeted run or one run with the `lookback_hours` Param.
+if [[ -z "${CREATOR_SYNC_LOOKBACK_HOURS:-}" ]]; then
+  CREATOR_SYNC_LOOKBACK_HOURS="$(python -c 'from creator_sync import settings; print(24 * settings.current().engagement_window_days)')"
+  export CREATOR_SYNC_LOOKBACK_HOURS
+fi
 mkdir -p "$RUN_DIR" "$AIRFLOW_HOME"
 
 # is_running NAME: true when .run/NAME.pid names a live process group leader.

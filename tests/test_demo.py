@@ -1,17 +1,31 @@
 """`make demo` twice, then `make stop`: UI up with the four pools and three connections, one sync run
-reported, and nothing left running afterwards. Uses the demo's fixed ports (8080, 8901-8903)."""
+reported, the InsightIQ webhook registered, a two-platform creator at the Insider sandbox carrying every
+attribute of docs/mapping.md's example (same names, same kinds), and nothing left running afterwards. Uses
+the demo's fixed ports (8080, 8901-8903)."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
+
+from creator_sync.pipeline import mapping_doc
+from creator_sync.pipeline.income import base_name
+from creator_sync.pipeline.mapping import load_mapping
 
 REPO = Path(__file__).resolve().parents[1]
 PORTS = (8080, 8901, 8902, 8903)
+INSIDER = "http://127.0.0.1:8902"
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+# attributes of the doc's example the sandbox's data cannot give, each with the reason
+NOT_IN_SANDBOX = {
+    "city": "the sandbox's addresses are free text, as in the vendor's example (no `city` key to read)",
+}
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +70,8 @@ def test_make_demo_twice_then_stop(demo_env):
         assert conn in out, f"connection {conn} missing from `airflow connections list`"
     assert "Reconciliation holds" in out
     assert "Airflow UI: http://localhost:8080" in out and "Login: admin / " in out
+    assert "InsightIQ webhooks reach the receiver" in out
+    assert_a_two_platform_creator_like_the_docs_example(insider_users())
 
     second = subprocess.run(["make", "demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
@@ -72,3 +88,71 @@ def test_make_demo_twice_then_stop(demo_env):
     ]
     assert leftovers == [], f"processes left behind in groups {leftovers}"
     assert not any(port_in_use(p) for p in PORTS)
+
+
+def insider_users(page: int = 500) -> list[dict]:
+    users: list[dict] = []
+    while True:
+        params = {"offset": len(users), "limit": page}
+        data = httpx.get(f"{INSIDER}/_sandbox/users", params=params, timeout=60).json()["data"]
+        users += data
+        if len(data) < page:
+            return users
+
+
+def kind(value) -> str:
+    """The JSON kind of an attribute value, a date (RFC 3339, whole seconds, Z) told apart from a string."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    return "date" if RFC3339.match(str(value)) else type(value).__name__
+
+
+def shapes(attributes: dict) -> dict[str, str]:
+    """An Insider user's attributes as {name: kind}, a platform's named `custom.{platform}_x` and a
+    currency's `custom.earnings_30d_{currency}`, so two creators on other platforms compare."""
+    custom = attributes.get("custom", {})
+    suffix = "_connection_status"
+    platforms = sorted((k.removesuffix(suffix) for k in custom if k.endswith(suffix)), key=len, reverse=True)
+    out = {k: kind(v) for k, v in attributes.items() if k != "custom"}
+    for key, value in custom.items():
+        name, platform = base_name(key), next((p for p in platforms if key.startswith(f"{p}_")), None)
+        if name and name != key:
+            key = f"{name}_{{currency}}"
+        elif platform:
+            key = "{platform}" + key[len(platform) :]
+        out[f"custom.{key}"] = kind(value)
+    return out
+
+
+def docs_example() -> dict[str, str]:
+    """docs/mapping.md's example creator (tests/pipeline/test_mapping_doc.py keeps the doc in sync): its
+    attributes and its income attributes."""
+    attributes = mapping_doc.example_user(load_mapping())["attributes"]
+    return shapes({**attributes, "custom": {**attributes["custom"], **mapping_doc.income_example()}})
+
+
+def assert_a_two_platform_creator_like_the_docs_example(users: list[dict]) -> None:
+    """The two-platform creator at the Insider sandbox closest to the doc's example lacks only what the
+    sandbox's data cannot give (NOT_IN_SANDBOX), and every attribute both have is of the same kind."""
+    want = docs_example()
+    closest = None
+    for user in users:
+        attributes = user["attributes"]
+        if len(attributes.get("custom", {}).get("connected_platforms", [])) < 2:
+            continue
+        have = shapes(attributes)
+        missing = set(want) - set(have)
+        if closest is None or len(missing) < len(closest[1]):
+            closest = (
+                user,
+                missing,
+                {k: (want[k], have[k]) for k in set(want) & set(have) if want[k] != have[k]},
+            )
+    assert closest is not None, "no creator with two connected platforms at the Insider sandbox"
+    user, missing, wrong_kind = closest
+    assert missing == set(NOT_IN_SANDBOX), (missing, user)
+    assert wrong_kind == {}, (wrong_kind, user)

@@ -96,6 +96,22 @@ def test_the_last_payout_is_the_newest_and_a_pending_one_does_not_count(tmp_path
     assert income_of(users["u1"])["last_payout_at"] == "2024-04-20T00:00:00Z"
 
 
+def test_a_payout_read_failed_after_it_was_paid_is_deleted_at_insider_not_sent_again(tmp_path, state):
+    """p1 PAID, then read FAILED: the second run's upsert sets no last_payout_* and its clears.jsonl (the
+    Delete User Attribute requests, creator_sync.pipeline.clear) lists them for the creator."""
+    transform(tmp_path, "r", fetch(tmp_path / "a", [], [paid("p1", "2024-04-20T00:00:00Z", 70)]), state)
+    failed = fetch(tmp_path / "b", [], [paid("p1", "2024-04-20T00:00:00Z", 70, status="FAILED")])
+    users, _ = transform(tmp_path, "s", failed, state)
+    assert income_of(users["u1"]) == {}
+    clears = [json.loads(x) for x in (tmp_path / "s" / "clears.jsonl").read_text().splitlines()]
+    assert clears == [
+        {
+            "identifiers": {"uuid": "u1"},
+            "custom": {"whole": ["last_payout_amount", "last_payout_at", "last_payout_currency"]},
+        }
+    ]
+
+
 def test_an_item_without_a_usable_amount_or_currency_is_a_dead_letter(tmp_path, state):
     items = [tx("t1", "2024-05-01T10:00:00Z", 3), tx("t2", "2024-05-01T11:00:00Z", None),
              tx("t3", "2024-05-01T12:00:00Z", 5, currency="dollars")]  # fmt: skip

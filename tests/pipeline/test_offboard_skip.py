@@ -48,6 +48,18 @@ def test_reenabled_creator_is_transformed_again(fetched, tmp_path):
     assert result.stats.offboarded == 0 and '"u1"' in result.users_path.read_text()
 
 
+def test_a_creator_pending_offboarding_is_still_sent(fetched, tmp_path):
+    """A queued offboarding request (ACCOUNTS.DISCONNECTED, creator_offboard not run yet) is no verdict: the
+    rule may not hold (another account still connected), so the run that carries the disconnect - its
+    account_disconnected event, its clears - sends the creator. Only the skip list skips."""
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    OffboardingState(store).queue(
+        user_id="u1", account_id="a1", reason="accounts_disconnected", source="webhook"
+    )
+    result = _run(fetched, tmp_path, "pending", offboarded=lambda ids: offboarded_ids(ids, store))
+    assert result.stats.offboarded == 0 and '"u1"' in result.users_path.read_text()
+
+
 def _users_of(hook) -> set[str]:
     return {u["identifiers"]["uuid"] for req in hook.requests for u in req}
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from creator_sync.pipeline.income import attribute_values
+from creator_sync.pipeline.income import attribute_values, cleared
+from creator_sync.pipeline.mapping import load_mapping
 from creator_sync.store import StateStore
 from creator_sync.store import income as income_store
 from creator_sync.store.income import PAYOUT, TRANSACTION, IncomeItem, totals_of
@@ -114,18 +115,37 @@ def test_a_reversed_transaction_sets_the_figures_to_zero(store):
     assert after == {"earnings_lifetime_usd": 0, "earnings_30d_usd": 0}, after
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A creator's only PAID payout read again as FAILED: the totals have no payout, so the "
-    "last_payout_* attributes are left out of the upsert and Insider keeps the failed payout's values "
-    "(clearing them needs the Delete User Attribute API, as clearing.py does for lapsed platforms)",
-)
+PAID_P1 = IncomeItem("u1", PAYOUT, "p1", "a1", 50_000_000, "USD", END - DAY_US, "PAID", True)
+FAILED_P1 = IncomeItem("u1", PAYOUT, "p1", "a1", 50_000_000, "USD", END - DAY_US, "FAILED", False)
+LAST_PAYOUT = ["last_payout_at", "last_payout_amount", "last_payout_currency"]
+
+
+def _paid_then_failed(store) -> dict:
+    """p1 read PAID (its figures sent), then read again FAILED: the creator has no counted payout left."""
+    assert attribute_values(totals(store, [PAID_P1])["u1"])["last_payout_amount"] == 50
+    return totals(store, [FAILED_P1])
+
+
 def test_a_payout_that_failed_after_it_was_paid_is_not_the_last_payout_any_more(store):
-    paid = IncomeItem("u1", PAYOUT, "p1", "a1", 50_000_000, "USD", END - DAY_US, "PAID", True)
-    failed = IncomeItem("u1", PAYOUT, "p1", "a1", 50_000_000, "USD", END - DAY_US, "FAILED", False)
-    assert attribute_values(totals(store, [paid])["u1"])["last_payout_amount"] == 50
-    after = attribute_values(totals(store, [failed])["u1"])
-    assert "last_payout_amount" in after  # something must tell Insider the payout is gone
+    """The upsert leaves last_payout_* out (there is no value to send) and the clears list them for Insider's
+    Delete User Attribute API; a run that reads nothing new lists them again (a level: a delete that did not
+    land is sent again), until a counted payout comes back."""
+    mapping = load_mapping()
+    after = _paid_then_failed(store)
+    assert not set(LAST_PAYOUT) & set(attribute_values(after["u1"]))
+    assert cleared(after, mapping) == {"u1": LAST_PAYOUT}
+    assert cleared(totals(store, []), mapping) == {"u1": LAST_PAYOUT}
+    back = totals(store, [PAID_P1])
+    assert cleared(back, mapping) == {} and attribute_values(back["u1"])["last_payout_amount"] == 50
+
+
+def test_without_the_earlier_payout_check_insider_keeps_the_failed_payout(store, monkeypatch):
+    """The guard off (`had_payout` always false): nothing says the payout is gone, so nothing is cleared and
+    nothing sent: Insider keeps the failed payout as the creator's last one."""
+    monkeypatch.setattr(income_store, "had_payout", lambda previous: False)
+    after = _paid_then_failed(store)
+    assert cleared(after, load_mapping()) == {}
+    assert not set(LAST_PAYOUT) & set(attribute_values(after["u1"]))
 
 
 def test_the_same_transaction_id_under_two_creators_counts_for_each(store):
@@ -168,14 +188,19 @@ versions = st.builds(
 @given(reads=st.lists(st.lists(versions, min_size=0, max_size=4), min_size=1, max_size=5))
 def test_the_kept_totals_are_those_of_the_last_read_of_each_item(reads):
     """Runs read items that change between reads (amount, currency, time, status): the totals are those of
-    each item's last read; a currency no counted item has any more is 0, never a stale figure."""
+    each item's last read; a currency no counted item has any more is 0, never a stale figure; and the last
+    payout is marked gone exactly when no counted payout is left but an earlier run's totals had one."""
     last: dict = {}
+    paid_before = False  # some run's totals had a last payout (sent to Insider)
     with tempfile.TemporaryDirectory() as tmp:
         store = _fresh_store(tmp)
         for run in reads:
             found = totals(store, run)
             for item in run:
                 last[(item.kind, item.item_id)] = item
+            got = found.get("u1", {})
+            assert bool(got.get("payout_gone")) == (paid_before and got.get("payout") is None), got
+            paid_before = paid_before or bool(got.get("payout"))
     expected = totals_of(last.values(), END, WINDOW)
     if not last:
         return

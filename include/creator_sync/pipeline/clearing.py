@@ -1,6 +1,8 @@
 """What to clear at Insider: the per-platform attributes of platforms a creator has no connected account on,
 and the custom attributes over all platforms marked `clear: true` (connected_platforms, the totals) of a
-creator with no connected account at all.
+creator with no connected account at all. The income attributes of a last payout that is gone join the same
+clears.jsonl line (creator_sync.pipeline.income.cleared), so they spend the same Delete User Attribute
+requests and the same rate budget.
 
 A platform has lapsed for a creator when the creator has accounts on it (the run's accounts rows: the whole
 directory after the snapshot merge, creator_sync.sync.incremental_fetch) and every one of them has a known
@@ -90,14 +92,20 @@ def _clear_whole(
 
 
 def split(
-    creators: pd.DataFrame, accounts: pd.DataFrame, names: Iterable[str], whole: dict[str, str] | None = None
+    creators: pd.DataFrame,
+    accounts: pd.DataFrame,
+    names: Iterable[str],
+    whole: dict[str, str] | None = None,
+    also: dict[str, list[str]] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """`creators` without the values of the attributes to clear, and per creator (uuid index, in the
     creators' order) the sorted attribute names to clear; creators with nothing to clear are not in it.
     `names`: the per-platform attributes cleared for a lapsed platform; `whole` (column -> clear_as): the
-    custom attributes over all platforms cleared for a creator with no connected account at all."""
+    custom attributes over all platforms cleared for a creator with no connected account at all; `also`
+    (uuid -> names): other attributes to clear, which the creators' frame does not set (a last payout that
+    is gone, creator_sync.pipeline.income.cleared)."""
     names = tuple(names)
-    per_user: dict[str, list[str]] = {}
+    per_user: dict[str, list[str]] = {u: list(n) for u, n in (also or {}).items() if n}
     creators = _clear_whole(creators, accounts, whole or {}, per_user)
     lapsed = lapsed_platforms(accounts)
     lapsed = lapsed[lapsed["uuid"].isin(creators.index)]

@@ -18,6 +18,10 @@ totals are recomputed from every item kept, and the bucket's creators get the at
   without new income gets a correct figure from the first run after that (within an hour).
 - The last payout is the newest kept payout (by time, then id): one read late (the sweep, a backfill, the
   history path) never replaces a newer one, because the newer one is in the state too.
+- A last payout that is gone (the creator's only counted payout read again FAILED: the totals say
+  `payout_gone`, creator_sync.store.income) has no value to send: `cleared` lists the last_payout_*
+  attributes for Insider's Delete User Attribute API, with the lapsed platforms' clears
+  (creator_sync.pipeline.clearing, clears.jsonl), while the upsert leaves them out.
 - An item whose amount, currency or time is not usable is kept as a dead letter (`invalid_income_item`,
   malformed.jsonl: the send step stores it) and stays out of the totals.
 - Only counted statuses are summed (the mapping's `transaction_statuses` / `payout_statuses`); others are
@@ -206,6 +210,18 @@ def attributes(totals: dict[str, dict[str, Any]], m: Mapping) -> pd.DataFrame:
     frame = frame[[c for c in frame.columns if base_name(c) in names]]
     frame.index.name = "uuid"
     return frame.dropna(axis=1, how="all")
+
+
+PAYOUT_ATTRIBUTES = ("last_payout_at", "last_payout_amount", "last_payout_currency")
+
+
+def cleared(totals: dict[str, dict[str, Any]], m: Mapping) -> dict[str, list[str]]:
+    """Per creator whose last payout is gone (`payout_gone`) the last_payout_* attributes the mapping
+    sends (names without `custom.`), to delete at Insider."""
+    names = [n for n in PAYOUT_ATTRIBUTES if m.income and n in m.income.attributes]
+    if not names:
+        return {}
+    return {uuid: list(names) for uuid, t in totals.items() if t.get("payout_gone")}
 
 
 def base_name(column: str) -> str | None:

@@ -532,11 +532,13 @@ class _Earnings:
         if len(items):
             background.submit(lambda: self.spool.write(items))
 
-    def attributes(self, bucket: int, creators: pd.Index, as_of) -> pd.DataFrame:
+    def attributes(self, bucket: int, creators: pd.Index, as_of) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+        """The bucket's income attributes (uuid index) and, per creator, the income attributes to clear."""
         if self.state is None or self.m.income is None:
-            return pd.DataFrame()
+            return pd.DataFrame(), {}
         items = income.as_items(self.spool.pop(bucket), creators)
-        return income.attributes(self.state.totals(items, creators, as_of), self.m)
+        totals = self.state.totals(items, creators, as_of)
+        return income.attributes(totals, self.m), income.cleared(totals, self.m)
 
 
 def _rolling(
@@ -860,8 +862,10 @@ def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, outs: tuple, st
     if b.offboarded is not None and len(creators):
         creators, left = _without(creators, b.offboarded(creators.index))
         stats.offboarded += left
+    gone: dict[str, list[str]] = {}  # income attributes to clear (a last payout that is gone)
     if b.earnings is not None:  # the income items of the bucket's creators kept, their totals read
-        creators = add_metrics(creators, b.earnings.attributes(bucket, creators.index, b.as_of))
+        earned, gone = b.earnings.attributes(bucket, creators.index, b.as_of)
+        creators = add_metrics(creators, earned)
     metrics = _bucket_metrics(b.metric_spool.pop(bucket), m)
     events = b.event_spool.pop(bucket)
     if not len(creators):
@@ -873,7 +877,7 @@ def _write_one_bucket(bucket: int, b: _BucketInputs, m: Mapping, outs: tuple, st
     window = engagement.attributes(r.spool.pop(bucket), creators, r.days, r.full)
     creators = add_metrics(creators, engagement.read_in_full(window, accounts, r.read_accounts))
     names = m.cleared(tuple(engagement.ATTRIBUTES))
-    creators, clears = clearing.split(creators, accounts, names, m.cleared_whole())
+    creators, clears = clearing.split(creators, accounts, names, m.cleared_whole(), also=gone)
     creators = _with_reasons(creators, m)
     hashes: list[tuple[str, str, int]] = []
     _write_bucket(creators, events, m, users_out, rejected_out, hashes, stats)

@@ -22,7 +22,11 @@ pass the 64-bit range, where SQLite's sum() fails the statement ('integer overfl
 
 A currency the creator's previous totals had keeps a figure of 0 when no counted item of it is left (an item
 corrected to another currency, its only transaction REVERSED): an upsert that leaves an attribute out does
-not change it at Insider, so a figure that is gone is sent as 0.
+not change it at Insider, so a figure that is gone is sent as 0. A last payout that is gone (the
+creator's only counted payout read again FAILED or PENDING) has no 0 to send: its totals say
+``payout_gone`` instead, and keep saying it until a counted payout comes back, so every run that writes the
+creator deletes the last_payout_* attributes at Insider (creator_sync.pipeline.income.cleared; a level, as
+the lapsed platforms' clears are: a delete that did not land is sent again by the next run).
 
 PostgreSQL: the write transaction first takes the income lock (engine.income_lock), so two runs keeping
 items of the same creator at once recompute one after the other, the second from the first's committed
@@ -108,15 +112,27 @@ def _payout(item: IncomeItem | None) -> dict[str, Any] | None:
     }
 
 
-def _totals(lifetime: dict, recent: dict, payout: dict | None, as_of_us: int) -> dict[str, Any]:
+def _totals(
+    lifetime: dict, recent: dict, payout: dict | None, as_of_us: int, payout_gone: bool = False
+) -> dict[str, Any]:
     """Totals as stored (JSON): a currency with a lifetime sum has a recent sum too (0 when nothing is
-    recent), so a recent figure falls to 0 instead of keeping its last value."""
-    return {
+    recent), so a recent figure falls to 0 instead of keeping its last value. `payout_gone` (set only when
+    true): no counted payout is left, but an earlier computation had one (see the module)."""
+    out = {
         "lifetime": dict(sorted(lifetime.items())),
         "recent": {currency: recent.get(currency, 0) for currency in sorted(lifetime)},
         "payout": payout,
         "as_of_us": as_of_us,
     }
+    if payout_gone and payout is None:
+        out["payout_gone"] = True
+    return out
+
+
+def had_payout(previous: dict[str, Any]) -> bool:
+    """Whether a creator's previous totals had a last payout sent to Insider, or one still to delete there
+    (the guard behind ``payout_gone``: a test switches it off)."""
+    return bool(previous.get("payout") or previous.get("payout_gone"))
 
 
 def serialize(conn) -> None:
@@ -223,8 +239,11 @@ class Income(StoreBase):
         as_of_us = max(as_of_us, int(conn.execute(stored).scalar() or 0))
         cutoff = as_of_us - window_us
         lifetime: dict[str, dict[str, int]] = {u: {} for u in user_keys}
+        had: set[str] = set()
         for user, previous in self._read_totals(conn, user_keys).items():
             lifetime[user] = dict.fromkeys(previous.get("lifetime") or {}, 0)  # a currency gone: sent as 0
+            if had_payout(previous):
+                had.add(user)
         keys = key_values(dialect, user_keys)
         units, rest = t.c.amount_micros // UNIT, t.c.amount_micros % UNIT  # truncated: units*UNIT + rest
 
@@ -259,7 +278,9 @@ class Income(StoreBase):
         rows = [
             {
                 "user_key": u,
-                "totals": json.dumps(_totals(lifetime[u], recents[u], _payout(newest.get(u)), as_of_us)),
+                "totals": json.dumps(
+                    _totals(lifetime[u], recents[u], _payout(newest.get(u)), as_of_us, payout_gone=u in had)
+                ),
                 "as_of_us": as_of_us,
                 "next_change_us": next_change[u],
                 "updated_at": at,
