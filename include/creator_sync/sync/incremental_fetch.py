@@ -311,9 +311,10 @@ def _derived(merge: StreamMerge, window: tuple[datetime, datetime]):
     fresh = merge.fresh()
     if fresh is None:
         return
-    replaced = (
-        files.concat_tables(merge.replaced) if merge.replaced else pa.table({KEY: pa.array([], pa.string())})
-    )
+    if merge.replaced:
+        replaced = files.concat_tables(merge.replaced)
+    else:  # no re-read row replaces one: an empty snapshot part (its columns), or none at all
+        replaced = merge.old_schema.empty_table() if merge.old_schema is not None else None
     yield account_status.derive(replaced, fresh, window, snapshot_rows=merge.old_rows)
 
 

@@ -134,6 +134,7 @@ class StreamMerge:
     def __init__(self, old_schema: pa.Schema | None, old_rows: int, old_batches: Iterable[pa.Table], new):
         self.new = last_per_id(new)
         self.old_rows = old_rows
+        self.old_schema = old_schema
         self._old = old_batches
         self.replaced: list[pa.Table] = []
         if not old_rows:
