@@ -197,8 +197,8 @@ def _write_part(part: str, batches: Batches, targets: list) -> tuple[int, set[st
             if part == "accounts":
                 income.update(income_accounts(kept))
             for writer, rows_out in zip(writers, [kept, *[table] * (len(writers) - 1)], strict=True):
-                if rows_out.num_rows:
-                    writer.write_table(rows_out)
+                if rows_out.num_rows:  # row groups of at most BATCH_ROWS: the next merge reads one at a time
+                    writer.write_table(rows_out, row_group_size=BATCH_ROWS)
         if not writers:  # no table at all: an empty part
             for target in targets:
                 with files.open_output(target, "wb") as fh:
