@@ -1,7 +1,7 @@
 """Memory of the directory snapshot merge by the number of creators: an hourly run's re-read merged onto a
 stored snapshot of N creators.
 
-    python -m devtools.bench.snapshot_merge --creators 100000 [--webhook-accounts 500]
+    python -m devtools.bench.snapshot_merge --creators 100000 [--webhook-accounts 500] [--keep DIR]
 
 A child process (not counted) writes the fleet as devtools.bench.transform_creators does (users, one or two
 accounts per creator, a profile per account, every column the sandbox renders), stores it as the snapshot
@@ -10,7 +10,8 @@ hourly run re-reads (creator_sync.sync.incremental_fetch.fetch_directory's files
 users, accounts and profiles, plus `--webhook-accounts` other accounts with a changed status. This process
 then runs the transform task's directory step, `incremental_fetch.complete_directory`, and prints its peak
 RSS (`VmHWM` of /proc/self/status), the RSS before it (interpreter + imports) and what it wrote. Run it at
-two sizes to see the growth.
+two sizes to see the growth. `--keep DIR` builds the fixture there once and keeps it; a later run with the
+same DIR merges again onto the same base (the run's retry: `SnapshotStore.base_for`).
 """
 
 from __future__ import annotations
@@ -90,9 +91,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--creators", type=int, default=100_000)
     parser.add_argument("--webhook-accounts", type=int, default=500)
+    parser.add_argument("--keep", help="build the fixture here once and keep it (default: a temp dir)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-snapshot-merge-") as tmp:
-        root = Path(tmp)
+        root = Path(args.keep or tmp)
+        fresh = not (root / "data").exists()
         os.environ["CREATOR_SYNC_DATA_URL"] = (root / "data").as_uri()
         os.environ.pop("CREATOR_SYNC_FETCH_MODE", None)  # incremental: the hourly run's merge
         from creator_sync.sync import incremental_fetch
@@ -102,8 +105,9 @@ def main(argv: list[str] | None = None) -> dict:
             target=build, args=(root, args.creators, args.webhook_accounts)
         )
         began = time.perf_counter()
-        child.start()
-        child.join()
+        if fresh:
+            child.start()
+            child.join()
         if child.exitcode:
             raise RuntimeError(f"fixture writer failed ({child.exitcode})")
         built = time.perf_counter() - began

@@ -67,6 +67,7 @@ def since_column(status: str) -> str:
 
 
 DERIVED = (SINCE, *(since_column(s) for s in STATUSES))
+BASE_COLUMNS = (KEY, STATUS, SINCE)  # what `derive` reads of the snapshot's rows
 SINCE_DTYPE = "datetime64[us, UTC]"
 
 

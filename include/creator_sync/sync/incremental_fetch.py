@@ -318,16 +318,26 @@ def _derived(merge: StreamMerge, window: tuple[datetime, datetime]):
     yield account_status.derive(replaced, fresh, window, snapshot_rows=merge.old_rows)
 
 
-def _merged(store: SnapshotStore, base: Meta, reads: dict[str, pa.Table], window) -> dict[str, Any]:
-    """Each part of `reads` merged onto `base` as a stream (accounts: with the DERIVED columns)."""
-    merges = {part: store.merged(base, part, reads[part]) for part in PARTS}
-    return {part: _derived(m, window) if part == "accounts" else m for part, m in merges.items()}
+def _merged(store: SnapshotStore, base: Meta, reads, window) -> dict[str, Any]:
+    """Each part's re-read rows (`reads[part]`: a table, or a function that reads it when the part's turn
+    comes, so one part's reads are held at a time) merged onto `base` as a stream (accounts: with the
+    DERIVED columns)."""
+
+    def stream(part: str):
+        new = reads[part]() if callable(reads[part]) else reads[part]
+        if part != "accounts":
+            yield from store.merged(base, part, new)
+            return
+        columns = account_status.BASE_COLUMNS
+        yield from _derived(store.merged(base, part, new, replaced_columns=columns), window)
+
+    return {part: stream(part) for part in PARTS}
 
 
 def _write_sweep(run: SyncRun, store: SnapshotStore, base: Meta, window) -> Meta:
     """An incremental run: the re-read rows merged onto the snapshot, streamed into the new snapshot version
     and into the run's fetch files at once."""
-    reads = {part: read_tables(run.dir / READS_DIR / part) for part in PARTS}
+    reads = {part: lambda part=part: read_tables(run.dir / READS_DIR / part) for part in PARTS}
     copies = {part: storage.ensure_dir(run.dir / "fetch" / part) / f"{part}.parquet" for part in PARTS}
     return store.write(
         run.run_id,

@@ -128,11 +128,20 @@ class StreamMerge:
     """`merge(old, new)` as a stream of tables under one schema: the tables `old_batches` yields (a stored
     part of `old_rows` rows under `old_schema`, read batch by batch) without the rows whose id `new` holds,
     then `new`'s last row per id. Each yielded table is equal, row for row, to its slice of `merge`'s result.
-    `replaced` collects the old rows a re-read row replaces, in old's order (the base rows of the re-read
-    ids: creator_sync.sync.account_status.derive dates status changes from them)."""
+    With `replaced_columns`, `replaced` collects those columns (those of them old has) of the old rows a
+    re-read row replaces, in old's order (the base rows of the re-read ids:
+    creator_sync.sync.account_status.derive dates status changes from them)."""
 
-    def __init__(self, old_schema: pa.Schema | None, old_rows: int, old_batches: Iterable[pa.Table], new):
+    def __init__(
+        self,
+        old_schema: pa.Schema | None,
+        old_rows: int,
+        old_batches: Iterable[pa.Table],
+        new: pa.Table,
+        replaced_columns: Iterable[str] | None = None,
+    ):
         self.new = last_per_id(new)
+        self._replaced_columns = None if replaced_columns is None else tuple(replaced_columns)
         self.old_rows = old_rows
         self.old_schema = old_schema
         self._old = old_batches
@@ -154,8 +163,9 @@ class StreamMerge:
                 yield batch
                 continue
             hit = pc.fill_null(pc.is_in(_ids(batch, KEY), value_set=self._fresh), False)
-            if (replaced := batch.filter(hit)).num_rows:
-                self.replaced.append(replaced)
+            if self._replaced_columns is not None and (replaced := batch.filter(hit)).num_rows:
+                names = [c for c in self._replaced_columns if c in batch.column_names]
+                self.replaced.append(replaced.select(names))
             kept = batch.filter(pc.invert(hit))
             if kept.num_rows:
                 yield files.conform(kept, self.schema)
@@ -172,19 +182,33 @@ class StreamMerge:
             yield fresh
 
 
+def _income_ids(accounts: pa.Table) -> pa.Array:
+    """The distinct income-synced account ids of `accounts`, unsorted."""
+    if INCOME_STATUS not in accounts.column_names or KEY not in accounts.column_names:
+        return pa.array([], pa.string())
+    synced = pc.is_in(accounts[INCOME_STATUS], value_set=pa.array(sorted(INCOME_SYNCED)))
+    return pc.unique(pc.drop_null(accounts[KEY].filter(pc.fill_null(synced, False))).combine_chunks())
+
+
+def _sorted_ids(ids: Iterable[pa.Array]) -> tuple[str, ...]:
+    """The distinct values of `ids`, sorted (held as Arrow until the one Python tuple meta.json needs)."""
+    ids = [i for i in ids if len(i)]
+    if not ids:
+        return ()
+    distinct = pc.unique(pa.chunked_array(ids).combine_chunks()) if len(ids) > 1 else ids[0]
+    return tuple(distinct.take(pc.sort_indices(distinct)).to_pylist())
+
+
 def income_accounts(accounts: pa.Table) -> tuple[str, ...]:
     """The income-synced account ids, sorted (the income sweep's stable order)."""
-    if INCOME_STATUS not in accounts.column_names or KEY not in accounts.column_names:
-        return ()
-    synced = pc.is_in(accounts[INCOME_STATUS], value_set=pa.array(sorted(INCOME_SYNCED)))
-    return tuple(sorted(set(pc.drop_null(accounts[KEY].filter(pc.fill_null(synced, False))).to_pylist())))
+    return _sorted_ids([_income_ids(accounts)])
 
 
-def _write_part(part: str, batches: Batches, targets: list) -> tuple[int, set[str]]:
+def _write_part(part: str, batches: Batches, targets: list) -> tuple[int, list[pa.Array]]:
     """Write the stream to targets[0] (its storable rows: the snapshot) and to targets[1:] (every row);
-    returns the storable rows' count and, for accounts, their income account ids."""
+    returns the storable rows' count and, for accounts, their income account ids (per batch)."""
     stream = [batches] if isinstance(batches, pa.Table) else batches
-    rows, income, writers = 0, set(), []
+    rows, income, writers = 0, [], []
     with ExitStack() as stack:
         for table in stream:
             table = table.replace_schema_metadata(None)
@@ -195,7 +219,7 @@ def _write_part(part: str, batches: Batches, targets: list) -> tuple[int, set[st
             kept = storable(part, table)
             rows += kept.num_rows
             if part == "accounts":
-                income.update(income_accounts(kept))
+                income.append(_income_ids(kept))
             for writer, rows_out in zip(writers, [kept, *[table] * (len(writers) - 1)], strict=True):
                 if rows_out.num_rows:  # row groups of at most BATCH_ROWS: the next merge reads one at a time
                     writer.write_table(rows_out, row_group_size=BATCH_ROWS)
@@ -255,13 +279,18 @@ class SnapshotStore:
                 yield pa.Table.from_batches([batch]).replace_schema_metadata(None)
 
     def merged(
-        self, base: Meta | None, part: str, new: pa.Table, batch_rows: int = BATCH_ROWS
+        self,
+        base: Meta | None,
+        part: str,
+        new: pa.Table,
+        batch_rows: int = BATCH_ROWS,
+        replaced_columns: Iterable[str] | None = None,
     ) -> StreamMerge:
-        """`new` (a run's re-read rows) merged onto `base`'s part, as a stream."""
+        """`new` (a run's re-read rows) merged onto `base`'s part, as a stream (see StreamMerge)."""
         if base is None:
-            return StreamMerge(None, 0, (), new)
+            return StreamMerge(None, 0, (), new, replaced_columns)
         schema, rows = self.shape(base, part)
-        return StreamMerge(schema, rows, self.batches(base, part, batch_rows), new)
+        return StreamMerge(schema, rows, self.batches(base, part, batch_rows), new, replaced_columns)
 
     def write(
         self,
@@ -279,11 +308,11 @@ class SnapshotStore:
         per part that gets every row of its stream too (the run's fetch files), written as it is read."""
         version = f"{now:%Y%m%dT%H%M%S}-{run_dir_name(run_id)}-{uuid.uuid4().hex[:8]}"
         directory = storage.ensure_dir(self.root / version)
-        sizes, income = {}, set()
+        sizes, income = {}, []
         for part in PARTS:
             targets = [directory / f"{part}.parquet", *([copies[part]] if copies and part in copies else [])]
             sizes[part], found = _write_part(part, tables[part], targets)
-            income |= found
+            income += found
         full_read = set(full_read)
         previous = base.full_read_at if base else {}
         meta = Meta(
@@ -292,7 +321,7 @@ class SnapshotStore:
             base=base.version if base else None,
             written_at=now.isoformat(),
             sizes=sizes,
-            income_accounts=tuple(sorted(income)),
+            income_accounts=_sorted_ids(income),
             contents_per_day=contents_per_day,
             full_read_at={p: now.isoformat() if p in full_read else previous.get(p) for p in PARTS},
         )
@@ -304,7 +333,8 @@ class SnapshotStore:
     @staticmethod
     def _write_json(path, data: Mapping) -> None:
         with files.open_output(path, "wb") as fh:
-            fh.write(json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
+            # no indent: the C encoder (a fleet's income account ids are millions of strings)
+            fh.write(json.dumps(data, sort_keys=True).encode("utf-8"))
 
     def versions(self) -> list[str]:
         """The version directories present (complete or not)."""
