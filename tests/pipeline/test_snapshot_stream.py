@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from creator_sync.sync import account_status, incremental_fetch, snapshot
+from creator_sync.sync.insightiq_reads import INCOME_SYNCED
 from creator_sync.sync.snapshot import SnapshotStore, StreamMerge
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -41,6 +42,8 @@ def tables(draw, ids=IDS, unique: bool = False) -> pa.Table:
         columns["id"] = "str"
     if draw(st.booleans()):
         columns["user.id"] = "str"
+    if draw(st.booleans()):
+        columns[snapshot.INCOME_STATUS] = "str"
     for name in EXTRA:
         if draw(st.booleans()):
             columns[name] = draw(st.sampled_from(sorted(TYPES)))
@@ -51,6 +54,9 @@ def tables(draw, ids=IDS, unique: bool = False) -> pa.Table:
             values = draw(st.lists(ids, min_size=n, max_size=n, unique=unique))
         elif name == "user.id":
             values = draw(st.lists(st.sampled_from([None, "u1", "u2"]), min_size=n, max_size=n))
+        elif name == snapshot.INCOME_STATUS:
+            income = [None, "NOT_SUPPORTED", *sorted(INCOME_SYNCED)]
+            values = draw(st.lists(st.sampled_from(income), min_size=n, max_size=n))
         else:
             values = draw(st.lists(_value(kind), min_size=n, max_size=n))
         data[name] = pa.array(values, TYPES[kind])
@@ -93,9 +99,14 @@ def test_the_streaming_merge_equals_the_whole_table_merge(old, new, row_group, b
     assert collect(streamed(data, new, batch_rows)).equals(reference)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(old=tables(), new=tables(), batch_rows=st.integers(1, 3))
-def test_a_streamed_write_stores_what_a_whole_write_stores(old, new, batch_rows):
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(old=tables(), new=tables(), batch_rows=st.integers(1, 3), ids_per_chunk=st.integers(1, 3))
+def test_a_streamed_write_stores_what_a_whole_write_stores(old, new, batch_rows, ids_per_chunk, monkeypatch):
+    monkeypatch.setattr(snapshot, "IDS_PER_CHUNK", ids_per_chunk)
     data = stored(old, 2)
     reference = snapshot.merge(whole(data), new)
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,6 +119,7 @@ def test_a_streamed_write_stores_what_a_whole_write_stores(old, new, batch_rows)
         store = SnapshotStore(root / "b")
         got = store.write("scheduled__1", None, parts, now=NOW, copies=copies)
         assert (got.sizes, got.income_accounts) == (want.sizes, want.income_accounts)
+        assert store.current() == got  # meta.json (its ids written in chunks) reads back as written
         for part in snapshot.PARTS:
             assert store.read(got, part).equals(snapshot.storable(part, reference))
             assert whole(copies[part].read_bytes()).equals(reference)  # the run's files: every row

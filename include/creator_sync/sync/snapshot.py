@@ -35,7 +35,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -55,7 +55,8 @@ PARTS = ("users", "profiles", "accounts")
 KEY = "id"
 POINTER = "CURRENT.json"
 INCOME_STATUS = "data.income.status"
-BATCH_ROWS = 50_000  # rows per record batch of a streamed stored part
+BATCH_ROWS = 10_000  # rows per record batch (and row group) of a streamed stored part
+IDS_PER_CHUNK = 10_000  # income account ids JSON-encoded at a time into meta.json
 
 Batches = pa.Table | Iterable[pa.Table]  # a part: one table, or a stream of tables under one schema
 
@@ -325,16 +326,30 @@ class SnapshotStore:
             contents_per_day=contents_per_day,
             full_read_at={p: now.isoformat() if p in full_read else previous.get(p) for p in PARTS},
         )
-        self._write_json(directory / "meta.json", asdict(meta))
+        self._write_meta(directory / "meta.json", meta)
         self._write_json(self.root / POINTER, {"version": version})  # last: the version is now in force
         self.prune(keep={version, meta.base})
         return meta
 
     @staticmethod
+    def _write_meta(path, meta: Meta) -> None:
+        """meta.json, its income account ids encoded IDS_PER_CHUNK at a time (a fleet's are millions of
+        strings: one json.dumps of them all holds each encoded id and the whole text at once)."""
+        ids = meta.income_accounts
+        marker = '"income_accounts": []'
+        head, tail = json.dumps(asdict(replace(meta, income_accounts=())), sort_keys=True).split(marker)
+        with files.open_output(path, "wb") as fh:
+            fh.write(f'{head}"income_accounts": ['.encode())
+            for at in range(0, len(ids), IDS_PER_CHUNK):
+                fh.write(
+                    ((", " if at else "") + json.dumps(list(ids[at : at + IDS_PER_CHUNK]))[1:-1]).encode()
+                )
+            fh.write(f"]{tail}".encode())
+
+    @staticmethod
     def _write_json(path, data: Mapping) -> None:
         with files.open_output(path, "wb") as fh:
-            # no indent: the C encoder (a fleet's income account ids are millions of strings)
-            fh.write(json.dumps(data, sort_keys=True).encode("utf-8"))
+            fh.write(json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
 
     def versions(self) -> list[str]:
         """The version directories present (complete or not)."""
