@@ -25,3 +25,11 @@ def test_the_memory_keys_are_named_by_size():
         "snapshot_merge_rss_growth_10x": 1.25,
         "snapshot_merge_rss_before_mb": 201,
     }
+
+
+def test_the_full_read_variant_stores_the_fetched_fleet_as_the_first_version(tmp_path, monkeypatch):
+    monkeypatch.delenv("CREATOR_SYNC_DATA_URL", raising=False)
+    monkeypatch.delenv("CREATOR_SYNC_FETCH_MODE", raising=False)
+    out = snapshot_merge.main(["--creators", "1200", "--full-read", "--keep", str(tmp_path)])
+    assert out["kind"] == "full"
+    assert out["sizes"] == {"users": 1200, "profiles": 1800, "accounts": 1800}
