@@ -31,7 +31,8 @@ SIZES = {
     "upsert_users": (25_000, 25_000),
     "transform_rows_small": (100_000, 100_000),
     "transform_rows": (1_000_000, 1_000_000),
-    "transform_creators": (10_000, 100_000),  # and 10x that: quick 10k / 100k, full 100k / 1M
+    # and 10x that: quick 10k / 100k, full 100k / 1M (the transform and the snapshot merge)
+    "transform_creators": (10_000, 100_000),
     "e2e_creators": (2000, 2000),
     "e2e_insightiq_rate": (50, 10),  # quick: raised so it fits 5 min; full: the documented limit
     "sandbox_start_creators": (100_000, 100_000),
@@ -244,7 +245,13 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
                 )
 
     def transform() -> None:
-        from devtools.bench.local import run_transform, run_transform_creators, transform_memory
+        from devtools.bench.local import (
+            run_snapshot_merge,
+            run_transform,
+            run_transform_creators,
+            snapshot_merge_memory,
+            transform_memory,
+        )
 
         small = run_transform(size["transform_rows_small"])
         big = run_transform(size["transform_rows"])
@@ -262,6 +269,8 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
         )
         creators = size["transform_creators"]
         m.update(transform_memory(run_transform_creators(creators), run_transform_creators(10 * creators)))
+        # the transform task's other step: the hourly run's directory merge, at the same sizes
+        m.update(snapshot_merge_memory(run_snapshot_merge(creators), run_snapshot_merge(10 * creators)))
 
     def e2e() -> None:
         from devtools.bench.e2e import run_e2e

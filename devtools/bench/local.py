@@ -1,6 +1,6 @@
-"""Benchmarks that need no Airflow: the transform (subprocess per size: by event rows and by creators), DAG
-file parse time (Airflow's own DagBag, one file at a time, in a warm subprocess) and the InsightIQ sandbox's
-start at 100k creators."""
+"""Benchmarks that need no Airflow: the transform (subprocess per size: by event rows and by creators), the
+directory snapshot merge (subprocess per size), DAG file parse time (Airflow's own DagBag, one file at a
+time, in a warm subprocess) and the InsightIQ sandbox's start at 100k creators."""
 
 from __future__ import annotations
 
@@ -45,6 +45,28 @@ def run_transform(rows: int, timeout: float = 900) -> dict[str, Any]:
 def run_transform_creators(creators: int, timeout: float = 1800) -> dict[str, Any]:
     """`devtools.bench.transform_creators --creators N` in a fresh process (its peak RSS is its own)."""
     return _run_module(["devtools.bench.transform_creators", "--creators", str(creators)], timeout)
+
+
+def run_snapshot_merge(creators: int, timeout: float = 1800) -> dict[str, Any]:
+    """`devtools.bench.snapshot_merge --creators N` in a fresh process (its peak RSS is its own)."""
+    return _run_module(["devtools.bench.snapshot_merge", "--creators", str(creators)], timeout)
+
+
+def _size_label(n: int) -> str:
+    """100000 -> 100k, 1000000 -> 1m (the key suffix of a size)."""
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}m"
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def snapshot_merge_memory(small: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot merge's memory keys from runs at N and 10 x N creators: each peak
+    (`snapshot_merge_peak_rss_mb_<size>`) and their ratio."""
+    out = {f"snapshot_merge_peak_rss_mb_{_size_label(r['creators'])}": r["peak_rss_mb"] for r in (small, big)}
+    growth = big["peak_rss_mb"] / small["peak_rss_mb"] if small["peak_rss_mb"] else None
+    out["snapshot_merge_rss_growth_10x"] = round(growth, 3) if growth else None
+    out["snapshot_merge_rss_before_mb"] = big["peak_rss_mb_before_merge"]
+    return out
 
 
 def transform_memory(small: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:

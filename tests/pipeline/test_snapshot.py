@@ -64,19 +64,19 @@ def test_a_written_version_is_current_with_the_planners_figures(tmp_path):
 def test_a_failure_while_writing_leaves_the_previous_version_in_force(tmp_path, monkeypatch):
     store = SnapshotStore(tmp_path)
     first = store.write("scheduled__1", None, fleet(3, followers=1), now=NOW, full_read=snapshot.PARTS)
-    real = snapshot.pq.write_table
-    written = []
+    real = snapshot.pq.ParquetWriter
+    opened = []
 
-    def failing(table, where, *args, **kwargs):
-        if written:  # the first part is written, the second fails
+    def failing(where, schema, *args, **kwargs):
+        if opened:  # the first part is written, the second fails
             raise OSError("disk full")
-        written.append(table)
-        return real(table, where, *args, **kwargs)
+        opened.append(where)
+        return real(where, schema, *args, **kwargs)
 
-    monkeypatch.setattr(snapshot.pq, "write_table", failing)
+    monkeypatch.setattr(snapshot.pq, "ParquetWriter", failing)
     with pytest.raises(OSError, match="disk full"):
         store.write("scheduled__2", first, fleet(4, followers=2), now=NOW + timedelta(hours=1))
-    monkeypatch.setattr(snapshot.pq, "write_table", real)
+    monkeypatch.setattr(snapshot.pq, "ParquetWriter", real)
 
     # the half-written version is on disk, and the reader still gets the complete previous one
     half = [v for v in store.versions() if v != first.version]

@@ -142,7 +142,7 @@ def test_without_the_owners_completion_a_partial_creator_would_be_sent(fleet, mo
     differ from what a full read gives, and the run sends them (wrong sums) to Insider."""
     from creator_sync.sync import incremental_fetch
 
-    monkeypatch.setattr(incremental_fetch, "_complete_owners", lambda fetched, reads, tables: None)
+    monkeypatch.setattr(incremental_fetch, "_complete_owners", lambda *args: None)
     _, account = one_account_of_a_creator_with_several(fleet)
     run = targeted_run([account])
     result = sync_accounts(run, Attempt("sync_accounts", 1), slots=SLOTS)

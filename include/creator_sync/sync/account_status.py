@@ -67,6 +67,7 @@ def since_column(status: str) -> str:
 
 
 DERIVED = (SINCE, *(since_column(s) for s in STATUSES))
+BASE_COLUMNS = (KEY, STATUS, SINCE)  # what `derive` reads of the snapshot's rows
 SINCE_DTYPE = "datetime64[us, UTC]"
 
 
@@ -83,16 +84,26 @@ def _time(table: pa.Table, name: str) -> pd.Series:
     return parse_timestamps(table[name]).reset_index(drop=True)
 
 
-def derive(base: pa.Table | None, accounts: pa.Table, window: tuple[datetime, datetime]) -> pa.Table:
+def derive(
+    base: pa.Table | None,
+    accounts: pa.Table,
+    window: tuple[datetime, datetime],
+    *,
+    snapshot_rows: int | None = None,
+) -> pa.Table:
     """`accounts` with the DERIVED columns (UTC timestamps), from the snapshot's `base` accounts (None: no
-    snapshot) and the run's event window [events_from, end) (see the module doc)."""
+    snapshot) and the run's event window [events_from, end) (see the module doc). A streaming merge passes
+    as `base` only the snapshot rows of `accounts`' ids and the snapshot's row count as `snapshot_rows`
+    (whether there is a snapshot at all decides how an account it lacks is dated)."""
+    if snapshot_rows is None:
+        snapshot_rows = 0 if base is None else base.num_rows
     accounts = accounts.drop_columns([c for c in DERIVED if c in accounts.column_names])
     status = _text(accounts, STATUS)
     created, updated = _time(accounts, "created_at"), _time(accounts, "updated_at")
     connected = (status == CONNECTED).to_numpy()
     seen = created.where(connected, updated).fillna(updated)
     since = seen
-    if base is not None and base.num_rows:
+    if base is not None and snapshot_rows:
         # each account's row in the snapshot (null: the snapshot lacks it); the snapshot holds one row per id
         at = pc.index_in(pc.cast(accounts[KEY], pa.string()), value_set=pc.cast(base[KEY], pa.string()))
         previous = base.select([c for c in (STATUS, SINCE) if c in base.column_names]).take(at)

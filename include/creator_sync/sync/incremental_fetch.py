@@ -19,10 +19,12 @@ this strategy with `directory_kind`:
   sweep's window like the income sweep's transactions.
 
 `complete_directory` (the transform task, before transforming: every fetch task has finished) then:
-- incremental: merges the re-read rows into the snapshot's (a re-read row wins by id), writes the merged FULL
-  users/profiles/accounts into the run's fetch directory (so the transform and the upsert work as after a full
-  read: the upsert skips the creators whose attributes did not change) and stores them as the new snapshot;
-- full read: stores the run's fetched directory as the new snapshot;
+- incremental: merges the re-read rows into the snapshot's (a re-read row wins by id; the stored version is
+  read batch by batch, creator_sync.sync.snapshot.StreamMerge, so the task never holds it), writes the
+  merged FULL users/profiles/accounts into the run's fetch directory (so the transform and the upsert work as
+  after a full read: the upsert skips the creators whose attributes did not change) and stores them as the
+  new snapshot, both as the batches pass;
+- full read: stores the run's fetched directory as the new snapshot (read whole: the run's own read);
 - targeted (`account_ids`): merges what the run read into the snapshot; the run's files stay its accounts'
   creators, completed with those creators' other accounts and profiles from the snapshot (their attributes
   are built from all of them);
@@ -39,6 +41,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -51,7 +54,7 @@ from creator_sync.sync import fetch_mode as modes
 from creator_sync.sync import insightiq_reads as reads
 from creator_sync.sync.incremental import execute, records
 from creator_sync.sync.run_context import SyncRun
-from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, merge
+from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, StreamMerge
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +110,7 @@ def planned_reads(
     snapshot = base.planner_snapshot()
     per_account = hook is not None and contents_read.for_hook(hook, run.dir) == contents_read.PER_ACCOUNT
     if per_account:
-        accounts = (store or SnapshotStore()).read(base, "accounts")
+        accounts = (store or SnapshotStore()).read(base, "accounts", columns=(KEY, ENGAGEMENT_STATUS))
         snapshot = dataclasses.replace(snapshot, contents_accounts=contents_accounts(accounts))
     return plan.plan_hourly(
         snapshot, plan.Changes(), run.start, run.end, sweep_hour(run), contents_per_account=per_account
@@ -219,27 +222,38 @@ def owners(reads: dict[str, pa.Table]) -> set[str]:
     return ids
 
 
-def _complete_owners(fetched, reads: dict[str, pa.Table], tables: dict[str, pa.Table]) -> None:
+def _owned(batch: pa.Table, part: str, touched: set[str], read: pa.Table) -> tuple[pa.Array, pa.Array]:
+    """Masks of `batch`'s rows: owned by a creator the run touched; re-read by the run (id in `read`)."""
+    column = OWNER_COLUMN[part]
+    if not touched or column not in batch.column_names:
+        none = pa.array(np.zeros(batch.num_rows, dtype=bool))
+        return none, none
+    mine = pc.is_in(pc.cast(batch.column(column), pa.string()), value_set=pa.array(sorted(touched)))
+    read_ids = read.column(KEY) if KEY in read.column_names else pa.array([], pa.string())
+    fresh = pc.is_in(pc.cast(batch.column(KEY), pa.string()), value_set=pc.cast(read_ids, pa.string()))
+    return pc.fill_null(mine, False), pc.fill_null(fresh, False)
+
+
+def _tap(batches, pick, into: list[pa.Table]):
+    """`batches` as they are, appending each one's rows `pick` selects to `into`."""
+    for batch in batches:
+        into.append(batch.filter(pick(batch)))
+        yield batch
+
+
+def _complete_owners(fetched, part: str, tapped: list[pa.Table], touched: set[str], read: pa.Table) -> None:
     """A targeted run reads only its accounts, but a creator's attributes are built from ALL their profiles
     (platform counts summed, personal fields from the newest profile: creator_sync.pipeline.creators). So
     for every creator the run touched, the snapshot's rows of their other accounts and profiles (and their
     user row, if not re-read) are written beside the run's reads (`<part>/OWNERS_FILE`); without them the run
-    would send sums over the re-read accounts only. Derived from the run's own reads (never from an earlier
+    would send sums over the re-read accounts only. `tapped`: the merged rows the run touched or re-read
+    (`_owned`, taken while the merge streams). Derived from the run's own reads (never from an earlier
     attempt's file), so a retried transform writes the same file."""
-    touched = owners(reads)
-    for part in PARTS:
-        column = OWNER_COLUMN[part]
-        merged, read = tables[part], reads[part]
-        if not touched or column not in merged.column_names:
-            rows = merged.slice(0, 0)
-        else:
-            mine = pc.is_in(pc.cast(merged.column(column), pa.string()), value_set=pa.array(sorted(touched)))
-            read_ids = read.column(KEY) if KEY in read.column_names else pa.array([], pa.string())
-            fresh = pc.is_in(
-                pc.cast(merged.column(KEY), pa.string()), value_set=pc.cast(read_ids, pa.string())
-            )
-            rows = merged.filter(pc.and_(pc.fill_null(mine, False), pc.invert(pc.fill_null(fresh, False))))
-        _write_table(rows, storage.ensure_dir(fetched / part) / OWNERS_FILE)
+    merged = files.concat_tables(tapped)
+    mine, fresh = _owned(merged, part, touched, read)
+    _write_table(
+        merged.filter(pc.and_(mine, pc.invert(fresh))), storage.ensure_dir(fetched / part) / OWNERS_FILE
+    )
 
 
 def _add_vanished(run: SyncRun, fetched, before: pa.Table | None, reads: dict[str, pa.Table]) -> None:
@@ -291,6 +305,103 @@ def _write_table(table: pa.Table, path) -> None:
         pq.write_table(table, fh)
 
 
+def _derived(merge: StreamMerge, window: tuple[datetime, datetime]):
+    """The merged accounts with account_status's DERIVED columns, batch by batch: a kept row's snapshot row
+    is itself (the snapshot holds one row per id), a re-read row's is the row it replaces (`replaced`)."""
+    for batch in merge.kept():
+        yield account_status.derive(batch, batch, window)
+    fresh = merge.fresh()
+    if fresh is None:
+        return
+    if merge.replaced:
+        replaced = files.concat_tables(merge.replaced)
+    else:  # no re-read row replaces one: an empty snapshot part (its columns), or none at all
+        replaced = merge.old_schema.empty_table() if merge.old_schema is not None else None
+    yield account_status.derive(replaced, fresh, window, snapshot_rows=merge.old_rows)
+
+
+def _merged(store: SnapshotStore, base: Meta, reads, window) -> dict[str, Any]:
+    """Each part's re-read rows (`reads[part]`: a table, or a function that reads it when the part's turn
+    comes, so one part's reads are held at a time) merged onto `base` as a stream (accounts: with the
+    DERIVED columns)."""
+
+    def stream(part: str):
+        new = reads[part]() if callable(reads[part]) else reads[part]
+        if part != "accounts":
+            yield from store.merged(base, part, new)
+            return
+        columns = account_status.BASE_COLUMNS
+        yield from _derived(store.merged(base, part, new, replaced_columns=columns), window)
+
+    return {part: stream(part) for part in PARTS}
+
+
+def _write_sweep(run: SyncRun, store: SnapshotStore, base: Meta, window) -> Meta:
+    """An incremental run: the re-read rows merged onto the snapshot, streamed into the new snapshot version
+    and into the run's fetch files at once."""
+    reads = {part: lambda part=part: read_tables(run.dir / READS_DIR / part) for part in PARTS}
+    copies = {part: storage.ensure_dir(run.dir / "fetch" / part) / f"{part}.parquet" for part in PARTS}
+    return store.write(
+        run.run_id,
+        base,
+        _merged(store, base, reads, window),
+        now=datetime.now(UTC),
+        contents_per_day=_contents_per_day(run),
+        copies=copies,
+    )
+
+
+def _base_rows(store: SnapshotStore, base: Meta, part: str, ids) -> pa.Table:
+    """The snapshot's rows of `part` whose id is one of `ids` (streamed: only those are held)."""
+    wanted = pa.array(sorted(set(ids)), pa.string())
+    return files.concat_tables(
+        batch.filter(pc.fill_null(pc.is_in(pc.cast(batch[KEY], pa.string()), value_set=wanted), False))
+        for batch in store.batches(base, part)
+        if KEY in batch.column_names
+    )
+
+
+def _write_targeted(run: SyncRun, store: SnapshotStore, base: Meta, window) -> Meta:
+    """A targeted run: its reads merged onto the snapshot (streamed), the owners' other rows and the
+    vanished accounts written beside its fetch files, whose accounts get the DERIVED columns."""
+    fetched = run.dir / "fetch"
+    reads = {part: read_tables(fetched / part, skip=(OWNERS_FILE, VANISHED_FILE)) for part in PARTS}
+    _add_vanished(run, fetched, _base_rows(store, base, "accounts", run.account_ids), reads)
+    touched = owners(reads)
+    tapped: dict[str, list[pa.Table]] = {part: [] for part in PARTS}
+
+    def pick(part):
+        return lambda batch: pc.or_(*_owned(batch, part, touched, reads[part]))
+
+    streams = _merged(store, base, reads, window)
+    streams = {part: _tap(streams[part], pick(part), tapped[part]) for part in PARTS}
+    meta = store.write(
+        run.run_id, base, streams, now=datetime.now(UTC), contents_per_day=base.contents_per_day
+    )
+    for part in PARTS:
+        _complete_owners(fetched, part, tapped[part], touched, reads[part])
+    account_status.annotate(_parquet_files(fetched / "accounts"), files.concat_tables(tapped["accounts"]))
+    return meta
+
+
+def _write_full(run: SyncRun, store: SnapshotStore, base: Meta | None, window) -> Meta:
+    """A full read: the run's fetched directory (whole: it is the run's own read) becomes the snapshot."""
+    fetched = run.dir / "fetch"
+    before = store.read(base, "accounts") if base is not None else None
+    tables = {part: read_tables(fetched / part) for part in PARTS}
+    tables["accounts"] = _keep_missing(before, tables["accounts"])
+    tables["accounts"] = account_status.derive(before, tables["accounts"], window)
+    account_status.annotate(_parquet_files(fetched / "accounts"), tables["accounts"])
+    return store.write(
+        run.run_id,
+        base,
+        tables,
+        now=datetime.now(UTC),
+        full_read=PARTS,
+        contents_per_day=_contents_per_day(run),
+    )
+
+
 def complete_directory(run: SyncRun, store: SnapshotStore | None = None) -> dict[str, Any]:
     """The run's directory and the snapshot after its fetch (see the module doc); returns what was done."""
     store = store or SnapshotStore()
@@ -300,33 +411,10 @@ def complete_directory(run: SyncRun, store: SnapshotStore | None = None) -> dict
     if kind == modes.TARGETED and base is None:
         log.info("snapshot: none yet; this targeted run's accounts go into the first full read's snapshot")
         return {"kind": kind, "snapshot": None}
-    fetched = run.dir / "fetch"
+    if base is not None:  # the directory step needs its version, not its income account ids (millions)
+        base = dataclasses.replace(base, income_accounts=())
     window = (run.events_from, run.end)
-    before = store.read(base, "accounts") if base is not None else None
-    if kind == modes.SWEEP:
-        tables = {
-            part: merge(store.read(base, part), read_tables(run.dir / READS_DIR / part)) for part in PARTS
-        }
-        tables["accounts"] = account_status.derive(before, tables["accounts"], window)
-        for part in PARTS:
-            _write_table(tables[part], storage.ensure_dir(fetched / part) / f"{part}.parquet")
-        full_read, per_day = (), _contents_per_day(run)
-    elif kind == modes.TARGETED:
-        reads = {part: read_tables(fetched / part, skip=(OWNERS_FILE, VANISHED_FILE)) for part in PARTS}
-        _add_vanished(run, fetched, before, reads)
-        tables = {part: merge(store.read(base, part), reads[part]) for part in PARTS}
-        tables["accounts"] = account_status.derive(before, tables["accounts"], window)
-        _complete_owners(fetched, reads, tables)
-        full_read, per_day = (), base.contents_per_day
-    else:
-        tables = {part: read_tables(fetched / part) for part in PARTS}
-        tables["accounts"] = _keep_missing(before, tables["accounts"])
-        tables["accounts"] = account_status.derive(before, tables["accounts"], window)
-        full_read, per_day = PARTS, _contents_per_day(run)
-    if kind != modes.SWEEP:  # the transform reads the fetched account files: they get the status columns
-        account_status.annotate(_parquet_files(fetched / "accounts"), tables["accounts"])
-    meta = store.write(
-        run.run_id, base, tables, now=datetime.now(UTC), full_read=full_read, contents_per_day=per_day
-    )
+    write = {modes.SWEEP: _write_sweep, modes.TARGETED: _write_targeted}.get(kind, _write_full)
+    meta = write(run, store, base, window)
     log.info("snapshot %s (%s run, on %s): %s", meta.version, kind, meta.base, meta.sizes)
     return {"kind": kind, "snapshot": meta.version, "sizes": meta.sizes}
