@@ -3,19 +3,19 @@ the account's history reopened so the creator_sync_history DAG sends them.
 
 InsightIQ answers a fetch-historic request with 202 and says nothing of when the job completes, so a job can
 list items after the history path's read (creator_sync.sync.history). Those items are dated before the
-account's `takeover_at`: no hourly run's event window holds them, and a run that reads them (an item-list
-webhook such as CONTENTS.ADDED names them, a day's list holds them) drops them as outside its window. The
+account's `takeover_at`: no hourly run's event window holds them, and a run that reads them (the targeted run
+an item-list webhook such as CONTENTS.ADDED starts, a sweep, a full run) drops them as outside its window. The
 transform keeps the events of those rows (dated from the history from_date up to the run's event window) in
 `early_events.parquet` (`EarlyRows`); `reopen_late_history` checks them against the state store: an event of
 an account whose history is `sent`, dated before its takeover_at, that the event ledger does not hold, puts
-the account's history back to `requested`, due at once. The next history run reads the account's windows
-again and the ledger drops what Insider already acknowledged, so only the late items are sent, once, with
+the account's history back to `requested`, due at once. The next history run reads the account's windows again
+and the ledger drops what Insider already acknowledged, so only the late items are sent, once, with
 `skip_hook: true`. Events the ledger holds (the history path or an hourly run sent them) reopen nothing, nor
 do accounts whose history is owed anyway (pending, requested) or not to be sent (skipped, known).
 
-The cost: the rows a run drops as before its event window, one state query per chunk of their accounts and
-one ledger look-up per chunk of their keys; no InsightIQ request (the re-read is the history DAG's, inside
-its per-run account cap).
+The cost: the rows a run drops, dated ahead of its event window: one state query per chunk of their accounts
+and one ledger look-up for the keys of the accounts whose history is sent; no InsightIQ request (the re-read
+is the history DAG's, inside its per-run account cap).
 """
 
 from __future__ import annotations
@@ -103,36 +103,35 @@ def reopen_late_history(
 ) -> int:
     """Reopen the history of the accounts with a late historic item among `path`'s early events (see the
     module docstring): `requested` with `requested_at` = `due_from`. Creators who left (`offboarded`) are
-    left out: the history read drops them. Returns how many accounts it reopened."""
+    left out: the history read drops them. Memory: the file's account column, then the events of the
+    accounts whose history is sent (a full run's file holds most of the fleet's past; few of it is such an
+    account's). Returns how many accounts it reopened."""
     path = Path(path)
     if not path.exists():
         return 0
-    table = pq.read_table(path)
-    if not table.num_rows:
+    accounts = pq.read_table(path, columns=[ACCOUNT])[ACCOUNT].unique().to_pylist()
+    takeovers: dict[str, datetime] = {}
+    for part in chunks(sorted(accounts)):
+        takeovers.update(state.history_sent_takeovers(part))
+    if not takeovers:
         return 0
-    left = offboarded(set(table["uuid"].to_pylist())) if offboarded else set()
-    reopened, count = [], 0
-    for part in chunks(sorted(set(table[ACCOUNT].to_pylist()))):
-        takeovers = state.history_sent_takeovers(part)
-        if not takeovers:
-            continue
-        rows = table.filter(pc.is_in(table[ACCOUNT], pa.array(sorted(takeovers), pa.string()))).to_pylist()
-        owners: dict[str, set[str]] = {}
-        for row in rows:
-            if row["uuid"] in left or row["ts"] >= takeovers[row[ACCOUNT]]:
-                continue
+    rows = pq.read_table(path, filters=[(ACCOUNT, "in", sorted(takeovers))]).to_pylist()
+    rows = [r for r in rows if r["ts"] < takeovers[r[ACCOUNT]]]
+    left = offboarded({r["uuid"] for r in rows}) if offboarded and rows else set()
+    owners: dict[str, set[str]] = {}
+    for row in rows:
+        if row["uuid"] not in left:
             key = event_key(row["uuid"], json.loads(row["event_json"]), mapping.key_params(row["event_name"]))
             owners.setdefault(key, set()).add(row[ACCOUNT])
-        held = state.acknowledged(owners)
-        late = sorted({a for key, accounts in owners.items() if key not in held for a in accounts})
-        if late and (changed := state.history_reopen(late, due_from)):
-            reopened, count = reopened + late, count + changed
+    held = state.acknowledged(owners)
+    late = sorted({a for key, accounts in owners.items() if key not in held for a in accounts})
+    count = state.history_reopen(late, due_from) if late else 0
     if count:
         log.warning(
             "history: %d account(s) have items InsightIQ listed after their history was read; their history "
             "is owed again: %s",
             count,
-            ", ".join(reopened[:20]),
+            ", ".join(late[:20]),
         )
     return count
 
