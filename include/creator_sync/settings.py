@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         description="creator_sync_history: seconds between requesting an account's fetch-historic jobs and "
         "reading its past.",
     )
+    history_reopen_late: bool = Field(
+        True,
+        description="creator_sync runs that read an item of a newly connected account's past the history "
+        "path has not sent (InsightIQ listed it after the history read) put the account's history back to "
+        "owed, so creator_sync_history sends it (false: such items are not sent).",
+    )
     task_timeout_minutes: float = Field(
         180, gt=0, description="Every task is stopped (and retried) after this many minutes."
     )

@@ -59,6 +59,8 @@ class RunSummary:
     dry_run: bool = False
     offboarded: int = 0  # creators who left: skipped before the transform (docs/offboarding.md)
     schema_drift: dict[str, list[str]] = field(default_factory=dict)  # creator_sync.pipeline.drift
+    # accounts whose history an item of their past reopened (creator_sync.pipeline.late_history)
+    history_reopened: int = 0
     # clearing (creator_sync.pipeline.clearing / clear): users and attributes clears.jsonl lists (the
     # transform), and the clear pass after the upsert: users / attributes Insider confirmed, users failed
     # (dead letters, reason clear_failed); clear_sent: the upsert recorded a clear pass
@@ -185,6 +187,11 @@ class RunSummary:
             )
         if self.unattributed_errors:
             lines.append(f"{self.unattributed_errors} Insider error key(s) named no user; see the task log.")
+        if self.history_reopened:
+            lines.append(
+                f"history_reopened: {self.history_reopened} account(s) have items of their past InsightIQ "
+                "listed after the history path read it; creator_sync_history sends them."
+            )
         if drift := drift_line(self.schema_drift):
             lines.append(drift)
         return "\n".join(lines)
@@ -233,6 +240,7 @@ def build_summary(
         dry_run=send.dry_run,
         offboarded=transform.offboarded + send.offboarded,
         schema_drift=dict(getattr(transform, "schema_drift", None) or {}),
+        history_reopened=int(getattr(transform, "history_reopened", 0)),
         **_clear_figures(transform, cleared),
     )
 

@@ -61,6 +61,7 @@ from creator_sync.pipeline.creators import (
 )
 from creator_sync.pipeline.drift import schema_drift
 from creator_sync.pipeline.keys import attribute_hash
+from creator_sync.pipeline.late_history import EarlyRows
 from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.sources import (
     SWEEP_CONTENTS,
@@ -99,6 +100,8 @@ class TransformStats:
     events_by_name: dict[str, int] = field(default_factory=dict)
     rows_read: dict[str, int] = field(default_factory=dict)
     rows_outside_interval: int = 0  # outside the event window [events_from, end)
+    rows_early: int = 0  # ... of them before it, kept for the late-history check (early_events.parquet)
+    history_reopened: int = 0  # accounts whose history a late historic item reopened (pipeline.late_history)
     rows_in_lookback: int = 0  # kept as events from before `start`: look-back or income sweep (late data)
     orphan_events: int = 0
     duplicate_events: int = 0
@@ -403,12 +406,14 @@ def _spool_events(
     sweep_from=None,
     rolling: _Rolling | None = None,
     earnings: _Earnings | None = None,
+    early: EarlyRows | None = None,
 ) -> None:
     """Pass 2. Events of the window [events_from, end) (the income sweep's transactions: [sweep_from, end))
     to `spool`; per-chunk sums of the content metrics of the rows at or after `start` to `metric_spool`;
     per-chunk engagement-window sums of the contents to `rolling.spool` (creator_sync.pipeline.engagement);
     every income item read (transactions and payouts, inside the window or not) to `earnings.spool`
-    (creator_sync.pipeline.income).
+    (creator_sync.pipeline.income); the events of rows before the window to `early`
+    (creator_sync.pipeline.late_history).
 
     Records whose time is unreadable are dead letters (malformed.jsonl, `_undated`), each once a
     run however many events and reads (window, sweep) take its list.
@@ -435,6 +440,8 @@ def _spool_events(
                     earnings.add(chunk, spec, background, malformed)
                 ts = ev.parse_timestamps(chunk[spec.timestamp])
                 undated = _undated(chunk, spec, ts, malformed, earning, seen_undated)
+                if early is not None:
+                    stats.rows_early += early.add(chunk, spec, ts, span[0])
                 kept, ts = ev.in_interval(chunk, spec, *span, ts=ts)
                 stats.rows_outside_interval += len(chunk) - len(kept) - undated
                 if len(kept):
@@ -730,6 +737,7 @@ def transform_run(
     engagement_days: int | None = None,
     contents: ContentsRead | None = None,
     income_state: income.IncomeState | None = None,
+    early: EarlyRows | None = None,
 ) -> TransformResult:
     """Transform one run's fetched files (a dict resource -> paths, or a directory, see `discover_inputs`).
 
@@ -740,7 +748,8 @@ def transform_run(
     ledger drops those already acknowledged). `engagement_days`: the engagement window (default: the setting).
     `contents`: how far back and for which accounts the contents were read (`ContentsRead`: a targeted run's).
     `income_state`: where the income items are kept and the income attributes' totals read from
-    (creator_sync.pipeline.income; None: no income attributes).
+    (creator_sync.pipeline.income; None: no income attributes). `early` (creator_sync.pipeline.late_history)
+    takes the events of the rows dated before the event window, for the late-history check.
     Memory: one chunk of `chunk_rows` rows while reading, then one bucket (a range of user ids with about
     `creator_rows` users/profiles/accounts rows and `ROWS_PER_BUCKET` event rows; `buckets` sets their number
     instead). The output does not depend on either.
@@ -752,14 +761,13 @@ def transform_run(
     spool, metric_spool = _Spool(out / "_spool" / "events", ranges), _metric_spool(out, ranges, m)
     rolling = _rolling(out, ranges, inputs, end, events_from, sweep_from, engagement_days, contents)
     earnings = _Earnings(_Spool(out / "_spool" / "income", ranges, income.SPOOL_SCHEMA), income_state, m)
-    creator_spools: dict[str, _Spool] = {}
-    background, hashes_path = _Background(), out / "user_hashes.parquet"
+    creator_spools, background, hashes_path = {}, _Background(), out / "user_hashes.parquet"
     hashes_out = pq.ParquetWriter(hashes_path, _HASHES_SCHEMA)
     try:
         creator_spools, bad_users = _spool_creators(
             inputs, m, ranges, out / "_spool", chunk_rows, malformed, stats
         )
-        spools, more = (spool, metric_spool), (malformed, sweep_from, rolling, earnings)
+        spools, more = (spool, metric_spool), (malformed, sweep_from, rolling, earnings, early)
         _spool_events(inputs, m, (events_from, end), start, chunk_rows, *spools, stats, background, *more)
         paths = out / "users.jsonl", out / "rejected.jsonl", out / "clears.jsonl"
         background.close()  # the spools are written and closed
@@ -771,9 +779,14 @@ def transform_run(
     finally:
         spools = [spool, metric_spool, rolling.spool, earnings.spool, *creator_spools.values()]
         _close(background, hashes_out, malformed, spools, out)
-    stats_path = out / "transform_stats.json"
-    stats_path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
+    stats_path = write_stats(stats, out / "transform_stats.json")
     return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path, paths[2])
+
+
+def write_stats(stats: TransformStats, path: Path) -> Path:
+    """transform_stats.json (load_stats reads it)."""
+    path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
+    return path
 
 
 def _prepare(inputs, m: Mapping, out_dir, buckets: int | None, creator_rows: int, chunk_rows: int):

@@ -8,6 +8,10 @@ not to be sent: its creator is offboarded (``creator_offboarded``), or InsightIQ
 path's to send (a backfill sends it). A row is inserted once (the primary key), so an account is selected for
 its history once whatever announces it (the directory snapshot, an ``ACCOUNTS.CONNECTED`` webhook, both,
 again).
+
+A ``sent`` row goes back to ``requested`` when a later run reads an item of the account dated before its
+``takeover_at`` that the event ledger does not hold (``history_reopen``): InsightIQ listed it after the
+history path's read (a fetch-historic job slower than the job wait), and only a history read sends it.
 """
 
 from __future__ import annotations
@@ -158,6 +162,24 @@ class AccountHistory(StoreBase):
         owed = [PENDING, REQUESTED]
         self._history_update(account_ids, owed, status=SKIPPED, reason=reason, sent_at=at or now())
 
+    def history_sent_takeovers(self, account_ids: Iterable[str]) -> dict[str, datetime]:
+        """The `takeover_at` of those of the accounts whose history is `sent` (one query per chunk)."""
+        ids, found = sorted(set(account_ids)), {}
+        t = account_history.c
+        with self.engine.connect() as conn:
+            for part in chunks(ids):
+                q = sa.select(t.account_id, t.takeover_at).where(
+                    t.account_id.in_(part), t.status == SENT, t.takeover_at.is_not(None)
+                )
+                found.update({a: aware(at) for a, at in conn.execute(q)})
+        return found
+
+    def history_reopen(self, account_ids: Iterable[str], due_from: datetime) -> int:
+        """These `sent` accounts' past is owed again (an item of it was listed after the history read):
+        `requested`, with `requested_at` = `due_from` (the caller makes it due at once). Rows of any other
+        status are left as they are, so a second call changes nothing. Returns how many rows it reopened."""
+        return self._history_update(account_ids, [SENT], status=REQUESTED, requested_at=due_from)
+
     def history_failed(self, account_ids: Iterable[str]) -> None:
         """One more attempt that did not finish these accounts (they stay owed)."""
         ids = sorted(set(account_ids))
@@ -169,12 +191,16 @@ class AccountHistory(StoreBase):
                     .values(attempts=account_history.c.attempts + 1)
                 )
 
-    def _history_update(self, account_ids: Iterable[str], current: list[str], **values) -> None:
-        ids = sorted(set(account_ids))
+    def _history_update(self, account_ids: Iterable[str], current: list[str], **values) -> int:
+        ids, changed = sorted(set(account_ids)), 0
         with self.write() as conn:
             for part in chunks(ids):
-                conn.execute(
-                    account_history.update()
-                    .where(account_history.c.account_id.in_(part), account_history.c.status.in_(current))
-                    .values(**values)
+                changed += (
+                    conn.execute(
+                        account_history.update()
+                        .where(account_history.c.account_id.in_(part), account_history.c.status.in_(current))
+                        .values(**values)
+                    ).rowcount
+                    or 0
                 )
+        return changed

@@ -38,6 +38,17 @@ history path and the hourly runs overlap there, never leave a gap, and the event
 name, key params and time, sends each such event once. So it does where they meet otherwise (the look-back
 `CREATOR_SYNC_LOOKBACK_HOURS`, a targeted run).
 
+**Items listed after the read.** InsightIQ says nothing of when a fetch-historic job completes, so a job can
+list items after the read of step 3: dated before `takeover_at`, no hourly run's event window holds them, and
+the row is `sent`. A creator_sync run that reads them (the targeted run an item-list webhook starts, a sweep,
+a full run) keeps the events of the rows before its window (from the from_date on), and the late-history check
+(creator_sync.pipeline.late_history, run by creator_sync.sync.steps) puts a `sent` row back to `requested`,
+due at once, when such an item is dated before its takeover_at and its event is not in the ledger (items of
+creators who left or whom the run rejects do not count: the history read would not send them either). The next
+history run reads the account's windows again and the ledger drops what Insider acknowledged, so only the late
+items are sent, once, with `skip_hook: true`. Rows still owed, skipped or known are left alone; the run report
+counts the accounts reopened (`history_reopened`).
+
 The DAG holds the `insightiq_api` and `insider_upsert` pools like creator_sync, with a lower priority weight:
 queued creator_sync tasks get the slots first, and every history run is bounded by the accounts it takes.
 """

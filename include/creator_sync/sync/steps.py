@@ -20,29 +20,39 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
     also returns the run's resolved `skip_hook` / `dry_run` for the upsert operator. First the run's
     directory is completed and the snapshot updated (creator_sync.sync.incremental_fetch). The income
     items read are kept in the state store and the income attributes computed from it
-    (creator_sync.pipeline.income)."""
+    (creator_sync.pipeline.income). Items of an account's past the history path has not sent reopen its
+    history (creator_sync.pipeline.late_history)."""
+    from creator_sync import settings
     from creator_sync.pipeline.income import IncomeState
+    from creator_sync.pipeline.late_history import early_rows
     from creator_sync.pipeline.transform import ContentsRead, transform_run
     from creator_sync.storage import staged_input, staged_output
     from creator_sync.store import StateStore, offboarded_ids
     from creator_sync.sync.incremental_fetch import complete_directory, income_sweep_from
 
     directory = complete_directory(run)
+    late = settings.current().history_reopen_late and not run.dry_run
 
     # pyarrow reads local files: on object storage the fetched files are staged in and the outputs out
     out = run.dir / "transform"
     with staged_input(run.dir / "fetch") as fetched, staged_output(out) as local_out:
-        result = transform_run(
-            fetched,
-            start=run.start,
-            end=run.end,
-            events_from=run.events_from,
-            out_dir=local_out,
-            offboarded=offboarded_ids,
-            sweep_from=income_sweep_from(run),
-            contents=ContentsRead(run.contents_from, frozenset(run.account_ids) if run.account_ids else None),
-            income_state=IncomeState(StateStore(), keep=not run.dry_run),  # a dry run keeps no income item
-        )
+        with early_rows(local_out, late) as early:
+            result = transform_run(
+                fetched,
+                start=run.start,
+                end=run.end,
+                events_from=run.events_from,
+                out_dir=local_out,
+                offboarded=offboarded_ids,
+                sweep_from=income_sweep_from(run),
+                contents=ContentsRead(
+                    run.contents_from, frozenset(run.account_ids) if run.account_ids else None
+                ),
+                income_state=IncomeState(StateStore(), keep=not run.dry_run),  # a dry run keeps none
+                early=early,
+            )
+        if late:
+            _reopen_late(result, local_out)
     log.info("transform: %s", result.stats)
     return {
         "users_path": str(out / result.users_path.name),
@@ -57,6 +67,28 @@ def transform_step(run: SyncRun) -> dict[str, Any]:
         "dry_run": run.dry_run,
         "directory": directory,
     }
+
+
+def _reopen_late(result, out_dir, now=None) -> None:
+    """The late-history check of the run's early events; the count goes into the transform stats (the run
+    report's `history_reopened`). Creators who left, and those the run rejects (Insider cannot take them:
+    their past is a dead letter, never in the ledger), reopen nothing."""
+    from datetime import UTC, datetime
+
+    from creator_sync.pipeline.late_history import reopen_late
+    from creator_sync.pipeline.send import iter_jsonl
+    from creator_sync.pipeline.transform import write_stats
+    from creator_sync.store import StateStore, offboarded_ids
+
+    rejected = {str(r["user_key"]) for r in iter_jsonl(result.rejected_path)}
+
+    def left(ids) -> set[str]:
+        ids = set(ids)
+        return offboarded_ids(ids) | (ids & rejected)
+
+    now = now or datetime.now(UTC)
+    result.stats.history_reopened = reopen_late(out_dir, StateStore(), now, left)
+    write_stats(result.stats, result.stats_path)
 
 
 def header(run: SyncRun) -> str:
