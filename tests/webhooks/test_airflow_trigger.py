@@ -69,7 +69,7 @@ def test_signed_event_queues_a_targeted_creator_sync_run(tmp_path):
     env.pop("CREATOR_SYNC_STATE_URL", None)
     airflow = str(Path(sys.executable).parent / "airflow")
     (tmp_path / "airflow").mkdir()
-    shutil.copyfile(migrated_sqlite_template(env), tmp_path / "airflow" / "airflow.db")  # `airflow db migrate`d
+    shutil.copyfile(migrated_sqlite_template(env), tmp_path / "airflow" / "airflow.db")  # db migrate done
     subprocess.run([airflow, "dags", "reserialize"], env=env, check=True, capture_output=True, timeout=300)
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
