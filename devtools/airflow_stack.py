@@ -5,13 +5,17 @@ config: config/airflow.env, the package's pools file and connections given as AI
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -48,6 +52,25 @@ def sandbox_connections(insightiq_url: str, insider_url: str, web_push_url: str)
 
     hosts = {"insightiq_default": insightiq_url, "insider_default": insider_url}
     return connection_envs(hosts | {"insider_web_push_default": web_push_url})
+
+
+def migrated_sqlite_template(env: dict[str, str]) -> Path:
+    """A SQLite metadata DB after `airflow db migrate` and `airflow pools import` of the package's pools,
+    built once per Airflow version and pools file in the temp directory (an atomic rename, so concurrent
+    test workers each see a whole file) and copied by each stack."""
+    pools = pools_file().read_bytes()
+    key = hashlib.sha256(version("apache-airflow").encode() + pools).hexdigest()[:16]
+    template = Path(tempfile.gettempdir()) / f"creator-sync-airflow-{key}.db"
+    if template.exists():
+        return template
+    with tempfile.TemporaryDirectory(prefix="creator-sync-airflow-template-") as home:
+        build_env = {**env, "AIRFLOW_HOME": home}
+        for args in (["db", "migrate"], ["pools", "import", str(pools_file())]):
+            subprocess.run([str(BIN / "airflow"), *args], env=build_env, capture_output=True, check=True)
+        partial = template.with_suffix(f".{os.getpid()}.partial")
+        shutil.copyfile(Path(home) / "airflow.db", partial)
+        os.replace(partial, template)
+    return template
 
 
 class AirflowStack:
@@ -97,10 +120,20 @@ class AirflowStack:
             result = self.airflow(*args, check=False)
         return result
 
+    def prepare_db(self) -> None:
+        """The metadata DB migrated and the package's pools imported. On the default SQLite file this is a
+        copy of a template built once per Airflow version and pools file (two CLI start-ups, tens of
+        seconds on a loaded machine, that every stack of a test session would otherwise repeat); a stack
+        on another database runs the two commands itself."""
+        if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in self.env:
+            self.airflow("db", "migrate")
+            self.airflow("pools", "import", str(pools_file()))
+            return
+        shutil.copyfile(migrated_sqlite_template(self.env), self.home / "airflow.db")
+
     def start(self, timeout: float = 180) -> AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
-        self.airflow("db", "migrate")
-        self.airflow("pools", "import", str(pools_file()))
+        self.prepare_db()
         log = open(self.home / "standalone.log", "w")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
             [str(BIN / "airflow"), "standalone"],

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def test_cli_write_waits_for_a_lock_longer_than_sqlites_default_busy_timeout(tmp_path):
     stack = AirflowStack(tmp_path / "airflow")
     stack.home.mkdir(parents=True)
-    stack.airflow("db", "migrate")
+    stack.prepare_db()
 
     locked, released = threading.Event(), threading.Event()
 

@@ -93,23 +93,64 @@ def test_tasks_that_call_a_vendor_api_name_its_pool(dagbag):
     assert checked, "no task calls a vendor API: the pool check would be vacuous"
 
 
+# One interpreter imports what every DAG file pays anyway, then forks a child per DAG file: each child starts
+# from the same modules, runs its file and names the heavy modules the file added (one Airflow import for all
+# files instead of one per file).
+TOP_LEVEL_PROBE = """
+import json, os, runpy, sys
+dags_dir, plugins_dir, heavy_modules, files = json.loads(sys.argv[1])
+sys.path[:0] = [dags_dir, plugins_dir]
+from airflow.sdk import DAG, Asset, Param, dag, task  # what every DAG file pays anyway
+before = set(sys.modules)
+found = {}
+for path in files:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            runpy.run_path(path)
+            out = ",".join(m for m in heavy_modules if m in sys.modules and m not in before)
+        except BaseException as exc:
+            out = f"ERROR {exc!r}"
+        os.write(write_end, out.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        found[path] = pipe.read()
+    os.waitpid(pid, 0)
+print("RESULT " + json.dumps(found))
+"""
+
+
+@pytest.fixture(scope="module")
+def top_level_imports(tmp_path_factory) -> dict[str, str]:
+    """{DAG file: the heavy modules its top level imports, comma-separated, or ERROR and the exception};
+    one more file, ``heavy_control.py``, imports pandas at its top level (the probe's control)."""
+    control = tmp_path_factory.mktemp("dags") / "heavy_control.py"
+    control.write_text("import pandas\n")
+    files = [str(p) for p in (*DAG_FILES, control)]
+    args = json.dumps([str(DAGS_DIR), str(REPO / "plugins"), HEAVY_MODULES, files])
+    out = subprocess.run([sys.executable, "-c", TOP_LEVEL_PROBE, args], capture_output=True, text=True)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
-def test_dag_file_top_level_stays_light(dag_file):
+def test_dag_file_top_level_stays_light(dag_file, top_level_imports):
     """Parse time is dominated by top-level imports; heavy libraries belong inside tasks.
 
     The parse time itself is measured by `make bench` (dag_parse_s_max), not asserted here.
     """
-    probe = (
-        "import sys, runpy\n"
-        f"sys.path[:0] = [{str(DAGS_DIR)!r}, {str(REPO / 'plugins')!r}]\n"
-        "from airflow.sdk import DAG, Asset, Param, dag, task\n"  # what every DAG file pays anyway
-        "before = set(sys.modules)\n"
-        f"runpy.run_path({str(dag_file)!r})\n"
-        f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules and m not in before))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    heavy = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    heavy = top_level_imports[str(dag_file)]
+    assert not heavy.startswith("ERROR"), f"{dag_file.name} failed to import: {heavy}"
     assert heavy == "", f"{dag_file.name} imports {heavy} at parse time; move the import into the task"
+
+
+def test_the_top_level_probe_names_a_heavy_import(top_level_imports):
+    (control,) = [heavy for path, heavy in top_level_imports.items() if path.endswith("heavy_control.py")]
+    assert "pandas" in control.split(","), control
 
 
 def test_every_task_uses_the_one_vendor_retry_policy(dagbag):

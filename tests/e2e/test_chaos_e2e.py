@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from creator_sync.pipeline.settle import PROBE_BACKOFF_ENV, SETTLE_ENV
 from creator_sync.sync.run_context import run_dir_name
 from devtools.airflow_stack import AirflowStack, sandbox_connections
 from devtools.sandbox.inspection import limit_violations
@@ -126,6 +127,11 @@ def chaos(tmp_path_factory):
         "CREATOR_SYNC_HTTP_TIMEOUT_S": str(CLIENT_TIMEOUT_S),
         "CREATOR_SYNC_RATE_LIMIT_BACKEND": f"file://{home / 'rate-limits'}",
         "CREATOR_SYNC_STATE_URL": f"sqlite:///{home / 'state.db'}",
+        # this sandbox has no ingestion lag and processes a held or dropped request before it answers, so
+        # the lost-answer waits' lengths are not what this test checks (every round still runs; the lag is
+        # tested in tests/exactly_once/test_adversarial.py): 1 s settle, rounds 1 s then 2 s apart
+        SETTLE_ENV: "1",
+        PROBE_BACKOFF_ENV: "1",
     }
     stack = AirflowStack(home, extra_env=extra)
     try:
