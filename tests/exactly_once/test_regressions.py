@@ -254,7 +254,7 @@ class SlowUpsertOnce(httpx.BaseTransport):
             self.sandbox.configure("insider", {"fault_slow": 0.0})
 
 
-def _slow_upsert(insider, state, probe):
+def _slow_upsert(insider, state, probe, hold_s: float = 1.2):
     from creator_sync.hooks.insider import InsiderHook
     from creator_sync.http.client import RetrySettings
     from creator_sync.http.limiter import UnlimitedLimiter
@@ -263,13 +263,13 @@ def _slow_upsert(insider, state, probe):
     insider.sandbox.configure("insider", {"complete_after_disconnect": True})
     users = [user(f"u{i}", [content_event(f"c{i}", T)]) for i in range(3)]
     real = InsiderHook(
-        transport=SlowUpsertOnce(insider.sandbox, hold_s=1.2),
+        transport=SlowUpsertOnce(insider.sandbox, hold_s=hold_s),
         timeout=0.3,
         retry=RetrySettings(max_attempts=2, backoff_initial=0, jitter=0),
         limiters={INSIDER_UPSERT_POOL: UnlimitedLimiter(), INSIDER_PROFILE_POOL: UnlimitedLimiter()},
     )
     report = send_users(users, state=state, hook=real, run_id="run-1", probe=probe)
-    time.sleep(1.5)  # anything still on its way has landed
+    time.sleep(hold_s + 0.3)  # anything still on its way has landed
     return users, report
 
 
@@ -286,5 +286,7 @@ def test_a_request_processed_after_the_client_gave_up_is_found_by_the_retried_pr
 def test_control_one_look_at_the_read_timeout_sends_a_request_processed_later_twice(insider, state):
     from creator_sync.pipeline.settle import ProbeSettings
 
-    users, _ = _slow_upsert(insider, state, ProbeSettings(settle_s=0.3, rounds=1, backoff_s=0.0))
+    # held 4 s: the one look (0.6 s after the send) misses it even when a loaded machine delays the look by
+    # seconds, so the control shows the resend whatever the load
+    users, _ = _slow_upsert(insider, state, ProbeSettings(settle_s=0.3, rounds=1, backoff_s=0.0), hold_s=4.0)
     assert duplicates(insider, users) == 3
