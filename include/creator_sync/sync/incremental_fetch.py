@@ -22,7 +22,8 @@ this strategy with `directory_kind`:
 - incremental: merges the re-read rows into the snapshot's (a re-read row wins by id), writes the merged FULL
   users/profiles/accounts into the run's fetch directory (so the transform and the upsert work as after a full
   read: the upsert skips the creators whose attributes did not change) and stores them as the new snapshot;
-- full read: stores the run's fetched directory as the new snapshot;
+- full read: stores the run's fetched directory as the new snapshot, one row per id (its last read: offset
+  paging can read a record twice);
 - targeted (`account_ids`): merges what the run read into the snapshot; the run's files stay its accounts'
   creators, completed with those creators' other accounts and profiles from the snapshot (their attributes
   are built from all of them);
@@ -52,7 +53,7 @@ from creator_sync.sync import fetch_mode as modes
 from creator_sync.sync import insightiq_reads as reads
 from creator_sync.sync.incremental import execute, records
 from creator_sync.sync.run_context import SyncRun
-from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, StreamMerge
+from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, StreamMerge, last_per_id
 
 log = logging.getLogger(__name__)
 
@@ -383,10 +384,12 @@ def _write_targeted(run: SyncRun, store: SnapshotStore, base: Meta, window) -> M
 
 
 def _write_full(run: SyncRun, store: SnapshotStore, base: Meta | None, window) -> Meta:
-    """A full read: the run's fetched directory (whole: it is the run's own read) becomes the snapshot."""
+    """A full read: the run's fetched directory (whole: it is the run's own read) becomes the snapshot, one
+    row per id (the last read wins): the streaming merges of the next runs date a kept row's status from
+    that row alone, which is the whole-table merge's dating only while every stored id is unique."""
     fetched = run.dir / "fetch"
     before = store.read(base, "accounts") if base is not None else None
-    tables = {part: read_tables(fetched / part) for part in PARTS}
+    tables = {part: last_per_id(read_tables(fetched / part)) for part in PARTS}
     tables["accounts"] = _keep_missing(before, tables["accounts"])
     tables["accounts"] = account_status.derive(before, tables["accounts"], window)
     account_status.annotate(_parquet_files(fetched / "accounts"), tables["accounts"])

@@ -1,0 +1,163 @@
+"""Chosen inputs against the streaming snapshot merge (creator_sync.sync.incremental_fetch's sweep and
+targeted runs over creator_sync.sync.snapshot.StreamMerge): what a run stores and hands the transform
+equals the whole-table merge (`snapshot.merge`, `account_status.derive` over the whole stored part),
+whatever the batch boundaries, and a status that does not change keeps its `status_since` (so its account
+event is not sent again)."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from creator_sync import files
+from creator_sync.sync import account_status, incremental_fetch, snapshot
+from creator_sync.sync.run_context import SyncRun
+from creator_sync.sync.snapshot import SnapshotStore
+
+H = datetime(2026, 3, 2, 10, tzinfo=UTC)
+DATA_URL = "CREATOR_SYNC_DATA_URL"
+
+
+def account(account_id, status="CONNECTED", updated="2026-02-01T00:00:00Z", **fields) -> dict:
+    return {
+        "id": account_id,
+        "user": {"id": "u1"},
+        "status": status,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": updated,
+        **fields,
+    }
+
+
+def small_batches(monkeypatch, rows: int) -> None:
+    """The stored parts are read `rows` rows at a time (row groups alone do not split pyarrow's batches)."""
+    real = SnapshotStore.batches
+    monkeypatch.setattr(
+        SnapshotStore, "batches", lambda self, meta, part, batch_rows=rows: real(self, meta, part, rows)
+    )
+
+
+def write_shards(directory, part: str, shards) -> None:
+    (directory / part).mkdir(parents=True, exist_ok=True)
+    for i, records in enumerate(shards):
+        files.write_records_parquet(records, directory / part / f"shard-{i}.parquet")
+
+
+def full_read(accounts_shards, run_id: str = "manual__full") -> SyncRun:
+    """A manual run reading the whole directory (accounts in shards: paging can read a record twice)."""
+    run = SyncRun(run_id, H - timedelta(hours=1), H, False, False, (), 0, "manual")
+    write_shards(run.dir / "fetch", "users", [[{"id": "u1"}]])
+    write_shards(run.dir / "fetch", "profiles", [[]])
+    write_shards(run.dir / "fetch", "accounts", accounts_shards)
+    incremental_fetch.complete_directory(run)
+    return run
+
+
+def sweep(hour: int, accounts) -> SyncRun:
+    """A scheduled (incremental) run whose directory sweep re-read `accounts`."""
+    start = H + timedelta(hours=hour)
+    run = SyncRun(f"scheduled__{hour}", start, start + timedelta(hours=1), False, False, (), 0, "scheduled")
+    reads = run.dir / incremental_fetch.READS_DIR
+    write_shards(reads, "users", [[]])
+    write_shards(reads, "profiles", [[]])
+    write_shards(reads, "accounts", [accounts])
+    (run.dir / "fetch").mkdir(parents=True, exist_ok=True)
+    incremental_fetch.complete_directory(run)
+    return run
+
+
+def stored_accounts() -> pa.Table:
+    store = SnapshotStore()
+    return store.read(store.current(), "accounts")
+
+
+def rows_of(table: pa.Table, account_id: str) -> list[dict]:
+    return [r for r in table.to_pylist() if r["id"] == account_id]
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, snapshot.BATCH_ROWS])
+def test_an_account_read_twice_by_a_full_read_keeps_its_status_since_in_the_sweeps(
+    local_sync_store, monkeypatch, batch_rows
+):
+    """Offset paging reads account a twice (connected, then disconnected): the snapshot keeps its last read
+    only, and sweeps that do not re-read it keep its status_since, so its account_disconnected is one event
+    (with two rows of a stored, the whole-table merge re-dates one of them into every run's window, the
+    stream only when both rows share a batch)."""
+    small_batches(monkeypatch, batch_rows)
+    full_read([[account("a"), account("b")], [account("a", "NOT_CONNECTED", "2026-02-02T00:00:00Z")]])
+    stored = rows_of(stored_accounts(), "a")
+    assert [r["status"] for r in stored] == ["NOT_CONNECTED"]
+    first = stored[0]
+    assert SnapshotStore().current().sizes["accounts"] == 2
+    since = first["status_since.not_connected"]
+    for hour in (1, 2):
+        run = sweep(hour, [account("c", updated=(H + timedelta(hours=hour)).isoformat())])
+        assert [r["status_since.not_connected"] for r in rows_of(stored_accounts(), "a")] == [since]
+        sent = incremental_fetch.read_tables(run.dir / "fetch" / "accounts")
+        assert [r["status_since.not_connected"] for r in rows_of(sent, "a")] == [since]
+    assert SnapshotStore().current().sizes["accounts"] == 3
+
+
+STATUSES = st.sampled_from(["CONNECTED", "NOT_CONNECTED", "SESSION_EXPIRED"])
+TIMES = st.sampled_from(["2026-01-01T00:00:00Z", "2026-03-02T10:30:00Z", "2026-03-02T12:30:00Z"])
+
+
+@st.composite
+def accounts(draw, max_size: int = 5) -> list[dict]:
+    """Accounts with few ids (so duplicates are common), any status, moving updated_at."""
+    ids = st.sampled_from(["a", "b", "c", "d"])
+    return [account(draw(ids), draw(STATUSES), draw(TIMES)) for _ in range(draw(st.integers(0, max_size)))]
+
+
+def sweep_against_whole(shards, reread, batch_rows, monkeypatch) -> tuple[pa.Table, pa.Table]:
+    """(the accounts a sweep stores after the full read of `shards`, the whole-table merge of the same)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        monkeypatch.setenv(DATA_URL, f"file://{tmp}")
+        small_batches(monkeypatch, batch_rows)
+        full_read(shards)
+        before = stored_accounts()
+        run = sweep(1, reread)
+        new = incremental_fetch.read_tables(run.dir / incremental_fetch.READS_DIR / "accounts")
+        window = (run.events_from, run.end)
+        whole = account_status.derive(before, snapshot.merge(before, new), window)
+        return stored_accounts(), snapshot.storable("accounts", whole)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    shards=st.lists(accounts(), min_size=1, max_size=3),
+    reread=accounts(3),
+    batch_rows=st.integers(1, 3),
+)
+def test_a_sweep_after_a_full_read_stores_the_whole_table_merge(
+    local_sync_store, monkeypatch, shards, reread, batch_rows
+):
+    """Whatever a full read's shards repeat and wherever the batches split the stored part, the sweep stores
+    one row per id and exactly the whole-table merge (rows, order, status columns)."""
+    with monkeypatch.context() as patch:
+        got, whole = sweep_against_whole(shards, reread, batch_rows, patch)
+    ids = got["id"].to_pylist() if got.num_rows else []
+    assert len(ids) == len(set(ids))
+    assert got.num_rows == whole.num_rows == 0 or got.equals(whole)
+
+
+def test_the_whole_table_property_fails_when_a_full_read_stores_repeated_ids(local_sync_store, monkeypatch):
+    """Guard off: a full read storing every row it read (no last row per id) breaks the property above."""
+    shards = [[account("a"), account("b")], [account("a", "NOT_CONNECTED", "2026-01-01T00:00:00Z")]]
+    with monkeypatch.context() as patch:
+        got, whole = sweep_against_whole(shards, [], 1, patch)
+    assert got.equals(whole)
+    monkeypatch.setattr(incremental_fetch, "last_per_id", lambda table: table)
+    with monkeypatch.context() as patch:
+        got, whole = sweep_against_whole(shards, [], 1, patch)
+    assert got["id"].to_pylist().count("a") == 2
+    assert not got.equals(whole)
