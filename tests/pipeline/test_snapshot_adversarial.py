@@ -161,3 +161,30 @@ def test_the_whole_table_property_fails_when_a_full_read_stores_repeated_ids(loc
         got, whole = sweep_against_whole(shards, [], 1, patch)
     assert got["id"].to_pylist().count("a") == 2
     assert not got.equals(whole)
+
+
+def income(status) -> dict:
+    return {"data": {"income": {"status": status}}}
+
+
+def test_a_full_read_without_any_income_status_is_stored_and_sweeps_follow_income_changes(local_sync_store):
+    """No account of the full read has an income status (the column reads back as float, not text): the
+    snapshot is written all the same, and the sweeps' income account ids follow accounts gaining and losing
+    income (sorted, each once)."""
+    full_read([[account("a", **income(None)), account("b")]])
+    assert SnapshotStore().current().income_accounts == ()
+    sweep(1, [account("b", **income("SYNCED")), account("c", **income("PARTIAL_SYNCED"))])
+    assert SnapshotStore().current().income_accounts == ("b", "c")
+    sweep(2, [account("b", **income("NOT_SUPPORTED")), account("a", **income("SYNCED"))])
+    assert SnapshotStore().current().income_accounts == ("a", "c")
+    assert SnapshotStore().current().sizes["accounts"] == 3
+
+
+@pytest.mark.parametrize("column", [pa.nulls(2), pa.array([None, float("nan")]), pa.array([1, 2])])
+def test_income_account_ids_of_a_status_column_that_is_not_text(column):
+    accounts = pa.table({"id": ["a", "b"], snapshot.INCOME_STATUS: column})
+    assert snapshot.income_accounts(accounts) == ()
+    synced = pa.table(
+        {"id": ["b", "a"], snapshot.INCOME_STATUS: pa.array(["SYNCED", None]).dictionary_encode()}
+    )
+    assert snapshot.income_accounts(synced) == ("b",)
