@@ -7,6 +7,7 @@ event is not sent again)."""
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from creator_sync import files
 from creator_sync.sync import account_status, incremental_fetch, snapshot
+from creator_sync.sync.insightiq_reads import INCOME_SYNCED
 from creator_sync.sync.run_context import SyncRun
 from creator_sync.sync.snapshot import SnapshotStore
 
@@ -105,17 +107,32 @@ def test_an_account_read_twice_by_a_full_read_keeps_its_status_since_in_the_swee
 
 STATUSES = st.sampled_from(["CONNECTED", "NOT_CONNECTED", "SESSION_EXPIRED"])
 TIMES = st.sampled_from(["2026-01-01T00:00:00Z", "2026-03-02T10:30:00Z", "2026-03-02T12:30:00Z"])
+INCOME = st.sampled_from([None, "SYNCED", "PARTIAL_SYNCED", "NOT_SUPPORTED"])
 
 
 @st.composite
 def accounts(draw, max_size: int = 5) -> list[dict]:
-    """Accounts with few ids (so duplicates are common), any status, moving updated_at."""
-    ids = st.sampled_from(["a", "b", "c", "d"])
-    return [account(draw(ids), draw(STATUSES), draw(TIMES)) for _ in range(draw(st.integers(0, max_size)))]
+    """Accounts with few ids (so duplicates are common; some without an id or a user id: not stored), any
+    status and income status, moving updated_at."""
+    rows = []
+    for _ in range(draw(st.integers(0, max_size))):
+        row = account(draw(st.sampled_from(["a", "b", "c", "d", None])), draw(STATUSES), draw(TIMES))
+        row["user"]["id"] = draw(st.sampled_from(["u1", "u1", None]))
+        rows.append({**row, **income(draw(INCOME))})
+    return rows
 
 
-def sweep_against_whole(shards, reread, batch_rows, monkeypatch) -> tuple[pa.Table, pa.Table]:
-    """(the accounts a sweep stores after the full read of `shards`, the whole-table merge of the same)."""
+@dataclass
+class Merged:
+    stored: pa.Table  # the accounts the sweep stored
+    sent: pa.Table  # the sweep's accounts fetch files (the transform's input)
+    meta: snapshot.Meta
+    whole: pa.Table  # the whole-table merge of the same (account_status.derive over the whole stored part)
+
+
+def sweep_against_whole(shards, reread, batch_rows, monkeypatch) -> Merged:
+    """A full read of `shards`, then a sweep re-reading `reread` (the stored parts read `batch_rows` at a
+    time)."""
     with tempfile.TemporaryDirectory() as tmp:
         monkeypatch.setenv(DATA_URL, f"file://{tmp}")
         small_batches(monkeypatch, batch_rows)
@@ -123,9 +140,13 @@ def sweep_against_whole(shards, reread, batch_rows, monkeypatch) -> tuple[pa.Tab
         before = stored_accounts()
         run = sweep(1, reread)
         new = incremental_fetch.read_tables(run.dir / incremental_fetch.READS_DIR / "accounts")
-        window = (run.events_from, run.end)
-        whole = account_status.derive(before, snapshot.merge(before, new), window)
-        return stored_accounts(), snapshot.storable("accounts", whole)
+        whole = account_status.derive(before, snapshot.merge(before, new), (run.events_from, run.end))
+        sent = incremental_fetch.read_tables(run.dir / "fetch" / "accounts")
+        return Merged(stored_accounts(), sent, SnapshotStore().current(), whole)
+
+
+def same(got: pa.Table, want: pa.Table) -> bool:
+    return got.num_rows == want.num_rows == 0 or got.equals(want)
 
 
 @settings(
@@ -142,25 +163,32 @@ def test_a_sweep_after_a_full_read_stores_the_whole_table_merge(
     local_sync_store, monkeypatch, shards, reread, batch_rows
 ):
     """Whatever a full read's shards repeat and wherever the batches split the stored part, the sweep stores
-    one row per id and exactly the whole-table merge (rows, order, status columns)."""
+    one row per id and exactly the whole-table merge (rows, order, status columns), hands the transform all
+    of it (the rows without an id or user id too), and its meta.json counts the stored rows and lists each
+    income-synced stored account once, sorted."""
     with monkeypatch.context() as patch:
-        got, whole = sweep_against_whole(shards, reread, batch_rows, patch)
-    ids = got["id"].to_pylist() if got.num_rows else []
+        got = sweep_against_whole(shards, reread, batch_rows, patch)
+    ids = got.stored["id"].to_pylist() if got.stored.num_rows else []
     assert len(ids) == len(set(ids))
-    assert got.num_rows == whole.num_rows == 0 or got.equals(whole)
+    assert same(got.stored, snapshot.storable("accounts", got.whole))
+    assert same(got.sent, got.whole)
+    assert got.meta.sizes["accounts"] == got.stored.num_rows
+    statuses = got.stored[snapshot.INCOME_STATUS].to_pylist() if got.stored.num_rows else []
+    synced = {i for i, s in zip(ids, statuses, strict=True) if s in INCOME_SYNCED}
+    assert got.meta.income_accounts == tuple(sorted(synced))
 
 
 def test_the_whole_table_property_fails_when_a_full_read_stores_repeated_ids(local_sync_store, monkeypatch):
     """Guard off: a full read storing every row it read (no last row per id) breaks the property above."""
     shards = [[account("a"), account("b")], [account("a", "NOT_CONNECTED", "2026-01-01T00:00:00Z")]]
     with monkeypatch.context() as patch:
-        got, whole = sweep_against_whole(shards, [], 1, patch)
-    assert got.equals(whole)
+        got = sweep_against_whole(shards, [], 1, patch)
+    assert got.stored.equals(snapshot.storable("accounts", got.whole))
     monkeypatch.setattr(incremental_fetch, "last_per_id", lambda table: table)
     with monkeypatch.context() as patch:
-        got, whole = sweep_against_whole(shards, [], 1, patch)
-    assert got["id"].to_pylist().count("a") == 2
-    assert not got.equals(whole)
+        got = sweep_against_whole(shards, [], 1, patch)
+    assert got.stored["id"].to_pylist().count("a") == 2
+    assert not got.stored.equals(snapshot.storable("accounts", got.whole))
 
 
 def income(status) -> dict:
