@@ -2,6 +2,7 @@
 stored snapshot of N creators.
 
     python -m devtools.bench.snapshot_merge --creators 100000 [--webhook-accounts 500] [--keep DIR]
+        [--full-read]
 
 A child process (not counted) writes the fleet as devtools.bench.transform_creators does (users, one or two
 accounts per creator, a profile per account, every column the sandbox renders), stores it as the snapshot
@@ -11,7 +12,9 @@ users, accounts and profiles, plus `--webhook-accounts` other accounts with a ch
 then runs the transform task's directory step, `incremental_fetch.complete_directory`, and prints its peak
 RSS (`VmHWM` of /proc/self/status), the RSS before it (interpreter + imports) and what it wrote. Run it at
 two sizes to see the growth. `--keep DIR` builds the fixture there once and keeps it; a later run with the
-same DIR merges again onto the same base (the run's retry: `SnapshotStore.base_for`).
+same DIR merges again onto the same base (the run's retry: `SnapshotStore.base_for`). `--full-read`
+measures a full read's directory step instead: the fleet is the run's fetched files, there is no snapshot yet
+(the first run), and the step stores it as the first version.
 """
 
 from __future__ import annotations
@@ -75,6 +78,13 @@ def build(root: Path, creators: int, webhook_accounts: int) -> None:
         pq.write_table(pa.concat_tables(tables), reads / part / f"{part}.parquet")
 
 
+def build_full(creators: int) -> None:
+    """A full read's fetched users, accounts and profiles (runs in a child process)."""
+    from creator_sync.sync.run_context import run_dir
+
+    write_fixture(run_dir(RUN_ID) / "fetch", creators, 0)
+
+
 def peak_rss_mb() -> float:
     """This process's peak RSS (VmHWM, kB) in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -92,17 +102,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--creators", type=int, default=100_000)
     parser.add_argument("--webhook-accounts", type=int, default=500)
     parser.add_argument("--keep", help="build the fixture here once and keep it (default: a temp dir)")
+    parser.add_argument("--full-read", action="store_true", help="a full read's step (no snapshot yet)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-snapshot-merge-") as tmp:
         root = Path(args.keep or tmp)
         fresh = not (root / "data").exists()
         os.environ["CREATOR_SYNC_DATA_URL"] = (root / "data").as_uri()
-        os.environ.pop("CREATOR_SYNC_FETCH_MODE", None)  # incremental: the hourly run's merge
+        os.environ["CREATOR_SYNC_FETCH_MODE"] = "full" if args.full_read else "incremental"
         from creator_sync.sync import incremental_fetch
         from creator_sync.sync.run_context import SyncRun, run_dir
 
         child = multiprocessing.get_context("fork").Process(
-            target=build, args=(root, args.creators, args.webhook_accounts)
+            target=build_full if args.full_read else build,
+            args=(args.creators,) if args.full_read else (root, args.creators, args.webhook_accounts),
         )
         began = time.perf_counter()
         if fresh:
@@ -121,7 +133,10 @@ def main(argv: list[str] | None = None) -> dict:
             "creators": args.creators,
             "kind": done["kind"],
             "sizes": done.get("sizes"),
-            "re_read_rows": {p: _rows(reads / p / f"{p}.parquet") for p in ("users", "accounts", "profiles")},
+            "re_read_rows": {
+                p: _rows(reads / p / f"{p}.parquet") if reads.exists() else 0
+                for p in ("users", "accounts", "profiles")
+            },
             "fixture_s": round(built, 1),
             "seconds": round(elapsed, 1),
             "peak_rss_mb_before_merge": round(rss_before),

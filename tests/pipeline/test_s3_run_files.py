@@ -174,19 +174,19 @@ def test_the_directory_snapshot_on_s3_is_read_only_once_complete(s3_data, monkey
     first = store.write("scheduled__1", None, parts(1), now=now, full_read=snapshot.PARTS)
     assert store.current() == first and first.income_accounts == ("a1",)
 
-    real = snapshot.pq.write_table
+    real = snapshot.pq.ParquetWriter
     calls = []
 
-    def failing(table, where, *args, **kwargs):
+    def failing(where, schema, *args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             raise OSError("connection reset")
-        return real(table, where, *args, **kwargs)
+        return real(where, schema, *args, **kwargs)
 
-    monkeypatch.setattr(snapshot.pq, "write_table", failing)
+    monkeypatch.setattr(snapshot.pq, "ParquetWriter", failing)
     with pytest.raises(OSError):
         store.write("scheduled__2", first, parts(2), now=now)
-    monkeypatch.setattr(snapshot.pq, "write_table", real)
+    monkeypatch.setattr(snapshot.pq, "ParquetWriter", real)
     assert len(store.versions()) == 2  # the half-written version's objects exist ...
     assert store.current() == first  # ... and are not read
     assert store.read(first, "profiles")["followers"].to_pylist() == [1, 1]
@@ -194,3 +194,10 @@ def test_the_directory_snapshot_on_s3_is_read_only_once_complete(s3_data, monkey
     second = store.write("scheduled__3", first, parts(3), now=now)
     assert store.current() == second and set(store.versions()) == {first.version, second.version}
     assert store.base_for("scheduled__3") == first
+
+    # a run's merge streams the stored version from S3 batch by batch
+    new = parts(4)
+    streams = {part: store.merged(second, part, new[part], batch_rows=1) for part in snapshot.PARTS}
+    fourth = store.write("scheduled__4", second, streams, now=now)
+    assert store.read(fourth, "profiles")["followers"].to_pylist() == [4, 4]
+    assert store.read(fourth, "accounts", columns=("id", "absent")).column_names == ["id"]

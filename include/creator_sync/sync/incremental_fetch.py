@@ -19,11 +19,13 @@ this strategy with `directory_kind`:
   sweep's window like the income sweep's transactions.
 
 `complete_directory` (the transform task, before transforming: every fetch task has finished) then:
-- incremental: merges the re-read rows into the snapshot's (a re-read row wins by id), writes the merged FULL
-  users/profiles/accounts into the run's fetch directory (so the transform and the upsert work as after a full
-  read: the upsert skips the creators whose attributes did not change) and stores them as the new snapshot;
-- full read: stores the run's fetched directory as the new snapshot, one row per id (its last read: offset
-  paging can read a record twice);
+- incremental: merges the re-read rows into the snapshot's (a re-read row wins by id; the stored version is
+  read batch by batch, creator_sync.sync.snapshot.StreamMerge, so the task never holds it), writes the
+  merged FULL users/profiles/accounts into the run's fetch directory (so the transform and the upsert work as
+  after a full read: the upsert skips the creators whose attributes did not change) and stores them as the
+  new snapshot, both as the batches pass;
+- full read: stores the run's fetched directory as the new snapshot (read whole: the run's own read), one
+  row per id (its last read: offset paging can read a record twice);
 - targeted (`account_ids`): merges what the run read into the snapshot; the run's files stay its accounts'
   creators, completed with those creators' other accounts and profiles from the snapshot (their attributes
   are built from all of them);
@@ -412,6 +414,8 @@ def complete_directory(run: SyncRun, store: SnapshotStore | None = None) -> dict
     if kind == modes.TARGETED and base is None:
         log.info("snapshot: none yet; this targeted run's accounts go into the first full read's snapshot")
         return {"kind": kind, "snapshot": None}
+    if base is not None:  # the directory step needs its version, not its income account ids (millions)
+        base = dataclasses.replace(base, income_accounts=())
     window = (run.events_from, run.end)
     write = {modes.SWEEP: _write_sweep, modes.TARGETED: _write_targeted}.get(kind, _write_full)
     meta = write(run, store, base, window)
