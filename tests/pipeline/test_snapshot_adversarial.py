@@ -216,3 +216,19 @@ def test_income_account_ids_of_a_status_column_that_is_not_text(column):
         {"id": ["b", "a"], snapshot.INCOME_STATUS: pa.array(["SYNCED", None]).dictionary_encode()}
     )
     assert snapshot.income_accounts(synced) == ("b",)
+
+
+@pytest.mark.parametrize(
+    "column, due",
+    [
+        (pa.array([None, None], pa.float64()), ("a", "b")),  # no account has an engagement status
+        (pa.nulls(2), ("a", "b")),
+        (pa.array(["NOT_SUPPORTED", None]).dictionary_encode(), ("b",)),
+        (pa.array(["NOT_SUPPORTED", "SUPPORTED"]), ("b",)),
+    ],
+)
+def test_the_contents_sweep_accounts_of_an_engagement_status_column_that_is_not_text(column, due):
+    """The per-account contents sweep reads the snapshot's accounts whatever type their engagement status
+    column came back as (all null: float), instead of failing every account shard of the run."""
+    accounts = pa.table({"id": ["a", "b"], incremental_fetch.ENGAGEMENT_STATUS: column})
+    assert incremental_fetch.contents_accounts(accounts) == due

@@ -98,7 +98,9 @@ def contents_accounts(accounts: pa.Table) -> tuple[str, ...]:
         return ()
     ids = accounts[KEY]
     if ENGAGEMENT_STATUS in accounts.column_names:
-        unsupported = pc.equal(accounts[ENGAGEMENT_STATUS], contents_read.NO_CONTENTS_STATUS)
+        # as text: a part whose statuses are all null reads back as a null or float column
+        status = pc.cast(accounts[ENGAGEMENT_STATUS], pa.string())
+        unsupported = pc.equal(status, contents_read.NO_CONTENTS_STATUS)
         ids = ids.filter(pc.invert(pc.fill_null(unsupported, False)))
     return tuple(sorted({str(v) for v in pc.drop_null(ids).to_pylist()}))
 
