@@ -232,3 +232,106 @@ def test_the_contents_sweep_accounts_of_an_engagement_status_column_that_is_not_
     column came back as (all null: float), instead of failing every account shard of the run."""
     accounts = pa.table({"id": ["a", "b"], incremental_fetch.ENGAGEMENT_STATUS: column})
     assert incremental_fetch.contents_accounts(accounts) == due
+
+
+def targeted(hour: int, asked, accounts) -> SyncRun:
+    """A webhook-triggered run of the accounts `asked`: GET answered `accounts` (an asked account it lacks
+    answered 404: account_status.vanished)."""
+    start = H + timedelta(hours=hour)
+    run = SyncRun(
+        f"insightiq_webhook__{hour}", start, start + timedelta(hours=1), False, False, asked, 0, "manual"
+    )
+    write_shards(run.dir / "fetch", "users", [[]])
+    write_shards(run.dir / "fetch", "profiles", [[]])
+    write_shards(run.dir / "fetch", "accounts", [accounts])
+    incremental_fetch.complete_directory(run)
+    return run
+
+
+def by_id(table: pa.Table) -> dict[str, tuple]:
+    rows = table.select(["id", "status", "status_since"]).to_pylist() if table.num_rows else []
+    return {r["id"]: (r["status"], r["status_since"]) for r in rows}
+
+
+@st.composite
+def runs(draw) -> list[tuple]:
+    """Sweeps and targeted runs (their GETs answer some of the asked accounts, re-read as drawn)."""
+    steps = []
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.booleans()):
+            steps.append(("sweep", (), draw(accounts(3))))
+            continue
+        asked = tuple(
+            draw(st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=2, unique=True))
+        )
+        answered = [a for a in draw(accounts(3)) if a["id"] in asked]
+        steps.append(("targeted", asked, answered))
+    return steps
+
+
+def check_step(before: dict, after: pa.Table, asked, reread: list[dict], window) -> None:
+    """The invariants of one run's merge (see the property below)."""
+    store = SnapshotStore()
+    meta = store.current()
+    ids = after["id"].to_pylist() if after.num_rows else []
+    assert len(ids) == len(set(ids)) == meta.sizes["accounts"]
+    has_income = snapshot.INCOME_STATUS in after.column_names
+    statuses = after[snapshot.INCOME_STATUS].to_pylist() if has_income else [None] * len(ids)
+    assert meta.income_accounts == tuple(
+        sorted(i for i, s in zip(ids, statuses, strict=True) if s in INCOME_SYNCED)
+    )
+    read = {r["id"] for r in reread} | set(asked)
+    for account_id, (status, since) in by_id(after).items():
+        old = before.get(account_id)
+        if account_id not in read:
+            assert (status, since) == old, f"{account_id}: not read, changed"
+        elif old is not None and status == old[0] and status is not None and old[1] is not None:
+            assert since == old[1], f"{account_id}: re-read with its status, moved"
+        elif old is not None and status is not None:
+            assert window[0] <= since < window[1], f"{account_id}: changed, dated outside the window"
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(shards=st.lists(accounts(), min_size=1, max_size=2), steps=runs(), batch_rows=st.integers(1, 3))
+def test_sweeps_and_targeted_runs_keep_one_row_per_account_and_move_status_since_only_on_a_change(
+    local_sync_store, monkeypatch, shards, steps, batch_rows
+):
+    """After a full read, any sequence of sweeps and targeted runs (batches of 1 to 3 stored rows) stores one
+    row per account with meta.json's size and income ids matching, leaves an account no run read as it was,
+    keeps the status_since of one re-read with its status, and dates a changed status in the run's window."""
+    with monkeypatch.context() as patch, tempfile.TemporaryDirectory() as tmp:
+        patch.setenv(DATA_URL, f"file://{tmp}")
+        small_batches(patch, batch_rows)
+        full_read(shards)
+        run_steps(steps)
+
+
+def run_steps(steps) -> None:
+    for hour, (kind, asked, reread) in enumerate(steps, start=1):
+        before = by_id(stored_accounts())
+        run = sweep(hour, reread) if kind == "sweep" else targeted(hour, asked, reread)
+        check_step(before, stored_accounts(), asked, reread, (run.events_from, run.end))
+
+
+def test_the_run_invariants_fail_when_a_kept_account_is_dated_without_its_stored_row(
+    local_sync_store, monkeypatch, tmp_path
+):
+    """Guard off: a merge that dates the kept accounts as if there were no snapshot moves the status_since
+    of an account no run re-read (a disconnect dated by the previous run), and the invariants see it."""
+    steps = [("sweep", (), [account("a", "NOT_CONNECTED")]), ("targeted", ("b",), [account("b")])]
+    full_read([[account("a"), account("b")]])
+    run_steps(steps)
+    monkeypatch.setenv(DATA_URL, f"file://{tmp_path / 'guard-off'}")
+    real = account_status.derive
+
+    def undated(base, accounts, window, **kwargs):
+        return real(None if base is accounts else base, accounts, window, **kwargs)
+
+    monkeypatch.setattr(account_status, "derive", undated)
+    full_read([[account("a"), account("b")]], run_id="manual__again")
+    with pytest.raises(AssertionError, match="a: not read, changed"):
+        run_steps(steps)
