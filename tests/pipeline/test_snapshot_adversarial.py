@@ -105,6 +105,10 @@ def test_an_account_read_twice_by_a_full_read_keeps_its_status_since_in_the_swee
     assert SnapshotStore().current().sizes["accounts"] == 3
 
 
+def income(status) -> dict:
+    return {"data": {"income": {"status": status}}}
+
+
 STATUSES = st.sampled_from(["CONNECTED", "NOT_CONNECTED", "SESSION_EXPIRED"])
 TIMES = st.sampled_from(["2026-01-01T00:00:00Z", "2026-03-02T10:30:00Z", "2026-03-02T12:30:00Z"])
 INCOME = st.sampled_from([None, "SYNCED", "PARTIAL_SYNCED", "NOT_SUPPORTED"])
@@ -189,10 +193,6 @@ def test_the_whole_table_property_fails_when_a_full_read_stores_repeated_ids(loc
         got = sweep_against_whole(shards, [], 1, patch)
     assert got.stored["id"].to_pylist().count("a") == 2
     assert not got.stored.equals(snapshot.storable("accounts", got.whole))
-
-
-def income(status) -> dict:
-    return {"data": {"income": {"status": status}}}
 
 
 def test_a_full_read_without_any_income_status_is_stored_and_sweeps_follow_income_changes(local_sync_store):
