@@ -335,3 +335,26 @@ def test_the_run_invariants_fail_when_a_kept_account_is_dated_without_its_stored
     full_read([[account("a"), account("b")]], run_id="manual__again")
     with pytest.raises(AssertionError, match="a: not read, changed"):
         run_steps(steps)
+
+
+@pytest.mark.parametrize("user", [None, {"id": ""}, {"id": None}])
+def test_a_targeted_runs_account_without_an_owner_gets_its_status_columns_as_in_the_whole_merge(
+    local_sync_store, user
+):
+    """The GET answers the run's account without a user id (the transform reports the row): the run's
+    account file still carries the status columns the whole-table merge gives it, though no creator owns
+    it (the stream's rows for the status columns are taken by id, not by owner)."""
+    full_read([[]])
+    answered = account("a")
+    if user is None:
+        del answered["user"]
+    else:
+        answered["user"] = user
+    run = targeted(1, ("a",), [answered])
+    fetched = run.dir / "fetch" / "accounts"
+    read = incremental_fetch.read_tables(fetched, skip=(incremental_fetch.OWNERS_FILE,))
+    raw = read.drop_columns([c for c in account_status.DERIVED if c in read.column_names])
+    whole = account_status.derive(None, raw, (run.events_from, run.end))
+    names = list(account_status.DERIVED)
+    assert read.select(names).equals(whole.select(names))
+    assert read["status_since.connected"].to_pylist() == [datetime(2026, 1, 1, tzinfo=UTC)]

@@ -226,15 +226,17 @@ def owners(reads: dict[str, pa.Table]) -> set[str]:
 
 
 def _owned(batch: pa.Table, part: str, touched: set[str], read: pa.Table) -> tuple[pa.Array, pa.Array]:
-    """Masks of `batch`'s rows: owned by a creator the run touched; re-read by the run (id in `read`)."""
-    column = OWNER_COLUMN[part]
-    if not touched or column not in batch.column_names:
-        none = pa.array(np.zeros(batch.num_rows, dtype=bool))
-        return none, none
-    mine = pc.is_in(pc.cast(batch.column(column), pa.string()), value_set=pa.array(sorted(touched)))
-    read_ids = read.column(KEY) if KEY in read.column_names else pa.array([], pa.string())
-    fresh = pc.is_in(pc.cast(batch.column(KEY), pa.string()), value_set=pc.cast(read_ids, pa.string()))
-    return pc.fill_null(mine, False), pc.fill_null(fresh, False)
+    """Masks of `batch`'s rows: owned by a creator the run touched; re-read by the run (id in `read`). The
+    second does not depend on owners: a re-read row without one is tapped too (its status columns)."""
+    none = pa.array(np.zeros(batch.num_rows, dtype=bool))
+    column, mine = OWNER_COLUMN[part], none
+    if touched and column in batch.column_names:
+        owner = pc.cast(batch.column(column), pa.string())
+        mine = pc.fill_null(pc.is_in(owner, value_set=pa.array(sorted(touched))), False)
+    if KEY not in batch.column_names or KEY not in read.column_names:
+        return mine, none
+    ids, read_ids = pc.cast(batch.column(KEY), pa.string()), pc.cast(read.column(KEY), pa.string())
+    return mine, pc.fill_null(pc.is_in(ids, value_set=read_ids), False)
 
 
 def _tap(batches, pick, into: list[pa.Table]):
