@@ -24,7 +24,8 @@ this strategy with `directory_kind`:
   merged FULL users/profiles/accounts into the run's fetch directory (so the transform and the upsert work as
   after a full read: the upsert skips the creators whose attributes did not change) and stores them as the
   new snapshot, both as the batches pass;
-- full read: stores the run's fetched directory as the new snapshot (read whole: the run's own read);
+- full read: stores the run's fetched directory as the new snapshot (read whole: the run's own read), one
+  row per id (its last read: offset paging can read a record twice);
 - targeted (`account_ids`): merges what the run read into the snapshot; the run's files stay its accounts'
   creators, completed with those creators' other accounts and profiles from the snapshot (their attributes
   are built from all of them);
@@ -54,7 +55,7 @@ from creator_sync.sync import fetch_mode as modes
 from creator_sync.sync import insightiq_reads as reads
 from creator_sync.sync.incremental import execute, records
 from creator_sync.sync.run_context import SyncRun
-from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, StreamMerge
+from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, StreamMerge, last_per_id
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,9 @@ def contents_accounts(accounts: pa.Table) -> tuple[str, ...]:
         return ()
     ids = accounts[KEY]
     if ENGAGEMENT_STATUS in accounts.column_names:
-        unsupported = pc.equal(accounts[ENGAGEMENT_STATUS], contents_read.NO_CONTENTS_STATUS)
+        # as text: a part whose statuses are all null reads back as a null or float column
+        status = pc.cast(accounts[ENGAGEMENT_STATUS], pa.string())
+        unsupported = pc.equal(status, contents_read.NO_CONTENTS_STATUS)
         ids = ids.filter(pc.invert(pc.fill_null(unsupported, False)))
     return tuple(sorted({str(v) for v in pc.drop_null(ids).to_pylist()}))
 
@@ -223,15 +226,17 @@ def owners(reads: dict[str, pa.Table]) -> set[str]:
 
 
 def _owned(batch: pa.Table, part: str, touched: set[str], read: pa.Table) -> tuple[pa.Array, pa.Array]:
-    """Masks of `batch`'s rows: owned by a creator the run touched; re-read by the run (id in `read`)."""
-    column = OWNER_COLUMN[part]
-    if not touched or column not in batch.column_names:
-        none = pa.array(np.zeros(batch.num_rows, dtype=bool))
-        return none, none
-    mine = pc.is_in(pc.cast(batch.column(column), pa.string()), value_set=pa.array(sorted(touched)))
-    read_ids = read.column(KEY) if KEY in read.column_names else pa.array([], pa.string())
-    fresh = pc.is_in(pc.cast(batch.column(KEY), pa.string()), value_set=pc.cast(read_ids, pa.string()))
-    return pc.fill_null(mine, False), pc.fill_null(fresh, False)
+    """Masks of `batch`'s rows: owned by a creator the run touched; re-read by the run (id in `read`). The
+    second does not depend on owners: a re-read row without one is tapped too (its status columns)."""
+    none = pa.array(np.zeros(batch.num_rows, dtype=bool))
+    column, mine = OWNER_COLUMN[part], none
+    if touched and column in batch.column_names:
+        owner = pc.cast(batch.column(column), pa.string())
+        mine = pc.fill_null(pc.is_in(owner, value_set=pa.array(sorted(touched))), False)
+    if KEY not in batch.column_names or KEY not in read.column_names:
+        return mine, none
+    ids, read_ids = pc.cast(batch.column(KEY), pa.string()), pc.cast(read.column(KEY), pa.string())
+    return mine, pc.fill_null(pc.is_in(ids, value_set=read_ids), False)
 
 
 def _tap(batches, pick, into: list[pa.Table]):
@@ -385,10 +390,12 @@ def _write_targeted(run: SyncRun, store: SnapshotStore, base: Meta, window) -> M
 
 
 def _write_full(run: SyncRun, store: SnapshotStore, base: Meta | None, window) -> Meta:
-    """A full read: the run's fetched directory (whole: it is the run's own read) becomes the snapshot."""
+    """A full read: the run's fetched directory (whole: it is the run's own read) becomes the snapshot, one
+    row per id (the last read wins): the streaming merges of the next runs date a kept row's status from
+    that row alone, which is the whole-table merge's dating only while every stored id is unique."""
     fetched = run.dir / "fetch"
     before = store.read(base, "accounts") if base is not None else None
-    tables = {part: read_tables(fetched / part) for part in PARTS}
+    tables = {part: last_per_id(read_tables(fetched / part)) for part in PARTS}
     tables["accounts"] = _keep_missing(before, tables["accounts"])
     tables["accounts"] = account_status.derive(before, tables["accounts"], window)
     account_status.annotate(_parquet_files(fetched / "accounts"), tables["accounts"])

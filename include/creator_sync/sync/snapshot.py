@@ -187,7 +187,9 @@ def _income_ids(accounts: pa.Table) -> pa.Array:
     """The distinct income-synced account ids of `accounts`, unsorted."""
     if INCOME_STATUS not in accounts.column_names or KEY not in accounts.column_names:
         return pa.array([], pa.string())
-    synced = pc.is_in(accounts[INCOME_STATUS], value_set=pa.array(sorted(INCOME_SYNCED)))
+    # text whatever the column's type: a part whose statuses are all null reads back as a null or float column
+    status = pc.cast(accounts[INCOME_STATUS], pa.string())
+    synced = pc.is_in(status, value_set=pa.array(sorted(INCOME_SYNCED)))
     return pc.unique(pc.drop_null(accounts[KEY].filter(pc.fill_null(synced, False))).combine_chunks())
 
 
