@@ -34,7 +34,7 @@ from devtools.secrets_scan import scan_stack
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # Airflow start + run on a loaded machine
 
 DAG = "creator_sync"
-CREATORS = 1000
+CREATORS = 600
 UPSERT_USERS = 50
 CLIENT_TIMEOUT_S = 2.0
 FAULTS = {
