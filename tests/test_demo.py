@@ -11,12 +11,12 @@ import socket
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
 from creator_sync.pipeline import mapping_doc
 from creator_sync.pipeline.income import base_name
 from creator_sync.pipeline.mapping import load_mapping
+from devtools.sandbox.launcher import insider_users
 
 REPO = Path(__file__).resolve().parents[1]
 PORTS = (8080, 8901, 8902, 8903)
@@ -71,7 +71,7 @@ def test_make_demo_twice_then_stop(demo_env):
     assert "Reconciliation holds" in out
     assert "Airflow UI: http://localhost:8080" in out and "Login: admin / " in out
     assert "InsightIQ webhooks reach the receiver" in out
-    assert_a_two_platform_creator_like_the_docs_example(insider_users())
+    assert_a_two_platform_creator_like_the_docs_example(insider_users(INSIDER))
 
     second = subprocess.run(["make", "demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
@@ -88,16 +88,6 @@ def test_make_demo_twice_then_stop(demo_env):
     ]
     assert leftovers == [], f"processes left behind in groups {leftovers}"
     assert not any(port_in_use(p) for p in PORTS)
-
-
-def insider_users(page: int = 500) -> list[dict]:
-    users: list[dict] = []
-    while True:
-        params = {"offset": len(users), "limit": page}
-        data = httpx.get(f"{INSIDER}/_sandbox/users", params=params, timeout=60).json()["data"]
-        users += data
-        if len(data) < page:
-            return users
 
 
 def kind(value) -> str:

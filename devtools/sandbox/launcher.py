@@ -142,15 +142,20 @@ class SandboxServers:
 
     def insider_users(self, page: int = 500) -> list[dict]:
         """Every user stored at the Insider sandbox (inspection API, paged)."""
-        users: list[dict] = []
-        while True:
-            params = {"offset": len(users), "limit": page}
-            data = httpx.get(f"{self.insider_url}/_sandbox/users", params=params, timeout=60).json()["data"]
-            users += data
-            if len(data) < page:
-                return users
+        return insider_users(self.insider_url, page)
 
     def insider_lookup(self, uuids: list[str]) -> dict[str, dict | None]:
         """{uuid: the stored Insider user, or None when no user has that uuid}."""
         response = httpx.post(f"{self.insider_url}/_sandbox/users/lookup", json={"uuids": uuids}, timeout=60)
         return response.raise_for_status().json()["data"]
+
+
+def insider_users(insider_url: str, page: int = 500) -> list[dict]:
+    """Every user stored at the Insider sandbox at `insider_url` (inspection API, paged)."""
+    users: list[dict] = []
+    while True:
+        params = {"offset": len(users), "limit": page}
+        data = httpx.get(f"{insider_url}/_sandbox/users", params=params, timeout=60).json()["data"]
+        users += data
+        if len(data) < page:
+            return users

@@ -225,6 +225,18 @@ class DiesInFlight(FakeInsiderHook):
         raise Killed("the holder's worker died in the request")
 
 
+def _fast_takeover(monkeypatch, wait_s: int) -> None:
+    """Short leases and settlement: a dead holder's claims pass in 0.6 s and its lost batch is settled with
+    two quick probe rounds; a waiting run gives up after `wait_s`."""
+    from creator_sync.pipeline.settle import PROBE_BACKOFF_ENV, PROBE_ROUNDS_ENV, SETTLE_ENV
+
+    monkeypatch.setenv("CREATOR_SYNC_CLAIM_LEASE_S", "0.6")
+    monkeypatch.setenv("CREATOR_SYNC_CLAIM_WAIT_S", str(wait_s))
+    monkeypatch.setenv(SETTLE_ENV, "0.05")
+    monkeypatch.setenv(PROBE_ROUNDS_ENV, "2")
+    monkeypatch.setenv(PROBE_BACKOFF_ENV, "0.05")
+
+
 @pytest.mark.parametrize("reached", [True, False], ids=["request-reached-insider", "request-lost"])
 def test_a_waiting_run_settles_the_dead_holders_lost_batch_before_sending_its_own(
     store, monkeypatch, reached
@@ -232,14 +244,9 @@ def test_a_waiting_run_settles_the_dead_holders_lost_batch_before_sending_its_ow
     """D claims u0,u1 and dies with its request in the network; W (another interval) finds them claimed,
     waits, takes the claims over when D's lease passes, settles D's marker with the Profile API (D's events
     recorded under D if they arrived, sent again under D if not, never blindly twice) and sends its own."""
-    from creator_sync.pipeline.settle import PROBE_BACKOFF_ENV, PROBE_ROUNDS_ENV, SETTLE_ENV
     from tests.exactly_once.harness import Dying, Killed
 
-    monkeypatch.setenv("CREATOR_SYNC_CLAIM_LEASE_S", "0.6")
-    monkeypatch.setenv("CREATOR_SYNC_CLAIM_WAIT_S", "30")
-    monkeypatch.setenv(SETTLE_ENV, "0.05")
-    monkeypatch.setenv(PROBE_ROUNDS_ENV, "2")
-    monkeypatch.setenv(PROBE_BACKOFF_ENV, "0.05")
+    _fast_takeover(monkeypatch, wait_s=30)
     prefix = f"p{next(_ids)}"
     d_users = [creator(prefix, i, "D") for i in range(2)]
     w_users = [creator(prefix, i, "W") for i in range(3)]
@@ -359,14 +366,9 @@ def test_two_runs_waiting_for_the_two_users_of_a_dead_holders_lost_batch_both_fi
     """D dies with an unanswered batch of u0 and u1. A waits for u0, B for u1; once D's lease passes each
     takes over its own user and must hold the batch's other user too to settle the batch (the other run may
     hold it then). Both must finish, the batch settled once, every event once."""
-    from creator_sync.pipeline.settle import PROBE_BACKOFF_ENV, PROBE_ROUNDS_ENV, SETTLE_ENV
     from tests.exactly_once.harness import Dying, Killed
 
-    monkeypatch.setenv("CREATOR_SYNC_CLAIM_LEASE_S", "0.6")
-    monkeypatch.setenv("CREATOR_SYNC_CLAIM_WAIT_S", "6")
-    monkeypatch.setenv(SETTLE_ENV, "0.05")
-    monkeypatch.setenv(PROBE_ROUNDS_ENV, "2")
-    monkeypatch.setenv(PROBE_BACKOFF_ENV, "0.05")
+    _fast_takeover(monkeypatch, wait_s=6)
     prefix = f"p{next(_ids)}"
     d_users = [creator(prefix, i, "D") for i in range(2)]
     dying = Dying(store)

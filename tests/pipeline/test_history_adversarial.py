@@ -553,21 +553,10 @@ def test_the_snapshot_path_leaves_no_item_before_the_connect_to_an_hourly_run_th
 
 
 def test_an_item_with_an_unreadable_date_is_kept_with_its_reason(tmp_path):
-    from .factories import END, START, content, profile, write_resource
+    from .factories import END, START, content
 
-    emails = [{"type": "WORK", "email_id": "u1@example.com"}]
     items = [content("c1", "u1", "2024-05-01T10:00:00Z"), content("c2", "u1", "2024-05-01 10:00 UTC")]
-    inputs = {
-        "users": [write_resource(tmp_path / "users.parquet", [{"id": "u1"}])],
-        "profiles": [
-            write_resource(
-                tmp_path / "profiles.parquet",
-                [profile("u1", "a-u1", "Instagram", "2024-04-01T00:00:00Z", emails=emails)],
-            )
-        ],
-        "contents": [write_resource(tmp_path / "contents.parquet", items)],
-    }
-    result = transform_run(inputs, start=START, end=END, out_dir=tmp_path / "t")
+    result = transform_run(_undated_inputs(tmp_path, items), start=START, end=END, out_dir=tmp_path / "t")
     sent = [_item(e) for _, e in _events(result.users_path)]
     kept = Path(result.malformed_path).read_text() + Path(result.rejected_path).read_text()
     assert sent == ["c1"]
