@@ -1,9 +1,12 @@
 """creator_sync under the real scheduler (airflow standalone, pools in force) against the sandboxes.
 
 One module-scoped stack; the tests run in file order and build on each other: the scheduled run, a clear
-and re-run of it, then a two-day backfill. Daily intervals (CREATOR_SYNC_SCHEDULE) so each run carries ~100
-events; upserts in batches of 100 users (CREATOR_SYNC_UPSERT_MAX_USERS). A run whose upsert task is killed
-mid-way and retried is tested under faults in tests/e2e/test_chaos_e2e.py.
+and re-run of it, then a two-day backfill. Daily intervals (CREATOR_SYNC_SCHEDULE) so each run carries
+tens of events; upserts in batches of 100 users (CREATOR_SYNC_UPSERT_MAX_USERS), four per run. 400
+creators: a full fetch (the scheduled run, its re-run and the backfill each read everything) makes about
+one InsightIQ request per creator at 10 req/s, so the creator count sets most of this module's wall time;
+400 still fill the rate windows for tens of seconds per fetch and send several upsert batches per run. A
+run whose upsert task is killed mid-way and retried is tested under faults in tests/e2e/test_chaos_e2e.py.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 DAG = "creator_sync"
 REPO = Path(__file__).resolve().parents[2]
+CREATORS = 400
 POOLS = json.loads(pools_file().read_text())
 
 
@@ -67,7 +71,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    sb = SandboxServers(creators=1000, seed=11).start()
+    sb = SandboxServers(creators=CREATORS, seed=11).start()
     home = tmp_path_factory.mktemp("airflow-e2e")
     extra = {
         **sandbox_connections(sb.insightiq_url, sb.insider_url, sb.web_push_url),
@@ -84,6 +88,7 @@ def env(tmp_path_factory):
     enable_receiver(stack, debounce_s=1)  # InsightIQ webhooks reach the API server plugin
     try:
         stack.start(timeout=600)  # a loaded 2-core machine can take minutes to start standalone
+        stack.api.timeout = 120.0  # and the API server answers slowly (set before the client is first built)
         yield Env(sb, stack, home)
     finally:
         stack.stop()
