@@ -38,8 +38,8 @@ test: install ## the whole test suite (unit + slow tests that start servers), tw
 test-fast: install ## unit tests only
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
-soak: install ## the exactly-once property test with a long search (300 generated histories)
-	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:xdist tests/exactly_once/test_property.py
+soak: install ## the property tests with a long search: exactly-once (300 generated histories), clearing (1,000 status sequences)
+	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:xdist tests/exactly_once/test_property.py tests/pipeline/test_clearing.py
 
 lint: install ## ruff, the layer contract (.importlinter), and the docs name only what exists
 	$(BIN)/ruff check .

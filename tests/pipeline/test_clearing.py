@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from creator_sync.http.errors import VendorServerError
@@ -97,8 +98,23 @@ def run_statuses(draw) -> list[dict[str, str]]:
     ]
 
 
-@settings(max_examples=200, deadline=None)
+# `make test` searches 50 sequences (each one is a pandas split per run, ~0.1 s); `make soak`
+# (HYPOTHESIS_PROFILE=soak) searches 1,000. The explicit examples are the transitions a clearing bug shows on:
+# a disconnect, an expired session, a reconnect, and three platforms in three states at once.
+EXAMPLES = 1000 if os.environ.get("HYPOTHESIS_PROFILE") == "soak" else 50
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(run_statuses())
+@example([{"youtube": "CONNECTED"}, {"youtube": "NOT_CONNECTED"}])
+@example([{"instagram": "CONNECTED"}, {"instagram": "SESSION_EXPIRED"}])
+@example([{"tiktok": "CONNECTED"}, {"tiktok": "NOT_CONNECTED"}, {"tiktok": "CONNECTED"}])
+@example(
+    [
+        {"instagram": "CONNECTED", "youtube": "CONNECTED", "tiktok": "CONNECTED"},
+        {"instagram": "SESSION_EXPIRED", "youtube": "CONNECTED", "tiktok": "NOT_CONNECTED"},
+    ]
+)
 def test_after_any_sequence_of_runs_insider_holds_the_connected_platforms_attributes_only(runs):
     connected = {p for p, status in runs[-1].items() if status == "CONNECTED"}
     assert simulate(runs, NAMES) == {f"{p}_{n}" for p in connected for n in NAMES}
