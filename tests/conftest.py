@@ -82,8 +82,8 @@ def _fresh_object_stores():
 # while the other worker sits idle.
 LONGEST_FIRST = (
     "tests/e2e/test_chaos_e2e.py",
-    "tests/e2e/test_creator_sync_e2e.py",
     "tests/test_demo.py",
+    "tests/e2e/test_creator_sync_e2e.py",
     "tests/deploy/test_celery_deployment.py",
     "tests/e2e/test_offboard_e2e.py",
     "tests/e2e/test_ui_browser.py",

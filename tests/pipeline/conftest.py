@@ -10,13 +10,27 @@ from .factories import SANDBOX_NOW, content, profile, transaction, write_resourc
 
 
 @pytest.fixture(scope="module")
-def sandbox():
+def sandbox(request):
     """150 creators (~3 pages of accounts) keep the per-account income requests few at 10/s; a fixed data
-    anchor keeps the data fixed. Overrides tests/conftest.py's 1,000-creator sandbox in this directory."""
+    anchor keeps the data fixed. Overrides tests/conftest.py's 1,000-creator sandbox in this directory. A
+    module that sets SANDBOX_RATE gets InsightIQ at that many requests/s, and its clients the same budget
+    (_client_rate): for modules that check what a run reads and sends, not the 10/s limit
+    (tests/hooks/test_limit_control.py checks that), so their full fetches take seconds."""
     from devtools.sandbox.launcher import SandboxServers
 
-    with SandboxServers(creators=150, seed=7, extra_args=["--now", SANDBOX_NOW]) as sb:
+    rate = getattr(request.module, "SANDBOX_RATE", None)
+    args = ["--now", SANDBOX_NOW, *(["--insightiq-rate", str(rate)] if rate else [])]
+    with SandboxServers(creators=150, seed=7, extra_args=args) as sb:
         yield sb
+
+
+@pytest.fixture(autouse=True)
+def _client_rate(request, monkeypatch, tmp_path):
+    """The client's pools.json raised to the module's SANDBOX_RATE (see `sandbox`), when it sets one."""
+    if rate := getattr(request.module, "SANDBOX_RATE", None):
+        from devtools.bench.e2e import raised_config_dir
+
+        monkeypatch.setenv("CREATOR_SYNC_CONFIG_DIR", str(raised_config_dir(tmp_path / "config", rate)))
 
 
 @pytest.fixture

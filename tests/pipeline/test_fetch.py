@@ -14,6 +14,9 @@ from creator_sync.sync import fetch, insightiq_reads
 from creator_sync.sync.run_context import SyncRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_rate_budget")]
+# InsightIQ requests/s at the sandbox and the client (tests/pipeline/conftest.py):
+# the shards' reads are counted, not timed
+SANDBOX_RATE = 200
 
 
 def make_run(run_id: str, account_ids: tuple[str, ...] = ()) -> SyncRun:

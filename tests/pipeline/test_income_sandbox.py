@@ -19,6 +19,9 @@ from .factories import SANDBOX_NOW
 from .test_incremental_fetch import sync
 
 pytestmark = [pytest.mark.slow]
+# InsightIQ requests/s at the sandbox and the client (tests/pipeline/conftest.py):
+# which income items are sent is checked, not the 10/s limit
+SANDBOX_RATE = 200
 
 ANCHOR = datetime.fromisoformat(SANDBOX_NOW.replace("Z", "+00:00")).astimezone(UTC)
 DAY = timedelta(days=1)

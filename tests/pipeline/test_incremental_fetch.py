@@ -21,6 +21,9 @@ from creator_sync.sync.snapshot import SnapshotStore
 from creator_sync.sync.steps import transform_step
 
 pytestmark = [pytest.mark.slow]
+# InsightIQ requests/s at the sandbox and the client (tests/pipeline/conftest.py):
+# the runs' reads are counted, not timed
+SANDBOX_RATE = 200
 
 SHARDS = 2
 _TRIES = itertools.count(1)

@@ -105,29 +105,14 @@ def test_day_range_covers_the_lookback_days():
 
 
 # -- against the sandboxes -------------------------------------------------------------------------------
-RATE = 200  # InsightIQ requests/s on both sides: each test's two full syncs take seconds, not half a minute
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    """tests/pipeline/conftest.py's 150-creator data set, served at RATE requests/s: what this module checks
-    is which events are sent, not the 10/s limit (tests/hooks/test_limit_control.py)."""
-    from devtools.sandbox.launcher import SandboxServers
-
-    from .factories import SANDBOX_NOW
-
-    args = ["--insightiq-rate", str(RATE), "--now", SANDBOX_NOW]
-    with SandboxServers(creators=150, seed=7, extra_args=args) as sb:
-        yield sb
+# tests/pipeline/conftest.py serves InsightIQ at this many requests/s (and raises the client's budget to
+# match): this module checks which events are sent, so each test's two full syncs take seconds
+SANDBOX_RATE = 200
 
 
 @pytest.fixture
 def synced(sandbox_env, shared_rate_budget, monkeypatch, tmp_path):
-    """Fresh ledger and run directories; one shared rate budget of RATE requests/s (the client's pools.json
-    raised to match the sandbox) so each hook gets the whole budget."""
-    from devtools.bench.e2e import raised_config_dir
-
-    monkeypatch.setenv("CREATOR_SYNC_CONFIG_DIR", str(raised_config_dir(tmp_path / "config", RATE)))
+    """Fresh ledger and run directories; one shared rate budget so each hook gets the whole SANDBOX_RATE."""
     monkeypatch.setenv("CREATOR_SYNC_DATA_URL", f"file://{tmp_path / 'data'}")
     monkeypatch.setenv("CREATOR_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
     return sandbox_env

@@ -19,6 +19,9 @@ from creator_sync.sync.run_context import SyncRun, run_dir, run_dir_name
 from devtools.s3_server import MotoS3Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_rate_budget")]
+# InsightIQ requests/s at the sandbox and the client (tests/pipeline/conftest.py):
+# what matters here is where the files land, not the 10/s limit
+SANDBOX_RATE = 200
 
 BUCKET, PREFIX, CONN_ID = "creator-sync-test", "data", "creator_sync_s3"
 

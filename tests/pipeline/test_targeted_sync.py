@@ -23,6 +23,9 @@ from creator_sync.sync.targeted import sync_accounts
 from .test_incremental_fetch import scheduled, sync
 
 pytestmark = [pytest.mark.slow]
+# InsightIQ requests/s at the sandbox and the client (tests/pipeline/conftest.py):
+# each test's full sync of the fleet takes seconds; reads are counted, not timed
+SANDBOX_RATE = 200
 
 SLOTS = 4
 _RUNS = itertools.count(1)
