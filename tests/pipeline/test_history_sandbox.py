@@ -31,6 +31,9 @@ from .factories import SANDBOX_NOW
 from .test_incremental_fetch import scheduled, sync
 
 pytestmark = [pytest.mark.slow]
+# InsightIQ requests/s at the sandbox and the client (tests/pipeline/conftest.py):
+# which items arrive, and how often, is checked, not the 10/s limit
+SANDBOX_RATE = 200
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400
