@@ -25,12 +25,13 @@ def sandbox(request):
 
 
 @pytest.fixture(autouse=True)
-def _client_rate(request, monkeypatch, tmp_path):
+def _client_rate(request, monkeypatch):
     """The client's pools.json raised to the module's SANDBOX_RATE (see `sandbox`), when it sets one."""
     if rate := getattr(request.module, "SANDBOX_RATE", None):
         from devtools.bench.e2e import raised_config_dir
 
-        monkeypatch.setenv("CREATOR_SYNC_CONFIG_DIR", str(raised_config_dir(tmp_path / "config", rate)))
+        config = request.getfixturevalue("tmp_path") / "config"
+        monkeypatch.setenv("CREATOR_SYNC_CONFIG_DIR", str(raised_config_dir(config, rate)))
 
 
 @pytest.fixture
