@@ -109,6 +109,8 @@ class Renderer:
         over = ds.account_overrides.get(a, {})
         created = int(ds.user_created[c]) + rng.randrange(DAY, 30 * DAY)
         last_sync = ds.now - rng.randrange(0, 2 * DAY)
+        if a in ds.added:  # a brand-new account (Dataset.add_account): created and synced at its connection
+            created = last_sync = ds.added[a]
         mon = over.get("monitoring", {})
 
         def product(key, status, audience=None):
@@ -156,13 +158,12 @@ class Renderer:
         followers = int(10 ** rng.uniform(2, 7))
         p = PLATFORMS[int(ds.acc_platform[a])][1]
         subs = int(followers * rng.uniform(0.05, 0.5)) if p in ("YouTube", "Twitch", "Patreon") else None
-        contents, groups = ds.collections["contents"], ds.collections["content_groups"]
         return {
             "follower_count": followers + gen * max(1, followers // 100),
             "following_count": rng.randrange(0, 3000) + gen,
             "subscriber_count": None if subs is None else subs + gen,
-            "content_count": int(contents.offsets[a + 1] - contents.offsets[a]),
-            "content_group_count": int(groups.offsets[a + 1] - groups.offsets[a]),
+            "content_count": ds.count("contents", a),
+            "content_group_count": ds.count("content_groups", a),
             "watch_time_in_hours": round(rng.uniform(10, 1e5), 1) if p == "YouTube" else None,
         }
 
@@ -170,8 +171,8 @@ class Renderer:
         ds, rng = self.ds, self.rng("profile", a)
         c = int(ds.acc_creator[a])
         per = self.person(c)
-        created = int(ds.user_created[c]) + DAY
-        updated = self._updated(a, ds.now - rng.randrange(0, 30 * DAY))
+        created = ds.added.get(a, int(ds.user_created[c]) + DAY)
+        updated = self._updated(a, max(created, ds.now - rng.randrange(0, 30 * DAY)))
         username = self.username(a)
         platform = platform_ref(int(ds.acc_platform[a]))
         return {
@@ -332,8 +333,10 @@ class Renderer:
         }
 
     def _social_payouts(self, rng, i, when, a):
-        # a payout added by /_sandbox/mutate (PAYOUTS.ADDED) is paid out; the generated ones are either
-        late = self.ds.appeared("social_payouts", i) is not None
+        # a payout added by /_sandbox/mutate (PAYOUTS.ADDED) is paid out; the generated ones, and the past
+        # of an account added by /_sandbox/accounts (appeared at its connection), are either
+        appeared = self.ds.appeared("social_payouts", i)
+        late = appeared is not None and appeared != self.ds.added.get(a)
         return {
             **self._money(rng),
             "status": "PAID" if late else rng.choice(["PAID", "PENDING"]),
