@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from creator_sync.store.history import REQUESTED, SENT
 from creator_sync.sync import history
 
 from .factories import FakeInsiderHook
 from .test_history_adversarial import FROM, HOUR, T, _content, _fleet, _send_with, _sent_items
-from .test_history_late import WAIT, _connect, _hourly_read, history_row, state  # noqa: F401
+from .test_history_late import WAIT, _connect, _hourly_read, history_row, late_state
+
+
+@pytest.fixture
+def state(monkeypatch, tmp_path):
+    return late_state(monkeypatch, tmp_path)
 
 
 def _read(state, hook, out, now):
