@@ -136,7 +136,7 @@ def _payout_names(user: dict[str, Any]) -> list[str]:
 
 
 def still_gone(state, uuids: set[str]) -> set[str]:
-    """Those of `uuids` whose stored income totals still say `payout_gone` (a test switches this guard off)."""
+    """Those of `uuids` whose stored income totals still say `payout_gone` (a test switches it off)."""
     totals = state.stored_income_totals(uuids)
     return {u for u in uuids if (totals.get(u) or {}).get("payout_gone")}
 
