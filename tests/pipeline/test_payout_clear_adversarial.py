@@ -10,7 +10,6 @@ The controls: with each guard off Insider ends without the counted last payout."
 
 from __future__ import annotations
 
-
 import pytest
 
 from creator_sync.pipeline import clear as clear_mod
