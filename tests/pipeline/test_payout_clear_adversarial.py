@@ -10,14 +10,23 @@ The controls: with each guard off Insider ends without the counted last payout."
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from creator_sync.pipeline import clear as clear_mod
+from creator_sync.pipeline import clearing
 from creator_sync.pipeline.clear import clear_file
+from creator_sync.pipeline.income import attribute_values, cleared, window_us
+from creator_sync.pipeline.mapping import load_mapping
 from creator_sync.pipeline.send import send_file
 from creator_sync.store import StateStore
+from creator_sync.store.income import PAYOUT, IncomeItem
 
 from .factories import FakeInsiderHook
+from .test_clearing import DOWN
 from .test_income_attributes import fetch, paid, transform
 
 P1, P2 = "2024-04-20T00:00:00Z", "2024-04-28T00:00:00Z"
@@ -136,3 +145,127 @@ def test_a_delete_that_lands_after_a_newer_upsert_is_repaired_by_the_next_run(tm
 def test_control_without_forgetting_the_hash_the_next_run_skips_the_creator(tmp_path, state, monkeypatch):
     monkeypatch.setattr(clear_mod, "_forget_if_back", lambda state, users: None)  # the guard off
     assert _newer_payout_while_the_delete_is_on_its_way(tmp_path, state).last_payout() is None
+
+
+# The property: two runs overlap (each keeps its items and writes its files, upserts, clears, in that order;
+# hypothesis interleaves the two and may kill a run after any step), a clear request may be refused or
+# processed with its answer lost, payouts share a second or change currency; then one more run that reads
+# nothing new. Insider then shows exactly the stored newest counted payout, or none. No transform (the
+# files are the income attributes and clears of the totals, as the transform writes them): 40 examples,
+# about 10 s.
+READS = st.lists(
+    st.tuples(
+        st.sampled_from(["p1", "p2"]),
+        st.sampled_from(["PAID", "FAILED", "FAILED", "PENDING"]),
+        st.sampled_from(["USD", "EUR"]),
+        st.sampled_from([0, 0, 1]),  # seconds after the base: most payouts share a second
+    ),
+    min_size=1,
+    max_size=2,
+)
+STEPS = ("totals", "upsert", "clear")
+
+
+class Vendor(ProfileInsider):
+    """Clear requests answered by `outcomes` in turn: ok, refused (nothing deleted), lost (deleted, the
+    answer lost)."""
+
+    def __init__(self, outcomes):
+        super().__init__()
+        self.outcomes = list(outcomes)
+
+    def delete_attributes(self, users):
+        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
+        if outcome == "refused":
+            raise DOWN
+        answer = super().delete_attributes(users)
+        if outcome == "lost":
+            raise DOWN
+        return answer
+
+
+def _item(pid: str, status: str, currency: str, second: int) -> IncomeItem:
+    at = 1_714_000_000_000_000 + second * 1_000_000
+    return IncomeItem("u1", PAYOUT, pid, "a1", 1_000_000, currency, at, status, status == "PAID")
+
+
+def _step(state, insider, out, run: str, step: str, reads) -> None:
+    if step == "totals":
+        out.mkdir(parents=True, exist_ok=True)
+        items = [_item(*r) for r in reads]
+        totals = state.income_totals(items, ["u1"], as_of_us=1_715_000_000_000_000, window_us=window_us())
+        custom = attribute_values(totals.get("u1", {}))
+        user = {"identifiers": {"uuid": "u1"}, "attributes": {"custom": custom}}
+        (out / "users.jsonl").write_text(json.dumps(user) + "\n")
+        lines = [clearing.clear_line(u, names) for u, names in cleared(totals, MAPPING).items()]
+        (out / "clears.jsonl").write_text("".join(lines))
+    elif step == "upsert":
+        _send(state, insider, out, run)
+    else:
+        _clear(state, insider, out, run)
+
+
+MAPPING = load_mapping()
+
+
+@st.composite
+def schedules(draw):
+    """The steps of runs a and b interleaved, each cut after a random step (a kill), then run f whole."""
+    cuts = {r: draw(st.integers(1, 3)) for r in ("a", "b")}
+    left = {r: list(STEPS[: cuts[r]]) for r in cuts}
+    order = []
+    while any(left.values()):
+        run = draw(st.sampled_from(sorted(r for r in left if left[r])))
+        order.append((run, left[run].pop(0)))
+    return [("z", s) for s in STEPS] + order + [("f", s) for s in STEPS]
+
+
+def _expected(state) -> dict:
+    totals = state.stored_income_totals(["u1"]).get("u1", {})
+    return {k: v for k, v in attribute_values(totals).items() if k.startswith("last_payout")}
+
+
+def _play(state, tmp_path, schedule, reads, outcomes) -> tuple[dict, dict]:
+    insider = Vendor(outcomes)
+    for run, step in schedule:
+        if run == "f":
+            insider.outcomes = []  # the one more run's clear lands (a refused one is the next run's)
+        _step(state, insider, tmp_path / run, run, step, reads.get(run, []))
+    shown = {k: v for k, v in insider.custom.get("u1", {}).items() if k.startswith("last_payout")}
+    return shown, _expected(state)
+
+
+@pytest.fixture
+def stores(tmp_path):
+    made = iter(range(10_000))
+    return lambda: StateStore(f"sqlite:///{tmp_path / f'state-{next(made)}.db'}")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    schedule=schedules(),
+    zero=st.one_of(st.just([("p1", "PAID", "USD", 0)]), READS),  # mostly a last payout at Insider first
+    a=READS,
+    b=READS,
+    outcomes=st.lists(st.sampled_from(["ok", "refused", "lost"]), max_size=2),
+)
+def test_after_overlapping_runs_and_one_more_insider_shows_the_stored_last_payout(
+    stores, tmp_path_factory, schedule, zero, a, b, outcomes
+):
+    out = tmp_path_factory.mktemp("runs")
+    shown, expected = _play(stores(), out, schedule, {"z": zero, "a": a, "b": b}, outcomes)
+    assert shown == expected
+
+
+STALE = {"z": [("p1", "PAID", "USD", 0)], "a": [("p1", "FAILED", "USD", 0)], "b": [("p2", "PAID", "EUR", 0)]}
+STALE_ORDER = [("z", s) for s in STEPS] + [
+    ("a", "totals"), ("b", "totals"), ("a", "upsert"), ("b", "upsert"), ("a", "clear"), ("b", "clear"),
+] + [("f", s) for s in STEPS]  # fmt: skip
+
+
+def test_control_the_property_fails_with_the_recheck_off(stores, tmp_path, monkeypatch):
+    """The property's schedule of the stale clear (p2 shares p1's second, in another currency)."""
+    assert _play(stores(), tmp_path / "on", STALE_ORDER, STALE, [])[0]["last_payout_currency"] == "EUR"
+    monkeypatch.setattr(clear_mod, "still_gone", lambda state, uuids: set(uuids))  # the guard off
+    shown, expected = _play(stores(), tmp_path / "off", STALE_ORDER, STALE, [])
+    assert shown == {} and expected["last_payout_currency"] == "EUR"
