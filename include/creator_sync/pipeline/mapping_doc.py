@@ -316,7 +316,7 @@ def _income_figures() -> list[str]:
         "they join the creator's clears.jsonl line (Delete User Attribute, in the upsert's rate budget).",
         "Every run that writes the creator lists them again until a counted payout comes back, so a delete",
         "that did not land is sent again. The clear pass re-reads the stored totals first and deletes them",
-        "only while the last payout is still gone: a run beside it that sent a newer counted payout keeps it.",
+        "only while the last payout is still gone: a newer counted payout a run beside it sent stays.",
         "",
         "A dry run computes the figures with its items and keeps none of them.",
         "",
