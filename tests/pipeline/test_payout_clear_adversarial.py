@@ -269,3 +269,28 @@ def test_control_the_property_fails_with_the_recheck_off(stores, tmp_path, monke
     monkeypatch.setattr(clear_mod, "still_gone", lambda state, uuids: set(uuids))  # the guard off
     shown, expected = _play(stores(), tmp_path / "off", STALE_ORDER, STALE, [])
     assert shown == {} and expected["last_payout_currency"] == "EUR"
+
+
+def _failed_without_amount(tmp_path, state) -> tuple[dict, list, list]:
+    """p1 PAID, then read FAILED without an amount (a dead letter): the second run's custom attributes,
+    its dead letters and its clears."""
+    _transform(tmp_path, "r0", state, [paid("p1", P1, 70)])
+    failed = paid("p1", P1, None, status="FAILED")
+    users, malformed = transform(tmp_path, "a", fetch(tmp_path / "in-a", [], [failed]), state)
+    clears = [json.loads(x) for x in (tmp_path / "a" / "clears.jsonl").read_text().splitlines()]
+    return users["u1"]["attributes"]["custom"], malformed, clears
+
+
+def test_a_payout_read_failed_without_an_amount_stops_counting(tmp_path, state):
+    custom, malformed, clears = _failed_without_amount(tmp_path, state)
+    assert [m["payload"]["id"] for m in malformed] == ["p1"]  # still a dead letter
+    assert not {k for k in custom if k.startswith("last_payout")}
+    assert clears[0]["custom"]["whole"] == ["last_payout_amount", "last_payout_at", "last_payout_currency"]
+
+
+def test_control_without_uncounting_the_failed_payout_stays_the_last_payout(tmp_path, state, monkeypatch):
+    from creator_sync.pipeline import income
+
+    monkeypatch.setattr(income, "uncounting", lambda bad, *rest: bad & False)  # the guard off
+    custom, _, clears = _failed_without_amount(tmp_path, state)
+    assert custom["last_payout_at"] == P1 and clears == []
