@@ -24,6 +24,7 @@ from creator_sync.pipeline.mapping import load_mapping
 from creator_sync.pipeline.send import send_file
 from creator_sync.store import StateStore
 from creator_sync.store.income import PAYOUT, IncomeItem
+from tests.store.stores import sqlite_stores
 
 from .factories import FakeInsiderHook
 from .test_clearing import DOWN
@@ -237,8 +238,7 @@ def _play(state, tmp_path, schedule, reads, outcomes) -> tuple[dict, dict]:
 
 @pytest.fixture
 def stores(tmp_path):
-    made = iter(range(10_000))
-    return lambda: StateStore(f"sqlite:///{tmp_path / f'state-{next(made)}.db'}")
+    return sqlite_stores(tmp_path)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from creator_sync.store import StateStore
 from creator_sync.store.history import REQUESTED, SENT
+
+from .stores import sqlite_stores
 
 T = datetime(2026, 12, 6, 10, tzinfo=UTC)
 RUNS = 3  # history runs that may overlap (a retried finish, a run taking longer than an hour)
@@ -64,8 +65,7 @@ def _play(state, steps, guard: bool = True) -> list[str]:
 
 @pytest.fixture
 def stores(tmp_path):
-    made = iter(range(10_000))
-    return lambda: StateStore(f"sqlite:///{tmp_path / f'state-{next(made)}.db'}")
+    return sqlite_stores(tmp_path)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
