@@ -25,6 +25,9 @@ class AirflowAPI(_RuntimeAirflowAPI):
     def unpause(self, dag_id: str) -> None:
         self._call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
+    def pause(self, dag_id: str) -> None:
+        self._call("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+
     def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> str:
         body = {"logical_date": logical_date, "conf": conf or {}}
         return self._call("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]

@@ -50,9 +50,10 @@ class History:
     (`default_days` before the connection); older items arrive only through a fetch-historic job for the
     account and collection, `job_seconds` after it was requested, from the job's `from_date` on.
 
-    Only accounts connected through the sandbox (`connected`, set by `POST /_sandbox/connect`) have a
-    hidden past: the generated accounts were created before every generated item (records.Renderer.account),
-    so for them the default window covers everything and nothing is hidden."""
+    Only accounts connected through the sandbox (`connected`, set by `POST /_sandbox/connect` and by
+    `POST /_sandbox/accounts`, which adds a brand-new account) have a hidden past: the generated accounts
+    were created before every generated item (records.Renderer.account), so for them the default window
+    covers everything and nothing is hidden."""
 
     default_days: float = 30.0
     job_seconds: float = 5.0
@@ -184,14 +185,18 @@ class Dataset:
         # (account, time relative to base, epoch it appeared); item index = len(collection) + position
         self.late: dict[str, list[tuple[int, int, int]]] = {}
         self.history = History()
+        self.generated_accounts = self.accounts
+        self.added: dict[int, int] = {}  # account added after generation (add_account) -> epoch it connected
 
     # -- lookups -----------------------------------------------------------------------------------
     @property
     def accounts(self) -> int:
         return len(self.acc_creator)
 
-    def accounts_of(self, creator: int) -> range:
-        return range(int(self.creator_acc[creator]), int(self.creator_acc[creator + 1]))
+    def accounts_of(self, creator: int) -> list[int]:
+        """The creator's accounts: the generated ones (contiguous), then those added (add_account)."""
+        generated = range(int(self.creator_acc[creator]), int(self.creator_acc[creator + 1]))
+        return [*generated, *(a for a in self.added if int(self.acc_creator[a]) == creator)]
 
     def accounts_on_platform(self, platform: int) -> np.ndarray:
         if platform not in self._by_platform:
@@ -237,6 +242,8 @@ class Dataset:
         lo, hi = self.time_bounds(t_from, t_to)
         if account is None:
             first, times = 0, col.sorted_times
+        elif account >= self.generated_accounts:  # an added account: all its items are late ones
+            first, times = len(col), col.times[:0]
         else:
             first = int(col.offsets[account])
             times = col.times[first : int(col.offsets[account + 1])]
@@ -275,6 +282,14 @@ class Dataset:
         """Items of a collection, late ones included."""
         return len(self.collections[name]) + len(self.late.get(name, ()))
 
+    def count(self, name: str, account: int) -> int:
+        """Items of `account` in a collection, late ones included (hidden ones too)."""
+        col = self.collections[name]
+        generated = 0
+        if account < self.generated_accounts:
+            generated = int(col.offsets[account + 1] - col.offsets[account])
+        return generated + sum(1 for owner, _, _ in self.late.get(name, ()) if owner == account)
+
     def _late(self, name: str, item: int) -> tuple[int, int, int] | None:
         k = item - len(self.collections[name])
         return self.late[name][k] if k >= 0 else None
@@ -296,6 +311,48 @@ class Dataset:
         """A new item of `account` dated `epoch` that shows up only now; returns its index."""
         self.late.setdefault(name, []).append((int(account), int(epoch) - self.base, int(appeared)))
         return self.size(name) - 1
+
+    # -- accounts added after generation ------------------------------------------------------------
+    PER_ACCOUNT = ("acc_creator", "acc_platform", "acc_status", "identity_status", "engagement_status")
+
+    def add_account(self, creator: int, platform: int, connected: int) -> int:
+        """A brand-new CONNECTED account of `creator` on `platform`, connected at `connected` (epoch): its
+        past is generated as a generated account's is (the same item counts per collection, dated over the
+        400 days before --now) and kept as late items that appeared at the connection, so every list, the
+        search and the item endpoint hold them; History hides what is older than the default window until
+        fetch-historic jobs ask for it. Returns the account's index (the next one)."""
+        a = self.accounts
+        _, _, engagement, income, commerce, _ = PLATFORMS[platform]
+        columns = (creator, platform, 0, SYNCED, SYNCED if engagement else NOT_SUPPORTED)
+        for name, value in zip(self.PER_ACCOUNT, columns, strict=True):
+            column = getattr(self, name)
+            setattr(self, name, np.append(column, np.array([value], dtype=column.dtype)))
+        self.income_status = np.append(self.income_status, np.int8(SYNCED if income else NOT_SUPPORTED))
+        self._by_platform.pop(platform, None)
+        rng = np.random.default_rng([self.seed, 0xACC, a])
+        for name, (lo, hi, wanted) in {
+            "contents": (15, 40, engagement),
+            "content_groups": (0, 3, engagement),
+            "comments": (5, 30, engagement),
+            "social_transactions": (5, 20, income),
+            "social_payouts": (1, 6, income),
+            "commerce_transactions": (5, 20, commerce),
+            "commerce_payouts": (1, 4, commerce),
+            "commerce_balances": (1, 4, commerce),
+        }.items():
+            count = int(rng.integers(lo, hi + 1)) if wanted else 0
+            for rel in np.sort(rng.integers(0, self.now - self.base, size=count)):
+                self.add_late(name, a, self.base + int(rel), connected)
+        self.added[a] = int(connected)
+        self.history.connected[a] = int(connected)
+        return a
+
+    def drop_added(self) -> None:
+        """Forget the added accounts (the sandbox's reset; their items go with the late ones)."""
+        for name in (*self.PER_ACCOUNT, "income_status"):
+            setattr(self, name, getattr(self, name)[: self.generated_accounts])
+        self.added.clear()
+        self._by_platform.clear()
 
     # -- invalid-data truth -------------------------------------------------------------------------
     def invalid_by_reason(self) -> dict[str, int]:

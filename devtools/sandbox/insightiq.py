@@ -51,6 +51,7 @@ class InsightIQService(Service):
         self.ds.account_overrides.clear()
         self.ds.late.clear()
         self.ds.history.clear()
+        self.ds.drop_added()
         self.hub.reset()
         self.mutation_rounds = 0
 

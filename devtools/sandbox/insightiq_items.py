@@ -24,6 +24,7 @@ from devtools.sandbox.iq_common import (
     parse_date,
 )
 from devtools.sandbox.middleware import SandboxMiddleware
+from devtools.sandbox.new_accounts import add_new_account_routes, dispatch_items
 from devtools.sandbox.offboarding import add_offboarding_routes
 from devtools.sandbox.people import REASONS
 from devtools.sandbox.records import iso
@@ -133,12 +134,7 @@ def add_collection_routes(app: FastAPI, svc: InsightIQService, path: str, spec: 
             "user_id": ds.codec.make(ids.USER, int(ds.acc_creator[account])),
             "last_updated_time": iso(time.time()).replace("T", " "),
         }
-        event = HISTORIC_EVENTS[name]
-        for chunk in range(0, len(items), MAX_SEARCH_IDS):
-            found = [ds.codec.make(col.kind, i) for i in items[chunk : chunk + MAX_SEARCH_IDS]]
-            svc.hub.dispatch(
-                {"event": event, "name": event.lower().replace(".", " "), "data": {**base, "items": found}}
-            )
+        dispatch_items(svc.hub, HISTORIC_EVENTS[name], base, [ds.codec.make(col.kind, i) for i in items])
 
     app.add_api_route(f"{path}/refresh", account_job, methods=["POST"], name=f"refresh_{name}")
     app.add_api_route(f"{path}/fetch-historic", fetch_historic, methods=["POST"], name=f"historic_{name}")
@@ -348,6 +344,7 @@ def create_insightiq_app(svc: InsightIQService):
     app.include_router(inspection_router(svc))
     add_sandbox_routes(app, svc)
     add_offboarding_routes(app, svc)
+    add_new_account_routes(app, svc)
     add_core_routes(app, svc)
     for path, spec in COLLECTIONS.items():
         add_collection_routes(app, svc, path, spec)

@@ -146,8 +146,7 @@ class SandboxServers:
 
     def insider_lookup(self, uuids: list[str]) -> dict[str, dict | None]:
         """{uuid: the stored Insider user, or None when no user has that uuid}."""
-        response = httpx.post(f"{self.insider_url}/_sandbox/users/lookup", json={"uuids": uuids}, timeout=60)
-        return response.raise_for_status().json()["data"]
+        return insider_lookup(self.insider_url, uuids)
 
 
 def insider_users(insider_url: str, page: int = 500) -> list[dict]:
@@ -159,3 +158,9 @@ def insider_users(insider_url: str, page: int = 500) -> list[dict]:
         users += data
         if len(data) < page:
             return users
+
+
+def insider_lookup(insider_url: str, uuids: list[str]) -> dict[str, dict | None]:
+    """{uuid: the user stored at the Insider sandbox at `insider_url`, or None when no user has that uuid}."""
+    response = httpx.post(f"{insider_url}/_sandbox/users/lookup", json={"uuids": uuids}, timeout=60)
+    return response.raise_for_status().json()["data"]

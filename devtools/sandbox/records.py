@@ -18,8 +18,11 @@ from devtools.sandbox.people import person
 
 TOPICS = ["travel", "food", "tech", "fitness"]
 # Profile personal data, where the platform gives it: `date_of_birth` is a free string in the vendor's
-# OpenAPI (its example "11/26/1989"), `addresses` a list of {type, address} whose address is free text
-# ("520 North Avenue, CA, USA"): no separate city field. Shares of the profiles that carry them:
+# OpenAPI (its example "11/26/1989"); `addresses` a list of {type, address} whose address is free text in the
+# vendor's example ("520 North Avenue, CA, USA": a state where a city would be). The docs give no shape, so
+# the sandbox's addresses take several (ADDRESS_SHAPES): the vendor example's, "street, city, country", the
+# country's own postal form, and a structured one with `city` and `country` keys beside the text. Shares of
+# the profiles that carry them:
 BIRTH_DATE_SHARE = 0.35  # of those, half in the documented MM/DD/YYYY form, half as YYYY-MM-DD
 ADDRESS_SHARE = 0.25
 CREDIBILITY_SHARE = 0.8  # of the audience records, those with a credibility_score
@@ -40,6 +43,30 @@ CITIES = {
     "JP": ("Tokyo", "Osaka"),
 }
 STREETS = ("Main Street", "North Avenue", "Station Road", "Park Lane", "Harbour Way")
+# a region code per country whose addresses name one (the vendor example's "CA"), and per city where the
+# country has several
+CITY_REGIONS = {"New York": "NY", "Austin": "TX", "Vancouver": "BC", "Rio de Janeiro": "RJ", "Munich": "BY"}
+REGION_CODES = {
+    "US": "CA",
+    "CA": "ON",
+    "AU": "NSW",
+    "BR": "SP",
+    "IN": "MH",
+    "MX": "JAL",
+    "DE": "BY",
+    "IT": "MI",
+}
+COUNTRY_NAMES = {"US": "USA", "GB": "UK", "DE": "Germany", "BR": "Brasil", "JP": "Japan", "FR": "France"}
+# the country's own postal form: {n} number, {street}, {city}, {region} code, {post} postcode, {country} name
+POSTAL_FORMS = {
+    "US": "{n} {street}, {city}, {region} {post}, {country}",
+    "GB": "{n} {street}, {city} SW1A 1AA, {country}",
+    "BR": "{street} {n}, {city} - {region}, {post}-000, {country}",
+    "JP": "{n}-1 {street}, {city} 100-0001, {country}",
+    "CA": "{n} {street}, {city}, {region} M5V 2T6, {country}",
+}
+GENERIC_POSTAL_FORM = "{street} {n}, {post} {city}, {country}"
+ADDRESS_SHAPES = (("vendor", 25), ("plain", 25), ("postal", 30), ("structured", 20))
 # disconnection_source of a disconnected account (the vendor's sample shows the field, not its values): a
 # user's disconnect and a lapsed platform session, as the sandbox tells them apart
 DISCONNECTION_SOURCES = {"NOT_CONNECTED": "USER", "SESSION_EXPIRED": "PLATFORM"}
@@ -109,6 +136,8 @@ class Renderer:
         over = ds.account_overrides.get(a, {})
         created = int(ds.user_created[c]) + rng.randrange(DAY, 30 * DAY)
         last_sync = ds.now - rng.randrange(0, 2 * DAY)
+        if a in ds.added:  # a brand-new account (Dataset.add_account): created and synced at its connection
+            created = last_sync = ds.added[a]
         mon = over.get("monitoring", {})
 
         def product(key, status, audience=None):
@@ -156,13 +185,12 @@ class Renderer:
         followers = int(10 ** rng.uniform(2, 7))
         p = PLATFORMS[int(ds.acc_platform[a])][1]
         subs = int(followers * rng.uniform(0.05, 0.5)) if p in ("YouTube", "Twitch", "Patreon") else None
-        contents, groups = ds.collections["contents"], ds.collections["content_groups"]
         return {
             "follower_count": followers + gen * max(1, followers // 100),
             "following_count": rng.randrange(0, 3000) + gen,
             "subscriber_count": None if subs is None else subs + gen,
-            "content_count": int(contents.offsets[a + 1] - contents.offsets[a]),
-            "content_group_count": int(groups.offsets[a + 1] - groups.offsets[a]),
+            "content_count": ds.count("contents", a),
+            "content_group_count": ds.count("content_groups", a),
             "watch_time_in_hours": round(rng.uniform(10, 1e5), 1) if p == "YouTube" else None,
         }
 
@@ -170,8 +198,8 @@ class Renderer:
         ds, rng = self.ds, self.rng("profile", a)
         c = int(ds.acc_creator[a])
         per = self.person(c)
-        created = int(ds.user_created[c]) + DAY
-        updated = self._updated(a, ds.now - rng.randrange(0, 30 * DAY))
+        created = ds.added.get(a, int(ds.user_created[c]) + DAY)
+        updated = self._updated(a, max(created, ds.now - rng.randrange(0, 30 * DAY)))
         username = self.username(a)
         platform = platform_ref(int(ds.acc_platform[a]))
         return {
@@ -211,13 +239,26 @@ class Renderer:
         return f"{month:02d}/{day:02d}/{born}" if rng.random() < 0.5 else f"{born}-{month:02d}-{day:02d}"
 
     def addresses(self, c: int, country: str) -> list[dict]:
-        """A home address for ADDRESS_SHARE of the creators: free text ending in city and country."""
+        """A home address for ADDRESS_SHARE of the creators, in one of ADDRESS_SHAPES: the vendor example's
+        "520 North Avenue, CA, USA" (no city; countries with a region code, else the next shape), "street,
+        city, country" (the country's ISO code), the country's postal form ("10 Main Street, Austin, TX 12345,
+        USA", "Main Street 10, 12345 Berlin, Germany"), or a structured {type, address, city, country}."""
         rng = self.rng("address", c)
         if rng.random() >= ADDRESS_SHARE:
             return []
-        city = rng.choice(CITIES[country])
-        street = f"{rng.randrange(1, 900)} {rng.choice(STREETS)}"
-        return [{"type": "HOME", "address": f"{street}, {city}, {country}"}]
+        city, n, street = rng.choice(CITIES[country]), rng.randrange(1, 900), rng.choice(STREETS)
+        shape = rng.choices([s for s, _ in ADDRESS_SHAPES], [w for _, w in ADDRESS_SHAPES])[0]
+        name = COUNTRY_NAMES.get(country, country)
+        region = CITY_REGIONS.get(city, REGION_CODES.get(country))
+        if shape == "vendor" and region:
+            text = f"{n} {street}, {region}, {name}"
+        elif shape == "postal":
+            form, post = POSTAL_FORMS.get(country, GENERIC_POSTAL_FORM), f"{rng.randrange(10_000, 99_999)}"
+            text = form.format(n=n, street=street, city=city, region=region, post=post, country=name)
+        else:
+            text = f"{n} {street}, {city}, {country}"
+        extra = {"city": city, "country": country} if shape == "structured" else {}
+        return [{"type": "HOME", "address": text, **extra}]
 
     def audience(self, a: int) -> dict:
         rng = self.rng("audience", a)
@@ -332,8 +373,10 @@ class Renderer:
         }
 
     def _social_payouts(self, rng, i, when, a):
-        # a payout added by /_sandbox/mutate (PAYOUTS.ADDED) is paid out; the generated ones are either
-        late = self.ds.appeared("social_payouts", i) is not None
+        # a payout added by /_sandbox/mutate (PAYOUTS.ADDED) is paid out; the generated ones, and the past
+        # of an account added by /_sandbox/accounts (appeared at its connection), are either
+        appeared = self.ds.appeared("social_payouts", i)
+        late = appeared is not None and appeared != self.ds.added.get(a)
         return {
             **self._money(rng),
             "status": "PAID" if late else rng.choice(["PAID", "PENDING"]),

@@ -148,7 +148,10 @@ class Settings(BaseSettings):
         "send-to-arrival jitter (docs/production.md, section 4).",
     )
     rate_limit_burst: float = Field(
-        1.0, ge=1, description="Requests a client may send back to back (1: strictly even pacing)."
+        1.1,
+        ge=1,
+        description="Pacing ticks a client may lend from ticks nobody was ready for (1: strictly even "
+        "pacing; 1.1: a late wake-up of up to a tenth of a tick is caught up, sends stay 0.9 ticks apart).",
     )
     http_timeout_s: float | None = Field(
         None, gt=0, description="Read/write timeout of vendor requests in seconds (unset: 30; connect <= 10)."

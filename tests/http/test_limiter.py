@@ -55,7 +55,7 @@ def max_in_fixed_windows(times: list[float], window: float, offset: float) -> in
     return max(counts.values())
 
 
-@pytest.mark.parametrize(("pace", "burst"), [(True, 1.0), (True, 3.0), (False, 1.0)])
+@pytest.mark.parametrize(("pace", "burst"), [(True, 1.0), (True, 1.1), (True, 3.0), (False, 1.0)])
 def test_sliding_window_invariant_with_fake_clock(pace, burst):
     clock = FakeClock()
     lim = SlidingWindowLimiter(10, 1.03, clock=clock, sleep=clock.sleep, pace=pace, burst=burst)
@@ -119,9 +119,28 @@ def test_burst_keeps_the_average_rate_when_wake_ups_are_late():
 
     assert run(1.0) == pytest.approx(10 / 1.05, rel=0.01)
     assert run(2.0) >= 10 * 0.97
+    assert run(1.1) >= 10 * 0.99  # a tenth of a tick (10 ms) covers a 5 ms overshoot
 
 
-@pytest.mark.parametrize("burst", [1.0, 3.0])
+def test_a_fractional_burst_catches_up_late_wake_ups_and_never_sends_two_at_once():
+    """Burst 1.1 (the default): sleeps that overshoot by 5-15 ms. Every send stays at least 0.9 ticks after
+    the previous one (no two requests leave together, so the arrival spread does not widen), and the rate
+    stays at the limit when the overshoot is within the lent tenth of a tick."""
+    for overshoot, floor in ((0.005, 0.99), (0.015, 0.94)):
+        clock = FakeClock()
+
+        def late_sleep(seconds: float, clock: FakeClock = clock, extra: float = overshoot) -> None:
+            clock.sleep(seconds + extra)
+
+        lim = SlidingWindowLimiter(10, 1.0, clock=clock, sleep=late_sleep, burst=1.1)
+        times = [lim.acquire().at for _ in range(200)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= 0.09 - 1e-9
+        assert 199 / (times[-1] - times[0]) >= 10 * floor
+        assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) <= 10
+
+
+@pytest.mark.parametrize("burst", [1.0, 1.1, 3.0])
 def test_margin_covers_send_to_arrival_jitter_and_zero_margin_does_not(burst):
     """The vendor counts ARRIVALS in fixed 1 s windows. With delays varying by up to 20 ms, a limiter
     window stretched by 20 ms keeps every fixed window (any alignment) at the limit; the same limiter
@@ -335,7 +354,7 @@ def _decision_sequence(seed: int, pace: bool, costs: list[float], burst: float =
             now += wait  # the caller slept as told
 
 
-@pytest.mark.parametrize(("pace", "burst"), [(True, 1.0), (True, 3.0), (False, 1.0)])
+@pytest.mark.parametrize(("pace", "burst"), [(True, 1.0), (True, 1.1), (True, 3.0), (False, 1.0)])
 @pytest.mark.parametrize("costs", [[1.0], [0.5, 1.0, 3.0, 12.0]], ids=["requests", "quota-units"])
 def test_redis_lua_decides_like_the_python_window(redis_url, pace, burst, costs):
     import redis

@@ -32,6 +32,11 @@ WAIT = timedelta(minutes=10)  # the job wait
 
 @pytest.fixture
 def state(monkeypatch, tmp_path):
+    return late_state(monkeypatch, tmp_path)
+
+
+def late_state(monkeypatch, tmp_path) -> StateStore:
+    """A SQLite state store and the settings of these runs (data directory, history from date, job wait)."""
     monkeypatch.setenv("CREATOR_SYNC_DATA_URL", f"file://{tmp_path / 'data'}")
     monkeypatch.setenv("CREATOR_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
     monkeypatch.setenv("CREATOR_SYNC_HISTORY_FROM_DATE", FROM.isoformat())
@@ -190,8 +195,8 @@ class _State:
     def __init__(self, status: str, takeover: datetime, held: set[str]):
         self.status, self.takeover, self.held, self.reopened = status, takeover, held, []
 
-    def history_sent_takeovers(self, ids):
-        return {"acc-1": self.takeover} if self.status == SENT and "acc-1" in ids else {}
+    def history_sent_takeovers(self, ids, statuses=(SENT,)):
+        return {"acc-1": self.takeover} if self.status in statuses and "acc-1" in ids else {}
 
     def acknowledged(self, keys):
         return set(keys) & self.held

@@ -262,7 +262,7 @@ def test_a_new_accounts_history_arrives_once_with_skip_hook(world):
 def test_without_the_history_record_and_the_ledger_the_check_finds_duplicates(world, monkeypatch):
     """The guard switched off: the account is never recorded as sent and the ledger acknowledges nothing, so
     the later history runs send the same past again and the Insider sandbox stores it twice."""
-    monkeypatch.setattr(StateStore, "history_sent", lambda self, ids, run_id, at=None: None)
+    monkeypatch.setattr(StateStore, "history_sent", lambda self, ids, run_id, at=None, requested=None: None)
     monkeypatch.setattr(StateStore, "acknowledged_by", lambda self, keys: {})
     account = income_account(world)
     everything, _, runs, first_seen = run_history_path(world, account)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -94,3 +96,14 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
+
+
+@pytest.fixture
+def history_sandbox(sandbox):
+    """Hidden window: everything older than 100 days before the data set's NOW (the connection is now)."""
+    now = datetime.fromisoformat(NOW.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp()
+    days = (time.time() - now) / 86_400 + 100
+    sandbox.configure("insightiq", {"history_default_days": days, "historic_job_seconds": 1.0})
+    yield sandbox
+    sandbox.reset("insightiq")
+    sandbox.configure("insightiq", {"history_default_days": 30, "historic_job_seconds": 5})

@@ -52,16 +52,6 @@ def income_account(iq):
     pytest.skip("no income account in the data set")
 
 
-@pytest.fixture
-def history_sandbox(sandbox):
-    """Hidden window: everything older than 100 days before the data set's NOW (the connection is now)."""
-    days = (time.time() - _epoch(NOW)) / DAY + 100
-    sandbox.configure("insightiq", {"history_default_days": days, "historic_job_seconds": 1.0})
-    yield sandbox
-    sandbox.reset("insightiq")
-    sandbox.configure("insightiq", {"history_default_days": 30, "historic_job_seconds": 5})
-
-
 def test_generated_accounts_hide_nothing_by_default(iq, income_account):
     """Without a connection through the sandbox every item is listed (the existing tests' data)."""
     stamps = [_epoch(r[STAMP["contents"]]) for r in _all(iq, "contents", income_account["id"])]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,3 +22,9 @@ def dialect_store(dialect: str, tmp_path: Path, name: str, what: str) -> Iterato
     require_postgres(what)
     with scratch_state_store(name) as store:
         yield store
+
+
+def sqlite_stores(tmp_path: Path) -> Callable[[], StateStore]:
+    """A maker of fresh SQLite state stores in `tmp_path`: one per hypothesis example."""
+    made = iter(range(1_000_000))
+    return lambda: StateStore(f"sqlite:///{tmp_path / f'state-{next(made)}.db'}")

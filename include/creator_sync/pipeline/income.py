@@ -23,7 +23,9 @@ totals are recomputed from every item kept, and the bucket's creators get the at
   attributes for Insider's Delete User Attribute API, with the lapsed platforms' clears
   (creator_sync.pipeline.clearing, clears.jsonl), while the upsert leaves them out.
 - An item whose amount, currency or time is not usable is kept as a dead letter (`invalid_income_item`,
-  malformed.jsonl: the send step stores it) and stays out of the totals.
+  malformed.jsonl: the send step stores it) and stays out of the totals. One that still has its id and a
+  status that does not count (a payout read again FAILED without an amount) is also kept, uncounted
+  (`uncounting`): the item it replaces stops counting, so a last payout that is gone is cleared.
 - Only counted statuses are summed (the mapping's `transaction_statuses` / `payout_statuses`); others are
   kept with their status, so a later read that finds the item COMPLETED counts it.
 """
@@ -57,6 +59,7 @@ KINDS = {"transactions": TRANSACTION, "payouts": PAYOUT}
 ID, ACCOUNT, AMOUNT, CURRENCY, STATUS = "id", "account.id", "amount", "currency", "status"
 COLUMNS = (ID, ACCOUNT, AMOUNT, CURRENCY, STATUS)
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+NO_CURRENCY = "XXX"  # ISO 4217's code for no currency: an uncounting item's unusable currency
 ATTRIBUTES = INCOME_ATTRIBUTES  # owned by the mapping's schema
 
 SPOOL_SCHEMA = pa.schema(
@@ -123,8 +126,11 @@ def items(table: pa.Table, spec: EventSpec, m: Mapping) -> tuple[pa.Table, list[
     counted = status.map(
         lambda v: no_status_counts if v is None else v.strip().upper() in counted_statuses
     ).to_numpy(bool)
-    good = ~bad
+    good = ~bad | uncounting(bad, problems[0][0], status, counted)
     at = ts.astype("datetime64[us, UTC]").astype("int64").to_numpy() if rows else np.array([], np.int64)
+    at = np.where(ts.isna().to_numpy(bool), 0, at)  # an uncounting item's unusable time: never read
+    currency = currency.map(lambda v: v.strip().upper() if isinstance(v, str) and _CURRENCY.match(v.strip())
+                            else NO_CURRENCY)  # fmt: skip
     out = pa.table(
         {
             "uuid": pc.cast(table[spec.user], pa.string()).filter(pa.array(good)),
@@ -132,7 +138,7 @@ def items(table: pa.Table, spec: EventSpec, m: Mapping) -> tuple[pa.Table, list[
             "item_id": pa.array(ids[good].map(lambda v: str(v).strip()).tolist(), pa.string()),
             "account_id": pa.array(_text(table, ACCOUNT)[good].tolist(), pa.string()),
             "amount_micros": pa.array(amount[good], pa.int64()),
-            "currency": pa.array(currency[good].map(lambda v: v.strip().upper()).tolist(), pa.string()),
+            "currency": pa.array(currency[good].tolist(), pa.string()),
             "at_us": pa.array(at[good], pa.int64()),
             "status": pa.array(status[good].tolist(), pa.string()),
             "counted": pa.array(counted[good], pa.bool_()),
@@ -144,6 +150,14 @@ def items(table: pa.Table, spec: EventSpec, m: Mapping) -> tuple[pa.Table, list[
         for row, why in zip(table.filter(pa.array(bad)).to_pylist(), detail[bad], strict=True):
             letters.append(dead_letter(spec.source, row, why))
     return out, letters
+
+
+def uncounting(bad: np.ndarray, no_id: np.ndarray, status: pd.Series, counted: np.ndarray) -> np.ndarray:
+    """The unusable rows (`bad`: a dead letter each) that still say the item does not count: an id and a
+    status that is not counted (a payout read FAILED without an amount). They are kept, uncounted, so an
+    item counted before stops counting (a last payout that is gone is cleared, not left at Insider); their
+    amount, currency and time are never read (0, NO_CURRENCY, 0). A test switches this guard off."""
+    return bad & ~no_id & status.notna().to_numpy(bool) & ~counted
 
 
 def dead_letter(resource: str, record: dict[str, Any], why: str) -> dict[str, Any]:

@@ -11,7 +11,9 @@ an account whose history is `sent`, dated before its takeover_at, that the event
 the account's history back to `requested`, due at once. The next history run reads the account's windows again
 and the ledger drops what Insider already acknowledged, so only the late items are sent, once, with
 `skip_hook: true`. Events the ledger holds (the history path or an hourly run sent them) reopen nothing, nor
-do accounts whose history is owed anyway (pending, requested) or not to be sent (skipped, known).
+do accounts whose history is owed and not yet requested (pending) or not to be sent (skipped, known). A
+`requested` account may be in a history run whose read missed the item: the check moves its `requested_at`,
+and that run's finish leaves it owed (creator_sync.sync.history.finish).
 
 The cost: the rows a run drops, dated ahead of its event window: one state query per chunk of their accounts
 and one ledger look-up for the keys of the accounts whose history is sent; no InsightIQ request (the re-read
@@ -42,6 +44,9 @@ ACCOUNT = "account_id"  # the custom param that names an item's account
 # the fetch files of the lists the history path sends (creator_sync.sync.history: CONTENTS, INCOME)
 HISTORY_SOURCES = frozenset({"contents", "transactions", "payouts"})
 EARLY_FILE = "early_events.parquet"
+# the history statuses a late item reopens: `sent`, and `requested` (a history run may be between its read,
+# which missed the item, and its finish: store.history.history_reopen)
+REOPENED = ("sent", "requested")
 EARLY_SCHEMA = pa.schema(
     [
         ("uuid", pa.string()),
@@ -112,7 +117,7 @@ def reopen_late_history(
     accounts = pq.read_table(path, columns=[ACCOUNT])[ACCOUNT].unique().to_pylist()
     takeovers: dict[str, datetime] = {}
     for part in chunks(sorted(accounts)):
-        takeovers.update(state.history_sent_takeovers(part))
+        takeovers.update(state.history_sent_takeovers(part, REOPENED))
     if not takeovers:
         return 0
     rows = pq.read_table(path, filters=[(ACCOUNT, "in", sorted(takeovers))]).to_pylist()

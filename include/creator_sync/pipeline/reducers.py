@@ -17,7 +17,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from creator_sync.pipeline import identity
+from creator_sync.pipeline import addresses, identity
 
 
 @dataclass(frozen=True)
@@ -129,15 +129,24 @@ def _items(raw: object) -> list:
     return list(raw) if isinstance(raw, list | tuple | np.ndarray) else []
 
 
-def first_city(values: pd.Series, ctx: Context) -> pd.Series:
-    def one(raw: object) -> str | None:
-        for item in _items(raw):
-            city = item.get("city") if isinstance(item, dict) else None
-            if city is not None and str(city).strip():
-                return str(city).strip()
-        return None
+def address_city(raw: object) -> str | None:
+    """The city of a list of addresses: the first structured `city` key; else the first free-text address
+    (`address`, or the item itself when it is text) the conservative rule reads a city from
+    (creator_sync.pipeline.addresses.city_of); else None."""
+    items = _items(raw) or ([raw] if isinstance(raw, str) else [])  # text that is no JSON: one address
+    for item in items:
+        city = item.get("city") if isinstance(item, dict) else None
+        if city is not None and str(city).strip():
+            return str(city).strip()
+    for item in items:
+        city = addresses.city_of(item.get("address") if isinstance(item, dict) else item)
+        if city is not None:
+            return city
+    return None
 
-    return values.astype("object").map(one).astype("object")
+
+def first_city(values: pd.Series, ctx: Context) -> pd.Series:
+    return values.astype("object").map(address_city).astype("object")
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,11 @@ TRANSFORMS: dict[str, Transform] = {
     "number": Transform(number, "a number; text that is not one -> missing"),
     "age_years": Transform(age_years, "whole years from a date to the end of the run's data interval"),
     "rfc3339_date": Transform(rfc3339_date, "a date as Insider's Date/Time: `1993-03-12T00:00:00Z`"),
-    "first_city": Transform(first_city, "`city` of the first address (JSON list) that has one"),
+    "first_city": Transform(
+        first_city,
+        "`city` of the first address (JSON list) that has one; else the city a conservative rule reads from "
+        "the first free-text address it is sure of (never a state, postcode, country or street)",
+    ),
 }
 
 

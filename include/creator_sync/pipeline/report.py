@@ -69,6 +69,9 @@ class RunSummary:
     users_cleared: int = 0
     attributes_cleared: int = 0
     clears_failed: int = 0
+    clears_superseded: int = (
+        0  # listed for a last payout only, which counts again at the clear (pipeline.clear)
+    )
     clear_sent: bool = False
 
     @property
@@ -84,7 +87,7 @@ class RunSummary:
         """Every user clears.jsonl lists ends cleared or failed (a dead letter), once a clear pass ran."""
         if self.dry_run or not self.clear_sent:
             return True
-        return self.clear_users == self.users_cleared + self.clears_failed
+        return self.clear_users == self.users_cleared + self.clears_failed + self.clears_superseded
 
     @property
     def reconciled(self) -> bool:
@@ -106,7 +109,7 @@ class RunSummary:
         )
         if self.clears_reconciled:
             return line + "."
-        gap = self.clear_users - self.users_cleared - self.clears_failed
+        gap = self.clear_users - self.users_cleared - self.clears_failed - self.clears_superseded
         return f"{line}; CLEARS DO NOT RECONCILE: {self.clear_users} listed, {gap} unaccounted for."
 
     def as_dict(self) -> dict[str, Any]:
@@ -253,6 +256,7 @@ def _clear_figures(transform: TransformStats, cleared: Mapping[str, Any] | None)
         "users_cleared": int((done or {}).get("clear_users_cleared", 0)),
         "attributes_cleared": int((done or {}).get("attributes_cleared", 0)),
         "clears_failed": int((done or {}).get("clear_users_failed", 0)),
+        "clears_superseded": int((done or {}).get("clear_users_superseded", 0)),
         "clear_sent": done is not None,
     }
 

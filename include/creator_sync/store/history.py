@@ -151,10 +151,29 @@ class AccountHistory(StoreBase):
         """The fetch-historic jobs of these pending accounts were asked for at `at`."""
         self._history_update(account_ids, [PENDING], status=REQUESTED, requested_at=at or now())
 
-    def history_sent(self, account_ids: Iterable[str], run_id: str, at: datetime | None = None) -> None:
-        """These accounts' past reached Insider (their events are in the ledger) in `run_id`."""
-        owed = [PENDING, REQUESTED]
-        self._history_update(account_ids, owed, status=SENT, sent_at=at or now(), run_id=run_id)
+    def history_sent(
+        self,
+        account_ids: Iterable[str],
+        run_id: str,
+        at: datetime | None = None,
+        requested: dict[str, datetime] | None = None,
+    ) -> None:
+        """These accounts' past reached Insider (their events are in the ledger) in `run_id`. `requested`
+        (account -> the `requested_at` the run's read saw): a row whose `requested_at` differs was reopened
+        since that read (``history_reopen``) and stays owed: the read did not cover its late item."""
+        owed, values = [PENDING, REQUESTED], {"status": SENT, "sent_at": at or now(), "run_id": run_id}
+        if requested is None:
+            self._history_update(account_ids, owed, **values)
+            return
+        t = account_history.c
+        with self.write() as conn:
+            for part in chunks(sorted(set(account_ids) & set(requested))):
+                rows = conn.execute(
+                    sa.select(t.account_id, t.requested_at).where(t.account_id.in_(part), t.status.in_(owed))
+                ).all()
+                for account, stored in rows:  # compare-and-set: the stored value, bound as read
+                    if stored is not None and aware(stored) == requested[account]:
+                        conn.execute(_row_at(account, owed, stored).values(**values))
 
     def history_skipped(self, account_ids: Iterable[str], reason: str, at: datetime | None = None) -> None:
         """These owed accounts' past is not to be sent, for `reason` (CREATOR_OFFBOARDED, ACCOUNT_NOT_FOUND):
@@ -162,23 +181,43 @@ class AccountHistory(StoreBase):
         owed = [PENDING, REQUESTED]
         self._history_update(account_ids, owed, status=SKIPPED, reason=reason, sent_at=at or now())
 
-    def history_sent_takeovers(self, account_ids: Iterable[str]) -> dict[str, datetime]:
-        """The `takeover_at` of those of the accounts whose history is `sent` (one query per chunk)."""
+    def history_sent_takeovers(
+        self, account_ids: Iterable[str], statuses: Iterable[str] = (SENT,)
+    ) -> dict[str, datetime]:
+        """The `takeover_at` of those of the accounts whose history is `sent` (or in `statuses`; one query
+        per chunk)."""
         ids, found = sorted(set(account_ids)), {}
         t = account_history.c
         with self.engine.connect() as conn:
             for part in chunks(ids):
                 q = sa.select(t.account_id, t.takeover_at).where(
-                    t.account_id.in_(part), t.status == SENT, t.takeover_at.is_not(None)
+                    t.account_id.in_(part), t.status.in_(list(statuses)), t.takeover_at.is_not(None)
                 )
                 found.update({a: aware(at) for a, at in conn.execute(q)})
         return found
 
     def history_reopen(self, account_ids: Iterable[str], due_from: datetime) -> int:
         """These `sent` accounts' past is owed again (an item of it was listed after the history read):
-        `requested`, with `requested_at` = `due_from` (the caller makes it due at once). Rows of any other
-        status are left as they are, so a second call changes nothing. Returns how many rows it reopened."""
-        return self._history_update(account_ids, [SENT], status=REQUESTED, requested_at=due_from)
+        `requested`, with `requested_at` = `due_from` (the caller makes it due at once). A `requested` row
+        may be in a history run between its read and its ``history_sent``, a read that did not cover the
+        item: its `requested_at` moves 1 us back (due as before, or 1 us sooner), so that run's
+        ``history_sent`` leaves it owed. Rows of any other status are left as they are. Returns how many
+        `sent` rows it reopened."""
+        t, reopened = account_history.c, 0
+        with self.write() as conn:
+            for part in chunks(sorted(set(account_ids))):
+                query = sa.select(t.account_id, t.status, t.requested_at)
+                rows = conn.execute(query.where(t.account_id.in_(part), t.status.in_([SENT, REQUESTED])))
+                for account, status, stored in rows.all():
+                    if status == SENT:
+                        update = _row_at(account, [SENT], stored).values(
+                            status=REQUESTED, requested_at=due_from
+                        )
+                        reopened += conn.execute(update).rowcount or 0
+                    elif stored is not None:  # compare-and-set, as history_sent's
+                        moved = aware(stored) - timedelta(microseconds=1)
+                        conn.execute(_row_at(account, [REQUESTED], stored).values(requested_at=moved))
+        return reopened
 
     def history_failed(self, account_ids: Iterable[str]) -> None:
         """One more attempt that did not finish these accounts (they stay owed)."""
@@ -204,3 +243,12 @@ class AccountHistory(StoreBase):
                     or 0
                 )
         return changed
+
+
+def _row_at(account_id: str, statuses: list[str], requested_at) -> sa.Update:
+    """An update of one row that is still in `statuses` with the `requested_at` read (as stored): a row
+    changed in between is left alone (PostgreSQL re-checks the condition after the row lock)."""
+    t = account_history.c
+    return account_history.update().where(
+        t.account_id == account_id, t.status.in_(statuses), t.requested_at == requested_at
+    )

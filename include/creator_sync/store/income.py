@@ -181,6 +181,12 @@ class Income(StoreBase):
                 transaction.rollback()
         return _public(found)
 
+    def stored_income_totals(self, user_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored totals of `user_keys` as they are (no item kept, nothing recomputed): what the clear
+        pass re-reads before it deletes a last payout (creator_sync.pipeline.clear)."""
+        with self.engine.connect() as conn:
+            return _public(self._read_totals(conn, sorted(set(user_keys))))
+
     def income_items_of(self, user_keys: Iterable[str]) -> list[IncomeItem]:
         """The kept items of `user_keys` (tests, the offboarding purge's count)."""
         t, out = income_items, []

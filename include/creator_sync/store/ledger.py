@@ -40,6 +40,16 @@ class Ledger(StoreBase):
                 found.update({key: (attr_hash, aware(at)) for key, attr_hash, at in conn.execute(query)})
         return found
 
+    def forget_attribute_hashes(self, user_keys: Iterable[str]) -> int:
+        """Drop the acknowledged attribute hash of `user_keys`: Insider may no longer hold what it says (an
+        attribute deleted after that upsert, creator_sync.pipeline.clear), so the next send of each user is
+        not skipped as unchanged. Returns how many it dropped."""
+        t, dropped = user_attribute_hashes, 0
+        with self.write() as conn:
+            for part in chunks(sorted(set(user_keys))):
+                dropped += conn.execute(t.delete().where(t.c.user_key.in_(part))).rowcount or 0
+        return dropped
+
     def record_batch(
         self,
         *,

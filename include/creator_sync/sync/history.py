@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from creator_sync.store.history import takeover_hour
+from creator_sync.store.history import SENT, takeover_hour
 from creator_sync.sync import plan
 
 log = logging.getLogger(__name__)
@@ -357,6 +357,8 @@ def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -
     out.mkdir(parents=True, exist_ok=True)
     manifest = {
         "accounts": [r.account_id for r in accounts],
+        # what `finish` compares: a row reopened since this read stays owed (store.history.history_reopen)
+        "requested_at": {r.account_id: r.requested_at.isoformat() for r in accounts if r.requested_at},
         "gone": gone,
         "windows": windows,
         "malformed_path": _malformed_once(windows, out / "malformed.jsonl"),
@@ -429,7 +431,8 @@ def finish(state, manifest: dict[str, Any], totals: dict[str, Any], run_id: str)
     (`claimed_elsewhere`: an hourly run was sending the same creators). Those users' past did not reach
     Insider, and the other run sends only its own interval, so the accounts stay owed (one more attempt
     counted) and the next history run sends them again, the ledger dropping what this one got acknowledged.
-    Returns the accounts recorded as sent."""
+    An account reopened while this run read and sent (a late item an hourly run read meanwhile) stays owed
+    too (`read_marks`). Returns the accounts recorded as sent."""
     accounts = list(manifest["accounts"])
     if totals.get("claimed_elsewhere"):
         log.warning(
@@ -440,5 +443,14 @@ def finish(state, manifest: dict[str, Any], totals: dict[str, Any], run_id: str)
         )
         state.history_failed(accounts)
         return []
-    state.history_sent(accounts, run_id)
-    return accounts
+    state.history_sent(accounts, run_id, requested=read_marks(manifest))
+    return [r.account_id for r in state.history_accounts(accounts) if r.status == SENT]
+
+
+def read_marks(manifest: dict[str, Any]) -> dict[str, datetime] | None:
+    """The `requested_at` of each account as the read saw it: ``history_sent`` closes only the rows not
+    reopened since (a test switches this guard off); None for a manifest without them."""
+    marks = manifest.get("requested_at")
+    if marks is None:
+        return None
+    return {account: datetime.fromisoformat(at) for account, at in marks.items()}
