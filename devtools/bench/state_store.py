@@ -88,8 +88,9 @@ def _fill_sqlite(store, users: int, ledger_events: int, now: datetime) -> None:
     from creator_sync.store.schema import acknowledged_events, user_attribute_hashes
 
     span, total = timedelta(days=91).total_seconds(), users * ledger_events
-    dialect = store.engine.dialect
-    stamp = acknowledged_events.c.acked_at.type.bind_processor(dialect) or (lambda v: v)
+
+    def stamp(at: datetime) -> str:  # what the store writes on SQLite (UTC, no offset), half the time
+        return at.isoformat(" ", "microseconds")[:26]
 
     def ledger_rows():
         for u in range(users):

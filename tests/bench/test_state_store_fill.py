@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
+from creator_sync.store.schema import acknowledged_events, user_attribute_hashes
 from devtools.bench import state_store
 
 USERS, EVENTS = 40, 30
@@ -14,16 +17,16 @@ def _filled(backend: str, now: datetime) -> dict[str, list[tuple]]:
     order = {"sqlite": "rowid", "postgresql": "ctid"}[backend]  # the storage order: by user, then event
     with state_store._store(backend) as store:
         assert state_store._fill(store, USERS, EVENTS, now)["ledger_rows"] == USERS * EVENTS
-        with store.engine.connect() as conn:
+        with store.engine.connect() as conn:  # read through the schema's types, as the store reads
             return {
-                table: [
+                t.name: [
                     tuple(
                         v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v
                         for v in r
                     )
-                    for r in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY {order}")
+                    for r in conn.execute(sa.select(t).order_by(sa.literal_column(order)))
                 ]
-                for table in ("acknowledged_events", "user_attribute_hashes")
+                for t in (acknowledged_events, user_attribute_hashes)
             }
 
 
@@ -38,6 +41,12 @@ def test_both_backends_fill_the_same_rows_in_the_same_order():
         now - timedelta(days=91) <= min(r[4] for r in ledger) < now - timedelta(days=90)
     )  # 1/91 past retention
     assert postgresql == sqlite
+    with state_store._store("sqlite") as store:  # stored as the store writes its own times (UTC, no offset)
+        state_store._fill(store, 1, 1, now.replace(microsecond=123456))
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT acked_at FROM acknowledged_events").scalar() == str(
+                now.replace(tzinfo=None, microsecond=123456)
+            )
 
 
 def test_the_bench_runs_on_a_filled_postgresql_store():
