@@ -89,7 +89,8 @@ def _fill_sqlite(store, users: int, ledger_events: int, now: datetime) -> None:
 
     span, total = timedelta(days=91).total_seconds(), users * ledger_events
 
-    def stamp(at: datetime) -> str:  # what the store writes on SQLite (UTC, no offset), half the time
+    def stamp(at: datetime) -> str:
+        """The text SQLAlchemy's DateTime writes on SQLite (UTC, no offset), at half its cost per row."""
         return at.isoformat(" ", "microseconds")[:26]
 
     def ledger_rows():
