@@ -86,6 +86,9 @@ def test_two_celery_workers_sharing_no_directory_sync_through_s3_postgres_and_re
             **s3.connection_env(CONN_ID),
             "CREATOR_SYNC_DATA_URL": f"s3://{BUCKET}/{PREFIX}",
             "CREATOR_SYNC_DATA_CONN_ID": CONN_ID,
+            # daily intervals, as the e2e stacks use: with the hourly default, a test that spans the top of
+            # an hour gets a second, scheduled run of the interval that just ended
+            "CREATOR_SYNC_SCHEDULE": "0 0 * * *",
         }
         stack = CeleryStack(tmp_path / "airflow", extra, workers=2, worker_concurrency=2)
         stack.extra_env["AIRFLOW_CONN_CREATOR_SYNC_AIRFLOW_API"] = json.dumps(
