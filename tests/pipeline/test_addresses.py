@@ -183,6 +183,13 @@ WORLD_SHAPES = [
     ("Váci utca 1, Budapest, 1052, Hungary", "Budapest"),
     ("Karl Johans gate 1, 0154 Oslo, Norway", "Oslo"),
     ("Rue du Lac 1, Lausanne, VD, Switzerland", "Lausanne"),
+    # a county between the locality's postal line and the region
+    ("5 Rue X, 13001 Marseille, Bouches-du-Rhône, Provence-Alpes-Côte d'Azur, France", None),
+    ("Calle Mayor 2, 03201 Elche, Alicante, Comunidad Valenciana, Spain", None),
+    ("Via Roma 1, 20900 Monza, Monza e Brianza, Lombardia, Italia", None),
+    ("Hauptstr. 5, 71634 Ludwigsburg, Landkreis Ludwigsburg, Baden-Württemberg, Germany", None),
+    ("Calle 1, 41001 Sevilla, Andalucía, España", "Sevilla"),
+    ("Kirchweg 3, 8001 Zürich, ZH, Switzerland", "Zürich"),
 ]
 
 
@@ -195,7 +202,7 @@ DIVISIONS = [
     "Antioquia", "Noord-Holland", "Western Cape", "Guangdong", "Małopolskie", "Buenos Aires", "Barcelona",
     "Monza e Brianza", "Bavaria", "Surrey", "Norfolk", "Hertfordshire", "Gyeonggi-do", "Sangamon County",
     "Co. Cork", "Lagos State", "Nairobi County", "Auckland Region", "Metro Manila", "Tel Aviv District",
-    "Jal.", "Calif.", "Pest", "Île-de-France",
+    "Jal.", "Calif.", "Pest", "Île-de-France", "Landkreis Ludwigsburg",
 ]  # fmt: skip
 town = st.sampled_from(["Medellín", "Guildford", "Ikeja", "Haarlem", "La Plata", "Springfield", "Mallow"])
 
@@ -230,3 +237,10 @@ def test_control_without_the_division_words_a_county_passes_as_a_city(monkeypatc
     assert city_of(text) is None
     monkeypatch.setattr(addresses, "division_words", frozenset)
     assert city_of(text) == "Sangamon County"
+
+
+def test_control_without_the_postal_line_check_a_county_passes_as_a_city(monkeypatch):
+    text = "5 Rue X, 13001 Marseille, Bouches-du-Rhône, Provence-Alpes-Côte d'Azur, France"
+    assert city_of(text) is None
+    monkeypatch.setattr(addresses, "_postal_line", lambda part: False)
+    assert city_of(text) == "Bouches-du-Rhône"

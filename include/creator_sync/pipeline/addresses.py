@@ -10,7 +10,9 @@ city when at least one such part was set aside (it anchors the city slot) and at
 it (the street). When no region was set aside, the part set aside may follow a county or a province of a
 country with no list ("Medellín, Antioquia, Colombia", "Guildford, Surrey, GU1 3AA"): the candidate is then
 taken only when its own part holds the postcode ("75001 Paris, France") or the part before it is the street
-line (a street word or a house number: "5 Station Road, Manchester, GB"). The candidate loses a leading or
+line (a street word or a house number: "5 Station Road, Manchester, GB"). Nor is it taken after the
+locality's postal line ("13001 Marseille, Bouches-du-Rhône, Provence-Alpes-Côte d'Azur": the postcode names
+the city, the part after it is a county). The candidate loses a leading or
 trailing postcode ("10115 Berlin", "London SW1A 1AA") and a trailing " - SP" region ("São Paulo - SP"), and is
 refused when it still holds a digit, is a two- or three-letter code, an abbreviation ("Jal."), a country, a
 street ("Main Street", "Rua Augusta"), a Japanese or Korean ward or district ("Chiyoda-ku", "Gangnam-gu"),
@@ -101,7 +103,8 @@ UK_COUNTIES = (
 # "Tel Aviv District", "Auckland Region", "Metro Manila", "Greater London"
 DIVISION_WORDS = (
     "county co co. state province provincia region región district distrito prefecture oblast krai "
-    "governorate department departamento territory parish borough ward greater metro"
+    "governorate department departement département departamento territory parish borough ward greater "
+    "metro landkreis kreis"
 )
 # region names that also name a city: a city only when a region part follows ("New York, NY 10001")
 SAME_NAME_CITIES = frozenset(
@@ -131,6 +134,8 @@ STREET_WORDS = (
 WARD = re.compile(r"-(ku|gun|cho|chō|machi|mura|son|gu|dong)$", re.IGNORECASE)
 # a house number token of a street line ("1", "221B", "1600", "43-12", "2-3-1", "No:5"); postcodes of five
 # or more digits are not
+# a postcode of four to six digits ("13001", "01310-100", "1100-053"): the locality's line holds it
+POSTCODE = re.compile(r"\d{4,6}(-\d{3,4})?")
 HOUSE_NUMBER = re.compile(r"(no[.:]?)?\d{1,4}[a-z]?([-/]\d{1,4}[a-z]?)*", re.IGNORECASE)
 # a token holding a digit: a postcode or a part of one ("94043", "94043-1351", "SW1A", "1AA", "01310-100")
 POSTCODE_TOKEN = re.compile(r"(?=\S*\d)[A-Z0-9]{1,8}(-[A-Z0-9]{1,4})?", re.IGNORECASE)
@@ -178,6 +183,13 @@ def street_words() -> frozenset[str]:
 @cache
 def countries() -> frozenset[str]:
     return _names(COUNTRY_NAMES) | {fold(code) for code in phonenumbers.SUPPORTED_REGIONS}
+
+
+def _postal_line(part: str) -> bool:
+    """Whether a part reads as the locality's postal line ("13001 Marseille", "03201 Elche"): a postcode of
+    digits and no street word."""
+    words = fold(part).split()
+    return any(POSTCODE.fullmatch(t) for t in words) and not any(w in street_words() for w in words)
 
 
 def _without_postcodes(part: str) -> str:
@@ -261,6 +273,8 @@ def city_of(address: object) -> str | None:
     # the postcode ("75001 Paris") or the part before it is the street line
     postcoded = any(POSTCODE_TOKEN.fullmatch(t) for t in parts[-1].split())
     if not (region_follows or dashed_region or postcoded or _street_line(parts[-2])):
+        return None
+    if not postcoded and _postal_line(parts[-2]):  # "13001 Marseille, Bouches-du-Rhône, PACA": a county
         return None
     city = re.sub(r"-shi$", "", city, flags=re.IGNORECASE)  # a Japanese city ("Yokohama-shi")
     return city if _plausible(city, region_follows or dashed_region) else None
