@@ -190,6 +190,9 @@ WORLD_SHAPES = [
     ("Hauptstr. 5, 71634 Ludwigsburg, Landkreis Ludwigsburg, Baden-Württemberg, Germany", None),
     ("Calle 1, 41001 Sevilla, Andalucía, España", "Sevilla"),
     ("Kirchweg 3, 8001 Zürich, ZH, Switzerland", "Zürich"),
+    ("200 Rue Saint-Jacques, Montréal (Québec) H2Y 1L9, Canada", "Montréal"),  # the region in brackets
+    ("1 Spring St, Halifax (Nova Scotia) B3H 1A1, Canada", None),
+    ("Jl. Thamrin No. 1, Jakarta Pusat, DKI Jakarta 10310, Indonesia", None),  # a special region
 ]
 
 

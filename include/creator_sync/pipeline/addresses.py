@@ -10,16 +10,16 @@ city when at least one such part was set aside (it anchors the city slot) and at
 it (the street). When no region was set aside, the part set aside may follow a county or a province of a
 country with no list ("Medellín, Antioquia, Colombia", "Guildford, Surrey, GU1 3AA"): the candidate is then
 taken only when its own part holds the postcode ("75001 Paris, France") or the part before it is the street
-line (a street word or a house number: "5 Station Road, Manchester, GB"). Nor is it taken after the
-locality's postal line ("13001 Marseille, Bouches-du-Rhône, Provence-Alpes-Côte d'Azur": the postcode names
-the city, the part after it is a county). The candidate loses a leading or
-trailing postcode ("10115 Berlin", "London SW1A 1AA") and a trailing " - SP" region ("São Paulo - SP"), and is
-refused when it still holds a digit, is a two- or three-letter code, an abbreviation ("Jal."), a country, a
-street ("Main Street", "Rua Augusta"), a Japanese or Korean ward or district ("Chiyoda-ku", "Gangnam-gu"),
-"district/province" ("Kadikoy/Istanbul"), a division's name ("Sangamon County", "Co. Cork", "Lagos State",
-"Metro Manila"), or a region name. A region name that is also a city's ("New York", "São Paulo") is taken only
-when a region part follows it ("New York, NY 10001"). So the vendor's example gives no city, and neither does
-any address the rule is not sure of: `city_of` answers None, never a state, a postcode, a country or a street.
+line (a street word or a house number: "5 Station Road, Manchester, GB"). Nor is it taken after the locality's
+postal line ("13001 Marseille, Bouches-du-Rhône, Provence-Alpes-Côte d'Azur": the postcode names the city, the
+part after it is a county). The candidate loses a leading or trailing postcode ("10115 Berlin", "London SW1A
+1AA") and a trailing " - SP" region ("São Paulo - SP"), and is refused when it still holds a digit, is a two-
+or three-letter code, an abbreviation ("Jal."), a country, a street ("Main Street", "Rua Augusta"), a Japanese
+or Korean ward or district ("Chiyoda-ku", "Gangnam-gu"), "district/province" ("Kadikoy/Istanbul"), holds a
+bracket, a division's name ("Sangamon County", "Co. Cork", "Lagos State", "Metro Manila"), or a region name. A
+region name that is also a city's ("New York", "São Paulo") is taken only when a region part follows it ("New
+York, NY 10001"). So the vendor's example gives no city, and neither does any address the rule is not sure of:
+`city_of` answers None, never a state, a postcode, a country or a street.
 
 The region names are the first-level divisions of the federations whose addresses name them (US, Canada,
 Australia, Brazil, India, Mexico, Germany, Austria, Switzerland, Japan, Spain, Italy, France) and the UK's
@@ -100,11 +100,11 @@ UK_COUNTIES = (
     "Antrim|Armagh|Down|Fermanagh|Londonderry|Tyrone"
 )
 # words that name a division of a country, in any country: "Sangamon County", "Co. Cork", "Lagos State",
-# "Tel Aviv District", "Auckland Region", "Metro Manila", "Greater London"
+# "Tel Aviv District", "Auckland Region", "Metro Manila", "Greater London", "DKI Jakarta"
 DIVISION_WORDS = (
     "county co co. state province provincia region región district distrito prefecture oblast krai "
     "governorate department departement département departamento territory parish borough ward greater "
-    "metro landkreis kreis"
+    "metro landkreis kreis dki daerah"
 )
 # region names that also name a city: a city only when a region part follows ("New York, NY 10001")
 SAME_NAME_CITIES = frozenset(
@@ -213,8 +213,8 @@ def _region_or_postcode(part: str) -> str | None:
 
 
 def _candidate(part: str) -> tuple[str, bool]:
-    """The city candidate of a part, less a trailing region ("São Paulo - SP", "Milano (MI)", "New York NY")
-    and leading or trailing postcode tokens, and whether a region was removed."""
+    """The city candidate of a part, less a trailing region ("São Paulo - SP", "Milano (MI)", "Montréal
+    (Québec)", "New York NY") and leading or trailing postcode tokens, and whether a region was removed."""
     head, sep, tail = part.rpartition(" - ")
     region = bool(sep) and _region_or_postcode(tail) == "region"
     tokens = (head if region else part).split()
@@ -225,6 +225,7 @@ def _candidate(part: str) -> tuple[str, bool]:
     while len(tokens) > 1 and (
         POSTCODE_TOKEN.fullmatch(tokens[-1])
         or CODE.fullmatch(tokens[-1].strip("()"))
+        or (re.fullmatch(r"\(.+\)", tokens[-1]) and _region_or_postcode(tokens[-1][1:-1]) == "region")
         or fold(tokens[-1]) == "cedex"  # a French delivery office ("75008 Paris Cedex 08")
     ):
         region = region or not (POSTCODE_TOKEN.fullmatch(tokens[-1]) or fold(tokens[-1]) == "cedex")
@@ -237,7 +238,7 @@ def _candidate(part: str) -> tuple[str, bool]:
 def _plausible(city: str, region_follows: bool) -> bool:
     if not 2 <= len(city) <= 50 or any(c.isdigit() for c in city) or not any(c.isalpha() for c in city):
         return False
-    if CODE.fullmatch(city) or _is_country(city) or WARD.search(city) or "/" in city:
+    if CODE.fullmatch(city) or _is_country(city) or WARD.search(city) or any(c in city for c in "/()"):
         return False
     folded = fold(city)
     if any(word in street_words() or word in division_words() for word in folded.split()):
