@@ -141,11 +141,14 @@ class AccountHistory(StoreBase):
             return [_row(r) for r in conn.execute(q).mappings()]
 
     def history_due(self, limit: int) -> list[HistoryAccount]:
-        """Accounts whose history is owed (pending or requested), oldest first, at most `limit`."""
+        """Accounts whose history is owed (pending or requested), oldest first after those with fewer failed
+        attempts (an account InsightIQ keeps refusing never holds back the ones behind it), at most
+        `limit`."""
+        t = account_history.c
         q = (
             sa.select(account_history)
-            .where(account_history.c.status.in_([PENDING, REQUESTED]))
-            .order_by(account_history.c.first_seen_at, account_history.c.account_id)
+            .where(t.status.in_([PENDING, REQUESTED]))
+            .order_by(t.attempts, t.first_seen_at, t.account_id)
             .limit(limit)
         )
         with self.engine.connect() as conn:

@@ -14,7 +14,8 @@ the items listed later). The path, one step per DAG task:
    oldest first, one account read and the fetch-historic jobs of its lists (contents when it has contents,
    social transactions and payouts when its platform has income) from `CREATOR_SYNC_HISTORY_FROM_DATE`;
    the row becomes `requested`, or `skipped` with its reason (an offboarded creator's account, one
-   InsightIQ answers 404 for).
+   InsightIQ answers 404 for); one whose request InsightIQ refuses (a 4xx) stays owed, taken after the
+   accounts with fewer failed attempts.
 3. **send** (`send_due`): accounts requested at least `CREATOR_SYNC_HISTORY_JOB_WAIT_S` ago are read (the
    account, its owner, its profiles: once) and their lists in date windows of
    `CREATOR_SYNC_HISTORY_WINDOW_DAYS` from the from_date up to `takeover_at` (`history_windows`); each
@@ -202,17 +203,26 @@ def discover(state, account_ids: Iterable[str] | None, now: datetime) -> dict[st
     return {"snapshot_accounts": len(account_ids), "new": new, "baseline": base}
 
 
+def refused_errors() -> tuple[type[Exception], ...]:
+    """The errors that refuse one account's request and not the others' (a 400 or another 4xx: e.g. for an
+    account disconnected since it was seen); a test switches this guard off."""
+    from creator_sync.http.errors import VendorBadRequestError
+
+    return (VendorBadRequestError,)
+
+
 def request_jobs(hook, state, accounts: Sequence, from_date: date, now: datetime) -> dict[str, int]:
     """The fetch-historic jobs of the `pending` ones of `accounts` (HistoryAccount rows). An account whose
     creator is on the offboarding skip list gets no job, and one InsightIQ answers 404 for (gone: deleted
     or erased there) is left; both are recorded `skipped` with the reason, so they leave the owed rows and
-    never hold back the accounts behind them. Any other error fails the step (the task's retry asks again);
-    what the accounts before it got is recorded first."""
+    never hold back the accounts behind them. One whose request InsightIQ refuses (`refused_errors`) stays
+    owed with one more attempt (`history_due` takes it after the others) and the others go on. Any other
+    error fails the step (the task's retry asks again); what the accounts before it got is recorded first."""
     from creator_sync.http.errors import VendorNotFoundError
     from creator_sync.store import offboarded_ids
     from creator_sync.store.history import ACCOUNT_NOT_FOUND, CREATOR_OFFBOARDED, PENDING
 
-    jobs, done, offboarded, gone = 0, [], [], []
+    jobs, done, offboarded, gone, refused = 0, [], [], [], []
     try:
         for row in accounts:
             if row.status != PENDING:
@@ -232,12 +242,19 @@ def request_jobs(hook, state, accounts: Sequence, from_date: date, now: datetime
                 log.warning("history: InsightIQ has no account %s (404): skipped", row.account_id)
                 gone.append(row.account_id)
                 continue
+            except refused_errors() as exc:
+                status = getattr(exc, "status", None)
+                log.warning("history: InsightIQ refused account %s (%s): stays owed", row.account_id, status)
+                refused.append(row.account_id)
+                continue
             done.append(row.account_id)
     finally:
         state.history_requested(done, now)
         state.history_skipped(offboarded, CREATOR_OFFBOARDED, now)
         state.history_skipped(gone, ACCOUNT_NOT_FOUND, now)
-    return {"accounts": len(done), "jobs": jobs, "offboarded": len(offboarded), "gone": len(gone)}
+        state.history_failed(refused)
+    counts = {"accounts": len(done), "jobs": jobs, "offboarded": len(offboarded), "gone": len(gone)}
+    return {**counts, "refused": len(refused)}
 
 
 def due(accounts: Sequence, now: datetime, wait_s: float) -> list:
