@@ -149,3 +149,101 @@ def test_control_without_the_region_names_a_state_passes_as_a_city(monkeypatch):
     monkeypatch.setattr(addresses, "regions", frozenset)
     city = city_of("12 Main Street, Texas, USA")
     assert city == "Texas" and _forbidden(city)
+
+
+# -- counties, provinces and other countries' divisions in the city's slot ------------------------------
+WORLD_SHAPES = [
+    ("12 High St, Guildford, Surrey, GU1 3AA, UK", "Guildford"),  # a UK county, then the postcode
+    ("Oak Cottage, Little Snoring, Norfolk, England", "Little Snoring"),
+    ("1 Abbey Rd, Reading, Berkshire, RG1 3AA", "Reading"),
+    ("221B Baker St, Marylebone, London, England", None),  # a district or the city: not sure
+    ("1 Main St, Springfield, Sangamon County, IL 62701", None),  # a US county
+    ("Main St, Mallow, Co. Cork, P51 X2Y3, Ireland", None),  # an Irish county
+    ("Calle 5, Col. Centro, 44100 Guadalajara, Jal., México", None),  # an abbreviated state
+    ("123 Teheran-ro, Gangnam-gu, 06234, South Korea", None),  # a Korean district
+    ("Bağdat Cad. No:5, 34710 Kadıköy/İstanbul, Turkey", None),  # noqa: RUF001  # district/province
+    ("123 Rizal St, Makati City, Metro Manila 1203, Philippines", None),
+    ("Calle 10 # 43-12, Medellín, Antioquia, Colombia", None),  # provinces of countries with no list
+    ("Damrak 1, Amsterdam, Noord-Holland, Netherlands", None),
+    ("12 Long St, Cape Town, Western Cape, South Africa", None),
+    ("5 Allen Ave, Ikeja, Lagos State, Nigeria", None),
+    ("Calle 7, La Plata, Buenos Aires, Argentina", None),
+    ("Calle Mayor 1, Vilanova i la Geltrú, Barcelona, Spain", None),  # a province named as its capital
+    ("88 Tianhe Rd, Guangzhou, Guangdong, China", None),
+    ("ul. Floriańska 1, Kraków, Małopolskie, Poland", None),
+    ("Via Roma 1, Monza, Monza e Brianza, Italy", None),
+    ("1 Queen St, Auckland, Auckland Region, New Zealand", None),
+    ("2 Rothschild Blvd, Tel Aviv-Yafo, Tel Aviv District, Israel", None),
+    ("PO Box 123, Nairobi, Nairobi County, Kenya", None),
+    ("Lot 1, Jalan Ampang, 50450 Kuala Lumpur, Wilayah Persekutuan, Malaysia", None),
+    ("10 Downing St, Westminster, London, Greater London, SW1A 2AA", "London"),
+    ("10 Rue de Rivoli, 75001 Paris Cedex 01, France", "Paris"),  # a delivery office's CEDEX
+    ("King Fahd Rd, Olaya, Riyadh 12211, Saudi Arabia", "Riyadh"),
+    ("Str. Lipscani 1, Sector 3, București, Romania", "București"),
+    ("Váci utca 1, Budapest, 1052, Hungary", "Budapest"),
+    ("Karl Johans gate 1, 0154 Oslo, Norway", "Oslo"),
+    ("Rue du Lac 1, Lausanne, VD, Switzerland", "Lausanne"),
+    # a county between the locality's postal line and the region
+    ("5 Rue X, 13001 Marseille, Bouches-du-Rhône, Provence-Alpes-Côte d'Azur, France", None),
+    ("Calle Mayor 2, 03201 Elche, Alicante, Comunidad Valenciana, Spain", None),
+    ("Via Roma 1, 20900 Monza, Monza e Brianza, Lombardia, Italia", None),
+    ("Hauptstr. 5, 71634 Ludwigsburg, Landkreis Ludwigsburg, Baden-Württemberg, Germany", None),
+    ("Calle 1, 41001 Sevilla, Andalucía, España", "Sevilla"),
+    ("Kirchweg 3, 8001 Zürich, ZH, Switzerland", "Zürich"),
+    ("200 Rue Saint-Jacques, Montréal (Québec) H2Y 1L9, Canada", "Montréal"),  # the region in brackets
+    ("1 Spring St, Halifax (Nova Scotia) B3H 1A1, Canada", None),
+    ("Jl. Thamrin No. 1, Jakarta Pusat, DKI Jakarta 10310, Indonesia", None),  # a special region
+]
+
+
+@pytest.mark.parametrize(("text", "city"), WORLD_SHAPES)
+def test_the_world_s_address_shapes(text, city):
+    assert city_of(text) == city
+
+
+DIVISIONS = [
+    "Antioquia", "Noord-Holland", "Western Cape", "Guangdong", "Małopolskie", "Buenos Aires", "Barcelona",
+    "Monza e Brianza", "Bavaria", "Surrey", "Norfolk", "Hertfordshire", "Gyeonggi-do", "Sangamon County",
+    "Co. Cork", "Lagos State", "Nairobi County", "Auckland Region", "Metro Manila", "Tel Aviv District",
+    "Jal.", "Calif.", "Pest", "Île-de-France", "Landkreis Ludwigsburg",
+]  # fmt: skip
+town = st.sampled_from(["Medellín", "Guildford", "Ikeja", "Haarlem", "La Plata", "Springfield", "Mallow"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    street,
+    town,
+    st.sampled_from(DIVISIONS),
+    st.one_of(st.none(), postcode),
+    st.one_of(st.none(), st.sampled_from(["Colombia", "UK", "Netherlands", "USA", "Kenya", "Spain", "IE"])),
+)
+def test_a_division_after_the_town_is_never_the_city(street_part, town_part, division, post, country):
+    """Street, town, a country's division (a county, province, state of any country), then a postcode
+    and a country or not: the division is never the answer (the town is, or no city)."""
+    parts = [street_part, town_part, division, post, country]
+    city = city_of(", ".join(p for p in parts if p))
+    assert city in (None, town_part), (parts, city)
+
+
+def test_control_without_the_street_line_check_a_province_passes_as_a_city(monkeypatch):
+    """The guard switched off: with any part before the candidate taken as the street line, Colombia's
+    province is read as the city."""
+    text = "Calle 10 # 43-12, Medellín, Antioquia, Colombia"
+    assert city_of(text) is None
+    monkeypatch.setattr(addresses, "_street_line", lambda part: True)
+    assert city_of(text) == "Antioquia"
+
+
+def test_control_without_the_division_words_a_county_passes_as_a_city(monkeypatch):
+    text = "1 Main St, Springfield, Sangamon County, IL 62701"
+    assert city_of(text) is None
+    monkeypatch.setattr(addresses, "division_words", frozenset)
+    assert city_of(text) == "Sangamon County"
+
+
+def test_control_without_the_postal_line_check_a_county_passes_as_a_city(monkeypatch):
+    text = "5 Rue X, 13001 Marseille, Bouches-du-Rhône, Provence-Alpes-Côte d'Azur, France"
+    assert city_of(text) is None
+    monkeypatch.setattr(addresses, "_postal_line", lambda part: False)
+    assert city_of(text) == "Bouches-du-Rhône"

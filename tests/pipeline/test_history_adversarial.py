@@ -348,18 +348,25 @@ def _connected(state: StateStore, event_id: str, account_id: str, at: datetime) 
     return WebhookStore(state.engine).record_delivery(event_id, CONNECTED, account_id, "sha", True, now=at)
 
 
-def test_a_reconnect_owes_the_past_once_and_keeps_the_first_takeover(state):
+def test_a_reconnect_owes_the_past_up_to_its_hour(state):
+    """A connect owes the past once; a connect in a later hour (disconnected, then connected again under the
+    same id) owes it again up to that hour: what was published meanwhile is listed only after it
+    (tests/pipeline/test_history_reconnect.py)."""
     history.discover(state, ["old"], T - timedelta(days=1))  # the baseline
     assert _connected(state, "e1", "acc", T + timedelta(minutes=59, seconds=59))
-    assert _connected(state, "e2", "acc", T + timedelta(hours=5))  # disconnected, then connected again
-    assert history.discover(state, ["old", "acc"], T + timedelta(hours=6))["new"] == 0
+    assert _connected(state, "e2", "acc", T + timedelta(minutes=59, seconds=59))  # a second delivery
+    assert history.discover(state, ["old", "acc"], T + timedelta(hours=1))["new"] == 0
     row = state.history_accounts(["acc"])[0]
     assert (row.status, row.takeover_at, row.source) == (PENDING, T + HOUR, "webhook")
+    assert _connected(state, "e3", "acc", T + timedelta(hours=5))  # disconnected, then connected again
+    row = state.history_accounts(["acc"])[0]
+    assert (row.status, row.takeover_at) == (PENDING, T + 6 * HOUR)
     state.history_requested(["acc"], T + timedelta(hours=6))
     state.history_sent(["acc"], "r1")
-    assert _connected(state, "e3", "acc", T + timedelta(days=2))  # a reconnect after the past was sent
-    assert [r.status for r in state.history_accounts(["acc"])] == [SENT]
-    assert state.history_due(10) == []
+    assert _connected(state, "e4", "acc", T + timedelta(days=2))  # a reconnect after the past was sent
+    row = state.history_accounts(["acc"])[0]
+    assert (row.status, row.takeover_at, row.requested_at) == (PENDING, T + timedelta(days=2) + HOUR, None)
+    assert [r.account_id for r in state.history_due(10)] == ["acc"]
 
 
 def test_the_snapshot_first_then_the_webhook_keeps_the_snapshot_takeover(state):

@@ -9,6 +9,10 @@ path's to send (a backfill sends it). A row is inserted once (the primary key), 
 its history once whatever announces it (the directory snapshot, an ``ACCOUNTS.CONNECTED`` webhook, both,
 again).
 
+An ``ACCOUNTS.CONNECTED`` for an account whose row was taken over in an earlier hour (a reconnect under the
+same id) owes its history again up to the reconnect's hour (``reconnect_update``): what was published while
+it was disconnected is listed only after the reconnect, dated where neither path reads it.
+
 A ``sent`` row goes back to ``requested`` when a later run reads an item of the account dated before its
 ``takeover_at`` that the event ledger does not hold (``history_reopen``): InsightIQ listed it after the
 history path's read (a fetch-historic job slower than the job wait), and only a history read sends it.
@@ -137,11 +141,14 @@ class AccountHistory(StoreBase):
             return [_row(r) for r in conn.execute(q).mappings()]
 
     def history_due(self, limit: int) -> list[HistoryAccount]:
-        """Accounts whose history is owed (pending or requested), oldest first, at most `limit`."""
+        """Accounts whose history is owed (pending or requested), oldest first after those with fewer failed
+        attempts (an account InsightIQ keeps refusing never holds back the ones behind it), at most
+        `limit`."""
+        t = account_history.c
         q = (
             sa.select(account_history)
-            .where(account_history.c.status.in_([PENDING, REQUESTED]))
-            .order_by(account_history.c.first_seen_at, account_history.c.account_id)
+            .where(t.status.in_([PENDING, REQUESTED]))
+            .order_by(t.attempts, t.first_seen_at, t.account_id)
             .limit(limit)
         )
         with self.engine.connect() as conn:
@@ -243,6 +250,29 @@ class AccountHistory(StoreBase):
                     or 0
                 )
         return changed
+
+
+def reconnect_update(conn: sa.Connection, account_id: str, takeover: datetime) -> bool:
+    """An ``ACCOUNTS.CONNECTED`` for an account with a row taken over before `takeover` (a reconnect under
+    the same id): its history is owed again up to `takeover`, `pending` (new fetch-historic jobs).
+
+    While the account was disconnected InsightIQ could not read the platform; its first sync after the
+    reconnect lists what was published meanwhile, dated after the first takeover (no history window holds
+    it) and before the reconnect's hour (no hourly run's event window holds it beyond the look-back, and the
+    late-history check reopens only items before the takeover). The history read of [from_date, takeover)
+    holds them; the ledger drops what Insider already acknowledged. A row whose run is between its read and
+    its finish loses its `requested_at`, so that run's ``history_sent`` leaves it owed. Known rows (the
+    baseline) are owed the gap too; skipped ones stay skipped. Returns whether the row changed."""
+    t = account_history.c
+    found = conn.execute(
+        sa.select(t.status, t.takeover_at).where(t.account_id == account_id, t.status != SKIPPED)
+    ).first()
+    if found is None or (found.takeover_at is not None and aware(found.takeover_at) >= takeover):
+        return False
+    stored = t.takeover_at.is_(None) if found.takeover_at is None else t.takeover_at == found.takeover_at
+    update = account_history.update().where(t.account_id == account_id, t.status == found.status, stored)
+    values = {"status": PENDING, "takeover_at": takeover, "requested_at": None}
+    return bool(conn.execute(update.values(**values)).rowcount)
 
 
 def _row_at(account_id: str, statuses: list[str], requested_at) -> sa.Update:

@@ -97,8 +97,10 @@ class WebhookStore:
 
     @staticmethod
     def _owe_history(conn: sa.Connection, account_id: str, now: datetime) -> None:
-        """A connected account's past is owed to the history path (creator_sync.sync.history), once: an
-        account with a history row (known, owed or sent) keeps it."""
+        """A connected account's past is owed to the history path (creator_sync.sync.history): a row for an
+        account without one; an account with a row taken over in an earlier hour is connected again, and
+        its history is owed again up to this connect's hour (creator_sync.store.history.reconnect_update)."""
+        from creator_sync.store import history
         from creator_sync.store.history import PENDING, takeover_hour
 
         values = {
@@ -110,7 +112,9 @@ class WebhookStore:
             "attempts": 0,
         }
         dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
-        conn.execute(dialect.insert(account_history).values(**values).on_conflict_do_nothing())
+        inserted = conn.execute(dialect.insert(account_history).values(**values).on_conflict_do_nothing())
+        if not inserted.rowcount:
+            history.reconnect_update(conn, account_id, values["takeover_at"])
 
     def _touch_pending(self, conn: sa.Connection, account_id: str, now: datetime) -> None:
         values = {"account_id": account_id, "first_seen_at": now, "last_seen_at": now, "events": 1}

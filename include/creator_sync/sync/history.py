@@ -14,7 +14,8 @@ the items listed later). The path, one step per DAG task:
    oldest first, one account read and the fetch-historic jobs of its lists (contents when it has contents,
    social transactions and payouts when its platform has income) from `CREATOR_SYNC_HISTORY_FROM_DATE`;
    the row becomes `requested`, or `skipped` with its reason (an offboarded creator's account, one
-   InsightIQ answers 404 for).
+   InsightIQ answers 404 for); one whose request InsightIQ refuses (a 4xx) stays owed, taken after the
+   accounts with fewer failed attempts.
 3. **send** (`send_due`): accounts requested at least `CREATOR_SYNC_HISTORY_JOB_WAIT_S` ago are read (the
    account, its owner, its profiles: once) and their lists in date windows of
    `CREATOR_SYNC_HISTORY_WINDOW_DAYS` from the from_date up to `takeover_at` (`history_windows`); each
@@ -202,17 +203,26 @@ def discover(state, account_ids: Iterable[str] | None, now: datetime) -> dict[st
     return {"snapshot_accounts": len(account_ids), "new": new, "baseline": base}
 
 
+def refused_errors() -> tuple[type[Exception], ...]:
+    """The errors that refuse one account's request and not the others' (a 400 or another 4xx: e.g. for an
+    account disconnected since it was seen); a test switches this guard off."""
+    from creator_sync.http.errors import VendorBadRequestError
+
+    return (VendorBadRequestError,)
+
+
 def request_jobs(hook, state, accounts: Sequence, from_date: date, now: datetime) -> dict[str, int]:
     """The fetch-historic jobs of the `pending` ones of `accounts` (HistoryAccount rows). An account whose
     creator is on the offboarding skip list gets no job, and one InsightIQ answers 404 for (gone: deleted
     or erased there) is left; both are recorded `skipped` with the reason, so they leave the owed rows and
-    never hold back the accounts behind them. Any other error fails the step (the task's retry asks again);
-    what the accounts before it got is recorded first."""
+    never hold back the accounts behind them. One whose request InsightIQ refuses (`refused_errors`) stays
+    owed with one more attempt (`history_due` takes it after the others) and the others go on. Any other
+    error fails the step (the task's retry asks again); what the accounts before it got is recorded first."""
     from creator_sync.http.errors import VendorNotFoundError
     from creator_sync.store import offboarded_ids
     from creator_sync.store.history import ACCOUNT_NOT_FOUND, CREATOR_OFFBOARDED, PENDING
 
-    jobs, done, offboarded, gone = 0, [], [], []
+    jobs, done, offboarded, gone, refused = 0, [], [], [], []
     try:
         for row in accounts:
             if row.status != PENDING:
@@ -232,12 +242,19 @@ def request_jobs(hook, state, accounts: Sequence, from_date: date, now: datetime
                 log.warning("history: InsightIQ has no account %s (404): skipped", row.account_id)
                 gone.append(row.account_id)
                 continue
+            except refused_errors() as exc:
+                status = getattr(exc, "status", None)
+                log.warning("history: InsightIQ refused account %s (%s): stays owed", row.account_id, status)
+                refused.append(row.account_id)
+                continue
             done.append(row.account_id)
     finally:
         state.history_requested(done, now)
         state.history_skipped(offboarded, CREATOR_OFFBOARDED, now)
         state.history_skipped(gone, ACCOUNT_NOT_FOUND, now)
-    return {"accounts": len(done), "jobs": jobs, "offboarded": len(offboarded), "gone": len(gone)}
+        state.history_failed(refused)
+    counts = {"accounts": len(done), "jobs": jobs, "offboarded": len(offboarded), "gone": len(gone)}
+    return {**counts, "refused": len(refused)}
 
 
 def due(accounts: Sequence, now: datetime, wait_s: float) -> list:
@@ -291,8 +308,25 @@ def _read_directory(hook, accounts: Sequence, directory) -> tuple[list[dict[str,
     return records, gone
 
 
-def _read_window(hook, window, out, directory, contents_ids: list[str], income_ids: list[str]) -> dict:
-    """One window's lists of the accounts, transformed and stripped to identifiers and events."""
+def _lists(hook, resource: str, account_ids: list[str], days: tuple[str, str], refused: set[str]):
+    """The records of list `resource` of each account over `days`, one list each; an account whose list
+    InsightIQ refuses (`refused_errors`) joins `refused` and is read no further (its history stays owed)."""
+    for account_id in account_ids:
+        if account_id in refused:
+            continue
+        try:
+            yield from hook.iter_records(resource, from_date=days[0], to_date=days[1], account_id=account_id)
+        except refused_errors() as exc:
+            status = getattr(exc, "status", None)
+            log.warning("history: InsightIQ refused %s of account %s (%s)", resource, account_id, status)
+            refused.add(account_id)
+
+
+def _read_window(
+    hook, window, out, directory, contents_ids: list[str], income_ids: list[str], refused: set[str]
+) -> dict:
+    """One window's lists of the accounts, transformed and stripped to identifiers and events; accounts whose
+    lists InsightIQ refuses join `refused`."""
     from pathlib import Path
 
     from creator_sync.pipeline.income import IncomeState
@@ -305,10 +339,10 @@ def _read_window(hook, window, out, directory, contents_ids: list[str], income_i
     inputs: dict[str, list] = {res: [] for res in RESOURCES}
     for res in ("users", "profiles", "accounts"):
         inputs[res] = [directory / res / f"{res}.parquet"]
-    contents = reads.account_contents(hook, contents_ids, first, last)
+    contents = _lists(hook, CONTENTS, contents_ids, (first, last), refused)
     inputs["contents"] = [Path(reads.write(contents, out / "fetch" / "contents", "contents")["path"])]
     for file, resource in INCOME.items():
-        listed = reads.per_account(hook, resource, income_ids, (first, last), f"history {file}")
+        listed = _lists(hook, resource, income_ids, (first, last), refused)
         inputs[file] = [Path(reads.write(listed, out / "fetch" / file, file)["path"])]
     result = transform_run(
         inputs,
@@ -333,7 +367,8 @@ def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -
     """Read and transform the history of `accounts` (rows due), window by window, into files to send: per
     window `history_users.jsonl` (identifiers and events only). Returns the manifest (also written as
     `manifest.json` in `out_dir`): the windows' files and counts and the accounts they cover, and under
-    `gone` those InsightIQ answers 404 for (`skip_gone` records them). Accounts first seen in the same hour
+    `gone` those InsightIQ answers 404 for (`skip_gone` records them), under `refused` those a list of which
+    InsightIQ refused (`finish` leaves them owed, one more attempt). Accounts first seen in the same hour
     share their windows."""
     from pathlib import Path
 
@@ -347,16 +382,19 @@ def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -
     for r in accounts:
         groups.setdefault(r.takeover_at, []).append(r.account_id)
     windows: list[dict[str, Any]] = []
+    refused: set[str] = set()  # accounts a list of which InsightIQ refused: they stay owed (`finish`)
     for takeover, members in sorted(groups.items()):
         contents_ids = [a for a in members if a in with_contents]
         income_ids = [a for a in members if a in with_income]
         for k, window in enumerate(history_windows(from_date, takeover, days)):
             name = f"{takeover:%Y%m%dT%H}-w{k:03d}"
-            read = _read_window(hook, window, out / name, directory, contents_ids, income_ids)
+            read = _read_window(hook, window, out / name, directory, contents_ids, income_ids, refused)
             windows.append({"name": name, **read})
     out.mkdir(parents=True, exist_ok=True)
+    accounts = [r for r in accounts if r.account_id not in refused]
     manifest = {
         "accounts": [r.account_id for r in accounts],
+        "refused": sorted(refused),
         # what `finish` compares: a row reopened since this read stays owed (store.history.history_reopen)
         "requested_at": {r.account_id: r.requested_at.isoformat() for r in accounts if r.requested_at},
         "gone": gone,
@@ -434,6 +472,7 @@ def finish(state, manifest: dict[str, Any], totals: dict[str, Any], run_id: str)
     An account reopened while this run read and sent (a late item an hourly run read meanwhile) stays owed
     too (`read_marks`). Returns the accounts recorded as sent."""
     accounts = list(manifest["accounts"])
+    state.history_failed(manifest.get("refused") or [])  # read in part: owed, one more attempt
     if totals.get("claimed_elsewhere"):
         log.warning(
             "history: %d user(s) were held by another live run's claim; the %d account(s) of this run stay "
