@@ -28,6 +28,7 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 IN_CHUNK = 500  # bound parameters per IN (...) query
 KEY_CHUNK = 10_000  # keys per statement of a key_values() look-up or claim (one bound parameter each)
 ROW_CHUNK = 10_000  # rows per statement of a PostgreSQL insert_rows() (one array parameter per column)
+ROW_TEXT = 16_000_000  # characters of text per statement of a PostgreSQL insert_rows() (see _row_parts)
 
 
 def now() -> datetime:
@@ -112,6 +113,24 @@ def _unnest_insert(dialect, table: sa.Table, conflict):
     source = sa.func.unnest(*arrays).table_valued(*names).render_derived(name="batch")
     stmt = conflict(postgresql.insert(table).from_select(names, sa.select(*[source.c[n] for n in names])))
     return stmt.compile(dialect=dialect)
+
+
+def _row_parts(rows: list[dict]) -> Iterator[list[dict]]:
+    """`rows` in parts of at most ROW_CHUNK rows and ROW_TEXT characters of text (a part holds at least one
+    row). psycopg2 sends a statement's arrays as one quoted SQL text, and the driver and the server each hold
+    several copies of it while it runs: dead letters' payloads (a user too large to send is over 4.9 MB) in
+    one statement would hold gigabytes where a row-by-row write held one row."""
+    part: list[dict] = []
+    text = 0
+    for row in rows:
+        size = sum(len(v) for v in row.values() if isinstance(v, str))
+        if part and (len(part) >= ROW_CHUNK or text + size > ROW_TEXT):
+            yield part
+            part, text = [], 0
+        part.append(row)
+        text += size
+    if part:
+        yield part
 
 
 def _unbounded(column_type):
@@ -201,12 +220,12 @@ class StoreBase:
         conflict key: PostgreSQL refuses a statement that updates one row twice (callers keep the row a
         row-by-row write would have left).
 
-        PostgreSQL: one statement per ROW_CHUNK rows, each column one array parameter that ``unnest()`` turns
-        back into rows, so the server plans one statement, not one per row: SQLAlchemy sends an
-        ``INSERT ... ON CONFLICT`` executemany row by row on psycopg2 (its insertmanyvalues batching leaves
-        ON CONFLICT out), a round trip and a statement per row. The arrays are cast to unbounded element
-        types, so a value too long for its column fails the insert as a row would (a cast to VARCHAR(n)[]
-        would cut it). SQLite: executemany (in-process, no round trips)."""
+        PostgreSQL: one statement per ROW_CHUNK rows or ROW_TEXT characters of text (_row_parts), each column
+        one array parameter that ``unnest()`` turns back into rows, so the server plans one statement, not one
+        per row: SQLAlchemy sends an ``INSERT ... ON CONFLICT`` executemany row by row on psycopg2 (its
+        insertmanyvalues batching leaves ON CONFLICT out), a round trip and a statement per row. The arrays
+        are cast to unbounded element types, so a value too long for its column fails the insert as a row
+        would (a cast to VARCHAR(n)[] would cut it). SQLite: executemany (in-process, no round trips)."""
         if not rows:
             return
         if conn.dialect.name != "postgresql":
@@ -215,7 +234,7 @@ class StoreBase:
             return
         compiled = _unnest_insert(conn.dialect, table, conflict)
         names = [c.name for c in table.columns]
-        for part in chunks(rows, ROW_CHUNK):
+        for part in _row_parts(rows):
             arrays = {f"a_{name}": [row[name] for row in part] for name in names}
             conn.exec_driver_sql(compiled.string, {**compiled.params, **arrays})
 
