@@ -1,9 +1,9 @@
 """``StoreBase.insert_rows`` against the row-by-row write it stands for: ``Ledger.record_batch`` leaves the
 rows a write of each row with its own INSERT ... ON CONFLICT leaves (written here, beside the store, from the
 schema alone), for any text (quotes, braces, backslashes, "NULL", emoji, combining marks, line breaks) and
-repeated keys, on SQLite, on PostgreSQL through psycopg2 and through psycopg (3); and a PostgreSQL statement
-carries at most ROW_TEXT characters of text, so dead letters of users too large to send (over 4.9 MB each)
-are not all quoted into one statement."""
+repeated keys, on SQLite, on PostgreSQL through psycopg2 and through psycopg (3), and for a column whose
+values are of mixed Python types; and a PostgreSQL statement carries at most ROW_TEXT characters of text, so
+dead letters of users too large to send (over 4.9 MB each) are not all quoted into one statement."""
 
 from __future__ import annotations
 
@@ -205,3 +205,22 @@ def test_a_statement_carries_at_most_row_text_characters_of_text(pg_store, monke
     store.add_dead_letters("r", letters)
     assert store.count_dead_letters("r") == {"user_too_large": 5}
     assert len(sent) == 3 and all(n <= 1_000 for n in sent), sent  # 2 + 2 + 1 of 5 letters of 490
+
+
+def test_a_column_of_mixed_types_is_written_as_a_row_by_row_write_writes_it(store):
+    """Values of one column that are not all of one Python type (a user key 5 beside "u"): a row-by-row
+    write has the database cast each one to its column ('5'). One typed array cannot hold them: psycopg
+    refuses the list ("cannot dump lists of mixed types"), and psycopg2's array holds "5" and 5, two keys to
+    the Python deduplication, as one key twice (ON CONFLICT DO UPDATE cannot affect a row a second time)."""
+    store.record_batch(
+        run_id="r",
+        batch_key="b",
+        events=[("k1", "u"), ("k2", 5)],
+        hashes=[("5", "h1"), (5, "h2")],
+        failures=[{"user_key": 7, "reason": "R", "detail": "", "payload": {}}],
+        outcomes=[("5", "unchanged", 0), (5, "sent", 1)],
+    )
+    assert store.acknowledged_by(["k1", "k2"]) == {"k1": "r", "k2": "r"}
+    assert store.attribute_hashes(["5"])["5"][0] == "h2"
+    assert store.run_user_outcomes("r", ["5"]) == {"5": "sent"}
+    assert [d.user_key for d in store.dead_letters()] == ["7"]

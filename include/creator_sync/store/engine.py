@@ -133,6 +133,13 @@ def _row_parts(rows: list[dict]) -> Iterator[list[dict]]:
         yield part
 
 
+def _one_type(values: list) -> bool:
+    """Whether `values` (None aside) are of one Python type, so one typed array holds them: psycopg refuses
+    a list of mixed types ("cannot dump lists of mixed types"), and psycopg2's array of 5 and "5" holds one
+    key twice where the rows, deduplicated in Python, hold two (PostgreSQL casts both to '5')."""
+    return len({type(v) for v in values if v is not None}) <= 1
+
+
 def _unbounded(column_type):
     """The element type of a column's unnest() array: its text types without a length (see insert_rows)."""
     return sa.Text() if isinstance(column_type, sa.String) else column_type
@@ -236,6 +243,10 @@ class StoreBase:
         names = [c.name for c in table.columns]
         for part in _row_parts(rows):
             arrays = {f"a_{name}": [row[name] for row in part] for name in names}
+            if not all(map(_one_type, arrays.values())):
+                for row in part:  # the server casts each value to its column, as a row-by-row write has it
+                    conn.execute(conflict(self._insert(table)), row)
+                continue
             conn.exec_driver_sql(compiled.string, {**compiled.params, **arrays})
 
     def clock(self) -> float:
