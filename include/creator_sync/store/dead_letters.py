@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from creator_sync.store.engine import StoreBase, aware, chunks, now
+from creator_sync.store.engine import StoreBase, aware, chunks, first_per_key, keep_existing, now
 from creator_sync.store.schema import dead_letters
 
 
@@ -92,5 +92,4 @@ class DeadLetters(StoreBase):
             }
             for f in failures
         ]
-        for part in chunks(rows):
-            conn.execute(self._insert(dead_letters).on_conflict_do_nothing(), part)
+        self.insert_rows(conn, dead_letters, first_per_key(rows, "id"), keep_existing)

@@ -5,6 +5,7 @@ store builds on. Opening a store upgrades its database with the migrations (crea
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -26,6 +27,8 @@ DATA_URL_ENV = "CREATOR_SYNC_DATA_URL"  # named in messages; the values come fro
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 IN_CHUNK = 500  # bound parameters per IN (...) query
 KEY_CHUNK = 10_000  # keys per statement of a key_values() look-up or claim (one bound parameter each)
+ROW_CHUNK = 10_000  # rows per statement of a PostgreSQL insert_rows() (one array parameter per column)
+ROW_TEXT = 16_000_000  # characters of text per statement of a PostgreSQL insert_rows() (see _row_parts)
 
 
 def now() -> datetime:
@@ -48,6 +51,24 @@ def default_data_dir() -> Path:
 
 def state_url() -> str:
     return settings.current().state_url or f"sqlite:///{default_data_dir() / 'state.db'}"
+
+
+def first_per_key(rows: list[dict], *key: str) -> list[dict]:
+    """The first row of each key: what a row-by-row ``ON CONFLICT DO NOTHING`` keeps."""
+    kept: dict[tuple, dict] = {}
+    for row in rows:
+        kept.setdefault(tuple(row[k] for k in key), row)
+    return list(kept.values())
+
+
+def last_per_key(rows: list[dict], *key: str) -> list[dict]:
+    """The last row of each key: what a row-by-row ``ON CONFLICT DO UPDATE`` (of every column) leaves."""
+    return list({tuple(row[k] for k in key): row for row in rows}.values())
+
+
+def keep_existing(stmt):
+    """The ON CONFLICT clause of an insert that keeps the row already there (for ``insert_rows``)."""
+    return stmt.on_conflict_do_nothing()
 
 
 def chunks(items: list, size: int = IN_CHUNK) -> Iterator[list]:
@@ -81,6 +102,47 @@ def income_lock(conn) -> None:
     offboarding purge that deletes them (creator_sync.store.income, creator_sync.store.offboarding)."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": INCOME_LOCK_KEY})
+
+
+@functools.lru_cache(maxsize=256)
+def _unnest_insert(dialect, table: sa.Table, conflict):
+    """PostgreSQL's ``INSERT INTO table SELECT * FROM unnest(:a_col1, ...) ON CONFLICT ...``, compiled once
+    (SQLAlchemy does not cache an insert from a select with ON CONFLICT: it would compile it per call)."""
+    names = [c.name for c in table.columns]
+    arrays = [sa.cast(sa.bindparam(f"a_{n}"), postgresql.ARRAY(_unbounded(table.c[n].type))) for n in names]
+    source = sa.func.unnest(*arrays).table_valued(*names).render_derived(name="batch")
+    stmt = conflict(postgresql.insert(table).from_select(names, sa.select(*[source.c[n] for n in names])))
+    return stmt.compile(dialect=dialect)
+
+
+def _row_parts(rows: list[dict]) -> Iterator[list[dict]]:
+    """`rows` in parts of at most ROW_CHUNK rows and ROW_TEXT characters of text (a part holds at least one
+    row). psycopg2 sends a statement's arrays as one quoted SQL text, and the driver and the server each hold
+    several copies of it while it runs: dead letters' payloads (a user too large to send is over 4.9 MB) in
+    one statement would hold gigabytes where a row-by-row write held one row."""
+    part: list[dict] = []
+    text = 0
+    for row in rows:
+        size = sum(len(v) for v in row.values() if isinstance(v, str))
+        if part and (len(part) >= ROW_CHUNK or text + size > ROW_TEXT):
+            yield part
+            part, text = [], 0
+        part.append(row)
+        text += size
+    if part:
+        yield part
+
+
+def _one_type(values: list) -> bool:
+    """Whether `values` (None aside) are of one Python type, so one typed array holds them: psycopg refuses
+    a list of mixed types ("cannot dump lists of mixed types"), and psycopg2's array of 5 and "5" holds one
+    key twice where the rows, deduplicated in Python, hold two (PostgreSQL casts both to '5')."""
+    return len({type(v) for v in values if v is not None}) <= 1
+
+
+def _unbounded(column_type):
+    """The element type of a column's unnest() array: its text types without a length (see insert_rows)."""
+    return sa.Text() if isinstance(column_type, sa.String) else column_type
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -157,6 +219,35 @@ class StoreBase:
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             raise NotImplementedError(dialect)
         return insert(table)
+
+    def insert_rows(self, conn: Connection, table: sa.Table, rows: list[dict], conflict) -> None:
+        """INSERT `rows` (dicts with a value for every column of `table`) with ``conflict(insert)`` adding the
+        ON CONFLICT clause: a module-level function whose clause takes no value of the call (it reads
+        ``excluded``), as its statement is compiled once per table and function. The rows must not repeat a
+        conflict key: PostgreSQL refuses a statement that updates one row twice (callers keep the row a
+        row-by-row write would have left).
+
+        PostgreSQL: one statement per ROW_CHUNK rows or ROW_TEXT characters of text (_row_parts), each column
+        one array parameter that ``unnest()`` turns back into rows, so the server plans one statement, not one
+        per row: SQLAlchemy sends an ``INSERT ... ON CONFLICT`` executemany row by row on psycopg2 (its
+        insertmanyvalues batching leaves ON CONFLICT out), a round trip and a statement per row. The arrays
+        are cast to unbounded element types, so a value too long for its column fails the insert as a row
+        would (a cast to VARCHAR(n)[] would cut it). SQLite: executemany (in-process, no round trips)."""
+        if not rows:
+            return
+        if conn.dialect.name != "postgresql":
+            for part in chunks(rows):
+                conn.execute(conflict(self._insert(table)), part)
+            return
+        compiled = _unnest_insert(conn.dialect, table, conflict)
+        names = [c.name for c in table.columns]
+        for part in _row_parts(rows):
+            arrays = {f"a_{name}": [row[name] for row in part] for name in names}
+            if not all(map(_one_type, arrays.values())):
+                for row in part:  # the server casts each value to its column, as a row-by-row write has it
+                    conn.execute(conflict(self._insert(table)), row)
+                continue
+            conn.exec_driver_sql(compiled.string, {**compiled.params, **arrays})
 
     def clock(self) -> float:
         """Now, in epoch seconds, from the clock every writer of this database shares: PostgreSQL's (workers

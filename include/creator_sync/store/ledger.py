@@ -8,7 +8,17 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from creator_sync.store.engine import KEY_CHUNK, StoreBase, aware, chunks, key_values, now
+from creator_sync.store.engine import (
+    KEY_CHUNK,
+    StoreBase,
+    aware,
+    chunks,
+    first_per_key,
+    keep_existing,
+    key_values,
+    last_per_key,
+    now,
+)
 from creator_sync.store.schema import acknowledged_events, in_flight_batches, user_attribute_hashes
 
 
@@ -84,15 +94,15 @@ class Ledger(StoreBase):
             {"event_key": k, "user_key": u, "run_id": run_id, "batch_key": batch_key, "acked_at": at}
             for k, u in events
         ]
-        for part in chunks(rows):
-            conn.execute(self._insert(acknowledged_events).on_conflict_do_nothing(), part)
+        self.insert_rows(conn, acknowledged_events, first_per_key(rows, "event_key"), keep_existing)
 
     def _ack_hashes(self, conn, run_id, hashes, at) -> None:
         rows = [{"user_key": u, "attr_hash": h, "run_id": run_id, "acked_at": at} for u, h in hashes]
-        for part in chunks(rows):
-            stmt = self._insert(user_attribute_hashes)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[user_attribute_hashes.c.user_key],
-                set_={"attr_hash": stmt.excluded.attr_hash, "run_id": stmt.excluded.run_id, "acked_at": at},
-            )
-            conn.execute(stmt, part)
+        self.insert_rows(conn, user_attribute_hashes, last_per_key(rows, "user_key"), _replace_hash)
+
+
+def _replace_hash(stmt):
+    return stmt.on_conflict_do_update(
+        index_elements=[user_attribute_hashes.c.user_key],
+        set_={k: stmt.excluded[k] for k in ("attr_hash", "run_id", "acked_at")},
+    )

@@ -51,16 +51,8 @@ class Runs(StoreBase):
             {"run_id": run_id, "user_key": k, "outcome": o, "events": int(n), "updated_at": at}
             for k, o, n in rows
         ]
-        t = run_users
         with self._maybe_write(conn) as c:
-            for part in chunks(values):
-                stmt = self._insert(t)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[t.c.run_id, t.c.user_key],
-                    set_={"outcome": stmt.excluded.outcome, "events": stmt.excluded.events, "updated_at": at},
-                    where=t.c.outcome != OUTCOME_SENT,
-                )
-                c.execute(stmt, part)
+            self.insert_rows(c, run_users, _as_row_by_row(values), _unless_sent)
 
     def run_user_outcomes(self, run_id: str, user_keys: Iterable[str]) -> dict[str, str]:
         """``{user_key: outcome}`` of these users in one run (users the run never reached are absent)."""
@@ -148,3 +140,21 @@ class Runs(StoreBase):
         with self.engine.connect() as conn:
             row = conn.execute(query).scalar()
         return json.loads(row) if row else {}
+
+
+def _unless_sent(stmt):
+    return stmt.on_conflict_do_update(
+        index_elements=[run_users.c.run_id, run_users.c.user_key],
+        set_={k: stmt.excluded[k] for k in ("outcome", "events", "updated_at")},
+        where=run_users.c.outcome != OUTCOME_SENT,
+    )
+
+
+def _as_row_by_row(values: list[dict]) -> list[dict]:
+    """One row per user: what writing `values` one by one leaves. A "sent" stays once written, so a user's
+    first "sent" row, else the user's last row."""
+    kept: dict[str, dict] = {}
+    for row in values:
+        if kept.get(row["user_key"], {}).get("outcome") != OUTCOME_SENT:
+            kept[row["user_key"]] = row
+    return list(kept.values())
