@@ -153,8 +153,10 @@ def creator_sync():
         dry_run=transformed["dry_run"],
     )
 
-    # after the full path's upsert, or after sync_accounts when it took the fast path (upsert skipped)
-    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    # after the full path's upsert, or after sync_accounts when it took the fast path (upsert skipped).
+    # Its figures are ONE XCom (return_value): a `dict` return would otherwise push every key as its own
+    # XCom, one round trip to the API server each (36 keys)
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, multiple_outputs=False)
     def report(transformed: dict | None, sent: dict | None, **context) -> dict:
         from creator_sync.sync.run_context import SyncRun
         from creator_sync.sync.steps import report_step

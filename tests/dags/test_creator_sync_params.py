@@ -113,6 +113,8 @@ def test_the_dag_tells_the_pipeline_story_with_the_projects_operators(creator_sy
         "insightiq_api"
     }
     assert tasks["publish"].outlets == [INSIDER_USERS] and tasks["report"].outlets == []
+    # the report's figures are one XCom, not one per key (each a round trip to the API server)
+    assert tasks["report"].multiple_outputs is False and tasks["transform"].multiple_outputs is True
     assert all(t.retry_policy is not None for t in tasks.values())
 
 
