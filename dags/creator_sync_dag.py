@@ -64,6 +64,11 @@ FAST_PATH = ["report"]
 FULL_PATH = ["fetch_creators", "fetch_account_shard", *FAST_PATH]
 
 
+def _transformed(key: str) -> str:
+    """A template of one key of the transform task's XCom (rendered when the upsert runs)."""
+    return "{{ ti.xcom_pull(task_ids='transform')['" + key + "'] }}"
+
+
 @dag(
     # data intervals [previous tick, this tick): each run syncs exactly its interval, backfills included
     schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
@@ -131,7 +136,9 @@ def creator_sync():
         map_index_template="{{ task.shard }}",
     ).expand(shard=list(range(ACCOUNT_SHARDS)))
 
-    @task(multiple_outputs=True)
+    # one XCom (return_value), not one per key (each a round trip to the API server): the upsert's fields
+    # read their keys from it when it runs (_transformed)
+    @task(multiple_outputs=False)
     def transform(**context) -> dict:
         from creator_sync.sync.run_context import SyncRun
         from creator_sync.sync.steps import transform_step
@@ -145,16 +152,19 @@ def creator_sync():
 
     upsert = InsiderUpsertOperator(
         task_id="upsert",
-        users_path=transformed["users_path"],
-        rejected_path=transformed["rejected_path"],
-        malformed_path=transformed["malformed_path"],
-        clears_path=transformed["clears_path"],
-        skip_hook=transformed["skip_hook"],
-        dry_run=transformed["dry_run"],
+        users_path=_transformed("users_path"),
+        rejected_path=_transformed("rejected_path"),
+        malformed_path=_transformed("malformed_path"),
+        clears_path=_transformed("clears_path"),
+        skip_hook=_transformed("skip_hook"),
+        dry_run=_transformed("dry_run"),
     )
+    transformed >> upsert
 
-    # after the full path's upsert, or after sync_accounts when it took the fast path (upsert skipped)
-    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    # after the full path's upsert, or after sync_accounts when it took the fast path (upsert skipped).
+    # Its figures are ONE XCom (return_value): a `dict` return would otherwise push every key as its own
+    # XCom, one round trip to the API server each (36 keys)
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, multiple_outputs=False)
     def report(transformed: dict | None, sent: dict | None, **context) -> dict:
         from creator_sync.sync.run_context import SyncRun
         from creator_sync.sync.steps import report_step

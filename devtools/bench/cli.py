@@ -289,6 +289,7 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
                 "e2e_sandbox_429s": res["sandbox_insightiq_429s"],
                 "e2e_sandbox_over_limit_windows": res["sandbox_insightiq_over_limit_windows"],
                 "e2e_airflow_start_s": res.get("airflow_start_s"),
+                "e2e_execution_api_warmup_s": res.get("execution_api_warmup_s"),
                 "e2e_fetch_phase_s": res.get("fetch_phase_s"),
                 "e2e_after_fetch_s": res.get("after_fetch_s"),
                 "e2e_task_timeline": res.get("timeline"),

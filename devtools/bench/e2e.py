@@ -110,6 +110,7 @@ def run_e2e(
             upsert_limit = float(pools["insider_upsert"]["rate_limit"]["requests"])
             upsert_window = float(pools["insider_upsert"]["rate_limit"]["per_seconds"])
             timings["airflow_start_s"] = bs.timings["airflow_start_s"]
+            timings["execution_api_warmup_s"] = bs.timings["execution_api_warmup_s"]
             # Run 1 syncs the hour before last, run 2 the last complete hour (the NEXT interval, as the
             # hourly schedule would): a second run of the same interval needs the same logical date,
             # which Airflow's unique constraint refuses, and a run without a logical date has no data

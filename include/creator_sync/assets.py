@@ -1,4 +1,10 @@
-"""The creator-sync Assets (one definition; producers and consumers import it from here)."""
+"""The creator-sync Assets (one definition; producers and consumers import it from here).
+
+The URI scheme starts with `x-`: Airflow keeps such a URI as it is, while any other scheme (besides file)
+makes the Asset's constructor look for a provider's normalizer, which loads every installed provider's
+asset modules. Every task process of a DAG that names the Asset builds it while parsing the DAG file, so
+that look-up would be paid by each task (about 1 s on an idle machine, several seconds on a loaded one).
+"""
 
 from __future__ import annotations
 
@@ -6,4 +12,4 @@ from airflow.sdk import Asset
 
 # Emitted by creator_sync's `publish` task after a run that sent users (never by a dry run);
 # insider_profile_audit runs on it. extra = {"run_id", "users_path", "sent"}.
-INSIDER_USERS = Asset(name="creator_sync_insider_users", uri="creator-sync://insider/users")
+INSIDER_USERS = Asset(name="creator_sync_insider_users", uri="x-creator-sync://insider/users")

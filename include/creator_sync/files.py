@@ -4,6 +4,8 @@
 JSON strings. It works in chunks (memory stays flat): each chunk is written to a local part file, then
 the parts are streamed into the target with one schema unified across all chunks (missing columns are
 null; a column whose type differs between chunks is widened to float or, failing that, to string).
+pandas and pyarrow are imported by the functions that use them: the upsert and the report read and write
+JSON Lines only, and their task processes need not load either.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_CHUNK_ROWS = 10_000
 PathLike = str | os.PathLike
@@ -129,6 +130,9 @@ def _jsonify(value: Any) -> Any:
 
 def flatten_records(records: list[Mapping[str, Any]]) -> pa.Table:
     """One chunk -> Arrow table: json_normalize(sep="."), list/dict leaves as JSON text."""
+    import pandas as pd
+    import pyarrow as pa
+
     frame = pd.json_normalize(records, sep=".")
     for column in frame.columns:
         if frame[column].dtype == object:
@@ -141,6 +145,8 @@ def flatten_records(records: list[Mapping[str, Any]]) -> pa.Table:
 
 
 def _unify(schemas: list[pa.Schema]) -> pa.Schema:
+    import pyarrow as pa
+
     order: list[str] = []
     types: dict[str, set[pa.DataType]] = {}
     for schema in schemas:
@@ -166,6 +172,8 @@ def _unify(schemas: list[pa.Schema]) -> pa.Schema:
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa
+
     columns = []
     for f in schema:
         if f.name in table.column_names:
@@ -182,6 +190,8 @@ unify_schemas, conform = _unify, _conform  # for readers of the same files (crea
 
 
 def _to_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    import pyarrow as pa
+
     try:
         return col.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -200,6 +210,8 @@ def write_records_parquet(
 
     ``path``: local path, ``file://`` / ``s3://`` ... URL, or ``airflow.sdk.ObjectStoragePath``.
     """
+    import pyarrow.parquet as pq
+
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be >= 1")
     workdir = Path(tempfile.mkdtemp(prefix="creator-sync-parquet-"))
@@ -238,6 +250,8 @@ def write_records_parquet(
 def concat_tables(tables: Iterable[pa.Table]) -> pa.Table:
     """Tables of flattened records (as ``write_records_parquet`` writes them) as one, under the same schema
     unification: missing columns are null, a column whose type differs is widened to float or string."""
+    import pyarrow as pa
+
     tables = [t.replace_schema_metadata(None) for t in tables]
     if not tables:
         return pa.table({})

@@ -113,7 +113,35 @@ def test_the_dag_tells_the_pipeline_story_with_the_projects_operators(creator_sy
         "insightiq_api"
     }
     assert tasks["publish"].outlets == [INSIDER_USERS] and tasks["report"].outlets == []
+    # the transform's and the report's results are one XCom each, not one per key (a round trip each)
+    assert tasks["report"].multiple_outputs is False and tasks["transform"].multiple_outputs is False
     assert all(t.retry_policy is not None for t in tasks.values())
+
+
+def test_the_upsert_reads_its_inputs_from_the_transforms_one_xcom(creator_sync):
+    """The upsert's fields render from the transform task's return value, key by key."""
+    import jinja2
+
+    upsert = creator_sync.get_task("upsert")
+    assert upsert.upstream_task_ids == {"transform"}
+    transformed = {
+        "users_path": "/r/users.jsonl",
+        "rejected_path": "/r/rejected.jsonl",
+        "malformed_path": "/r/malformed.jsonl",
+        "clears_path": "/r/clears.jsonl",
+        "skip_hook": True,
+        "dry_run": False,
+    }
+    pulled = []
+
+    def xcom_pull(task_ids):
+        pulled.append(task_ids)
+        return transformed
+
+    ti = SimpleNamespace(xcom_pull=xcom_pull)
+    rendered = {key: jinja2.Template(getattr(upsert, key)).render(ti=ti) for key in transformed}
+    assert rendered == {key: str(value) for key, value in transformed.items()}
+    assert set(pulled) == {"transform"}
 
 
 def dag_module(task):

@@ -86,9 +86,31 @@ def test_audit_runs_on_the_creator_sync_users_asset(dags):
     dag = dags["insider_profile_audit"]
     assets = dag.timetable.asset_condition.objects
     assert [(a.name, a.uri) for a in assets] == [
-        ("creator_sync_insider_users", "creator-sync://insider/users")
+        ("creator_sync_insider_users", "x-creator-sync://insider/users")
     ]
     assert dag.get_task("audit_profiles").pool == "insider_profile"
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_the_users_asset_is_built_without_the_provider_look_up(monkeypatch, guarded):
+    """Every creator_sync task builds the Asset while parsing its DAG file: its `x-` scheme keeps Airflow
+    from looking for a provider's URI normalizer (which loads every provider's asset modules). The control
+    (the same URI without `x-`) shows the look-up is really reached otherwise."""
+    from airflow.sdk import Asset
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    from creator_sync.assets import INSIDER_USERS
+
+    def looked_up(self):
+        raise AssertionError("the provider look-up ran")
+
+    monkeypatch.setattr(ProvidersManagerTaskRuntime, "asset_uri_handlers", property(looked_up))
+    uri = INSIDER_USERS.uri if guarded else INSIDER_USERS.uri.removeprefix("x-")
+    if guarded:
+        assert Asset(name=INSIDER_USERS.name, uri=uri).uri == uri
+    else:
+        with pytest.raises(AssertionError, match="provider look-up"):
+            Asset(name=INSIDER_USERS.name, uri=uri)
 
 
 @pytest.fixture(scope="module")

@@ -57,3 +57,32 @@ def test_malformed_source_records_are_listed():
     summary = build_summary("r1", stats, SendReport(rejected={"malformed_source_record": 1}))
     assert summary.reconciled
     assert "malformed_source_record): contents: 2, users: 1." in summary.render()
+
+
+# The report task's imports (creator_sync_dag.report -> sync.steps.report_step), then the transform's (the
+# control: it does load pandas), in one fresh interpreter: the heavy modules each step added.
+REPORT_IMPORTS_PROBE = """
+import json, sys
+heavy = ("pandas", "pyarrow", "numpy")
+import creator_sync.pipeline.report, creator_sync.run_checks, creator_sync.store, creator_sync.sync.run_note
+import creator_sync.sync.steps
+report = [m for m in heavy if m in sys.modules]
+import creator_sync.pipeline.transform
+print("RESULT " + json.dumps({"report": report, "transform": [m for m in heavy if m in sys.modules]}))
+"""
+
+
+def test_the_report_step_loads_no_dataframe_library():
+    """The report reads the transform's figures and the state store: its task process loads neither pandas
+    nor pyarrow (about a second of a task start on a loaded machine). The control: importing the
+    transform in the same interpreter does load them, so the probe sees such an import."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", REPORT_IMPORTS_PROBE], capture_output=True, text=True)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-3000:]
+    found = json.loads(lines[-1][len("RESULT ") :])
+    assert found["report"] == [], found
+    assert {"pandas", "pyarrow"} <= set(found["transform"]), found

@@ -3,19 +3,25 @@
 `unmapped`: source fields the run's files hold that no identifier, attribute or event reads (a new
 InsightIQ field shows here before anyone maps it); `missing`: mapped fields no file of the run has (a
 renamed or dropped field, or a product the account does not sync). Only resources the run fetched count.
+The mapping and source modules (pandas, pyarrow) are imported where the drift is computed: the report task
+only renders it (drift_line).
 """
 
 from __future__ import annotations
 
-from creator_sync.pipeline.creators import source_columns
-from creator_sync.pipeline.mapping import Mapping
-from creator_sync.pipeline.sources import SWEEPS, Inputs, unified_schema
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from creator_sync.pipeline.mapping import Mapping
+    from creator_sync.pipeline.sources import Inputs
 
 SHOWN = 5  # names listed per kind in the run report
 
 
 def mapped_columns(m: Mapping) -> dict[str, set[str]]:
     """resource -> the columns some identifier, attribute or event of the mapping reads."""
+    from creator_sync.pipeline.creators import source_columns
+
     out = {resource: set(cols) for resource, cols in source_columns(m).items()}
     for spec in m.events.values():
         out.setdefault(spec.source, set()).update(spec.columns)
@@ -27,6 +33,8 @@ def mapped_columns(m: Mapping) -> dict[str, set[str]]:
 
 def schema_drift(inputs: Inputs, m: Mapping) -> dict[str, list[str]]:
     """{"unmapped": ["profiles.bio", ...], "missing": ["profiles.date_of_birth", ...]} (sorted)."""
+    from creator_sync.pipeline.sources import SWEEPS, unified_schema
+
     mapped = mapped_columns(m)
     unmapped, missing = set(), set()
     seen: dict[str, set[str]] = {}

@@ -14,9 +14,8 @@ from typing import Any
 
 from creator_sync.pipeline.drift import drift_line
 from creator_sync.pipeline.send import SendReport
-from creator_sync.pipeline.transform import TransformStats
-from creator_sync.pipeline.validate import USER_TOO_LARGE, VENDOR_REJECTED
-from creator_sync.reasons import UNSETTLED_LOST_ANSWER
+from creator_sync.pipeline.stats import TransformStats
+from creator_sync.reasons import UNSETTLED_LOST_ANSWER, USER_TOO_LARGE, VENDOR_REJECTED
 from creator_sync.store import (
     OUTCOME_CLAIMED_ELSEWHERE,
     OUTCOME_OFFBOARDED,

@@ -56,7 +56,6 @@ from creator_sync.files import exists, open_input
 from creator_sync.http.errors import AmbiguousOutcomeError
 from creator_sync.pipeline.in_flight import resolve_markers, settlement, wait_for_own_run
 from creator_sync.pipeline.keys import attribute_hash, event_key, user_key
-from creator_sync.pipeline.mapping import Mapping, load_mapping
 from creator_sync.pipeline.settle import (
     RECORD_VERSION,
     ProbeSettings,
@@ -64,9 +63,13 @@ from creator_sync.pipeline.settle import (
     marker_user,
     settle_users,
 )
-from creator_sync.pipeline.validate import MALFORMED_SOURCE_RECORD, USER_TOO_LARGE, VENDOR_REJECTED
 from creator_sync.progress import track
-from creator_sync.reasons import UNSETTLED_LOST_ANSWER
+from creator_sync.reasons import (
+    MALFORMED_SOURCE_RECORD,
+    UNSETTLED_LOST_ANSWER,
+    USER_TOO_LARGE,
+    VENDOR_REJECTED,
+)
 from creator_sync.store import (
     OUTCOME_CLAIMED_ELSEWHERE,
     OUTCOME_OFFBOARDED,
@@ -80,6 +83,15 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # type hints only: no Airflow import at runtime
     from creator_sync.hooks.insider import InsiderHook
+    from creator_sync.pipeline.mapping import Mapping
+
+
+def _load_mapping() -> Mapping:
+    """The mapping, imported where a send needs it: the report task imports this module for SendReport
+    only, and the mapping modules load pandas."""
+    from creator_sync.pipeline.mapping import load_mapping
+
+    return load_mapping()
 
 
 @dataclass
@@ -394,7 +406,7 @@ def send_users(
         state=state,
         hook=hook,
         run_id=run_id,
-        mapping=mapping or load_mapping(),
+        mapping=mapping or _load_mapping(),
         report=report,
         skip_hook=skip_hook,
         error_callback_endpoint=error_callback_endpoint,

@@ -35,7 +35,7 @@ import queue
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from creator_sync import settings
-from creator_sync.files import read_text
 from creator_sync.pipeline import clearing, engagement, income
 from creator_sync.pipeline import events as ev
 from creator_sync.pipeline import malformed as bad
@@ -73,6 +72,7 @@ from creator_sync.pipeline.sources import (
     iter_tables,
     unified_schema,
 )
+from creator_sync.pipeline.stats import TransformStats, load_stats, write_stats  # noqa: F401 - re-exported
 from creator_sync.pipeline.validate import (
     MALFORMED_EMAIL,
     NO_USABLE_IDENTIFIER,
@@ -89,30 +89,6 @@ CREATOR_ROWS = 50_000  # ... and about this many users + profiles + accounts row
 MAX_BUCKETS = 256  # open spool files: two per bucket while events are read
 _SAMPLE_ROWS = 100_000  # ids sampled to place the bucket bounds
 _MAX_SORT_KEY = 2**62  # pass 3 sorts on one combined int64 key below this, else np.lexsort
-
-
-@dataclass
-class TransformStats:
-    fetched_creators: int = 0
-    users_written: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    events_written: int = 0
-    events_by_name: dict[str, int] = field(default_factory=dict)
-    rows_read: dict[str, int] = field(default_factory=dict)
-    rows_outside_interval: int = 0  # outside the event window [events_from, end)
-    rows_early: int = 0  # ... of them before it, kept for the late-history check (early_events.parquet)
-    history_reopened: int = 0  # accounts whose history a late historic item reopened (pipeline.late_history)
-    rows_in_lookback: int = 0  # kept as events from before `start`: look-back or income sweep (late data)
-    orphan_events: int = 0
-    duplicate_events: int = 0
-    chunks: int = 0
-    buckets: int = 0
-    malformed_records: dict[str, int] = field(default_factory=dict)  # resource -> records without their id
-    offboarded: int = 0  # creators who left (creator_sync.offboard): fetched, not transformed, not sent
-    clear_users: int = 0  # sent users with attributes to clear (clears.jsonl, creator_sync.pipeline.clearing)
-    clear_attributes: int = 0  # ... and the attributes listed for them
-    # source fields seen but unmapped / mapped fields absent from the source (creator_sync.pipeline.drift)
-    schema_drift: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -783,12 +759,6 @@ def transform_run(
     return TransformResult(paths[0], paths[1], hashes_path, stats_path, stats, malformed.path, paths[2])
 
 
-def write_stats(stats: TransformStats, path: Path) -> Path:
-    """transform_stats.json (load_stats reads it)."""
-    path.write_text(json.dumps(asdict(stats), indent=2, sort_keys=True))
-    return path
-
-
 def _prepare(inputs, m: Mapping, out_dir, buckets: int | None, creator_rows: int, chunk_rows: int):
     """The run's inputs by resource, its output directory (created), its stats (with the schema drift and
     the bucket count) and the buckets' id ranges."""
@@ -932,7 +902,3 @@ def utc(moment: datetime) -> pd.Timestamp:
     """Interval bounds as UTC timestamps (naive values are taken as UTC)."""
     ts = pd.Timestamp(moment)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def load_stats(path: str | Path) -> TransformStats:
-    return TransformStats(**json.loads(read_text(path)))

@@ -77,7 +77,7 @@ def _reopen_late(result, out_dir, now=None) -> None:
 
     from creator_sync.pipeline.late_history import reopen_late
     from creator_sync.pipeline.send import iter_jsonl
-    from creator_sync.pipeline.transform import write_stats
+    from creator_sync.pipeline.stats import write_stats
     from creator_sync.store import StateStore, offboarded_ids
 
     rejected = {str(r["user_key"]) for r in iter_jsonl(result.rejected_path)}
@@ -107,7 +107,7 @@ def run_summary(run: SyncRun, transformed: dict[str, Any], sent: dict[str, Any],
     run's from the upsert's XCom (it records nothing); request figures per vendor from the state store."""
     from creator_sync.pipeline.report import build_summary, run_clear_counters, run_send_totals
     from creator_sync.pipeline.send import SendReport
-    from creator_sync.pipeline.transform import load_stats
+    from creator_sync.pipeline.stats import load_stats
     from creator_sync.store import StateStore
 
     state = state or StateStore()
