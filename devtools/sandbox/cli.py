@@ -18,7 +18,7 @@ from devtools.sandbox.faults import KINDS
 from devtools.sandbox.insider import InsiderService, create_insider_app
 from devtools.sandbox.insightiq import InsightIQService
 from devtools.sandbox.insightiq_items import create_insightiq_app
-from devtools.sandbox.readings import parse_reading_args
+from devtools.sandbox.readings import DISCONNECTED_DATA, parse_reading_args
 from devtools.sandbox.web_push import WebPushService, create_web_push_app
 
 TARGETS = ("insightiq", "insider", "web_push")
@@ -64,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--slow-seconds", type=float, default=5.0)
     a("--fault-targets", default=",".join(TARGETS))
     a("--log-level", default="warning")
+    a(
+        "--disconnected-data",
+        choices=DISCONNECTED_DATA,
+        default=None,
+        help="InsightIQ: a disconnected account's items listed (default), hidden, or its requests refused "
+        "(the reading disconnected_data; devtools/sandbox/readings.py)",
+    )
     a(
         "--reading",
         action="append",
@@ -115,6 +122,8 @@ def build(args: argparse.Namespace) -> dict:
         args.seed, args.web_push_key, args.web_push_rate, args.web_push_window, **faults("web_push")
     )
     readings = parse_reading_args(args.reading)
+    if args.disconnected_data:
+        readings["disconnected_data"] = args.disconnected_data
     for svc in (iq, insider, push):
         svc.readings.configure(readings)
     return {

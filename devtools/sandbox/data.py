@@ -8,6 +8,7 @@ statuses); records are rendered on demand by ``records.py`` from per-item RNGs, 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,7 @@ PLATFORMS = [
     ("5b1c0e2a-8d7f-4e3a-b2c1-9f8e7d6c5b4a", "Shopify", False, False, True, 3),
 ]
 ACCOUNT_STATUSES = ["CONNECTED", "NOT_CONNECTED", "SESSION_EXPIRED"]
+EVERYTHING = 2**40  # a relative bound before which every item lies
 SYNC_STATUSES = ["SYNCED", "IN_PROGRESS", "NOT_SUPPORTED", "NOT_SYNCED", "PARTIAL_SYNCED"]
 SYNCED, IN_PROGRESS, NOT_SUPPORTED, NOT_SYNCED, PARTIAL_SYNCED = range(5)
 # collections with a fetch-historic endpoint: their items older than the default window before an account's
@@ -187,6 +189,8 @@ class Dataset:
         self.history = History()
         self.generated_accounts = self.accounts
         self.added: dict[int, int] = {}  # account added after generation (add_account) -> epoch it connected
+        # whether a disconnected account's items are hidden (the `disconnected_data=hidden` reading)
+        self.hide_disconnected: Callable[[], bool] = lambda: False
 
     # -- lookups -----------------------------------------------------------------------------------
     @property
@@ -209,8 +213,23 @@ class Dataset:
         hi = 2**40 if t_to is None else t_to - self.base + 1
         return lo, hi
 
+    def status(self, account: int) -> str:
+        """The account's connection status as the API renders it."""
+        default = ACCOUNT_STATUSES[int(self.acc_status[account])]
+        return self.account_overrides.get(account, {}).get("status", default)
+
+    def disconnected(self, account: int) -> bool:
+        """Whether the account is disconnected (NOT_CONNECTED: by its user; SESSION_EXPIRED: by the
+        platform)."""
+        return self.status(account) in ACCOUNT_STATUSES[1:]
+
+    def disconnected_accounts(self) -> list[int]:
+        candidates = {int(a) for a in np.flatnonzero(self.acc_status != 0)} | set(self.account_overrides)
+        return sorted(a for a in candidates if self.disconnected(a))
+
     def hidden(self, name: str, account: int | None = None, now: float | None = None) -> dict[int, int]:
-        """account -> relative time before which its items of `name` are hidden (History)."""
+        """account -> relative time before which its items of `name` are hidden (History; every item of a
+        disconnected account while `hide_disconnected` says so)."""
         now = time.time() if now is None else now
         accounts = self.history.connected if account is None else [account]
         out = {}
@@ -218,6 +237,9 @@ class Dataset:
             bound = self.history.visible_from(name, a, now)
             if bound is not None:
                 out[a] = bound - self.base
+        if self.hide_disconnected():
+            gone = self.disconnected_accounts() if account is None else [account]
+            out.update((a, EVERYTHING) for a in gone if self.disconnected(a))
         return out
 
     def is_hidden(self, name: str, item: int) -> bool:

@@ -42,6 +42,7 @@ class InsightIQService(Service):
         self.limiters["requests"] = FixedWindowLimiter("requests", rate, window)
         self.ds, self.render = ds, Renderer(ds)
         self.hub = WebhookHub(secret, self.readings)
+        ds.hide_disconnected = lambda: self.readings.disconnected_data == "hidden"
         self.reset_state()
 
     def reset_state(self) -> None:
@@ -150,6 +151,22 @@ class InsightIQService(Service):
         if a is None:
             raise not_found("account", str(account_id))
         return a
+
+    def named_account(self, account_id: str | None) -> int:
+        """The account a request names (404 when there is none), refused with a 400 while it is
+        disconnected under the `disconnected_data=refused` reading (readings.py)."""
+        a = self.account_or_404(account_id)
+        if self.readings.disconnected_data == "refused" and self.ds.disconnected(a):
+            raise ApiError(
+                400,
+                "account_not_connected",
+                f"account with id {account_id!r} is not connected (status {self.ds.status(a)}): bad request",
+            )
+        return a
+
+    def shown(self, account: int) -> bool:
+        """Whether the account's items are shown (not under `disconnected_data=hidden` while disconnected)."""
+        return not (self.ds.hide_disconnected() and self.ds.disconnected(account))
 
     def account_candidates(self, q) -> list[int] | range:
         ds = self.ds
@@ -287,25 +304,34 @@ def add_core_routes(app: FastAPI, svc: InsightIQService) -> None:
     @app.get("/v1/profiles")
     def profiles(request: Request):
         offset, limit = paging(request)
-        cands = svc.account_candidates(request.query_params)
+        q = request.query_params
+        if q.get("account_id"):
+            svc.named_account(q["account_id"])
+        cands = svc.account_candidates(q)
+        if ds.hide_disconnected():
+            cands = [a for a in cands if svc.shown(int(a))]
         rows = [render.profile(int(a)) for a in cands[offset : offset + limit]]
         return encoded(envelope(rows, offset, limit))
 
     @app.get("/v1/profiles/{profile_id}")
     def profile(profile_id: str):
         a = svc.index(ids.PROFILE, profile_id, ds.accounts)
-        if a is None:
+        if a is None or not svc.shown(a):
             raise not_found("profile", profile_id)
         return render.profile(a)
 
     @app.post("/v1/profiles/refresh", status_code=202)
     def refresh_profile(body: dict = Body(...)):  # noqa: B008
-        svc.account_or_404(body.get("account_id"))
+        svc.named_account(body.get("account_id"))
         return {"account_id": body["account_id"], "status": "IN_PROGRESS"}
 
     @app.get("/v1/audience")
     def audience(request: Request):
-        return render.audience(svc.account_or_404(required(request, "account_id")))
+        account_id = required(request, "account_id")
+        a = svc.named_account(account_id)
+        if not svc.shown(a):
+            raise not_found("audience", account_id)
+        return render.audience(a)
 
 
 def _generated_external(external_id: str, n: int) -> int | None:

@@ -73,7 +73,7 @@ def add_collection_routes(app: FastAPI, svc: InsightIQService, path: str, spec: 
         offset, limit = paging(request)
         account = None
         if q.get("account_id"):
-            account = svc.account_or_404(q["account_id"])
+            account = svc.named_account(q["account_id"])
         elif account_required or (name == "contents" and svc.readings.contents_require_account_id):
             raise ApiError(400, "missing_parameter", "query parameter 'account_id' is required")
         t_from = parse_date(from_param, q.get(from_param), end=False)
@@ -86,7 +86,7 @@ def add_collection_routes(app: FastAPI, svc: InsightIQService, path: str, spec: 
         return
 
     def account_job(body: dict = Body(...)):  # noqa: B008
-        svc.account_or_404(body.get("account_id"))
+        svc.named_account(body.get("account_id"))
         return JSONResponse({"account_id": body["account_id"], "status": "IN_PROGRESS"}, status_code=202)
 
     def search(body: dict = Body(...)):  # noqa: B008
@@ -108,7 +108,7 @@ def add_collection_routes(app: FastAPI, svc: InsightIQService, path: str, spec: 
         """A job that makes the account's items from `from_date` on listable `historic_job_seconds` later
         (data.History). The docs show `from_date` in every sample and say nothing of its absence: without it
         the job covers the account's whole past."""
-        account = svc.account_or_404(body.get("account_id"))
+        account = svc.named_account(body.get("account_id"))
         raw = body.get("from_date")
         start = parse_date("from_date", str(raw), end=False) if raw else -(2**40)
         now = max(time.time(), ds.now)

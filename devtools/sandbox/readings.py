@@ -14,6 +14,13 @@ reading). Set them with ``--reading NAME[=VALUE]`` (repeatable) or ``POST /_sand
   (the compiled webhook-events reference marks it required).
 - ``unifier`` (Insider; ``email`` | ``phone_number`` | ``uuid``, empty = not checked): the account's unifier
   identifier; a Data Governance body whose ``identifiers`` lack it is a 400.
+- ``disconnected_data`` (InsightIQ; ``listed`` | ``hidden`` | ``refused``, also ``--disconnected-data``): what
+  InsightIQ does with the data of a disconnected account (status ``NOT_CONNECTED`` or ``SESSION_EXPIRED``),
+  on which the docs are silent. ``listed`` (the default): its items stay listed. ``hidden``: its items
+  (contents, content groups, comments, income, profiles, audience) are absent from every list, search and
+  item read while it is disconnected, and back once it connects again. ``refused``: a request naming it (a
+  list or the profiles by ``account_id``, the audience, a refresh or fetch-historic job) is a 400 in the
+  InsightIQ error body (code ``account_not_connected``); the account itself stays readable.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from dataclasses import dataclass, fields
 
 THROTTLE_403_BODY = {"success": False, "message": "Request Limit Exceeded"}
 UNIFIERS = ("email", "phone_number", "uuid")
+DISCONNECTED_DATA = ("listed", "hidden", "refused")
+CHOICES = {"unifier": ("", *UNIFIERS), "disconnected_data": DISCONNECTED_DATA}
 
 
 @dataclass
@@ -32,6 +41,7 @@ class Readings:
     other_signature_header: bool = False
     contents_require_account_id: bool = False
     unifier: str = ""
+    disconnected_data: str = "listed"
 
     def config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -41,13 +51,13 @@ class Readings:
             if f.name not in values:
                 continue
             value = values[f.name]
-            if f.name == "unifier":
-                value = str(value or "")
-                if value and value not in UNIFIERS:
-                    raise ValueError(f"unifier must be one of {list(UNIFIERS)} or empty, got {value!r}")
+            if f.name in CHOICES:
+                value = str(value or "") or CHOICES[f.name][0]
+                if value not in CHOICES[f.name]:
+                    raise ValueError(f"{f.name} must be one of {list(CHOICES[f.name])}, got {value!r}")
             elif isinstance(value, str):
                 value = value.strip().lower() in ("1", "true", "yes", "on")
-            setattr(self, f.name, bool(value) if f.name != "unifier" else value)
+            setattr(self, f.name, value if f.name in CHOICES else bool(value))
 
     def throttle_send(self, send):
         """The ASGI ``send`` that reshapes every 429 as ``bare_429`` / ``throttle_403`` say (``send`` itself
