@@ -68,7 +68,7 @@ def _hourly_read(state, hook, items: list[dict], out: Path, start: datetime) -> 
     from creator_sync.sync.steps import _reopen_late
 
     directory = out / "directory"
-    history._read_directory(hook, [history_row(state)], directory)
+    history._read_directory(hook, [history_row(state)], directory, set())
     inputs: dict[str, list] = {r: [directory / r / f"{r}.parquet"] for r in ("users", "profiles", "accounts")}
     inputs["contents"] = [Path(reads.write(items, out / "fetch" / "contents", "contents")["path"])]
     late = config.current().history_reopen_late

@@ -114,3 +114,39 @@ def test_control_without_the_guard_one_refused_list_fails_the_whole_read(state, 
     with pytest.raises(VendorBadRequestError):
         _read_send(state, tmp_path, _refusing_lists(monkeypatch))
     assert {r.status for r in state.history_accounts(["a-refused", "b-ok"])} == {REQUESTED}
+
+
+# -- the read's directory: the profiles of one account InsightIQ refuses ------------------------------------
+def _refusing_profiles():
+    hook = _refusing_lists(None)
+    real = hook.iter_records
+
+    def iter_records(resource, **params):
+        if resource == "profiles" and params.get("account_id") == "a-refused":
+            raise VendorBadRequestError("no", vendor="insightiq", method="GET", path=resource, status=400)
+        if resource == "contents" and params.get("account_id") == "a-refused":
+            return iter(())  # only its profiles are refused
+        return real(resource, **params)
+
+    hook.iter_records = iter_records
+    return hook
+
+
+def test_the_profiles_insightiq_refuses_for_one_account_leave_it_owed_and_send_the_others(state, tmp_path):
+    """A list by account_id refused for an account disconnected since its jobs went out (the sandbox's
+    `disconnected_data=refused` reading) includes its profiles, read once for the batch's directory."""
+    manifest = _read_send(state, tmp_path, _refusing_profiles())
+    assert (manifest["accounts"], manifest["refused"]) == (["b-ok"], ["a-refused"])
+    rows = {r.account_id: r for r in state.history_accounts(["a-refused", "b-ok"])}
+    assert (rows["b-ok"].status, rows["a-refused"].status, rows["a-refused"].attempts) == (
+        "sent",
+        REQUESTED,
+        1,
+    )
+
+
+def test_control_without_the_guard_refused_profiles_fail_the_whole_read(state, tmp_path, monkeypatch):
+    monkeypatch.setattr(history, "refused_errors", lambda: ())
+    with pytest.raises(VendorBadRequestError):
+        _read_send(state, tmp_path, _refusing_profiles())
+    assert {r.status for r in state.history_accounts(["a-refused", "b-ok"])} == {REQUESTED}

@@ -287,9 +287,12 @@ def strip_to_events(src, dst) -> dict[str, int]:
     return {"users": users, "events": events}
 
 
-def _read_directory(hook, accounts: Sequence, directory) -> tuple[list[dict[str, Any]], list[str]]:
+def _read_directory(
+    hook, accounts: Sequence, directory, refused: set[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The accounts, their owners and their profiles, read once into `directory`; returns the accounts and
-    the ids of those InsightIQ answers 404 for (gone since their jobs were requested)."""
+    the ids of those InsightIQ answers 404 for (gone since their jobs were requested). An account whose
+    profiles InsightIQ refuses (`refused_errors`) joins `refused`."""
     from creator_sync.http.errors import VendorNotFoundError
     from creator_sync.sync import insightiq_reads as reads
 
@@ -302,7 +305,14 @@ def _read_directory(hook, accounts: Sequence, directory) -> tuple[list[dict[str,
             gone.append(r.account_id)
     owners = sorted({a["user"]["id"] for a in records})
     reads.write([hook.get_record("users", u) for u in owners], directory / "users", "users")
-    profiles = [p for a in records for p in hook.iter_records("profiles", account_id=a["id"])]
+    profiles = []
+    for a in records:
+        try:
+            profiles += list(hook.iter_records("profiles", account_id=a["id"]))
+        except refused_errors() as exc:
+            status = getattr(exc, "status", None)
+            log.warning("history: InsightIQ refused profiles of account %s (%s)", a["id"], status)
+            refused.add(a["id"])
     reads.write(profiles, directory / "profiles", "profiles")
     reads.write(records, directory / "accounts", "accounts")
     return records, gone
@@ -374,7 +384,8 @@ def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -
 
     out = Path(out_dir)
     directory = out / "directory"
-    records, gone = _read_directory(hook, accounts, directory)
+    refused: set[str] = set()  # accounts a list of which InsightIQ refused: they stay owed (`finish`)
+    records, gone = _read_directory(hook, accounts, directory, refused)
     accounts = [r for r in accounts if r.account_id not in set(gone)]
     with_contents = {a["id"] for a in records if has_contents(a)}
     with_income = {a["id"] for a in records if has_income(a)}
@@ -382,7 +393,6 @@ def read_due(hook, accounts: Sequence, *, out_dir, from_date: date, days: int) -
     for r in accounts:
         groups.setdefault(r.takeover_at, []).append(r.account_id)
     windows: list[dict[str, Any]] = []
-    refused: set[str] = set()  # accounts a list of which InsightIQ refused: they stay owed (`finish`)
     for takeover, members in sorted(groups.items()):
         contents_ids = [a for a in members if a in with_contents]
         income_ids = [a for a in members if a in with_income]
