@@ -152,3 +152,11 @@ def test_an_unknown_reading_value_is_a_400(sandbox, reading):
 
     answer = httpx.post(f"{sandbox.insightiq_url}/_sandbox/config", json={"disconnected_data": "gone"})
     assert answer.status_code == 400 and "disconnected_data must be one of" in answer.text
+
+
+@pytest.mark.parametrize(("argv", "value"), [([], "listed"), (["--disconnected-data", "refused"], "refused")])
+def test_the_command_line_option_sets_the_reading(argv, value):
+    from devtools.sandbox.cli import build, parse_args
+
+    apps = build(parse_args(["--creators", "5", *argv]))
+    assert apps["insightiq"].service.readings.disconnected_data == value
