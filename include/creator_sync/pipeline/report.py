@@ -60,6 +60,9 @@ class RunSummary:
     schema_drift: dict[str, list[str]] = field(default_factory=dict)  # creator_sync.pipeline.drift
     # accounts whose history an item of their past reopened (creator_sync.pipeline.late_history)
     history_reopened: int = 0
+    # accounts not CONNECTED a per-account read of which InsightIQ refused (a 400): no data for them in this
+    # run (creator_sync.sync.insightiq_reads.Refusals; their history re-reads the gap on reconnect)
+    refused_accounts: list[str] = field(default_factory=list)
     # clearing (creator_sync.pipeline.clearing / clear): users and attributes clears.jsonl lists (the
     # transform), and the clear pass after the upsert: users / attributes Insider confirmed, users failed
     # (dead letters, reason clear_failed); clear_sent: the upsert recorded a clear pass
@@ -193,6 +196,12 @@ class RunSummary:
             lines.append(
                 f"history_reopened: {self.history_reopened} account(s) have items of their past InsightIQ "
                 "listed after the history path read it; creator_sync_history sends them."
+            )
+        if self.refused_accounts:
+            lines.append(
+                f"refused_accounts: InsightIQ refused the reads of {len(self.refused_accounts)} account(s) "
+                f"not connected, read as no data this run: {', '.join(self.refused_accounts)} (their history "
+                "re-reads the gap when they connect again)."
             )
         if drift := drift_line(self.schema_drift):
             lines.append(drift)

@@ -104,18 +104,22 @@ def header(run: SyncRun) -> str:
 
 def run_summary(run: SyncRun, transformed: dict[str, Any], sent: dict[str, Any], state=None):
     """The run's summary: a real run's figures from the state store (every task attempt of the run), a dry
-    run's from the upsert's XCom (it records nothing); request figures per vendor from the state store."""
+    run's from the upsert's XCom (it records nothing); request figures per vendor from the state store; the
+    accounts whose reads InsightIQ refused from the fetch (`<run>/fetch/refused/`)."""
     from creator_sync.pipeline.report import build_summary, run_clear_counters, run_send_totals
     from creator_sync.pipeline.send import SendReport
     from creator_sync.pipeline.stats import load_stats
     from creator_sync.store import StateStore
+    from creator_sync.sync.insightiq_reads import refused_accounts
 
     state = state or StateStore()
     stats = load_stats(transformed["stats_path"])
     send = SendReport(**sent["send"]) if run.dry_run else run_send_totals(state, run.run_id, stats)
     cleared = _dry_clear(sent) if run.dry_run else run_clear_counters(state, run.run_id)
     vendors = state.run_client_totals(run.run_id)
-    return build_summary(run.run_id, stats, send, vendors=vendors, cleared=cleared)
+    summary = build_summary(run.run_id, stats, send, vendors=vendors, cleared=cleared)
+    summary.refused_accounts = refused_accounts(run.dir)
+    return summary
 
 
 def _dry_clear(sent: dict[str, Any]) -> dict[str, Any] | None:
