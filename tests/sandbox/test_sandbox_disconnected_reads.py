@@ -155,3 +155,33 @@ def test_a_refusal_for_an_account_the_run_read_as_connected_fails_the_read(iq, h
     _disconnect(iq, creators)  # after the run read the accounts: its records still say CONNECTED
     with pytest.raises(VendorBadRequestError):
         reads.shard_files(hook, _run("connected"), 0, accounts, audience=True, contents=False)
+
+
+def test_the_income_sweep_reads_past_a_refused_account_and_names_it(iq, hook, sandbox_env, monkeypatch):
+    """The incremental sweep's per-account reads (no account records at hand: the record of a refused
+    account is read then); with the guard switched off the same sweep fails."""
+    from creator_sync.sync import incremental_fetch, plan
+
+    creators = _income_creators(iq, 6)
+    accounts = list(hook.iter_records("accounts", max_pages=1))
+    income = [a for a in accounts if reads.account_status(a, "income") in reads.INCOME_SYNCED]
+    off = sorted(a["id"] for a in income if a["user"]["id"] == creators[0])
+    on = [a["id"] for a in income if a["user"]["id"] in creators[1:]]
+
+    def sweep(ids):
+        return plan._per_account("social_transactions", ids, "2025-12-16", "2026-01-15", "sweep")
+
+    run = _run("sweep")
+    expected = incremental_fetch._sweep_file(hook, run, sweep(on), 0, "expected", reads.Refusals(()))["count"]
+    _disconnect(iq, creators[:1])
+    sandbox_env.configure("insightiq", {"disconnected_data": "refused"})
+    refusals = reads.Refusals((), lookup=lambda account_id: hook.get_record("accounts", account_id))
+    got = pd.read_parquet(
+        incremental_fetch._sweep_file(hook, run, sweep(off + on), 0, "sweep", refusals)["path"]
+    )
+    assert refusals.figures()["accounts"] == off
+    assert expected and len(got) == expected and not got["account.id"].isin(off).any()
+
+    monkeypatch.setattr(reads, "refusal_errors", lambda: ())
+    with pytest.raises(VendorBadRequestError):
+        incremental_fetch._sweep_file(hook, run, sweep(off + on), 0, "unguarded", reads.Refusals(()))

@@ -54,6 +54,7 @@ from creator_sync.sync import account_status, contents_read, plan
 from creator_sync.sync import fetch_mode as modes
 from creator_sync.sync import insightiq_reads as reads
 from creator_sync.sync.incremental import execute, records
+from creator_sync.sync.insightiq_reads import Refusals, note_refused
 from creator_sync.sync.run_context import SyncRun
 from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, StreamMerge, last_per_id
 
@@ -148,12 +149,22 @@ def fetch_contents(hook: InsightIQHook, run: SyncRun, *, in_task: bool = False) 
     return reads.contents_per_account(hook, run)
 
 
-def _sweep_file(hook, run: SyncRun, reads: list[plan.Read], shard: int, name: str) -> dict[str, Any]:
-    """The records of `reads` (this shard's share of one sweep) -> `<run>/fetch/<name>/shard-<n>.parquet`."""
+def _sweep_file(
+    hook, run: SyncRun, reads: list[plan.Read], shard: int, name: str, refusals: Refusals
+) -> dict[str, Any]:
+    """The records of `reads` (this shard's share of one sweep) -> `<run>/fetch/<name>/shard-<n>.parquet`;
+    a per-account read refused for an account not CONNECTED is no data for it (insightiq_reads.Refusals)."""
+
+    def read_records(read: plan.Read):
+        account_id = read.params.get("account_id")
+        if not account_id:
+            return records(hook, read)
+        return refusals.read(read.resource, account_id, lambda: records(hook, read))
+
     rows = (
         record
         for read in track(reads, f"shard {shard}: {name}", unit="accounts", gauges=client_requests(hook))
-        for record in records(hook, read)
+        for record in read_records(read)
     )
     path = storage.ensure_dir(run.dir / "fetch" / name) / f"shard-{shard}.parquet"
     return {"path": str(path), "count": files.write_records_parquet(rows, path)}
@@ -170,18 +181,20 @@ def fetch_income_sweep(hook: InsightIQHook, run: SyncRun, shard: int, of: int, b
         return [r for r in reads if r.resource == resource and r.purpose == "sweep"][shard::of]
 
     mine = due("social_transactions")
+    refused = Refusals((), lookup=lambda account_id: hook.get_record("accounts", account_id))
     result = {
         "shard": shard,
         "mode": modes.SWEEP,
         "snapshot": base.version,
         "income_accounts_due": len(mine),
-        SWEEP_DIR: _sweep_file(hook, run, mine, shard, SWEEP_DIR),
-        PAYOUTS_SWEEP_DIR: _sweep_file(hook, run, due("social_payouts"), shard, PAYOUTS_SWEEP_DIR),
+        SWEEP_DIR: _sweep_file(hook, run, mine, shard, SWEEP_DIR, refused),
+        PAYOUTS_SWEEP_DIR: _sweep_file(hook, run, due("social_payouts"), shard, PAYOUTS_SWEEP_DIR, refused),
     }
     contents_due = due("contents")
     if contents_due:  # contents read per account (creator_sync.sync.contents_read)
         result["contents_accounts_due"] = len(contents_due)
-        result[CONTENTS_SWEEP_DIR] = _sweep_file(hook, run, contents_due, shard, CONTENTS_SWEEP_DIR)
+        result[CONTENTS_SWEEP_DIR] = _sweep_file(hook, run, contents_due, shard, CONTENTS_SWEEP_DIR, refused)
+    result["refused"] = note_refused(refused, run.dir / "fetch", f"sweep-{shard}")
     result["requests"] = dict(hook.stats)
     return result
 

@@ -14,7 +14,7 @@ these; this module imports no strategy and no engine (creator_sync.sync.fetch pi
 - `INCOME_SYNCED`, `account_status`: whether an account's income (transactions, payouts) is read;
 - `Refusals`: a per-account read InsightIQ refuses (a 400) for an account whose own record is not
   CONNECTED is no data for that account in this run: the read goes on, the account is named in the shard's
-  `refused` figures and `<run>/fetch/refused/shard-<n>.json` (the run report's `refused_accounts`). A
+  `refused` figures and `<run>/fetch/refused/<task>.json` (the run report's `refused_accounts`). A
   refusal for a CONNECTED account fails the read. On reconnect the ACCOUNTS.CONNECTED webhook reopens the
   account's history (creator_sync.store.history.reconnect_update), which re-reads the gap.
 """
@@ -81,8 +81,15 @@ def refusal_errors() -> tuple[type[Exception], ...]:
 class Refusals:
     """The per-account reads of a shard InsightIQ refuses for accounts not CONNECTED (by their records)."""
 
-    def __init__(self, accounts: Iterable[dict[str, Any]]):
+    def __init__(
+        self,
+        accounts: Iterable[dict[str, Any]],
+        lookup: Callable[[str], dict[str, Any]] | None = None,
+    ):
+        """`accounts`: the records the run read; `lookup`: for an account not among them, its record (read
+        only when a read of it is refused: the incremental sweep has no account records at hand)."""
         self.status = {str(a.get("id")): a.get("status") for a in accounts}
+        self.lookup = lookup
         self.refused: dict[str, list[str]] = {}  # read name -> account ids
 
     def read(self, name: str, account_id: str, records: Callable[[], Iterable[Any]]) -> Iterator[Any]:
@@ -92,6 +99,8 @@ class Refusals:
         try:
             yield from records()
         except refusal_errors() as exc:
+            if str(account_id) not in self.status and self.lookup is not None:
+                self.status[str(account_id)] = self.lookup(str(account_id)).get("status")
             status = self.status.get(str(account_id))
             if status == CONNECTED:
                 raise
