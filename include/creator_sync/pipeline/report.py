@@ -173,7 +173,12 @@ class RunSummary:
                 f"| {vendor} | {v.get('requests', 0)} | {v.get('retries', 0)} "
                 f"| {v.get('rate_limited_429', 0)} | {v.get('failures', 0)} | {v.get('ambiguous', 0)} |"
             )
-        lines += ["", self.reconciliation_line()]
+        lines += ["", self.reconciliation_line(), *self.note_lines()]
+        return "\n".join(lines)
+
+    def note_lines(self) -> list[str]:
+        """The report's lines after the reconciliation: only those with something to say."""
+        lines: list[str] = []
         if clear := self.clear_line():
             lines.append(clear)
         if self.malformed_records:
@@ -205,7 +210,7 @@ class RunSummary:
             )
         if drift := drift_line(self.schema_drift):
             lines.append(drift)
-        return "\n".join(lines)
+        return lines
 
 
 def _vendor_figures(vendors: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, int]]:
