@@ -44,6 +44,18 @@ def iq(sandbox):
 
 
 @pytest.fixture
+def hook(iq):
+    """The package's InsightIQ hook against the sandbox (its `iq` fixture, a module's own where it has one),
+    without a limiter: the sandbox's limits are high."""
+    from creator_sync.hooks.insightiq import InsightIQHook
+    from creator_sync.http.limiter import UnlimitedLimiter
+
+    hook = InsightIQHook(limiters={"insightiq_api": UnlimitedLimiter()})
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
 def insider(sandbox):
     with httpx.Client(base_url=sandbox.insider_url, headers=INSIDER_HEADERS, timeout=30) as client:
         yield client

@@ -45,16 +45,6 @@ def iq(sandbox_env):
     sandbox_env.reset("insightiq")
 
 
-@pytest.fixture
-def hook(iq):
-    from creator_sync.hooks.insightiq import InsightIQHook
-    from creator_sync.http.limiter import UnlimitedLimiter
-
-    hook = InsightIQHook(limiters={"insightiq_api": UnlimitedLimiter()})  # the sandbox's limits are high
-    yield hook
-    hook.close()
-
-
 def _two_accounts(iq) -> tuple[dict, dict]:
     """Two CONNECTED accounts with contents since FROM, of two creators whose accounts are all CONNECTED."""
     found, creators = [], set()

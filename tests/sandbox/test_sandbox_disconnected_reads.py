@@ -40,16 +40,6 @@ def iq(sandbox_env, monkeypatch, tmp_path):
     sandbox_env.reset("insightiq")
 
 
-@pytest.fixture
-def hook(iq):
-    from creator_sync.hooks.insightiq import InsightIQHook
-    from creator_sync.http.limiter import UnlimitedLimiter
-
-    hook = InsightIQHook(limiters={"insightiq_api": UnlimitedLimiter()})  # the sandbox's limits are high
-    yield hook
-    hook.close()
-
-
 def _run(name: str, days: int = 30) -> SyncRun:
     """A manual run over the sandbox's last `days` days (its income and contents lie there)."""
     return SyncRun(
