@@ -24,8 +24,8 @@
 4. **report** (after upsert, or after sync_accounts on the fast path): the run's totals over every task
    attempt: fetched = sent + rejected + unchanged (+ claimed by another run), events, requests / retries /
    429s per vendor; stored in the state store (run_reports), report.md and the run note. A reconciliation
-   gap fails this task.
-5. **publish**: emits the Asset the profile audit listens to; skipped on a dry run.
+   gap fails this task. A run that reconciles emits the Asset the profile audit listens to (through an
+   alias outlet, so a dry run emits none).
 
 A targeted run's steps are the same functions with the same files (its reads also fetch each account's
 audience); `max_active_runs=1` keeps runs of either path one at a time, so the directory snapshot has one
@@ -43,7 +43,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, task
 
-from creator_sync.assets import INSIDER_USERS
+from creator_sync.assets import INSIDER_USERS_SENT
 from creator_sync.dag_defaults import default_args, run_deadline
 from creator_sync.limits import INSIGHTIQ_POOL, pool_slots
 from creator_sync.operators import (
@@ -163,35 +163,28 @@ def creator_sync():
 
     # after the full path's upsert, or after sync_accounts when it took the fast path (upsert skipped).
     # Its figures are ONE XCom (return_value): a `dict` return would otherwise push every key as its own
-    # XCom, one round trip to the API server each (36 keys)
-    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, multiple_outputs=False)
+    # XCom, one round trip to the API server each (36 keys). It also emits the Asset event (no task of its
+    # own: each task after the fetch costs a task start and a scheduler hand-over on the run's wall time)
+    @task(
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+        multiple_outputs=False,
+        outlets=[INSIDER_USERS_SENT],
+    )
     def report(transformed: dict | None, sent: dict | None, **context) -> dict:
         from creator_sync.sync.run_context import SyncRun
-        from creator_sync.sync.steps import report_step
+        from creator_sync.sync.steps import announce_users, report_step
 
         run = SyncRun.from_context(context)
         if run.account_ids:  # the fast path: sync_accounts transformed and sent
             ti = context["ti"]
             transformed = ti.xcom_pull(task_ids="sync_accounts", key="transformed")
             sent = ti.xcom_pull(task_ids="sync_accounts", key="sent")
-        return report_step(run, transformed, sent)
-
-    @task(outlets=[INSIDER_USERS])
-    def publish(summary: dict, **context) -> None:
-        """The profile audit's trigger: only after users were really sent (never on a dry run)."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        if summary["dry_run"]:
-            raise AirflowSkipException("dry run: nothing was sent, no Asset event")
-        context["outlet_events"][INSIDER_USERS].extra = {
-            "run_id": summary["run_id"],
-            "users_path": summary["users_path"],
-            "sent": summary["sent"],
-        }
+        summary = report_step(run, transformed, sent)  # a run that does not reconcile fails here
+        announce_users(summary, context["outlet_events"])
+        return summary
 
     summary = report(transformed, upsert.output)
     route >> summary
-    publish(summary)
 
 
 creator_sync()

@@ -64,3 +64,8 @@ class AirflowAPI(_RuntimeAirflowAPI):
     def clear_run(self, dag_id: str, run_id: str) -> None:
         body = {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True}
         self._call("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
+
+    def asset_events(self, dag_id: str, run_id: str) -> list[dict]:
+        """The Asset events a run of `dag_id` emitted (each with its asset's `name`, `uri` and `extra`)."""
+        params = {"source_dag_id": dag_id, "source_run_id": run_id, "limit": 100}
+        return self._call("GET", "/assets/events", params=params)["asset_events"]

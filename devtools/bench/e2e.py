@@ -81,7 +81,7 @@ FETCH_TASKS = ("fetch_creators", "fetch_contents", "fetch_account_shard")
 
 def phase_split(timeline: dict[str, dict[str, Any]], wall_s: float) -> dict[str, float | None]:
     """Where a run's wall time goes: ``fetch_phase_s`` = run start .. the last fetch task's end,
-    ``after_fetch_s`` = the rest (transform, upsert, report, publish and the scheduler between them)."""
+    ``after_fetch_s`` = the rest (transform, upsert, report and the scheduler between them)."""
     ends = [row["end"] for name, row in timeline.items() if name.startswith(FETCH_TASKS) and row["end"]]
     if not ends:
         return {"fetch_phase_s": None, "after_fetch_s": None}

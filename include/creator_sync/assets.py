@@ -8,8 +8,11 @@ that look-up would be paid by each task (about 1 s on an idle machine, several s
 
 from __future__ import annotations
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
-# Emitted by creator_sync's `publish` task after a run that sent users (never by a dry run);
-# insider_profile_audit runs on it. extra = {"run_id", "users_path", "sent"}.
+# Emitted by creator_sync's `report` task after a run that sent users (never by a dry run, never by a run
+# that does not reconcile); insider_profile_audit runs on it. extra = {"run_id", "users_path", "sent"}.
 INSIDER_USERS = Asset(name="creator_sync_insider_users", uri="x-creator-sync://insider/users")
+# The report task's outlet. A task whose outlet is the Asset itself emits an event on every success, a dry
+# run's included; through an alias it emits only the events it adds (creator_sync.sync.steps.announce_users).
+INSIDER_USERS_SENT = AssetAlias(name="creator_sync_insider_users_sent")

@@ -100,19 +100,21 @@ def test_dry_run_param_is_a_boolean(creator_sync):
 
 
 def test_the_dag_tells_the_pipeline_story_with_the_projects_operators(creator_sync):
-    from creator_sync.assets import INSIDER_USERS
+    from creator_sync.assets import INSIDER_USERS_SENT
     from creator_sync.operators import InsiderUpsertOperator
 
     tasks = {t.task_id: t for t in creator_sync.tasks}
     assert list(tasks) == [
         "sync_accounts", "fetch_creators", "fetch_contents", "fetch_account_shard", "transform", "upsert",
-        "report", "publish",
+        "report",
     ]  # fmt: skip
     assert isinstance(tasks["upsert"], InsiderUpsertOperator) and tasks["upsert"].pool == "insider_upsert"
     assert {tasks[t].pool for t in ("fetch_creators", "fetch_contents", "fetch_account_shard")} == {
         "insightiq_api"
     }
-    assert tasks["publish"].outlets == [INSIDER_USERS] and tasks["report"].outlets == []
+    # the report emits the audit's Asset through an alias: only the events it adds, none on a dry run
+    assert tasks["report"].outlets == [INSIDER_USERS_SENT]
+    assert all(t.outlets == [] for t in tasks.values() if t.task_id != "report")
     # the transform's and the report's results are one XCom each, not one per key (a round trip each)
     assert tasks["report"].multiple_outputs is False and tasks["transform"].multiple_outputs is False
     assert all(t.retry_policy is not None for t in tasks.values())
@@ -153,7 +155,7 @@ def dag_module(task):
 
 def test_the_first_task_routes_targeted_runs_to_the_fast_path_and_the_rest_to_the_fetch_tasks(creator_sync):
     """sync_accounts is a branch whose two ways are the fetch tasks (full path) and the report (fast path);
-    the report runs after either (the other way is skipped), publish only after the report."""
+    the report runs after either (the other way is skipped), and nothing after the report."""
     from airflow.providers.standard.operators.python import BranchPythonOperator
 
     tasks = {t.task_id: t for t in creator_sync.tasks}
@@ -167,7 +169,7 @@ def test_the_first_task_routes_targeted_runs_to_the_fast_path_and_the_rest_to_th
     assert fetches and all(tasks[t].upstream_task_ids == {"sync_accounts"} for t in fetches)
     assert tasks["report"].upstream_task_ids == {"sync_accounts", "transform", "upsert"}
     assert tasks["report"].trigger_rule == "none_failed_min_one_success"
-    assert tasks["publish"].upstream_task_ids == {"report"} and tasks["publish"].trigger_rule == "all_success"
+    assert tasks["report"].downstream_task_ids == set()
     # it reads InsightIQ for a targeted run with every insightiq_api slot (its client spends them all)
     assert (route.pool, route.pool_slots) == ("insightiq_api", module.INSIGHTIQ_SLOTS)
 
@@ -246,20 +248,25 @@ def test_a_reconciliation_gap_fails_the_report_task_after_storing_the_report(tmp
     assert stored["ok"] is False and "RECONCILIATION DOES NOT HOLD" in stored["text"]
 
 
-def test_publish_emits_no_asset_event_on_a_dry_run(creator_sync):
-    from airflow.sdk.exceptions import AirflowSkipException
+def test_the_report_emits_the_audit_asset_event_only_for_a_run_that_sent():
+    """Through the SDK's own outlet accessors: a dry run adds no event to the alias, a run that sent adds one
+    event of INSIDER_USERS with the run's figures. The control: the Asset itself as the outlet (what a
+    plain `outlets=[INSIDER_USERS]` task emits on success) holds an event whatever the step adds."""
+    from airflow.sdk.execution_time.context import OutletEventAccessors
 
-    publish = creator_sync.get_task("publish").python_callable
-    with pytest.raises(AirflowSkipException, match="dry run"):
-        publish({"dry_run": True}, outlet_events={})
-    events = {}
+    from creator_sync.assets import INSIDER_USERS, INSIDER_USERS_SENT
+    from creator_sync.sync.steps import announce_users
 
-    class Accessor(dict):
-        def __getitem__(self, asset):
-            return events.setdefault(asset.name, SimpleNamespace(extra=None))
+    dry = OutletEventAccessors()
+    assert announce_users({"dry_run": True}, dry) is False
+    assert dry[INSIDER_USERS_SENT].asset_alias_events == []
+    assert INSIDER_USERS in dry  # control: an Asset outlet's accessor exists, so the task would emit it
 
-    publish({"dry_run": False, "run_id": "r", "users_path": "/u", "sent": 3}, outlet_events=Accessor())
-    assert events["creator_sync_insider_users"].extra == {"run_id": "r", "users_path": "/u", "sent": 3}
+    sent = OutletEventAccessors()
+    assert announce_users({"dry_run": False, "run_id": "r", "users_path": "/u", "sent": 3}, sent) is True
+    [event] = sent[INSIDER_USERS_SENT].asset_alias_events
+    assert event.dest_asset_key.name == INSIDER_USERS.name and event.dest_asset_key.uri == INSIDER_USERS.uri
+    assert event.extra == {"run_id": "r", "users_path": "/u", "sent": 3}
 
 
 def test_replay_offers_every_reason_whose_letters_hold_a_user_safe_to_send():

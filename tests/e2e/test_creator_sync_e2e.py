@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from creator_sync.assets import INSIDER_USERS
 from creator_sync.settings import pools_file
 from creator_sync.sync.run_context import run_dir_name
 from devtools.airflow_stack import AirflowStack, sandbox_connections
@@ -131,11 +132,15 @@ FULL_PATH = ("fetch_creators", "fetch_contents", "fetch_account_shard", "transfo
 
 def assert_path(env: Env, run_id: str, *, fast: bool) -> None:
     """The path the run took: a targeted run syncs in sync_accounts and skips the full path's tasks; any
-    other run passes through sync_accounts to them. Report and publish run after either."""
+    other run passes through sync_accounts to them. The report runs after either and emits the profile
+    audit's Asset event (through its alias outlet), one per run, with the run's figures."""
     states = env.api.task_states(DAG, run_id)
     full = {name: state for name, state in states.items() if name.split("[")[0] in FULL_PATH}
     assert full and set(full.values()) == ({"skipped"} if fast else {"success"}), states
-    assert [states[t] for t in ("sync_accounts", "report", "publish")] == ["success"] * 3, states
+    assert [states[t] for t in ("sync_accounts", "report")] == ["success"] * 2, states
+    [event] = env.api.asset_events(DAG, run_id)
+    assert (event["name"], event["uri"]) == (INSIDER_USERS.name, INSIDER_USERS.uri), event
+    assert event["extra"]["run_id"] == run_id and event["extra"]["sent"] == env.report(run_id)["sent"], event
 
 
 def test_scheduled_run_sends_exactly_the_valid_creators(env):

@@ -219,6 +219,7 @@ def test_trigger_a_dry_run_from_the_form_and_read_its_report(env, page, shots):
     run_id = run["dag_run_id"]
     assert run["state"] == "success", env.api.task_states(DAG, run_id)
     assert run["conf"].get("dry_run") is True
+    assert env.api.asset_events(DAG, run_id) == []  # nothing sent: the profile audit is not triggered
 
     page.goto(f"{env.stack.url}/plugin/creator-sync")
     frame = view_frame(page)

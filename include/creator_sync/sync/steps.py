@@ -1,4 +1,4 @@
-"""The creator_sync DAG's Python steps around the operators: transform, report, publish.
+"""The creator_sync DAG's Python steps around the operators: transform, report and its Asset event.
 
 Each step reads what the previous one wrote under the run directory and returns only paths and counts.
 """
@@ -167,3 +167,17 @@ def report_step(
             f"{run.run_id}."
         )
     return {**figures, "text": text}
+
+
+def announce_users(summary: dict[str, Any], outlet_events: Any) -> bool:
+    """The profile audit's trigger: an event of the INSIDER_USERS Asset, added through the report task's
+    alias outlet after the report reconciled. None on a dry run (nothing was sent). Returns whether it
+    added one."""
+    from creator_sync.assets import INSIDER_USERS, INSIDER_USERS_SENT
+
+    if summary["dry_run"]:
+        log.info("dry run: nothing was sent, no %s event", INSIDER_USERS.name)
+        return False
+    extra = {"run_id": summary["run_id"], "users_path": summary["users_path"], "sent": summary["sent"]}
+    outlet_events[INSIDER_USERS_SENT].add(INSIDER_USERS, extra=extra)
+    return True

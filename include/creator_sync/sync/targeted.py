@@ -13,8 +13,8 @@ the same step functions in one process, writing the same files under the run dir
 3. the exactly-once send (creator_sync.pipeline.upsert.upsert, the code of InsiderUpsertOperator:
    ledger, claims, attribute-hash skip, in-flight checks).
 
-The report and publish tasks then run as on the full path. Client counters are stored per task attempt
-under the task's key (InsightIQ and Insider apart), so the report adds retried attempts up as before.
+The report task (with its Asset event) then runs as on the full path. Client counters are stored per task
+attempt under the task's key (InsightIQ and Insider apart), so the report adds retried attempts up.
 
 The InsightIQ client spends the share of the `insightiq_api` slots the task holds (the DAG gives it every
 slot, so with the in-process `local` limiter backend it gets the whole limit, as the fetch tasks together
