@@ -10,13 +10,14 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from creator_sync import files
-from creator_sync.sync import account_status, incremental_fetch, snapshot
+from creator_sync.sync import account_status, full_directory, incremental_fetch, snapshot
 from creator_sync.sync.insightiq_reads import INCOME_SYNCED
 from creator_sync.sync.run_context import SyncRun
 from creator_sync.sync.snapshot import SnapshotStore
@@ -188,7 +189,8 @@ def test_the_whole_table_property_fails_when_a_full_read_stores_repeated_ids(loc
     with monkeypatch.context() as patch:
         got = sweep_against_whole(shards, [], 1, patch)
     assert got.stored.equals(snapshot.storable("accounts", got.whole))
-    monkeypatch.setattr(incremental_fetch, "last_per_id", lambda table: table)
+    every_row = lambda ids: (np.ones(len(ids), dtype=bool), np.arange(len(ids)))  # noqa: E731
+    monkeypatch.setattr(full_directory, "last_reads", every_row)
     with monkeypatch.context() as patch:
         got = sweep_against_whole(shards, [], 1, patch)
     assert got.stored["id"].to_pylist().count("a") == 2

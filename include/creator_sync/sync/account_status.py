@@ -69,6 +69,7 @@ def since_column(status: str) -> str:
 DERIVED = (SINCE, *(since_column(s) for s in STATUSES))
 BASE_COLUMNS = (KEY, STATUS, SINCE)  # what `derive` reads of the snapshot's rows
 SINCE_DTYPE = "datetime64[us, UTC]"
+ANNOTATE_BATCH_ROWS = 10_000  # rows of an accounts file read and rewritten at a time
 
 
 def _text(table: pa.Table, name: str) -> pd.Series:
@@ -127,26 +128,63 @@ def _arrow(values: pd.Series) -> pa.Array:
     return pa.array(values.astype(SINCE_DTYPE), pa.timestamp("us", tz="UTC"), from_pandas=True)
 
 
-def annotate(paths: Iterable, derived: pa.Table) -> int:
+def annotate(
+    paths: Iterable, derived: pa.Table, batch_rows: int = ANNOTATE_BATCH_ROWS, rows: np.ndarray | None = None
+) -> int:
     """Add the DERIVED columns of `derived` (by account id) to each accounts file of `paths` (the run's fetch
-    files the transform reads); returns the files rewritten. Rewriting a file again gives the same file."""
-    if KEY not in derived.column_names:
+    files the transform reads); returns the files rewritten. Rewriting a file again gives the same file. A
+    file is read and rewritten `batch_rows` rows at a time. `rows`: instead of looking the ids up (a file's
+    id column read first, alone), the row of `derived` of every row of the files, file after file (those of
+    a file without an id column too, left as it is)."""
+    if rows is None and KEY not in derived.column_names:
         return 0
+    values = derived.select(list(DERIVED))
+    if rows is not None:
+        offsets = np.cumsum([0, *(_row_count(p) for p in paths)])
+        return sum(
+            _annotate_file(p, values, lambda _, a=a, b=b: pa.array(rows[a:b]), batch_rows)
+            for p, a, b in zip(paths, offsets[:-1], offsets[1:], strict=True)
+        )
     ids = pc.cast(derived[KEY], pa.string())
-    count = 0
-    for path in paths:
-        with files.open_input(path) as fh:
-            table = pq.read_table(fh).replace_schema_metadata(None)
-        if KEY not in table.column_names:
-            continue
-        table = table.drop_columns([c for c in DERIVED if c in table.column_names])
-        at = pc.index_in(pc.cast(table[KEY], pa.string()), value_set=ids)
-        for name in DERIVED:
-            table = table.append_column(name, pc.take(derived[name], at))
-        with files.open_output(path) as fh:
-            pq.write_table(table, fh)
-        count += 1
-    return count
+
+    def lookup(parquet: pq.ParquetFile) -> pa.Array:
+        return pc.index_in(pc.cast(parquet.read(columns=[KEY])[KEY], pa.string()), value_set=ids)
+
+    return sum(_annotate_file(path, values, lookup, batch_rows) for path in paths)
+
+
+def _row_count(path) -> int:
+    with files.open_input(path) as fh:
+        return pq.ParquetFile(fh).metadata.num_rows
+
+
+def _annotated(table: pa.Table, values: pa.Table, at) -> pa.Table:
+    table = table.drop_columns([c for c in DERIVED if c in table.column_names])
+    for name in DERIVED:
+        table = table.append_column(name, pc.take(values[name], at))
+    return table
+
+
+def _annotate_file(path, values: pa.Table, locate, batch_rows: int) -> int:
+    """One file of `annotate` (0: it has no id column, left as it is); `locate(file)`: the row of `values`
+    of each of its rows."""
+    with files.open_input(path) as fh:
+        parquet = pq.ParquetFile(fh)
+        if KEY not in parquet.schema_arrow.names:
+            return 0
+        at = locate(parquet)
+        empty = parquet.schema_arrow.remove_metadata().empty_table()
+        tables = (pa.Table.from_batches([b]) for b in parquet.iter_batches(batch_size=batch_rows))
+        with files.open_output(path) as out:
+            writer, offset = None, 0
+            for table in tables if parquet.metadata.num_rows else [empty]:
+                n = table.num_rows
+                table = _annotated(table.replace_schema_metadata(None), values, at.slice(offset, n))
+                offset += n
+                writer = writer or pq.ParquetWriter(out, table.schema)
+                writer.write_table(table)
+            writer.close()
+    return 1
 
 
 def _ids(table: pa.Table | None) -> pa.Array:

@@ -24,8 +24,9 @@ this strategy with `directory_kind`:
   merged FULL users/profiles/accounts into the run's fetch directory (so the transform and the upsert work as
   after a full read: the upsert skips the creators whose attributes did not change) and stores them as the
   new snapshot, both as the batches pass;
-- full read: stores the run's fetched directory as the new snapshot (read whole: the run's own read), one
-  row per id (its last read: offset paging can read a record twice);
+- full read: stores the run's fetched directory as the new snapshot, one row per id (its last read: offset
+  paging can read a record twice), read batch by batch (creator_sync.sync.full_directory: the task holds the
+  parts' id columns, never their rows);
 - targeted (`account_ids`): merges what the run read into the snapshot; the run's files stay its accounts'
   creators, completed with those creators' other accounts and profiles from the snapshot (their attributes
   are built from all of them);
@@ -50,13 +51,13 @@ import pyarrow.parquet as pq
 from creator_sync import files, storage
 from creator_sync.hooks.insightiq import InsightIQHook
 from creator_sync.progress import client_requests, track
-from creator_sync.sync import account_status, contents_read, plan
+from creator_sync.sync import account_status, contents_read, full_directory, plan
 from creator_sync.sync import fetch_mode as modes
 from creator_sync.sync import insightiq_reads as reads
 from creator_sync.sync.incremental import execute, records
 from creator_sync.sync.insightiq_reads import Refusals, note_refused
 from creator_sync.sync.run_context import SyncRun
-from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, StreamMerge, last_per_id
+from creator_sync.sync.snapshot import KEY, PARTS, Meta, SnapshotStore, StreamMerge
 
 log = logging.getLogger(__name__)
 
@@ -287,33 +288,6 @@ def _add_vanished(run: SyncRun, fetched, before: pa.Table | None, reads: dict[st
     reads["accounts"] = files.concat_tables([reads["accounts"], gone])
 
 
-def _keep_missing(before: pa.Table | None, read: pa.Table) -> pa.Table:
-    """A full read's accounts plus the snapshot's rows of the accounts its list lacks (kept as they were, in
-    the snapshot only: the run's transform reads its fetched files), and those accounts queued for a
-    targeted run (creator_sync.store.webhooks.WebhookStore.queue_accounts): its GET tells a deleted account
-    (404: disconnected, account_status.vanished) from one the paging skipped. A missing account is never
-    cleared on the list's word alone."""
-    missing = account_status.missing_from(before, read)
-    if not missing:
-        return read
-    from creator_sync.store.webhooks import WebhookStore, make_engine
-
-    kept = before.filter(
-        pc.is_in(pc.cast(before[KEY], pa.string()), value_set=pa.array(missing, pa.string()))
-    )
-    status = kept[account_status.STATUS].to_pylist() if account_status.STATUS in kept.column_names else []
-    # an account already NOT_CONNECTED (e.g. one a targeted run found deleted) has nothing left to clear
-    ids = [str(i) for i in kept[KEY].to_pylist()]
-    ask = [
-        i for i, s in zip(ids, status or [None] * len(ids), strict=True) if s != account_status.NOT_CONNECTED
-    ]
-    if ask:
-        WebhookStore(make_engine()).queue_accounts(ask)
-        log.warning("%d snapshot account(s) missing from the full read: queued for a targeted run", len(ask))
-    kept = kept.drop_columns([c for c in account_status.DERIVED if c in kept.column_names])
-    return files.concat_tables([read, kept])
-
-
 def _text(values) -> pa.ChunkedArray:
     return pc.cast(values, pa.string())
 
@@ -403,21 +377,18 @@ def _write_targeted(run: SyncRun, store: SnapshotStore, base: Meta, window) -> M
 
 
 def _write_full(run: SyncRun, store: SnapshotStore, base: Meta | None, window) -> Meta:
-    """A full read: the run's fetched directory (whole: it is the run's own read) becomes the snapshot, one
-    row per id (the last read wins): the streaming merges of the next runs date a kept row's status from
-    that row alone, which is the whole-table merge's dating only while every stored id is unique."""
+    """A full read: the run's fetched directory becomes the snapshot, one row per id (the last read wins),
+    streamed batch by batch (creator_sync.sync.full_directory): the streaming merges of the next runs date a
+    kept row's status from that row alone, which is the whole-table merge's dating only while every stored
+    id is unique."""
     fetched = run.dir / "fetch"
-    before = store.read(base, "accounts") if base is not None else None
-    tables = {part: last_per_id(read_tables(fetched / part)) for part in PARTS}
-    tables["accounts"] = _keep_missing(before, tables["accounts"])
-    tables["accounts"] = account_status.derive(before, tables["accounts"], window)
-    account_status.annotate(_parquet_files(fetched / "accounts"), tables["accounts"])
-    return store.write(
+    return full_directory.write(
+        store,
         run.run_id,
         base,
-        tables,
+        {part: _parquet_files(fetched / part) for part in PARTS},
+        window,
         now=datetime.now(UTC),
-        full_read=PARTS,
         contents_per_day=_contents_per_day(run),
     )
 

@@ -194,12 +194,21 @@ def _income_ids(accounts: pa.Table) -> pa.Array:
 
 
 def _sorted_ids(ids: Iterable[pa.Array]) -> tuple[str, ...]:
-    """The distinct values of `ids`, sorted (held as Arrow until the one Python tuple meta.json needs)."""
+    """The distinct values of `ids`, sorted (held as Arrow until the one Python tuple meta.json needs). By a
+    sort and a comparison of neighbours, not a hash table (a fleet's ids hashed take several times their
+    own size)."""
     ids = [i for i in ids if len(i)]
     if not ids:
         return ()
-    distinct = pc.unique(pa.chunked_array(ids).combine_chunks()) if len(ids) > 1 else ids[0]
-    return tuple(distinct.take(pc.sort_indices(distinct)).to_pylist())
+    values = pa.chunked_array(ids)
+    values = values.take(pc.sort_indices(values))
+    if len(ids) > 1 and len(values) > 1:  # one array: the distinct ids of one batch already
+        distinct = np.ones(len(values), dtype=bool)
+        distinct[1:] = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).to_numpy(
+            zero_copy_only=False
+        )
+        values = values.filter(pa.array(distinct))
+    return tuple(values.to_pylist())
 
 
 def income_accounts(accounts: pa.Table) -> tuple[str, ...]:
