@@ -271,6 +271,9 @@ def run(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
         m.update(transform_memory(run_transform_creators(creators), run_transform_creators(10 * creators)))
         # the transform task's other step: the hourly run's directory merge, at the same sizes
         m.update(snapshot_merge_memory(run_snapshot_merge(creators), run_snapshot_merge(10 * creators)))
+        # and a full read's directory step (the first run: no snapshot yet)
+        full = [run_snapshot_merge(n, full_read=True) for n in (creators, 10 * creators)]
+        m.update(snapshot_merge_memory(*full, prefix="snapshot_merge_full_read"))
 
     def e2e() -> None:
         from devtools.bench.e2e import run_e2e

@@ -47,9 +47,11 @@ def run_transform_creators(creators: int, timeout: float = 1800) -> dict[str, An
     return _run_module(["devtools.bench.transform_creators", "--creators", str(creators)], timeout)
 
 
-def run_snapshot_merge(creators: int, timeout: float = 1800) -> dict[str, Any]:
-    """`devtools.bench.snapshot_merge --creators N` in a fresh process (its peak RSS is its own)."""
-    return _run_module(["devtools.bench.snapshot_merge", "--creators", str(creators)], timeout)
+def run_snapshot_merge(creators: int, timeout: float = 1800, full_read: bool = False) -> dict[str, Any]:
+    """`devtools.bench.snapshot_merge --creators N [--full-read]` in a fresh process (its peak RSS is its
+    own)."""
+    flags = ["--full-read"] if full_read else []
+    return _run_module(["devtools.bench.snapshot_merge", "--creators", str(creators), *flags], timeout)
 
 
 def _size_label(n: int) -> str:
@@ -59,13 +61,16 @@ def _size_label(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
-def snapshot_merge_memory(small: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:
+def snapshot_merge_memory(
+    small: dict[str, Any], big: dict[str, Any], prefix: str = "snapshot_merge"
+) -> dict[str, Any]:
     """The snapshot merge's memory keys from runs at N and 10 x N creators: each peak
-    (`snapshot_merge_peak_rss_mb_<size>`) and their ratio."""
-    out = {f"snapshot_merge_peak_rss_mb_{_size_label(r['creators'])}": r["peak_rss_mb"] for r in (small, big)}
+    (`snapshot_merge_peak_rss_mb_<size>`) and their ratio; `prefix` `snapshot_merge_full_read` for runs of a
+    full read's directory step (`--full-read`)."""
+    out = {f"{prefix}_peak_rss_mb_{_size_label(r['creators'])}": r["peak_rss_mb"] for r in (small, big)}
     growth = big["peak_rss_mb"] / small["peak_rss_mb"] if small["peak_rss_mb"] else None
-    out["snapshot_merge_rss_growth_10x"] = round(growth, 3) if growth else None
-    out["snapshot_merge_rss_before_mb"] = big["peak_rss_mb_before_merge"]
+    out[f"{prefix}_rss_growth_10x"] = round(growth, 3) if growth else None
+    out[f"{prefix}_rss_before_mb"] = big["peak_rss_mb_before_merge"]
     return out
 
 

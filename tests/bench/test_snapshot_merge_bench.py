@@ -25,6 +25,9 @@ def test_the_memory_keys_are_named_by_size():
         "snapshot_merge_rss_growth_10x": 1.25,
         "snapshot_merge_rss_before_mb": 201,
     }
+    full = local.snapshot_merge_memory(small, big, prefix="snapshot_merge_full_read")
+    assert full["snapshot_merge_full_read_peak_rss_mb_1m"] == 500
+    assert full["snapshot_merge_full_read_rss_growth_10x"] == 1.25
 
 
 def test_the_full_read_variant_stores_the_fetched_fleet_as_the_first_version(tmp_path, monkeypatch):
