@@ -204,3 +204,27 @@ def test_the_directory_snapshot_on_s3_is_read_only_once_complete(s3_data, monkey
     fourth = store.write("scheduled__4", second, streams, now=now)
     assert store.read(fourth, "profiles")["followers"].to_pylist() == [4, 4]
     assert store.read(fourth, "accounts", columns=("id", "absent")).column_names == ["id"]
+
+
+def test_annotate_rewrites_an_accounts_file_on_s3_batch_by_batch(s3_data):
+    """account_status.annotate reads an S3 object batch by batch while it writes it again (the upload
+    completes when the last batch is written): each row gets its own account's columns, in file order."""
+    import pyarrow.parquet as pq
+
+    from creator_sync import files
+    from creator_sync.sync import account_status
+
+    path = storage.data_root() / "runs" / "annotate" / "accounts.parquet"
+    records = [
+        {"id": f"a{i}", "status": "CONNECTED", "created_at": f"2026-01-0{i + 1}T00:00:00Z"} for i in range(7)
+    ]
+    files.write_records_parquet(records, path)
+    with path.open("rb") as fh:
+        derived = account_status.derive(None, pq.read_table(fh), (datetime.now(UTC), datetime.now(UTC)))
+    assert account_status.annotate([path], derived.take(list(range(6, -1, -1))), batch_rows=2) == 1
+    with path.open("rb") as fh:
+        table = pq.read_table(fh)
+    assert table["id"].to_pylist() == [r["id"] for r in records]
+    names = list(account_status.DERIVED)
+    assert table.select(names).equals(derived.select(names))
+    assert table[account_status.SINCE].null_count == 0
