@@ -249,22 +249,26 @@ def test_a_reconciliation_gap_fails_the_report_task_after_storing_the_report(tmp
 
 
 def test_the_report_emits_the_audit_asset_event_only_for_a_run_that_sent():
-    """Through the SDK's own outlet accessors: a dry run adds no event to the alias, a run that sent adds one
-    event of INSIDER_USERS with the run's figures. The control: the Asset itself as the outlet (what a
-    plain `outlets=[INSIDER_USERS]` task emits on success) holds an event whatever the step adds."""
+    """Through the SDK's own outlet accessors and what its task runner sends on success: a dry run adds no
+    event to the alias, a run that sent adds one event of INSIDER_USERS with the run's figures. The
+    control: the Asset itself as the outlet is sent as an Asset, which the API server turns into an event on
+    every success, a dry run's included (tests/e2e check both on a real stack)."""
     from airflow.sdk.execution_time.context import OutletEventAccessors
+    from airflow.sdk.execution_time.task_runner import _build_asset_profiles, _serialize_outlet_events
 
     from creator_sync.assets import INSIDER_USERS, INSIDER_USERS_SENT
     from creator_sync.sync.steps import announce_users
 
     dry = OutletEventAccessors()
     assert announce_users({"dry_run": True}, dry) is False
-    assert dry[INSIDER_USERS_SENT].asset_alias_events == []
-    assert INSIDER_USERS in dry  # control: an Asset outlet's accessor exists, so the task would emit it
+    assert list(_serialize_outlet_events(dry)) == []
+    assert [p.type for p in _build_asset_profiles([INSIDER_USERS_SENT])] == ["AssetAlias"]
+    assert [p.type for p in _build_asset_profiles([INSIDER_USERS])] == ["Asset"]  # the control
 
     sent = OutletEventAccessors()
     assert announce_users({"dry_run": False, "run_id": "r", "users_path": "/u", "sent": 3}, sent) is True
     [event] = sent[INSIDER_USERS_SENT].asset_alias_events
+    assert len(list(_serialize_outlet_events(sent))) == 1
     assert event.dest_asset_key.name == INSIDER_USERS.name and event.dest_asset_key.uri == INSIDER_USERS.uri
     assert event.extra == {"run_id": "r", "users_path": "/u", "sent": 3}
 
