@@ -70,7 +70,8 @@ def _store(backend: str):
 def _fill(store, users: int, ledger_events: int, now: datetime) -> dict[str, float]:
     """Bulk-load the ledger and the hashes (setup, not part of the measured run). The rows are the same on
     both backends: event ``n`` is user ``n // ledger_events``'s event ``n % ledger_events``, acknowledged
-    ``span x ((n x 7919) mod total) / total`` seconds before ``now``, stored in ``n`` order (by user)."""
+    ``span x ((n x 7919) mod total) / total`` seconds before ``now``, stored by user in user-key order, then
+    by event: the order the sender writes them, its chunks coming in user-key order (see `_chunks`)."""
     began = time.perf_counter()
     if store.engine.dialect.name == "sqlite":
         _fill_sqlite(store, users, ledger_events, now)
@@ -88,13 +89,14 @@ def _fill_sqlite(store, users: int, ledger_events: int, now: datetime) -> None:
     from creator_sync.store.schema import acknowledged_events, user_attribute_hashes
 
     span, total = timedelta(days=91).total_seconds(), users * ledger_events
+    by_key = sorted(range(users), key=_uuid)
 
     def stamp(at: datetime) -> str:
         """The text SQLAlchemy's DateTime writes on SQLite (UTC, no offset), at half its cost per row."""
         return at.isoformat(" ", "microseconds")[:26]
 
     def ledger_rows():
-        for u in range(users):
+        for u in by_key:
             user = _uuid(u)
             for j in range(ledger_events):
                 n = u * ledger_events + j
@@ -102,7 +104,7 @@ def _fill_sqlite(store, users: int, ledger_events: int, now: datetime) -> None:
                 yield _key("ev", u, j), user, f"old_run_{n % 2160}", f"b{n // BATCH}", stamp(at)
 
     day_ago = stamp(now - timedelta(days=1))
-    hash_rows = ((_uuid(u), _key("h", u), "old_run", day_ago) for u in range(users))
+    hash_rows = ((_uuid(u), _key("h", u), "old_run", day_ago) for u in by_key)
     store.engine.dispose()  # journal_mode=OFF needs the database to itself
     conn = sqlite3.connect(store.engine.url.database, isolation_level=None)
     try:
@@ -118,24 +120,25 @@ def _fill_sqlite(store, users: int, ledger_events: int, now: datetime) -> None:
         conn.close()
 
 
-# The same rows as the SQLite fill, computed by the server (sha256() is PostgreSQL 11+); the events' series
-# depends on the user (``u - u``), so the users stay the outer loop and the heap is in the same order (by
-# user, then event)
-_PG_LEDGER = """
+# The same rows as the SQLite fill, computed by the server (sha256() is PostgreSQL 11+). _PG_USERS: the users
+# and their `_uuid`, sorted by it as Python sorts (COLLATE "C"); the events' series depends on the user
+# (``u - u``), so the users stay the outer loop and the heap is in the same order (by user key, then event)
+_PG_USERS = """(SELECT u, user_key FROM (
+        SELECT u,
+        left(encode(sha256(convert_to('user:' || u, 'UTF8')), 'hex'), 8) || '-' || lpad(u::text, 9, '0')
+               AS user_key FROM generate_series(0::bigint, %(users)s - 1) AS u) AS k
+      ORDER BY user_key COLLATE "C") AS us"""
+_PG_LEDGER = f"""
 INSERT INTO acknowledged_events (event_key, user_key, run_id, batch_key, acked_at)
 SELECT encode(sha256(convert_to('ev:' || u || ':' || j, 'UTF8')), 'hex'), us.user_key,
        'old_run_' || ((u * %(e)s + j) %% 2160), 'b' || ((u * %(e)s + j) / %(batch)s),
        %(now)s - make_interval(secs => %(span)s * (((u * %(e)s + j) * 7919) %% %(total)s)::float8 / %(total)s)
-FROM (SELECT u,
-             left(encode(sha256(convert_to('user:' || u, 'UTF8')), 'hex'), 8) || '-' || lpad(u::text, 9, '0')
-             AS user_key FROM generate_series(0::bigint, %(users)s - 1) AS u) AS us,
-     LATERAL generate_series(u - u, %(e)s - 1) AS j
+FROM {_PG_USERS}, LATERAL generate_series(u - u, %(e)s - 1) AS j
 """
-_PG_HASHES = """
+_PG_HASHES = f"""
 INSERT INTO user_attribute_hashes (user_key, attr_hash, run_id, acked_at)
-SELECT left(encode(sha256(convert_to('user:' || u, 'UTF8')), 'hex'), 8) || '-' || lpad(u::text, 9, '0'),
-       encode(sha256(convert_to('h:' || u, 'UTF8')), 'hex'), 'old_run', %(now)s - interval '1 day'
-FROM generate_series(0::bigint, %(users)s - 1) AS u
+SELECT user_key, encode(sha256(convert_to('h:' || u, 'UTF8')), 'hex'), 'old_run', %(now)s - interval '1 day'
+FROM {_PG_USERS}
 """
 
 
@@ -262,7 +265,9 @@ def _run(store, users: int, run_events: int, timed: _Timer, order: str = "key") 
         run_keys = {u: _run_keys(u, run_events) for u in ids}
         timed("markers", store.in_flight_markers)
         timed("markers", offboarded_ids, keys, store=store)
-        acked += len(timed("ledger", store.acknowledged_by, [k for u in ids for k in run_keys[u]]))
+        acked += len(
+            timed("ledger", store.acknowledged_of, [(_uuid(u), k) for u in ids for k in run_keys[u]])
+        )
         timed("hashes", store.attribute_hashes, keys)
         timed(
             "record",
