@@ -1,16 +1,17 @@
 """The state store at scale: plan, claim, record and retention of a full run over a filled ledger.
 
     python -m devtools.bench.state_store --backend sqlite|postgresql --users 100000 [--ledger-events 30]
+        [--order key|input]
 
 Fills a fresh store (SQLite in a temp dir, or a throw-away PostgreSQL database on CREATOR_SYNC_TEST_POSTGRES,
 default 127.0.0.1:5432) with `--users` attribute hashes and `--users x --ledger-events` acknowledged events
 spread over the 91 days before now (the ledger keeps 90: about 1/91 of it is past retention), then times,
 through the public StateStore API (creator_sync.store), what one full run does with it (pipeline/send.py):
 
-- plan: per chunk of 1,000 users (send's `read_chunk`), what the sender's planner reads: `claim`, the
-  in-flight markers and the offboarding skip list (`in_flight_markers`, `offboarded_ids`), `acknowledged_by`
-  of the run's event keys (`--run-events` per user, half of them already in the ledger) and
-  `attribute_hashes`;
+- plan: per chunk of 1,000 users (send's `read_chunk`; in user-key order as the sender reads users.jsonl,
+  or `--order input`, see `_chunks`), what the sender's planner reads: `claim`, the in-flight markers and the
+  offboarding skip list (`in_flight_markers`, `offboarded_ids`), `acknowledged_of` of the run's (user, event
+  key) pairs (`--run-events` per user, half of them already in the ledger) and `attribute_hashes`;
 - record: then that chunk's `record_batch` (its users' new events, hashes and outcomes) and `renew_claims`
   (the attempt's lease row), as the sender does; at the end `release_claims`;
 - a claim of keys another run holds (refused: checked, timed as `claim_refused`);
