@@ -1,16 +1,17 @@
 """The state store at scale: plan, claim, record and retention of a full run over a filled ledger.
 
     python -m devtools.bench.state_store --backend sqlite|postgresql --users 100000 [--ledger-events 30]
+        [--order key|input]
 
 Fills a fresh store (SQLite in a temp dir, or a throw-away PostgreSQL database on CREATOR_SYNC_TEST_POSTGRES,
 default 127.0.0.1:5432) with `--users` attribute hashes and `--users x --ledger-events` acknowledged events
 spread over the 91 days before now (the ledger keeps 90: about 1/91 of it is past retention), then times,
 through the public StateStore API (creator_sync.store), what one full run does with it (pipeline/send.py):
 
-- plan: per chunk of 1,000 users (send's `read_chunk`), what the sender's planner reads: `claim`, the
-  in-flight markers and the offboarding skip list (`in_flight_markers`, `offboarded_ids`), `acknowledged_by`
-  of the run's event keys (`--run-events` per user, half of them already in the ledger) and
-  `attribute_hashes`;
+- plan: per chunk of 1,000 users (send's `read_chunk`; in user-key order as the sender reads users.jsonl,
+  or `--order input`, see `_chunks`), what the sender's planner reads: `claim`, the in-flight markers and the
+  offboarding skip list (`in_flight_markers`, `offboarded_ids`), `acknowledged_of` of the run's (user, event
+  key) pairs (`--run-events` per user, half of them already in the ledger) and `attribute_hashes`;
 - record: then that chunk's `record_batch` (its users' new events, hashes and outcomes) and `renew_claims`
   (the attempt's lease row), as the sender does; at the end `release_claims`;
 - a claim of keys another run holds (refused: checked, timed as `claim_refused`);
@@ -70,7 +71,8 @@ def _store(backend: str):
 def _fill(store, users: int, ledger_events: int, now: datetime) -> dict[str, float]:
     """Bulk-load the ledger and the hashes (setup, not part of the measured run). The rows are the same on
     both backends: event ``n`` is user ``n // ledger_events``'s event ``n % ledger_events``, acknowledged
-    ``span x ((n x 7919) mod total) / total`` seconds before ``now``, stored in ``n`` order (by user)."""
+    ``span x ((n x 7919) mod total) / total`` seconds before ``now``, stored by user in user-key order, then
+    by event: the order the sender writes them, its chunks coming in user-key order (see `_chunks`)."""
     began = time.perf_counter()
     if store.engine.dialect.name == "sqlite":
         _fill_sqlite(store, users, ledger_events, now)
@@ -88,13 +90,14 @@ def _fill_sqlite(store, users: int, ledger_events: int, now: datetime) -> None:
     from creator_sync.store.schema import acknowledged_events, user_attribute_hashes
 
     span, total = timedelta(days=91).total_seconds(), users * ledger_events
+    by_key = sorted(range(users), key=_uuid)
 
     def stamp(at: datetime) -> str:
         """The text SQLAlchemy's DateTime writes on SQLite (UTC, no offset), at half its cost per row."""
         return at.isoformat(" ", "microseconds")[:26]
 
     def ledger_rows():
-        for u in range(users):
+        for u in by_key:
             user = _uuid(u)
             for j in range(ledger_events):
                 n = u * ledger_events + j
@@ -102,7 +105,7 @@ def _fill_sqlite(store, users: int, ledger_events: int, now: datetime) -> None:
                 yield _key("ev", u, j), user, f"old_run_{n % 2160}", f"b{n // BATCH}", stamp(at)
 
     day_ago = stamp(now - timedelta(days=1))
-    hash_rows = ((_uuid(u), _key("h", u), "old_run", day_ago) for u in range(users))
+    hash_rows = ((_uuid(u), _key("h", u), "old_run", day_ago) for u in by_key)
     store.engine.dispose()  # journal_mode=OFF needs the database to itself
     conn = sqlite3.connect(store.engine.url.database, isolation_level=None)
     try:
@@ -118,30 +121,32 @@ def _fill_sqlite(store, users: int, ledger_events: int, now: datetime) -> None:
         conn.close()
 
 
-# The same rows as the SQLite fill, computed by the server (sha256() is PostgreSQL 11+); the events' series
-# depends on the user (``u - u``), so the users stay the outer loop and the heap is in the same order (by
-# user, then event)
-_PG_LEDGER = """
+# The same rows as the SQLite fill, computed by the server (sha256() is PostgreSQL 11+). _PG_USERS: the users
+# and their `_uuid`, sorted by it as Python sorts (COLLATE "C"); the events' series depends on the user
+# (``u - u``), so the users stay the outer loop and the heap is in the same order (by user key, then event)
+_PG_USERS = """(SELECT u, user_key FROM (
+        SELECT u,
+        left(encode(sha256(convert_to('user:' || u, 'UTF8')), 'hex'), 8) || '-' || lpad(u::text, 9, '0')
+               AS user_key FROM generate_series(0::bigint, %(users)s - 1) AS u) AS k
+      ORDER BY user_key COLLATE "C") AS us"""
+_PG_LEDGER = f"""
 INSERT INTO acknowledged_events (event_key, user_key, run_id, batch_key, acked_at)
 SELECT encode(sha256(convert_to('ev:' || u || ':' || j, 'UTF8')), 'hex'), us.user_key,
        'old_run_' || ((u * %(e)s + j) %% 2160), 'b' || ((u * %(e)s + j) / %(batch)s),
        %(now)s - make_interval(secs => %(span)s * (((u * %(e)s + j) * 7919) %% %(total)s)::float8 / %(total)s)
-FROM (SELECT u,
-             left(encode(sha256(convert_to('user:' || u, 'UTF8')), 'hex'), 8) || '-' || lpad(u::text, 9, '0')
-             AS user_key FROM generate_series(0::bigint, %(users)s - 1) AS u) AS us,
-     LATERAL generate_series(u - u, %(e)s - 1) AS j
+FROM {_PG_USERS}, LATERAL generate_series(u - u, %(e)s - 1) AS j
 """
-_PG_HASHES = """
+_PG_HASHES = f"""
 INSERT INTO user_attribute_hashes (user_key, attr_hash, run_id, acked_at)
-SELECT left(encode(sha256(convert_to('user:' || u, 'UTF8')), 'hex'), 8) || '-' || lpad(u::text, 9, '0'),
-       encode(sha256(convert_to('h:' || u, 'UTF8')), 'hex'), 'old_run', %(now)s - interval '1 day'
-FROM generate_series(0::bigint, %(users)s - 1) AS u
+SELECT user_key, encode(sha256(convert_to('h:' || u, 'UTF8')), 'hex'), 'old_run', %(now)s - interval '1 day'
+FROM {_PG_USERS}
 """
 
 
 def _fill_postgresql(store, users: int, ledger_events: int, now: datetime) -> None:
-    """``INSERT ... SELECT`` computed by the server, into tables whose primary keys are dropped for the load
-    and built after it (one sort instead of 30 M random index inserts), then ``VACUUM ANALYZE``."""
+    """``INSERT ... SELECT`` computed by the server, into tables whose primary keys and other indexes are
+    dropped for the load and built after it (one sort each instead of 30 M random index inserts), then
+    ``VACUUM ANALYZE``."""
     args = {
         "users": users,
         "e": ledger_events,
@@ -162,9 +167,18 @@ def _fill_postgresql(store, users: int, ledger_events: int, now: datetime) -> No
                 (table,),
             )
             name, definition = cur.fetchone()
+            cur.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname <> %s",
+                (table, name),
+            )
+            indexes = cur.fetchall()
+            for index, _ in indexes:
+                cur.execute(f"DROP INDEX {index}")
             cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
             cur.execute(sql, args)
             cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+            for _, index_definition in indexes:
+                cur.execute(index_definition)
         raw.commit()
         # VACUUM as well as ANALYZE: the autovacuum a 30 M-row load triggers would otherwise run during
         # the timed run, and its worker (a backend of this database) would count in the run's CPU seconds.
@@ -227,23 +241,34 @@ class _Timer:
         return result
 
 
-def _run(store, users: int, run_events: int, timed: _Timer) -> int:
+def _chunks(users: int, order: str) -> list[list[int]]:
+    """The users in chunks of READ_CHUNK. ``key``: in user-key order, as the sender reads users.jsonl (the
+    transform writes it in user id order, the uuid that is the user key), so chunk k holds the k-th
+    thousand keys; ``input``: in user number order, spread over the whole key space by `_uuid`'s hash
+    prefix."""
+    ids = sorted(range(users), key=_uuid) if order == "key" else list(range(users))
+    return [ids[lo : lo + READ_CHUNK] for lo in range(0, users, READ_CHUNK)]
+
+
+def _run(store, users: int, run_events: int, timed: _Timer, order: str = "key") -> int:
     """What one full run does to the store, per chunk as the sender: plan (claim, markers and skip list,
     ledger, hashes), record the chunk's answer, renew the lease. Returns the acknowledged events found."""
     from creator_sync.store import OUTCOME_SENT, offboarded_ids
 
     acked = 0
     new = run_events - run_events // 2
-    for lo in range(0, users, READ_CHUNK):  # as the sender: plan a chunk, send it, renew the leases
+    for ids in _chunks(users, order):  # as the sender: plan a chunk, send it, renew the leases
         timed.refresh()
-        ids = range(lo, min(users, lo + READ_CHUNK))
+        lo = ids[0]
         keys = [_uuid(u) for u in ids]
         held = timed("claim", store.claim, RUN_ID, keys, LEASE_S)
         assert len(held) == len(keys)
         run_keys = {u: _run_keys(u, run_events) for u in ids}
         timed("markers", store.in_flight_markers)
         timed("markers", offboarded_ids, keys, store=store)
-        acked += len(timed("ledger", store.acknowledged_by, [k for u in ids for k in run_keys[u]]))
+        acked += len(
+            timed("ledger", store.acknowledged_of, [(_uuid(u), k) for u in ids for k in run_keys[u]])
+        )
         timed("hashes", store.attribute_hashes, keys)
         timed(
             "record",
@@ -282,16 +307,18 @@ def _figures(timer: _Timer, users: int) -> dict[str, Any]:
     return out
 
 
-def measure(backend: str, users: int, ledger_events: int, run_events: int) -> dict[str, Any]:
+def measure(
+    backend: str, users: int, ledger_events: int, run_events: int, order: str = "key"
+) -> dict[str, Any]:
     from creator_sync.retention import Freed, purge_state
 
     now = datetime.now(UTC)
-    out: dict[str, Any] = {"backend": backend, "users": users, "ledger_events": ledger_events}
+    out: dict[str, Any] = {"backend": backend, "users": users, "ledger_events": ledger_events, "order": order}
     out["load_average_start"] = round(os.getloadavg()[0], 1)
     with _store(backend) as store:
         out.update(_fill(store, users, ledger_events, now))
         timed = _Timer(store)
-        out["acknowledged_found"] = _run(store, users, run_events, timed)
+        out["acknowledged_found"] = _run(store, users, run_events, timed, order)
         timed("release", store.release_claims, RUN_ID)
         # the claim refuses keys a live attempt holds: one run's claims, then another run asking for them
         ours = [_uuid(u) for u in range(min(users, READ_CHUNK))]
@@ -314,8 +341,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--ledger-events", type=int, default=30)
     parser.add_argument("--run-events", type=int, default=2)
+    parser.add_argument(
+        "--order", choices=["key", "input"], default="key", help="the chunks' order (_chunks)"
+    )
     args = parser.parse_args(argv)
-    out = measure(args.backend, args.users, args.ledger_events, args.run_events)
+    out = measure(args.backend, args.users, args.ledger_events, args.run_events, args.order)
     print(json.dumps(out))
     return out
 

@@ -14,7 +14,7 @@ USERS, EVENTS = 40, 30
 
 
 def _filled(backend: str, now: datetime) -> dict[str, list[tuple]]:
-    order = {"sqlite": "rowid", "postgresql": "ctid"}[backend]  # the storage order: by user, then event
+    order = {"sqlite": "rowid", "postgresql": "ctid"}[backend]  # the storage order: by user key, then event
     with state_store._store(backend) as store:
         assert state_store._fill(store, USERS, EVENTS, now)["ledger_rows"] == USERS * EVENTS
         with store.engine.connect() as conn:  # read through the schema's types, as the store reads
@@ -35,8 +35,10 @@ def test_both_backends_fill_the_same_rows_in_the_same_order():
     sqlite, postgresql = _filled("sqlite", now), _filled("postgresql", now)
     ledger = sqlite["acknowledged_events"]
     assert len(ledger) == USERS * EVENTS and len(sqlite["user_attribute_hashes"]) == USERS
-    assert ledger[0][:2] == (state_store._key("ev", 0, 0), state_store._uuid(0))
-    assert ledger[EVENTS][:2] == (state_store._key("ev", 1, 0), state_store._uuid(1))
+    first, second = sorted(range(USERS), key=state_store._uuid)[:2]  # stored by user key, then event
+    assert ledger[0][:2] == (state_store._key("ev", first, 0), state_store._uuid(first))
+    assert ledger[EVENTS][:2] == (state_store._key("ev", second, 0), state_store._uuid(second))
+    assert [r[0] for r in sqlite["user_attribute_hashes"]] == sorted(map(state_store._uuid, range(USERS)))
     assert (
         now - timedelta(days=91) <= min(r[4] for r in ledger) < now - timedelta(days=90)
     )  # 1/91 past retention

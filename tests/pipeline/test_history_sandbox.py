@@ -264,6 +264,7 @@ def test_without_the_history_record_and_the_ledger_the_check_finds_duplicates(wo
     the later history runs send the same past again and the Insider sandbox stores it twice."""
     monkeypatch.setattr(StateStore, "history_sent", lambda self, ids, run_id, at=None, requested=None: None)
     monkeypatch.setattr(StateStore, "acknowledged_by", lambda self, keys: {})
+    monkeypatch.setattr(StateStore, "acknowledged_of", lambda self, pairs: {})  # the sender's read
     account = income_account(world)
     everything, _, runs, first_seen = run_history_path(world, account)
     assert runs[1]["events_sent"] > 0 and runs[2]["events_sent"] > 0

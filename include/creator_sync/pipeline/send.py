@@ -256,7 +256,7 @@ class _Planner:
         while part := list(islice(users, self.chunk)):
             prepared = self._not_offboarded(self._claimed([(user_key(u), u) for u in part]))
             prepared = [(k, u, attribute_hash(u), self._keys(k, u)) for k, u in prepared]
-            acked = self.state.acknowledged_by(key for *_, keys in prepared for key in keys)
+            acked = self.state.acknowledged_of((uuid, key) for uuid, *_, keys in prepared for key in keys)
             known = self.state.attribute_hashes(k for k, *_ in prepared)
             unchanged, planned = [], set()
             for uuid, user, attr_hash, keys in prepared:

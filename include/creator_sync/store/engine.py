@@ -93,6 +93,17 @@ def key_values(dialect: str, keys: list[str]):
     return sa.func.json_each(sa.bindparam("keys", json.dumps(keys))).table_valued("value").alias("keys")
 
 
+def key_pairs(pairs: list[tuple[str, str]], first: str, second: str):
+    """PostgreSQL: the (first, second) key pairs as a table of two columns named `first` and `second`, from
+    two bound array parameters (``unnest(:a, :b)``), as key_values() has it for one key (NUL refused)."""
+    key_values("postgresql", [k for pair in pairs for k in pair])  # refuses a key with a NUL character
+    arrays = [
+        sa.bindparam(name, [pair[i] for pair in pairs], type_=postgresql.ARRAY(sa.String))
+        for i, name in enumerate((f"{first}s", f"{second}s"))
+    ]
+    return sa.func.unnest(*arrays).table_valued(first, second).render_derived(name="keys")
+
+
 INCOME_LOCK_KEY = 0x63735F696E636F6D  # "cs_incom": the income state's advisory lock (PostgreSQL)
 
 

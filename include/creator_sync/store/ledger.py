@@ -15,6 +15,7 @@ from creator_sync.store.engine import (
     chunks,
     first_per_key,
     keep_existing,
+    key_pairs,
     key_values,
     last_per_key,
     now,
@@ -36,6 +37,26 @@ class Ledger(StoreBase):
                 query = sa.select(t.c.event_key, t.c.run_id).select_from(
                     keys.join(t, t.c.event_key == keys.c.value)
                 )
+                found.update({key: run_id for key, run_id in conn.execute(query)})
+        return found
+
+    def acknowledged_of(self, user_events: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """Acknowledged events among (user_key, event_key) pairs -> the run that sent them: what
+        acknowledged_by() answers for the pairs' event keys, as a ledger row holds the user its event key is
+        made from (event_key hashes the uuid, and record_batch writes each event with that user: the sender
+        plans and records the same pairs). PostgreSQL: one statement per KEY_CHUNK pairs, sorted, joined to
+        ix_acknowledged_events_user_key (which holds run_id: index-only), so a chunk of users in user-key
+        order reads one stretch of the index instead of a random primary-key page per event. SQLite: by
+        event key (acknowledged_by), its primary key."""
+        pairs = sorted(set(user_events))
+        if self.engine.dialect.name != "postgresql":
+            return self.acknowledged_by(event for _, event in pairs)
+        t, found = acknowledged_events, {}
+        with self.engine.connect() as conn:
+            for part in chunks(pairs, KEY_CHUNK):
+                keys = key_pairs(part, "user_key", "event_key")
+                on = sa.and_(t.c.user_key == keys.c.user_key, t.c.event_key == keys.c.event_key)
+                query = sa.select(t.c.event_key, t.c.run_id).select_from(keys.join(t, on))
                 found.update({key: run_id for key, run_id in conn.execute(query)})
         return found
 

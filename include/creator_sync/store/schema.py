@@ -15,6 +15,16 @@ acknowledged_events = sa.Table(
     sa.Column("batch_key", sa.String(255), nullable=False),
     sa.Column("acked_at", sa.DateTime(timezone=True), nullable=False),
 )
+# PostgreSQL only: the sender's ledger read by (user_key, event_key) (Ledger.acknowledged_of), index-only. A
+# chunk of users in user-key order (users.jsonl's order) walks one stretch of it, where its event keys
+# (SHA-256) land on random pages of the primary key, which the server's cache does not hold at scale. The
+# primary key stays the event key: its uniqueness is the exactly-once guard's.
+sa.Index(
+    "ix_acknowledged_events_user_key",
+    acknowledged_events.c.user_key,
+    acknowledged_events.c.event_key,
+    postgresql_include=["run_id"],
+).ddl_if(dialect="postgresql")
 user_attribute_hashes = sa.Table(
     "user_attribute_hashes",
     metadata,
