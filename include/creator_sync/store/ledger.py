@@ -47,11 +47,16 @@ class Ledger(StoreBase):
         plans and records the same pairs). PostgreSQL: one statement per KEY_CHUNK pairs, sorted, joined to
         ix_acknowledged_events_user_key (which holds run_id: index-only), so a chunk of users in user-key
         order reads one stretch of the index instead of a random primary-key page per event. SQLite: by
-        event key (acknowledged_by), its primary key."""
+        event key (acknowledged_by), its primary key. A user key longer than the column is read by event key
+        on PostgreSQL too: PostgreSQL stores such a key cut to the column's length when the characters past
+        it are spaces (no error), so the row does not hold the key the pair names."""
         pairs = sorted(set(user_events))
         if self.engine.dialect.name != "postgresql":
             return self.acknowledged_by(event for _, event in pairs)
-        t, found = acknowledged_events, {}
+        t, width = acknowledged_events, acknowledged_events.c.user_key.type.length
+        long = [event for user, event in pairs if len(user) > width]
+        found = self.acknowledged_by(long) if long else {}
+        pairs = [(user, event) for user, event in pairs if len(user) <= width]
         with self.engine.connect() as conn:
             for part in chunks(pairs, KEY_CHUNK):
                 keys = key_pairs(part, "user_key", "event_key")
