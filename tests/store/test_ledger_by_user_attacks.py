@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from creator_sync.pipeline.keys import event_key
 from creator_sync.pipeline.send import send_users
 from creator_sync.pipeline.settle import PROBE_BACKOFF_ENV, PROBE_ROUNDS_ENV, SETTLE_ENV
-from creator_sync.store import StateStore, ledger, migrate
+from creator_sync.store import OffboardingState, StateStore, ledger, migrate
 from creator_sync.store.schema import acknowledged_events
 from tests.exactly_once.harness import content_event, expected_keys, user
 from tests.pipeline.factories import FakeInsiderHook
@@ -208,3 +208,21 @@ def test_a_user_key_longer_than_the_column_with_trailing_spaces_is_not_sent_twic
         send_users([long], state=store, hook=hook, run_id="run-1", claims=False)
         second = send_users([long], state=store, hook=hook, run_id="run-2", claims=False)
     assert second.events_already_acknowledged == 1 and set(_sent(hook).values()) == {1}
+
+
+@pytest.mark.parametrize("dialect", BACKENDS)
+def test_a_creator_offboarded_purged_and_reenabled_gets_no_acknowledged_event_again(dialect, tmp_path):
+    """The purge keeps the creator's acknowledged event keys (their user key included): after a re-enable
+    the next run sends only the event Insider does not hold yet."""
+    sent = user("u-gone", _events(2))
+    with _store(dialect, tmp_path, "cs_ledger_attack_offb") as store:
+        hook = FakeInsiderHook()
+        send_users([sent], state=store, hook=hook, run_id="run-1")
+        offboarding = OffboardingState(store)
+        offboarding.mark_offboarded("u-gone", "test")
+        offboarding.purge("u-gone")
+        assert offboarding.reenable("u-gone")
+        back = user("u-gone", _events(3), name="Back")
+        report = send_users([back], state=store, hook=hook, run_id="run-2")
+    assert report.events_already_acknowledged == 2 and report.events_sent == 1
+    assert len(_sent(hook)) == 3 and set(_sent(hook).values()) == {1}
