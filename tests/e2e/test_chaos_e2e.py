@@ -2,10 +2,13 @@
 
 Both sandboxes inject, per request: 10% 5xx, 5% 429 (injected, counted apart from real limit 429s), 2%
 timeouts, 2% truncated 2xx answers and 2% dropped connections, the last three AFTER the request was
-processed (devtools.sandbox.faults: timeout_after, truncated_after, drop_after). Upserts carry 50 users
-(CREATOR_SYNC_UPSERT_MAX_USERS). A non-idempotent upsert whose answer was lost is never re-sent by the
-client (AmbiguousOutcomeError); the sender asks Insider (Profile API probes of the in-flight batch) what
-arrived before sending anything again, within the attempt, and a killed attempt's retry does the same.
+processed (devtools.sandbox.faults: timeout_after, truncated_after, drop_after). 300 creators, upserts of 25
+users (CREATOR_SYNC_UPSERT_MAX_USERS): each run reads every creator at InsightIQ's 10 req/s, so the creator
+count sets most of the module's time, and about a dozen upsert batches per run give Insider's faults
+requests to hit and leave batches to send after the upsert task is killed at its second one. A
+non-idempotent upsert whose answer was lost is never re-sent by the client (AmbiguousOutcomeError); the
+sender asks Insider (Profile API probes of the in-flight batch) what arrived before sending anything again,
+within the attempt, and a killed attempt's retry does the same.
 
 Must hold: Insider holds exactly the valid creators, no event is stored twice and every event of the
 interval once, reconciliation holds, the report's retries and 429s per vendor are the sandbox's counts,
@@ -34,8 +37,8 @@ from devtools.secrets_scan import scan_stack
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # Airflow start + run on a loaded machine
 
 DAG = "creator_sync"
-CREATORS = 600
-UPSERT_USERS = 50
+CREATORS = 300
+UPSERT_USERS = 25
 CLIENT_TIMEOUT_S = 2.0
 FAULTS = {
     "--fault-5xx": 0.10,

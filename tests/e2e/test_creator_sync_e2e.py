@@ -2,10 +2,10 @@
 
 One module-scoped stack; the tests run in file order and build on each other: the scheduled run, a clear
 and re-run of it, then a two-day backfill. Daily intervals (CREATOR_SYNC_SCHEDULE) so each run carries
-tens of events; upserts in batches of 100 users (CREATOR_SYNC_UPSERT_MAX_USERS), four per run. 400
+tens of events; upserts in batches of 50 users (CREATOR_SYNC_UPSERT_MAX_USERS), four per run. 200
 creators: a full fetch (the scheduled run, its re-run and the backfill each read everything) makes about
 one InsightIQ request per creator at 10 req/s, so the creator count sets most of this module's wall time;
-400 still fill the rate windows for tens of seconds per fetch and send several upsert batches per run. A
+200 still fill the rate windows for about twenty seconds per fetch and send several upsert batches per run. A
 run whose upsert task is killed mid-way and retried is tested under faults in tests/e2e/test_chaos_e2e.py.
 """
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 DAG = "creator_sync"
 REPO = Path(__file__).resolve().parents[2]
-CREATORS = 400
+CREATORS = 200
 POOLS = json.loads(pools_file().read_text())
 
 
@@ -78,7 +78,7 @@ def env(tmp_path_factory):
         **sandbox_connections(sb.insightiq_url, sb.insider_url, sb.web_push_url),
         "CREATOR_SYNC_SCHEDULE": "0 0 * * *",
         "CREATOR_SYNC_RETRY_DELAY_S": "2",
-        "CREATOR_SYNC_UPSERT_MAX_USERS": "100",
+        "CREATOR_SYNC_UPSERT_MAX_USERS": "50",
         "CREATOR_SYNC_RATE_LIMIT_BACKEND": f"file://{home / 'rate-limits'}",
         # the margin must cover send-to-arrival jitter (docs/production.md); on this 2-core host the stack,
         # the sandbox and a second test worker share the CPU and a late task wake-up reaches tens of ms
