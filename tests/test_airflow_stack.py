@@ -43,7 +43,10 @@ def test_cli_write_waits_for_a_lock_longer_than_sqlites_default_busy_timeout(tmp
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert released.is_set() and waited >= 12
-    assert "lock_probe" in stack.airflow("pools", "list").stdout
+    db = sqlite3.connect(stack.home / "airflow.db")  # the write landed (read without a second CLI start-up)
+    pools = db.execute("SELECT pool FROM slot_pool WHERE pool = 'lock_probe'").fetchall()
+    db.close()
+    assert pools == [("lock_probe",)]
 
 
 def test_cli_writes_are_retried_only_while_sqlite_says_locked(monkeypatch):
