@@ -15,12 +15,14 @@ def sandbox(request):
     anchor keeps the data fixed. Overrides tests/conftest.py's 1,000-creator sandbox in this directory. A
     module that sets SANDBOX_RATE gets InsightIQ at that many requests/s, and its clients the same budget
     (_client_rate): for modules that check what a run reads and sends, not the 10/s limit
-    (tests/hooks/test_limit_control.py checks that), so their full fetches take seconds."""
+    (tests/hooks/test_limit_control.py checks that), so their full fetches take seconds. A module that sets
+    SANDBOX_CREATORS gets that many creators instead (its docstring or comment says why it is enough)."""
     from devtools.sandbox.launcher import SandboxServers
 
     rate = getattr(request.module, "SANDBOX_RATE", None)
     args = ["--now", SANDBOX_NOW, *(["--insightiq-rate", str(rate)] if rate else [])]
-    with SandboxServers(creators=150, seed=7, extra_args=args) as sb:
+    creators = getattr(request.module, "SANDBOX_CREATORS", 150)
+    with SandboxServers(creators=creators, seed=7, extra_args=args) as sb:
         yield sb
 
 

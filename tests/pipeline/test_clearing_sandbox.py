@@ -27,12 +27,14 @@ KEPT = "connection_status"  # clear: false in the mapping: says the platform is 
 
 @pytest.fixture(scope="module")
 def sandbox():
+    """60 creators: each test's full run reads every account (about 40 ms a request at the sandbox); the fleet
+    still holds a sent creator with two connected accounts."""
     from devtools.sandbox.launcher import SandboxServers
 
     from .factories import SANDBOX_NOW
 
     args = ["--insightiq-rate", str(RATE), "--now", SANDBOX_NOW]
-    with SandboxServers(creators=300, seed=11, extra_args=args) as sb:
+    with SandboxServers(creators=60, seed=11, extra_args=args) as sb:
         yield sb
 
 

@@ -108,6 +108,9 @@ def test_day_range_covers_the_lookback_days():
 # tests/pipeline/conftest.py serves InsightIQ at this many requests/s (and raises the client's budget to
 # match): this module checks which events are sent, so each test's two full syncs take seconds
 SANDBOX_RATE = 200
+# 100 creators: each sync's per-account reads (about 40 ms each at the sandbox) set the time; the busiest
+# hour still holds sendable events (at 50 it holds none), so the look-back re-reads some (overlap > 0)
+SANDBOX_CREATORS = 100
 
 
 @pytest.fixture

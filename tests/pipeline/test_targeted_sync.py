@@ -26,6 +26,9 @@ pytestmark = [pytest.mark.slow]
 # InsightIQ requests/s at the sandbox and the client (tests/pipeline/conftest.py):
 # each test's full sync of the fleet takes seconds; reads are counted, not timed
 SANDBOX_RATE = 200
+# 50 creators: each test's full sync reads every account (about 40 ms a request at the sandbox); the fleet
+# still holds the three valid creators, one with several accounts, that the tests change
+SANDBOX_CREATORS = 50
 
 SLOTS = 4
 _RUNS = itertools.count(1)
