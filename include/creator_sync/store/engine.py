@@ -9,7 +9,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +76,12 @@ def chunks(items: list, size: int = IN_CHUNK) -> Iterator[list]:
         yield items[i : i + size]
 
 
+def refuse_nul(keys: Iterable[str]) -> None:
+    """ValueError for a key with a NUL character (why: key_values)."""
+    if any("\x00" in key for key in keys):
+        raise ValueError("a key holds a NUL character: no state store look-up or claim takes it")
+
+
 def key_values(dialect: str, keys: list[str]):
     """The keys as a table with one column, ``value``, from ONE bound parameter: PostgreSQL
     ``unnest(:keys::VARCHAR[])``, SQLite ``json_each(:keys)`` (a JSON array). Joined to a table by its primary
@@ -85,8 +91,7 @@ def key_values(dialect: str, keys: list[str]):
     A key with a NUL character is refused (ValueError, the key not named: it may be an email): PostgreSQL text
     cannot hold one, and SQLite's json_each ends the string at it, so "a\\x00b" would be looked up, and
     claimed, as "a", another key. Validation rejects such a uuid before it is sent (INVALID_UUID)."""
-    if any("\x00" in key for key in keys):
-        raise ValueError("a key holds a NUL character: no state store look-up or claim takes it")
+    refuse_nul(keys)
     if dialect == "postgresql":
         keys_param = sa.bindparam("keys", keys, type_=postgresql.ARRAY(sa.String))
         return sa.func.unnest(keys_param).table_valued("value").render_derived(name="keys")
@@ -96,7 +101,7 @@ def key_values(dialect: str, keys: list[str]):
 def key_pairs(pairs: list[tuple[str, str]], first: str, second: str):
     """PostgreSQL: the (first, second) key pairs as a table of two columns named `first` and `second`, from
     two bound array parameters (``unnest(:a, :b)``), as key_values() has it for one key (NUL refused)."""
-    key_values("postgresql", [k for pair in pairs for k in pair])  # refuses a key with a NUL character
+    refuse_nul(k for pair in pairs for k in pair)
     arrays = [
         sa.bindparam(name, [pair[i] for pair in pairs], type_=postgresql.ARRAY(sa.String))
         for i, name in enumerate((f"{first}s", f"{second}s"))
